@@ -1,0 +1,245 @@
+// Command commsctl is the operators' tool: database migrations, Kafka topics, tenants, API keys
+// and system-default providers, against whatever environment COMMS_* points at.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/config"
+	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+const usage = `usage: commsctl <command> [flags]
+
+commands:
+  setup [-sandbox-defaults]                 migrate, create the topics, and optionally seed sandbox system defaults
+  migrate                                   apply database migrations
+  topics                                    create the Kafka topics (COMMS_KAFKA_PARTITIONS, COMMS_KAFKA_REPLICATION)
+  tenant create -name N [-plan P] [-no-fallback]
+  tenant list
+  apikey create -kind tenant|service|admin [-tenant ID] -name N [-expires 720h]
+  apikey revoke ID
+  apikey list [-tenant ID]
+  provider system-sandbox [-latency-ms N]   ensure sandbox system defaults for sms and email
+  provider list-system
+
+Settings come from the environment (COMMS_DATABASE_URL, COMMS_KAFKA_BROKERS, ...; see README).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "commsctl:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("bad usage")
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return fmt.Errorf("bad configuration:\n%w", err)
+	}
+	cmd := args[0]
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider") {
+		cmd += " " + args[1]
+		args = args[1:]
+	}
+	args = args[1:]
+
+	topics := func() error {
+		err := queue.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.KafkaPartitions, cfg.KafkaReplicas,
+			queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+		if err == nil {
+			fmt.Fprintln(out, "topics ready:", queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+		}
+		return err
+	}
+	if cmd == "topics" {
+		return topics()
+	}
+
+	pool, err := db.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+
+	switch cmd {
+	case "setup":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		sandboxDefaults := fs.Bool("sandbox-defaults", false, "also ensure sandbox system defaults for sms and email")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		applied, err := db.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "applied %d migrations %v\n", len(applied), applied)
+		if err := topics(); err != nil {
+			return err
+		}
+		if *sandboxDefaults {
+			if _, err := app.EnsureSandboxDefaults(ctx, st, 0); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "sandbox system defaults ready")
+		}
+		return nil
+
+	case "migrate":
+		applied, err := db.Migrate(ctx, pool)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "applied %d migrations %v\n", len(applied), applied)
+		return nil
+
+	case "tenant create":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		name := fs.String("name", "", "tenant name (required)")
+		plan := fs.String("plan", "free", "plan")
+		noFallback := fs.Bool("no-fallback", false, "forbid the system-default providers for this tenant")
+		if err := fs.Parse(args); err != nil || *name == "" {
+			return errUsage
+		}
+		t, err := st.CreateTenant(ctx, store.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
+		if err != nil {
+			return err
+		}
+		return printJSON(out, t)
+
+	case "tenant list":
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPLAN\tFALLBACK\tSTATUS\tCREATED")
+		after := ""
+		for {
+			ts, err := st.ListTenants(ctx, after, 500)
+			if err != nil {
+				return err
+			}
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", t.ID, t.Name, t.Plan, t.AllowSystemFallback, t.Status, t.CreatedAt.Format(time.RFC3339))
+			}
+			if len(ts) < 500 {
+				return tw.Flush()
+			}
+			after = ts[len(ts)-1].ID
+		}
+
+	case "apikey create":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		kind := fs.String("kind", "tenant", "tenant, service or admin")
+		tenant := fs.String("tenant", "", "tenant id (tenant keys only)")
+		name := fs.String("name", "", "what the key is for (required)")
+		expires := fs.Duration("expires", 0, "lifetime, such as 720h (default: no expiry)")
+		if err := fs.Parse(args); err != nil || *name == "" {
+			return errUsage
+		}
+		var exp *time.Time
+		if *expires > 0 {
+			t := time.Now().Add(*expires)
+			exp = &t
+		}
+		k, plain, err := st.CreateAPIKey(ctx, store.KeyKind(*kind), *tenant, *name, exp)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(out, k); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "api key:", plain)
+		fmt.Fprintln(out, "(shown once: store it now; only its hash is kept)")
+		return nil
+
+	case "apikey revoke":
+		if len(args) != 1 {
+			return errUsage
+		}
+		k, err := st.RevokeAPIKey(ctx, "", args[0])
+		if err != nil {
+			return fmt.Errorf("revoke %s: %w", args[0], err)
+		}
+		fmt.Fprintf(out, "revoked %s at %s (running APIs stop accepting it within COMMS_AUTH_CACHE_TTL)\n", k.ID, k.RevokedAt.Format(time.RFC3339))
+		return nil
+
+	case "apikey list":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		tenant := fs.String("tenant", "", "only this tenant's keys")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		keys, err := st.ListAPIKeys(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tKIND\tTENANT\tNAME\tPREFIX\tSTATE")
+		for _, k := range keys {
+			state := "active"
+			if k.RevokedAt != nil {
+				state = "revoked"
+			} else if !k.Active(time.Now()) {
+				state = "expired"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\n", k.ID, k.Kind, k.TenantID, k.Name, k.Prefix, state)
+		}
+		return tw.Flush()
+
+	case "provider system-sandbox":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		latency := fs.Int("latency-ms", 0, "how long the sandbox takes to answer")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		ps, err := app.EnsureSandboxDefaults(ctx, st, *latency)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, ps)
+
+	case "provider list-system":
+		ps, err := st.SystemDefaults(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTYPE\tCHANNEL\tNAME\tPRIORITY\tENABLED")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%t\n", p.ID, p.Type, p.Channel, p.Name, p.Priority, p.Enabled)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd))
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,175 @@
+// Command dev runs the whole service in one process for local development: an embedded
+// Kafka-protocol broker (kfake, in memory), migrations, a demo tenant with an API key, sandbox
+// system defaults for both channels, and the api, worker and webhook services. It needs only
+// PostgreSQL and Redis. Production runs the three binaries against a real Kafka instead.
+//
+// Settings are the services' own (README) plus:
+//
+//	COMMS_DEV_KAFKA_PORT         port of the embedded broker (default 9092; 0 picks a free one)
+//	COMMS_DEV_SANDBOX_LATENCY_MS how long the sandbox provider takes to answer (default 0)
+//	COMMS_DEV_WORKER             "off" runs no worker (to measure the intake alone)
+//	COMMS_DEV_PPROF_ADDR         if set, serve net/http/pprof there (for profiling under load)
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	_ "net/http/pprof" //nolint:gosec // dev runner only; the profiles are served only when COMMS_DEV_PPROF_ADDR is set
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/config"
+	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+func main() {
+	cfg, err := config.Load(func(name string) string {
+		if name == "COMMS_LOG_FORMAT" && os.Getenv(name) == "" {
+			return "text" // people read the dev runner's logs
+		}
+		return os.Getenv(name)
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: must be a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+func run(ctx context.Context, cfg config.Config) error {
+	port, err := envInt("COMMS_DEV_KAFKA_PORT", 9092)
+	if err != nil {
+		return err
+	}
+	latency, err := envInt("COMMS_DEV_SANDBOX_LATENCY_MS", 0)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	if addr := os.Getenv("COMMS_DEV_PPROF_ADDR"); addr != "" {
+		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }() //nolint:gosec // dev-only, loopback
+	}
+
+	broker, err := kfake.NewCluster(kfake.Ports(port),
+		kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.TopicSend, queue.TopicDLQ, queue.TopicEvents))
+	if err != nil {
+		return fmt.Errorf("start embedded kafka on port %d (set COMMS_DEV_KAFKA_PORT=0 for any free port): %w", port, err)
+	}
+	defer broker.Close()
+	cfg.KafkaBrokers = broker.ListenAddrs()
+
+	if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	d, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := db.Migrate(ctx, d.Pool); err != nil {
+		return err
+	}
+	st := store.New(d.Pool)
+	if _, err := app.EnsureSandboxDefaults(ctx, st, latency); err != nil {
+		return err
+	}
+	tenant, err := app.EnsureTenant(ctx, st, "demo")
+	if err != nil {
+		return err
+	}
+	_, tenantKey, err := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "dev demo key", nil)
+	if err != nil {
+		return err
+	}
+	_, adminKey, err := st.CreateAPIKey(ctx, store.KindAdmin, "", "dev admin key", nil)
+	if err != nil {
+		return err
+	}
+	// The embedded broker starts empty: intents published by an earlier run are gone with it.
+	if _, err := st.ForgetPublished(ctx); err != nil {
+		return err
+	}
+
+	apiLn, err := app.Listen(ctx, "COMMS_API_ADDR", cfg.APIAddr)
+	if err != nil {
+		return err
+	}
+	hookLn, err := app.Listen(ctx, "COMMS_WEBHOOK_ADDR", cfg.WebhookAddr)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	start := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+				cancel() // one service failing stops the stack
+			}
+		}()
+	}
+	start("api", func() error { return app.API(ctx, cfg, d, apiLn) })
+	if os.Getenv("COMMS_DEV_WORKER") != "off" {
+		start("worker", func() error { return app.Worker(ctx, cfg, d, app.DefaultFactories()) })
+	}
+	start("webhook", func() error { return app.Webhook(ctx, cfg, d, hookLn) })
+
+	api := "http://" + apiLn.Addr().String()
+	fmt.Printf(`
+comms dev stack is running (Ctrl-C stops it)
+  api:      %s
+  webhook:  http://%s
+  kafka:    %s (embedded, in memory)
+  tenant:   %s (demo), sandbox system defaults for sms and email (latency %d ms)
+api key: %s
+admin key: %s
+
+send a message:
+  curl -sS -X POST %s/v1/messages -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"channel":"sms","to":"+14155550123","text":"hello from comms"}'
+then poll it:
+  curl -sS %s/v1/messages/<id> -H 'Authorization: Bearer %s'
+
+`, api, hookLn.Addr(), cfg.KafkaBrokers[0], tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
+
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	return nil
+}

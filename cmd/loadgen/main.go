@@ -1,0 +1,386 @@
+// Command loadgen drives POST /v1/messages at a given rate (or as fast as a concurrency allows)
+// for N tenants, and reports accepted/s, latency percentiles and errors. With -database-url it
+// then waits for the run's messages to reach a final state and reports the end-to-end figures:
+// delivered/s and accepted → sent latency percentiles, from the messages' own timestamps.
+//
+// Latency is measured from when a request was due, not when it was sent, so a server that
+// stalls cannot hide the wait it causes (no coordinated omission).
+//
+//	loadgen -admin-key ck_admin_... -tenants 100 -rate 2000 -duration 60s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type options struct {
+	url, adminKey, dbURL, channel, label string
+	tenants, rate, concurrency           int
+	duration, drain, every               time.Duration
+	idempotency, jsonOut                 bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "API base URL")
+	flag.StringVar(&o.adminKey, "admin-key", os.Getenv("COMMS_ADMIN_KEY"), "admin key, to create the tenants and their keys")
+	flag.StringVar(&o.dbURL, "database-url", "", "if set, report end-to-end figures from this database after the run")
+	flag.StringVar(&o.channel, "channel", "sms", "sms or email")
+	flag.StringVar(&o.label, "label", "", "name of this run in the report")
+	flag.IntVar(&o.tenants, "tenants", 100, "tenants to spread the load over")
+	flag.IntVar(&o.rate, "rate", 0, "requests per second (0: as fast as -concurrency allows)")
+	flag.IntVar(&o.concurrency, "concurrency", 128, "requests in flight at most")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to send")
+	flag.DurationVar(&o.drain, "drain", 2*time.Minute, "with -database-url: how long to wait for messages to finish")
+	flag.BoolVar(&o.idempotency, "idempotency", true, "send a unique Idempotency-Key with each request")
+	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	flag.DurationVar(&o.every, "progress", 0, "if set, print accepted/s to stderr this often")
+	flag.Parse()
+	if o.adminKey == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: -admin-key (or COMMS_ADMIN_KEY) is required")
+		os.Exit(2)
+	}
+	if o.channel != "sms" && o.channel != "email" {
+		fmt.Fprintln(os.Stderr, "loadgen: -channel must be sms or email")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+		return
+	}
+	rep.print(os.Stdout)
+}
+
+type report struct {
+	Label       string         `json:"label,omitempty"`
+	Tenants     int            `json:"tenants"`
+	TargetRate  int            `json:"target_rate"`
+	Concurrency int            `json:"concurrency"`
+	Duration    float64        `json:"duration_s"`
+	Requests    int64          `json:"requests"`
+	Accepted    int64          `json:"accepted"`
+	Errors      map[string]int `json:"errors"`
+	AcceptedPS  float64        `json:"accepted_per_s"`
+	Latency     percentiles    `json:"latency_ms"`
+	Late        int64          `json:"late_starts"` // requests that started >10 ms after they were due
+	E2E         *e2eReport     `json:"end_to_end,omitempty"`
+}
+
+type e2eReport struct {
+	Final        int            `json:"final"`
+	ByStatus     map[string]int `json:"by_status"`
+	DeliveredPS  float64        `json:"delivered_per_s"`
+	SteadyPS     float64        `json:"steady_delivered_per_s"`
+	AcceptToSent percentiles    `json:"accepted_to_sent_ms"`
+}
+
+type percentiles struct {
+	P50, P95, P99, Max float64
+}
+
+func pct(ds []time.Duration) percentiles {
+	if len(ds) == 0 {
+		return percentiles{}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) float64 {
+		i := int(q * float64(len(ds)-1))
+		return float64(ds[i].Microseconds()) / 1000
+	}
+	return percentiles{P50: at(.50), P95: at(.95), P99: at(.99), Max: at(1)}
+}
+
+func (r report) print(w io.Writer) {
+	fmt.Fprintf(w, "run %q: %d tenants, target %s, concurrency %d, %.0fs\n", r.Label, r.Tenants, rateName(r.TargetRate), r.Concurrency, r.Duration)
+	fmt.Fprintf(w, "  intake: %d requests, %d accepted (%.0f/s), errors %v, late starts %d\n", r.Requests, r.Accepted, r.AcceptedPS, r.Errors, r.Late)
+	fmt.Fprintf(w, "  intake latency ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
+	if e := r.E2E; e != nil {
+		fmt.Fprintf(w, "  end to end: %d final %v, delivered %.0f/s overall, %.0f/s steady\n", e.Final, e.ByStatus, e.DeliveredPS, e.SteadyPS)
+		fmt.Fprintf(w, "  accepted -> sent ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", e.AcceptToSent.P50, e.AcceptToSent.P95, e.AcceptToSent.P99, e.AcceptToSent.Max)
+	}
+}
+
+func rateName(r int) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%d/s", r)
+}
+
+func run(ctx context.Context, o options) (report, error) {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency * 2, IdleConnTimeout: time.Minute,
+	}}
+	tenantIDs, keys, err := createTenants(ctx, client, o)
+	if err != nil {
+		return report{}, err
+	}
+	runID := fmt.Sprintf("%d", time.Now().UnixNano())
+
+	// The pacer hands out due times; workers send when one is due.
+	due := make(chan time.Time, o.concurrency)
+	runCtx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	go func() {
+		defer close(due)
+		start := time.Now()
+		if o.rate == 0 {
+			for runCtx.Err() == nil {
+				select {
+				case due <- time.Now():
+				case <-runCtx.Done():
+				}
+			}
+			return
+		}
+		interval := time.Second / time.Duration(o.rate)
+		for i := 0; ; i++ {
+			at := start.Add(time.Duration(i) * interval)
+			if d := time.Until(at); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-runCtx.Done():
+					return
+				}
+			}
+			if runCtx.Err() != nil {
+				return
+			}
+			due <- at // blocks when every worker is busy: the wait counts in the latency
+		}
+	}()
+
+	var (
+		requests, accepted, late atomic.Int64
+		mu                       sync.Mutex
+		lats                     []time.Duration
+		errs                     = map[string]int{}
+		wg                       sync.WaitGroup
+		seq                      atomic.Int64
+	)
+	started := time.Now()
+	if o.every > 0 {
+		go func() {
+			t := time.NewTicker(o.every)
+			defer t.Stop()
+			last := int64(0)
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-t.C:
+					n := accepted.Load()
+					fmt.Fprintf(os.Stderr, "%6.0fs %8.0f accepted/s\n", time.Since(started).Seconds(), float64(n-last)/o.every.Seconds())
+					last = n
+				}
+			}
+		}()
+	}
+	for w := 0; w < o.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for at := range due {
+				n := seq.Add(1)
+				if time.Since(at) > 10*time.Millisecond {
+					late.Add(1)
+				}
+				status, err := send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
+				requests.Add(1)
+				if err == nil && status == http.StatusAccepted {
+					accepted.Add(1)
+					local = append(local, time.Since(at))
+					continue
+				}
+				mu.Lock()
+				if err != nil {
+					errs[errClass(err)]++
+				} else {
+					errs[fmt.Sprint(status)]++
+				}
+				mu.Unlock()
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(started)
+	rep := report{
+		Label: o.label, Tenants: o.tenants, TargetRate: o.rate, Concurrency: o.concurrency, Duration: elapsed.Seconds(),
+		Requests: requests.Load(), Accepted: accepted.Load(), Errors: errs, Late: late.Load(),
+		AcceptedPS: float64(accepted.Load()) / elapsed.Seconds(), Latency: pct(lats),
+	}
+	if o.dbURL != "" {
+		e, err := endToEnd(ctx, o, tenantIDs)
+		if err != nil {
+			return rep, err
+		}
+		rep.E2E = e
+	}
+	return rep, nil
+}
+
+func errClass(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+func send(ctx context.Context, c *http.Client, o options, key, idem string, n int64) (int, error) {
+	var body []byte
+	if o.channel == "sms" {
+		body = fmt.Appendf(nil, `{"channel":"sms","to":"+1415555%04d","text":"Your code is %06d"}`, n%10000, n%1000000)
+	} else {
+		body = fmt.Appendf(nil, `{"channel":"email","to":"user%d@example.com","subject":"Welcome","text":"Hello number %d"}`, n%10000, n)
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", o.url+"/v1/messages", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if o.idempotency {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []string, err error) {
+	post := func(path string, body, out any) error {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequestWithContext(ctx, "POST", o.url+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+o.adminKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
+		}
+		return json.Unmarshal(raw, out)
+	}
+	for i := 0; i < o.tenants; i++ {
+		var t struct{ ID string }
+		if err := post("/admin/tenants", map[string]any{"name": fmt.Sprintf("loadgen %d", i)}, &t); err != nil {
+			return nil, nil, fmt.Errorf("create tenant: %w", err)
+		}
+		var k struct{ Secret string }
+		if err := post("/admin/api-keys", map[string]any{"kind": "tenant", "tenant_id": t.ID, "name": "loadgen"}, &k); err != nil {
+			return nil, nil, fmt.Errorf("create key: %w", err)
+		}
+		ids, keys = append(ids, t.ID), append(keys, k.Secret)
+	}
+	return ids, keys, nil
+}
+
+// endToEnd waits for the run's messages to be final, then computes delivery figures from their
+// created_at (accepted) and sent_at timestamps.
+func endToEnd(ctx context.Context, o options, tenantIDs []string) (*e2eReport, error) {
+	conn, err := pgx.Connect(ctx, o.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect for end-to-end figures: %w", err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(o.drain)
+	e := &e2eReport{ByStatus: map[string]int{}}
+	for {
+		clear(e.ByStatus)
+		rows, err := conn.Query(ctx, `SELECT status, count(*) FROM communication.message_logs WHERE tenant_id = ANY($1) GROUP BY status`, tenantIDs)
+		if err != nil {
+			return nil, err
+		}
+		var st string
+		var n int
+		if _, err := pgx.ForEachRow(rows, []any{&st, &n}, func() error { e.ByStatus[st] = n; return nil }); err != nil {
+			return nil, err
+		}
+		if e.ByStatus["queued"]+e.ByStatus["sending"] == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for s, n := range e.ByStatus {
+		if s != "queued" && s != "sending" {
+			e.Final += n
+		}
+	}
+	rows, err := conn.Query(ctx, `SELECT created_at, sent_at FROM communication.message_logs
+		WHERE tenant_id = ANY($1) AND sent_at IS NOT NULL ORDER BY sent_at`, tenantIDs)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		created, sent time.Time
+		lat           []time.Duration
+		first, last   time.Time
+		perSecond     = map[int64]int{}
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&created, &sent}, func() error {
+		if first.IsZero() || created.Before(first) {
+			first = created
+		}
+		last = sent
+		lat = append(lat, sent.Sub(created))
+		perSecond[sent.Unix()]++
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(lat) == 0 {
+		return e, errors.New("no message was sent")
+	}
+	e.DeliveredPS = float64(len(lat)) / last.Sub(first).Seconds()
+	// Steady state: the median of the per-second counts, excluding the first and last seconds.
+	var secs []int
+	for s, n := range perSecond {
+		if s != first.Unix() && s != last.Unix() {
+			secs = append(secs, n)
+		}
+	}
+	if len(secs) > 0 {
+		sort.Ints(secs)
+		e.SteadyPS = float64(secs[len(secs)/2])
+	}
+	e.AcceptToSent = pct(lat)
+	return e, nil
+}

@@ -1,0 +1,15 @@
+// Command worker dispatches send intents from Kafka through each tenant's provider.
+package main
+
+import (
+	"context"
+
+	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/config"
+)
+
+func main() {
+	app.Main("worker", func(ctx context.Context, cfg config.Config, d app.Deps) error {
+		return app.Worker(ctx, cfg, d, app.DefaultFactories())
+	})
+}

@@ -1,0 +1,171 @@
+// Package e2e_test runs the real binaries as separate processes over real PostgreSQL, Redis and a
+// Kafka-protocol broker.
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/logicspike/comms/internal/testenv"
+	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr chan string // the address from the "listening" log line
+	done chan error
+}
+
+func startBinary(t *testing.T, bin string, env []string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, addr: make(chan string, 1), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
+				p.addr <- fmt.Sprint(line["addr"])
+			}
+			if testing.Verbose() {
+				t.Log(filepath.Base(bin), sc.Text())
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+func (p *proc) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("%s exited after SIGTERM with %v", p.cmd.Path, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not exit within 30 s of SIGTERM", p.cmd.Path)
+	}
+}
+
+func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/api", "../../cmd/worker", "../../cmd/webhook")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	ctx := context.Background()
+	dbURL := testenv.DatabaseURL(t)
+	_, prefix := testenv.Redis(t)
+	brokers := testenv.Kafka(t, 4, queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+	pool, err := db.Open(ctx, dbURL, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	if _, err := app.EnsureSandboxDefaults(ctx, st, 700); err != nil { // slow provider: sends are in flight at SIGTERM
+		t.Fatal(err)
+	}
+	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "k", nil)
+
+	env := []string{
+		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
+		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
+		"COMMS_WORKER_GROUP=sigterm-test", "COMMS_LOG_FORMAT=json", "COMMS_SHUTDOWN_TIMEOUT=20s",
+	}
+	api := startBinary(t, dir+"/api", env)
+	worker := startBinary(t, dir+"/worker", env)
+	hook := startBinary(t, dir+"/webhook", env)
+	apiAddr, hookAddr := <-api.addr, <-hook.addr
+
+	const n = 20
+	for i := range n {
+		body := fmt.Sprintf(`{"channel":"sms","to":"+14155550123","text":"m%d"}`, i)
+		req, _ := http.NewRequest("POST", "http://"+apiAddr+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("send: %d", resp.StatusCode)
+		}
+	}
+	if resp, err := http.Get("http://" + hookAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("webhook health: %v", err)
+	}
+
+	count := func(status message.Status) int {
+		var c int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM communication.message_logs WHERE status = $1`, status).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for count(message.Sending) < n { // the worker is mid-send on every one of them
+		if time.Now().After(deadline) {
+			t.Fatalf("messages never reached sending: %d sending, %d sent", count(message.Sending), count(message.Sent))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	worker.terminate(t)
+	if sent := count(message.Sent); sent != n {
+		t.Fatalf("after SIGTERM the worker left %d of %d messages unsent", n-sent, n)
+	}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	offs, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "sigterm-test", Topics: map[string][]int{queue.TopicSend: {0, 1, 2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, p := range offs.Topics[queue.TopicSend] {
+		if p.CommittedOffset > 0 {
+			committed += p.CommittedOffset
+		}
+	}
+	if committed != n {
+		t.Fatalf("offsets committed for %d intents, want %d", committed, n)
+	}
+	api.terminate(t)
+	hook.terminate(t)
+}

@@ -1,0 +1,285 @@
+// Package stacktest assembles the real service in-process for tests and benchmarks: a fresh
+// PostgreSQL database, a Redis prefix, an in-process Kafka-protocol broker, the intake and API
+// served over real HTTP, workers whose sandbox provider records every delivery, and the sweeper.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logicspike/comms/internal/testenv"
+	"github.com/logicspike/comms/pkg/api"
+	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider/sandbox"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+	"github.com/logicspike/comms/pkg/sweeper"
+	"github.com/logicspike/comms/pkg/worker"
+)
+
+// Options shape a stack.
+type Options struct {
+	Partitions       int32
+	SandboxLatencyMS int
+	// Publisher replaces the intake's Kafka producer (to make produce fail, say).
+	Publisher intake.Publisher
+	Sweeper   sweeper.Config // zero: no sweeper runs
+	// AuthCacheTTL for the API (default 0: every request reads the key from the database).
+	AuthCacheTTL time.Duration
+}
+
+// Stack is a running service.
+type Stack struct {
+	tb       testing.TB
+	Pool     *pgxpool.Pool
+	Store    *store.Store
+	Brokers  []string
+	Producer *queue.Producer
+	Recorder *sandbox.Recorder
+	Intake   *intake.Service
+	URL      string
+	AdminKey string
+	Log      *slog.Logger
+	Client   *http.Client
+	groupID  string
+}
+
+// Logger is quiet: errors only, to stderr.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// Start builds a stack for tb; everything stops when tb ends.
+func Start(tb testing.TB, opts Options) *Stack {
+	tb.Helper()
+	if opts.Partitions == 0 {
+		opts.Partitions = 4
+	}
+	pool := testenv.DB(tb)
+	rdb, prefix := testenv.Redis(tb)
+	brokers := testenv.Kafka(tb, opts.Partitions, queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+	st := store.New(pool)
+	log := Logger()
+	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
+		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
+		groupID: "test-" + ids.Random(8)}
+	ctx := context.Background()
+	if _, err := app.EnsureSandboxDefaults(ctx, st, opts.SandboxLatencyMS); err != nil {
+		tb.Fatal(err)
+	}
+	_, admin, err := st.CreateAPIKey(ctx, store.KindAdmin, "", "test admin", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.AdminKey = admin
+
+	s.Producer = queue.NewProducer(brokers, queue.TopicSend)
+	pub := opts.Publisher
+	if pub == nil {
+		pub = s.Producer
+	}
+	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log)
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Intake.Run(bg) }()
+	if opts.Sweeper.Interval > 0 {
+		sw := sweeper.New(opts.Sweeper, st, s.Producer, log)
+		wg.Add(1)
+		go func() { defer wg.Done(); sw.Run(bg) }()
+	}
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL}))
+	s.URL = srv.URL
+	tb.Cleanup(func() {
+		srv.Close()
+		stop()
+		wg.Wait()
+		_ = s.Producer.Close()
+	})
+	return s
+}
+
+// Worker is a running worker.
+type Worker struct {
+	*worker.Worker
+	stop context.CancelFunc
+	done chan struct{} // closed when Run returned; err is then set
+	err  error
+}
+
+// Stop shuts the worker down gracefully and waits.
+func (w *Worker) Stop() error {
+	w.stop()
+	<-w.done
+	return w.err
+}
+
+// Kill crashes the worker (see worker.Crash) and waits for it to be gone.
+func (w *Worker) Kill() {
+	w.Crash()
+	<-w.done
+}
+
+// StartWorker starts a worker in the stack's consumer group with the recording sandbox.
+func (s *Stack) StartWorker(cfg worker.Config) *Worker {
+	s.tb.Helper()
+	factories := map[string]worker.Factory{
+		sandbox.Type: func(c store.ProviderConfig) (worker.Sender, error) { return sandbox.New(c.Settings, s.Recorder) },
+	}
+	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
+	router := worker.NewRouter(s.Store, factories, time.Second)
+	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, s.Log)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rw.done)
+		rw.err = w.Run(ctx)
+		_ = dlq.Close()
+	}()
+	s.tb.Cleanup(func() {
+		cancel()
+		select {
+		case <-rw.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	return rw
+}
+
+// GroupID is the consumer group of the stack's workers.
+func (s *Stack) GroupID() string { return s.groupID }
+
+// Tenant creates a tenant with a key and returns both.
+func (s *Stack) Tenant() (tenantID, key string) {
+	s.tb.Helper()
+	ctx := context.Background()
+	t, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "tenant " + ids.Random(4), AllowSystemFallback: true})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	_, key, err = s.Store.CreateAPIKey(ctx, store.KindTenant, t.ID, "test", nil)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return t.ID, key
+}
+
+// Do sends a request with key (and optional extra headers) and decodes a JSON answer into out.
+func (s *Stack) Do(method, path, key string, body any, headers map[string]string, out any) *http.Response {
+	s.tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.tb.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp
+}
+
+// Send posts a message and returns its id, failing the test unless it is accepted.
+func (s *Stack) Send(key, idemKey string, req message.Request) string {
+	s.tb.Helper()
+	var acc intake.Accepted
+	h := map[string]string{}
+	if idemKey != "" {
+		h["Idempotency-Key"] = idemKey
+	}
+	if resp := s.Do("POST", "/v1/messages", key, req, h, &acc); resp.StatusCode != http.StatusAccepted {
+		s.tb.Fatalf("send: status %d", resp.StatusCode)
+	}
+	return acc.ID
+}
+
+// CountByStatus returns how many messages are in each status.
+func (s *Stack) CountByStatus(ctx context.Context) (map[message.Status]int, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT status, count(*) FROM communication.message_logs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[message.Status]int{}
+	for rows.Next() {
+		var st message.Status
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// WaitAllFinal waits until every message is in a final status, or fails after timeout.
+func (s *Stack) WaitAllFinal(timeout time.Duration) map[message.Status]int {
+	s.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		counts, err := s.CountByStatus(context.Background())
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		if counts[message.Queued]+counts[message.Sending] == 0 {
+			return counts
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("messages not final after %s: %v", timeout, counts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// FailingPublisher fails every publish, as a broker that is down would.
+type FailingPublisher struct{}
+
+// Publish implements intake.Publisher.
+func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
+	return fmt.Errorf("broker unreachable (simulated)")
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// problemBase prefixes every problem type URI; docs/errors.md describes each.
+const problemBase = "https://github.com/logicspike/comms/blob/main/docs/errors.md#"
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type     string               `json:"type"`
+	Title    string               `json:"title"`
+	Status   int                  `json:"status"`
+	Detail   string               `json:"detail,omitempty"`
+	Instance string               `json:"instance,omitempty"`
+	Errors   []message.FieldError `json:"errors,omitempty"`
+
+	retryAfter int // seconds; sent as the Retry-After header
+}
+
+func problem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: problemBase + slug, Title: title, Status: status, Detail: detail}
+}
+
+func fieldProblem(status int, slug, title string, fields ...message.FieldError) *Problem {
+	p := problem(status, slug, title, "")
+	p.Errors = fields
+	if len(fields) == 1 {
+		p.Detail = fields[0].Field + ": " + fields[0].Message
+	} else if len(fields) > 1 {
+		p.Detail = strconv.Itoa(len(fields)) + " fields are invalid; see errors"
+	}
+	return p
+}
+
+var (
+	errUnauthorized = problem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+		"send a valid, unrevoked, unexpired API key as 'Authorization: Bearer <key>'")
+	errForbidden = problem(http.StatusForbidden, "forbidden", "Forbidden", "this API key may not call this endpoint")
+	errNotFound  = problem(http.StatusNotFound, "not-found", "Not found", "")
+)
+
+func unavailable(detail string) *Problem {
+	p := problem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", detail)
+	p.retryAfter = 1
+	return p
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	out := *p
+	out.Instance = r.URL.Path
+	w.Header().Set("Content-Type", "application/problem+json")
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="comms"`)
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

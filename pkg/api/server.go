@@ -1,0 +1,376 @@
+// Package api is the HTTP API: public message endpoints under /v1 (tenant keys, or service keys
+// with X-Tenant-Id), platform management under /admin (admin keys), and health checks.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+// Server serves the API.
+type Server struct {
+	store  *store.Store
+	intake *intake.Service
+	auth   *authCache
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// Options tunes the server.
+type Options struct {
+	// AuthCacheTTL is how long key and tenant lookups are cached (0 disables the cache).
+	AuthCacheTTL time.Duration
+}
+
+// New returns the API server.
+func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
+	srv := &Server{store: s, intake: in, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	for _, rt := range srv.routes() {
+		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
+	}
+	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, r, errNotFound) })
+	return srv
+}
+
+type route struct {
+	pattern string
+	access  access
+	handler http.HandlerFunc
+}
+
+// routes is every route, with who may call it, in one table. docs/openapi.json documents each;
+// a test keeps the two in step.
+func (srv *Server) routes() []route {
+	return []route{
+		{"GET /healthz", accessPublic, srv.healthz},
+		{"GET /readyz", accessPublic, srv.readyz},
+
+		{"POST /v1/messages", accessTenant, srv.createMessage},
+		{"GET /v1/messages", accessTenant, srv.listMessages},
+		{"GET /v1/messages/{id}", accessTenant, srv.getMessage},
+
+		{"POST /admin/tenants", accessAdmin, srv.createTenant},
+		{"GET /admin/tenants", accessAdmin, srv.listTenants},
+		{"POST /admin/api-keys", accessAdmin, srv.createAPIKey},
+		{"GET /admin/api-keys", accessAdmin, srv.listAPIKeys},
+		{"DELETE /admin/api-keys/{id}", accessAdmin, srv.revokeAPIKey},
+	}
+}
+
+// Routes returns the pattern of every route ("METHOD /path/{param}").
+func Routes() []string {
+	var out []string
+	for _, rt := range (&Server{}).routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v) // net/http's own signal to abort the response
+			}
+			s.log.ErrorContext(r.Context(), "handler panicked", "panic", v, "path", r.URL.Path)
+			writeProblem(w, r, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Pool().Ping(r.Context()); err != nil {
+		writeProblem(w, r, unavailable("database unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	key := r.Header.Get("Idempotency-Key")
+	if prob := checkIdempotencyKey(key); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	var req message.Request
+	if prob := decodeJSON(r, message.MaxRequestBodySize, &req); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	acc, err := s.intake.Submit(r.Context(), p.TenantID, key, req)
+	var verr *message.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
+		return
+	case errors.Is(err, intake.ErrIdempotencyMismatch):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different request body; use a new key for a new message"}))
+		return
+	case err != nil:
+		if r.Context().Err() == nil {
+			s.log.ErrorContext(r.Context(), "accept message failed", "tenant_id", p.TenantID, "err", err)
+		}
+		writeProblem(w, r, unavailable("the message could not be recorded and was not accepted; retry with the same Idempotency-Key"))
+		return
+	}
+	if acc.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/messages/"+acc.ID)
+	writeJSON(w, http.StatusAccepted, acc)
+}
+
+func checkIdempotencyKey(key string) *Problem {
+	if key == "" {
+		return nil
+	}
+	if len(key) > intake.MaxIdempotencyKeyLen {
+		return fieldProblem(http.StatusBadRequest, "validation", "Invalid request",
+			message.FieldError{Field: "Idempotency-Key", Message: "must be at most " + strconv.Itoa(intake.MaxIdempotencyKeyLen) + " characters"})
+	}
+	for _, c := range key {
+		if c < 0x21 || c > 0x7e {
+			return fieldProblem(http.StatusBadRequest, "validation", "Invalid request",
+				message.FieldError{Field: "Idempotency-Key", Message: "must be printable ASCII without spaces"})
+		}
+	}
+	return nil
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	id := r.PathValue("id")
+	if !ids.HasPrefix(id, ids.Message) {
+		writeProblem(w, r, errNotFound)
+		return
+	}
+	m, err := s.store.GetMessage(r.Context(), p.TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, r, errNotFound) // also for another tenant's message: 404, never 403
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "get message failed", "tenant_id", p.TenantID, "message_id", id, "err", err)
+		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// MaxPageSize bounds list pages.
+const MaxPageSize = 200
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	q := r.URL.Query()
+	f := store.ListFilter{Limit: 50}
+	var bad []message.FieldError
+	for name, vals := range q {
+		v := vals[0]
+		switch name {
+		case "status":
+			f.Status = message.Status(v)
+			if !f.Status.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be one of queued, sending, sent, delivered, failed, bounced"})
+			}
+		case "channel":
+			f.Channel = message.Channel(v)
+			if f.Channel != message.SMS && f.Channel != message.Email {
+				bad = append(bad, message.FieldError{Field: name, Message: `must be "sms" or "email"`})
+			}
+		case "to":
+			f.Recipient = v
+		case "created_after", "created_before":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z"})
+			} else if name == "created_after" {
+				f.CreatedAfter = t
+			} else {
+				f.CreatedBefore = t
+			}
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
+			}
+			f.Limit = n
+		case "cursor":
+			f.Cursor = v
+		default:
+			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+		}
+	}
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	msgs, next, err := s.store.ListMessages(r.Context(), p.TenantID, f)
+	if errors.Is(err, store.ErrBadCursor) {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
+			message.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}))
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list messages failed", "tenant_id", p.TenantID, "err", err)
+		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
+		return
+	}
+	if msgs == nil {
+		msgs = []message.Message{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": msgs, "next_cursor": next})
+}
+
+type createTenantRequest struct {
+	Name                string `json:"name"`
+	Plan                string `json:"plan,omitempty"`
+	AllowSystemFallback *bool  `json:"allow_system_fallback,omitempty"`
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req createTenantRequest
+	if prob := decodeJSON(r, 64<<10, &req); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
+			message.FieldError{Field: "name", Message: "is required, at most 200 characters"}))
+		return
+	}
+	nt := store.NewTenant{Name: req.Name, Plan: req.Plan, AllowSystemFallback: true}
+	if req.AllowSystemFallback != nil {
+		nt.AllowSystemFallback = *req.AllowSystemFallback
+	}
+	t, err := s.store.CreateTenant(r.Context(), nt)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "create tenant failed", "err", err)
+		writeProblem(w, r, unavailable("the tenant could not be created; retry shortly"))
+		return
+	}
+	writeJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
+				message.FieldError{Field: "limit", Message: "must be an integer from 1 to 1000"}))
+			return
+		}
+		limit = n
+	}
+	ts, err := s.store.ListTenants(r.Context(), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list tenants failed", "err", err)
+		writeProblem(w, r, unavailable("the tenant store is unreachable; retry shortly"))
+		return
+	}
+	next := ""
+	if len(ts) == limit {
+		next = ts[len(ts)-1].ID
+	}
+	if ts == nil {
+		ts = []store.Tenant{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": ts, "next_cursor": next})
+}
+
+type createKeyRequest struct {
+	Kind      store.KeyKind `json:"kind"`
+	TenantID  string        `json:"tenant_id,omitempty"`
+	Name      string        `json:"name"`
+	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
+	var req createKeyRequest
+	if prob := decodeJSON(r, 64<<10, &req); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	var bad []message.FieldError
+	if !req.Kind.Valid() {
+		bad = append(bad, message.FieldError{Field: "kind", Message: `must be "tenant", "service" or "admin"`})
+	}
+	if req.Kind == store.KindTenant && req.TenantID == "" {
+		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is required for a tenant key"})
+	}
+	if req.Kind != store.KindTenant && req.TenantID != "" {
+		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is only allowed for a tenant key"})
+	}
+	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
+		bad = append(bad, message.FieldError{Field: "name", Message: "is required, at most 200 characters"})
+	}
+	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
+		bad = append(bad, message.FieldError{Field: "expires_at", Message: "must be in the future"})
+	}
+	if len(bad) == 0 && req.TenantID != "" {
+		if _, err := s.store.GetTenant(r.Context(), req.TenantID); errors.Is(err, store.ErrNotFound) {
+			bad = append(bad, message.FieldError{Field: "tenant_id", Message: "names no tenant"})
+		} else if err != nil {
+			writeProblem(w, r, unavailable("the tenant store is unreachable; retry shortly"))
+			return
+		}
+	}
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", bad...))
+		return
+	}
+	k, plain, err := s.store.CreateAPIKey(r.Context(), req.Kind, req.TenantID, req.Name, req.ExpiresAt)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "create api key failed", "err", err)
+		writeProblem(w, r, unavailable("the key could not be created; retry shortly"))
+		return
+	}
+	// The only time the key is ever shown.
+	writeJSON(w, http.StatusCreated, map[string]any{"api_key": k, "secret": plain})
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.store.ListAPIKeys(r.Context(), r.URL.Query().Get("tenant_id"))
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list api keys failed", "err", err)
+		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
+		return
+	}
+	if keys == nil {
+		keys = []store.APIKey{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": keys})
+}
+
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.store.RevokeAPIKey(r.Context(), "", r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, r, errNotFound)
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "revoke api key failed", "err", err)
+		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
+		return
+	}
+	s.auth.forgetKey(k.ID)
+	writeJSON(w, http.StatusOK, k)
+}

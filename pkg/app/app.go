@@ -1,0 +1,140 @@
+// Package app assembles the binaries from the packages: it opens connections from a config and
+// runs each service until its context ends, then shuts it down in a documented order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logicspike/comms/pkg/api"
+	"github.com/logicspike/comms/pkg/config"
+	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/provider/sandbox"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+	"github.com/logicspike/comms/pkg/sweeper"
+	"github.com/logicspike/comms/pkg/webhook"
+	"github.com/logicspike/comms/pkg/worker"
+)
+
+// Deps are the connections a service runs on.
+type Deps struct {
+	Pool  *pgxpool.Pool
+	Redis *redis.Client
+	Log   *slog.Logger
+}
+
+// Open connects to PostgreSQL and Redis. Close the result with Deps.Close.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Deps, error) {
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return Deps{}, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 64})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		// Redis is only a fast path: start anyway, and say so.
+		log.Warn("redis unreachable at start-up; idempotency falls back to the database", "addr", cfg.RedisAddr, "err", err)
+	}
+	return Deps{Pool: pool, Redis: rdb, Log: log}, nil
+}
+
+// Close closes the connections.
+func (d Deps) Close() {
+	_ = d.Redis.Close()
+	d.Pool.Close()
+}
+
+// DefaultFactories are the provider adapters the worker knows.
+func DefaultFactories() map[string]worker.Factory {
+	return map[string]worker.Factory{
+		sandbox.Type: func(c store.ProviderConfig) (worker.Sender, error) { return sandbox.New(c.Settings, nil) },
+	}
+}
+
+// API serves the HTTP API on ln until ctx ends. Shutdown order: stop accepting requests and let
+// in-flight ones finish; flush the intake's batches (records, then publishes); stop the sweeper;
+// close the producer.
+func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
+	st := store.New(d.Pool)
+	prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
+	defer prod.Close()
+	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log)
+	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
+
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); in.Run(bg) }()
+	go func() { defer wg.Done(); sw.Run(bg) }()
+
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL}))
+	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
+	stopBg()
+	wg.Wait()
+	return err
+}
+
+// Worker dispatches until ctx ends, then drains (see worker.Run).
+func Worker(ctx context.Context, cfg config.Config, d Deps, factories map[string]worker.Factory) error {
+	st := store.New(d.Pool)
+	dlq := queue.NewProducer(cfg.KafkaBrokers, queue.TopicDLQ)
+	defer dlq.Close()
+	router := worker.NewRouter(st, factories, cfg.RouteCacheTTL)
+	w, err := worker.New(worker.Config{
+		InFlight:       cfg.WorkerInFlight,
+		AttemptTimeout: cfg.AttemptTimeout,
+		DrainTimeout:   cfg.ShutdownTimeout,
+	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, d.Log.With("service", "worker"))
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// Webhook serves the callback receiver on ln until ctx ends.
+func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
+	return serve(ctx, newHTTPServer(webhook.New(d.Pool, d.Log)), ln, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// serve runs srv on ln until ctx ends, then lets in-flight requests finish for up to timeout.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

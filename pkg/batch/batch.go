@@ -1,0 +1,208 @@
+// Package batch coalesces concurrent single-item calls into batched calls, so many requests
+// share one database round trip.
+//
+// A batch is flushed when it is full or when linger has passed since its first item, whichever
+// comes first; while every flush slot is busy, items keep accumulating. The linger is what makes
+// batches form at moderate rates: without it a free slot flushes every item alone, and each flush
+// is a database transaction.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrStopped is returned by Do once the batcher has stopped.
+var ErrStopped = errors.New("batcher stopped")
+
+// Func processes a batch and returns one result per item, in order. An error fails every item.
+type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
+
+// Batcher runs Func over batches of items submitted by Do.
+type Batcher[In, Out any] struct {
+	fn       Func[In, Out]
+	maxSize  int
+	linger   time.Duration
+	slots    chan struct{}
+	in       chan call[In, Out]
+	stopped  chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+type call[In, Out any] struct {
+	item In
+	res  chan result[Out]
+}
+
+type result[Out any] struct {
+	out Out
+	err error
+}
+
+// New returns a batcher flushing at most maxSize items per call to fn, waiting at most linger for
+// a batch to fill, with at most concurrency calls to fn in flight. Start it with Run.
+func New[In, Out any](fn Func[In, Out], maxSize, concurrency int, linger time.Duration) *Batcher[In, Out] {
+	if maxSize < 1 {
+		maxSize = 1
+	}
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	return &Batcher[In, Out]{
+		fn:      fn,
+		maxSize: maxSize,
+		linger:  linger,
+		slots:   make(chan struct{}, concurrency),
+		in:      make(chan call[In, Out], maxSize*concurrency),
+		stopped: make(chan struct{}),
+	}
+}
+
+// Do submits item and waits for its result. If ctx ends first, Do returns ctx.Err() but the item
+// may still be processed: callers that need to know must make processing idempotent.
+func (b *Batcher[In, Out]) Do(ctx context.Context, item In) (Out, error) {
+	c := call[In, Out]{item: item, res: make(chan result[Out], 1)}
+	var zero Out
+	select {
+	case <-b.stopped:
+		return zero, ErrStopped
+	default:
+	}
+	select {
+	case b.in <- c:
+	case <-b.stopped:
+		return zero, ErrStopped
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case r := <-c.res:
+		return r.out, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// TrySubmit queues item without waiting for its result, and reports false if the batcher is
+// stopped or its queue is full. Errors of fire-and-forget items are the Func's to handle.
+func (b *Batcher[In, Out]) TrySubmit(item In) bool {
+	select {
+	case <-b.stopped:
+		return false
+	default:
+	}
+	select {
+	case b.in <- call[In, Out]{item: item}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Run flushes batches until ctx ends, then flushes what was already submitted and waits for every
+// flush to finish. Flushes run with a context that is not cancelled by ctx, so accepted work
+// completes during shutdown.
+func (b *Batcher[In, Out]) Run(ctx context.Context) {
+	flushCtx := context.WithoutCancel(ctx)
+	defer func() {
+		b.stopOnce.Do(func() { close(b.stopped) })
+		// Items that raced past the stopped check are still in the channel: flush them too.
+		for {
+			batch := b.drain(nil)
+			if len(batch) == 0 {
+				break
+			}
+			b.slots <- struct{}{}
+			b.flush(flushCtx, batch)
+		}
+		b.wg.Wait()
+	}()
+	for {
+		select {
+		case b.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		var first call[In, Out]
+		select {
+		case first = <-b.in:
+		case <-ctx.Done():
+			<-b.slots
+			return
+		}
+		batch := b.fill(ctx, []call[In, Out]{first})
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.flush(flushCtx, batch)
+		}()
+	}
+}
+
+// fill collects items until the batch is full, linger has passed, or ctx ends.
+func (b *Batcher[In, Out]) fill(ctx context.Context, batch []call[In, Out]) []call[In, Out] {
+	if b.linger <= 0 {
+		return b.drain(batch)
+	}
+	t := time.NewTimer(b.linger)
+	defer t.Stop()
+	for len(batch) < b.maxSize {
+		select {
+		case c := <-b.in:
+			batch = append(batch, c)
+		case <-t.C:
+			return b.drain(batch)
+		case <-ctx.Done():
+			return b.drain(batch)
+		}
+	}
+	return batch
+}
+
+// drain appends whatever is immediately available, up to maxSize items.
+func (b *Batcher[In, Out]) drain(batch []call[In, Out]) []call[In, Out] {
+	for len(batch) < b.maxSize {
+		select {
+		case c := <-b.in:
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (b *Batcher[In, Out]) flush(ctx context.Context, batch []call[In, Out]) {
+	defer func() { <-b.slots }()
+	items := make([]In, len(batch))
+	for i, c := range batch {
+		items[i] = c.item
+	}
+	outs, err := b.safeCall(ctx, items)
+	if err == nil && len(outs) != len(items) {
+		err = fmt.Errorf("batch function returned %d results for %d items", len(outs), len(items))
+	}
+	for i, c := range batch {
+		if c.res == nil {
+			continue // submitted with TrySubmit
+		}
+		if err != nil {
+			c.res <- result[Out]{err: err}
+		} else {
+			c.res <- result[Out]{out: outs[i]}
+		}
+	}
+}
+
+func (b *Batcher[In, Out]) safeCall(ctx context.Context, items []In) (outs []Out, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("batch function panicked: %v", r)
+		}
+	}()
+	return b.fn(ctx, items)
+}

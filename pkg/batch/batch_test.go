@@ -1,0 +1,95 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestConcurrentCallsShareBatchesAndGetTheirOwnResults(t *testing.T) {
+	var calls, maxSize atomic.Int64
+	b := New(func(_ context.Context, in []int) ([]int, error) {
+		calls.Add(1)
+		if n := int64(len(in)); n > maxSize.Load() {
+			maxSize.Store(n)
+		}
+		out := make([]int, len(in))
+		for i, v := range in {
+			out[i] = v * 2
+		}
+		return out, nil
+	}, 50, 1, 20*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	go b.Run(ctx)
+	defer cancel()
+
+	const n = 200
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := b.Do(context.Background(), i)
+			if err != nil || got != i*2 {
+				t.Errorf("Do(%d) = %d, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls.Load() >= n {
+		t.Fatalf("%d calls for %d items: nothing was batched", calls.Load(), n)
+	}
+	if maxSize.Load() > 50 {
+		t.Fatalf("a batch of %d exceeded the maximum of 50", maxSize.Load())
+	}
+}
+
+func TestErrorsAndPanicsFailTheirBatch(t *testing.T) {
+	boom := errors.New("boom")
+	for name, fn := range map[string]Func[int, int]{
+		"error": func(context.Context, []int) ([]int, error) { return nil, boom },
+		"panic": func(context.Context, []int) ([]int, error) { panic("bad") },
+		"short": func(context.Context, []int) ([]int, error) { return nil, nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := New(fn, 10, 1, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go b.Run(ctx)
+			if _, err := b.Do(context.Background(), 1); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}
+
+func TestStopFlushesSubmittedItemsThenRefuses(t *testing.T) {
+	var flushed atomic.Int64
+	b := New(func(_ context.Context, in []int) ([]struct{}, error) {
+		time.Sleep(10 * time.Millisecond)
+		flushed.Add(int64(len(in)))
+		return make([]struct{}, len(in)), nil
+	}, 5, 4, time.Millisecond) // queue capacity 5×4 = 20
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	for i := 0; i < 20; i++ {
+		if !b.TrySubmit(i) {
+			t.Fatalf("TrySubmit %d refused", i)
+		}
+	}
+	cancel()
+	<-done
+	if flushed.Load() != 20 {
+		t.Fatalf("flushed %d of 20 submitted items on stop", flushed.Load())
+	}
+	if _, err := b.Do(context.Background(), 1); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Do after stop: %v", err)
+	}
+	if b.TrySubmit(1) {
+		t.Fatal("TrySubmit accepted after stop")
+	}
+}

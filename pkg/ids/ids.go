@@ -1,0 +1,74 @@
+// Package ids makes the prefixed, URL-safe random identifiers used everywhere (msg_, ten_, key_, prv_).
+package ids
+
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+)
+
+const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Prefixes of each kind of identifier.
+const (
+	Message  = "msg"
+	Tenant   = "ten"
+	APIKey   = "key"
+	Provider = "prv"
+)
+
+// New returns prefix + "_" + 22 base62 characters (about 131 bits of randomness).
+func New(prefix string) string {
+	return prefix + "_" + Random(22)
+}
+
+// NewSortable returns prefix + "_" + 22 base62 characters: 8 encoding the current Unix time in
+// milliseconds, then 14 random ones (about 83 bits). Ids made later sort later (within a
+// millisecond, at random), like UUIDv7, so the B-tree indexes keyed by them grow at their right
+// edge: an insert touches the last few pages instead of a random one anywhere in the index, and
+// the pages a busy table needs stay few enough to remain in memory.
+func NewSortable(prefix string) string {
+	return prefix + "_" + timePrefix(time.Now()) + Random(14)
+}
+
+func timePrefix(t time.Time) string {
+	ms := uint64(t.UnixMilli())
+	var b [8]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = alphabet[ms%62]
+		ms /= 62
+	}
+	return string(b[:])
+}
+
+// Random returns n base62 characters from crypto/rand.
+func Random(n int) string {
+	var b strings.Builder
+	b.Grow(n)
+	buf := make([]byte, n+n/2)
+	for b.Len() < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic("crypto/rand failed: " + err.Error()) // the platform is broken; nothing sane to do
+		}
+		for _, c := range buf {
+			// 62*4 = 248: rejecting bytes >= 248 keeps the distribution uniform.
+			if c < 248 && b.Len() < n {
+				b.WriteByte(alphabet[c%62])
+			}
+		}
+	}
+	return b.String()
+}
+
+// HasPrefix reports whether id looks like an identifier of the given kind.
+func HasPrefix(id, prefix string) bool {
+	if !strings.HasPrefix(id, prefix+"_") || len(id) > 64 {
+		return false
+	}
+	for _, c := range id[len(prefix)+1:] {
+		if !strings.ContainsRune(alphabet, c) {
+			return false
+		}
+	}
+	return len(id) > len(prefix)+1
+}

@@ -1,0 +1,64 @@
+package intake_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logicspike/comms/internal/stacktest"
+	"github.com/logicspike/comms/internal/testenv"
+	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, ...queue.Envelope) error { return nil }
+
+// With Redis unreachable the fast path fails on every call, and PostgreSQL's key must still make
+// repeats return the first message and reject a changed body.
+func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
+	t.Parallel()
+	st := store.New(testenv.DB(t))
+	ctx := context.Background()
+	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer dead.Close()
+	svc := intake.New(st, intake.NewIdempotencyCache(dead, "x:"), nopPublisher{}, stacktest.Logger())
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go svc.Run(runCtx)
+
+	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"}
+	ids := make([]string, 10)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc, err := svc.Submit(ctx, tn.ID, "k", req)
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = acc.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id == "" || id != ids[0] {
+			t.Fatalf("repeats got different ids: %v", ids)
+		}
+	}
+	req.Text = "code 2"
+	if _, err := svc.Submit(ctx, tn.ID, "k", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+		t.Fatalf("changed body: %v", err)
+	}
+}

@@ -1,0 +1,90 @@
+// Package message defines a send request, its validation, and the message status model.
+package message
+
+import (
+	"time"
+)
+
+// Channel is how a message travels.
+type Channel string
+
+// Channels.
+const (
+	SMS   Channel = "sms"
+	Email Channel = "email"
+)
+
+// Status is where a message is in its life. Transitions only move forward:
+// queued → sending → sent → delivered, or → failed / bounced.
+type Status string
+
+// Statuses.
+const (
+	Queued    Status = "queued"
+	Sending   Status = "sending"
+	Sent      Status = "sent"
+	Delivered Status = "delivered"
+	Failed    Status = "failed"
+	Bounced   Status = "bounced"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case Queued, Sending, Sent, Delivered, Failed, Bounced:
+		return true
+	}
+	return false
+}
+
+// Request is the body of POST /v1/messages.
+type Request struct {
+	Channel  Channel           `json:"channel"`
+	To       string            `json:"to"`
+	From     string            `json:"from,omitempty"`
+	Subject  string            `json:"subject,omitempty"`
+	Text     string            `json:"text,omitempty"`
+	HTML     string            `json:"html,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Message is a stored message as the API shows it.
+type Message struct {
+	ID                string            `json:"id"`
+	TenantID          string            `json:"tenant_id"`
+	Channel           Channel           `json:"channel"`
+	To                string            `json:"to"`
+	From              string            `json:"from,omitempty"`
+	Subject           string            `json:"subject,omitempty"`
+	Text              string            `json:"text,omitempty"`
+	HTML              string            `json:"html,omitempty"`
+	Metadata          map[string]string `json:"metadata,omitempty"`
+	Status            Status            `json:"status"`
+	Attempts          int               `json:"attempts"`
+	IdempotencyKey    string            `json:"idempotency_key,omitempty"`
+	ProviderConfigID  string            `json:"provider_id,omitempty"`
+	ProviderType      string            `json:"provider,omitempty"`
+	ProviderMessageID string            `json:"provider_message_id,omitempty"`
+	Error             *Error            `json:"error,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	SentAt            *time.Time        `json:"sent_at,omitempty"`
+	Events            []Event           `json:"events,omitempty"`
+}
+
+// Error is a failed message's normalized code and the provider's own words.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Event is one immutable row of a message's timeline.
+type Event struct {
+	Status           Status    `json:"status"`
+	Attempt          int       `json:"attempt,omitempty"`
+	Source           string    `json:"source"`
+	ProviderConfigID string    `json:"provider_id,omitempty"`
+	ErrorCode        string    `json:"error_code,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	OccurredAt       time.Time `json:"occurred_at"`
+}

@@ -1,0 +1,152 @@
+// Package queue carries send intents over Kafka: the envelope format, a batching producer with
+// acks=all, topic creation, and a consumer-side offset tracker that never commits past an
+// unfinished message.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Topics.
+const (
+	TopicSend   = "comms.send"
+	TopicDLQ    = "comms.send.dlq"
+	TopicEvents = "comms.events"
+)
+
+// Envelope is a send intent on comms.send. It carries identifiers only: the message content is
+// read from PostgreSQL when the intent is claimed, so the topic never holds personal data.
+type Envelope struct {
+	MessageID   string          `json:"message_id"`
+	TenantID    string          `json:"tenant_id"`
+	Channel     message.Channel `json:"channel"`
+	Attempt     int             `json:"attempt"`
+	EnqueuedAt  time.Time       `json:"enqueued_at"`
+	TraceParent string          `json:"traceparent,omitempty"`
+}
+
+// Validate reports what is wrong with an envelope decoded from the wire.
+func (e Envelope) Validate() error {
+	switch {
+	case e.MessageID == "":
+		return errors.New("envelope has no message_id")
+	case e.TenantID == "":
+		return errors.New("envelope has no tenant_id")
+	}
+	return nil
+}
+
+// Decode parses an envelope from a Kafka message value.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	return e, e.Validate()
+}
+
+// Producer writes envelopes keyed by tenant, so one tenant's intents share a partition.
+type Producer struct {
+	w *kafka.Writer
+}
+
+// NewProducer returns a producer to topic. Writes wait for every in-sync replica (acks=all).
+func NewProducer(brokers []string, topic string) *Producer {
+	return &Producer{w: &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioner, so other producers agree
+		RequiredAcks: kafka.RequireAll,
+		// Callers hand over whole batches, so a short timeout only bounds how long a partial
+		// batch waits for company.
+		BatchTimeout: 2 * time.Millisecond,
+		BatchSize:    1000,
+		BatchBytes:   4 << 20,
+		WriteTimeout: 10 * time.Second,
+	}}
+}
+
+// Publish writes envelopes and returns once the broker acknowledged all of them.
+func (p *Producer) Publish(ctx context.Context, envs ...Envelope) error {
+	msgs := make([]kafka.Message, len(envs))
+	for i, e := range envs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(e.TenantID), Value: b}
+	}
+	return p.PublishRaw(ctx, msgs...)
+}
+
+// PublishRaw writes already-encoded messages (the DLQ keeps the original bytes).
+func (p *Producer) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("produce %d messages to %s: %w", len(msgs), p.w.Topic, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (p *Producer) Close() error { return p.w.Close() }
+
+// EnsureTopics creates topics that do not exist yet, with the given partitions and replication.
+func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return fmt.Errorf("dial kafka %s: %w", brokers[0], err)
+	}
+	defer conn.Close()
+	controller, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("find kafka controller: %w", err)
+	}
+	cc, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp",
+		net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
+	if err != nil {
+		return fmt.Errorf("dial kafka controller: %w", err)
+	}
+	defer cc.Close()
+	for _, t := range topics {
+		err := cc.CreateTopics(kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication})
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// NewConsumer returns a consumer-group reader of topics. Offsets are committed only by explicit
+// CommitMessages calls (CommitInterval 0), which the worker makes for finished messages only.
+func NewConsumer(brokers []string, group string, topics ...string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     brokers,
+		GroupID:     group,
+		GroupTopics: topics,
+		StartOffset: kafka.FirstOffset,
+		MinBytes:    1,
+		MaxBytes:    16 << 20,
+		// Short long-polls keep the accepted → sent latency low when traffic is light.
+		MaxWait:           100 * time.Millisecond,
+		ReadBatchTimeout:  time.Second,
+		QueueCapacity:     4096,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		ReadBackoffMin:    10 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
+	})
+}

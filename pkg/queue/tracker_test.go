@@ -1,0 +1,54 @@
+package queue
+
+import "testing"
+
+func TestTrackerNeverCommitsPastUnfinished(t *testing.T) {
+	tp := TopicPartition{Topic: "t", Partition: 0}
+	tests := []struct {
+		name string
+		add  []int64
+		done []int64
+		want int64 // -1: nothing committable
+	}{
+		{"nothing done", []int64{0, 1, 2}, nil, -1},
+		{"in order", []int64{0, 1, 2}, []int64{0, 1}, 1},
+		{"gap holds back", []int64{0, 1, 2, 3}, []int64{1, 2, 3}, -1},
+		{"gap filled", []int64{0, 1, 2, 3}, []int64{3, 2, 0, 1}, 3},
+		{"sparse offsets", []int64{10, 15, 16}, []int64{10, 16}, 10},
+		{"rebalance refetch forgets old", []int64{5, 6, 7, 5}, []int64{6, 7}, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker()
+			for _, o := range tc.add {
+				tr.Add(tp, o)
+			}
+			for _, o := range tc.done {
+				tr.Done(tp, o)
+			}
+			got, ok := tr.Committable()[tp]
+			if !ok {
+				got = -1
+			}
+			if got != tc.want {
+				t.Fatalf("committable = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrackerReportsEachAdvanceOnce(t *testing.T) {
+	tr := NewTracker()
+	tp := TopicPartition{Topic: "t"}
+	tr.Add(tp, 0)
+	tr.Done(tp, 0)
+	if c := tr.Committable(); c[tp] != 0 || len(c) != 1 {
+		t.Fatalf("first: %v", c)
+	}
+	if c := tr.Committable(); len(c) != 0 {
+		t.Fatalf("second call reported again: %v", c)
+	}
+	if tr.InFlight() != 0 {
+		t.Fatal("in flight after done")
+	}
+}

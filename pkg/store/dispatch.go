@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Ref names one message of one tenant.
+type Ref struct {
+	TenantID string
+	ID       string
+}
+
+// Claimed is a message a worker now owns for one attempt, until its lease expires.
+type Claimed struct {
+	message.Message
+	// Attempt is this claim's attempt number: the fencing token FinishMessages checks, so a worker
+	// whose lease expired cannot overwrite the outcome of the attempt that replaced it.
+	Attempt int
+}
+
+// ClaimMessages moves each message that is queued, or sending with an expired lease, to sending
+// with a new lease, records a sending event, and returns the messages claimed. A message in any
+// other state is not returned: that is what stops a redelivered intent from being sent twice.
+func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Duration) ([]Claimed, error) {
+	tenants, msgIDs := splitRefs(refs)
+	rows, err := s.pool.Query(ctx, `
+		WITH target AS (
+			-- lock in id order so concurrent claims of overlapping batches cannot deadlock
+			SELECT m.id FROM communication.message_logs m
+			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
+			WHERE m.status = 'queued' OR (m.status = 'sending' AND m.lease_expires_at < now())
+			ORDER BY m.id FOR UPDATE OF m
+		), c AS (
+			UPDATE communication.message_logs m
+			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, updated_at = now()
+			FROM target WHERE m.id = target.id
+			RETURNING m.*
+		), ev AS (
+			INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source)
+			SELECT id, tenant_id, 'sending', attempts, 'internal' FROM c
+		)
+		SELECT `+messageCols+`, attempts FROM c`, tenants, msgIDs, lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
+		var c Claimed
+		var errCode, errMsg string
+		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
+			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
+			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Attempt)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
+	}
+	return out, nil
+}
+
+// Outcome is the result of one attempt.
+type Outcome struct {
+	Ref
+	Attempt           int            // from Claimed.Attempt
+	Status            message.Status // sent or failed
+	ProviderConfigID  string
+	ProviderType      string
+	ProviderMessageID string
+	ErrorCode         string
+	ErrorMessage      string
+}
+
+// FinishMessages records each outcome and its event, for messages still in the attempt that
+// produced it. It returns how many were recorded; an outcome of a superseded attempt is ignored.
+func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) (int, error) {
+	n := len(outs)
+	var (
+		tenant, id, status, cfg, typ, pmid, code, msg = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		attempt                                       = make([]int32, n)
+	)
+	for i, o := range outs {
+		if o.Status != message.Sent && o.Status != message.Failed {
+			return 0, fmt.Errorf("outcome for %s: status %q is not sent or failed", o.ID, o.Status)
+		}
+		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
+		pmid[i], code[i], msg[i], attempt[i] = o.ProviderMessageID, o.ErrorCode, o.ErrorMessage, int32(o.Attempt)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		WITH o AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt)
+		), u AS (
+			UPDATE communication.message_logs m
+			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
+			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
+			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
+			FROM o
+			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
+			RETURNING m.id, m.tenant_id, o.status, o.attempt, o.cfg, o.code, o.msg
+		), done AS (
+			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id
+		)
+		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, error_code, reason)
+		SELECT id, tenant_id, status, attempt, 'internal', NULLIF(cfg, ''), code, msg FROM u`,
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt)
+	if err != nil {
+		return 0, fmt.Errorf("finish %d messages: %w", n, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// MarkPublished records that these messages' intents reached comms.send, so the sweeper leaves them.
+func (s *Store) MarkPublished(ctx context.Context, refs []Ref) error {
+	tenants, msgIDs := splitRefs(refs)
+	// Lock first, skipping rows locked by their final outcome (about to be deleted), then update
+	// only the rows locked: this statement never waits on a lock, so it cannot deadlock with the
+	// outcome batches that delete rows in another order.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT q.message_id FROM communication.dispatch_queue q
+			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON q.message_id = r.id AND q.tenant_id = r.tenant_id
+			WHERE q.published_at IS NULL
+			FOR UPDATE OF q SKIP LOCKED`, tenants, msgIDs)
+		if err != nil {
+			return err
+		}
+		locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(locked) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE communication.dispatch_queue SET published_at = now() WHERE message_id = ANY($1)`, locked)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark %d messages published: %w", len(refs), err)
+	}
+	return nil
+}
+
+// Stranded is a message the sweeper re-publishes.
+type Stranded struct {
+	Ref
+	Channel  message.Channel
+	Attempts int
+}
+
+// SweepUnpublished finds up to limit queued messages never published for longer than grace (the
+// broker was down, the publisher's queue was full, the process died after the commit). It uses a
+// partial index, so its cost does not grow with a backlog of published messages.
+func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit int, publish func(context.Context, []Stranded) error) (int, error) {
+	return s.sweep(ctx, `
+		SELECT d.tenant_id, d.message_id, m.channel, m.attempts
+		FROM communication.dispatch_queue d
+		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
+		WHERE d.published_at IS NULL AND d.created_at < now() - $1::interval AND m.status = 'queued'
+		ORDER BY d.created_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, publish, grace, limit)
+}
+
+// SweepExpiredLeases finds up to limit messages left in sending after their worker's lease expired
+// (the worker crashed or was cut off mid-attempt) and not re-published since. It scans the outbox,
+// whose size is the number of unfinished messages, so callers run it less often than
+// SweepUnpublished.
+func (s *Store) SweepExpiredLeases(ctx context.Context, limit int, publish func(context.Context, []Stranded) error) (int, error) {
+	return s.sweep(ctx, `
+		SELECT d.tenant_id, d.message_id, m.channel, m.attempts
+		FROM communication.dispatch_queue d
+		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
+		WHERE m.status = 'sending' AND m.lease_expires_at < now()
+		  AND (d.published_at IS NULL OR d.published_at < m.lease_expires_at)
+		LIMIT $1 FOR UPDATE OF d SKIP LOCKED`, publish, limit)
+}
+
+// sweep locks the rows query finds (SKIP LOCKED, so concurrent sweepers share the work), calls
+// publish with them while holding the locks, and marks them published only if publish succeeds.
+func (s *Store) sweep(ctx context.Context, query string, publish func(context.Context, []Stranded) error, args ...any) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stranded, error) {
+			var st Stranded
+			err := r.Scan(&st.TenantID, &st.ID, &st.Channel, &st.Attempts)
+			return st, err
+		})
+		if err != nil || len(found) == 0 {
+			return err
+		}
+		if err := publish(ctx, found); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		refs := make([]Ref, len(found))
+		for i, f := range found {
+			refs[i] = f.Ref
+		}
+		tenants, msgIDs := splitRefs(refs)
+		_, err = tx.Exec(ctx, `
+			UPDATE communication.dispatch_queue d SET published_at = now()
+			FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id)
+			WHERE d.message_id = r.id AND d.tenant_id = r.tenant_id`, tenants, msgIDs)
+		n = len(found)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep stranded messages: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteExpiredIdempotencyKeys removes up to limit keys older than ttl, after which a key may be
+// used again, and returns how many it removed.
+func (s *Store) DeleteExpiredIdempotencyKeys(ctx context.Context, ttl time.Duration, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM communication.idempotency_keys WHERE ctid IN (
+			SELECT ctid FROM communication.idempotency_keys WHERE created_at < now() - $1::interval LIMIT $2)`,
+		ttl, limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired idempotency keys: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func splitRefs(refs []Ref) (tenants, ids []string) {
+	tenants, ids = make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		tenants[i], ids[i] = r.TenantID, r.ID
+	}
+	return tenants, ids
+}
+
+// ForgetPublished marks every unfinished message unpublished, so the sweeper publishes it again. The
+// dev runner calls it at start-up because its embedded broker forgets everything on exit.
+func (s *Store) ForgetPublished(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE communication.dispatch_queue SET published_at = NULL WHERE published_at IS NOT NULL`)
+	if err != nil {
+		return 0, fmt.Errorf("forget published: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// NewMessage is one accepted request to record.
+type NewMessage struct {
+	ID             string
+	TenantID       string
+	Request        message.Request
+	IdempotencyKey string // empty: none
+	RequestHash    []byte // identifies the body for idempotency comparisons
+}
+
+// Inserted says what happened to one NewMessage.
+type Inserted struct {
+	ID        string // the new message id, or the existing one for a repeated key
+	CreatedAt time.Time
+	// Duplicate: the idempotency key was already used; ID and CreatedAt are the earlier message's.
+	Duplicate bool
+	// Mismatch: the key was used before with a different body; nothing was recorded.
+	Mismatch bool
+}
+
+// InsertMessages records a batch of messages in status queued, each with its queued event, in one
+// transaction and one round trip. Idempotency keys are enforced by the idempotency_keys primary
+// key: a repeated (tenant, key) records nothing and reports the earlier message instead.
+func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Inserted, error) {
+	n := len(msgs)
+	var (
+		id, tenant, channel, to, from, subject, text, html, meta, key = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		hash                                                          = make([][]byte, n)
+	)
+	for i, m := range msgs {
+		r := m.Request
+		id[i], tenant[i], channel[i], to[i], from[i] = m.ID, m.TenantID, string(r.Channel), r.To, r.From
+		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
+		meta[i] = "{}"
+		if len(r.Metadata) > 0 {
+			b, err := json.Marshal(r.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("encode metadata: %w", err)
+			}
+			meta[i] = string(b)
+		}
+		if hash[i] == nil {
+			hash[i] = []byte{}
+		}
+	}
+
+	out := make([]Inserted, n)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			WITH req AS (
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[])
+				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash)
+			), idem AS (
+				INSERT INTO communication.idempotency_keys (tenant_id, key, message_id, request_hash)
+				SELECT tenant_id, idem_key, id, req_hash FROM req WHERE idem_key <> ''
+				ON CONFLICT (tenant_id, key) DO NOTHING
+				RETURNING message_id
+			), ins AS (
+				INSERT INTO communication.message_logs
+					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status)
+				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued'
+				FROM req WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
+				RETURNING id, tenant_id, created_at
+			), ev AS (
+				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
+				SELECT id, tenant_id, 'queued', 'internal' FROM ins
+			), pending AS (
+				INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
+				SELECT id, tenant_id, created_at FROM ins
+			)
+			SELECT id, created_at FROM ins`,
+			id, tenant, channel, to, from, subject, text, html, meta, key, hash)
+		if err != nil {
+			return err
+		}
+		created := make(map[string]time.Time, n)
+		var (
+			gotID string
+			at    time.Time
+		)
+		_, err = pgx.ForEachRow(rows, []any{&gotID, &at}, func() error { created[gotID] = at; return nil })
+		if err != nil {
+			return err
+		}
+
+		// Whatever was not inserted lost an idempotency race or repeated an earlier key:
+		// report the message that owns the key.
+		var lostTenant, lostKey []string
+		for i := range msgs {
+			if at, ok := created[id[i]]; ok {
+				out[i] = Inserted{ID: id[i], CreatedAt: at}
+			} else {
+				lostTenant, lostKey = append(lostTenant, tenant[i]), append(lostKey, key[i])
+			}
+		}
+		if len(lostKey) == 0 {
+			return nil
+		}
+		type owner struct {
+			id   string
+			hash []byte
+			at   time.Time
+		}
+		owners := map[[2]string]owner{}
+		rows, err = tx.Query(ctx, `
+			SELECT k.tenant_id, k.key, k.message_id, k.request_hash, m.created_at
+			FROM communication.idempotency_keys k
+			JOIN unnest($1::text[], $2::text[]) AS l(tenant_id, key) USING (tenant_id, key)
+			JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id`, lostTenant, lostKey)
+		if err != nil {
+			return err
+		}
+		var (
+			t, k, mid string
+			h         []byte
+			oat       time.Time
+		)
+		_, err = pgx.ForEachRow(rows, []any{&t, &k, &mid, &h, &oat}, func() error {
+			owners[[2]string{t, k}] = owner{mid, bytes.Clone(h), oat}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			if _, ok := created[id[i]]; ok {
+				continue
+			}
+			o, ok := owners[[2]string{tenant[i], key[i]}]
+			if !ok {
+				return fmt.Errorf("message %s was not inserted and owns no idempotency key", id[i])
+			}
+			out[i] = Inserted{ID: o.id, CreatedAt: o.at, Duplicate: true, Mismatch: !bytes.Equal(o.hash, hash[i])}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert %d messages: %w", n, err)
+	}
+	return out, nil
+}
+
+const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
+	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
+	provider_message_id, error_code, error_message, created_at, updated_at, sent_at`
+
+func scanMessage(row pgx.Row) (message.Message, error) {
+	var (
+		m       message.Message
+		errCode string
+		errMsg  string
+	)
+	err := row.Scan(&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
+		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
+		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt)
+	if errCode != "" || errMsg != "" {
+		m.Error = &message.Error{Code: errCode, Message: errMsg}
+	}
+	return m, err
+}
+
+// GetMessage returns tenantID's message id with its events, or ErrNotFound (also when the message
+// belongs to another tenant).
+func (s *Store) GetMessage(ctx context.Context, tenantID, id string) (message.Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx,
+		`SELECT `+messageCols+` FROM communication.message_logs WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return message.Message{}, ErrNotFound
+	}
+	if err != nil {
+		return message.Message{}, fmt.Errorf("get message %s: %w", id, err)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT status, attempt, source, coalesce(provider_config_id, ''), error_code, reason, occurred_at
+		FROM communication.message_events WHERE tenant_id = $1 AND message_id = $2 ORDER BY id`, tenantID, id)
+	if err != nil {
+		return message.Message{}, fmt.Errorf("get events of %s: %w", id, err)
+	}
+	m.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (message.Event, error) {
+		var e message.Event
+		err := r.Scan(&e.Status, &e.Attempt, &e.Source, &e.ProviderConfigID, &e.ErrorCode, &e.Reason, &e.OccurredAt)
+		return e, err
+	})
+	if err != nil {
+		return message.Message{}, fmt.Errorf("get events of %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// ListFilter narrows ListMessages. Zero values do not filter.
+type ListFilter struct {
+	Status        message.Status
+	Channel       message.Channel
+	Recipient     string
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
+	Cursor        string    // from a previous page's NextCursor
+	Limit         int
+}
+
+// ErrBadCursor is returned for a cursor this server did not make.
+var ErrBadCursor = errors.New("malformed cursor")
+
+// ListMessages returns tenantID's messages newest first, and the cursor of the next page ("" when
+// this is the last).
+func (s *Store) ListMessages(ctx context.Context, tenantID string, f ListFilter) ([]message.Message, string, error) {
+	var (
+		curAt time.Time
+		curID string
+	)
+	if f.Cursor != "" {
+		var err error
+		if curAt, curID, err = decodeCursor(f.Cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	var (
+		where = []string{"tenant_id = $1"}
+		args  = []any{tenantID}
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.Channel != "" {
+		add("channel = ?", f.Channel)
+	}
+	if f.Recipient != "" {
+		add("recipient = ?", f.Recipient)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created_at >= ?", f.CreatedAfter)
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < ?", f.CreatedBefore)
+	}
+	if f.Cursor != "" {
+		args = append(args, curAt, curID)
+		where = append(where, fmt.Sprintf("(created_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, f.Limit+1)
+	q := `SELECT ` + messageCols + ` FROM communication.message_logs WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (message.Message, error) { return scanMessage(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list messages: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return out, next, nil
+}
+
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeCursor(c string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", ErrBadCursor
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok || id == "" {
+		return time.Time{}, "", ErrBadCursor
+	}
+	at, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", ErrBadCursor
+	}
+	return at, id, nil
+}
