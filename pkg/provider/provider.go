@@ -4,8 +4,11 @@ package provider
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -27,6 +30,45 @@ type Message struct {
 // Result is the provider's receipt.
 type Result struct {
 	ProviderMessageID string
+	// Cost and Currency are what the provider says the message cost, when it says so at send time
+	// (Twilio often reports the price only later, in a callback).
+	Cost     string
+	Currency string
+}
+
+// Config is one provider config as an adapter sees it: credentials already decrypted.
+type Config struct {
+	ID          string // prv_…; Twilio status callbacks name it
+	TenantID    string // empty for a system default
+	Type        string
+	Channel     message.Channel
+	Credentials json.RawMessage
+	Sender      json.RawMessage
+}
+
+// Env is what adapters take from the process rather than from a config: endpoint overrides for
+// tests and private endpoints, where callbacks go, and the network policy for tenant-supplied hosts.
+type Env struct {
+	TwilioBaseURL    string // COMMS_TWILIO_BASE_URL; empty = https://api.twilio.com
+	SESEndpoint      string // COMMS_SES_ENDPOINT; empty = the region's endpoint
+	ResendBaseURL    string // COMMS_RESEND_BASE_URL; empty = https://api.resend.com
+	PublicWebhookURL string // COMMS_PUBLIC_WEBHOOK_URL: base of the URLs providers call back
+	// Dial opens connections to tenant-supplied hosts (webhook URLs, SMTP servers). It must refuse
+	// private addresses in production (see netguard); nil means net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RootCAs verifies TLS to tenant-supplied hosts; nil means the system pool.
+	RootCAs *x509.CertPool
+	// AllowInsecure permits http:// webhook URLs and unencrypted SMTP (dev and tests only).
+	AllowInsecure bool
+}
+
+// DialContext is e.Dial or a plain dialer.
+func (e Env) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if e.Dial != nil {
+		return e.Dial(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // Code is a normalized failure reason, the same for every provider.
@@ -67,6 +109,56 @@ func (e *Error) Error() string {
 		s += " (" + e.RawCode + ")"
 	}
 	return s
+}
+
+var codeText = map[Code]string{
+	AuthFailed:          "authentication failed",
+	InsufficientFunds:   "out of funds or account suspended",
+	InvalidRecipient:    "invalid recipient",
+	InvalidSender:       "invalid sender",
+	RateLimited:         "rate limited",
+	ProviderUnavailable: "unavailable",
+	ContentRejected:     "content rejected",
+	Timeout:             "timed out",
+	NoProvider:          "no provider configured",
+	Unknown:             "failed",
+}
+
+var displayNames = map[string]string{
+	"twilio": "Twilio", "ses": "AWS SES", "smtp": "SMTP", "resend": "Resend", "webhook": "Webhook", "sandbox": "Sandbox",
+}
+
+// Describe is the sentence shown to a tenant: "Twilio: authentication failed (20003): Authenticate".
+func (e *Error) Describe() string {
+	name := displayNames[e.Provider]
+	if name == "" {
+		name = e.Provider
+	}
+	s := name + ": " + codeText[e.Code]
+	if codeText[e.Code] == "" {
+		s = name + ": " + string(e.Code)
+	}
+	if e.RawCode != "" {
+		s += " (" + e.RawCode + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Transient reports whether a code is worth retrying by default.
+func (c Code) Transient() bool {
+	switch c {
+	case RateLimited, ProviderUnavailable, Timeout, Unknown:
+		return true
+	}
+	return false
+}
+
+// Failure builds an Error whose Permanent flag follows the code.
+func Failure(providerType string, code Code, rawCode, msg string) *Error {
+	return &Error{Code: code, Permanent: !code.Transient(), Provider: providerType, RawCode: rawCode, Message: msg}
 }
 
 // Classify returns err as a *Error, treating unknown errors as transient and deadline errors as

@@ -3,61 +3,176 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 )
 
+// ErrNameTaken is returned when an owner already has a provider config of that name.
+var ErrNameTaken = errors.New("a provider config of that name exists")
+
 // ProviderConfig is a configured provider account: a tenant's own, or a system default
-// (TenantID empty).
+// (TenantID empty). Sealed holds the encrypted credentials; it never leaves the process.
 type ProviderConfig struct {
-	ID        string          `json:"id"`
-	TenantID  string          `json:"tenant_id,omitempty"`
-	Type      string          `json:"type"`
-	Name      string          `json:"name"`
-	Channel   message.Channel `json:"channel"`
-	Settings  json.RawMessage `json:"settings,omitempty"`
-	Mask      string          `json:"mask,omitempty"`
-	Enabled   bool            `json:"enabled"`
-	Priority  int             `json:"priority"`
-	Health    string          `json:"health"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID           string
+	TenantID     string
+	Type         string
+	Name         string
+	Channel      message.Channel
+	Settings     json.RawMessage // non-secret adapter settings (the sandbox's latency)
+	Sender       json.RawMessage // non-secret: from number or address
+	Sealed       []byte
+	KeyVersion   string
+	Mask         string
+	Enabled      bool
+	Priority     int
+	Health       string
+	HealthReason string
+	LastTestedAt *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
-const providerCols = `id, coalesce(tenant_id, ''), type, name, channel, settings, mask, enabled, priority, health, updated_at`
+const providerCols = `id, coalesce(tenant_id, ''), type, name, channel, settings, sender, encrypted_config,
+	coalesce(key_version, ''), mask, enabled, priority, health, health_reason, last_tested_at, created_at, updated_at`
 
 func scanProvider(r pgx.CollectableRow) (ProviderConfig, error) {
 	var p ProviderConfig
-	err := r.Scan(&p.ID, &p.TenantID, &p.Type, &p.Name, &p.Channel, &p.Settings, &p.Mask, &p.Enabled, &p.Priority, &p.Health, &p.UpdatedAt)
+	err := r.Scan(&p.ID, &p.TenantID, &p.Type, &p.Name, &p.Channel, &p.Settings, &p.Sender, &p.Sealed,
+		&p.KeyVersion, &p.Mask, &p.Enabled, &p.Priority, &p.Health, &p.HealthReason, &p.LastTestedAt, &p.CreatedAt, &p.UpdatedAt)
 	return p, err
 }
 
-// CreateProviderConfig stores a provider config without credentials (the sandbox needs none).
-// tenantID empty makes a system default.
-func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p ProviderConfig) (ProviderConfig, error) {
-	var tenant *string
-	if tenantID != "" {
-		tenant = &tenantID
+func nullable(s string) *string {
+	if s == "" {
+		return nil
 	}
+	return &s
+}
+
+// owner matches a tenant's configs, or the system defaults when tenantID is empty.
+const owner = `tenant_id IS NOT DISTINCT FROM $1`
+
+func mapProviderErr(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "provider_configs_name" {
+		return ErrNameTaken
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// CreateProviderConfig stores p under p.ID (callers choose the id: the ciphertext is bound to
+// it). tenantID empty makes a system default.
+func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p ProviderConfig) (ProviderConfig, error) {
 	if p.Settings == nil {
 		p.Settings = json.RawMessage(`{}`)
 	}
+	if p.Sender == nil {
+		p.Sender = json.RawMessage(`{}`)
+	}
 	rows, err := s.pool.Query(ctx, `
-		INSERT INTO communication.provider_configs (id, tenant_id, type, name, channel, settings, enabled, priority)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+providerCols,
-		ids.New(ids.Provider), tenant, p.Type, p.Name, p.Channel, p.Settings, p.Enabled, p.Priority)
+		INSERT INTO communication.provider_configs
+			(id, tenant_id, type, name, channel, settings, sender, encrypted_config, key_version, mask, enabled, priority, last_tested_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING `+providerCols,
+		p.ID, nullable(tenantID), p.Type, p.Name, p.Channel, p.Settings, p.Sender, p.Sealed, nullable(p.KeyVersion),
+		p.Mask, p.Enabled, p.Priority, p.LastTestedAt)
 	if err != nil {
-		return ProviderConfig{}, fmt.Errorf("insert provider config: %w", err)
+		return ProviderConfig{}, mapProviderErr("insert provider config", err)
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
 	if err != nil {
-		return ProviderConfig{}, fmt.Errorf("insert provider config: %w", err)
+		return ProviderConfig{}, mapProviderErr("insert provider config", err)
 	}
 	return out, nil
+}
+
+// GetProviderConfig returns tenantID's config id (a system default when tenantID is empty), or
+// ErrNotFound, also when it belongs to someone else.
+func (s *Store) GetProviderConfig(ctx context.Context, tenantID, id string) (ProviderConfig, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE `+owner+` AND id = $2`,
+		nullable(tenantID), id)
+	if err != nil {
+		return ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
+	if err != nil {
+		return ProviderConfig{}, mapProviderErr("get provider config "+id, err)
+	}
+	return out, nil
+}
+
+// ListProviderConfigs lists tenantID's configs (the system defaults when tenantID is empty) by
+// channel and priority.
+func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]ProviderConfig, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE `+owner+`
+		ORDER BY channel, priority, id`, nullable(tenantID))
+	if err != nil {
+		return nil, fmt.Errorf("list provider configs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanProvider)
+	if err != nil {
+		return nil, fmt.Errorf("list provider configs: %w", err)
+	}
+	return out, nil
+}
+
+// SystemDefaults lists the system-default configs.
+func (s *Store) SystemDefaults(ctx context.Context) ([]ProviderConfig, error) {
+	return s.ListProviderConfigs(ctx, "")
+}
+
+// UpdateProviderConfig writes p's mutable fields (name, sender, sealed credentials, mask,
+// enabled, priority, last test) if the row is still at p.UpdatedAt, so two concurrent edits
+// cannot silently overwrite each other's credentials. A lost race is ErrConflict.
+func (s *Store) UpdateProviderConfig(ctx context.Context, p ProviderConfig) (ProviderConfig, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE communication.provider_configs
+		SET name = $3, sender = $4, encrypted_config = $5, key_version = $6, mask = $7, enabled = $8,
+		    priority = $9, last_tested_at = $10, settings = $11,
+		    health = CASE WHEN encrypted_config IS DISTINCT FROM $5 THEN 'healthy' ELSE health END,
+		    health_reason = CASE WHEN encrypted_config IS DISTINCT FROM $5 THEN '' ELSE health_reason END,
+		    updated_at = clock_timestamp()
+		WHERE `+owner+` AND id = $2 AND updated_at = $12
+		RETURNING `+providerCols,
+		nullable(p.TenantID), p.ID, p.Name, p.Sender, p.Sealed, nullable(p.KeyVersion), p.Mask, p.Enabled,
+		p.Priority, p.LastTestedAt, p.Settings, p.UpdatedAt)
+	if err != nil {
+		return ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, gerr := s.GetProviderConfig(ctx, p.TenantID, p.ID); gerr != nil {
+			return ProviderConfig{}, gerr
+		}
+		return ProviderConfig{}, ErrConflict
+	}
+	if err != nil {
+		return ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
+	}
+	return out, nil
+}
+
+// ErrConflict is returned when a row changed between read and write.
+var ErrConflict = errors.New("changed concurrently")
+
+// DeleteProviderConfig removes tenantID's config id, or returns ErrNotFound.
+func (s *Store) DeleteProviderConfig(ctx context.Context, tenantID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.provider_configs WHERE `+owner+` AND id = $2`, nullable(tenantID), id)
+	if err != nil {
+		return fmt.Errorf("delete provider config %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // ProviderRoutes returns the enabled configs that may send tenantID's messages on channel, in the
@@ -78,19 +193,6 @@ func (s *Store) ProviderRoutes(ctx context.Context, tenantID string, channel mes
 	return out, nil
 }
 
-// SystemDefaults lists the system-default configs.
-func (s *Store) SystemDefaults(ctx context.Context) ([]ProviderConfig, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE tenant_id IS NULL ORDER BY channel, priority, id`)
-	if err != nil {
-		return nil, fmt.Errorf("list system defaults: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, scanProvider)
-	if err != nil {
-		return nil, fmt.Errorf("list system defaults: %w", err)
-	}
-	return out, nil
-}
-
 // SetProviderSettings replaces a system-default config's non-secret settings.
 func (s *Store) SetProviderSettings(ctx context.Context, id string, settings json.RawMessage) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE communication.provider_configs SET settings = $2, updated_at = now()
@@ -102,4 +204,31 @@ func (s *Store) SetProviderSettings(ctx context.Context, id string, settings jso
 		return ErrNotFound
 	}
 	return nil
+}
+
+// SealedNotUnder returns up to limit configs whose credentials are sealed under a version other
+// than current, after afterID in id order: the work list of a key rotation.
+func (s *Store) SealedNotUnder(ctx context.Context, current, afterID string, limit int) ([]ProviderConfig, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs
+		WHERE key_version IS NOT NULL AND key_version <> $1 AND id > $2 ORDER BY id LIMIT $3`, current, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list configs to rotate: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanProvider)
+	if err != nil {
+		return nil, fmt.Errorf("list configs to rotate: %w", err)
+	}
+	return out, nil
+}
+
+// Reseal replaces id's ciphertext if it is still exactly old (so a concurrent edit or another
+// rotator wins cleanly); it reports whether it did. updated_at is left alone: the
+// credentials did not change, so cached adapters stay valid.
+func (s *Store) Reseal(ctx context.Context, id string, old []byte, newVersion string, sealed []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE communication.provider_configs SET encrypted_config = $4, key_version = $3
+		WHERE id = $1 AND encrypted_config = $2`, id, old, newVersion, sealed)
+	if err != nil {
+		return false, fmt.Errorf("reseal %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -158,3 +158,9 @@ func (p *Provider) Send(ctx context.Context, m provider.Message) (provider.Resul
 	}
 	return provider.Result{ProviderMessageID: "sb_" + ids.Random(20)}, nil
 }
+
+// Mask is empty: the sandbox has no account.
+func (p *Provider) Mask() string { return "" }
+
+// Public shows the sandbox's settings.
+func (p *Provider) Public() any { return Settings{LatencyMS: int(p.latency / time.Millisecond)} }

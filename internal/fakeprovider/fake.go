@@ -1,0 +1,57 @@
+// Package fakeprovider runs local stand-ins for Twilio, AWS SES v2, SMTP, Resend and a tenant's
+// webhook endpoint. Each speaks its provider's real wire format (authentication, request
+// encoding, success and error bodies) so the adapters are exercised through their real client
+// libraries, and each can be told to fail for a recipient with any normalized error class.
+package fakeprovider
+
+import (
+	"sync"
+
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// Received is one message a fake accepted.
+type Received struct {
+	To, From, Subject, Text, HTML string
+	ProviderMessageID             string
+	MessageID                     string            // ours, where the wire format carries it
+	Extra                         map[string]string // wire details a test may check (StatusCallback, Message-ID)
+	Raw                           string            // the whole request or message as received
+}
+
+// recorder is what every fake shares: what it received and how it is told to fail.
+type recorder struct {
+	mu       sync.Mutex
+	received []Received
+	failures map[string]provider.Code
+}
+
+// FailFor makes sends to recipient fail with the provider's own form of code.
+func (r *recorder) FailFor(recipient string, code provider.Code) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failures == nil {
+		r.failures = map[string]provider.Code{}
+	}
+	r.failures[recipient] = code
+}
+
+func (r *recorder) failure(to string) (provider.Code, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.failures[to]
+	return c, ok
+}
+
+func (r *recorder) record(m Received) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.received = append(r.received, m)
+}
+
+// Received returns a copy of what was accepted, in order.
+func (r *recorder) Received() []Received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Received(nil), r.received...)
+}

@@ -1,0 +1,63 @@
+package netguard
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestAllowed(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"93.184.215.14":    true,
+		"2606:2800:21f::1": true,
+		"127.0.0.1":        false,
+		"::1":              false,
+		"10.1.2.3":         false,
+		"172.16.0.1":       false,
+		"192.168.1.1":      false,
+		"169.254.169.254":  false, // cloud metadata
+		"fd00:ec2::254":    false,
+		"fe80::1":          false,
+		"100.64.0.1":       false,
+		"0.0.0.0":          false,
+		"::ffff:127.0.0.1": false, // IPv4-mapped loopback
+		"::ffff:10.0.0.1":  false,
+		"64:ff9b::a00:1":   false,
+		"255.255.255.255":  false,
+		"224.0.0.1":        false,
+		"2002:7f00:1::":    false,
+		"198.18.0.1":       false,
+	} {
+		if got := Allowed(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Allowed(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// A name that resolves to loopback is refused when the connection is made, whatever it
+// resolved to earlier: the check sees the address being dialled.
+func TestDialRefusesLoopbackAtConnectTime(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		_, err = DialFunc(time.Second, false)(ctx, "tcp", net.JoinHostPort(host, port))
+		var refused *Refused
+		if !errors.As(err, &refused) {
+			t.Fatalf("dial %s: %v, want Refused", host, err)
+		}
+	}
+	c, err := DialFunc(time.Second, true)(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("allowPrivate dial: %v", err)
+	}
+	c.Close()
+}

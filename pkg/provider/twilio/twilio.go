@@ -1,0 +1,215 @@
+// Package twilio sends SMS through a tenant's Twilio account with github.com/twilio/twilio-go
+// (Messages API), from the tenant's own number or Messaging Service.
+package twilio
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"time"
+
+	twilioclient "github.com/twilio/twilio-go/client"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// Type is the provider type name.
+const Type = "twilio"
+
+// Credentials are what a tenant gives: its Account SID and Auth Token.
+type Credentials struct {
+	AccountSID string `json:"account_sid"`
+	AuthToken  string `json:"auth_token"`
+}
+
+// Sender is where messages come from: a number (or alphanumeric sender ID) or a Messaging Service.
+type Sender struct {
+	From                string `json:"from"`
+	MessagingServiceSID string `json:"messaging_service_sid"`
+}
+
+var (
+	accountSIDRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	authTokenRE  = regexp.MustCompile(`^[0-9a-zA-Z]{32}$`)
+	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	e164RE       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	senderIDRE   = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
+)
+
+// Adapter is one Twilio config.
+type Adapter struct {
+	creds    Credentials
+	sender   Sender
+	callback string
+	base     *url.URL // nil: api.twilio.com
+	client   *http.Client
+}
+
+// New validates cfg and returns its adapter; validation errors are a *message.ValidationError.
+func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
+	var f provider.Fields
+	var a Adapter
+	f.Decode("credentials", cfg.Credentials, &a.creds)
+	f.Decode("sender", cfg.Sender, &a.sender)
+	if cfg.Channel != message.SMS {
+		f.Add("channel", "twilio sends sms only")
+	}
+	if f.Required("credentials.account_sid", a.creds.AccountSID) && !accountSIDRE.MatchString(a.creds.AccountSID) {
+		f.Add("credentials.account_sid", "must be AC followed by 32 hexadecimal characters")
+	}
+	if f.Required("credentials.auth_token", a.creds.AuthToken) && !authTokenRE.MatchString(a.creds.AuthToken) {
+		f.Add("credentials.auth_token", "must be 32 letters or digits")
+	}
+	switch s := a.sender; {
+	case s.From == "" && s.MessagingServiceSID == "":
+		f.Add("sender", "set from (an E.164 number or alphanumeric sender ID) or messaging_service_sid")
+	case s.From != "" && s.MessagingServiceSID != "":
+		f.Add("sender", "set either from or messaging_service_sid, not both")
+	case s.From != "" && !e164RE.MatchString(s.From) && !(senderIDRE.MatchString(s.From) && regexp.MustCompile(`[A-Za-z]`).MatchString(s.From)):
+		f.Add("sender.from", "must be an E.164 number such as +14155550100 or an alphanumeric sender ID of up to 11 characters")
+	case s.MessagingServiceSID != "" && !serviceSIDRE.MatchString(s.MessagingServiceSID):
+		f.Add("sender.messaging_service_sid", "must be MG followed by 32 hexadecimal characters")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if env.TwilioBaseURL != "" {
+		u, err := url.Parse(env.TwilioBaseURL)
+		if err != nil || u.Host == "" {
+			return nil, errors.New("COMMS_TWILIO_BASE_URL must be an absolute URL")
+		}
+		a.base = u
+	}
+	if env.PublicWebhookURL != "" {
+		a.callback = env.PublicWebhookURL + "/webhooks/twilio/" + url.PathEscape(cfg.ID)
+	}
+	a.client = &http.Client{Transport: http.DefaultTransport, Timeout: time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &a, nil
+}
+
+// Mask identifies the account without revealing it: AC12…89ab.
+func (a *Adapter) Mask() string { return provider.Mask(a.creds.AccountSID) }
+
+// Public is the non-secret part of the config, shown to the tenant.
+func (a *Adapter) Public() any { return a.sender }
+
+// Send creates one message.
+func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {
+	// twilio-go takes no context, so each send gets a client whose transport carries this one:
+	// cancellation and the attempt deadline reach the HTTP request. The client is a few words.
+	c := &twilioclient.Client{
+		Credentials: twilioclient.NewCredentials(a.creds.AccountSID, a.creds.AuthToken),
+		HTTPClient: &http.Client{Transport: &transport{ctx: ctx, base: a.base, next: a.client.Transport},
+			Timeout: a.client.Timeout, CheckRedirect: a.client.CheckRedirect},
+	}
+	c.SetAccountSid(a.creds.AccountSID)
+	params := (&openapi.CreateMessageParams{}).SetTo(m.To).SetBody(m.Text)
+	if a.sender.MessagingServiceSID != "" {
+		params.SetMessagingServiceSid(a.sender.MessagingServiceSID)
+	} else {
+		params.SetFrom(a.sender.From)
+	}
+	if a.callback != "" {
+		params.SetStatusCallback(a.callback)
+	}
+	msg, err := openapi.NewApiServiceWithClient(c).CreateMessage(params)
+	if err != nil {
+		return provider.Result{}, classify(ctx, err)
+	}
+	var r provider.Result
+	if msg.Sid != nil {
+		r.ProviderMessageID = *msg.Sid
+	}
+	if msg.Price != nil {
+		r.Cost = *msg.Price
+	}
+	if msg.PriceUnit != nil {
+		r.Currency = *msg.PriceUnit
+	}
+	if r.ProviderMessageID == "" {
+		return provider.Result{}, provider.Failure(Type, provider.Unknown, "", "response carried no message sid")
+	}
+	return r, nil
+}
+
+// transport points requests at the configured base URL and ties them to the send's context.
+type transport struct {
+	ctx  context.Context
+	base *url.URL
+	next http.RoundTripper
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.WithContext(t.ctx)
+	if t.base != nil {
+		r.URL.Scheme, r.URL.Host = t.base.Scheme, t.base.Host
+		r.Host = t.base.Host
+	}
+	return t.next.RoundTrip(r)
+}
+
+// codes maps Twilio's API error codes (https://www.twilio.com/docs/api/errors) to ours.
+var codes = map[int]provider.Code{
+	20003: provider.AuthFailed,        // Authenticate
+	20404: provider.AuthFailed,        // the account in the URL is not the credentials' account
+	20005: provider.InsufficientFunds, // account not active: out of funds or trial not activated
+	10001: provider.InsufficientFunds, // account is not active (balance at or below zero)
+	30002: provider.InsufficientFunds, // account suspended
+	20429: provider.RateLimited,
+	14107: provider.RateLimited,
+	21211: provider.InvalidRecipient, // invalid 'To' phone number
+	21217: provider.InvalidRecipient,
+	21265: provider.InvalidRecipient,
+	21401: provider.InvalidRecipient,
+	21408: provider.InvalidRecipient, // permission to send to this region is not enabled
+	21610: provider.InvalidRecipient, // the recipient replied STOP
+	21612: provider.InvalidRecipient,
+	21614: provider.InvalidRecipient, // not a mobile number
+	21212: provider.InvalidSender,
+	21603: provider.InvalidSender,
+	21606: provider.InvalidSender, // 'From' is not a valid SMS-capable number of this account
+	21659: provider.InvalidSender,
+	21660: provider.InvalidSender,
+	21701: provider.InvalidSender,
+	21703: provider.InvalidSender,
+	21704: provider.InvalidSender,
+	21705: provider.InvalidSender,
+	21602: provider.ContentRejected, // body required
+	21617: provider.ContentRejected, // body too long
+	21618: provider.ContentRejected,
+	30007: provider.ContentRejected, // filtered as spam
+}
+
+func classify(ctx context.Context, err error) error {
+	var te *twilioclient.TwilioRestError
+	if errors.As(err, &te) {
+		raw := strconv.Itoa(te.Code)
+		code, ok := codes[te.Code]
+		switch {
+		case ok:
+		case te.Status == http.StatusTooManyRequests:
+			code = provider.RateLimited
+		case te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden:
+			code = provider.AuthFailed
+		case te.Status >= 500:
+			code = provider.ProviderUnavailable
+		default:
+			// An unrecognised 4xx will not succeed on retry.
+			e := provider.Failure(Type, provider.Unknown, raw, te.Message)
+			e.Permanent = true
+			return e
+		}
+		return provider.Failure(Type, code, raw, te.Message)
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		return provider.Failure(Type, provider.Timeout, "", err.Error())
+	}
+	// A 5xx body twilio-go could not decode, or a connection failure.
+	return provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+}

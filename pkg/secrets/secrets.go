@@ -1,0 +1,124 @@
+// Package secrets seals provider credentials with AES-256-GCM under a versioned key ring.
+//
+// The ring comes from COMMS_ENCRYPTION_KEYS ("v2:<base64>,v1:<base64>", newest first). Sealing
+// always uses the newest key and stores its version beside the ciphertext, so older ciphertexts stay
+// readable while `commsctl keys rotate` re-seals them. The caller's additional data (the tenant and
+// config ids) is authenticated but not stored: a ciphertext copied into another row fails to open.
+package secrets
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// KeySize is the AES-256 key length in bytes.
+const KeySize = 32
+
+// ErrDecrypt is returned when a ciphertext does not open: wrong key, wrong additional data
+// (copied between rows) or tampered bytes. The three are deliberately indistinguishable.
+var ErrDecrypt = errors.New("secrets: ciphertext does not open with this key and context")
+
+var versionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Ring is an ordered set of keys; the first is the one that seals.
+type Ring struct {
+	versions []string
+	aeads    map[string]cipher.AEAD
+}
+
+// ParseRing parses "v2:<base64>,v1:<base64>" (standard or URL base64, 32 bytes each), newest
+// first. Errors name the entry but never include key material.
+func ParseRing(s string) (*Ring, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("no keys: set COMMS_ENCRYPTION_KEYS to version:base64key[,older...], for example v1:$(openssl rand -base64 32)")
+	}
+	r := &Ring{aeads: map[string]cipher.AEAD{}}
+	for i, entry := range strings.Split(s, ",") {
+		version, b64, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		if !ok || !versionRE.MatchString(version) {
+			return nil, fmt.Errorf("key %d: want version:base64key with a version of letters, digits, _ or -", i+1)
+		}
+		if _, dup := r.aeads[version]; dup {
+			return nil, fmt.Errorf("key %d: version %q appears twice", i+1, version)
+		}
+		key, err := decodeKey(b64)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", version, err)
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", version, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", version, err)
+		}
+		r.versions = append(r.versions, version)
+		r.aeads[version] = aead
+	}
+	return r, nil
+}
+
+func decodeKey(b64 string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if key, err := enc.DecodeString(b64); err == nil {
+			if len(key) != KeySize {
+				return nil, fmt.Errorf("decodes to %d bytes, want %d (AES-256)", len(key), KeySize)
+			}
+			return key, nil
+		}
+	}
+	return nil, errors.New("is not valid base64")
+}
+
+// Current is the version new ciphertexts are sealed under.
+func (r *Ring) Current() string { return r.versions[0] }
+
+// Versions lists the ring's versions, newest first.
+func (r *Ring) Versions() []string { return append([]string(nil), r.versions...) }
+
+// Seal encrypts plaintext under the current key, binding it to aad. The result is nonce||ciphertext.
+func (r *Ring) Seal(plaintext, aad []byte) (version string, sealed []byte, err error) {
+	version = r.Current()
+	aead := r.aeads[version]
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", nil, fmt.Errorf("secrets: nonce: %w", err)
+	}
+	return version, aead.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// Open decrypts what Seal returned under version with the same aad.
+func (r *Ring) Open(version string, sealed, aad []byte) ([]byte, error) {
+	aead, ok := r.aeads[version]
+	if !ok {
+		return nil, fmt.Errorf("secrets: key version %q is not in the ring (COMMS_ENCRYPTION_KEYS lists %s)", version, strings.Join(r.versions, ", "))
+	}
+	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, ErrDecrypt
+	}
+	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return out, nil
+}
+
+// GenerateKey returns a new entry for COMMS_ENCRYPTION_KEYS: version:base64key.
+func GenerateKey(version string) (string, error) {
+	if !versionRE.MatchString(version) {
+		return "", fmt.Errorf("version %q: use letters, digits, _ or -", version)
+	}
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	return version + ":" + base64.StdEncoding.EncodeToString(key), nil
+}
