@@ -3,7 +3,9 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: help dev test test-race test-short fuzz bench bench-go lint build migrate services
+.PHONY: help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+
+EMULATORS = test/emulators/node_modules/.bin/maildev
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -11,14 +13,21 @@ help: ## list targets
 dev: ## run the whole service locally (embedded Kafka; needs PostgreSQL and Redis)
 	$(GO) run ./cmd/dev
 
-test: ## run every test (race detector on) against the local PostgreSQL, Redis and in-process Kafka
+test: emulators ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+emulators: $(EMULATORS) ## install aws-ses-v2-local and maildev (pinned) for the interop tests
+
+$(EMULATORS): test/emulators/package.json test/emulators/package-lock.json
+	npm ci --prefix test/emulators --no-audit --no-fund --loglevel=error
+	@touch $@
 
 test-short: ## the fast tests only (skips the 5,000-message crash test)
 	$(GO) test -short -count=1 $(PKGS)
 
-fuzz: ## fuzz the request decoder for 60 s
+fuzz: ## fuzz the request decoder and the MIME builder, 60 s each
 	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzDecodeMessageRequest -fuzztime 60s
+	$(GO) test ./pkg/provider/smtp -run '^$$' -fuzz FuzzBuild -fuzztime 60s
 
 bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 	./bench/run.sh

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,10 +17,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -35,7 +40,17 @@ commands:
   apikey revoke ID
   apikey list [-tenant ID]
   provider system-sandbox [-latency-ms N]   ensure sandbox system defaults for sms and email
-  provider list-system
+  provider list-system                      system defaults, masked
+  provider create -type T -name N -channel sms|email -credentials FILE [-sender JSON]
+                  -test-recipient R [-priority N] [-disabled]
+                                            add a system default after a real test send (Save & Test);
+                                            FILE holds the credentials JSON ("-" reads stdin), so no
+                                            secret lands in shell history or the process list
+  provider test ID -test-recipient R        send a test message through a system default
+  provider delete ID
+  keys generate [-version V]                print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)
+  keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
+                                            safe to interrupt and run again
 
 Settings come from the environment (COMMS_DATABASE_URL, COMMS_KAFKA_BROKERS, ...; see README).
 `
@@ -59,12 +74,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
 	}
+	if len(args) > 1 && args[0] == "keys" && args[1] == "generate" {
+		// Needs no configuration: it is how the first key is made.
+		fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+		version := fs.String("version", "v1", "key version label")
+		if err := fs.Parse(args[2:]); err != nil {
+			return errUsage
+		}
+		k, err := secrets.GenerateKey(*version)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, k)
+		return nil
+	}
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return fmt.Errorf("bad configuration:\n%w", err)
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider") {
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -221,7 +250,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return printJSON(out, ps)
+		views := make([]api.Provider, len(ps))
+		for i, p := range ps {
+			views[i] = api.ProviderView(p)
+		}
+		return printJSON(out, views)
 
 	case "provider list-system":
 		ps, err := st.SystemDefaults(ctx)
@@ -229,13 +262,108 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tCHANNEL\tNAME\tPRIORITY\tENABLED")
+		fmt.Fprintln(tw, "ID\tTYPE\tCHANNEL\tNAME\tACCOUNT\tPRIORITY\tENABLED\tHEALTH")
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%t\n", p.ID, p.Type, p.Channel, p.Name, p.Priority, p.Enabled)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\n", p.ID, p.Type, p.Channel, p.Name, p.Mask, p.Priority, p.Enabled, p.Health)
 		}
 		return tw.Flush()
+
+	case "provider create":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		var in providers.Input
+		var credFile, sender, channel string
+		fs.StringVar(&in.Type, "type", "", "twilio, ses, smtp, resend or webhook")
+		fs.StringVar(&in.Name, "name", "", "name shown in lists")
+		fs.StringVar(&channel, "channel", "", "sms or email")
+		fs.StringVar(&credFile, "credentials", "", `file holding the credentials JSON, "-" for stdin`)
+		fs.StringVar(&sender, "sender", "{}", `sender JSON, e.g. {"from":"+14155550100"}`)
+		fs.StringVar(&in.TestRecipient, "test-recipient", "", "where the test message goes")
+		priority := fs.Int("priority", 100, "lower is tried first")
+		disabled := fs.Bool("disabled", false, "store it disabled")
+		if err := fs.Parse(args); err != nil || credFile == "" {
+			return errUsage
+		}
+		var creds []byte
+		if credFile == "-" {
+			creds, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
+		} else {
+			creds, err = os.ReadFile(credFile) //nolint:gosec // the operator names the file
+		}
+		if err != nil {
+			return fmt.Errorf("read credentials: %w", err)
+		}
+		enabled := !*disabled
+		in.Channel, in.Credentials, in.Sender, in.Priority, in.Enabled = message.Channel(channel), creds, json.RawMessage(sender), priority, &enabled
+		p, res, err := providerService(cfg, st).Create(ctx, "", in)
+		if err != nil {
+			return describe(err)
+		}
+		v := api.ProviderView(p)
+		v.Test = &res
+		return printJSON(out, v)
+
+	case "provider test":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		to := fs.String("test-recipient", "", "where the test message goes")
+		if len(args) < 1 || fs.Parse(args[1:]) != nil {
+			return errUsage
+		}
+		res, err := providerService(cfg, st).Test(ctx, "", args[0], *to)
+		if err != nil {
+			return describe(err)
+		}
+		return printJSON(out, res)
+
+	case "provider delete":
+		if len(args) != 1 {
+			return errUsage
+		}
+		if err := st.DeleteProviderConfig(ctx, "", args[0]); err != nil {
+			return fmt.Errorf("delete %s: %w", args[0], err)
+		}
+		fmt.Fprintln(out, "deleted", args[0])
+		return nil
+
+	case "keys rotate":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		batch := fs.Int("batch", 100, "configs per batch")
+		if err := fs.Parse(args); err != nil || *batch < 1 {
+			return errUsage
+		}
+		rep, err := providerService(cfg, st).Rotate(ctx, *batch)
+		fmt.Fprintf(out, "resealed %d provider configs under key %s (%d changed meanwhile and were left alone)\n",
+			rep.Resealed, cfg.Ring.Current(), rep.Skipped)
+		if err != nil {
+			return fmt.Errorf("rotation stopped (run it again to finish): %w", err)
+		}
+		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd))
+}
+
+// stdin is read by "provider create -credentials -"; tests replace it.
+var stdin io.Reader = os.Stdin
+
+func providerService(cfg config.Config, st *store.Store) *providers.Service {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return providers.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout)
+}
+
+// describe turns validation and test failures into the lines an operator needs.
+func describe(err error) error {
+	var verr *message.ValidationError
+	var failed *providers.TestFailedError
+	switch {
+	case errors.As(err, &verr):
+		var b strings.Builder
+		for _, f := range verr.Fields {
+			b.WriteString("\n  " + f.Field + ": " + f.Message)
+		}
+		return fmt.Errorf("invalid provider config:%s", b.String())
+	case errors.As(err, &failed):
+		return fmt.Errorf("test send failed, nothing was saved: %s", failed.Err.Describe())
+	}
+	return err
 }
 
 func printJSON(out io.Writer, v any) error {

@@ -8,11 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/internal/testenv"
 )
 
 func TestOpsWorkflow(t *testing.T) {
 	t.Setenv("COMMS_DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("COMMS_ENCRYPTION_KEYS", stacktest.TestKeys)
 	ctx := context.Background()
 	run1 := func(args ...string) string {
 		t.Helper()
@@ -54,5 +57,64 @@ func TestOpsWorkflow(t *testing.T) {
 	}
 	if err := run(ctx, []string{"apikey", "create", "-kind", "tenant", "-name", "x"}, &out2); err == nil {
 		t.Fatal("a tenant key without a tenant must fail")
+	}
+}
+
+// An operator adds a Twilio system default (Save & Test through the fake), then rotates the
+// encryption key: every config ends up under the new key and still works.
+func TestSystemProviderAndKeyRotation(t *testing.T) {
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	t.Setenv("COMMS_DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("COMMS_ENCRYPTION_KEYS", stacktest.TestKeys)
+	t.Setenv("COMMS_TWILIO_BASE_URL", tw.URL)
+	ctx := context.Background()
+	run1 := func(in string, args ...string) (string, error) {
+		t.Helper()
+		stdin = strings.NewReader(in)
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	creds := `{"account_sid":"` + tw.AccountSID + `","auth_token":"` + tw.AuthToken + `"}`
+	create := []string{"provider", "create", "-type", "twilio", "-name", "platform twilio", "-channel", "sms",
+		"-credentials", "-", "-sender", `{"from":"+14155550100"}`, "-test-recipient", "+14155550123"}
+
+	// Wrong token: refused with Twilio's own words, nothing stored.
+	_, err := run1(strings.Replace(creds, tw.AuthToken, strings.Repeat("0", 32), 1), create...)
+	if err == nil || !strings.Contains(err.Error(), "Twilio: authentication failed (20003)") {
+		t.Fatalf("bad credentials: %v", err)
+	}
+	out, err := run1(creds, create...)
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`prv_[0-9A-Za-z]+`).FindString(out)
+	if id == "" || strings.Contains(out, tw.AuthToken) || len(tw.Received()) != 2-1 {
+		t.Fatalf("create printed %s; fake received %d", out, len(tw.Received()))
+	}
+	list, _ := run1("", "provider", "list-system")
+	if !strings.Contains(list, "AC01…cdef") || strings.Contains(list, tw.AuthToken) {
+		t.Fatalf("list-system must show the mask only:\n%s", list)
+	}
+
+	newKey, err := run1("", "keys", "generate", "-version", "v2")
+	if err != nil || !strings.HasPrefix(newKey, "v2:") {
+		t.Fatalf("generate: %q %v", newKey, err)
+	}
+	t.Setenv("COMMS_ENCRYPTION_KEYS", strings.TrimSpace(newKey)+","+stacktest.TestKeys)
+	if out, err := run1("", "keys", "rotate"); err != nil || !strings.Contains(out, "resealed 1 ") {
+		t.Fatalf("rotate: %v %s", err, out)
+	}
+	if out, _ := run1("", "keys", "rotate"); !strings.Contains(out, "resealed 0 ") {
+		t.Fatalf("second rotate must find nothing to do: %s", out)
+	}
+	// The old key can now be dropped: the config opens and sends under v2 alone.
+	t.Setenv("COMMS_ENCRYPTION_KEYS", strings.TrimSpace(newKey))
+	if out, err := run1("", "provider", "test", id, "-test-recipient", "+14155550124"); err != nil {
+		t.Fatalf("test after rotation: %v %s", err, out)
+	}
+	if n := len(tw.Received()); n != 2 {
+		t.Fatalf("fake received %d, want 2", n)
 	}
 }

@@ -31,12 +31,20 @@ import (
 	"github.com/logicspike/comms/pkg/store"
 )
 
+// devDefaults fill settings the environment leaves unset. The encryption key is public (it is
+// in this file): it only protects dev data, and production refuses to start without its own.
+var devDefaults = map[string]string{
+	"COMMS_LOG_FORMAT":             "text", // people read the dev runner's logs
+	"COMMS_ENCRYPTION_KEYS":        "dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kISE=",
+	"COMMS_ALLOW_PRIVATE_NETWORKS": "true", // so a webhook or SMTP config may point at localhost
+}
+
 func main() {
 	cfg, err := config.Load(func(name string) string {
-		if name == "COMMS_LOG_FORMAT" && os.Getenv(name) == "" {
-			return "text" // people read the dev runner's logs
+		if v := os.Getenv(name); v != "" {
+			return v
 		}
-		return os.Getenv(name)
+		return devDefaults[name]
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
@@ -146,7 +154,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	start("api", func() error { return app.API(ctx, cfg, d, apiLn) })
 	if os.Getenv("COMMS_DEV_WORKER") != "off" {
-		start("worker", func() error { return app.Worker(ctx, cfg, d, app.DefaultFactories()) })
+		start("worker", func() error { return app.Worker(ctx, cfg, d, app.Registry(cfg, nil)) })
 	}
 	start("webhook", func() error { return app.Webhook(ctx, cfg, d, hookLn) })
 

@@ -10,6 +10,6 @@ import (
 
 func main() {
 	app.Main("worker", func(ctx context.Context, cfg config.Config, d app.Deps) error {
-		return app.Worker(ctx, cfg, d, app.DefaultFactories())
+		return app.Worker(ctx, cfg, d, app.Registry(cfg, nil))
 	})
 }

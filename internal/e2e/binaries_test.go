@@ -19,6 +19,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/app"
 	"github.com/logicspike/comms/pkg/db"
@@ -109,6 +110,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
 		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
 		"COMMS_WORKER_GROUP=sigterm-test", "COMMS_LOG_FORMAT=json", "COMMS_SHUTDOWN_TIMEOUT=20s",
+		"COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
 	}
 	api := startBinary(t, dir+"/api", env)
 	worker := startBinary(t, dir+"/worker", env)

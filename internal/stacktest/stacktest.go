@@ -25,8 +25,12 @@ import (
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
+	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
 	"github.com/logicspike/comms/pkg/worker"
@@ -41,7 +45,15 @@ type Options struct {
 	Sweeper   sweeper.Config // zero: no sweeper runs
 	// AuthCacheTTL for the API (default 0: every request reads the key from the database).
 	AuthCacheTTL time.Duration
+	// Env points the provider adapters at fakes (AllowInsecure and loopback dialling are on
+	// either way: every fake listens on 127.0.0.1).
+	Env provider.Env
+	// Log receives every service's log output (default: errors to stderr).
+	Log *slog.Logger
 }
+
+// TestKeys is the stack's key ring.
+const TestKeys = "v1:dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY="
 
 // Stack is a running service.
 type Stack struct {
@@ -51,6 +63,7 @@ type Stack struct {
 	Brokers  []string
 	Producer *queue.Producer
 	Recorder *sandbox.Recorder
+	Registry *registry.Registry
 	Intake   *intake.Service
 	URL      string
 	AdminKey string
@@ -74,10 +87,20 @@ func Start(tb testing.TB, opts Options) *Stack {
 	rdb, prefix := testenv.Redis(tb)
 	brokers := testenv.Kafka(tb, opts.Partitions, queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
 	st := store.New(pool)
-	log := Logger()
+	log := opts.Log
+	if log == nil {
+		log = Logger()
+	}
 	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
 		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
 		groupID: "test-" + ids.Random(8)}
+	ring, err := secrets.ParseRing(TestKeys)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := opts.Env
+	env.AllowInsecure = true
+	s.Registry = registry.New(ring, env, s.Recorder)
 	ctx := context.Background()
 	if _, err := app.EnsureSandboxDefaults(ctx, st, opts.SandboxLatencyMS); err != nil {
 		tb.Fatal(err)
@@ -103,7 +126,8 @@ func Start(tb testing.TB, opts Options) *Stack {
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL}))
+	ps := providers.New(st, s.Registry, log, 10*time.Second)
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {
 		srv.Close()
@@ -138,11 +162,8 @@ func (w *Worker) Kill() {
 // StartWorker starts a worker in the stack's consumer group with the recording sandbox.
 func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	s.tb.Helper()
-	factories := map[string]worker.Factory{
-		sandbox.Type: func(c store.ProviderConfig) (worker.Sender, error) { return sandbox.New(c.Settings, s.Recorder) },
-	}
 	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
-	router := worker.NewRouter(s.Store, factories, time.Second)
+	router := worker.NewRouter(s.Store, app.Factory(s.Registry), time.Second, s.Log)
 	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, s.Log)
 	if err != nil {
 		s.tb.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -80,7 +81,8 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 	for name, v := range map[string]any{
 		"MessageRequest": message.Request{}, "Message": message.Message{}, "Event": message.Event{},
 		"MessageError": message.Error{}, "Accepted": intake.Accepted{}, "Tenant": store.Tenant{},
-		"APIKey": store.APIKey{}, "Problem": api.Problem{},
+		"APIKey": store.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
+		"ProviderInput": providers.Input{}, "ProviderPatch": providers.Patch{}, "TestResult": providers.TestResult{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

@@ -20,6 +20,13 @@ type Problem struct {
 	Instance string               `json:"instance,omitempty"`
 	Errors   []message.FieldError `json:"errors,omitempty"`
 
+	// Provider failures (provider-test-failed): the normalized code, the provider's own code and
+	// words, and whether retrying the same thing can help.
+	Code            string `json:"code,omitempty"`
+	ProviderCode    string `json:"provider_code,omitempty"`
+	ProviderMessage string `json:"provider_message,omitempty"`
+	Permanent       *bool  `json:"permanent,omitempty"`
+
 	retryAfter int // seconds; sent as the Retry-After header
 }
 

@@ -13,27 +13,31 @@ import (
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/store"
 )
 
 // Server serves the API.
 type Server struct {
-	store  *store.Store
-	intake *intake.Service
-	auth   *authCache
-	log    *slog.Logger
-	mux    *http.ServeMux
+	store     *store.Store
+	intake    *intake.Service
+	providers *providers.Service
+	auth      *authCache
+	log       *slog.Logger
+	mux       *http.ServeMux
 }
 
 // Options tunes the server.
 type Options struct {
 	// AuthCacheTTL is how long key and tenant lookups are cached (0 disables the cache).
 	AuthCacheTTL time.Duration
+	// Providers manages provider configs (Save & Test). Required.
+	Providers *providers.Service
 }
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -58,11 +62,24 @@ func (srv *Server) routes() []route {
 		{"GET /v1/messages", accessTenant, srv.listMessages},
 		{"GET /v1/messages/{id}", accessTenant, srv.getMessage},
 
+		{"POST /v1/providers", accessTenant, srv.createProvider(false)},
+		{"GET /v1/providers", accessTenant, srv.listProviders(false)},
+		{"GET /v1/providers/{id}", accessTenant, srv.getProvider(false)},
+		{"PATCH /v1/providers/{id}", accessTenant, srv.updateProvider(false)},
+		{"DELETE /v1/providers/{id}", accessTenant, srv.deleteProvider(false)},
+		{"POST /v1/providers/{id}/test", accessTenant, srv.testProvider(false)},
+
 		{"POST /admin/tenants", accessAdmin, srv.createTenant},
 		{"GET /admin/tenants", accessAdmin, srv.listTenants},
 		{"POST /admin/api-keys", accessAdmin, srv.createAPIKey},
 		{"GET /admin/api-keys", accessAdmin, srv.listAPIKeys},
 		{"DELETE /admin/api-keys/{id}", accessAdmin, srv.revokeAPIKey},
+		{"POST /admin/providers", accessAdmin, srv.createProvider(true)},
+		{"GET /admin/providers", accessAdmin, srv.listProviders(true)},
+		{"GET /admin/providers/{id}", accessAdmin, srv.getProvider(true)},
+		{"PATCH /admin/providers/{id}", accessAdmin, srv.updateProvider(true)},
+		{"DELETE /admin/providers/{id}", accessAdmin, srv.deleteProvider(true)},
+		{"POST /admin/providers/{id}/test", accessAdmin, srv.testProvider(true)},
 	}
 }
 

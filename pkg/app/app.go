@@ -19,7 +19,9 @@ import (
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
+	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
@@ -54,11 +56,15 @@ func (d Deps) Close() {
 	d.Pool.Close()
 }
 
-// DefaultFactories are the provider adapters the worker knows.
-func DefaultFactories() map[string]worker.Factory {
-	return map[string]worker.Factory{
-		sandbox.Type: func(c store.ProviderConfig) (worker.Sender, error) { return sandbox.New(c.Settings, nil) },
-	}
+// Registry builds provider adapters with the config's key ring and endpoints; rec (may be nil)
+// records what sandbox configs receive.
+func Registry(cfg config.Config, rec *sandbox.Recorder) *registry.Registry {
+	return registry.New(cfg.Ring, cfg.ProviderEnv(), rec)
+}
+
+// Factory is the worker's view of a registry.
+func Factory(reg *registry.Registry) worker.Factory {
+	return func(c store.ProviderConfig) (worker.Sender, error) { return reg.Stored(c) }
 }
 
 // API serves the HTTP API on ln until ctx ends. Shutdown order: stop accepting requests and let
@@ -78,7 +84,8 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	go func() { defer wg.Done(); in.Run(bg) }()
 	go func() { defer wg.Done(); sw.Run(bg) }()
 
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL}))
+	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout)
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps}))
 	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
@@ -86,11 +93,11 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 }
 
 // Worker dispatches until ctx ends, then drains (see worker.Run).
-func Worker(ctx context.Context, cfg config.Config, d Deps, factories map[string]worker.Factory) error {
+func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Registry) error {
 	st := store.New(d.Pool)
 	dlq := queue.NewProducer(cfg.KafkaBrokers, queue.TopicDLQ)
 	defer dlq.Close()
-	router := worker.NewRouter(st, factories, cfg.RouteCacheTTL)
+	router := worker.NewRouter(st, Factory(reg), cfg.RouteCacheTTL, d.Log.With("service", "worker"))
 	w, err := worker.New(worker.Config{
 		InFlight:       cfg.WorkerInFlight,
 		AttemptTimeout: cfg.AttemptTimeout,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/logicspike/comms/pkg/ids"
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
@@ -36,7 +37,7 @@ func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) 
 			continue
 		}
 		p, err := st.CreateProviderConfig(ctx, "", store.ProviderConfig{
-			Type: sandbox.Type, Name: "sandbox " + string(ch), Channel: ch, Settings: settings, Enabled: true, Priority: 100,
+			ID: ids.New(ids.Provider), Type: sandbox.Type, Name: "sandbox " + string(ch), Channel: ch, Settings: settings, Enabled: true, Priority: 100,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create sandbox default for %s: %w", ch, err)

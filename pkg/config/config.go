@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logicspike/comms/pkg/netguard"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/secrets"
 )
 
 // Config is every setting. Each binary uses the parts it needs; README lists them.
@@ -32,8 +37,19 @@ type Config struct {
 	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
 	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
 	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
-	LogLevel        slog.Level    // COMMS_LOG_LEVEL: debug, info, warn, error
-	LogFormat       string        // COMMS_LOG_FORMAT: json or text
+	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
+	// first. Required: without it no stored config can be opened.
+	Ring *secrets.Ring
+	// Adapter endpoints and policy (provider.Env): COMMS_TWILIO_BASE_URL, COMMS_SES_ENDPOINT,
+	// COMMS_RESEND_BASE_URL, COMMS_PUBLIC_WEBHOOK_URL, COMMS_ALLOW_PRIVATE_NETWORKS.
+	TwilioBaseURL       string
+	SESEndpoint         string
+	ResendBaseURL       string
+	PublicWebhookURL    string
+	AllowPrivateNetwork bool
+	ProviderTestTimeout time.Duration // COMMS_PROVIDER_TEST_TIMEOUT: bound of a Save & Test send
+	LogLevel            slog.Level    // COMMS_LOG_LEVEL: debug, info, warn, error
+	LogFormat           string        // COMMS_LOG_FORMAT: json or text
 }
 
 // Load reads the environment through getenv (os.Getenv in main) and validates the result.
@@ -94,6 +110,38 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepGrace:      dur("COMMS_SWEEP_GRACE", 10*time.Second),
 		LogFormat:       str("COMMS_LOG_FORMAT", "json"),
 	}
+	ring, err := secrets.ParseRing(getenv("COMMS_ENCRYPTION_KEYS"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("COMMS_ENCRYPTION_KEYS: %w", err))
+	}
+	c.Ring = ring
+	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
+		v := strings.TrimRight(getenv(name), "/")
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: must be an absolute http(s) URL", name, v))
+		}
+		switch name {
+		case "COMMS_TWILIO_BASE_URL":
+			c.TwilioBaseURL = v
+		case "COMMS_SES_ENDPOINT":
+			c.SESEndpoint = v
+		case "COMMS_RESEND_BASE_URL":
+			c.ResendBaseURL = v
+		case "COMMS_PUBLIC_WEBHOOK_URL":
+			c.PublicWebhookURL = v
+		}
+	}
+	switch v := getenv("COMMS_ALLOW_PRIVATE_NETWORKS"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.AllowPrivateNetwork = true
+	default:
+		errs = append(errs, fmt.Errorf("COMMS_ALLOW_PRIVATE_NETWORKS=%q: must be true or false", v))
+	}
+	c.ProviderTestTimeout = dur("COMMS_PROVIDER_TEST_TIMEOUT", 20*time.Second)
 	for _, b := range strings.Split(str("COMMS_KAFKA_BROKERS", "127.0.0.1:9092"), ",") {
 		b = strings.TrimSpace(b)
 		if _, _, err := net.SplitHostPort(b); err != nil {
@@ -118,6 +166,16 @@ func Load(getenv func(string) string) (Config, error) {
 
 // FromEnv is Load(os.Getenv).
 func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// ProviderEnv is what provider adapters take from the process. Tenant-supplied hosts are dialled
+// through netguard unless private networks are allowed (dev and tests).
+func (c Config) ProviderEnv() provider.Env {
+	return provider.Env{
+		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, ResendBaseURL: c.ResendBaseURL,
+		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork,
+		Dial: netguard.DialFunc(10*time.Second, c.AllowPrivateNetwork),
+	}
+}
 
 // Logger returns the process logger the config asks for.
 func (c Config) Logger() *slog.Logger {

@@ -8,8 +8,10 @@ import (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+const testKeys = "v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
 func TestDefaults(t *testing.T) {
-	c, err := Load(env(nil))
+	c, err := Load(env(map[string]string{"COMMS_ENCRYPTION_KEYS": testKeys}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,19 +23,45 @@ func TestDefaults(t *testing.T) {
 
 func TestBadSettingsAreNamed(t *testing.T) {
 	_, err := Load(env(map[string]string{
-		"COMMS_API_ADDR":         "8080",
-		"COMMS_WORKER_IN_FLIGHT": "0",
-		"COMMS_ATTEMPT_TIMEOUT":  "soon",
-		"COMMS_KAFKA_BROKERS":    "a:9092,nohost",
-		"COMMS_LOG_LEVEL":        "loud",
-		"COMMS_DATABASE_URL":     "mysql://x",
+		"COMMS_API_ADDR":               "8080",
+		"COMMS_WORKER_IN_FLIGHT":       "0",
+		"COMMS_ATTEMPT_TIMEOUT":        "soon",
+		"COMMS_KAFKA_BROKERS":          "a:9092,nohost",
+		"COMMS_LOG_LEVEL":              "loud",
+		"COMMS_DATABASE_URL":           "mysql://x",
+		"COMMS_SES_ENDPOINT":           "localhost:8005",
+		"COMMS_ALLOW_PRIVATE_NETWORKS": "maybe",
 	}))
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, name := range []string{"COMMS_API_ADDR", "COMMS_WORKER_IN_FLIGHT", "COMMS_ATTEMPT_TIMEOUT", "COMMS_KAFKA_BROKERS", "COMMS_LOG_LEVEL", "COMMS_DATABASE_URL"} {
+	for _, name := range []string{"COMMS_API_ADDR", "COMMS_WORKER_IN_FLIGHT", "COMMS_ATTEMPT_TIMEOUT", "COMMS_KAFKA_BROKERS", "COMMS_LOG_LEVEL", "COMMS_DATABASE_URL",
+		"COMMS_ENCRYPTION_KEYS", "COMMS_SES_ENDPOINT", "COMMS_ALLOW_PRIVATE_NETWORKS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}
+	}
+}
+
+// Start-up refuses a missing or malformed key ring, and never echoes key material.
+func TestEncryptionKeysAreRequired(t *testing.T) {
+	for name, keys := range map[string]string{
+		"missing":   "",
+		"malformed": "v1:not-base64!",
+		"too short": "v1:c2hvcnQ=",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(map[string]string{"COMMS_ENCRYPTION_KEYS": keys}))
+			if err == nil || !strings.Contains(err.Error(), "COMMS_ENCRYPTION_KEYS") {
+				t.Fatalf("err = %v", err)
+			}
+			if keys != "" && strings.Contains(err.Error(), keys[3:]) {
+				t.Fatal("error echoes key material")
+			}
+		})
+	}
+	c, err := Load(env(map[string]string{"COMMS_ENCRYPTION_KEYS": "v2:" + strings.Repeat("B", 43) + "=," + testKeys}))
+	if err != nil || c.Ring.Current() != "v2" {
+		t.Fatalf("%v %v", c.Ring, err)
 	}
 }

@@ -65,6 +65,8 @@ type Message struct {
 	ProviderConfigID  string            `json:"provider_id,omitempty"`
 	ProviderType      string            `json:"provider,omitempty"`
 	ProviderMessageID string            `json:"provider_message_id,omitempty"`
+	Cost              string            `json:"cost,omitempty"` // as the provider reported it
+	CostCurrency      string            `json:"cost_currency,omitempty"`
 	Error             *Error            `json:"error,omitempty"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`

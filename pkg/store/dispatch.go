@@ -54,7 +54,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		var errCode, errMsg string
 		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
 			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
-			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Attempt)
+			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Attempt)
 		return c, err
 	})
 	if err != nil {
@@ -73,6 +73,7 @@ type Outcome struct {
 	ProviderMessageID string
 	ErrorCode         string
 	ErrorMessage      string
+	Cost, Currency    string // as the provider reported them, when it did
 }
 
 // FinishMessages records each outcome and its event, for messages still in the attempt that
@@ -82,6 +83,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) (int, error)
 	var (
 		tenant, id, status, cfg, typ, pmid, code, msg = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		attempt                                       = make([]int32, n)
+		cost, currency                                = make([]string, n), make([]string, n)
 	)
 	for i, o := range outs {
 		if o.Status != message.Sent && o.Status != message.Failed {
@@ -89,15 +91,17 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) (int, error)
 		}
 		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
 		pmid[i], code[i], msg[i], attempt[i] = o.ProviderMessageID, o.ErrorCode, o.ErrorMessage, int32(o.Attempt)
+		cost[i], currency[i] = o.Cost, o.Currency
 	}
 	tag, err := s.pool.Exec(ctx, `
 		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency)
 		), u AS (
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
+			    cost = o.cost, cost_currency = o.currency,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
@@ -107,7 +111,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) (int, error)
 		)
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, error_code, reason)
 		SELECT id, tenant_id, status, attempt, 'internal', NULLIF(cfg, ''), code, msg FROM u`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt)
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency)
 	if err != nil {
 		return 0, fmt.Errorf("finish %d messages: %w", n, err)
 	}

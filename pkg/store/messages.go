@@ -159,7 +159,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 
 const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
-	provider_message_id, error_code, error_message, created_at, updated_at, sent_at`
+	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency`
 
 func scanMessage(row pgx.Row) (message.Message, error) {
 	var (
@@ -169,7 +169,7 @@ func scanMessage(row pgx.Row) (message.Message, error) {
 	)
 	err := row.Scan(&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
-		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt)
+		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency)
 	if errCode != "" || errMsg != "" {
 		m.Error = &message.Error{Code: errCode, Message: errMsg}
 	}

@@ -3,7 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -17,7 +17,7 @@ type Sender interface {
 	Send(ctx context.Context, m provider.Message) (provider.Result, error)
 }
 
-// Factory builds a Sender for one provider config.
+// Factory builds the Sender of one stored provider config (decrypting its credentials).
 type Factory func(cfg store.ProviderConfig) (Sender, error)
 
 // Route is a config chosen to send a message, with its adapter.
@@ -30,13 +30,19 @@ type Route struct {
 // priority, then the system defaults if the tenant may fall back. Lookups are cached for ttl, so a
 // config change reaches running workers within ttl; adapters are cached per config version.
 type Router struct {
-	store     *store.Store
-	factories map[string]Factory
-	ttl       time.Duration
+	store   *store.Store
+	factory Factory
+	ttl     time.Duration
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	routes  map[string]routeEntry
-	senders map[string]Sender // by config id + updated_at
+	senders map[string]versioned // by config id: the adapter of its latest version seen
+}
+
+type versioned struct {
+	updatedAt time.Time
+	sender    Sender
 }
 
 type routeEntry struct {
@@ -44,9 +50,9 @@ type routeEntry struct {
 	expires time.Time
 }
 
-// NewRouter returns a router building adapters with factories, keyed by provider type.
-func NewRouter(s *store.Store, factories map[string]Factory, ttl time.Duration) *Router {
-	return &Router{store: s, factories: factories, ttl: ttl, routes: map[string]routeEntry{}, senders: map[string]Sender{}}
+// NewRouter returns a router building adapters with factory.
+func NewRouter(s *store.Store, factory Factory, ttl time.Duration, log *slog.Logger) *Router {
+	return &Router{store: s, factory: factory, ttl: ttl, log: log, routes: map[string]routeEntry{}, senders: map[string]versioned{}}
 }
 
 // Routes returns the configs to try for tenantID's message on channel, in order. An empty result
@@ -76,7 +82,10 @@ func (r *Router) Routes(ctx context.Context, tenantID string, channel message.Ch
 		}
 		s, err := r.sender(c)
 		if err != nil {
-			return nil, err
+			// One broken config (a key missing from the ring, say) must not stop the others
+			// from sending: skip it, loudly.
+			r.log.Error("provider config unusable; skipping it", "tenant_id", tenantID, "provider_id", c.ID, "type", c.Type, "err", err)
+			continue
 		}
 		routes = append(routes, Route{Config: c, Sender: s})
 	}
@@ -86,24 +95,21 @@ func (r *Router) Routes(ctx context.Context, tenantID string, channel message.Ch
 	return routes, nil
 }
 
+// sender returns c's adapter, building it (and decrypting its credentials) only when the config
+// changed since the last build: decrypted clients are cached per config version.
 func (r *Router) sender(c store.ProviderConfig) (Sender, error) {
-	version := c.ID + "@" + strconv.FormatInt(c.UpdatedAt.UnixNano(), 10)
 	r.mu.Lock()
-	s, ok := r.senders[version]
+	v, ok := r.senders[c.ID]
 	r.mu.Unlock()
-	if ok {
-		return s, nil
+	if ok && v.updatedAt.Equal(c.UpdatedAt) {
+		return v.sender, nil
 	}
-	f, ok := r.factories[c.Type]
-	if !ok {
-		return nil, fmt.Errorf("provider config %s: no adapter for type %q", c.ID, c.Type)
-	}
-	s, err := f(c)
+	s, err := r.factory(c)
 	if err != nil {
 		return nil, fmt.Errorf("provider config %s: %w", c.ID, err)
 	}
 	r.mu.Lock()
-	r.senders[version] = s
+	r.senders[c.ID] = versioned{updatedAt: c.UpdatedAt, sender: s}
 	r.mu.Unlock()
 	return s, nil
 }

@@ -306,11 +306,11 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	}
 	if err != nil {
 		pe := provider.Classify(route.Config.Type, err)
-		out.Status, out.ErrorCode, out.ErrorMessage = message.Failed, string(pe.Code), pe.Error()
+		out.Status, out.ErrorCode, out.ErrorMessage = message.Failed, string(pe.Code), pe.Describe()
 		log.InfoContext(ctx, "send failed", "code", pe.Code, "permanent", pe.Permanent, "err", pe)
 		return out, true
 	}
-	out.Status, out.ProviderMessageID = message.Sent, res.ProviderMessageID
+	out.Status, out.ProviderMessageID, out.Cost, out.Currency = message.Sent, res.ProviderMessageID, res.Cost, res.Currency
 	return out, true
 }
 

@@ -65,9 +65,11 @@ func harnesses(t *testing.T) []harness {
 			cfg: provider.Config{ID: "prv_tw", TenantID: "ten_a", Type: "twilio", Channel: message.SMS,
 				Credentials: raw(map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken}),
 				Sender:      raw(map[string]any{"from": "+14155550100"})},
-			env:      provider.Env{TwilioBaseURL: tw.URL, PublicWebhookURL: "https://hooks.example"},
-			secrets:  []string{tw.AuthToken},
-			badCreds: func(c provider.Config) provider.Config { return withCreds(c, func(m map[string]any) { m["auth_token"] = strings.Repeat("0", 32) }) },
+			env:     provider.Env{TwilioBaseURL: tw.URL, PublicWebhookURL: "https://hooks.example"},
+			secrets: []string{tw.AuthToken},
+			badCreds: func(c provider.Config) provider.Config {
+				return withCreds(c, func(m map[string]any) { m["auth_token"] = strings.Repeat("0", 32) })
+			},
 			received: tw.Received, failFor: tw.FailFor, codes: all,
 			retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
 				e.TwilioBaseURL = "http://" + addr
@@ -95,9 +97,11 @@ func harnesses(t *testing.T) []harness {
 			cfg: provider.Config{ID: "prv_rs", TenantID: "ten_a", Type: "resend", Channel: message.Email,
 				Credentials: raw(map[string]any{"api_key": rs.APIKey}),
 				Sender:      raw(map[string]any{"from": "Acme <noreply@acme.example>"})},
-			env:      provider.Env{ResendBaseURL: rs.URL},
-			secrets:  []string{rs.APIKey},
-			badCreds: func(c provider.Config) provider.Config { return withCreds(c, func(m map[string]any) { m["api_key"] = "re_wrong_key_123456" }) },
+			env:     provider.Env{ResendBaseURL: rs.URL},
+			secrets: []string{rs.APIKey},
+			badCreds: func(c provider.Config) provider.Config {
+				return withCreds(c, func(m map[string]any) { m["api_key"] = "re_wrong_key_123456" })
+			},
 			received: rs.Received, failFor: rs.FailFor, codes: all,
 			retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
 				e.ResendBaseURL = "http://" + addr
@@ -124,9 +128,11 @@ func harnesses(t *testing.T) []harness {
 			cfg: provider.Config{ID: "prv_smtp", TenantID: "ten_a", Type: "smtp", Channel: message.Email,
 				Credentials: raw(map[string]any{"host": sm.Host, "port": sm.Port, "username": sm.Username, "password": sm.Password, "tls": "starttls"}),
 				Sender:      raw(map[string]any{"from": "Acme <noreply@acme.example>"})},
-			env:      provider.Env{RootCAs: sm.RootCAs},
-			secrets:  []string{sm.Password},
-			badCreds: func(c provider.Config) provider.Config { return withCreds(c, func(m map[string]any) { m["password"] = "wrong-password" }) },
+			env:     provider.Env{RootCAs: sm.RootCAs},
+			secrets: []string{sm.Password},
+			badCreds: func(c provider.Config) provider.Config {
+				return withCreds(c, func(m map[string]any) { m["password"] = "wrong-password" })
+			},
 			received: sm.Received, failFor: sm.FailFor,
 			codes: []provider.Code{provider.InvalidRecipient, provider.InvalidSender, provider.RateLimited,
 				provider.ProviderUnavailable, provider.ContentRejected},

@@ -193,4 +193,3 @@ func classify(resp *http.Response, raw []byte) error {
 	}
 	return e
 }
-

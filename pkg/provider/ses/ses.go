@@ -97,7 +97,6 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	return &a, nil
 }
 
-
 // Mask identifies the access key: AKIA…WXYZ.
 func (a *Adapter) Mask() string { return provider.Mask(a.creds.AccessKeyID) }
 

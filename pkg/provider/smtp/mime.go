@@ -96,7 +96,6 @@ func Build(from *mail.Address, m provider.Message, now time.Time) (msgID string,
 		if err := qp.Close(); err != nil {
 			return "", nil, err
 		}
-		buf.WriteString("\r\n")
 	}
 	return msgID, buf.Bytes(), nil
 }

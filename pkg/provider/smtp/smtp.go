@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"strconv"
@@ -232,7 +231,11 @@ func classify(ctx context.Context, err error) error {
 		e.Permanent = true
 		return e
 	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) && ctx.Err() != nil {
+	if name == "auth" {
+		// No mechanism we can use: the account cannot log in as configured.
+		return provider.Failure(Type, provider.AuthFailed, "", err.Error())
+	}
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 		return provider.Failure(Type, provider.Timeout, "", err.Error())
 	}
 	var ne net.Error

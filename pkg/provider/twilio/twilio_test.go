@@ -1,0 +1,41 @@
+package twilio_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/twilio"
+)
+
+func TestMessagingServiceAndStatusCallback(t *testing.T) {
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	creds, _ := json.Marshal(twilio.Credentials{AccountSID: tw.AccountSID, AuthToken: tw.AuthToken})
+	svc := "MG" + "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name, sender, publicURL, wantCallback, wantService, wantFrom string
+	}{
+		{"from number, no public URL", `{"from":"+14155550100"}`, "", "", "", "+14155550100"},
+		{"messaging service", `{"messaging_service_sid":"` + svc + `"}`, "https://hooks.example", "https://hooks.example/webhooks/twilio/prv_x", svc, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := twilio.New(provider.Config{ID: "prv_x", Type: twilio.Type, Channel: message.SMS, Credentials: creds, Sender: json.RawMessage(tc.sender)},
+				provider.Env{TwilioBaseURL: tw.URL, PublicWebhookURL: tc.publicURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := len(tw.Received())
+			if _, err := a.Send(context.Background(), provider.Message{To: "+14155550123", Text: "hi"}); err != nil {
+				t.Fatal(err)
+			}
+			r := tw.Received()[before]
+			if r.Extra["StatusCallback"] != tc.wantCallback || r.Extra["MessagingServiceSid"] != tc.wantService || r.From != tc.wantFrom {
+				t.Fatalf("sent %+v", r)
+			}
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package worker_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/internal/stacktest"
+	"github.com/logicspike/comms/pkg/api"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+func addTwilio(t *testing.T, s *stacktest.Stack, key string, tw *fakeprovider.Twilio, name, from string, priority int) api.Provider {
+	t.Helper()
+	var p api.Provider
+	resp := s.Do("POST", "/v1/providers", key, map[string]any{
+		"type": "twilio", "name": name, "channel": "sms", "priority": priority, "test_recipient": "+14155550199",
+		"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken},
+		"sender":      map[string]any{"from": from},
+	}, nil, &p)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create provider: %d", resp.StatusCode)
+	}
+	return p
+}
+
+func sentFrom(tw *fakeprovider.Twilio, text string) string {
+	for _, r := range tw.Received() {
+		if r.Text == text {
+			return r.From
+		}
+	}
+	return ""
+}
+
+// Routing: the tenant's own configs by priority, a change reaching the worker within the route
+// cache's lifetime, then the system default when the tenant may fall back, else no_provider.
+func TestRoutingPrefersTheTenantsConfigsByPriority(t *testing.T) {
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
+	s.StartWorker(fast)
+	tid, key := s.Tenant()
+	first := addTwilio(t, s, key, tw, "primary", "+14155550001", 1)
+	addTwilio(t, s, key, tw, "secondary", "+14155550002", 2)
+
+	id := s.Send(key, "", sms("one"))
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, id); m.ProviderConfigID != first.ID || sentFrom(tw, "one") != "+14155550001" {
+		t.Fatalf("sent through %s from %s, want the priority-1 config", m.ProviderConfigID, sentFrom(tw, "one"))
+	}
+
+	// Disable the primary: within the route cache's lifetime (1s in tests) messages move on.
+	if resp := s.Do("PATCH", "/v1/providers/"+first.ID, key, map[string]any{"enabled": false}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		text := "probe " + string(rune('a'+i%26))
+		s.Send(key, "", sms(text))
+		s.WaitAllFinal(30 * time.Second)
+		if sentFrom(tw, text) == "+14155550002" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the disabled config kept sending")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestRoutingFallsBackOnlyWhereAllowed(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(fast)
+	ctx := context.Background()
+
+	allowed, key := s.Tenant() // stacktest tenants may use the system default (the sandbox)
+	id := s.Send(key, "", sms("via default"))
+
+	strict, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "strict", AllowSystemFallback: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, strictKey, err := s.Store.CreateAPIKey(ctx, store.KindTenant, strict.ID, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strictID := s.Send(strictKey, "", sms("nowhere to go"))
+	s.WaitAllFinal(30 * time.Second)
+
+	if m := getMessage(t, s, allowed, id); m.Status != message.Sent || m.ProviderType != "sandbox" {
+		t.Fatalf("fallback tenant: %+v", m)
+	}
+	m := getMessage(t, s, strict.ID, strictID)
+	if m.Status != message.Failed || m.Error == nil || m.Error.Code != string(provider.NoProvider) || !strings.Contains(m.Error.Message, "POST /v1/providers") {
+		t.Fatalf("no-fallback tenant: %+v", m)
+	}
+	if s.Recorder.Count(strictID) != 0 {
+		t.Fatal("the system default sent for a tenant that forbids it")
+	}
+}
+
+// A ciphertext copied into another tenant's row does not open there: that config is skipped
+// (and logged) while the tenant's messages fall back, and nothing is sent with the copied
+// credentials.
+func TestCopiedCiphertextDoesNotOpenForAnotherTenant(t *testing.T) {
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
+	_, keyA := s.Tenant()
+	tidB, keyB := s.Tenant()
+	a := addTwilio(t, s, keyA, tw, "a's twilio", "+14155550001", 1)
+	b := addTwilio(t, s, keyB, tw, "b's twilio", "+14155550002", 1)
+	ctx := context.Background()
+	if _, err := s.Pool.Exec(ctx, `UPDATE communication.provider_configs SET encrypted_config = (SELECT encrypted_config FROM communication.provider_configs WHERE id = $1) WHERE id = $2`, a.ID, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.Store.GetProviderConfig(ctx, tidB, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Registry.Stored(stored); err == nil || !strings.Contains(err.Error(), "does not open") {
+		t.Fatalf("copied ciphertext: %v", err)
+	}
+	s.StartWorker(fast)
+	id := s.Send(keyB, "", sms("b's message"))
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tidB, id); m.ProviderConfigID == b.ID || sentFrom(tw, "b's message") != "" {
+		t.Fatalf("sent with copied credentials: %+v", m)
+	}
+}
