@@ -17,10 +17,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
@@ -318,7 +321,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if len(args) != 1 {
 			return errUsage
 		}
-		if err := st.DeleteProviderConfig(ctx, "", args[0]); err != nil {
+		if err := providerService(cfg, st).Delete(ctx, "", args[0]); err != nil {
 			return fmt.Errorf("delete %s: %w", args[0], err)
 		}
 		fmt.Fprintln(out, "deleted", args[0])
@@ -346,7 +349,10 @@ var stdin io.Reader = os.Stdin
 
 func providerService(cfg config.Config, st *store.Store) *providers.Service {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return providers.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout)
+	// Tell running workers at once; if Redis is unreachable they notice within their route TTL.
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	return providers.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout).
+		WithNotifier(invalidate.NewNotifier(rdb, cfg.RedisPrefix, log))
 }
 
 // describe turns validation and test failures into the lines an operator needs.

@@ -37,7 +37,7 @@ var resendErrors = map[provider.Code]struct {
 
 // NewResend starts a fake for one API key.
 func NewResend() *Resend {
-	f := &Resend{APIKey: "re_FakeKey_0123456789abcdef", seen: map[string]string{}}
+	f := &Resend{APIKey: "re_FakeKey_0123456789abcdef", seen: map[string]string{}} //nolint:gosec // the fake's own key
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }

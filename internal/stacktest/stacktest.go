@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/registry"
@@ -50,6 +52,9 @@ type Options struct {
 	Env provider.Env
 	// Log receives every service's log output (default: errors to stderr).
 	Log *slog.Logger
+	// RouteCacheTTL of the workers (default 1s). Config changes also reach them at once through
+	// Redis invalidation notices.
+	RouteCacheTTL time.Duration
 }
 
 // TestKeys is the stack's key ring.
@@ -70,6 +75,9 @@ type Stack struct {
 	Log      *slog.Logger
 	Client   *http.Client
 	groupID  string
+	rdb      *redis.Client
+	prefix   string
+	routeTTL time.Duration
 }
 
 // Logger is quiet: errors only, to stderr.
@@ -93,7 +101,10 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
 		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
-		groupID: "test-" + ids.Random(8)}
+		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL}
+	if s.routeTTL == 0 {
+		s.routeTTL = time.Second
+	}
 	ring, err := secrets.ParseRing(TestKeys)
 	if err != nil {
 		tb.Fatal(err)
@@ -126,7 +137,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
-	ps := providers.New(st, s.Registry, log, 10*time.Second)
+	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(invalidate.NewNotifier(rdb, prefix, log))
 	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {
@@ -163,12 +174,13 @@ func (w *Worker) Kill() {
 func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	s.tb.Helper()
 	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
-	router := worker.NewRouter(s.Store, app.Factory(s.Registry), time.Second, s.Log)
+	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)
 	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, s.Log)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	go invalidate.Listen(ctx, s.rdb, s.prefix, s.Log, router.Invalidate)
 	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rw.done)

@@ -146,7 +146,7 @@ func (s *Server) updateProvider(system bool) http.HandlerFunc {
 
 func (s *Server) deleteProvider(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.DeleteProviderConfig(r.Context(), owner(r, system), r.PathValue("id")); err != nil {
+		if err := s.providers.Delete(r.Context(), owner(r, system), r.PathValue("id")); err != nil {
 			s.providerProblem(w, r, err, "delete provider config")
 			return
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/intake"
+	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 	"github.com/logicspike/comms/pkg/providers"
@@ -84,7 +85,8 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	go func() { defer wg.Done(); in.Run(bg) }()
 	go func() { defer wg.Done(); sw.Run(bg) }()
 
-	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout)
+	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).
+		WithNotifier(invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log))
 	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps}))
 	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
@@ -97,7 +99,11 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	st := store.New(d.Pool)
 	dlq := queue.NewProducer(cfg.KafkaBrokers, queue.TopicDLQ)
 	defer dlq.Close()
-	router := worker.NewRouter(st, Factory(reg), cfg.RouteCacheTTL, d.Log.With("service", "worker"))
+	log := d.Log.With("service", "worker")
+	router := worker.NewRouter(st, Factory(reg), cfg.RouteCacheTTL, log)
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go invalidate.Listen(listenCtx, d.Redis, cfg.RedisPrefix, log, router.Invalidate)
 	w, err := worker.New(worker.Config{
 		InFlight:       cfg.WorkerInFlight,
 		AttemptTimeout: cfg.AttemptTimeout,

@@ -23,12 +23,40 @@ import (
 // DefaultTestTimeout bounds a Save & Test send.
 const DefaultTestTimeout = 20 * time.Second
 
+// Notifier announces that an owner's configs changed, so running workers drop cached routes.
+type Notifier interface {
+	Changed(ctx context.Context, tenantID string)
+}
+
 // Service manages provider configs.
 type Service struct {
 	store       *store.Store
 	reg         *registry.Registry
 	log         *slog.Logger
 	testTimeout time.Duration
+	notify      Notifier
+}
+
+// WithNotifier makes the service announce every change through n.
+func (s *Service) WithNotifier(n Notifier) *Service {
+	s.notify = n
+	return s
+}
+
+func (s *Service) changed(ctx context.Context, tenantID string) {
+	if s.notify != nil {
+		s.notify.Changed(ctx, tenantID)
+	}
+}
+
+// Delete removes tenantID's config id.
+func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	if err := s.store.DeleteProviderConfig(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "provider config deleted", "tenant_id", tenantID, "provider_id", id)
+	s.changed(ctx, tenantID)
+	return nil
 }
 
 // New returns a service; testTimeout 0 means DefaultTestTimeout.
@@ -171,6 +199,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 		return store.ProviderConfig{}, TestResult{}, err
 	}
 	s.log.InfoContext(ctx, "provider config created", "tenant_id", tenantID, "provider_id", id, "type", in.Type, "channel", in.Channel)
+	s.changed(ctx, tenantID)
 	return out, res, nil
 }
 
@@ -256,6 +285,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (sto
 		return store.ProviderConfig{}, nil, err
 	}
 	s.log.InfoContext(ctx, "provider config updated", "tenant_id", tenantID, "provider_id", id, "retested", retest)
+	s.changed(ctx, tenantID)
 	return out, res, nil
 }
 

@@ -113,3 +113,17 @@ func (r *Router) sender(c store.ProviderConfig) (Sender, error) {
 	r.mu.Unlock()
 	return s, nil
 }
+
+// Invalidate forgets the cached routes of tenantID, or of every tenant when tenantID is empty
+// (a system default changed). Adapters stay cached: they are keyed by config version.
+func (r *Router) Invalidate(tenantID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tenantID == "" {
+		clear(r.routes)
+		return
+	}
+	for _, ch := range []message.Channel{message.SMS, message.Email} {
+		delete(r.routes, tenantID+"|"+string(ch))
+	}
+}

@@ -136,3 +136,38 @@ func TestCopiedCiphertextDoesNotOpenForAnotherTenant(t *testing.T) {
 		t.Fatalf("sent with copied credentials: %+v", m)
 	}
 }
+
+// With a route cache that would hold for an hour, a disabled config stops sending at once: the
+// API's change notice reaches the worker through Redis.
+func TestConfigChangesReachWorkersAtOnce(t *testing.T) {
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}, RouteCacheTTL: time.Hour})
+	s.StartWorker(fast)
+	_, key := s.Tenant()
+	first := addTwilio(t, s, key, tw, "primary", "+14155550001", 1)
+	addTwilio(t, s, key, tw, "secondary", "+14155550002", 2)
+	s.Send(key, "", sms("warm the cache"))
+	s.WaitAllFinal(30 * time.Second)
+	if sentFrom(tw, "warm the cache") != "+14155550001" {
+		t.Fatal("primary not used")
+	}
+	if resp := s.Do("PATCH", "/v1/providers/"+first.ID, key, map[string]any{"enabled": false}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	// Pub/sub delivery is asynchronous: allow it a moment, far below the hour-long TTL.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		text := "after " + string(rune('a'+i%26))
+		s.Send(key, "", sms(text))
+		s.WaitAllFinal(30 * time.Second)
+		if sentFrom(tw, text) == "+14155550002" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the disabled config kept sending: the change notice did not reach the worker")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -39,7 +39,14 @@ var (
 	serviceSIDRE = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 	e164RE       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	senderIDRE   = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
+	hasLetterRE  = regexp.MustCompile(`[A-Za-z]`)
 )
+
+// validFrom accepts an E.164 number or an alphanumeric sender ID, which must hold a letter (or
+// carriers read it as a short code).
+func validFrom(s string) bool {
+	return e164RE.MatchString(s) || senderIDRE.MatchString(s) && hasLetterRE.MatchString(s)
+}
 
 // Adapter is one Twilio config.
 type Adapter struct {
@@ -70,7 +77,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		f.Add("sender", "set from (an E.164 number or alphanumeric sender ID) or messaging_service_sid")
 	case s.From != "" && s.MessagingServiceSID != "":
 		f.Add("sender", "set either from or messaging_service_sid, not both")
-	case s.From != "" && !e164RE.MatchString(s.From) && !(senderIDRE.MatchString(s.From) && regexp.MustCompile(`[A-Za-z]`).MatchString(s.From)):
+	case s.From != "" && !validFrom(s.From):
 		f.Add("sender.from", "must be an E.164 number such as +14155550100 or an alphanumeric sender ID of up to 11 characters")
 	case s.MessagingServiceSID != "" && !serviceSIDRE.MatchString(s.MessagingServiceSID):
 		f.Add("sender.messaging_service_sid", "must be MG followed by 32 hexadecimal characters")

@@ -172,7 +172,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 		id = "test_" + ids.Random(20)
 	}
 	body, err := json.Marshal(Payload{Type: "message.send", Timestamp: now.UTC(), Data: Data{
-		ID: m.ID, TenantID: m.TenantID, Channel: m.Channel, To: m.To, From: m.From, Subject: m.Subject,
+		ID: id, TenantID: m.TenantID, Channel: m.Channel, To: m.To, From: m.From, Subject: m.Subject,
 		Text: m.Text, HTML: m.HTML, Metadata: m.Metadata, Test: m.ID == "",
 	}})
 	if err != nil {
