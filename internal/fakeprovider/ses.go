@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -24,12 +25,23 @@ import (
 // SES is a fake of the SES v2 SendEmail operation (POST /v2/email/outbound-emails, restJson1)
 // that verifies each request's AWS Signature Version 4 with the secret it knows, and answers
 // errors the way SES does: the type in X-Amzn-ErrorType and {"message": ...} in the body.
+// It also plays STS (POST / Action=AssumeRole, the query protocol with XML answers): the key may
+// assume RoleARN, and SES then accepts the role's temporary credentials with their session token.
 type SES struct {
 	recorder
 	*httptest.Server
 	Region, AccessKeyID, SecretAccessKey string
+	RoleARN, ExternalID                  string
+	AssumeRoleCalls                      atomic.Int64
 	n                                    atomic.Int64
 }
+
+// The role's temporary credentials.
+const (
+	tempKeyID  = "ASIAFAKETEMPKEY00001"
+	tempSecret = "temp/secret/0123456789abcdefghijklmnop"
+	tempToken  = "FwoGZXIvYXdzEFAKESESSIONTOKEN"
+)
 
 var sesErrors = map[provider.Code]struct {
 	status int
@@ -47,7 +59,8 @@ var sesErrors = map[provider.Code]struct {
 
 // NewSES starts a fake for one IAM key in us-east-1.
 func NewSES() *SES {
-	f := &SES{Region: "us-east-1", AccessKeyID: "AKIAFAKEFAKEFAKE1234", SecretAccessKey: "fake/secret/key/0123456789abcdefghijkl"} //nolint:gosec // the fake's own key
+	f := &SES{Region: "us-east-1", AccessKeyID: "AKIAFAKEFAKEFAKE1234", SecretAccessKey: "fake/secret/key/0123456789abcdefghijkl", //nolint:gosec // the fake's own key
+		RoleARN: "arn:aws:iam::123456789012:role/comms-sender", ExternalID: "tenant-ext-id"}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -59,15 +72,21 @@ func sesError(w http.ResponseWriter, status int, typ, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
 
-var credRE = regexp.MustCompile(`Credential=([^/]+)/(\d{8})/([^/]+)/ses/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)`)
+var credRE = regexp.MustCompile(`Credential=([^/]+)/(\d{8})/([^/]+)/([a-z]+)/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)`)
 
-// verify recomputes the SigV4 signature over the headers the client signed.
-func (f *SES) verify(r *http.Request, body []byte) (string, string) {
+// verify recomputes the SigV4 signature over the headers the client signed, for service.
+// allowTemp accepts the role's temporary credentials (with their session token).
+func (f *SES) verify(r *http.Request, body []byte, service string, allowTemp bool) (string, string) {
 	m := credRE.FindStringSubmatch(r.Header.Get("Authorization"))
-	if m == nil {
-		return "IncompleteSignature", "Authorization header is not AWS4-HMAC-SHA256"
+	if m == nil || m[4] != service {
+		return "IncompleteSignature", "Authorization header is not AWS4-HMAC-SHA256 for " + service
 	}
-	if m[1] != f.AccessKeyID {
+	creds := aws.Credentials{AccessKeyID: f.AccessKeyID, SecretAccessKey: f.SecretAccessKey}
+	switch {
+	case m[1] == f.AccessKeyID:
+	case allowTemp && m[1] == tempKeyID && r.Header.Get("X-Amz-Security-Token") == tempToken:
+		creds = aws.Credentials{AccessKeyID: tempKeyID, SecretAccessKey: tempSecret, SessionToken: tempToken}
+	default:
 		return "UnrecognizedClientException", "The security token included in the request is invalid."
 	}
 	if m[3] != f.Region {
@@ -79,17 +98,16 @@ func (f *SES) verify(r *http.Request, body []byte) (string, string) {
 	}
 	// Never sent: rebuilt only to be signed again and compared.
 	clone, _ := http.NewRequestWithContext(r.Context(), r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body)) //nolint:gosec // not sent
-	for _, h := range strings.Split(m[4], ";") {
+	for _, h := range strings.Split(m[5], ";") {
 		if h != "host" {
 			clone.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
 		}
 	}
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: f.AccessKeyID, SecretAccessKey: f.SecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, clone, hex.EncodeToString(sum[:]), "ses", f.Region, ts); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, clone, hex.EncodeToString(sum[:]), service, f.Region, ts); err != nil {
 		return "InternalFailure", err.Error()
 	}
-	if got := credRE.FindStringSubmatch(clone.Header.Get("Authorization")); got == nil || got[5] != m[5] {
+	if got := credRE.FindStringSubmatch(clone.Header.Get("Authorization")); got == nil || got[6] != m[6] {
 		return "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
 	}
 	return "", ""
@@ -120,12 +138,16 @@ type sesRequest struct {
 }
 
 func (f *SES) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == "/" {
+		f.assumeRole(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v2/email/outbound-emails" {
 		sesError(w, 404, "NotFoundException", "unknown operation "+r.Method+" "+r.URL.Path)
 		return
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
-	if typ, msg := f.verify(r, body); typ != "" {
+	if typ, msg := f.verify(r, body, "ses", true); typ != "" {
 		sesError(w, 403, typ, msg)
 		return
 	}
@@ -161,4 +183,34 @@ func (f *SES) serve(w http.ResponseWriter, r *http.Request) {
 	f.record(rec)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"MessageId": rec.ProviderMessageID})
+}
+
+func stsError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`, code, msg)
+}
+
+func (f *SES) assumeRole(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if typ, msg := f.verify(r, body, "sts", false); typ != "" {
+		stsError(w, 403, "InvalidClientTokenId", typ+": "+msg)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("Action") != "AssumeRole" {
+		stsError(w, 400, "InvalidAction", "unsupported action")
+		return
+	}
+	if form.Get("RoleArn") != f.RoleARN || form.Get("ExternalId") != f.ExternalID {
+		stsError(w, 403, "AccessDenied", "User: arn:aws:iam::111111111111:user/comms is not authorized to perform: sts:AssumeRole on resource: "+form.Get("RoleArn"))
+		return
+	}
+	f.AssumeRoleCalls.Add(1)
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>
+<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/comms-sender/%s</Arn><AssumedRoleId>AROAFAKE:%s</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>fake-request</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+		tempKeyID, tempSecret, tempToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), form.Get("RoleSessionName"), form.Get("RoleSessionName"))
 }

@@ -44,6 +44,7 @@ type Config struct {
 	// COMMS_RESEND_BASE_URL, COMMS_PUBLIC_WEBHOOK_URL, COMMS_ALLOW_PRIVATE_NETWORKS.
 	TwilioBaseURL       string
 	SESEndpoint         string
+	STSEndpoint         string
 	ResendBaseURL       string
 	PublicWebhookURL    string
 	AllowPrivateNetwork bool
@@ -115,7 +116,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("COMMS_ENCRYPTION_KEYS: %w", err))
 	}
 	c.Ring = ring
-	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
+	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_STS_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
 		v := strings.TrimRight(getenv(name), "/")
 		if v == "" {
 			continue
@@ -128,6 +129,8 @@ func Load(getenv func(string) string) (Config, error) {
 			c.TwilioBaseURL = v
 		case "COMMS_SES_ENDPOINT":
 			c.SESEndpoint = v
+		case "COMMS_STS_ENDPOINT":
+			c.STSEndpoint = v
 		case "COMMS_RESEND_BASE_URL":
 			c.ResendBaseURL = v
 		case "COMMS_PUBLIC_WEBHOOK_URL":
@@ -171,7 +174,7 @@ func FromEnv() (Config, error) { return Load(os.Getenv) }
 // through netguard unless private networks are allowed (dev and tests).
 func (c Config) ProviderEnv() provider.Env {
 	return provider.Env{
-		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, ResendBaseURL: c.ResendBaseURL,
+		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, STSEndpoint: c.STSEndpoint, ResendBaseURL: c.ResendBaseURL,
 		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork,
 		Dial: netguard.DialFunc(10*time.Second, c.AllowPrivateNetwork),
 	}

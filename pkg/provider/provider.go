@@ -51,6 +51,7 @@ type Config struct {
 type Env struct {
 	TwilioBaseURL    string // COMMS_TWILIO_BASE_URL; empty = https://api.twilio.com
 	SESEndpoint      string // COMMS_SES_ENDPOINT; empty = the region's endpoint
+	STSEndpoint      string // COMMS_STS_ENDPOINT, for SES configs that assume a role
 	ResendBaseURL    string // COMMS_RESEND_BASE_URL; empty = https://api.resend.com
 	PublicWebhookURL string // COMMS_PUBLIC_WEBHOOK_URL: base of the URLs providers call back
 	// Dial opens connections to tenant-supplied hosts (webhook URLs, SMTP servers). It must refuse

@@ -13,8 +13,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -25,11 +27,15 @@ import (
 // Type is the provider type name.
 const Type = "ses"
 
-// Credentials are an IAM access key allowed ses:SendEmail in region.
+// Credentials are an IAM access key allowed ses:SendEmail in region or, with RoleARN, allowed to
+// assume a role that is (cross-account: the tenant's role trusts the platform's key, and
+// ExternalID guards against the confused deputy).
 type Credentials struct {
 	Region          string `json:"region"`
 	AccessKeyID     string `json:"access_key_id"`
 	SecretAccessKey string `json:"secret_access_key"`
+	RoleARN         string `json:"role_arn"`
+	ExternalID      string `json:"external_id"`
 }
 
 // Sender is the verified From identity and, optionally, the configuration set whose event
@@ -43,6 +49,7 @@ var (
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	accessKeyRE = regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{12,124}$`)
 	configSetRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 // Adapter is one SES config.
@@ -75,6 +82,12 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 			f.Add("sender.from", "must be an email address such as \"Acme <noreply@acme.example>\"")
 		}
 	}
+	if a.creds.RoleARN != "" && !roleARNRE.MatchString(a.creds.RoleARN) {
+		f.Add("credentials.role_arn", "must be an IAM role ARN such as arn:aws:iam::123456789012:role/comms-sender")
+	}
+	if a.creds.ExternalID != "" && (a.creds.RoleARN == "" || len(a.creds.ExternalID) < 2 || len(a.creds.ExternalID) > 1224) {
+		f.Add("credentials.external_id", "needs role_arn, and 2 to 1224 characters")
+	}
 	if a.sender.ConfigurationSet != "" && !configSetRE.MatchString(a.sender.ConfigurationSet) {
 		f.Add("sender.configuration_set", "must be 1 to 64 letters, digits, _ or -")
 	}
@@ -88,6 +101,20 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		// Retrying belongs to the worker, which records every attempt; the SDK's own retries
 		// would hide attempts and stretch one past its deadline.
 		Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+	}
+	if a.creds.RoleARN != "" {
+		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+			if env.STSEndpoint != "" {
+				o.BaseEndpoint = aws.String(env.STSEndpoint)
+			}
+		})
+		// The cache refreshes the role's temporary credentials shortly before they expire.
+		awsCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, a.creds.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "comms-" + cfg.ID
+			if a.creds.ExternalID != "" {
+				o.ExternalID = aws.String(a.creds.ExternalID)
+			}
+		}))
 	}
 	a.client = sesv2.NewFromConfig(awsCfg, func(o *sesv2.Options) {
 		if env.SESEndpoint != "" {
@@ -145,6 +172,8 @@ var codes = map[string]provider.Code{
 	"InvalidSignatureException":          provider.AuthFailed,
 	"IncompleteSignature":                provider.AuthFailed,
 	"AccessDeniedException":              provider.AuthFailed,
+	"AccessDenied":                       provider.AuthFailed, // STS: the role does not trust this key
+	"RegionDisabledException":            provider.AuthFailed,
 	"ExpiredTokenException":              provider.AuthFailed,
 	"AccountSuspendedException":          provider.InsufficientFunds,
 	"SendingPausedException":             provider.InsufficientFunds,
