@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,8 @@ type SES struct {
 }
 
 // The role's temporary credentials.
+//
+//nolint:gosec // the fake's own made-up credentials
 const (
 	tempKeyID  = "ASIAFAKETEMPKEY00001"
 	tempSecret = "temp/secret/0123456789abcdefghijklmnop"
@@ -188,7 +191,9 @@ func (f *SES) serve(w http.ResponseWriter, r *http.Request) {
 func stsError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`, code, msg)
+	var esc strings.Builder
+	_ = xml.EscapeText(&esc, []byte(msg))
+	fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`, code, esc.String()) //nolint:gosec // escaped; test fake
 }
 
 func (f *SES) assumeRole(w http.ResponseWriter, r *http.Request) {
