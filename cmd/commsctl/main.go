@@ -104,9 +104,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	topics := func() error {
 		err := queue.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.KafkaPartitions, cfg.KafkaReplicas,
-			queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+			queue.AllTopics()...)
 		if err == nil {
-			fmt.Fprintln(out, "topics ready:", queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+			fmt.Fprintln(out, "topics ready:", strings.Join(queue.AllTopics(), " "))
 		}
 		return err
 	}

@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 
 	broker, err := kfake.NewCluster(kfake.Ports(port),
-		kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.TopicSend, queue.TopicDLQ, queue.TopicEvents))
+		kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.AllTopics()...))
 	if err != nil {
 		return fmt.Errorf("start embedded kafka on port %d (set COMMS_DEV_KAFKA_PORT=0 for any free port): %w", port, err)
 	}

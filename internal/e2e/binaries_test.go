@@ -93,7 +93,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	ctx := context.Background()
 	dbURL := testenv.DatabaseURL(t)
 	_, prefix := testenv.Redis(t)
-	brokers := testenv.Kafka(t, 4, queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+	brokers := testenv.Kafka(t, 4, queue.AllTopics()...)
 	pool, err := db.Open(ctx, dbURL, 4)
 	if err != nil {
 		t.Fatal(err)

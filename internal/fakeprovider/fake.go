@@ -23,24 +23,53 @@ type Received struct {
 type recorder struct {
 	mu       sync.Mutex
 	received []Received
-	failures map[string]provider.Code
+	failures map[string]*failure
+	requests int
 }
 
-// FailFor makes sends to recipient fail with the provider's own form of code.
-func (r *recorder) FailFor(recipient string, code provider.Code) {
+type failure struct {
+	code provider.Code
+	left int // failures still to give; -1 forever
+}
+
+// FailFor makes every send to recipient fail with the provider's own form of code.
+func (r *recorder) FailFor(recipient string, code provider.Code) { r.FailTimes(recipient, code, -1) }
+
+// FailTimes makes the next n sends to recipient fail with code, and later ones succeed.
+func (r *recorder) FailTimes(recipient string, code provider.Code, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failures == nil {
-		r.failures = map[string]provider.Code{}
+		r.failures = map[string]*failure{}
 	}
-	r.failures[recipient] = code
+	r.failures[recipient] = &failure{code: code, left: n}
+}
+
+// FailAll makes every send fail with code (an outage); provider.Code("") ends it.
+func (r *recorder) FailAll(code provider.Code) { r.FailFor("*", code) }
+
+// Requests counts the sends that reached the fake, failed or not.
+func (r *recorder) Requests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
 }
 
 func (r *recorder) failure(to string) (provider.Code, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, ok := r.failures[to]
-	return c, ok
+	r.requests++
+	f, ok := r.failures[to]
+	if !ok {
+		f, ok = r.failures["*"]
+	}
+	if !ok || f.left == 0 || f.code == "" {
+		return "", false
+	}
+	if f.left > 0 {
+		f.left--
+	}
+	return f.code, true
 }
 
 func (r *recorder) record(m Received) {

@@ -94,10 +94,11 @@ func (b *smtpBackend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 }
 
 type smtpSession struct {
-	f        *SMTP
-	conn     *gosmtp.Conn
-	authed   bool
-	from, to string
+	f             *SMTP
+	conn          *gosmtp.Conn
+	authed        bool
+	from, to      string
+	rejectContent bool
 }
 
 func (s *smtpSession) AuthMechanisms() []string {
@@ -139,8 +140,10 @@ func (s *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
 }
 
 func (s *smtpSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	if code, ok := s.f.failure(to); ok && code != provider.ContentRejected {
-		if e := smtpErrors[code]; e != nil {
+	if code, ok := s.f.failure(to); ok {
+		if code == provider.ContentRejected {
+			s.rejectContent = true // refused at DATA, as content filters do
+		} else if e := smtpErrors[code]; e != nil {
 			return e
 		}
 	}
@@ -153,8 +156,8 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if code, ok := s.f.failure(s.to); ok && code == provider.ContentRejected {
-		return smtpErrors[code]
+	if s.rejectContent {
+		return smtpErrors[provider.ContentRejected]
 	}
 	msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
 	if err != nil {
@@ -172,7 +175,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *smtpSession) Reset()        { s.from, s.to = "", "" }
+func (s *smtpSession) Reset()        { s.from, s.to, s.rejectContent = "", "", false }
 func (s *smtpSession) Logout() error { return nil }
 
 // loginServer is the server side of AUTH LOGIN (draft-murchison-sasl-login), which go-sasl does

@@ -32,6 +32,7 @@ import (
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
@@ -93,7 +94,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	pool := testenv.DB(tb)
 	rdb, prefix := testenv.Redis(tb)
-	brokers := testenv.Kafka(tb, opts.Partitions, queue.TopicSend, queue.TopicDLQ, queue.TopicEvents)
+	brokers := testenv.Kafka(tb, opts.Partitions, queue.AllTopics()...)
 	st := store.New(pool)
 	log := opts.Log
 	if log == nil {
@@ -170,22 +171,32 @@ func (w *Worker) Kill() {
 	<-w.done
 }
 
-// StartWorker starts a worker in the stack's consumer group with the recording sandbox.
+// StartWorker starts a worker in the stack's consumer group with the recording sandbox, and a
+// retrier for its retry tiers.
 func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	s.tb.Helper()
 	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
+	retries := queue.NewProducer(s.Brokers, "")
 	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)
-	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, s.Log)
+	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, retries, s.Log)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go invalidate.Listen(ctx, s.rdb, s.prefix, s.Log, router.Invalidate)
 	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
+	retrierDone := make(chan struct{})
+	go func() {
+		defer close(retrierDone)
+		retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log).Run(ctx)
+	}()
 	go func() {
 		defer close(rw.done)
 		rw.err = w.Run(ctx)
+		cancel() // a crashed or stopped worker takes its retrier with it
+		<-retrierDone
 		_ = dlq.Close()
+		_ = retries.Close()
 	}()
 	s.tb.Cleanup(func() {
 		cancel()

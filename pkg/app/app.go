@@ -24,6 +24,7 @@ import (
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
 	"github.com/logicspike/comms/pkg/webhook"
@@ -104,15 +105,27 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go invalidate.Listen(listenCtx, d.Redis, cfg.RedisPrefix, log, router.Invalidate)
+	retries := queue.NewProducer(cfg.KafkaBrokers, "")
+	defer retries.Close()
 	w, err := worker.New(worker.Config{
 		InFlight:       cfg.WorkerInFlight,
 		AttemptTimeout: cfg.AttemptTimeout,
 		DrainTimeout:   cfg.ShutdownTimeout,
-	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, d.Log.With("service", "worker"))
+	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, retries, log)
 	if err != nil {
 		return err
 	}
-	return w.Run(ctx)
+	// The retrier holds waiting retries until they are due; it stops with the worker.
+	rctx, stopRetrier := context.WithCancel(ctx)
+	rdone := make(chan struct{})
+	go func() {
+		defer close(rdone)
+		retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log).Run(rctx)
+	}()
+	err = w.Run(ctx)
+	stopRetrier()
+	<-rdone
+	return err
 }
 
 // Webhook serves the callback receiver on ln until ctx ends.

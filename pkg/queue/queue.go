@@ -24,15 +24,57 @@ const (
 	TopicEvents = "comms.events"
 )
 
+// RetryTiers are the delays of the retry topics, comms.send.retry.<tier>. A waiting intent goes
+// to the longest tier not beyond its delay, so the intents of one tier become due at about the
+// same pace and never hold up a shorter wait.
+var RetryTiers = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour}
+
+// RetryTopic names the tier topic for a wait of d.
+func RetryTopic(d time.Duration) string {
+	tier := RetryTiers[0]
+	for _, t := range RetryTiers {
+		if t <= d {
+			tier = t
+		}
+	}
+	return TierTopic(tier)
+}
+
+// TierTopic names the topic of one tier: comms.send.retry.5s, .30s, .2m, .10m, .1h.
+func TierTopic(tier time.Duration) string {
+	var s string
+	switch {
+	case tier%time.Hour == 0:
+		s = strconv.Itoa(int(tier/time.Hour)) + "h"
+	case tier%time.Minute == 0:
+		s = strconv.Itoa(int(tier/time.Minute)) + "m"
+	default:
+		s = strconv.Itoa(int(tier/time.Second)) + "s"
+	}
+	return TopicSend + ".retry." + s
+}
+
+// AllTopics is every topic the service uses.
+func AllTopics() []string {
+	out := []string{TopicSend, TopicDLQ, TopicEvents}
+	for _, t := range RetryTiers {
+		out = append(out, TierTopic(t))
+	}
+	return out
+}
+
 // Envelope is a send intent on comms.send. It carries identifiers only: the message content is
 // read from PostgreSQL when the intent is claimed, so the topic never holds personal data.
 type Envelope struct {
-	MessageID   string          `json:"message_id"`
-	TenantID    string          `json:"tenant_id"`
-	Channel     message.Channel `json:"channel"`
-	Attempt     int             `json:"attempt"`
-	EnqueuedAt  time.Time       `json:"enqueued_at"`
-	TraceParent string          `json:"traceparent,omitempty"`
+	MessageID  string          `json:"message_id"`
+	TenantID   string          `json:"tenant_id"`
+	Channel    message.Channel `json:"channel"`
+	Attempt    int             `json:"attempt"`
+	EnqueuedAt time.Time       `json:"enqueued_at"`
+	// NotBefore is a retry's time: a worker that receives the intent earlier puts it back on a
+	// retry topic instead of attempting it.
+	NotBefore   time.Time `json:"not_before,omitzero"`
+	TraceParent string    `json:"traceparent,omitempty"`
 }
 
 // Validate reports what is wrong with an envelope decoded from the wire.
@@ -89,13 +131,30 @@ func (p *Producer) Publish(ctx context.Context, envs ...Envelope) error {
 	return p.PublishRaw(ctx, msgs...)
 }
 
+// PublishTo writes envelopes to topic; the producer must have been made with no topic.
+func (p *Producer) PublishTo(ctx context.Context, topic string, envs ...Envelope) error {
+	msgs := make([]kafka.Message, len(envs))
+	for i, e := range envs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
+		}
+		msgs[i] = kafka.Message{Topic: topic, Key: []byte(e.TenantID), Value: b}
+	}
+	return p.PublishRaw(ctx, msgs...)
+}
+
 // PublishRaw writes already-encoded messages (the DLQ keeps the original bytes).
 func (p *Producer) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("produce %d messages to %s: %w", len(msgs), p.w.Topic, err)
+		topic := p.w.Topic
+		if topic == "" {
+			topic = msgs[0].Topic
+		}
+		return fmt.Errorf("produce %d messages to %s: %w", len(msgs), topic, err)
 	}
 	return nil
 }

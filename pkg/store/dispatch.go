@@ -22,6 +22,10 @@ type Claimed struct {
 	// Attempt is this claim's attempt number: the fencing token FinishMessages checks, so a worker
 	// whose lease expired cannot overwrite the outcome of the attempt that replaced it.
 	Attempt int
+	// AttemptBase and RetrySince start the retry budget: attempts above AttemptBase, time since
+	// RetrySince (created_at until a replay restarts it).
+	AttemptBase int
+	RetrySince  time.Time
 }
 
 // ClaimMessages moves each message that is queued, or sending with an expired lease, to sending
@@ -34,18 +38,21 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			-- lock in id order so concurrent claims of overlapping batches cannot deadlock
 			SELECT m.id FROM communication.message_logs m
 			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
-			WHERE m.status = 'queued' OR (m.status = 'sending' AND m.lease_expires_at < now())
+			-- a message waiting for a retry is not claimable before its time (1 s of clock skew
+			-- between the retry scheduler and the database is tolerated)
+			WHERE (m.status = 'queued' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= now() + interval '1 second'))
+			   OR (m.status = 'sending' AND m.lease_expires_at < now())
 			ORDER BY m.id FOR UPDATE OF m
 		), c AS (
 			UPDATE communication.message_logs m
-			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, updated_at = now()
+			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, next_attempt_at = NULL, updated_at = now()
 			FROM target WHERE m.id = target.id
 			RETURNING m.*
 		), ev AS (
 			INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source)
 			SELECT id, tenant_id, 'sending', attempts, 'internal' FROM c
 		)
-		SELECT `+messageCols+`, attempts FROM c`, tenants, msgIDs, lease)
+		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}
@@ -54,7 +61,8 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		var errCode, errMsg string
 		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
 			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
-			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Attempt)
+			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Attempt,
+			&c.AttemptBase, &c.RetrySince)
 		return c, err
 	})
 	if err != nil {
@@ -67,55 +75,85 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 type Outcome struct {
 	Ref
 	Attempt           int            // from Claimed.Attempt
-	Status            message.Status // sent or failed
+	Status            message.Status // sent, failed, or queued for a retry at NextAttemptAt
 	ProviderConfigID  string
 	ProviderType      string
 	ProviderMessageID string
 	ErrorCode         string
 	ErrorMessage      string
 	Cost, Currency    string // as the provider reported them, when it did
+	NextAttemptAt     time.Time
+	// DeadLetter (with a failed status) also indexes the message in dead_letters, in the same
+	// statement, with Envelope as the intent to replay.
+	DeadLetter bool
+	Envelope   []byte
 }
 
 // FinishMessages records each outcome and its event, for messages still in the attempt that
-// produced it. It returns how many were recorded; an outcome of a superseded attempt is ignored.
-func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) (int, error) {
+// produced it. It returns the ids of the messages recorded; an outcome of a superseded attempt is
+// ignored.
+// A sent or failed message leaves the outbox. A retry (status queued) goes back to waiting with
+// its outbox row unpublished, so if the caller dies before putting it on a retry topic the sweeper
+// publishes it, carrying its next_attempt_at.
+func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, error) {
 	n := len(outs)
 	var (
 		tenant, id, status, cfg, typ, pmid, code, msg = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		attempt                                       = make([]int32, n)
 		cost, currency                                = make([]string, n), make([]string, n)
+		next                                          = make([]*time.Time, n)
+		dl                                            = make([]bool, n)
+		envs                                          = make([]string, n)
 	)
 	for i, o := range outs {
-		if o.Status != message.Sent && o.Status != message.Failed {
-			return 0, fmt.Errorf("outcome for %s: status %q is not sent or failed", o.ID, o.Status)
+		if o.Status != message.Sent && o.Status != message.Failed && (o.Status != message.Queued || o.NextAttemptAt.IsZero()) {
+			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
 		}
 		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
 		pmid[i], code[i], msg[i], attempt[i] = o.ProviderMessageID, o.ErrorCode, o.ErrorMessage, int32(o.Attempt)
 		cost[i], currency[i] = o.Cost, o.Currency
+		if !o.NextAttemptAt.IsZero() {
+			next[i] = &o.NextAttemptAt
+		}
+		dl[i], envs[i] = o.DeadLetter && o.Status == message.Failed, string(o.Envelope)
+		if dl[i] && len(o.Envelope) == 0 {
+			return nil, fmt.Errorf("outcome for %s: a dead letter needs its envelope", o.ID)
+		}
 	}
-	tag, err := s.pool.Exec(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env)
 		), u AS (
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
-			    cost = o.cost, cost_currency = o.currency,
+			    cost = o.cost, cost_currency = o.currency, next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, o.status, o.attempt, o.cfg, o.code, o.msg
+			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.code, o.msg, o.dl, o.env
+		), dead AS (
+			INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, provider_config_id, error_code, error_message, attempts, envelope)
+			SELECT id, tenant_id, channel, typ, cfg, code, msg, attempt, env::jsonb FROM u WHERE dl
 		), done AS (
-			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id
+			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id AND u.status <> 'queued'
+		), waiting AS (
+			UPDATE communication.dispatch_queue d SET published_at = NULL, created_at = now()
+			FROM u WHERE d.message_id = u.id AND u.status = 'queued'
 		)
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, error_code, reason)
-		SELECT id, tenant_id, status, attempt, 'internal', NULLIF(cfg, ''), code, msg FROM u`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency)
+		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), code, msg FROM u
+		RETURNING message_id`,
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs)
 	if err != nil {
-		return 0, fmt.Errorf("finish %d messages: %w", n, err)
+		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}
-	return int(tag.RowsAffected()), nil
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("finish %d messages: %w", n, err)
+	}
+	return recorded, nil
 }
 
 // MarkPublished records that these messages' intents reached comms.send, so the sweeper leaves them.
@@ -149,8 +187,9 @@ func (s *Store) MarkPublished(ctx context.Context, refs []Ref) error {
 // Stranded is a message the sweeper re-publishes.
 type Stranded struct {
 	Ref
-	Channel  message.Channel
-	Attempts int
+	Channel       message.Channel
+	Attempts      int
+	NextAttemptAt *time.Time // a retry's time: the intent must not be attempted before it
 }
 
 // SweepUnpublished finds up to limit queued messages never published for longer than grace (the
@@ -158,7 +197,7 @@ type Stranded struct {
 // partial index, so its cost does not grow with a backlog of published messages.
 func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit int, publish func(context.Context, []Stranded) error) (int, error) {
 	return s.sweep(ctx, `
-		SELECT d.tenant_id, d.message_id, m.channel, m.attempts
+		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, m.next_attempt_at
 		FROM communication.dispatch_queue d
 		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
 		WHERE d.published_at IS NULL AND d.created_at < now() - $1::interval AND m.status = 'queued'
@@ -171,7 +210,7 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 // SweepUnpublished.
 func (s *Store) SweepExpiredLeases(ctx context.Context, limit int, publish func(context.Context, []Stranded) error) (int, error) {
 	return s.sweep(ctx, `
-		SELECT d.tenant_id, d.message_id, m.channel, m.attempts
+		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, NULL::timestamptz
 		FROM communication.dispatch_queue d
 		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
 		WHERE m.status = 'sending' AND m.lease_expires_at < now()
@@ -190,7 +229,7 @@ func (s *Store) sweep(ctx context.Context, query string, publish func(context.Co
 		}
 		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stranded, error) {
 			var st Stranded
-			err := r.Scan(&st.TenantID, &st.ID, &st.Channel, &st.Attempts)
+			err := r.Scan(&st.TenantID, &st.ID, &st.Channel, &st.Attempts, &st.NextAttemptAt)
 			return st, err
 		})
 		if err != nil || len(found) == 0 {

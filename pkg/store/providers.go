@@ -175,13 +175,28 @@ func (s *Store) DeleteProviderConfig(ctx context.Context, tenantID, id string) e
 	return nil
 }
 
+// HealthAuthFailed is the health of a config whose credentials the provider refused: it is
+// skipped until they change. (The circuit breaker's states are worker.BreakerOpen and friends.)
+const HealthAuthFailed = "auth_failed"
+
+// SetProviderHealth records a config's health as a worker sees it. reason is shown to the tenant.
+func (s *Store) SetProviderHealth(ctx context.Context, id, health, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE communication.provider_configs SET health = $2, health_reason = $3
+		WHERE id = $1 AND (health, health_reason) IS DISTINCT FROM ($2, $3)`, id, health, reason)
+	if err != nil {
+		return fmt.Errorf("set health of %s: %w", id, err)
+	}
+	return nil
+}
+
 // ProviderRoutes returns the enabled configs that may send tenantID's messages on channel, in the
-// order to try them: the tenant's own by priority, then the system defaults by priority.
+// order to try them: the tenant's own by priority, then the system defaults by priority. Configs
+// whose credentials were refused are left out until they are updated.
 // Whether the tenant may use the system defaults is the caller's decision (Tenant.AllowSystemFallback).
 func (s *Store) ProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+providerCols+` FROM communication.provider_configs
-		WHERE (tenant_id = $1 OR tenant_id IS NULL) AND channel = $2 AND enabled
+		WHERE (tenant_id = $1 OR tenant_id IS NULL) AND channel = $2 AND enabled AND health <> 'auth_failed'
 		ORDER BY tenant_id IS NULL, priority, id`, tenantID, channel)
 	if err != nil {
 		return nil, fmt.Errorf("provider routes for %s/%s: %w", tenantID, channel, err)

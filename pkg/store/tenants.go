@@ -17,6 +17,8 @@ type Tenant struct {
 	Name                string    `json:"name"`
 	Plan                string    `json:"plan"`
 	AllowSystemFallback bool      `json:"allow_system_fallback"`
+	MaxAttempts         int       `json:"max_attempts"`          // provider attempts per message before it is dead-lettered
+	MaxRetryAgeSeconds  int64     `json:"max_retry_age_seconds"` // no retry is scheduled past this age
 	Status              string    `json:"status"`
 	CreatedAt           time.Time `json:"created_at"`
 }
@@ -28,11 +30,11 @@ type NewTenant struct {
 	AllowSystemFallback bool
 }
 
-const tenantCols = `id, name, plan, allow_system_fallback, status, created_at`
+const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, status, created_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.Status, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.Status, &t.CreatedAt)
 	return t, err
 }
 

@@ -92,6 +92,9 @@ func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
 		now := time.Now().UTC()
 		for i, f := range found {
 			envs[i] = queue.Envelope{MessageID: f.ID, TenantID: f.TenantID, Channel: f.Channel, Attempt: f.Attempts + 1, EnqueuedAt: now}
+			if f.NextAttemptAt != nil {
+				envs[i].NotBefore = f.NextAttemptAt.UTC() // a waiting retry: the worker sends it back to its tier
+			}
 		}
 		return s.pub.Publish(ctx, envs...)
 	}

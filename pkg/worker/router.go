@@ -46,8 +46,15 @@ type versioned struct {
 }
 
 type routeEntry struct {
-	routes  []Route
+	plan    Plan
 	expires time.Time
+}
+
+// Plan is where a tenant's message may go, and how long it may keep trying.
+type Plan struct {
+	Routes      []Route
+	MaxAttempts int
+	MaxRetryAge time.Duration
 }
 
 // NewRouter returns a router building adapters with factory.
@@ -55,25 +62,25 @@ func NewRouter(s *store.Store, factory Factory, ttl time.Duration, log *slog.Log
 	return &Router{store: s, factory: factory, ttl: ttl, log: log, routes: map[string]routeEntry{}, senders: map[string]versioned{}}
 }
 
-// Routes returns the configs to try for tenantID's message on channel, in order. An empty result
-// means no provider may send it.
-func (r *Router) Routes(ctx context.Context, tenantID string, channel message.Channel) ([]Route, error) {
+// Plan returns the configs to try for tenantID's message on channel, in order, with the
+// tenant's retry limits. No routes means no provider may send it.
+func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Channel) (Plan, error) {
 	key := tenantID + "|" + string(channel)
 	now := time.Now()
 	r.mu.Lock()
 	e, ok := r.routes[key]
 	r.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		return e.routes, nil
+		return e.plan, nil
 	}
 
 	tenant, err := r.store.GetTenant(ctx, tenantID)
 	if err != nil {
-		return nil, fmt.Errorf("load tenant %s: %w", tenantID, err)
+		return Plan{}, fmt.Errorf("load tenant %s: %w", tenantID, err)
 	}
 	cfgs, err := r.store.ProviderRoutes(ctx, tenantID, channel)
 	if err != nil {
-		return nil, err
+		return Plan{}, err
 	}
 	var routes []Route
 	for _, c := range cfgs {
@@ -89,10 +96,11 @@ func (r *Router) Routes(ctx context.Context, tenantID string, channel message.Ch
 		}
 		routes = append(routes, Route{Config: c, Sender: s})
 	}
+	plan := Plan{Routes: routes, MaxAttempts: tenant.MaxAttempts, MaxRetryAge: time.Duration(tenant.MaxRetryAgeSeconds) * time.Second}
 	r.mu.Lock()
-	r.routes[key] = routeEntry{routes: routes, expires: now.Add(r.ttl)}
+	r.routes[key] = routeEntry{plan: plan, expires: now.Add(r.ttl)}
 	r.mu.Unlock()
-	return routes, nil
+	return plan, nil
 }
 
 // sender returns c's adapter, building it (and decrypting its credentials) only when the config

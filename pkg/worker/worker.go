@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,12 @@ type Config struct {
 	AttemptTimeout time.Duration // one provider call
 	CommitInterval time.Duration
 	DrainTimeout   time.Duration // graceful shutdown: how long in-flight work may finish
+	RetryInitial   time.Duration // first retry's wait (before jitter); each next one ×3
+	RetryMax       time.Duration // longest wait between attempts
+	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
+	// and lets a probe through after BreakerCooldown.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 }
 
 // WithDefaults fills zero fields.
@@ -64,6 +71,18 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 25 * time.Second
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = 5 * time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Hour
+	}
+	if c.BreakerThreshold == 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerCooldown == 0 {
+		c.BreakerCooldown = 30 * time.Second
 	}
 	return c
 }
@@ -96,22 +115,26 @@ type Worker struct {
 	dlq      *queue.Producer
 	log      *slog.Logger
 
-	tracker *queue.Tracker
-	claims  *batch.Batcher[store.Ref, *store.Claimed]
-	outs    *batch.Batcher[store.Outcome, struct{}]
+	tracker  *queue.Tracker
+	claims   *batch.Batcher[store.Ref, *store.Claimed]
+	outs     *batch.Batcher[store.Outcome, int]
+	retries  *queue.Producer // no fixed topic: retry tiers
+	breakers *breakers
 
 	crashOnce sync.Once
 	crash     chan struct{}
 	crashed   atomic.Bool
 }
 
-// New returns a worker. dlq receives intents that cannot be decoded.
-func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq *queue.Producer, log *slog.Logger) (*Worker, error) {
+// New returns a worker. dlq receives intents that cannot be decoded or ran out of retries;
+// retries (a producer with no fixed topic) carries waiting intents to the retry tiers.
+func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.Producer, log *slog.Logger) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, log: log, tracker: queue.NewTracker(), crash: make(chan struct{})}
+	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
+		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*breaker{}}}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
 	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
 	return w, nil
@@ -246,6 +269,10 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	log := w.log.With("tenant_id", env.TenantID, "message_id", env.MessageID)
 	ref := store.Ref{TenantID: env.TenantID, ID: env.MessageID}
+	if wait := time.Until(env.NotBefore); wait > time.Second {
+		// Early (the sweeper re-published a waiting retry): back to its tier, not attempted.
+		return retry(ctx, func() error { return w.retries.PublishTo(ctx, queue.RetryTopic(wait), env) }) == nil
+	}
 
 	var claimed *store.Claimed
 	if err := retry(ctx, func() error {
@@ -261,57 +288,203 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	log = log.With("attempt", claimed.Attempt)
 
-	out, ok := w.attempt(ctx, log, claimed)
+	out, ok := w.attempt(ctx, log, claimed, m.Value)
 	if !ok {
 		return false
 	}
+	var recorded int
 	if err := retry(ctx, func() error {
-		_, err := w.outs.Do(ctx, out)
+		var err error
+		recorded, err = w.outs.Do(ctx, out)
 		return err
 	}); err != nil {
 		return false
+	}
+	if recorded == 0 {
+		return true // a newer attempt owns the message now
+	}
+	switch {
+	case out.Status == message.Queued:
+		w.scheduleRetry(ctx, log, env, out)
+	case out.DeadLetter:
+		w.publishDeadLetter(ctx, log, m, out)
 	}
 	return true
 }
 
+// scheduleRetry puts the intent on its retry tier. If that fails the outbox row stays
+// unpublished and the sweeper re-publishes it, carrying its time.
+func (w *Worker) scheduleRetry(ctx context.Context, log *slog.Logger, env queue.Envelope, out store.Outcome) {
+	env.Attempt, env.EnqueuedAt, env.NotBefore = out.Attempt+1, time.Now().UTC(), out.NextAttemptAt.UTC()
+	topic := queue.RetryTopic(time.Until(out.NextAttemptAt))
+	if err := w.retries.PublishTo(ctx, topic, env); err != nil {
+		log.WarnContext(ctx, "could not put the retry on its tier; the sweeper will", "topic", topic, "err", err)
+		return
+	}
+	if err := w.store.MarkPublished(context.WithoutCancel(ctx), []store.Ref{out.Ref}); err != nil {
+		log.WarnContext(ctx, "could not mark the retry published; the sweeper may publish it again", "err", err)
+	}
+}
+
+// publishDeadLetter copies the intent to comms.send.dlq for consumers of the topic. The
+// dead_letters row, written with the outcome, is what ops list and replay.
+func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m kafka.Message, out store.Outcome) {
+	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: []kafka.Header{
+		{Key: "error_code", Value: []byte(out.ErrorCode)},
+		{Key: "error", Value: []byte(out.ErrorMessage)},
+		{Key: "attempts", Value: []byte(strconv.Itoa(out.Attempt))},
+		{Key: "provider_id", Value: []byte(out.ProviderConfigID)},
+		{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	}}
+	if err := w.dlq.PublishRaw(ctx, dl); err != nil {
+		log.WarnContext(ctx, "could not copy the dead letter to the topic; it is indexed for replay", "err", err)
+	}
+}
+
 // attempt routes and sends one claimed message. ok is false when the worker is shutting down
 // hard and the outcome must not be recorded.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed) (store.Outcome, bool) {
+//
+// Routes are tried in order: a failure that belongs to the account rather than the message
+// (unavailable, timing out, throttled, out of funds, refused credentials, an open breaker) fails
+// over to the next route within the same attempt. When every route failed, a transient failure
+// schedules a retry, while the tenant's budget lasts; a permanent one, or an exhausted budget,
+// fails the message, and an exhausted budget also dead-letters it.
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte) (store.Outcome, bool) {
 	out := store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}
-	var routes []Route
+	var plan Plan
 	if err := retry(ctx, func() error {
 		var err error
-		routes, err = w.router.Routes(ctx, c.TenantID, c.Channel)
+		plan, err = w.router.Plan(ctx, c.TenantID, c.Channel)
 		return err
 	}); err != nil {
 		return out, false
 	}
-	if len(routes) == 0 {
+	if len(plan.Routes) == 0 {
 		out.Status, out.ErrorCode = message.Failed, string(provider.NoProvider)
 		out.ErrorMessage = fmt.Sprintf("no enabled %s provider is configured for this tenant and the system default is not available to it; add one with POST /v1/providers", c.Channel)
 		log.WarnContext(ctx, "no provider", "channel", c.Channel)
 		return out, true
 	}
-	route := routes[0]
-	out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
-	log = log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 
-	start := time.Now()
-	res, err := w.send(ctx, route.Sender, c)
-	if ctx.Err() != nil {
-		return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
+	var last *provider.Error
+	var tried []string
+	for i, route := range plan.Routes {
+		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
+		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
+		b := w.breakers.get(route.Config.ID)
+		if !b.allow(time.Now()) {
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
+				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
+		} else {
+			start := time.Now()
+			res, err := w.send(ctx, route.Sender, c)
+			if ctx.Err() != nil {
+				b.release()
+				return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
+			}
+			if d := time.Since(start); d > w.cfg.AttemptTimeout/2 {
+				rlog.WarnContext(ctx, "slow provider attempt", "duration", d)
+			}
+			if err == nil {
+				w.breakerChanged(ctx, route, b.record(true, time.Now()), "")
+				out.Status, out.ProviderMessageID, out.Cost, out.Currency = message.Sent, res.ProviderMessageID, res.Cost, res.Currency
+				if len(tried) > 0 {
+					rlog.InfoContext(ctx, "sent after failing over", "failed_over_from", tried)
+				}
+				return out, true
+			}
+			last = provider.Classify(route.Config.Type, err)
+			switch last.Code {
+			case provider.ProviderUnavailable, provider.Timeout:
+				w.breakerChanged(ctx, route, b.record(false, time.Now()), last.Describe())
+			case provider.RateLimited:
+				b.release() // says nothing about the provider's health
+			default:
+				w.breakerChanged(ctx, route, b.record(true, time.Now()), "") // the provider answered
+			}
+			if last.Code == provider.AuthFailed {
+				w.credentialsRefused(ctx, rlog, route, last)
+			}
+			rlog.InfoContext(ctx, "send failed", "code", last.Code, "permanent", last.Permanent, "err", last)
+		}
+		tried = append(tried, route.Config.ID)
+		if !failsOver(last.Code) || i == len(plan.Routes)-1 {
+			break
+		}
+		rlog.InfoContext(ctx, "failing over to the next provider", "code", last.Code)
 	}
-	if d := time.Since(start); d > w.cfg.AttemptTimeout/2 {
-		log.WarnContext(ctx, "slow provider attempt", "duration", d)
-	}
-	if err != nil {
-		pe := provider.Classify(route.Config.Type, err)
-		out.Status, out.ErrorCode, out.ErrorMessage = message.Failed, string(pe.Code), pe.Describe()
-		log.InfoContext(ctx, "send failed", "code", pe.Code, "permanent", pe.Permanent, "err", pe)
+
+	out.ErrorCode, out.ErrorMessage = string(last.Code), last.Describe()
+	out.Status = message.Failed
+	if last.Permanent {
 		return out, true
 	}
-	out.Status, out.ProviderMessageID, out.Cost, out.Currency = message.Sent, res.ProviderMessageID, res.Cost, res.Currency
+	used := c.Attempt - c.AttemptBase
+	delay := w.retryDelay(used, last.RetryAfter)
+	next := time.Now().Add(delay)
+	switch {
+	case used >= plan.MaxAttempts:
+		out.ErrorMessage += fmt.Sprintf(" (gave up after %d attempts)", used)
+	case next.Sub(c.RetrySince) > plan.MaxRetryAge:
+		out.ErrorMessage += fmt.Sprintf(" (gave up: a retry at %s would pass the %s retry window)", next.UTC().Format(time.RFC3339), plan.MaxRetryAge)
+	default:
+		out.Status, out.NextAttemptAt = message.Queued, next
+		log.InfoContext(ctx, "retry scheduled", "code", last.Code, "in", delay.Round(time.Millisecond))
+		return out, true
+	}
+	out.DeadLetter, out.Envelope = true, env
+	log.WarnContext(ctx, "retries exhausted: dead-lettered", "code", last.Code, "attempts", used)
 	return out, true
+}
+
+// failsOver reports whether a failure belongs to the provider account, so another config may
+// succeed where this one failed; a bad recipient or content fails everywhere alike.
+func failsOver(c provider.Code) bool {
+	switch c {
+	case provider.ProviderUnavailable, provider.Timeout, provider.RateLimited, provider.InsufficientFunds, provider.AuthFailed:
+		return true
+	}
+	return false
+}
+
+// retryDelay is the wait before the next attempt after used attempts: exponential with jitter
+// from a fresh backoff per message, never shorter than the provider's Retry-After.
+func (w *Worker) retryDelay(used int, retryAfter time.Duration) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.Multiplier, b.RandomizationFactor = w.cfg.RetryInitial, 3, 0.3
+	b.MaxInterval, b.MaxElapsedTime = w.cfg.RetryMax, 0
+	b.Reset()
+	d := b.NextBackOff()
+	for i := 1; i < used; i++ {
+		d = b.NextBackOff()
+	}
+	return max(d, retryAfter)
+}
+
+// breakerChanged records a breaker transition on the config, where GET /v1/providers shows it.
+func (w *Worker) breakerChanged(ctx context.Context, route Route, state, reason string) {
+	if state == "" {
+		return
+	}
+	w.log.WarnContext(ctx, "circuit breaker changed", "tenant_id", route.Config.TenantID, "provider_id", route.Config.ID, "state", state)
+	if state == BreakerClosed {
+		reason = ""
+	}
+	if err := w.store.SetProviderHealth(context.WithoutCancel(ctx), route.Config.ID, state, reason); err != nil {
+		w.log.WarnContext(ctx, "could not record breaker state", "provider_id", route.Config.ID, "err", err)
+	}
+}
+
+// credentialsRefused marks a tenant's config unhealthy, so it is skipped (not retried into the
+// wall) until the tenant updates its credentials, and says so where the tenant looks.
+func (w *Worker) credentialsRefused(ctx context.Context, log *slog.Logger, route Route, pe *provider.Error) {
+	reason := pe.Describe() + " — update your credentials"
+	if err := w.store.SetProviderHealth(context.WithoutCancel(ctx), route.Config.ID, store.HealthAuthFailed, reason); err != nil {
+		log.WarnContext(ctx, "could not mark config unhealthy", "err", err)
+		return
+	}
+	log.WarnContext(ctx, "provider refused the credentials: config marked unhealthy until they change")
+	w.router.Invalidate(route.Config.TenantID)
 }
 
 // send calls the adapter with the attempt timeout, turning a panic into an error.
@@ -357,11 +530,24 @@ func (w *Worker) claimBatch(ctx context.Context, refs []store.Ref) ([]*store.Cla
 	return out, nil
 }
 
-func (w *Worker) finishBatch(ctx context.Context, outs []store.Outcome) ([]struct{}, error) {
-	if _, err := w.store.FinishMessages(ctx, outs); err != nil {
+// finishBatch records outcomes; each caller learns whether its own was recorded (1) or belonged to
+// a superseded attempt (0).
+func (w *Worker) finishBatch(ctx context.Context, outs []store.Outcome) ([]int, error) {
+	recorded, err := w.store.FinishMessages(ctx, outs)
+	if err != nil {
 		return nil, err
 	}
-	return make([]struct{}, len(outs)), nil
+	ok := make(map[string]bool, len(recorded))
+	for _, id := range recorded {
+		ok[id] = true
+	}
+	res := make([]int, len(outs))
+	for i, o := range outs {
+		if ok[o.ID] {
+			res[i] = 1
+		}
+	}
+	return res, nil
 }
 
 func newBackoff() *backoff.ExponentialBackOff {

@@ -1,0 +1,176 @@
+// Package retrier holds intents on the retry topics (comms.send.retry.<tier>) until they are due,
+// then puts them back on comms.send. Waiting happens here, off the dispatch path, so a message
+// waiting for its next attempt never holds up its partition of comms.send.
+//
+// Each tier has its own consumer and its own bound on waiting intents, so a backlog of hour-long
+// waits cannot starve the five-second tier. An intent's offset is committed only after it is back
+// on comms.send; a crash redelivers the waiting ones, and the worker's claim (which refuses a
+// message that is not queued, or not yet due) absorbs any duplicate.
+package retrier
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/logicspike/comms/pkg/queue"
+)
+
+// Config tunes the retrier.
+type Config struct {
+	Brokers        []string
+	Group          string        // consumer group; default comms-retrier
+	MaxWaiting     int           // intents held per tier at once; default 10,000
+	CommitInterval time.Duration // default 200ms
+}
+
+// Retrier moves due intents from the retry tiers back to comms.send.
+type Retrier struct {
+	cfg Config
+	out *queue.Producer
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns a retrier publishing to comms.send.
+func New(cfg Config, log *slog.Logger) *Retrier {
+	if cfg.Group == "" {
+		cfg.Group = "comms-retrier"
+	}
+	if cfg.MaxWaiting == 0 {
+		cfg.MaxWaiting = 10_000
+	}
+	if cfg.CommitInterval == 0 {
+		cfg.CommitInterval = 200 * time.Millisecond
+	}
+	return &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now}
+}
+
+// Run serves every tier until ctx ends.
+func (r *Retrier) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, tier := range queue.RetryTiers {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.runTier(ctx, queue.TierTopic(tier)) }()
+	}
+	wg.Wait()
+	_ = r.out.Close()
+}
+
+func (r *Retrier) runTier(ctx context.Context, topic string) {
+	reader := queue.NewConsumer(r.cfg.Brokers, r.cfg.Group, topic)
+	defer reader.Close()
+	tracker := queue.NewTracker()
+	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	var committer sync.WaitGroup
+	committer.Add(1)
+	go func() {
+		defer committer.Done()
+		t := time.NewTicker(r.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-commitCtx.Done():
+				// The final commit must run although the consumer is stopping.
+				final, cancel := context.WithTimeout(context.WithoutCancel(commitCtx), 5*time.Second)
+				commit(final, reader, tracker, r.log)
+				cancel()
+				return
+			case <-t.C:
+				commit(commitCtx, reader, tracker, r.log)
+			}
+		}
+	}()
+
+	sem := make(chan struct{}, r.cfg.MaxWaiting)
+	var waiting sync.WaitGroup
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		m, err := reader.FetchMessage(ctx)
+		if err != nil {
+			<-sem
+			if ctx.Err() != nil {
+				break
+			}
+			r.log.Error("fetch from retry tier failed", "topic", topic, "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		tp := queue.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+		tracker.Add(tp, m.Offset)
+		waiting.Add(1)
+		go func() {
+			defer func() { <-sem; waiting.Done() }()
+			if r.release(ctx, m) {
+				tracker.Done(tp, m.Offset)
+			}
+		}()
+	}
+	waiting.Wait()
+	stopCommits()
+	committer.Wait()
+}
+
+// release waits until the intent is due and puts it back on comms.send. It reports whether the
+// offset may be committed: false when shutting down first.
+func (r *Retrier) release(ctx context.Context, m kafka.Message) bool {
+	env, err := queue.Decode(m.Value)
+	if err != nil {
+		r.log.Error("undecodable intent on a retry tier dropped", "topic", m.Topic, "offset", m.Offset, "err", err)
+		return true
+	}
+	log := r.log.With("tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt)
+	if wait := env.NotBefore.Sub(r.now()); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	for {
+		err := r.out.Publish(ctx, env)
+		if err == nil {
+			log.Debug("retry due: back on comms.send")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("re-publishing a due retry failed; trying again", "err", err)
+		sleep(ctx, time.Second)
+	}
+}
+
+func commit(ctx context.Context, reader *kafka.Reader, tracker *queue.Tracker, log *slog.Logger) {
+	offsets := tracker.Committable()
+	if len(offsets) == 0 {
+		return
+	}
+	msgs := make([]kafka.Message, 0, len(offsets))
+	for tp, off := range offsets {
+		msgs = append(msgs, kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
+	}
+	if err := reader.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
+		log.Warn("commit retry-tier offsets failed", "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,99 @@
+package worker
+
+import (
+	"sync"
+	"time"
+)
+
+// Breaker states, as shown in a provider config's health.
+const (
+	BreakerClosed   = "healthy"
+	BreakerOpen     = "circuit_open"
+	BreakerHalfOpen = "half_open"
+)
+
+// breaker is one provider config's circuit breaker in this worker: after Threshold consecutive
+// failures that say the provider itself is in trouble (unavailable, timing out) it opens, and
+// sends to that config are skipped (failing over, or waiting for a retry) for Cooldown; then one
+// probe is let through, and its result closes or re-opens it.
+type breaker struct {
+	threshold int
+	cooldown  time.Duration
+
+	mu        sync.Mutex
+	state     string
+	failures  int
+	openUntil time.Time
+	probing   bool
+}
+
+func newBreaker(threshold int, cooldown time.Duration) *breaker {
+	return &breaker{threshold: threshold, cooldown: cooldown, state: BreakerClosed}
+}
+
+// allow reports whether a send may go to the provider now.
+func (b *breaker) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case BreakerOpen:
+		if now.Before(b.openUntil) {
+			return false
+		}
+		b.state, b.probing = BreakerHalfOpen, true
+		return true
+	case BreakerHalfOpen:
+		if b.probing {
+			return false // one probe at a time
+		}
+		b.probing = true
+		return true
+	}
+	return true
+}
+
+// record notes a send's result and returns the new state when it changed.
+func (b *breaker) record(ok bool, now time.Time) (changed string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	before := b.state
+	b.probing = false
+	if ok {
+		b.failures, b.state = 0, BreakerClosed
+	} else {
+		b.failures++
+		if b.state == BreakerHalfOpen || b.failures >= b.threshold {
+			b.state, b.openUntil = BreakerOpen, now.Add(b.cooldown)
+		}
+	}
+	if b.state != before {
+		return b.state
+	}
+	return ""
+}
+
+// release gives back a half-open probe slot that was taken but not used for a send.
+func (b *breaker) release() {
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
+// breakers holds one breaker per provider config.
+type breakers struct {
+	threshold int
+	cooldown  time.Duration
+	mu        sync.Mutex
+	m         map[string]*breaker
+}
+
+func (bs *breakers) get(configID string) *breaker {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b, ok := bs.m[configID]
+	if !ok {
+		b = newBreaker(bs.threshold, bs.cooldown)
+		bs.m[configID] = b
+	}
+	return b
+}
