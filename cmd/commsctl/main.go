@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -23,6 +24,7 @@ import (
 	"github.com/logicspike/comms/pkg/app"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/providers"
@@ -51,6 +53,12 @@ commands:
                                             secret lands in shell history or the process list
   provider test ID -test-recipient R        send a test message through a system default
   provider delete ID
+  dlq list [filters] [-include-replayed] [-limit N]
+  dlq show ID
+  dlq replay [filters] [-dry-run] [-all]    put dead-lettered messages back in the queue (each entry once);
+                                            filters: -tenant -provider -provider-id -error-code
+                                            -from -to (RFC 3339) -message-id (repeatable)
+  dlq replays                               the replay audit log
   keys generate [-version V]                print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)
   keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
                                             safe to interrupt and run again
@@ -96,7 +104,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("bad configuration:\n%w", err)
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys") {
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -327,6 +335,94 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "deleted", args[0])
 		return nil
 
+	case "dlq list", "dlq replay":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		var f store.DLQFilter
+		var from, to string
+		var msgIDs multiFlag
+		fs.StringVar(&f.TenantID, "tenant", "", "tenant id")
+		fs.StringVar(&f.ProviderType, "provider", "", "provider type")
+		fs.StringVar(&f.ProviderConfigID, "provider-id", "", "provider config id")
+		fs.StringVar(&f.ErrorCode, "error-code", "", "normalized error code")
+		fs.StringVar(&from, "from", "", "failed at or after (RFC 3339)")
+		fs.StringVar(&to, "to", "", "failed before (RFC 3339)")
+		fs.Var(&msgIDs, "message-id", "message id (repeatable)")
+		includeReplayed := fs.Bool("include-replayed", false, "list: also entries already replayed")
+		limit := fs.Int("limit", 100, "list: at most this many")
+		dryRun := fs.Bool("dry-run", false, "replay: count and audit, change nothing")
+		all := fs.Bool("all", false, "replay: with no filter, replay everything")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		f.MessageIDs = msgIDs
+		for _, p := range []struct {
+			v   string
+			dst **time.Time
+		}{{from, &f.From}, {to, &f.To}} {
+			if p.v == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, p.v)
+			if err != nil {
+				return fmt.Errorf("%w: -from and -to take RFC 3339 times", errUsage)
+			}
+			*p.dst = &t
+		}
+		if cmd == "dlq list" {
+			f.IncludeReplayed = *includeReplayed
+			ds, err := st.ListDeadLetters(ctx, f, 0, *limit)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tFAILED AT\tTENANT\tMESSAGE\tPROVIDER\tCODE\tATTEMPTS\tREPLAYED")
+			for _, d := range ds {
+				replayed := ""
+				if d.ReplayedAt != nil {
+					replayed = d.ReplayID
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.FailedAt.Format(time.RFC3339), d.TenantID, d.MessageID,
+					d.ProviderType, d.ErrorCode, d.Attempts, replayed)
+			}
+			return tw.Flush()
+		}
+		if f.Empty() && !*all {
+			return fmt.Errorf("%w: give a filter, or -all to replay everything", errUsage)
+		}
+		prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
+		defer prod.Close()
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		actor := "commsctl"
+		if u := os.Getenv("USER"); u != "" {
+			actor += " (" + u + ")"
+		}
+		rep, err := dlq.New(st, prod, log).Replay(ctx, f, actor, *dryRun)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, rep)
+
+	case "dlq show":
+		if len(args) != 1 {
+			return errUsage
+		}
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil {
+			return errUsage
+		}
+		d, err := st.GetDeadLetter(ctx, id)
+		if err != nil {
+			return fmt.Errorf("dead letter %d: %w", id, err)
+		}
+		return printJSON(out, d)
+
+	case "dlq replays":
+		reps, err := st.ListReplays(ctx, 100)
+		if err != nil {
+			return err
+		}
+		return printJSON(out, reps)
+
 	case "keys rotate":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		batch := fs.Int("batch", 100, "configs per batch")
@@ -343,6 +439,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, strings.TrimSpace(cmd))
 }
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // stdin is read by "provider create -credentials -"; tests replace it.
 var stdin io.Reader = os.Stdin

@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/logicspike/comms/internal/fakeprovider"
 	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/internal/testenv"
+	"github.com/logicspike/comms/pkg/queue"
 )
 
 func TestOpsWorkflow(t *testing.T) {
@@ -116,5 +119,51 @@ func TestSystemProviderAndKeyRotation(t *testing.T) {
 	}
 	if n := len(tw.Received()); n != 2 {
 		t.Fatalf("fake received %d, want 2", n)
+	}
+}
+
+func TestDLQCommands(t *testing.T) {
+	dbURL := testenv.DatabaseURL(t)
+	t.Setenv("COMMS_DATABASE_URL", dbURL)
+	t.Setenv("COMMS_ENCRYPTION_KEYS", stacktest.TestKeys)
+	t.Setenv("COMMS_KAFKA_BROKERS", strings.Join(testenv.Kafka(t, 1, queue.AllTopics()...), ","))
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO communication.tenants (id, name) VALUES ('ten_ops', 'ops');
+		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, body_text, status, attempts, error_code)
+		VALUES ('msg_dead', 'ten_ops', 'sms', '+14155550123', 'x', 'failed', 6, 'provider_unavailable');
+		INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, error_code, attempts, envelope)
+		VALUES ('msg_dead', 'ten_ops', 'sms', 'twilio', 'provider_unavailable', 6, '{"message_id":"msg_dead","tenant_id":"ten_ops"}')`); err != nil {
+		t.Fatal(err)
+	}
+	run1 := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, &out)
+		return out.String(), err
+	}
+	if out, err := run1("dlq", "list", "-tenant", "ten_ops"); err != nil || !strings.Contains(out, "msg_dead") || !strings.Contains(out, "provider_unavailable") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, err := run1("dlq", "replay"); !errors.Is(err, errUsage) {
+		t.Fatalf("replay without a filter: %v", err)
+	}
+	if out, err := run1("dlq", "replay", "-tenant", "ten_ops", "-dry-run"); err != nil || !strings.Contains(out, `"matched": 1`) || !strings.Contains(out, `"replayed": 0`) {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if out, err := run1("dlq", "replay", "-error-code", "provider_unavailable"); err != nil || !strings.Contains(out, `"replayed": 1`) {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if out, _ := run1("dlq", "replay", "-error-code", "provider_unavailable"); !strings.Contains(out, `"replayed": 0`) {
+		t.Fatalf("second replay: %s", out)
+	}
+	var status string
+	_ = pool.QueryRow(ctx, `SELECT status FROM communication.message_logs WHERE id = 'msg_dead'`).Scan(&status)
+	if out, _ := run1("dlq", "replays"); status != "queued" || !strings.Contains(out, "commsctl") {
+		t.Fatalf("status %s, audit %s", status, out)
 	}
 }

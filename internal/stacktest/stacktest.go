@@ -23,6 +23,7 @@ import (
 	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/invalidate"
@@ -139,7 +140,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
 	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(invalidate.NewNotifier(rdb, prefix, log))
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps}))
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log)}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {
 		srv.Close()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
@@ -22,6 +23,7 @@ type Server struct {
 	store     *store.Store
 	intake    *intake.Service
 	providers *providers.Service
+	dlq       *dlq.Service
 	auth      *authCache
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -33,11 +35,13 @@ type Options struct {
 	AuthCacheTTL time.Duration
 	// Providers manages provider configs (Save & Test). Required.
 	Providers *providers.Service
+	// DLQ replays dead letters. Required.
+	DLQ *dlq.Service
 }
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -80,6 +84,10 @@ func (srv *Server) routes() []route {
 		{"PATCH /admin/providers/{id}", accessAdmin, srv.updateProvider(true)},
 		{"DELETE /admin/providers/{id}", accessAdmin, srv.deleteProvider(true)},
 		{"POST /admin/providers/{id}/test", accessAdmin, srv.testProvider(true)},
+		{"GET /admin/dlq", accessAdmin, srv.listDLQ},
+		{"GET /admin/dlq/{id}", accessAdmin, srv.getDLQ},
+		{"POST /admin/dlq/replay", accessAdmin, srv.replayDLQ},
+		{"GET /admin/dlq/replays", accessAdmin, srv.listReplays},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
+	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/provider/registry"
@@ -88,7 +89,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 
 	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).
 		WithNotifier(invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log))
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps}))
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, prod, d.Log)}))
 	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()

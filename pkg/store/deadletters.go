@@ -1,0 +1,228 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// DeadLetter is a message that ran out of retries, as ops list and replay it.
+type DeadLetter struct {
+	ID               int64           `json:"id"`
+	MessageID        string          `json:"message_id"`
+	TenantID         string          `json:"tenant_id"`
+	Channel          message.Channel `json:"channel"`
+	ProviderType     string          `json:"provider"`
+	ProviderConfigID string          `json:"provider_id"`
+	ErrorCode        string          `json:"error_code"`
+	ErrorMessage     string          `json:"error_message"`
+	Attempts         int             `json:"attempts"`
+	Envelope         json.RawMessage `json:"envelope"`
+	FailedAt         time.Time       `json:"failed_at"`
+	ReplayedAt       *time.Time      `json:"replayed_at,omitempty"`
+	ReplayID         string          `json:"replay_id,omitempty"`
+}
+
+// DLQFilter selects dead letters; empty fields match everything.
+type DLQFilter struct {
+	TenantID         string     `json:"tenant_id,omitempty"`
+	ProviderType     string     `json:"provider,omitempty"`
+	ProviderConfigID string     `json:"provider_id,omitempty"`
+	ErrorCode        string     `json:"error_code,omitempty"`
+	From             *time.Time `json:"from,omitempty"`
+	To               *time.Time `json:"to,omitempty"`
+	MessageIDs       []string   `json:"message_ids,omitempty"`
+	// IncludeReplayed lists entries already replayed too (never for a replay).
+	IncludeReplayed bool `json:"include_replayed,omitempty"`
+}
+
+// Empty reports whether f selects everything.
+func (f DLQFilter) Empty() bool {
+	return f.TenantID == "" && f.ProviderType == "" && f.ProviderConfigID == "" && f.ErrorCode == "" &&
+		f.From == nil && f.To == nil && len(f.MessageIDs) == 0
+}
+
+// where renders f as SQL conditions on dead_letters d, numbering arguments from len(args)+1.
+func (f DLQFilter) where(args []any) (string, []any) {
+	conds := []string{"true"}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.TenantID != "" {
+		add("d.tenant_id = ?", f.TenantID)
+	}
+	if f.ProviderType != "" {
+		add("d.provider_type = ?", f.ProviderType)
+	}
+	if f.ProviderConfigID != "" {
+		add("d.provider_config_id = ?", f.ProviderConfigID)
+	}
+	if f.ErrorCode != "" {
+		add("d.error_code = ?", f.ErrorCode)
+	}
+	if f.From != nil {
+		add("d.failed_at >= ?", *f.From)
+	}
+	if f.To != nil {
+		add("d.failed_at < ?", *f.To)
+	}
+	if len(f.MessageIDs) > 0 {
+		add("d.message_id = ANY(?)", f.MessageIDs)
+	}
+	if !f.IncludeReplayed {
+		conds = append(conds, "d.replayed_at IS NULL")
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+const deadLetterCols = `d.id, d.message_id, d.tenant_id, d.channel, d.provider_type, d.provider_config_id, d.error_code,
+	d.error_message, d.attempts, d.envelope, d.failed_at, d.replayed_at, coalesce(d.replay_id, '')`
+
+func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
+	var d DeadLetter
+	err := r.Scan(&d.ID, &d.MessageID, &d.TenantID, &d.Channel, &d.ProviderType, &d.ProviderConfigID, &d.ErrorCode,
+		&d.ErrorMessage, &d.Attempts, &d.Envelope, &d.FailedAt, &d.ReplayedAt, &d.ReplayID)
+	return d, err
+}
+
+// ListDeadLetters returns up to limit entries matching f, newest first, before the entry id
+// before (0: from the newest).
+func (s *Store) ListDeadLetters(ctx context.Context, f DLQFilter, before int64, limit int) ([]DeadLetter, error) {
+	where, args := f.where(nil)
+	if before > 0 {
+		args = append(args, before)
+		where += " AND d.id < $" + strconv.Itoa(len(args))
+	}
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE `+where+
+		` ORDER BY d.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanDeadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// GetDeadLetter returns one entry, or ErrNotFound.
+func (s *Store) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE d.id = $1`, id)
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", id, err)
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDeadLetter)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DeadLetter{}, ErrNotFound
+	}
+	return d, err
+}
+
+// Replay is one replay's record.
+type Replay struct {
+	ID       string    `json:"replay_id"`
+	Actor    string    `json:"actor"`
+	At       time.Time `json:"at"`
+	DryRun   bool      `json:"dry_run"`
+	Matched  int       `json:"matched"`  // entries the filter selected (not yet replayed)
+	Replayed int       `json:"replayed"` // messages put back in the queue
+}
+
+// MaxReplay bounds one replay; run it again for more.
+const MaxReplay = 10_000
+
+// ReplayDeadLetters puts the messages of the entries f selects (not replayed yet, at most
+// MaxReplay) back in the queue with a fresh retry budget, marks the entries replayed, and writes
+// the audit row, in one transaction. A dry run only counts and audits. Replaying the same entries
+// again finds them replayed and does nothing, so a message is re-sent at most once per dead
+// letter. It returns the messages to publish (the sweeper publishes them if the caller cannot).
+func (s *Store) ReplayDeadLetters(ctx context.Context, f DLQFilter, actor string, dryRun bool) (Replay, []Stranded, error) {
+	f.IncludeReplayed = false
+	rep := Replay{ID: ids.New("rpl"), Actor: actor, DryRun: dryRun}
+	var out []Stranded
+	filterJSON, _ := json.Marshal(f)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		where, args := f.where(nil)
+		args = append(args, MaxReplay)
+		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id FROM communication.dead_letters d WHERE `+where+
+			` ORDER BY d.id LIMIT $`+strconv.Itoa(len(args))+` FOR UPDATE SKIP LOCKED`, args...)
+		if err != nil {
+			return err
+		}
+		var entryIDs []int64
+		var msgIDs []string
+		for rows.Next() {
+			var id int64
+			var mid string
+			if err := rows.Scan(&id, &mid); err != nil {
+				rows.Close()
+				return err
+			}
+			entryIDs, msgIDs = append(entryIDs, id), append(msgIDs, mid)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rep.Matched = len(entryIDs)
+		if !dryRun && len(entryIDs) > 0 {
+			rows, err := tx.Query(ctx, `
+				WITH m AS (
+					UPDATE communication.message_logs m
+					SET status = 'queued', next_attempt_at = NULL, attempt_base = attempts, retry_since = now(),
+					    error_code = '', error_message = '', lease_expires_at = NULL, updated_at = now()
+					WHERE m.id = ANY($1) AND m.status = 'failed'
+					RETURNING m.id, m.tenant_id, m.channel, m.attempts
+				), ev AS (
+					INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, reason)
+					SELECT id, tenant_id, 'queued', attempts, 'replay', 'replayed from the dead-letter queue by ' || $2 || ' (' || $3 || ')' FROM m
+				), q AS (
+					INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
+					SELECT id, tenant_id, now() FROM m
+					ON CONFLICT (message_id) DO UPDATE SET published_at = NULL, created_at = now()
+				)
+				SELECT tenant_id, id, channel, attempts FROM m`, msgIDs, actor, rep.ID)
+			if err != nil {
+				return err
+			}
+			out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Stranded, error) {
+				var st Stranded
+				return st, r.Scan(&st.TenantID, &st.ID, &st.Channel, &st.Attempts)
+			})
+			if err != nil {
+				return err
+			}
+			rep.Replayed = len(out)
+			if _, err := tx.Exec(ctx, `UPDATE communication.dead_letters SET replayed_at = now(), replay_id = $2 WHERE id = ANY($1)`, entryIDs, rep.ID); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(ctx, `INSERT INTO communication.dlq_replays (id, actor, filter, dry_run, matched, replayed)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING at`, rep.ID, actor, filterJSON, dryRun, rep.Matched, rep.Replayed).Scan(&rep.At)
+	})
+	if err != nil {
+		return Replay{}, nil, fmt.Errorf("replay dead letters: %w", err)
+	}
+	return rep, out, nil
+}
+
+// ListReplays returns the replay audit log, newest first.
+func (s *Store) ListReplays(ctx context.Context, limit int) ([]json.RawMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT json_build_object('replay_id', id, 'actor', actor, 'at', at, 'filter', filter,
+		'dry_run', dry_run, 'matched', matched, 'replayed', replayed) FROM communication.dlq_replays ORDER BY at DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list replays: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[json.RawMessage])
+}
