@@ -6,6 +6,7 @@ package fakeprovider
 
 import (
 	"sync"
+	"time"
 
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -17,6 +18,7 @@ type Received struct {
 	MessageID                     string            // ours, where the wire format carries it
 	Extra                         map[string]string // wire details a test may check (StatusCallback, Message-ID)
 	Raw                           string            // the whole request or message as received
+	At                            time.Time         // when the fake accepted it
 }
 
 // recorder is what every fake shares: what it received and how it is told to fail.
@@ -75,6 +77,7 @@ func (r *recorder) failure(to string) (provider.Code, bool) {
 func (r *recorder) record(m Received) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	m.At = time.Now()
 	r.received = append(r.received, m)
 }
 

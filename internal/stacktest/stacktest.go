@@ -33,6 +33,7 @@ import (
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
@@ -54,6 +55,8 @@ type Options struct {
 	Env provider.Env
 	// Log receives every service's log output (default: errors to stderr).
 	Log *slog.Logger
+	// Limiter for intake and send caps (default: on the stack's Redis).
+	Limiter *ratelimit.Limiter
 	// RouteCacheTTL of the workers (default 1s). Config changes also reach them at once through
 	// Redis invalidation notices.
 	RouteCacheTTL time.Duration
@@ -80,6 +83,7 @@ type Stack struct {
 	rdb      *redis.Client
 	prefix   string
 	routeTTL time.Duration
+	limiter  *ratelimit.Limiter
 }
 
 // Logger is quiet: errors only, to stderr.
@@ -103,7 +107,10 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
 		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
-		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL}
+		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter}
+	if s.limiter == nil {
+		s.limiter = ratelimit.New(rdb, prefix)
+	}
 	if s.routeTTL == 0 {
 		s.routeTTL = time.Second
 	}
@@ -140,7 +147,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
 	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(invalidate.NewNotifier(rdb, prefix, log))
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log)}))
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {
 		srv.Close()
@@ -176,6 +183,9 @@ func (w *Worker) Kill() {
 // retrier for its retry tiers.
 func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	s.tb.Helper()
+	if cfg.SendLimiter == nil {
+		cfg.SendLimiter = s.limiter
+	}
 	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
 	retries := queue.NewProducer(s.Brokers, "")
 	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)

@@ -19,6 +19,8 @@ type Principal struct {
 	Kind  store.KeyKind
 	// TenantID is the tenant acted for: the key's own, or X-Tenant-Id for a service key.
 	TenantID string
+	// Tenant is that tenant (tenant routes only), as cached for AuthCacheTTL.
+	Tenant store.Tenant
 }
 
 type principalKey struct{}
@@ -172,6 +174,7 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 					"this tenant is suspended and cannot send"))
 				return
 			}
+			p.Tenant = t
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}

@@ -21,6 +21,7 @@ type Provider struct {
 	Mask         string                `json:"mask"`
 	Enabled      bool                  `json:"enabled"`
 	Priority     int                   `json:"priority"`
+	RateLimit    float64               `json:"rate_limit_per_second"`
 	Health       string                `json:"health"`
 	HealthReason string                `json:"health_reason,omitempty"`
 	System       bool                  `json:"system"`
@@ -37,7 +38,7 @@ func ProviderView(p store.ProviderConfig) Provider {
 		sender = p.Settings
 	}
 	return Provider{ID: p.ID, Type: p.Type, Name: p.Name, Channel: p.Channel, Sender: sender, Mask: p.Mask,
-		Enabled: p.Enabled, Priority: p.Priority, Health: p.Health, HealthReason: p.HealthReason, System: p.TenantID == "",
+		Enabled: p.Enabled, Priority: p.Priority, RateLimit: p.SendRatePerSecond, Health: p.Health, HealthReason: p.HealthReason, System: p.TenantID == "",
 		LastTestedAt: p.LastTestedAt, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 

@@ -4,7 +4,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -24,6 +28,7 @@ type Server struct {
 	intake    *intake.Service
 	providers *providers.Service
 	dlq       *dlq.Service
+	limiter   *ratelimit.Limiter
 	auth      *authCache
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -37,11 +42,13 @@ type Options struct {
 	Providers *providers.Service
 	// DLQ replays dead letters. Required.
 	DLQ *dlq.Service
+	// Limiter enforces each tenant's intake rate; nil: no limit.
+	Limiter *ratelimit.Limiter
 }
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, limiter: opts.Limiter, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -61,6 +68,7 @@ func (srv *Server) routes() []route {
 	return []route{
 		{"GET /healthz", accessPublic, srv.healthz},
 		{"GET /readyz", accessPublic, srv.readyz},
+		{"GET /metrics", accessPublic, metrics.Handler().ServeHTTP},
 
 		{"POST /v1/messages", accessTenant, srv.createMessage},
 		{"GET /v1/messages", accessTenant, srv.listMessages},
@@ -128,6 +136,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
+	if !s.allowIntake(w, r, p.Tenant) {
+		return
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if prob := checkIdempotencyKey(key); prob != nil {
 		writeProblem(w, r, prob)
@@ -157,9 +168,43 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	if acc.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		metrics.Accepted.WithLabelValues(p.TenantID, string(req.Channel)).Inc()
 	}
 	w.Header().Set("Location", "/v1/messages/"+acc.ID)
 	writeJSON(w, http.StatusAccepted, acc)
+}
+
+// allowIntake applies the tenant's token bucket, writing the RateLimit headers
+// (draft-ietf-httpapi-ratelimit-headers) on every answer and a 429 with Retry-After when the
+// bucket is empty. If Redis cannot answer, the request is let through: a lost limit is better than
+// lost messages, and it is counted (comms_ratelimit_errors_total).
+func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t store.Tenant) bool {
+	if s.limiter == nil {
+		return true
+	}
+	res, err := s.limiter.Allow(r.Context(), "tenant:"+t.ID, t.RatePerSecond, t.RateBurst)
+	if err != nil {
+		metrics.RateLimitErrors.WithLabelValues("intake").Inc()
+		s.log.WarnContext(r.Context(), "rate limiter unavailable; request let through", "tenant_id", t.ID, "err", err)
+		return true
+	}
+	if res.Limit == 0 {
+		return true // unlimited tenant
+	}
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(res.Reset.Seconds()))))
+	if res.Allowed {
+		return true
+	}
+	metrics.RateLimited.WithLabelValues(t.ID).Inc()
+	p := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+		fmt.Sprintf("this tenant may send %g messages per second (bursts of %d); retry after the given seconds", t.RatePerSecond, t.RateBurst))
+	p.retryAfter = max(1, int(math.Ceil(res.Wait.Seconds())))
+	writeProblem(w, r, p)
+	return false
 }
 
 func checkIdempotencyKey(key string) *Problem {

@@ -21,10 +21,12 @@ import (
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/invalidate"
+	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
@@ -89,7 +91,8 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 
 	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).
 		WithNotifier(invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log))
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, prod, d.Log)}))
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
+		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix)}))
 	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
@@ -112,6 +115,8 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		InFlight:       cfg.WorkerInFlight,
 		AttemptTimeout: cfg.AttemptTimeout,
 		DrainTimeout:   cfg.ShutdownTimeout,
+		Group:          cfg.WorkerGroup,
+		SendLimiter:    ratelimit.New(d.Redis, cfg.RedisPrefix),
 	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, retries, log)
 	if err != nil {
 		return err
@@ -123,6 +128,14 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		defer close(rdone)
 		retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log).Run(rctx)
 	}()
+	// /metrics on its own listener: the worker serves nothing else.
+	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
+		log.Warn("worker metrics not served", "err", lerr)
+	} else {
+		go func() { _ = msrv.Serve(ln) }()
+		defer msrv.Close()
+	}
 	err = w.Run(ctx)
 	stopRetrier()
 	<-rdone

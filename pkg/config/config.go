@@ -29,6 +29,7 @@ type Config struct {
 	KafkaReplicas   int           // COMMS_KAFKA_REPLICATION
 	APIAddr         string        // COMMS_API_ADDR
 	WebhookAddr     string        // COMMS_WEBHOOK_ADDR
+	MetricsAddr     string        // COMMS_WORKER_METRICS_ADDR: the worker's /metrics (api and webhook serve it on their own port)
 	WorkerGroup     string        // COMMS_WORKER_GROUP
 	WorkerInFlight  int           // COMMS_WORKER_IN_FLIGHT
 	AttemptTimeout  time.Duration // COMMS_ATTEMPT_TIMEOUT
@@ -101,6 +102,7 @@ func Load(getenv func(string) string) (Config, error) {
 		KafkaReplicas:   num("COMMS_KAFKA_REPLICATION", 1, 1),
 		APIAddr:         addr("COMMS_API_ADDR", "127.0.0.1:8080"),
 		WebhookAddr:     addr("COMMS_WEBHOOK_ADDR", "127.0.0.1:8081"),
+		MetricsAddr:     addr("COMMS_WORKER_METRICS_ADDR", "127.0.0.1:9091"),
 		WorkerGroup:     str("COMMS_WORKER_GROUP", "comms-worker"),
 		WorkerInFlight:  num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
 		AttemptTimeout:  dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),

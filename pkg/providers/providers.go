@@ -77,6 +77,8 @@ type Input struct {
 	Priority      *int            `json:"priority"`
 	Enabled       *bool           `json:"enabled"`
 	TestRecipient string          `json:"test_recipient"`
+	// RateLimitPerSecond caps sends through this config across all workers (0 or absent: none).
+	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
 }
 
 // Patch changes a config; nil and empty fields are left alone. Changing credentials or sender
@@ -88,6 +90,8 @@ type Patch struct {
 	Priority      *int            `json:"priority"`
 	Enabled       *bool           `json:"enabled"`
 	TestRecipient string          `json:"test_recipient"`
+	// RateLimitPerSecond changes the send cap without a re-test.
+	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
 	// Type and Channel cannot change; they are here to be refused by name.
 	Type    *string `json:"type"`
 	Channel *string `json:"channel"`
@@ -106,6 +110,12 @@ func (e *TestFailedError) Error() string { return "test send failed: " + e.Err.D
 func (e *TestFailedError) Unwrap() error { return e.Err }
 
 const maxPriority = 1000
+
+func validateRate(f *provider.Fields, rate *float64) {
+	if rate != nil && (*rate < 0 || *rate > 100_000) {
+		f.Add("rate_limit_per_second", "must be from 0 (no cap) to 100000")
+	}
+}
 
 func validateCommon(f *provider.Fields, name string, priority *int) {
 	switch {
@@ -158,6 +168,7 @@ func merge(f *provider.Fields, err error) error {
 func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.ProviderConfig, TestResult, error) {
 	var f provider.Fields
 	validateCommon(&f, in.Name, in.Priority)
+	validateRate(&f, in.RateLimitPerSecond)
 	if chans := registry.Channels(in.Type); chans != nil {
 		ok := false
 		for _, c := range chans {
@@ -193,6 +204,9 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 	}
 	if in.Priority != nil {
 		p.Priority = *in.Priority
+	}
+	if in.RateLimitPerSecond != nil {
+		p.SendRatePerSecond = *in.RateLimitPerSecond
 	}
 	out, err := s.store.CreateProviderConfig(ctx, tenantID, p)
 	if err != nil {
@@ -235,8 +249,12 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (sto
 		next.Name = *p.Name
 	}
 	validateCommon(&f, next.Name, p.Priority)
+	validateRate(&f, p.RateLimitPerSecond)
 	if p.Priority != nil {
 		next.Priority = *p.Priority
+	}
+	if p.RateLimitPerSecond != nil {
+		next.SendRatePerSecond = *p.RateLimitPerSecond
 	}
 	if p.Enabled != nil {
 		next.Enabled = *p.Enabled

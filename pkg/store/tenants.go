@@ -19,6 +19,8 @@ type Tenant struct {
 	AllowSystemFallback bool      `json:"allow_system_fallback"`
 	MaxAttempts         int       `json:"max_attempts"`          // provider attempts per message before it is dead-lettered
 	MaxRetryAgeSeconds  int64     `json:"max_retry_age_seconds"` // no retry is scheduled past this age
+	RatePerSecond       float64   `json:"rate_per_second"`       // intake token bucket: refill rate (0: unlimited)
+	RateBurst           int       `json:"rate_burst"`            // and size
 	Status              string    `json:"status"`
 	CreatedAt           time.Time `json:"created_at"`
 }
@@ -30,11 +32,11 @@ type NewTenant struct {
 	AllowSystemFallback bool
 }
 
-const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, status, created_at`
+const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, status, created_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.Status, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.Status, &t.CreatedAt)
 	return t, err
 }
 

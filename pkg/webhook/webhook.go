@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logicspike/comms/pkg/metrics"
 )
 
 // Server is the receiver.
@@ -32,6 +34,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Server {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	s.mux.Handle("GET /metrics", metrics.Handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusNotFound)

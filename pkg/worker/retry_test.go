@@ -289,3 +289,37 @@ func TestEarlyIntentIsNotAttempted(t *testing.T) {
 		t.Fatalf("sent at %v, due %v (count %d → %d)", last.OccurredAt, due, sentBefore, s.Recorder.Count(id))
 	}
 }
+
+// A provider config's send cap holds across workers: two workers share the bucket in Redis.
+func TestSendCapIsSharedAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	s, tw := twilioStack(t)
+	s.StartWorker(retrying)
+	s.StartWorker(retrying)
+	tid, key := ownOnly(t, s)
+	p := addTwilio(t, s, key, tw, "capped", "+14155550001", 1)
+	if resp := s.Do("PATCH", "/v1/providers/"+p.ID, key, map[string]any{"rate_limit_per_second": 5}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("set cap: %d", resp.StatusCode)
+	}
+	time.Sleep(100 * time.Millisecond) // let both workers' route caches drop the old config
+	start := len(tw.Received())
+	for range 20 {
+		s.Send(key, "", sms("burst"))
+	}
+	s.WaitAllFinal(60 * time.Second)
+	got := tw.Received()[start:]
+	if len(got) != 20 {
+		t.Fatalf("sent %d of 20", len(got))
+	}
+	// Bucket of 5, refilled at 5/s: no one-second window may hold more than 5 + 5.
+	for i := range got {
+		n := 0
+		for j := i; j < len(got) && got[j].At.Sub(got[i].At) < time.Second; j++ {
+			n++
+		}
+		if n > 10 {
+			t.Fatalf("%d sends within one second under a cap of 5/s", n)
+		}
+	}
+	_ = tid
+}

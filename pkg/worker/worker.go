@@ -27,8 +27,10 @@ import (
 
 	"github.com/logicspike/comms/pkg/batch"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -41,8 +43,11 @@ type Config struct {
 	AttemptTimeout time.Duration // one provider call
 	CommitInterval time.Duration
 	DrainTimeout   time.Duration // graceful shutdown: how long in-flight work may finish
-	RetryInitial   time.Duration // first retry's wait (before jitter); each next one ×3
-	RetryMax       time.Duration // longest wait between attempts
+	Group          string        // consumer group, for metric labels
+	// SendLimiter enforces provider configs' send caps across workers; nil: caps are not enforced.
+	SendLimiter  SendLimiter
+	RetryInitial time.Duration // first retry's wait (before jitter); each next one ×3
+	RetryMax     time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
 	// and lets a probe through after BreakerCooldown.
 	BreakerThreshold int
@@ -97,6 +102,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("lease (%s) must be longer than the attempt timeout (%s)", c.Lease, c.AttemptTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// SendLimiter is a shared token bucket (ratelimit.Limiter).
+type SendLimiter interface {
+	Allow(ctx context.Context, key string, rate float64, burst int) (ratelimit.Result, error)
 }
 
 // Consumer is the part of *kafka.Reader the worker uses.
@@ -241,6 +251,10 @@ func (w *Worker) commitLoop(ctx context.Context) {
 			if !w.crashed.Load() {
 				w.commit(ctx)
 			}
+			if r, ok := w.consumer.(interface{ Stats() kafka.ReaderStats }); ok {
+				st := r.Stats()
+				metrics.ConsumerLag.WithLabelValues(queue.TopicSend, w.cfg.Group).Set(float64(st.Lag))
+			}
 		}
 	}
 }
@@ -303,11 +317,18 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	if recorded == 0 {
 		return true // a newer attempt owns the message now
 	}
-	switch {
-	case out.Status == message.Queued:
+	switch out.Status {
+	case message.Sent:
+		metrics.Sent.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType).Inc()
+	case message.Queued:
+		metrics.Retries.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
 		w.scheduleRetry(ctx, log, env, out)
-	case out.DeadLetter:
-		w.publishDeadLetter(ctx, log, m, out)
+	default:
+		metrics.Failed.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType, out.ErrorCode).Inc()
+		if out.DeadLetter {
+			metrics.DeadLetters.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
+			w.publishDeadLetter(ctx, log, m, out)
+		}
 	}
 	return true
 }
@@ -372,7 +393,9 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
 		b := w.breakers.get(route.Config.ID)
-		if !b.allow(time.Now()) {
+		if capped := w.waitForSendCap(ctx, route); capped != nil {
+			last = capped
+		} else if !b.allow(time.Now()) {
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
 		} else {
@@ -382,6 +405,11 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 				b.release()
 				return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
 			}
+			outcome := "ok"
+			if err != nil {
+				outcome = string(provider.Classify(route.Config.Type, err).Code)
+			}
+			metrics.ProviderLatency.WithLabelValues(route.Config.Type, outcome).Observe(time.Since(start).Seconds())
 			if d := time.Since(start); d > w.cfg.AttemptTimeout/2 {
 				rlog.WarnContext(ctx, "slow provider attempt", "duration", d)
 			}
@@ -412,6 +440,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			break
 		}
 		rlog.InfoContext(ctx, "failing over to the next provider", "code", last.Code)
+		metrics.Failovers.WithLabelValues(route.Config.Type, string(last.Code)).Inc()
 	}
 
 	out.ErrorCode, out.ErrorMessage = string(last.Code), last.Describe()
@@ -435,6 +464,35 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	out.DeadLetter, out.Envelope = true, env
 	log.WarnContext(ctx, "retries exhausted: dead-lettered", "code", last.Code, "attempts", used)
 	return out, true
+}
+
+// waitForSendCap takes a token from the config's shared send cap, waiting for one if it comes
+// within a second; otherwise it returns a rate_limited failure carrying the wait, which fails over
+// or schedules a retry like the provider's own 429 would.
+func (w *Worker) waitForSendCap(ctx context.Context, route Route) *provider.Error {
+	rate := route.Config.SendRatePerSecond
+	if rate <= 0 || w.cfg.SendLimiter == nil {
+		return nil
+	}
+	burst := max(1, int(rate))
+	for {
+		res, err := w.cfg.SendLimiter.Allow(ctx, "prv:"+route.Config.ID, rate, burst)
+		if err != nil {
+			metrics.RateLimitErrors.WithLabelValues("send").Inc()
+			return nil // the cap is a courtesy to the provider; Redis trouble must not stop sending
+		}
+		if res.Allowed {
+			return nil
+		}
+		if res.Wait > time.Second {
+			return &provider.Error{Code: provider.RateLimited, Provider: route.Config.Type, RetryAfter: res.Wait,
+				Message: fmt.Sprintf("send cap of %g per second for this provider config reached", rate)}
+		}
+		sleep(ctx, res.Wait)
+		if ctx.Err() != nil {
+			return &provider.Error{Code: provider.Timeout, Provider: route.Config.Type, Message: "stopped waiting for the send cap"}
+		}
+	}
 }
 
 // failsOver reports whether a failure belongs to the provider account, so another config may
@@ -467,6 +525,7 @@ func (w *Worker) breakerChanged(ctx context.Context, route Route, state, reason 
 		return
 	}
 	w.log.WarnContext(ctx, "circuit breaker changed", "tenant_id", route.Config.TenantID, "provider_id", route.Config.ID, "state", state)
+	metrics.BreakerState.WithLabelValues(route.Config.ID).Set(map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}[state])
 	if state == BreakerClosed {
 		reason = ""
 	}
