@@ -97,3 +97,29 @@ func (bs *breakers) get(configID string) *breaker {
 	}
 	return b
 }
+
+// bulkheads count the sends in flight per provider config against a limit, so one slow provider
+// cannot take every in-flight slot of the worker.
+type bulkheads struct {
+	limit int
+	mu    sync.Mutex
+	n     map[string]int
+}
+
+func (b *bulkheads) acquire(configID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n[configID] >= b.limit {
+		return false
+	}
+	b.n[configID]++
+	return true
+}
+
+func (b *bulkheads) release(configID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n[configID]--; b.n[configID] <= 0 {
+		delete(b.n, configID)
+	}
+}

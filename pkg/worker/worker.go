@@ -45,9 +45,12 @@ type Config struct {
 	DrainTimeout   time.Duration // graceful shutdown: how long in-flight work may finish
 	Group          string        // consumer group, for metric labels
 	// SendLimiter enforces provider configs' send caps across workers; nil: caps are not enforced.
-	SendLimiter  SendLimiter
-	RetryInitial time.Duration // first retry's wait (before jitter); each next one ×3
-	RetryMax     time.Duration // longest wait between attempts
+	SendLimiter SendLimiter
+	// PerConfigInFlight bounds the sends in flight through one provider config, so a provider
+	// that hangs holds at most this many of the InFlight slots (a bulkhead). Default InFlight/2.
+	PerConfigInFlight int
+	RetryInitial      time.Duration // first retry's wait (before jitter); each next one ×3
+	RetryMax          time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
 	// and lets a probe through after BreakerCooldown.
 	BreakerThreshold int
@@ -76,6 +79,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 25 * time.Second
+	}
+	if c.PerConfigInFlight == 0 {
+		c.PerConfigInFlight = max(1, c.InFlight/2)
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = 5 * time.Second
@@ -125,11 +131,12 @@ type Worker struct {
 	dlq      *queue.Producer
 	log      *slog.Logger
 
-	tracker  *queue.Tracker
-	claims   *batch.Batcher[store.Ref, *store.Claimed]
-	outs     *batch.Batcher[store.Outcome, int]
-	retries  *queue.Producer // no fixed topic: retry tiers
-	breakers *breakers
+	tracker   *queue.Tracker
+	claims    *batch.Batcher[store.Ref, *store.Claimed]
+	outs      *batch.Batcher[store.Outcome, int]
+	retries   *queue.Producer // no fixed topic: retry tiers
+	breakers  *breakers
+	bulkheads *bulkheads
 
 	crashOnce sync.Once
 	crash     chan struct{}
@@ -144,7 +151,8 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
 	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
-		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*breaker{}}}
+		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*breaker{}},
+		bulkheads: &bulkheads{limit: cfg.PerConfigInFlight, n: map[string]int{}}}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
 	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
 	return w, nil
@@ -398,9 +406,14 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		} else if !b.allow(time.Now()) {
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
+		} else if !w.bulkheads.acquire(route.Config.ID) {
+			b.release()
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
+				Message: fmt.Sprintf("%d sends already in flight through this provider config (it is answering slowly)", w.cfg.PerConfigInFlight)}
 		} else {
 			start := time.Now()
 			res, err := w.send(ctx, route.Sender, c)
+			w.bulkheads.release(route.Config.ID)
 			if ctx.Err() != nil {
 				b.release()
 				return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
