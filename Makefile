@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
 
@@ -31,6 +31,9 @@ fuzz: ## fuzz the request decoder and the MIME builder, 60 s each
 
 bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 	./bench/run.sh
+
+bench-isolation: ## tenant A's figures alone and beside a tenant whose provider hangs or answers 503
+	./bench/isolation.sh
 
 bench-go: ## Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -41,6 +41,7 @@ commands:
   topics                                    create the Kafka topics (COMMS_KAFKA_PARTITIONS, COMMS_KAFKA_REPLICATION)
   tenant create -name N [-plan P] [-no-fallback]
   tenant list
+  tenant set ID [-max-attempts N] [-max-retry-age 24h] [-rate R] [-burst B] [-fallback=false] [-status suspended]
   apikey create -kind tenant|service|admin [-tenant ID] -name N [-expires 720h]
   apikey revoke ID
   apikey list [-tenant ID]
@@ -172,6 +173,51 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		return printJSON(out, t)
+
+	case "tenant set":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		var p store.TenantPatch
+		set := map[string]bool{}
+		maxAttempts := fs.Int("max-attempts", 0, "provider attempts per message before dead-lettering")
+		maxAge := fs.Duration("max-retry-age", 0, "no retry past this age of a message (e.g. 24h)")
+		rate := fs.Float64("rate", 0, "intake messages per second (0: unlimited)")
+		burst := fs.Int("burst", 0, "intake burst")
+		fallback := fs.Bool("fallback", true, "may use the system default providers")
+		status := fs.String("status", "", "active or suspended")
+		if len(args) < 1 || fs.Parse(args[1:]) != nil {
+			return errUsage
+		}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["max-attempts"] {
+			p.MaxAttempts = maxAttempts
+		}
+		if set["max-retry-age"] {
+			secs := int64(maxAge.Seconds())
+			p.MaxRetryAgeSeconds = &secs
+		}
+		if set["rate"] {
+			p.RatePerSecond = rate
+		}
+		if set["burst"] {
+			p.RateBurst = burst
+		}
+		if set["fallback"] {
+			p.AllowSystemFallback = fallback
+		}
+		if set["status"] {
+			p.Status = status
+		}
+		if errs := p.Validate(); len(errs) > 0 {
+			return describe(&message.ValidationError{Fields: errs})
+		}
+		t, err := st.UpdateTenant(ctx, args[0], p)
+		if err != nil {
+			return fmt.Errorf("update tenant %s: %w", args[0], err)
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+		defer rdb.Close()
+		invalidate.NewNotifier(rdb, cfg.RedisPrefix, slog.New(slog.NewTextHandler(os.Stderr, nil))).Changed(ctx, t.ID)
 		return printJSON(out, t)
 
 	case "tenant list":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,6 +34,13 @@ func TestOpsWorkflow(t *testing.T) {
 	tenant := regexp.MustCompile(`ten_[0-9A-Za-z]+`).FindString(out)
 	if tenant == "" || !strings.Contains(out, `"allow_system_fallback": false`) {
 		t.Fatalf("tenant create: %s", out)
+	}
+	if out := run1("tenant", "set", tenant, "-max-attempts", "3", "-rate", "50", "-max-retry-age", "2h"); !strings.Contains(out, `"max_attempts": 3`) ||
+		!strings.Contains(out, `"rate_per_second": 50`) || !strings.Contains(out, `"max_retry_age_seconds": 7200`) {
+		t.Fatalf("tenant set: %s", out)
+	}
+	if err := run(ctx, []string{"tenant", "set", tenant, "-max-attempts", "99"}, io.Discard); err == nil || !strings.Contains(err.Error(), "max_attempts") {
+		t.Fatalf("invalid tenant set: %v", err)
 	}
 	if !strings.Contains(run1("tenant", "list"), tenant) {
 		t.Fatal("tenant list misses the new tenant")

@@ -35,6 +35,9 @@ type options struct {
 	tenants, rate, concurrency           int
 	duration, drain, every               time.Duration
 	idempotency, jsonOut                 bool
+	noisyMode                            string // "", hang or 503: add a misbehaving tenant B
+	noisyRate                            int
+	noisyHang                            time.Duration
 }
 
 func main() {
@@ -52,7 +55,14 @@ func main() {
 	flag.BoolVar(&o.idempotency, "idempotency", true, "send a unique Idempotency-Key with each request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.DurationVar(&o.every, "progress", 0, "if set, print accepted/s to stderr this often")
+	flag.StringVar(&o.noisyMode, "noisy", "", "isolation benchmark: add a tenant B whose provider hangs (hang), answers 503 (503) or behaves (ok, the control); the report covers the other tenants")
+	flag.IntVar(&o.noisyRate, "noisy-rate", 500, "with -noisy: B's requests per second")
+	flag.DurationVar(&o.noisyHang, "noisy-hang", 10*time.Second, "with -noisy hang: how long B's provider holds each send")
 	flag.Parse()
+	if o.noisyMode != "" && o.noisyMode != "hang" && o.noisyMode != "503" && o.noisyMode != "ok" {
+		fmt.Fprintln(os.Stderr, "loadgen: -noisy must be hang, 503 or ok")
+		os.Exit(2)
+	}
 	if o.adminKey == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -admin-key (or COMMS_ADMIN_KEY) is required")
 		os.Exit(2)
@@ -90,6 +100,15 @@ type report struct {
 	Latency     percentiles    `json:"latency_ms"`
 	Late        int64          `json:"late_starts"` // requests that started >10 ms after they were due
 	E2E         *e2eReport     `json:"end_to_end,omitempty"`
+	Noisy       *noisyReport   `json:"noisy_neighbour,omitempty"`
+}
+
+type noisyReport struct {
+	Mode          string `json:"mode"`
+	Rate          int    `json:"rate"`
+	Accepted      int64  `json:"accepted"`
+	Refused       int64  `json:"refused"`
+	ProviderCalls int64  `json:"provider_calls"`
 }
 
 type e2eReport struct {
@@ -124,6 +143,10 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "  end to end: %d final %v, delivered %.0f/s overall, %.0f/s steady\n", e.Final, e.ByStatus, e.DeliveredPS, e.SteadyPS)
 		fmt.Fprintf(w, "  accepted -> sent ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", e.AcceptToSent.P50, e.AcceptToSent.P95, e.AcceptToSent.P99, e.AcceptToSent.Max)
 	}
+	if n := r.Noisy; n != nil {
+		fmt.Fprintf(w, "  noisy neighbour (%s, %d/s, not in the figures above): %d accepted, %d refused, its provider called %d times\n",
+			n.Mode, n.Rate, n.Accepted, n.Refused, n.ProviderCalls)
+	}
 }
 
 func rateName(r int) string {
@@ -140,6 +163,20 @@ func run(ctx context.Context, o options) (report, error) {
 	tenantIDs, keys, err := createTenants(ctx, client, o)
 	if err != nil {
 		return report{}, err
+	}
+	var nz *noisy
+	var noisyDone chan struct{}
+	if o.noisyMode != "" {
+		nz = &noisy{mode: o.noisyMode, hang: o.noisyHang, rate: o.noisyRate}
+		key, err := nz.start(ctx, client, o)
+		if err != nil {
+			return report{}, err
+		}
+		defer nz.stop()
+		noisyCtx, stopNoisy := context.WithTimeout(ctx, o.duration)
+		defer stopNoisy()
+		noisyDone = make(chan struct{})
+		go func() { defer close(noisyDone); nz.run(noisyCtx, client, o, key) }()
 	}
 	runID := fmt.Sprintf("%d", time.Now().UnixNano())
 
@@ -238,6 +275,10 @@ func run(ctx context.Context, o options) (report, error) {
 		Label: o.label, Tenants: o.tenants, TargetRate: o.rate, Concurrency: o.concurrency, Duration: elapsed.Seconds(),
 		Requests: requests.Load(), Accepted: accepted.Load(), Errors: errs, Late: late.Load(),
 		AcceptedPS: float64(accepted.Load()) / elapsed.Seconds(), Latency: pct(lats),
+	}
+	if nz != nil {
+		<-noisyDone
+		rep.Noisy = &noisyReport{Mode: nz.mode, Rate: nz.rate, Accepted: nz.accepted.Load(), Refused: nz.refused.Load(), ProviderCalls: nz.calls.Load()}
 	}
 	if o.dbURL != "" {
 		e, err := endToEnd(ctx, o, tenantIDs)

@@ -146,8 +146,9 @@ func Start(tb testing.TB, opts Options) *Stack {
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
-	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(invalidate.NewNotifier(rdb, prefix, log))
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter}))
+	notifier := invalidate.NewNotifier(rdb, prefix, log)
+	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {
 		srv.Close()

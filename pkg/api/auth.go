@@ -50,6 +50,10 @@ func (c *authCache) tenant(ctx context.Context, s *store.Store, id string) (stor
 	return c.tenants.get(id, func() (store.Tenant, error) { return s.GetTenant(ctx, id) })
 }
 
+func (c *authCache) forgetTenant(id string) {
+	c.tenants.forget(func(t store.Tenant) bool { return t.ID == id })
+}
+
 func (c *authCache) forgetKey(id string) {
 	c.keys.forget(func(k store.APIKey) bool { return k.ID == id })
 }

@@ -83,7 +83,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"MessageError": message.Error{}, "Accepted": intake.Accepted{}, "Tenant": store.Tenant{},
 		"APIKey": store.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
 		"ProviderInput": providers.Input{}, "ProviderPatch": providers.Patch{}, "TestResult": providers.TestResult{},
-		"DeadLetter": store.DeadLetter{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
+		"DeadLetter": store.DeadLetter{}, "TenantPatch": store.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/ratelimit"
+	"github.com/logicspike/comms/pkg/store"
 )
 
 func TestIntakeRateLimitPerTenant(t *testing.T) {
@@ -53,5 +55,35 @@ func TestIntakeRateLimitFailsOpenWithoutRedis(t *testing.T) {
 	_, key := s.Tenant()
 	if resp := s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: "+14155550123", Text: "x"}, nil, nil); resp.StatusCode != 202 {
 		t.Fatalf("%d", resp.StatusCode)
+	}
+}
+
+// An admin changes a tenant's rate limit and retry budget; the new limit applies at once.
+func TestAdminUpdatesTenantSettings(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{AuthCacheTTL: time.Hour})
+	tid, key := s.Tenant()
+	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "x"}
+	if resp := s.Do("POST", "/v1/messages", key, req, nil, nil); resp.StatusCode != 202 {
+		t.Fatalf("before: %d", resp.StatusCode)
+	}
+	var prob api.Problem
+	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"max_attempts": 0, "status": "paused"}, nil, &prob); resp.StatusCode != 422 || len(prob.Errors) != 2 {
+		t.Fatalf("bad patch: %d %+v", resp.StatusCode, prob)
+	}
+	var got store.Tenant
+	resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"rate_per_second": 0.001, "rate_burst": 1, "max_attempts": 3, "max_retry_age_seconds": 3600}, nil, &got)
+	if resp.StatusCode != 200 || got.MaxAttempts != 3 || got.MaxRetryAgeSeconds != 3600 || got.RateBurst != 1 {
+		t.Fatalf("patch: %d %+v", resp.StatusCode, got)
+	}
+	// The API's tenant cache (an hour here) was dropped: the new bucket holds one request.
+	if resp := s.Do("POST", "/v1/messages", key, req, nil, nil); resp.StatusCode != 202 {
+		t.Fatalf("first after: %d", resp.StatusCode)
+	}
+	if resp := s.Do("POST", "/v1/messages", key, req, nil, nil); resp.StatusCode != 429 {
+		t.Fatalf("second after: %d, want 429", resp.StatusCode)
+	}
+	if resp := s.Do("PATCH", "/admin/tenants/ten_nope", s.AdminKey, map[string]any{"max_attempts": 2}, nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("unknown tenant: %d", resp.StatusCode)
 	}
 }

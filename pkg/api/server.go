@@ -29,6 +29,7 @@ type Server struct {
 	providers *providers.Service
 	dlq       *dlq.Service
 	limiter   *ratelimit.Limiter
+	notify    providers.Notifier
 	auth      *authCache
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -44,11 +45,13 @@ type Options struct {
 	DLQ *dlq.Service
 	// Limiter enforces each tenant's intake rate; nil: no limit.
 	Limiter *ratelimit.Limiter
+	// Notifier tells workers a tenant's settings changed; nil: they see it when caches expire.
+	Notifier providers.Notifier
 }
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, limiter: opts.Limiter, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -83,6 +86,7 @@ func (srv *Server) routes() []route {
 
 		{"POST /admin/tenants", accessAdmin, srv.createTenant},
 		{"GET /admin/tenants", accessAdmin, srv.listTenants},
+		{"PATCH /admin/tenants/{id}", accessAdmin, srv.updateTenant},
 		{"POST /admin/api-keys", accessAdmin, srv.createAPIKey},
 		{"GET /admin/api-keys", accessAdmin, srv.listAPIKeys},
 		{"DELETE /admin/api-keys/{id}", accessAdmin, srv.revokeAPIKey},
@@ -313,6 +317,36 @@ type createTenantRequest struct {
 	Name                string `json:"name"`
 	Plan                string `json:"plan,omitempty"`
 	AllowSystemFallback *bool  `json:"allow_system_fallback,omitempty"`
+}
+
+// updateTenant changes a tenant's settings: retry budget, rate limit, fallback, status. Running
+// services see the change within COMMS_AUTH_CACHE_TTL (intake) and at once through the route
+// notice (workers).
+func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
+	var p store.TenantPatch
+	if prob := decodeJSON(r, 64<<10, &p); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	if errs := p.Validate(); len(errs) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", errs...))
+		return
+	}
+	t, err := s.store.UpdateTenant(r.Context(), r.PathValue("id"), p)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, r, errNotFound)
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "update tenant failed", "tenant_id", r.PathValue("id"), "err", err)
+		writeProblem(w, r, unavailable("the tenant could not be updated; nothing changed; retry shortly"))
+		return
+	}
+	s.auth.forgetTenant(t.ID)
+	if s.notify != nil {
+		s.notify.Changed(r.Context(), t.ID)
+	}
+	writeJSON(w, http.StatusOK, t)
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {

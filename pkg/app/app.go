@@ -89,10 +89,10 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	go func() { defer wg.Done(); in.Run(bg) }()
 	go func() { defer wg.Done(); sw.Run(bg) }()
 
-	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).
-		WithNotifier(invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log))
+	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
+	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
 	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
-		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix)}))
+		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
 	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
 )
 
 // Tenant is one seller on the platform.
@@ -93,4 +94,59 @@ func (s *Store) ListTenants(ctx context.Context, after string, limit int) ([]Ten
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	return out, nil
+}
+
+// TenantPatch changes a tenant's settings; nil fields are left alone.
+type TenantPatch struct {
+	Name                *string  `json:"name"`
+	Plan                *string  `json:"plan"`
+	AllowSystemFallback *bool    `json:"allow_system_fallback"`
+	MaxAttempts         *int     `json:"max_attempts"`
+	MaxRetryAgeSeconds  *int64   `json:"max_retry_age_seconds"`
+	RatePerSecond       *float64 `json:"rate_per_second"`
+	RateBurst           *int     `json:"rate_burst"`
+	Status              *string  `json:"status"`
+}
+
+// Validate names each bad field.
+func (p TenantPatch) Validate() []message.FieldError {
+	var errs []message.FieldError
+	add := func(f, m string) { errs = append(errs, message.FieldError{Field: f, Message: m}) }
+	if p.Name != nil && (*p.Name == "" || len(*p.Name) > 200) {
+		add("name", "must be 1 to 200 characters")
+	}
+	if p.MaxAttempts != nil && (*p.MaxAttempts < 1 || *p.MaxAttempts > 50) {
+		add("max_attempts", "must be from 1 to 50")
+	}
+	if p.MaxRetryAgeSeconds != nil && (*p.MaxRetryAgeSeconds < 60 || *p.MaxRetryAgeSeconds > 7*86400) {
+		add("max_retry_age_seconds", "must be from 60 to 604800 (7 days)")
+	}
+	if p.RatePerSecond != nil && (*p.RatePerSecond < 0 || *p.RatePerSecond > 1e6) {
+		add("rate_per_second", "must be from 0 (unlimited) to 1000000")
+	}
+	if p.RateBurst != nil && (*p.RateBurst < 0 || *p.RateBurst > 10_000_000) {
+		add("rate_burst", "must be from 0 to 10000000")
+	}
+	if p.Status != nil && *p.Status != "active" && *p.Status != "suspended" {
+		add("status", `must be "active" or "suspended"`)
+	}
+	return errs
+}
+
+// UpdateTenant applies p to tenant id, or returns ErrNotFound.
+func (s *Store) UpdateTenant(ctx context.Context, id string, p TenantPatch) (Tenant, error) {
+	t, err := scanTenant(s.pool.QueryRow(ctx, `
+		UPDATE communication.tenants SET
+			name = coalesce($2, name), plan = coalesce($3, plan), allow_system_fallback = coalesce($4, allow_system_fallback),
+			max_attempts = coalesce($5, max_attempts), max_retry_age = coalesce(make_interval(secs => $6::float8), max_retry_age),
+			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status)
+		WHERE id = $1 RETURNING `+tenantCols,
+		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Tenant{}, ErrNotFound
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("update tenant %s: %w", id, err)
+	}
+	return t, nil
 }

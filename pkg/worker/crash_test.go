@@ -9,8 +9,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/fakeprovider"
 	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/sweeper"
 	"github.com/logicspike/comms/pkg/worker"
 )
@@ -100,4 +102,81 @@ func TestCrashMidRunLosesNothing(t *testing.T) {
 	}
 	t.Logf("crash test: %d messages, crash after %d provider sends, %d in the duplicate window, %d sent twice (%.2f%%)",
 		len(all), sentBeforeCrash, len(window), dups, 100*float64(dups)/float64(len(all)))
+}
+
+// TestCrashDuringRetriesLosesNothing kills a worker while messages are failing, waiting on the
+// retry tiers and being retried, and starts another: every message is sent in the end, and a
+// message reaches the provider successfully twice only inside the documented duplicate window.
+func TestCrashDuringRetriesLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	defer tw.Close()
+	s := stacktest.Start(t, stacktest.Options{
+		Partitions: 4,
+		Env:        provider.Env{TwilioBaseURL: tw.URL},
+		Sweeper:    sweeper.Config{Interval: 100 * time.Millisecond, Grace: 2 * time.Second, LeaseInterval: 200 * time.Millisecond},
+	})
+	cfg := retrying
+	cfg.InFlight, cfg.AttemptTimeout, cfg.Lease, cfg.BreakerThreshold = 32, time.Second, 2*time.Second, 1_000_000
+	first := s.StartWorker(cfg)
+
+	const tenants, perTenant = 10, 40
+	type sent struct{ tenant, id, to string }
+	var all []sent
+	for i := range tenants {
+		tid, key := ownOnly(t, s)
+		addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+		for j := range perTenant {
+			to := fmt.Sprintf("+1415556%02d%02d", i, j)
+			tw.FailTimes(to, provider.ProviderUnavailable, 2) // two retries each, then success
+			all = append(all, sent{tid, s.Send(key, "", message.Request{Channel: message.SMS, To: to, Text: "retry me"}), to})
+		}
+	}
+	for len(tw.Received()) < 100 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	first.Kill()
+	window := map[string]bool{} // recipients whose message was sending, with a success already at the provider
+	rows, err := s.Pool.Query(context.Background(), `SELECT recipient FROM communication.message_logs WHERE status = 'sending'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sending, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	got := map[string]int{}
+	for _, r := range tw.Received() {
+		got[r.To]++
+	}
+	for _, to := range sending {
+		if got[to] > 0 {
+			window[to] = true
+		}
+	}
+	s.StartWorker(cfg)
+	counts := s.WaitAllFinal(2 * time.Minute)
+	if counts[message.Sent] != len(all) {
+		t.Fatalf("final statuses %v: want all %d sent", counts, len(all))
+	}
+	clear(got)
+	for _, r := range tw.Received() {
+		got[r.To]++
+	}
+	dups := 0
+	for _, m := range all {
+		switch n := got[m.to]; {
+		case n == 0:
+			t.Fatalf("%s is sent but never reached the provider", m.id)
+		case n > 1:
+			dups++
+			if !window[m.to] {
+				t.Errorf("%s reached the provider %d times outside the duplicate window", m.id, n)
+			}
+		}
+		if mm := getMessage(t, s, m.tenant, m.id); mm.Attempts < 3 {
+			t.Fatalf("%s sent after %d attempts; the fake fails the first two", m.id, mm.Attempts)
+		}
+	}
+	t.Logf("crash during retries: %d messages, killed after %d provider successes, %d in the duplicate window, %d sent twice", len(all), 100, len(window), dups)
 }
