@@ -55,6 +55,9 @@ type Options struct {
 	Env provider.Env
 	// Log receives every service's log output (default: errors to stderr).
 	Log *slog.Logger
+	// Pool is the database (default: a fresh one from testenv); fault tests pass one that reaches
+	// PostgreSQL through a proxy they can cut.
+	Pool *pgxpool.Pool
 	// Limiter for intake and send caps (default: on the stack's Redis).
 	Limiter *ratelimit.Limiter
 	// RouteCacheTTL of the workers (default 1s). Config changes also reach them at once through
@@ -97,7 +100,10 @@ func Start(tb testing.TB, opts Options) *Stack {
 	if opts.Partitions == 0 {
 		opts.Partitions = 4
 	}
-	pool := testenv.DB(tb)
+	pool := opts.Pool
+	if pool == nil {
+		pool = testenv.DB(tb)
+	}
 	rdb, prefix := testenv.Redis(tb)
 	brokers := testenv.Kafka(tb, opts.Partitions, queue.AllTopics()...)
 	st := store.New(pool)
