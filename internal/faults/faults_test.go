@@ -93,10 +93,10 @@ func TestDatabaseOutageUnderLoadLosesNothing(t *testing.T) {
 				var acc struct{ ID string }
 				resp := s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: "+14155550123", Text: "load " + strconv.Itoa(n)}, nil, &acc)
 				mu.Lock()
-				switch {
-				case resp.StatusCode == http.StatusAccepted:
+				switch resp.StatusCode {
+				case http.StatusAccepted:
 					accepted = append(accepted, acc.ID)
-				case resp.StatusCode == http.StatusServiceUnavailable:
+				case http.StatusServiceUnavailable:
 					unavailable++
 					if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
 						badRetryAfter++
