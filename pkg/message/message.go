@@ -46,7 +46,19 @@ type Request struct {
 	Text     string            `json:"text,omitempty"`
 	HTML     string            `json:"html,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Category is "transactional" (the default: OTP, receipts) or "marketing"; the tenant's
+	// fallback policy says which may use the system default provider.
+	Category Category `json:"category,omitempty"`
 }
+
+// Category says what kind of message it is, for the fallback policy.
+type Category string
+
+// Categories.
+const (
+	Transactional Category = "transactional"
+	Marketing     Category = "marketing"
+)
 
 // Message is a stored message as the API shows it.
 type Message struct {
@@ -59,6 +71,7 @@ type Message struct {
 	Text              string            `json:"text,omitempty"`
 	HTML              string            `json:"html,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
+	Category          Category          `json:"category"`
 	Status            Status            `json:"status"`
 	Attempts          int               `json:"attempts"`
 	IdempotencyKey    string            `json:"idempotency_key,omitempty"`

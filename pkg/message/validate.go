@@ -53,6 +53,11 @@ func (r *Request) Validate() error {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 
+	switch r.Category {
+	case "", Transactional, Marketing:
+	default:
+		add("category", `must be "transactional" or "marketing"`)
+	}
 	switch r.Channel {
 	case SMS:
 		if r.To == "" {

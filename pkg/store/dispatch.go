@@ -61,7 +61,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		var errCode, errMsg string
 		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
 			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
-			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Attempt,
+			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Category, &c.Attempt,
 			&c.AttemptBase, &c.RetrySince)
 		return c, err
 	})

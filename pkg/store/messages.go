@@ -42,11 +42,16 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 	var (
 		id, tenant, channel, to, from, subject, text, html, meta, key = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		hash                                                          = make([][]byte, n)
+		category                                                      = make([]string, n)
 	)
 	for i, m := range msgs {
 		r := m.Request
 		id[i], tenant[i], channel[i], to[i], from[i] = m.ID, m.TenantID, string(r.Channel), r.To, r.From
 		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
+		category[i] = string(r.Category)
+		if category[i] == "" {
+			category[i] = string(message.Transactional)
+		}
 		meta[i] = "{}"
 		if len(r.Metadata) > 0 {
 			b, err := json.Marshal(r.Metadata)
@@ -65,8 +70,8 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		rows, err := tx.Query(ctx, `
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[])
-				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash)
+				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[])
+				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category)
 			), idem AS (
 				INSERT INTO communication.idempotency_keys (tenant_id, key, message_id, request_hash)
 				SELECT tenant_id, idem_key, id, req_hash FROM req WHERE idem_key <> ''
@@ -74,8 +79,8 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				RETURNING message_id
 			), ins AS (
 				INSERT INTO communication.message_logs
-					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status)
-				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued'
+					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category)
+				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued', category
 				FROM req WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at
 			), ev AS (
@@ -86,7 +91,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				SELECT id, tenant_id, created_at FROM ins
 			)
 			SELECT id, created_at FROM ins`,
-			id, tenant, channel, to, from, subject, text, html, meta, key, hash)
+			id, tenant, channel, to, from, subject, text, html, meta, key, hash, category)
 		if err != nil {
 			return err
 		}
@@ -159,7 +164,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 
 const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
-	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency`
+	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category`
 
 func scanMessage(row pgx.Row) (message.Message, error) {
 	var (
@@ -169,7 +174,7 @@ func scanMessage(row pgx.Row) (message.Message, error) {
 	)
 	err := row.Scan(&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
-		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency)
+		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category)
 	if errCode != "" || errMsg != "" {
 		m.Error = &message.Error{Code: errCode, Message: errMsg}
 	}

@@ -14,16 +14,19 @@ import (
 
 // Tenant is one seller on the platform.
 type Tenant struct {
-	ID                  string    `json:"id"`
-	Name                string    `json:"name"`
-	Plan                string    `json:"plan"`
-	AllowSystemFallback bool      `json:"allow_system_fallback"`
-	MaxAttempts         int       `json:"max_attempts"`          // provider attempts per message before it is dead-lettered
-	MaxRetryAgeSeconds  int64     `json:"max_retry_age_seconds"` // no retry is scheduled past this age
-	RatePerSecond       float64   `json:"rate_per_second"`       // intake token bucket: refill rate (0: unlimited)
-	RateBurst           int       `json:"rate_burst"`            // and size
-	Status              string    `json:"status"`
-	CreatedAt           time.Time `json:"created_at"`
+	ID                  string  `json:"id"`
+	Name                string  `json:"name"`
+	Plan                string  `json:"plan"`
+	AllowSystemFallback bool    `json:"allow_system_fallback"`
+	MaxAttempts         int     `json:"max_attempts"`          // provider attempts per message before it is dead-lettered
+	MaxRetryAgeSeconds  int64   `json:"max_retry_age_seconds"` // no retry is scheduled past this age
+	RatePerSecond       float64 `json:"rate_per_second"`       // intake token bucket: refill rate (0: unlimited)
+	RateBurst           int     `json:"rate_burst"`            // and size
+	// FallbackCategories are the message categories that may use the system default (with
+	// AllowSystemFallback); default transactional only.
+	FallbackCategories []string  `json:"fallback_categories"`
+	Status             string    `json:"status"`
+	CreatedAt          time.Time `json:"created_at"`
 }
 
 // NewTenant is what creating a tenant takes.
@@ -33,11 +36,11 @@ type NewTenant struct {
 	AllowSystemFallback bool
 }
 
-const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, status, created_at`
+const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, status, created_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.Status, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &t.Status, &t.CreatedAt)
 	return t, err
 }
 
@@ -105,6 +108,7 @@ type TenantPatch struct {
 	MaxRetryAgeSeconds  *int64   `json:"max_retry_age_seconds"`
 	RatePerSecond       *float64 `json:"rate_per_second"`
 	RateBurst           *int     `json:"rate_burst"`
+	FallbackCategories  []string `json:"fallback_categories"`
 	Status              *string  `json:"status"`
 }
 
@@ -127,6 +131,12 @@ func (p TenantPatch) Validate() []message.FieldError {
 	if p.RateBurst != nil && (*p.RateBurst < 0 || *p.RateBurst > 10_000_000) {
 		add("rate_burst", "must be from 0 to 10000000")
 	}
+	for _, c := range p.FallbackCategories {
+		if c != string(message.Transactional) && c != string(message.Marketing) {
+			add("fallback_categories", `may list only "transactional" and "marketing"`)
+			break
+		}
+	}
 	if p.Status != nil && *p.Status != "active" && *p.Status != "suspended" {
 		add("status", `must be "active" or "suspended"`)
 	}
@@ -139,9 +149,10 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p TenantPatch) (Ten
 		UPDATE communication.tenants SET
 			name = coalesce($2, name), plan = coalesce($3, plan), allow_system_fallback = coalesce($4, allow_system_fallback),
 			max_attempts = coalesce($5, max_attempts), max_retry_age = coalesce(make_interval(secs => $6::float8), max_retry_age),
-			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status)
+			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status),
+			fallback_categories = coalesce($10, fallback_categories)
 		WHERE id = $1 RETURNING `+tenantCols,
-		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status))
+		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, ErrNotFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,8 +65,11 @@ func NewRouter(s *store.Store, factory Factory, ttl time.Duration, log *slog.Log
 
 // Plan returns the configs to try for tenantID's message on channel, in order, with the
 // tenant's retry limits. No routes means no provider may send it.
-func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Channel) (Plan, error) {
-	key := tenantID + "|" + string(channel)
+func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Channel, category message.Category) (Plan, error) {
+	if category == "" {
+		category = message.Transactional
+	}
+	key := tenantID + "|" + string(channel) + "|" + string(category)
 	now := time.Now()
 	r.mu.Lock()
 	e, ok := r.routes[key]
@@ -82,10 +86,11 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 	if err != nil {
 		return Plan{}, err
 	}
+	mayFallBack := tenant.AllowSystemFallback && slices.Contains(tenant.FallbackCategories, string(category))
 	var routes []Route
 	for _, c := range cfgs {
-		if c.TenantID == "" && !tenant.AllowSystemFallback {
-			continue
+		if c.TenantID == "" && !mayFallBack {
+			continue // this tenant's policy keeps the message on its own accounts
 		}
 		s, err := r.sender(c)
 		if err != nil {
@@ -132,6 +137,8 @@ func (r *Router) Invalidate(tenantID string) {
 		return
 	}
 	for _, ch := range []message.Channel{message.SMS, message.Email} {
-		delete(r.routes, tenantID+"|"+string(ch))
+		for _, cat := range []message.Category{message.Transactional, message.Marketing} {
+			delete(r.routes, tenantID+"|"+string(ch)+"|"+string(cat))
+		}
 	}
 }

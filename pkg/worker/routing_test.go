@@ -171,3 +171,30 @@ func TestConfigChangesReachWorkersAtOnce(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The fallback policy per category: transactional messages may use the system default, marketing
+// stays on the tenant's own accounts unless the tenant allows it.
+func TestMarketingDoesNotLeaveTheTenantsAccountByDefault(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(fast)
+	tid, key := s.Tenant() // no provider of its own; fallback allowed for transactional
+	otp := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"})
+	promo := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "sale!", Category: message.Marketing})
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, otp); m.Status != message.Sent || m.Category != message.Transactional {
+		t.Fatalf("otp: %+v", m)
+	}
+	m := getMessage(t, s, tid, promo)
+	if m.Status != message.Failed || m.Error.Code != "no_provider" || !strings.Contains(m.Error.Message, "marketing") || s.Recorder.Count(promo) != 0 {
+		t.Fatalf("marketing through the system default: %+v", m)
+	}
+	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"fallback_categories": []string{"transactional", "marketing"}}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("patch: %d", resp.StatusCode)
+	}
+	promo2 := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "sale!", Category: message.Marketing})
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, promo2); m.Status != message.Sent || m.ProviderType != "sandbox" {
+		t.Fatalf("after allowing marketing: %+v", m)
+	}
+}

@@ -383,14 +383,14 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	var plan Plan
 	if err := retry(ctx, func() error {
 		var err error
-		plan, err = w.router.Plan(ctx, c.TenantID, c.Channel)
+		plan, err = w.router.Plan(ctx, c.TenantID, c.Channel, c.Category)
 		return err
 	}); err != nil {
 		return out, false
 	}
 	if len(plan.Routes) == 0 {
 		out.Status, out.ErrorCode = message.Failed, string(provider.NoProvider)
-		out.ErrorMessage = fmt.Sprintf("no enabled %s provider is configured for this tenant and the system default is not available to it; add one with POST /v1/providers", c.Channel)
+		out.ErrorMessage = fmt.Sprintf("no enabled %s provider is configured for this tenant and the system default is not available to its %s messages; add one with POST /v1/providers", c.Channel, c.Category)
 		log.WarnContext(ctx, "no provider", "channel", c.Channel)
 		return out, true
 	}
