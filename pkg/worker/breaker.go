@@ -31,25 +31,26 @@ func newBreaker(threshold int, cooldown time.Duration) *breaker {
 	return &breaker{threshold: threshold, cooldown: cooldown, state: BreakerClosed}
 }
 
-// allow reports whether a send may go to the provider now.
-func (b *breaker) allow(now time.Time) bool {
+// allow reports whether a send may go to the provider now and, when not, how long until it may:
+// a message turned away is better retried then than straight away.
+func (b *breaker) allow(now time.Time) (ok bool, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
 	case BreakerOpen:
 		if now.Before(b.openUntil) {
-			return false
+			return false, b.openUntil.Sub(now)
 		}
 		b.state, b.probing = BreakerHalfOpen, true
-		return true
+		return true, 0
 	case BreakerHalfOpen:
 		if b.probing {
-			return false // one probe at a time
+			return false, b.cooldown / 10 // one probe at a time; its answer comes soon
 		}
 		b.probing = true
-		return true
+		return true, 0
 	}
-	return true
+	return true, 0
 }
 
 // record notes a send's result and returns the new state when it changed.

@@ -403,12 +403,15 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		b := w.breakers.get(route.Config.ID)
 		if capped := w.waitForSendCap(ctx, route); capped != nil {
 			last = capped
-		} else if !b.allow(time.Now()) {
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
+		} else if allowed, wait := b.allow(time.Now()); !allowed {
+			// Retried when the breaker next lets a probe through, not before: retrying into an
+			// open breaker would only spend the message's attempts and the database's time.
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type, RetryAfter: wait,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
 		} else if !w.bulkheads.acquire(route.Config.ID) {
 			b.release()
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
+			// The provider is answering slowly: come back after about one attempt's time.
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type, RetryAfter: w.cfg.AttemptTimeout / 2,
 				Message: fmt.Sprintf("%d sends already in flight through this provider config (it is answering slowly)", w.cfg.PerConfigInFlight)}
 		} else {
 			start := time.Now()
@@ -420,7 +423,8 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			}
 			outcome := "ok"
 			if err != nil {
-				outcome = string(provider.Classify(route.Config.Type, err).Code)
+				last = provider.Classify(route.Config.Type, err)
+				outcome = string(last.Code)
 			}
 			metrics.ProviderLatency.WithLabelValues(route.Config.Type, outcome).Observe(time.Since(start).Seconds())
 			if d := time.Since(start); d > w.cfg.AttemptTimeout/2 {
@@ -434,7 +438,6 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 				}
 				return out, true
 			}
-			last = provider.Classify(route.Config.Type, err)
 			switch last.Code {
 			case provider.ProviderUnavailable, provider.Timeout:
 				w.breakerChanged(ctx, route, b.record(false, time.Now()), last.Describe())

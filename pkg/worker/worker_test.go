@@ -134,7 +134,7 @@ func TestTenantsInOnePartitionAreProcessedConcurrently(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{Partitions: 1, SandboxLatencyMS: 50})
 	cfg := fast
-	cfg.InFlight = 8
+	cfg.InFlight, cfg.PerConfigInFlight = 8, 8 // one provider (the sandbox): no bulkhead below in-flight
 	s.StartWorker(cfg)
 	for range 4 {
 		_, key := s.Tenant()
