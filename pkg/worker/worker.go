@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -522,7 +523,8 @@ func failsOver(c provider.Code) bool {
 }
 
 // retryDelay is the wait before the next attempt after used attempts: exponential with jitter
-// from a fresh backoff per message, never shorter than the provider's Retry-After.
+// from a fresh backoff per message, never shorter than the provider's Retry-After (or the wait an
+// open breaker or a full bulkhead asks for).
 func (w *Worker) retryDelay(used int, retryAfter time.Duration) time.Duration {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.Multiplier, b.RandomizationFactor = w.cfg.RetryInitial, 3, 0.3
@@ -532,7 +534,13 @@ func (w *Worker) retryDelay(used int, retryAfter time.Duration) time.Duration {
 	for i := 1; i < used; i++ {
 		d = b.NextBackOff()
 	}
-	return max(d, retryAfter)
+	if retryAfter > d {
+		// Spread what must wait the same time (everything turned away by one open breaker, or
+		// told the same Retry-After): never earlier than asked, up to half as late again, so
+		// they do not all come back in the same instant.
+		d = retryAfter + time.Duration(rand.Int64N(int64(retryAfter/2)+1))
+	}
+	return d
 }
 
 // breakerChanged records a breaker transition on the config, where GET /v1/providers shows it.
