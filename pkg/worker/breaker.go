@@ -31,8 +31,7 @@ func newBreaker(threshold int, cooldown time.Duration) *breaker {
 	return &breaker{threshold: threshold, cooldown: cooldown, state: BreakerClosed}
 }
 
-// allow reports whether a send may go to the provider now and, when not, how long until it may:
-// a message turned away is better retried then than straight away.
+// allow reports whether a send may go to the provider now and, when not, how long until it may.
 func (b *breaker) allow(now time.Time) (ok bool, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -404,15 +404,15 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		b := w.breakers.get(route.Config.ID)
 		if capped := w.waitForSendCap(ctx, route); capped != nil {
 			last = capped
-		} else if allowed, wait := b.allow(time.Now()); !allowed {
-			// Retried when the breaker next lets a probe through, not before: retrying into an
-			// open breaker would only spend the message's attempts and the database's time.
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type, RetryAfter: wait,
+		} else if allowed, _ := b.allow(time.Now()); !allowed {
+			// Retried on the message's own backoff, not at the breaker's reopening: measured, the
+			// messages an open breaker turned away came back as one burst and slowed other
+			// tenants (docs/benchmarks.md, isolation).
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
 		} else if !w.bulkheads.acquire(route.Config.ID) {
 			b.release()
-			// The provider is answering slowly: come back after about one attempt's time.
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type, RetryAfter: w.cfg.AttemptTimeout / 2,
+			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: fmt.Sprintf("%d sends already in flight through this provider config (it is answering slowly)", w.cfg.PerConfigInFlight)}
 		} else {
 			start := time.Now()
