@@ -538,7 +538,7 @@ func (w *Worker) retryDelay(used int, retryAfter time.Duration) time.Duration {
 		// Spread what must wait the same time (everything turned away by one open breaker, or
 		// told the same Retry-After): never earlier than asked, up to half as late again, so
 		// they do not all come back in the same instant.
-		d = retryAfter + time.Duration(rand.Int64N(int64(retryAfter/2)+1))
+		d = retryAfter + time.Duration(rand.Int64N(int64(retryAfter/2)+1)) //nolint:gosec // jitter, not a secret
 	}
 	return d
 }
