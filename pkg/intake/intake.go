@@ -85,6 +85,11 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	if err := req.Validate(); err != nil {
 		return Accepted{}, err
 	}
+	if req.Category == "" {
+		// The default, spelled out: a key repeated with and without "category":"transactional"
+		// names the same message.
+		req.Category = message.Transactional
+	}
 	var hash []byte
 	if idemKey != "" {
 		hash = requestHash(req)

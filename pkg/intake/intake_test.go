@@ -62,3 +62,33 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 		t.Fatalf("changed body: %v", err)
 	}
 }
+
+// Leaving out the category and naming the default are the same request for idempotency.
+func TestDefaultCategoryIsTheSameRequest(t *testing.T) {
+	t.Parallel()
+	st := store.New(testenv.DB(t))
+	ctx := context.Background()
+	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, prefix := testenv.Redis(t)
+	svc := intake.New(st, intake.NewIdempotencyCache(rdb, prefix), nopPublisher{}, stacktest.Logger())
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go svc.Run(runCtx)
+	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"}
+	a, err := svc.Submit(ctx, tn.ID, "same", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Category = message.Transactional
+	b, err := svc.Submit(ctx, tn.ID, "same", req)
+	if err != nil || b.ID != a.ID || !b.Replayed {
+		t.Fatalf("%+v %+v %v", a, b, err)
+	}
+	req.Category = message.Marketing
+	if _, err := svc.Submit(ctx, tn.ID, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+		t.Fatalf("a different category under the same key: %v", err)
+	}
+}
