@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -98,28 +99,69 @@ func (bs *breakers) get(configID string) *breaker {
 	return b
 }
 
-// bulkheads count the sends in flight per provider config against a limit, so one slow provider
-// cannot take every in-flight slot of the worker.
-type bulkheads struct {
-	limit int
-	mu    sync.Mutex
-	n     map[string]int
+// slot is one of the worker's InFlight slots, held by a message while it is processed. A message
+// waiting for a full bulkhead gives its slot back early, so waiting for one slow provider never
+// stops the worker from fetching other tenants' messages.
+type slot struct {
+	sem  chan struct{}
+	once sync.Once
 }
 
-func (b *bulkheads) acquire(configID string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.n[configID] >= b.limit {
+func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
+
+// bulkheads bound the sends in flight per provider config, so one slow provider cannot take every
+// in-flight slot of the worker.
+type bulkheads struct {
+	limit, waiting int
+	mu             sync.Mutex
+	m              map[string]*bulkhead
+}
+
+type bulkhead struct {
+	sends   chan struct{} // a token per send in flight
+	waiting int           // guarded by bulkheads.mu
+}
+
+func (bs *bulkheads) get(configID string) *bulkhead {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b, ok := bs.m[configID]
+	if !ok {
+		b = &bulkhead{sends: make(chan struct{}, bs.limit)}
+		bs.m[configID] = b
+	}
+	return b
+}
+
+// acquire takes a send slot of configID. When all are taken it waits, after calling yield (which
+// gives back the caller's in-flight slot), unless too many already wait: then it returns false.
+// It returns false when ctx ends too.
+func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func()) bool {
+	b := bs.get(configID)
+	select {
+	case b.sends <- struct{}{}:
+		return true
+	default:
+	}
+	bs.mu.Lock()
+	if b.waiting >= bs.waiting {
+		bs.mu.Unlock()
 		return false
 	}
-	b.n[configID]++
-	return true
-}
-
-func (b *bulkheads) release(configID string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.n[configID]--; b.n[configID] <= 0 {
-		delete(b.n, configID)
+	b.waiting++
+	bs.mu.Unlock()
+	defer func() {
+		bs.mu.Lock()
+		b.waiting--
+		bs.mu.Unlock()
+	}()
+	yield()
+	select {
+	case b.sends <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
+
+func (bs *bulkheads) release(configID string) { <-bs.get(configID).sends }

@@ -47,9 +47,13 @@ type Config struct {
 	Group          string        // consumer group, for metric labels
 	// SendLimiter enforces provider configs' send caps across workers; nil: caps are not enforced.
 	SendLimiter SendLimiter
-	// PerConfigInFlight bounds the sends in flight through one provider config, so a provider
-	// that hangs holds at most this many of the InFlight slots (a bulkhead). Default InFlight/2.
+	// PerConfigInFlight bounds the sends in flight through one provider config (a bulkhead).
+	// Messages beyond it wait for the config without holding one of the InFlight slots, up to
+	// PerConfigWaiting of them; more are rescheduled. So a provider that hangs holds at most
+	// PerConfigInFlight slots, and a slow but healthy one queues rather than churns.
+	// Defaults InFlight/2 and 4×PerConfigInFlight.
 	PerConfigInFlight int
+	PerConfigWaiting  int
 	RetryInitial      time.Duration // first retry's wait (before jitter); each next one ×3
 	RetryMax          time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
@@ -83,6 +87,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PerConfigInFlight == 0 {
 		c.PerConfigInFlight = max(1, c.InFlight/2)
+	}
+	if c.PerConfigWaiting == 0 {
+		c.PerConfigWaiting = 4 * c.PerConfigInFlight
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = 5 * time.Second
@@ -153,7 +160,7 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 	}
 	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
 		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*breaker{}},
-		bulkheads: &bulkheads{limit: cfg.PerConfigInFlight, n: map[string]int{}}}
+		bulkheads: &bulkheads{limit: cfg.PerConfigInFlight, waiting: cfg.PerConfigWaiting, m: map[string]*bulkhead{}}}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
 	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
 	return w, nil
@@ -211,8 +218,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.tracker.Add(tp, m.Offset)
 		inflight.Add(1)
 		go func() {
-			defer func() { <-sem; inflight.Done() }()
-			if w.handle(workCtx, m) {
+			sl := &slot{sem: sem}
+			defer func() { sl.release(); inflight.Done() }()
+			if w.handle(workCtx, m, sl) {
 				w.tracker.Done(tp, m.Offset)
 			}
 		}()
@@ -285,7 +293,7 @@ func (w *Worker) commit(ctx context.Context) {
 }
 
 // handle processes one intent and reports whether its offset may be committed.
-func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
+func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	env, err := queue.Decode(m.Value)
 	if err != nil {
 		return w.deadLetter(ctx, m, err)
@@ -311,7 +319,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	log = log.With("attempt", claimed.Attempt)
 
-	out, ok := w.attempt(ctx, log, claimed, m.Value)
+	out, ok := w.attempt(ctx, log, claimed, m.Value, sl)
 	if !ok {
 		return false
 	}
@@ -379,7 +387,7 @@ func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m kafk
 // over to the next route within the same attempt. When every route failed, a transient failure
 // schedules a retry, while the tenant's budget lasts; a permanent one, or an exhausted budget,
 // fails the message, and an exhausted budget also dead-letters it.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte) (store.Outcome, bool) {
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, sl *slot) (store.Outcome, bool) {
 	out := store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}
 	var plan Plan
 	if err := retry(ctx, func() error {
@@ -410,10 +418,14 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			// tenants (docs/benchmarks.md, isolation).
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
-		} else if !w.bulkheads.acquire(route.Config.ID) {
+		} else if !w.bulkheads.acquire(ctx, route.Config.ID, sl.release) {
 			b.release()
+			if ctx.Err() != nil {
+				return out, false
+			}
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
-				Message: fmt.Sprintf("%d sends already in flight through this provider config (it is answering slowly)", w.cfg.PerConfigInFlight)}
+				Message: fmt.Sprintf("%d sends in flight and %d more waiting for this provider config (it is answering slowly)",
+					w.cfg.PerConfigInFlight, w.cfg.PerConfigWaiting)}
 		} else {
 			start := time.Now()
 			res, err := w.send(ctx, route.Sender, c)
