@@ -20,22 +20,29 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, ...queue.Envelope) error { return nil }
 
+// running starts an intake service on its own database with one tenant, until the test ends.
+func running(t *testing.T, idem *intake.IdempotencyCache) (*intake.Service, string) {
+	t.Helper()
+	st := store.New(testenv.DB(t))
+	tn, err := st.CreateTenant(context.Background(), store.NewTenant{Name: "t", AllowSystemFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := intake.New(st, idem, nopPublisher{}, stacktest.Logger())
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go svc.Run(ctx)
+	return svc, tn.ID
+}
+
 // With Redis unreachable the fast path fails on every call, and PostgreSQL's key must still make
 // repeats return the first message and reject a changed body.
 func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 	t.Parallel()
-	st := store.New(testenv.DB(t))
-	ctx := context.Background()
-	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer dead.Close()
-	svc := intake.New(st, intake.NewIdempotencyCache(dead, "x:"), nopPublisher{}, stacktest.Logger())
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go svc.Run(runCtx)
+	svc, tenantID := running(t, intake.NewIdempotencyCache(dead, "x:"))
+	ctx := context.Background()
 
 	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"}
 	ids := make([]string, 10)
@@ -44,7 +51,7 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acc, err := svc.Submit(ctx, tn.ID, "k", req)
+			acc, err := svc.Submit(ctx, tenantID, "k", req)
 			if err != nil {
 				t.Error(err)
 			}
@@ -58,7 +65,7 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 		}
 	}
 	req.Text = "code 2"
-	if _, err := svc.Submit(ctx, tn.ID, "k", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+	if _, err := svc.Submit(ctx, tenantID, "k", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
 		t.Fatalf("changed body: %v", err)
 	}
 }
@@ -66,29 +73,21 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 // Leaving out the category and naming the default are the same request for idempotency.
 func TestDefaultCategoryIsTheSameRequest(t *testing.T) {
 	t.Parallel()
-	st := store.New(testenv.DB(t))
-	ctx := context.Background()
-	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rdb, prefix := testenv.Redis(t)
-	svc := intake.New(st, intake.NewIdempotencyCache(rdb, prefix), nopPublisher{}, stacktest.Logger())
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go svc.Run(runCtx)
+	svc, tenantID := running(t, intake.NewIdempotencyCache(rdb, prefix))
+	ctx := context.Background()
 	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"}
-	a, err := svc.Submit(ctx, tn.ID, "same", req)
+	a, err := svc.Submit(ctx, tenantID, "same", req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Category = message.Transactional
-	b, err := svc.Submit(ctx, tn.ID, "same", req)
+	b, err := svc.Submit(ctx, tenantID, "same", req)
 	if err != nil || b.ID != a.ID || !b.Replayed {
 		t.Fatalf("%+v %+v %v", a, b, err)
 	}
 	req.Category = message.Marketing
-	if _, err := svc.Submit(ctx, tn.ID, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+	if _, err := svc.Submit(ctx, tenantID, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
 		t.Fatalf("a different category under the same key: %v", err)
 	}
 }

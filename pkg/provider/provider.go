@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -173,4 +175,28 @@ func Classify(providerType string, err error) *Error {
 		return &Error{Code: Timeout, Provider: providerType, Message: err.Error()}
 	}
 	return &Error{Code: Unknown, Provider: providerType, Message: err.Error()}
+}
+
+// Unreachable classifies an error that came before any answer from the provider (dialling,
+// TLS, a reset, a read cut short): timeout when the attempt's context ended or a deadline passed,
+// provider_unavailable otherwise. Both are transient.
+func Unreachable(ctx context.Context, providerType string, err error) *Error {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+		return Failure(providerType, Timeout, "", err.Error())
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Failure(providerType, Timeout, "", err.Error())
+	}
+	return Failure(providerType, ProviderUnavailable, "", err.Error())
+}
+
+// RetryAfter reads a Retry-After header given in seconds (the form providers use); 0 when absent
+// or malformed.
+func RetryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }

@@ -119,10 +119,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return provider.Result{}, provider.Failure(Type, provider.Timeout, "", err.Error())
-		}
-		return provider.Result{}, provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+		return provider.Result{}, provider.Unreachable(ctx, Type, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -186,10 +183,6 @@ func classify(resp *http.Response, raw []byte) error {
 		code = provider.ContentRejected
 	}
 	e := provider.Failure(Type, code, rawCode, msg)
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
-		}
-	}
+	e.RetryAfter = provider.RetryAfter(resp.Header)
 	return e
 }

@@ -213,8 +213,5 @@ func classify(ctx context.Context, err error) error {
 		}
 		return provider.Failure(Type, code, raw, msg)
 	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return provider.Failure(Type, provider.Timeout, "", err.Error())
-	}
-	return provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+	return provider.Unreachable(ctx, Type, err)
 }

@@ -235,19 +235,11 @@ func classify(ctx context.Context, err error) error {
 		// No mechanism we can use: the account cannot log in as configured.
 		return provider.Failure(Type, provider.AuthFailed, "", err.Error())
 	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return provider.Failure(Type, provider.Timeout, "", err.Error())
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return provider.Failure(Type, provider.Timeout, "", err.Error())
-	}
+	e := provider.Unreachable(ctx, Type, err)
 	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) || name == "starttls" {
+	if e.Code != provider.Timeout && (errors.As(err, &certErr) || name == "starttls") {
 		// A certificate or TLS setup problem needs the tenant to fix its server or its settings.
-		e := provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
 		e.Permanent = true
-		return e
 	}
-	return provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+	return e
 }

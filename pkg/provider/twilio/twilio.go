@@ -214,9 +214,6 @@ func classify(ctx context.Context, err error) error {
 		}
 		return provider.Failure(Type, code, raw, te.Message)
 	}
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return provider.Failure(Type, provider.Timeout, "", err.Error())
-	}
 	// A 5xx body twilio-go could not decode, or a connection failure.
-	return provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+	return provider.Unreachable(ctx, Type, err)
 }

@@ -189,10 +189,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 	req.Header.Set("webhook-signature", Sign(a.key, id, now, body))
 	resp, err := a.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return provider.Result{}, provider.Failure(Type, provider.Timeout, "", err.Error())
-		}
-		return provider.Result{}, provider.Failure(Type, provider.ProviderUnavailable, "", err.Error())
+		return provider.Result{}, provider.Unreachable(ctx, Type, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
@@ -230,8 +227,6 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 	if code == provider.Unknown {
 		e.Permanent = resp.StatusCode < 500 // 3xx (redirects are not followed) and other 4xx
 	}
-	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
-		e.RetryAfter = time.Duration(n) * time.Second
-	}
+	e.RetryAfter = provider.RetryAfter(resp.Header)
 	return provider.Result{}, e
 }
