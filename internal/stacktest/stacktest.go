@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
+	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
@@ -38,6 +40,8 @@ import (
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
+	"github.com/logicspike/comms/pkg/tracker"
+	"github.com/logicspike/comms/pkg/webhook"
 	"github.com/logicspike/comms/pkg/worker"
 )
 
@@ -344,4 +348,38 @@ type FailingPublisher struct{}
 // Publish implements intake.Publisher.
 func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
 	return fmt.Errorf("broker unreachable (simulated)")
+}
+
+// Webhook is a running callback receiver with its tracker.
+type Webhook struct {
+	URL    string
+	Server *webhook.Server
+}
+
+// StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
+// Twilio signs) and runs a tracker polling every 20ms. sns may be nil (SES callbacks refused).
+func (s *Stack) StartWebhook(sns *callback.SNSVerifier) *Webhook {
+	s.tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv := webhook.New(s.Pool, s.Log, webhook.Options{Registry: s.Registry, PublicURL: url, SNS: sns, ConfigTTL: time.Second})
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}}
+	hs.Start()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		tracker.New(tracker.Config{Interval: 20 * time.Millisecond, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
+	}()
+	s.tb.Cleanup(func() {
+		hs.Close()
+		stop()
+		wg.Wait()
+	})
+	return &Webhook{URL: url, Server: srv}
 }

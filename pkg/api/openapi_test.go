@@ -84,6 +84,8 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"APIKey": store.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
 		"ProviderInput": providers.Input{}, "ProviderPatch": providers.Patch{}, "TestResult": providers.TestResult{},
 		"DeadLetter": store.DeadLetter{}, "TenantPatch": store.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
+		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
+		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

@@ -77,6 +77,12 @@ func (srv *Server) routes() []route {
 		{"GET /v1/messages", accessTenant, srv.listMessages},
 		{"GET /v1/messages/{id}", accessTenant, srv.getMessage},
 
+		{"GET /v1/analytics/timeseries", accessTenant, srv.timeseries},
+		{"GET /v1/analytics/provider-errors", accessTenant, srv.providerErrors},
+		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
+		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
+		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
+
 		{"POST /v1/providers", accessTenant, srv.createProvider(false)},
 		{"GET /v1/providers", accessTenant, srv.listProviders(false)},
 		{"GET /v1/providers/{id}", accessTenant, srv.getProvider(false)},
@@ -100,6 +106,8 @@ func (srv *Server) routes() []route {
 		{"GET /admin/dlq/{id}", accessAdmin, srv.getDLQ},
 		{"POST /admin/dlq/replay", accessAdmin, srv.replayDLQ},
 		{"GET /admin/dlq/replays", accessAdmin, srv.listReplays},
+		{"GET /admin/callbacks/unmatched", accessAdmin, srv.listUnmatchedCallbacks},
+		{"POST /admin/callbacks/unmatched/retry", accessAdmin, srv.retryUnmatchedCallbacks},
 	}
 }
 
@@ -158,6 +166,11 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &verr):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
+		return
+	case errors.Is(err, intake.ErrSuppressed):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "recipient-suppressed", "Recipient suppressed",
+			message.FieldError{Field: "to", Message: "is on this tenant's suppression list for " + string(req.Channel) +
+				" (an earlier hard bounce, complaint, or manual entry); see GET /v1/suppressions, and DELETE it there to send again"}))
 		return
 	case errors.Is(err, intake.ErrIdempotencyMismatch):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
@@ -262,7 +275,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		case "status":
 			f.Status = message.Status(v)
 			if !f.Status.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be one of queued, sending, sent, delivered, failed, bounced"})
+				bad = append(bad, message.FieldError{Field: name, Message: "must be one of queued, sending, sent, delivered, failed, undelivered, bounced, complained"})
 			}
 		case "channel":
 			f.Channel = message.Channel(v)

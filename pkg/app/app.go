@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logicspike/comms/pkg/api"
+	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/dlq"
@@ -30,6 +31,7 @@ import (
 	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
+	"github.com/logicspike/comms/pkg/tracker"
 	"github.com/logicspike/comms/pkg/webhook"
 	"github.com/logicspike/comms/pkg/worker"
 )
@@ -142,9 +144,26 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	return err
 }
 
-// Webhook serves the callback receiver on ln until ctx ends.
+// Webhook serves the callback receiver on ln until ctx ends, and runs the tracker that applies
+// what it receives. Shutdown order: stop accepting callbacks and let in-flight ones be stored;
+// then stop the inbox batcher and the tracker (whose batches are transactions: an interrupted one
+// is applied again by the next tracker).
 func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
-	return serve(ctx, newHTTPServer(webhook.New(d.Pool, d.Log)), ln, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	sns, err := callback.NewSNSVerifier(cfg.SNSHostPattern, nil)
+	if err != nil {
+		return err
+	}
+	srv := webhook.New(d.Pool, d.Log, webhook.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL, SNS: sns})
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(bg) }()
+	go func() { defer wg.Done(); tracker.New(tracker.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
+	err = serve(ctx, newHTTPServer(srv), ln, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	stopBg()
+	wg.Wait()
+	return err
 }
 
 func newHTTPServer(h http.Handler) *http.Server {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +51,11 @@ type Config struct {
 	PublicWebhookURL    string
 	AllowPrivateNetwork bool
 	ProviderTestTimeout time.Duration // COMMS_PROVIDER_TEST_TIMEOUT: bound of a Save & Test send
-	LogLevel            slog.Level    // COMMS_LOG_LEVEL: debug, info, warn, error
-	LogFormat           string        // COMMS_LOG_FORMAT: json or text
+	// SNSHostPattern (COMMS_SNS_HOST_PATTERN) is the regular expression an SNS SigningCertURL's
+	// and SubscribeURL's host must match; the default is AWS's sns.<region>.amazonaws.com.
+	SNSHostPattern string
+	LogLevel       slog.Level // COMMS_LOG_LEVEL: debug, info, warn, error
+	LogFormat      string     // COMMS_LOG_FORMAT: json or text
 }
 
 // Load reads the environment through getenv (os.Getenv in main) and validates the result.
@@ -147,6 +151,10 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("COMMS_ALLOW_PRIVATE_NETWORKS=%q: must be true or false", v))
 	}
 	c.ProviderTestTimeout = dur("COMMS_PROVIDER_TEST_TIMEOUT", 20*time.Second)
+	c.SNSHostPattern = str("COMMS_SNS_HOST_PATTERN", `^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
+	if _, err := regexp.Compile(c.SNSHostPattern); err != nil {
+		errs = append(errs, fmt.Errorf("COMMS_SNS_HOST_PATTERN: %w", err))
+	}
 	for _, b := range strings.Split(str("COMMS_KAFKA_BROKERS", "127.0.0.1:9092"), ",") {
 		b = strings.TrimSpace(b)
 		if _, _, err := net.SplitHostPort(b); err != nil {

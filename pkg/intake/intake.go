@@ -27,6 +27,10 @@ import (
 // ErrIdempotencyMismatch means the key was used before, within 24 hours, with a different body.
 var ErrIdempotencyMismatch = errors.New("idempotency key already used with a different request body")
 
+// ErrSuppressed means the recipient is on the tenant's suppression list for the channel (a hard
+// bounce, a complaint, or added by hand); DELETE /v1/suppressions/{channel}/{recipient} lifts it.
+var ErrSuppressed = errors.New("recipient is suppressed")
+
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 255
 
@@ -80,7 +84,7 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 // Submit validates req and records it for tenantID. idemKey may be empty.
-// Errors: *message.ValidationError, ErrIdempotencyMismatch, or an infrastructure error.
+// Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, or an infrastructure error.
 func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req message.Request) (Accepted, error) {
 	if err := req.Validate(); err != nil {
 		return Accepted{}, err
@@ -111,6 +115,9 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	res, err := s.inserts.Do(ctx, store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash})
 	if err != nil {
 		return Accepted{}, fmt.Errorf("record message: %w", err)
+	}
+	if res.Suppressed {
+		return Accepted{}, ErrSuppressed
 	}
 	if res.Mismatch {
 		return Accepted{}, ErrIdempotencyMismatch

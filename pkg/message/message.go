@@ -14,28 +14,49 @@ const (
 	Email Channel = "email"
 )
 
-// Status is where a message is in its life. Transitions only move forward:
-// queued → sending → sent → delivered, or → failed / bounced.
+// Status is where a message is in its life. Transitions only move forward (see Rank):
+// queued → sending → sent → delivered, and from any of them to one of the terminal failed,
+// undelivered, bounced or complained.
 type Status string
 
 // Statuses.
 const (
-	Queued    Status = "queued"
-	Sending   Status = "sending"
-	Sent      Status = "sent"
-	Delivered Status = "delivered"
-	Failed    Status = "failed"
-	Bounced   Status = "bounced"
+	Queued      Status = "queued"
+	Sending     Status = "sending"
+	Sent        Status = "sent"
+	Delivered   Status = "delivered"
+	Failed      Status = "failed"
+	Undelivered Status = "undelivered" // the carrier or mailbox provider did not deliver it
+	Bounced     Status = "bounced"
+	Complained  Status = "complained" // the recipient marked it as spam
 )
 
+// Statuses lists every status in rank order.
+var Statuses = []Status{Queued, Sending, Sent, Delivered, Failed, Undelivered, Bounced, Complained}
+
 // Valid reports whether s is a known status.
-func (s Status) Valid() bool {
+func (s Status) Valid() bool { return s.Rank() >= 0 }
+
+// Rank orders statuses: a message moves only to a higher rank. The four terminal statuses share
+// the top rank, so none replaces another; -1 for an unknown status.
+func (s Status) Rank() int {
 	switch s {
-	case Queued, Sending, Sent, Delivered, Failed, Bounced:
-		return true
+	case Queued:
+		return 0
+	case Sending:
+		return 1
+	case Sent:
+		return 2
+	case Delivered:
+		return 3
+	case Failed, Undelivered, Bounced, Complained:
+		return 4
 	}
-	return false
+	return -1
 }
+
+// Terminal reports whether s is final.
+func (s Status) Terminal() bool { return s.Rank() == 4 }
 
 // Request is the body of POST /v1/messages.
 type Request struct {
@@ -84,6 +105,9 @@ type Message struct {
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 	SentAt            *time.Time        `json:"sent_at,omitempty"`
+	DeliveredAt       *time.Time        `json:"delivered_at,omitempty"` // the provider's time of the first delivery
+	OpenedAt          *time.Time        `json:"opened_at,omitempty"`    // of the first open
+	ClickedAt         *time.Time        `json:"clicked_at,omitempty"`   // of the first click
 	Events            []Event           `json:"events,omitempty"`
 }
 
@@ -97,8 +121,9 @@ type Error struct {
 type Event struct {
 	Status           Status    `json:"status"`
 	Attempt          int       `json:"attempt,omitempty"`
-	Source           string    `json:"source"`
+	Source           string    `json:"source"` // internal, provider (a callback) or replay
 	ProviderConfigID string    `json:"provider_id,omitempty"`
+	ProviderType     string    `json:"provider,omitempty"`
 	ErrorCode        string    `json:"error_code,omitempty"`
 	Reason           string    `json:"reason,omitempty"`
 	OccurredAt       time.Time `json:"occurred_at"`

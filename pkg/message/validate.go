@@ -166,3 +166,15 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// RecipientKey is how a recipient is compared for suppression: the bare email address, lower-cased
+// (a display name or a change of case is the same mailbox), or the E.164 number as given.
+func RecipientKey(ch Channel, to string) string {
+	if ch != Email {
+		return strings.TrimSpace(to)
+	}
+	if addr, err := mail.ParseAddress(to); err == nil {
+		return strings.ToLower(addr.Address)
+	}
+	return strings.ToLower(strings.TrimSpace(to))
+}

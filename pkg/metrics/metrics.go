@@ -57,6 +57,16 @@ var (
 	ConsumerLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "comms_consumer_lag", Help: "Messages the consumer group has yet to read.",
 	}, []string{"topic", "group"})
+	// Callbacks counts provider callbacks by outcome: accepted, duplicate, unverified, malformed,
+	// unknown_config, too_large, unavailable (not stored: the provider retries).
+	Callbacks = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_callbacks_total", Help: "Provider delivery callbacks received, by outcome.",
+	}, []string{"provider", "outcome"})
+	// CallbacksApplied counts stored callbacks the tracker applied to a message, left waiting
+	// for one, or gave up on (unmatched: kept for reconciliation).
+	CallbacksApplied = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_callbacks_applied_total", Help: "Stored callbacks applied to messages, by outcome (applied, waiting, unmatched).",
+	}, []string{"outcome"})
 )
 
 // Handler serves the default registry.

@@ -82,6 +82,7 @@ const (
 	AuthFailed          Code = "auth_failed"
 	InsufficientFunds   Code = "insufficient_funds"
 	InvalidRecipient    Code = "invalid_recipient"
+	MailboxUnavailable  Code = "mailbox_unavailable" // a transient bounce: mailbox full, temporarily refused
 	InvalidSender       Code = "invalid_sender"
 	RateLimited         Code = "rate_limited"
 	ProviderUnavailable Code = "provider_unavailable"
@@ -118,6 +119,7 @@ var codeText = map[Code]string{
 	AuthFailed:          "authentication failed",
 	InsufficientFunds:   "out of funds or account suspended",
 	InvalidRecipient:    "invalid recipient",
+	MailboxUnavailable:  "mailbox unavailable",
 	InvalidSender:       "invalid sender",
 	RateLimited:         "rate limited",
 	ProviderUnavailable: "unavailable",

@@ -61,7 +61,8 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		var errCode, errMsg string
 		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
 			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
-			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Category, &c.Attempt,
+			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Category,
+			&c.DeliveredAt, &c.OpenedAt, &c.ClickedAt, &c.Attempt,
 			&c.AttemptBase, &c.RetrySince)
 		return c, err
 	})
@@ -132,7 +133,26 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.code, o.msg, o.dl, o.env
+			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env
+		), refs AS (
+			-- how this message's delivery callbacks will find it
+			INSERT INTO communication.provider_message_refs (provider_config_id, provider_message_id, tenant_id, message_id)
+			SELECT cfg, pmid, tenant_id, id FROM u WHERE status = 'sent' AND cfg <> '' AND pmid <> ''
+			ON CONFLICT DO NOTHING
+		), roll AS (
+			-- the analytics rollup counts the transition this statement made, exactly once; rows
+			-- in key order, so concurrent batches lock shared rows in the same order
+			INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed)
+			SELECT tenant_id, channel, date_trunc('hour', now()), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
+			FROM u WHERE status IN ('sent', 'failed') GROUP BY tenant_id, channel ORDER BY tenant_id, channel
+			ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed
+		), errs AS (
+			INSERT INTO communication.provider_errors_hourly AS e
+				(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_at)
+			SELECT tenant_id, date_trunc('hour', now()), channel, typ, cfg, code, count(*), max(msg), now()
+			FROM u WHERE code <> '' GROUP BY tenant_id, channel, typ, cfg, code ORDER BY tenant_id, channel, typ, cfg, code
+			ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
+			DO UPDATE SET count = e.count + excluded.count, last_message = excluded.last_message, last_at = excluded.last_at
 		), dead AS (
 			INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, provider_config_id, error_code, error_message, attempts, envelope)
 			SELECT id, tenant_id, channel, typ, cfg, code, msg, attempt, env::jsonb FROM u WHERE dl
@@ -142,8 +162,8 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			UPDATE communication.dispatch_queue d SET published_at = NULL, created_at = now()
 			FROM u WHERE d.message_id = u.id AND u.status = 'queued'
 		)
-		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, error_code, reason)
-		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), code, msg FROM u
+		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
+		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
 		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs)
 	if err != nil {

@@ -32,6 +32,9 @@ type Inserted struct {
 	Duplicate bool
 	// Mismatch: the key was used before with a different body; nothing was recorded.
 	Mismatch bool
+	// Suppressed: the recipient is on the tenant's suppression list for the channel; nothing was
+	// recorded. It is checked before the idempotency key.
+	Suppressed bool
 }
 
 // InsertMessages records a batch of messages in status queued, each with its queued event, in one
@@ -43,12 +46,14 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		id, tenant, channel, to, from, subject, text, html, meta, key = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		hash                                                          = make([][]byte, n)
 		category                                                      = make([]string, n)
+		rkey                                                          = make([]string, n)
 	)
 	for i, m := range msgs {
 		r := m.Request
 		id[i], tenant[i], channel[i], to[i], from[i] = m.ID, m.TenantID, string(r.Channel), r.To, r.From
 		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
 		category[i] = string(r.Category)
+		rkey[i] = message.RecipientKey(r.Channel, r.To)
 		if category[i] == "" {
 			category[i] = string(message.Transactional)
 		}
@@ -70,18 +75,23 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		rows, err := tx.Query(ctx, `
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[])
-				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category)
+				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[])
+				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey)
+			), sup AS (
+				SELECT req.id FROM req JOIN communication.suppressions s
+				ON s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient = req.rkey
+			), ok AS (
+				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup)
 			), idem AS (
 				INSERT INTO communication.idempotency_keys (tenant_id, key, message_id, request_hash)
-				SELECT tenant_id, idem_key, id, req_hash FROM req WHERE idem_key <> ''
+				SELECT tenant_id, idem_key, id, req_hash FROM ok WHERE idem_key <> ''
 				ON CONFLICT (tenant_id, key) DO NOTHING
 				RETURNING message_id
 			), ins AS (
 				INSERT INTO communication.message_logs
 					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category)
 				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued', category
-				FROM req WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
+				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at
 			), ev AS (
 				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
@@ -90,27 +100,38 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
 				SELECT id, tenant_id, created_at FROM ins
 			)
-			SELECT id, created_at FROM ins`,
-			id, tenant, channel, to, from, subject, text, html, meta, key, hash, category)
+			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
+			id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey)
 		if err != nil {
 			return err
 		}
 		created := make(map[string]time.Time, n)
+		suppressed := map[string]bool{}
 		var (
 			gotID string
 			at    time.Time
+			sup   bool
 		)
-		_, err = pgx.ForEachRow(rows, []any{&gotID, &at}, func() error { created[gotID] = at; return nil })
+		_, err = pgx.ForEachRow(rows, []any{&gotID, &at, &sup}, func() error {
+			if sup {
+				suppressed[gotID] = true
+			} else {
+				created[gotID] = at
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 
-		// Whatever was not inserted lost an idempotency race or repeated an earlier key:
-		// report the message that owns the key.
+		// Whatever was not inserted (nor suppressed) lost an idempotency race or repeated an
+		// earlier key: report the message that owns the key.
 		var lostTenant, lostKey []string
 		for i := range msgs {
 			if at, ok := created[id[i]]; ok {
 				out[i] = Inserted{ID: id[i], CreatedAt: at}
+			} else if suppressed[id[i]] {
+				out[i] = Inserted{Suppressed: true}
 			} else {
 				lostTenant, lostKey = append(lostTenant, tenant[i]), append(lostKey, key[i])
 			}
@@ -145,7 +166,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			return err
 		}
 		for i := range msgs {
-			if _, ok := created[id[i]]; ok {
+			if _, ok := created[id[i]]; ok || suppressed[id[i]] {
 				continue
 			}
 			o, ok := owners[[2]string{tenant[i], key[i]}]
@@ -164,7 +185,8 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 
 const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
-	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category`
+	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category,
+	delivered_at, opened_at, clicked_at`
 
 func scanMessage(row pgx.Row) (message.Message, error) {
 	var (
@@ -174,7 +196,8 @@ func scanMessage(row pgx.Row) (message.Message, error) {
 	)
 	err := row.Scan(&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
-		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category)
+		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
+		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt)
 	if errCode != "" || errMsg != "" {
 		m.Error = &message.Error{Code: errCode, Message: errMsg}
 	}
@@ -193,14 +216,14 @@ func (s *Store) GetMessage(ctx context.Context, tenantID, id string) (message.Me
 		return message.Message{}, fmt.Errorf("get message %s: %w", id, err)
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT status, attempt, source, coalesce(provider_config_id, ''), error_code, reason, occurred_at
-		FROM communication.message_events WHERE tenant_id = $1 AND message_id = $2 ORDER BY id`, tenantID, id)
+		SELECT status, attempt, source, coalesce(provider_config_id, ''), provider_type, error_code, reason, occurred_at
+		FROM communication.message_events WHERE tenant_id = $1 AND message_id = $2 ORDER BY occurred_at, id`, tenantID, id)
 	if err != nil {
 		return message.Message{}, fmt.Errorf("get events of %s: %w", id, err)
 	}
 	m.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (message.Event, error) {
 		var e message.Event
-		err := r.Scan(&e.Status, &e.Attempt, &e.Source, &e.ProviderConfigID, &e.ErrorCode, &e.Reason, &e.OccurredAt)
+		err := r.Scan(&e.Status, &e.Attempt, &e.Source, &e.ProviderConfigID, &e.ProviderType, &e.ErrorCode, &e.Reason, &e.OccurredAt)
 		return e, err
 	})
 	if err != nil {

@@ -111,6 +111,20 @@ func (s *Store) GetProviderConfig(ctx context.Context, tenantID, id string) (Pro
 	return out, nil
 }
 
+// ProviderConfigByID returns any tenant's config id, or ErrNotFound: for the webhook receiver,
+// which learns the config from the URL a provider calls and trusts nothing before verifying.
+func (s *Store) ProviderConfigByID(ctx context.Context, id string) (ProviderConfig, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE id = $1`, id)
+	if err != nil {
+		return ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
+	if err != nil {
+		return ProviderConfig{}, mapProviderErr("get provider config "+id, err)
+	}
+	return out, nil
+}
+
 // ListProviderConfigs lists tenantID's configs (the system defaults when tenantID is empty) by
 // channel and priority.
 func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]ProviderConfig, error) {

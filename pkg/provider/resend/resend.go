@@ -15,6 +15,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/webhook"
 )
 
 // Type is the provider type name.
@@ -23,9 +24,11 @@ const Type = "resend"
 // DefaultBaseURL is Resend's API.
 const DefaultBaseURL = "https://api.resend.com"
 
-// Credentials is a Resend API key with sending access.
+// Credentials is a Resend API key with sending access and, to receive delivery events, the
+// signing secret of the Resend webhook pointed at /webhooks/resend/{provider_id}.
 type Credentials struct {
-	APIKey string `json:"api_key"`
+	APIKey        string `json:"api_key"`
+	WebhookSecret string `json:"webhook_secret"`
 }
 
 // Sender is the From address on a domain verified in Resend.
@@ -52,6 +55,11 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	}
 	if f.Required("credentials.api_key", a.creds.APIKey) && (!strings.HasPrefix(a.creds.APIKey, "re_") || len(a.creds.APIKey) < 10 || strings.ContainsAny(a.creds.APIKey, " \t")) {
 		f.Add("credentials.api_key", "must be a Resend API key (re_…)")
+	}
+	if a.creds.WebhookSecret != "" {
+		if _, err := webhook.DecodeSecret(a.creds.WebhookSecret); err != nil {
+			f.Add("credentials.webhook_secret", "is not a Resend webhook signing secret: %v", err)
+		}
 	}
 	if f.Required("sender.from", a.sender.From) {
 		if _, err := mail.ParseAddress(a.sender.From); err != nil {
@@ -185,4 +193,11 @@ func classify(resp *http.Response, raw []byte) error {
 	e := provider.Failure(Type, code, rawCode, msg)
 	e.RetryAfter = provider.RetryAfter(resp.Header)
 	return e
+}
+
+// WebhookSecret is a stored config's webhook signing secret ("" when none is set).
+func WebhookSecret(credentials []byte) string {
+	var c Credentials
+	_ = json.Unmarshal(credentials, &c)
+	return c.WebhookSecret
 }

@@ -4,6 +4,7 @@ package ses
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -39,16 +40,26 @@ type Credentials struct {
 }
 
 // Sender is the verified From identity and, optionally, the configuration set whose event
-// destination publishes delivery events.
+// destination publishes delivery events, and the SNS topic it publishes them to: when set, the
+// webhook receiver accepts SNS messages from that topic only.
 type Sender struct {
 	From             string `json:"from"`
 	ConfigurationSet string `json:"configuration_set"`
+	SNSTopicARN      string `json:"sns_topic_arn"`
+}
+
+// SNSTopic is the topic a stored config's events must come from ("" accepts any topic).
+func SNSTopic(sender []byte) string {
+	var s Sender
+	_ = json.Unmarshal(sender, &s)
+	return s.SNSTopicARN
 }
 
 var (
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	accessKeyRE = regexp.MustCompile(`^(AKIA|ASIA)[A-Z0-9]{12,124}$`)
 	configSetRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	topicARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
 	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
@@ -90,6 +101,9 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	}
 	if a.sender.ConfigurationSet != "" && !configSetRE.MatchString(a.sender.ConfigurationSet) {
 		f.Add("sender.configuration_set", "must be 1 to 64 letters, digits, _ or -")
+	}
+	if a.sender.SNSTopicARN != "" && !topicARNRE.MatchString(a.sender.SNSTopicARN) {
+		f.Add("sender.sns_topic_arn", "must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:ses-events")
 	}
 	if err := f.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ package twilio
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -191,6 +192,45 @@ var codes = map[int]provider.Code{
 	21617: provider.ContentRejected, // body too long
 	21618: provider.ContentRejected,
 	30007: provider.ContentRejected, // filtered as spam
+	// Delivery errors, reported in status callbacks.
+	30001: provider.RateLimited,      // queue overflow
+	30003: provider.InvalidRecipient, // unreachable destination handset
+	30004: provider.InvalidRecipient, // message blocked by the recipient or carrier
+	30005: provider.InvalidRecipient, // unknown destination handset
+	30006: provider.InvalidRecipient, // landline or unreachable carrier
+	30008: provider.Unknown,
+	30032: provider.InvalidSender, // toll-free number not verified
+	30034: provider.InvalidSender, // US A2P 10DLC: number not registered
+}
+
+// explanations are Twilio's short descriptions of the delivery error codes a status callback
+// carries (its ErrorCode has no text of its own).
+var explanations = map[string]string{
+	"30001": "Queue overflow", "30002": "Account suspended", "30003": "Unreachable destination handset",
+	"30004": "Message blocked", "30005": "Unknown destination handset", "30006": "Landline or unreachable carrier",
+	"30007": "Message filtered (carrier violation)", "30008": "Unknown error", "30032": "Toll-free number has not been verified",
+	"30034": "Message from an unregistered number", "21610": "Attempt to send to unsubscribed recipient",
+	"21408": "Permission to send an SMS has not been enabled for the region", "21614": "'To' number is not a valid mobile number",
+}
+
+// CodeFor normalizes a Twilio error code ("30003"); unknown codes are provider.Unknown.
+func CodeFor(raw string) provider.Code {
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return provider.Unknown
+	}
+	if c, ok := codes[n]; ok {
+		return c
+	}
+	return provider.Unknown
+}
+
+// Explain is Twilio's description of an error code, or "Twilio error <code>".
+func Explain(raw string) string {
+	if e, ok := explanations[raw]; ok {
+		return e
+	}
+	return "Twilio error " + raw
 }
 
 func classify(ctx context.Context, err error) error {
@@ -216,4 +256,11 @@ func classify(ctx context.Context, err error) error {
 	}
 	// A 5xx body twilio-go could not decode, or a connection failure.
 	return provider.Unreachable(ctx, Type, err)
+}
+
+// AuthToken is a stored config's auth token, which signs its status callbacks.
+func AuthToken(credentials []byte) string {
+	var c Credentials
+	_ = json.Unmarshal(credentials, &c)
+	return c.AuthToken
 }

@@ -130,17 +130,23 @@ func Sign(key []byte, id string, ts time.Time, body []byte) string {
 // Verify checks a delivery's headers against key, accepting any of the space-separated v1
 // signatures, with the timestamp within tolerance of now.
 func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	id, tsRaw, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	return VerifyHeaders(key, "webhook-", h, body, now, tolerance)
+}
+
+// VerifyHeaders is Verify with the headers named prefix+id, prefix+timestamp, prefix+signature:
+// "svix-" verifies Svix deliveries (Resend's), which use the same scheme.
+func VerifyHeaders(key []byte, prefix string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	id, tsRaw, sigs := h.Get(prefix+"id"), h.Get(prefix+"timestamp"), h.Get(prefix+"signature")
 	if id == "" || tsRaw == "" || sigs == "" {
-		return errors.New("missing webhook-id, webhook-timestamp or webhook-signature")
+		return fmt.Errorf("missing %sid, %stimestamp or %ssignature", prefix, prefix, prefix)
 	}
 	sec, err := strconv.ParseInt(tsRaw, 10, 64)
 	if err != nil {
-		return errors.New("webhook-timestamp is not a Unix time")
+		return fmt.Errorf("%stimestamp is not a Unix time", prefix)
 	}
 	ts := time.Unix(sec, 0)
 	if ts.Before(now.Add(-tolerance)) || ts.After(now.Add(tolerance)) {
-		return errors.New("webhook-timestamp outside the tolerance window")
+		return fmt.Errorf("%stimestamp outside the tolerance window", prefix)
 	}
 	want := Sign(key, id, ts, body)
 	for _, s := range strings.Fields(sigs) {

@@ -1,0 +1,116 @@
+package callback
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/resend"
+	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+// ResendTolerance is how far svix-timestamp may be from now: Svix's own default.
+const ResendTolerance = 5 * time.Minute
+
+// VerifyResend checks Resend's Svix signature: svix-signature holds "v1,<base64 HMAC-SHA256>"
+// values of "svix-id.svix-timestamp.body" under the endpoint's signing secret (whsec_…), with
+// svix-timestamp within ResendTolerance of now. Svix's scheme is Standard Webhooks' with other
+// header names, so the webhook adapter's verifier serves both.
+func VerifyResend(secret string, h http.Header, body []byte, now time.Time) error {
+	key, err := webhook.DecodeSecret(secret)
+	if err != nil {
+		return unverified("the config's webhook_secret is unusable: %v", err)
+	}
+	if err := webhook.VerifyHeaders(key, "svix-", h, body, now, ResendTolerance); err != nil {
+		return unverified("%v", err)
+	}
+	return nil
+}
+
+type resendEvent struct {
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+	Data      struct {
+		EmailID   string    `json:"email_id"`
+		CreatedAt time.Time `json:"created_at"`
+		To        []string  `json:"to"`
+		Bounce    *struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			SubType string `json:"subType"`
+		} `json:"bounce"`
+		Click *struct {
+			Link string `json:"link"`
+		} `json:"click"`
+		Failed *struct {
+			Reason string `json:"reason"`
+		} `json:"failed"`
+	} `json:"data"`
+}
+
+// ParseResend normalizes a verified Resend webhook for config configID; svix-id is the event key
+// (Svix keeps it across retries).
+func ParseResend(configID, svixID string, body []byte) (store.Callback, error) {
+	var e resendEvent
+	if err := json.Unmarshal(body, &e); err != nil {
+		return store.Callback{}, malformed("not a Resend event: %v", err)
+	}
+	if e.Type == "" || e.Data.EmailID == "" {
+		return store.Callback{}, malformed("type and data.email_id are required")
+	}
+	if len(e.Data.EmailID) > 128 || len(svixID) > 128 || svixID == "" {
+		return store.Callback{}, malformed("email_id or svix-id is missing or too long")
+	}
+	cb := store.Callback{ProviderConfigID: configID, ProviderType: resend.Type, EventKey: svixID,
+		ProviderMessageID: e.Data.EmailID, OccurredAt: e.CreatedAt, Payload: body}
+	if len(e.Data.To) > 0 {
+		cb.Recipient = e.Data.To[0]
+	}
+	switch e.Type {
+	case "email.sent":
+		cb.Status = message.Sent
+	case "email.scheduled":
+		cb.Status = message.Accepted
+	case "email.delivered":
+		cb.Status = message.Delivered
+	case "email.delivery_delayed":
+		cb.Status = message.Delayed
+	case "email.bounced":
+		cb.Status = message.Bounced
+		cb.ErrorCode, cb.Suppress = string(provider.InvalidRecipient), "bounce"
+		if b := e.Data.Bounce; b != nil {
+			cb.Reason = strings.TrimSpace(b.Type + " bounce: " + b.SubType + ": " + truncate(b.Message, 300))
+			if b.Type == "Transient" {
+				cb.ErrorCode, cb.Suppress = string(provider.MailboxUnavailable), ""
+			}
+		}
+	case "email.complained":
+		cb.Status, cb.Suppress = message.Complained, "complaint"
+	case "email.opened":
+		cb.Status = message.Opened
+	case "email.clicked":
+		cb.Status = message.Clicked
+		if c := e.Data.Click; c != nil {
+			cb.Reason = truncate(c.Link, 500)
+		}
+	case "email.failed":
+		cb.Status, cb.ErrorCode = message.Failed, string(provider.Unknown)
+		if f := e.Data.Failed; f != nil {
+			cb.Reason = truncate(f.Reason, 300)
+		}
+	default:
+		return store.Callback{}, malformed("type %q is not a Resend email event", truncate(e.Type, 40))
+	}
+	if cb.OccurredAt.IsZero() {
+		cb.OccurredAt = e.Data.CreatedAt
+	}
+	if cb.OccurredAt.IsZero() {
+		return store.Callback{}, malformed("created_at is required")
+	}
+	cb.OccurredAt = cb.OccurredAt.UTC()
+	return cb, nil
+}

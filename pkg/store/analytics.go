@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Bucket is one interval of a tenant's delivery counts.
+type Bucket struct {
+	Start      time.Time `json:"start"`
+	Sent       int64     `json:"sent"`
+	Delivered  int64     `json:"delivered"`
+	Opened     int64     `json:"opened"`
+	Clicked    int64     `json:"clicked"`
+	Bounced    int64     `json:"bounced"`
+	Complained int64     `json:"complained"`
+	Failed     int64     `json:"failed"`
+}
+
+// Timeseries returns tenantID's counts per interval ("hour" or "day", UTC) from the hourly
+// rollup, one bucket per interval from from (rounded down to the interval) to to (exclusive),
+// empty intervals included. ch "" means both channels.
+func (s *Store) Timeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]Bucket, error) {
+	if interval != "hour" && interval != "day" {
+		return nil, fmt.Errorf("timeseries: interval %q is not hour or day", interval)
+	}
+	rows, err := s.pool.Query(ctx, `
+		WITH r AS (
+			SELECT date_trunc($5, bucket, 'UTC') AS b, sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opened,
+			       sum(clicked) AS clicked, sum(bounced) AS bounced, sum(complained) AS complained, sum(failed) AS failed
+			FROM communication.analytics_hourly
+			WHERE tenant_id = $1 AND ($2 = '' OR channel = $2) AND bucket >= date_trunc($5, $3::timestamptz, 'UTC') AND bucket < $4
+			GROUP BY 1
+		)
+		SELECT g.b, coalesce(r.sent, 0)::bigint, coalesce(r.delivered, 0)::bigint, coalesce(r.opened, 0)::bigint,
+		       coalesce(r.clicked, 0)::bigint, coalesce(r.bounced, 0)::bigint, coalesce(r.complained, 0)::bigint, coalesce(r.failed, 0)::bigint
+		FROM generate_series(date_trunc($5, $3::timestamptz, 'UTC'), $4::timestamptz - interval '1 microsecond', ('1 ' || $5)::interval) AS g(b)
+		LEFT JOIN r ON r.b = g.b
+		ORDER BY g.b`, tenantID, string(ch), from, to, interval)
+	if err != nil {
+		return nil, fmt.Errorf("timeseries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Bucket])
+	if err != nil {
+		return nil, fmt.Errorf("timeseries: %w", err)
+	}
+	return out, nil
+}
+
+// ProviderErrorCount is how often one provider config met one error in a period.
+type ProviderErrorCount struct {
+	ProviderType     string          `json:"provider"`
+	ProviderConfigID string          `json:"provider_id,omitempty"`
+	ProviderName     string          `json:"provider_name,omitempty"`
+	Channel          message.Channel `json:"channel"`
+	Code             string          `json:"code"`
+	Count            int64           `json:"count"`
+	Example          ErrorExample    `json:"example"`
+}
+
+// ErrorExample is the latest provider message for an error.
+type ErrorExample struct {
+	Message      string    `json:"message"`
+	ProviderCode string    `json:"provider_code,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// ProviderErrors returns tenantID's provider errors between from (rounded down to the hour) and
+// to, most frequent first. ch "" means both channels.
+func (s *Store) ProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]ProviderErrorCount, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.provider_type, e.provider_config_id, coalesce(p.name, ''), e.channel, e.error_code, e.count,
+		       e.last_message, e.last_provider_code, e.last_at
+		FROM (
+			SELECT provider_type, provider_config_id, channel, error_code, sum(count)::bigint AS count,
+			       (array_agg(last_message ORDER BY last_at DESC))[1] AS last_message,
+			       (array_agg(last_provider_code ORDER BY last_at DESC))[1] AS last_provider_code, max(last_at) AS last_at
+			FROM communication.provider_errors_hourly
+			WHERE tenant_id = $1 AND bucket >= date_trunc('hour', $3::timestamptz, 'UTC') AND bucket < $4 AND ($2 = '' OR channel = $2)
+			GROUP BY 1, 2, 3, 4
+		) e
+		LEFT JOIN communication.provider_configs p ON p.id = e.provider_config_id
+		ORDER BY e.count DESC, e.provider_type, e.error_code`, tenantID, string(ch), from, to)
+	if err != nil {
+		return nil, fmt.Errorf("provider errors: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProviderErrorCount, error) {
+		var c ProviderErrorCount
+		err := r.Scan(&c.ProviderType, &c.ProviderConfigID, &c.ProviderName, &c.Channel, &c.Code, &c.Count,
+			&c.Example.Message, &c.Example.ProviderCode, &c.Example.At)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provider errors: %w", err)
+	}
+	return out, nil
+}

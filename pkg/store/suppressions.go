@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Suppression is a recipient a tenant does not send to on a channel.
+type Suppression struct {
+	Channel   message.Channel `json:"channel"`
+	Recipient string          `json:"recipient"`
+	Reason    string          `json:"reason"`           // bounce, complaint or manual
+	Detail    string          `json:"detail,omitempty"` // the provider's words
+	MessageID string          `json:"message_id,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// SuppressionFilter narrows ListSuppressions; zero values do not filter.
+type SuppressionFilter struct {
+	Channel   message.Channel
+	Recipient string // exact, compared as message.RecipientKey
+	Reason    string
+	Cursor    string
+	Limit     int
+}
+
+// ListSuppressions returns tenantID's suppressions newest first and the next page's cursor.
+func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f SuppressionFilter) ([]Suppression, string, error) {
+	var curAt time.Time
+	var curRcpt string
+	if f.Cursor != "" {
+		var err error
+		if curAt, curRcpt, err = decodeCursor(f.Cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT channel, recipient, reason, detail, message_id, created_at FROM communication.suppressions
+		WHERE tenant_id = $1 AND ($2 = '' OR channel = $2) AND ($3 = '' OR recipient = $3) AND ($4 = '' OR reason = $4)
+		  AND ($5::timestamptz IS NULL OR (created_at, recipient) < ($5, $6))
+		ORDER BY created_at DESC, recipient DESC LIMIT $7`,
+		tenantID, string(f.Channel), f.Recipient, f.Reason, nullTime(curAt), curRcpt, f.Limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list suppressions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Suppression])
+	if err != nil {
+		return nil, "", fmt.Errorf("list suppressions: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.CreatedAt, last.Recipient)
+	}
+	return out, next, nil
+}
+
+// AddSuppression suppresses a recipient by hand; adding one that exists changes nothing and
+// returns the existing entry.
+func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient, detail string) (Suppression, error) {
+	row := s.pool.QueryRow(ctx, `
+		WITH ins AS (
+			INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason, detail)
+			VALUES ($1, $2, $3, 'manual', $4) ON CONFLICT DO NOTHING
+			RETURNING channel, recipient, reason, detail, message_id, created_at
+		)
+		SELECT * FROM ins UNION ALL
+		SELECT channel, recipient, reason, detail, message_id, created_at FROM communication.suppressions
+		WHERE tenant_id = $1 AND channel = $2 AND recipient = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+		tenantID, string(ch), message.RecipientKey(ch, recipient), detail)
+	var out Suppression
+	if err := row.Scan(&out.Channel, &out.Recipient, &out.Reason, &out.Detail, &out.MessageID, &out.CreatedAt); err != nil {
+		return Suppression{}, fmt.Errorf("add suppression: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSuppression lifts a suppression, or returns ErrNotFound.
+func (s *Store) DeleteSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.suppressions WHERE tenant_id = $1 AND channel = $2 AND recipient = $3`,
+		tenantID, string(ch), message.RecipientKey(ch, recipient))
+	if err != nil {
+		return fmt.Errorf("delete suppression: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,98 @@
+// Package tracker applies stored provider callbacks to messages: the second half of the webhook
+// receiver. It polls the callbacks inbox and hands each batch to store.ApplyCallbacks, which moves
+// statuses forward, writes the timeline, maintains the analytics rollups and the suppression list,
+// all in one transaction per batch. Several trackers (one per webhook replica) share the inbox.
+package tracker
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/logicspike/comms/pkg/metrics"
+	"github.com/logicspike/comms/pkg/store"
+)
+
+// Config tunes the tracker; zero values take the defaults.
+type Config struct {
+	Interval time.Duration // between polls when the inbox is drained (default 100ms)
+	Batch    int           // callbacks per transaction (default 500)
+	// MaxTries and Backoff bound the wait for a message a callback names but we cannot find yet
+	// (the callback beat the worker's commit, or it names a message sent outside this service):
+	// default 20 tries, 1s doubling to 30 min with jitter, which is about 5 hours in all.
+	MaxTries int
+	Backoff  func(tries int) time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = 100 * time.Millisecond
+	}
+	if c.Batch <= 0 {
+		c.Batch = 500
+	}
+	if c.MaxTries <= 0 {
+		c.MaxTries = 20
+	}
+	if c.Backoff == nil {
+		c.Backoff = Backoff
+	}
+	return c
+}
+
+// Backoff is the default wait before a callback's next match attempt.
+func Backoff(tries int) time.Duration {
+	d := time.Second << min(tries-1, 11)
+	d = min(d, 30*time.Minute)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
+}
+
+// Tracker applies callbacks.
+type Tracker struct {
+	cfg   Config
+	store *store.Store
+	log   *slog.Logger
+}
+
+// New returns a tracker.
+func New(cfg Config, s *store.Store, log *slog.Logger) *Tracker {
+	return &Tracker{cfg: cfg.withDefaults(), store: s, log: log.With("service", "tracker")}
+}
+
+// Run applies callbacks until ctx ends.
+func (t *Tracker) Run(ctx context.Context) {
+	for {
+		n, err := t.ApplyOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			t.log.WarnContext(ctx, "apply callbacks failed; retrying", "err", err)
+		}
+		wait := t.cfg.Interval
+		if err == nil && n == t.cfg.Batch {
+			wait = 0 // more are waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ApplyOnce applies one batch and returns how many callbacks it took.
+func (t *Tracker) ApplyOnce(ctx context.Context) (int, error) {
+	res, err := t.store.ApplyCallbacks(ctx, store.ApplyPolicy{
+		Limit: t.cfg.Batch, MaxTries: t.cfg.MaxTries, Backoff: t.cfg.Backoff,
+		Log: func(msg string, args ...any) { t.log.WarnContext(ctx, msg, args...) },
+	})
+	if err != nil {
+		return 0, err
+	}
+	metrics.CallbacksApplied.WithLabelValues("applied").Add(float64(res.Applied))
+	metrics.CallbacksApplied.WithLabelValues("waiting").Add(float64(res.Waiting))
+	metrics.CallbacksApplied.WithLabelValues("unmatched").Add(float64(res.Unmatched))
+	if res.Applied > 0 {
+		t.log.DebugContext(ctx, "callbacks applied", "applied", res.Applied, "waiting", res.Waiting, "messages_changed", len(res.Changed))
+	}
+	return res.Applied + res.Waiting + res.Unmatched, nil
+}
