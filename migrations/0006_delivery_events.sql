@@ -104,3 +104,7 @@ CREATE TABLE communication.provider_errors_hourly (
     last_at            timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
 );
+
+-- The same by UTC day: a 90-day breakdown reads 90 rows per (config, code) instead of 2,160.
+-- Queries take whole days from here and the partial days at the ends of a range from the hours.
+CREATE TABLE communication.provider_errors_daily (LIKE communication.provider_errors_hourly INCLUDING ALL);

@@ -14,7 +14,7 @@ import (
 // BenchmarkAnalytics serves both analytics endpoints for a tenant whose rollups hold 10 million
 // messages over 90 days (about 2,300 per channel and hour, each with a realistic share of
 // deliveries, opens, clicks, bounces and failures, and 30 provider-error rows per hour: 3 configs
-// × 5 codes × 2 channels), beside 200 other tenants with the same history. The rollups are
+// × 5 codes × 2 channels), beside 50 other tenants with the same history. The rollups are
 // seeded directly, at that scale, rather than through 10 million sends: the endpoints read only
 // the rollup tables, which the benchmark checks from their query plans. Each request is timed
 // over real HTTP; p50 and p99 are reported per endpoint.
@@ -34,17 +34,20 @@ func BenchmarkAnalytics(b *testing.B) {
 			     LATERAL (SELECT 2215 + (random() * 200)::int + (b IS NULL)::int AS n) AS x`, tenant); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Pool.Exec(ctx, `
-			INSERT INTO communication.provider_errors_hourly (tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_provider_code, last_at)
+		for _, table := range []string{"hourly", "daily"} {
+			step := map[string]string{"hourly": "hour", "daily": "day"}[table]
+			if _, err := s.Pool.Exec(ctx, `
+			INSERT INTO communication.provider_errors_`+table+` (tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_provider_code, last_at)
 			SELECT $1, b, ch, 'twilio', 'prv_bench' || c, code, 1 + (random() * 20)::int, 'Twilio: example message for ' || code, '30003', b + interval '30 minutes'
-			FROM generate_series(date_trunc('hour', now()) - interval '90 days', date_trunc('hour', now()), interval '1 hour') AS b,
+			FROM generate_series(date_trunc($2, now(), 'UTC') - interval '90 days', date_trunc($2, now(), 'UTC'), ('1 ' || $2)::interval) AS b,
 			     unnest(ARRAY['sms', 'email']) AS ch, generate_series(1, 3) AS c,
-			     unnest(ARRAY['invalid_recipient', 'insufficient_funds', 'rate_limited', 'content_rejected', 'timeout']) AS code`, tenant); err != nil {
-			b.Fatal(err)
+			     unnest(ARRAY['invalid_recipient', 'insufficient_funds', 'rate_limited', 'content_rejected', 'timeout']) AS code`, tenant, step); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	seed(tenantID)
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 50; i++ {
 		seed("ten_bench_other_" + string(rune('a'+i%26)) + strings.Repeat("x", i/26))
 	}
 	if _, err := s.Pool.Exec(ctx, `ANALYZE communication.analytics_hourly; ANALYZE communication.provider_errors_hourly`); err != nil {
@@ -60,7 +63,7 @@ func BenchmarkAnalytics(b *testing.B) {
 	now := time.Now().UTC()
 	queries := map[string]string{
 		"timeseries 90d daily":   "/v1/analytics/timeseries?interval=day&from=" + url.QueryEscape(now.AddDate(0, 0, -90).Format(time.RFC3339)),
-		"timeseries 31d hourly":  "/v1/analytics/timeseries?interval=hour&channel=email&from=" + url.QueryEscape(now.AddDate(0, 0, -31).Format(time.RFC3339)),
+		"timeseries 30d hourly":  "/v1/analytics/timeseries?interval=hour&channel=email&from=" + url.QueryEscape(now.AddDate(0, 0, -30).Format(time.RFC3339)),
 		"provider-errors 90d":    "/v1/analytics/provider-errors?from=" + url.QueryEscape(now.AddDate(0, 0, -90).Format(time.RFC3339)),
 		"provider-errors 7d sms": "/v1/analytics/provider-errors?channel=sms&from=" + url.QueryEscape(now.AddDate(0, 0, -7).Format(time.RFC3339)),
 	}

@@ -71,21 +71,42 @@ type ErrorExample struct {
 }
 
 // ProviderErrors returns tenantID's provider errors between from (rounded down to the hour) and
-// to, most frequent first. ch "" means both channels.
+// to, most frequent first. ch "" means both channels. Whole UTC days come from the daily rollup
+// and the partial days at either end from the hourly one, so a 90-day range reads about 90 rows
+// per (config, code).
 func (s *Store) ProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]ProviderErrorCount, error) {
+	from = from.UTC().Truncate(time.Hour)
+	to = to.UTC()
+	// [dayFrom, dayTo) is the run of whole days inside [from, to); empty when there is none.
+	dayFrom := from.Truncate(24 * time.Hour)
+	if dayFrom.Before(from) {
+		dayFrom = dayFrom.Add(24 * time.Hour)
+	}
+	dayTo := to.Truncate(24 * time.Hour)
+	if !dayFrom.Before(dayTo) {
+		dayFrom, dayTo = to, to // no whole day: everything from the hours
+	}
 	rows, err := s.pool.Query(ctx, `
+		WITH parts AS (
+			SELECT provider_type, provider_config_id, channel, error_code, count, last_message, last_provider_code, last_at
+			FROM communication.provider_errors_daily
+			WHERE tenant_id = $1 AND bucket >= $5 AND bucket < $6 AND ($2 = '' OR channel = $2)
+			UNION ALL
+			SELECT provider_type, provider_config_id, channel, error_code, count, last_message, last_provider_code, last_at
+			FROM communication.provider_errors_hourly
+			WHERE tenant_id = $1 AND ($2 = '' OR channel = $2)
+			  AND ((bucket >= $3 AND bucket < $5) OR (bucket >= $6 AND bucket < $4))
+		)
 		SELECT e.provider_type, e.provider_config_id, coalesce(p.name, ''), e.channel, e.error_code, e.count,
 		       e.last_message, e.last_provider_code, e.last_at
 		FROM (
 			SELECT provider_type, provider_config_id, channel, error_code, sum(count)::bigint AS count,
 			       (array_agg(last_message ORDER BY last_at DESC))[1] AS last_message,
 			       (array_agg(last_provider_code ORDER BY last_at DESC))[1] AS last_provider_code, max(last_at) AS last_at
-			FROM communication.provider_errors_hourly
-			WHERE tenant_id = $1 AND bucket >= date_trunc('hour', $3::timestamptz, 'UTC') AND bucket < $4 AND ($2 = '' OR channel = $2)
-			GROUP BY 1, 2, 3, 4
+			FROM parts GROUP BY 1, 2, 3, 4
 		) e
 		LEFT JOIN communication.provider_configs p ON p.id = e.provider_config_id
-		ORDER BY e.count DESC, e.provider_type, e.error_code`, tenantID, string(ch), from, to)
+		ORDER BY e.count DESC, e.provider_type, e.error_code`, tenantID, string(ch), from, to, dayFrom, dayTo)
 	if err != nil {
 		return nil, fmt.Errorf("provider errors: %w", err)
 	}

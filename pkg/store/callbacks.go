@@ -356,7 +356,13 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 			tenant, channel, typ, cfg, code = append(tenant, k.tenant), append(channel, k.channel), append(typ, k.typ), append(cfg, k.cfg), append(code, k.code)
 			bucket, count, msg, pcode, at = append(bucket, k.bucket), append(count, d.count), append(msg, d.message), append(pcode, d.pcode), append(at, d.at)
 		}
-		b.Queue(upsertProviderErrors, tenant, bucket, channel, typ, cfg, code, count, msg, pcode, at)
+		days := make([]time.Time, len(bucket))
+		for i, h := range bucket {
+			days[i] = h.Truncate(24 * time.Hour) // UTC days: bucket is UTC
+		}
+		b.Queue(upsertProviderErrors("provider_errors_hourly"), tenant, bucket, channel, typ, cfg, code, count, msg, pcode, at)
+		// sorted by hour within a tenant is sorted by day too: the same lock order
+		b.Queue(upsertProviderErrors("provider_errors_daily"), tenant, days, channel, typ, cfg, code, count, msg, pcode, at)
 	}
 	if len(w.supTenant) > 0 {
 		b.Queue(`
@@ -379,16 +385,24 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 	return tx.SendBatch(ctx, b).Close()
 }
 
-// upsertProviderErrors adds counts to the provider-error rollup, keeping the latest example.
-const upsertProviderErrors = `
-	INSERT INTO communication.provider_errors_hourly AS e
+// upsertProviderErrors adds counts to a provider-error rollup table, keeping the latest example.
+// Several rows of one batch may share a day: unnest feeds them in order, and ON CONFLICT cannot
+// touch one row twice in a statement, so they are summed first.
+func upsertProviderErrors(table string) string {
+	return `
+	INSERT INTO communication.` + table + ` AS e
 		(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_provider_code, last_at)
-	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])
+	SELECT tenant_id, bucket, channel, typ, cfg, code, sum(n)::bigint,
+	       (array_agg(msg ORDER BY at DESC))[1], (array_agg(pcode ORDER BY at DESC))[1], max(at)
+	FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])
+	  AS d(tenant_id, bucket, channel, typ, cfg, code, n, msg, pcode, at)
+	GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
 	ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code) DO UPDATE SET
 		count = e.count + excluded.count,
 		last_message = CASE WHEN excluded.last_at >= e.last_at THEN excluded.last_message ELSE e.last_message END,
 		last_provider_code = CASE WHEN excluded.last_at >= e.last_at THEN excluded.last_provider_code ELSE e.last_provider_code END,
 		last_at = greatest(e.last_at, excluded.last_at)`
+}
 
 func cmpAll(cs ...int) int {
 	for _, c := range cs {

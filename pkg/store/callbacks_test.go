@@ -120,3 +120,59 @@ func TestInsertCallbacksDeduplicatesAndSanitizes(t *testing.T) {
 		t.Fatalf("a stored event was stored again: %v %v", again, err)
 	}
 }
+
+// Provider-error breakdowns add whole days from the daily rollup and partial days from the hourly
+// one: every range counts each error exactly once.
+func TestProviderErrorsAcrossDayAndHourRollups(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	tn := tenant(t, s)
+	day1 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var cbs []store.Callback
+	for i, at := range []time.Time{day1.Add(23 * time.Hour), day1.Add(36 * time.Hour), day1.Add(49 * time.Hour)} {
+		pmid := "SMerr" + string(rune('a'+i))
+		sentMessage(t, s, tn, "prv_e", pmid)
+		cb := callbackFor("prv_e", pmid, pmid+":undelivered", message.Undelivered)
+		cb.ErrorCode, cb.ProviderCode, cb.Reason, cb.OccurredAt = "invalid_recipient", "30003", "Unreachable destination handset", at
+		cbs = append(cbs, cb)
+	}
+	if _, err := s.InsertCallbacks(ctx, cbs); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ApplyCallbacks(ctx, store.ApplyPolicy{Limit: 10, MaxTries: 1, Backoff: func(int) time.Duration { return 0 }}); err != nil || res.Applied != 3 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	h := func(n int) time.Time { return day1.Add(time.Duration(n) * time.Hour) }
+	for _, c := range []struct {
+		from, to time.Time
+		want     int64
+	}{
+		{h(22), h(50), 3},                       // partial, whole, partial
+		{h(0), h(72), 3},                        // whole days only
+		{h(23).Add(30 * time.Minute), h(24), 1}, // from rounds down to its hour
+		{h(24), h(48), 1},                       // exactly one whole day
+		{h(24), h(36), 0},                       // hours of a day, before its error
+		{h(37), h(49), 0},                       // across midnight, between errors
+		{h(0), h(23), 0},
+	} {
+		got, err := s.ProviderErrors(ctx, tn, "", c.from, c.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, e := range got {
+			n += e.Count
+		}
+		if n != c.want {
+			t.Errorf("[%s, %s): %d errors, want %d", c.from.Format(time.RFC3339), c.to.Format(time.RFC3339), n, c.want)
+		}
+		if n > 0 && (got[0].Example.ProviderCode != "30003" || got[0].Example.Message != "Unreachable destination handset") {
+			t.Errorf("example: %+v", got[0].Example)
+		}
+	}
+	// The timeseries counts the same failures by the provider's event time.
+	ts, err := s.Timeseries(ctx, tn, "", h(0), h(72), "day")
+	if err != nil || len(ts) != 3 || ts[0].Failed != 1 || ts[1].Failed != 1 || ts[2].Failed != 1 {
+		t.Fatalf("timeseries: %+v %v", ts, err)
+	}
+}

@@ -143,14 +143,22 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			-- the analytics rollup counts the transition this statement made, exactly once; rows
 			-- in key order, so concurrent batches lock shared rows in the same order
 			INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed)
-			SELECT tenant_id, channel, date_trunc('hour', now()), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
+			SELECT tenant_id, channel, date_trunc('hour', now(), 'UTC'), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
 			FROM u WHERE status IN ('sent', 'failed') GROUP BY tenant_id, channel ORDER BY tenant_id, channel
 			ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed
 		), errs AS (
+			SELECT tenant_id, channel, typ, cfg, code, count(*) AS n, max(msg) AS msg
+			FROM u WHERE code <> '' GROUP BY tenant_id, channel, typ, cfg, code ORDER BY tenant_id, channel, typ, cfg, code
+		), errs_hourly AS (
 			INSERT INTO communication.provider_errors_hourly AS e
 				(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_at)
-			SELECT tenant_id, date_trunc('hour', now()), channel, typ, cfg, code, count(*), max(msg), now()
-			FROM u WHERE code <> '' GROUP BY tenant_id, channel, typ, cfg, code ORDER BY tenant_id, channel, typ, cfg, code
+			SELECT tenant_id, date_trunc('hour', now(), 'UTC'), channel, typ, cfg, code, n, msg, now() FROM errs
+			ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
+			DO UPDATE SET count = e.count + excluded.count, last_message = excluded.last_message, last_at = excluded.last_at
+		), errs_daily AS (
+			INSERT INTO communication.provider_errors_daily AS e
+				(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_at)
+			SELECT tenant_id, date_trunc('day', now(), 'UTC'), channel, typ, cfg, code, n, msg, now() FROM errs
 			ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
 			DO UPDATE SET count = e.count + excluded.count, last_message = excluded.last_message, last_at = excluded.last_at
 		), dead AS (
