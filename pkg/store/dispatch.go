@@ -72,6 +72,10 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	return out, nil
 }
 
+// CallbackProviders are the provider types whose delivery callbacks the webhook receiver takes:
+// only their sends are indexed for matching.
+var CallbackProviders = []string{"twilio", "ses", "resend"}
+
 // Outcome is the result of one attempt.
 type Outcome struct {
 	Ref
@@ -135,9 +139,9 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
 			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env
 		), refs AS (
-			-- how this message's delivery callbacks will find it
+			-- how this message's delivery callbacks will find it (only providers that call back)
 			INSERT INTO communication.provider_message_refs (provider_config_id, provider_message_id, tenant_id, message_id)
-			SELECT cfg, pmid, tenant_id, id FROM u WHERE status = 'sent' AND cfg <> '' AND pmid <> ''
+			SELECT cfg, pmid, tenant_id, id FROM u WHERE status = 'sent' AND cfg <> '' AND pmid <> '' AND typ = ANY($15::text[])
 			ON CONFLICT DO NOTHING
 		), roll AS (
 			-- the analytics rollup counts the transition this statement made, exactly once; rows
@@ -173,7 +177,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs)
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, CallbackProviders)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}
