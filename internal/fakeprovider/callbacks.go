@@ -2,6 +2,7 @@ package fakeprovider
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
@@ -51,7 +52,7 @@ func TwilioSignature(authToken, fullURL string, params url.Values) string {
 
 // PostTwilioCallback sends a status callback as Twilio does: a form POST to url, signed.
 func PostTwilioCallback(c *http.Client, fullURL, authToken string, params url.Values) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodPost, fullURL, strings.NewReader(params.Encode()))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, fullURL, strings.NewReader(params.Encode()))
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ var svixN atomic.Int64
 // PostResendEvent sends a Resend webhook event as Svix does, signed at time ts.
 func PostResendEvent(c *http.Client, endpoint, secret string, ts time.Time, body []byte) (*http.Response, error) {
 	id := fmt.Sprintf("msg_fake%020d", svixN.Add(1))
-	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
