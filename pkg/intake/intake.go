@@ -128,7 +128,7 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	if res.Duplicate {
 		return Accepted{ID: res.ID, Status: message.Queued, CreatedAt: res.CreatedAt, Replayed: true}, nil
 	}
-	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC()}
+	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC(), Category: req.Category}
 	if !s.publish.TrySubmit(env) {
 		s.log.WarnContext(ctx, "publish queue full: the sweeper will publish this intent", "tenant_id", tenantID, "message_id", id)
 	}

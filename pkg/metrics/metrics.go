@@ -57,6 +57,10 @@ var (
 	ConsumerLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "comms_consumer_lag", Help: "Messages the consumer group has yet to read.",
 	}, []string{"topic", "group"})
+	// Parked counts intents a worker deferred unclaimed because every route was refusing sends.
+	Parked = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_intents_parked_total", Help: "Intents deferred without an attempt because every route was refusing sends (open breaker, full bulkhead).",
+	}, []string{"tenant"})
 	// Callbacks counts provider callbacks by outcome: accepted, duplicate, unverified, malformed,
 	// unknown_config, too_large, unavailable (not stored: the provider retries).
 	Callbacks = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -75,6 +75,12 @@ type Envelope struct {
 	// retry topic instead of attempting it.
 	NotBefore   time.Time `json:"not_before,omitzero"`
 	TraceParent string    `json:"traceparent,omitempty"`
+	// Category (transactional or marketing) lets a worker know the message's routes before it
+	// claims it; empty in intents from before it existed and from the sweeper.
+	Category message.Category `json:"category,omitempty"`
+	// Parks counts how often workers deferred this intent unclaimed because every route was
+	// refusing sends (an open breaker, a full bulkhead); bounded by the worker's MaxParks.
+	Parks int `json:"parks,omitempty"`
 }
 
 // Validate reports what is wrong with an envelope decoded from the wire.

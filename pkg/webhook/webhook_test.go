@@ -72,6 +72,18 @@ func analytics(t *testing.T, s *stacktest.Stack, key, channel string) (ts struct
 	return ts, pe.Errors, string(a) + string(b)
 }
 
+// waitApplied waits until the tracker has taken every stored callback.
+func waitApplied(t *testing.T, s *stacktest.Stack) {
+	t.Helper()
+	waitFor(t, "every callback applied", func() bool {
+		var n int
+		if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.callbacks WHERE outcome = 'pending'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
+
 func countCallbacks(t *testing.T, s *stacktest.Stack) int {
 	t.Helper()
 	var n int
@@ -192,6 +204,7 @@ func TestTwilioCallbacksDriveStatusTimelineAndAnalytics(t *testing.T) {
 		t.Fatalf("delivered_at not set: %+v", d)
 	}
 
+	waitApplied(t, s)
 	ts, errs, raw := analytics(t, s, key, "sms")
 	if ts.Totals.Sent != 3 || ts.Totals.Delivered != 2 || ts.Totals.Failed != 1 {
 		t.Fatalf("totals: %+v", ts.Totals)
@@ -209,7 +222,7 @@ func TestTwilioCallbacksDriveStatusTimelineAndAnalytics(t *testing.T) {
 		}
 		post(rev)
 	}
-	time.Sleep(200 * time.Millisecond) // ten tracker polls: time for a wrong count to appear
+	waitApplied(t, s)
 	if _, _, again := analytics(t, s, key, "sms"); again != raw {
 		t.Fatalf("replayed callbacks changed the analytics:\n%s\n%s", raw, again)
 	}
@@ -284,6 +297,7 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	waitFor(t, "SES events applied", func() bool {
 		return getMessage(s, key, ok).Status == message.Delivered && getMessage(s, key, bad).Status == message.Bounced
 	})
+	waitApplied(t, s)
 	okM = getMessage(s, key, ok)
 	if okM.OpenedAt == nil || okM.ClickedAt == nil || okM.DeliveredAt == nil {
 		t.Fatalf("engagement not recorded: %+v", okM)
@@ -377,6 +391,7 @@ func TestResendWebhooks(t *testing.T) {
 		m := getMessage(s, key, id)
 		return m.Status == message.Delivered && m.ClickedAt != nil
 	})
+	waitApplied(t, s)
 	ts, _, _ := analytics(t, s, key, "email")
 	if ts.Totals.Delivered != 1 || ts.Totals.Clicked != 1 || ts.Totals.Opened != 0 {
 		t.Fatalf("totals: %+v", ts.Totals)

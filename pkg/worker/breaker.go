@@ -53,6 +53,20 @@ func (b *breaker) allow(now time.Time) (ok bool, wait time.Duration) {
 	return true, 0
 }
 
+// blocked reports, without taking the half-open probe, whether the breaker would turn a send away
+// now, and for how long at least.
+func (b *breaker) blocked(now time.Time) (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.state == BreakerOpen && now.Before(b.openUntil):
+		return b.openUntil.Sub(now), true
+	case b.state == BreakerHalfOpen && b.probing:
+		return b.cooldown / 10, true
+	}
+	return 0, false
+}
+
 // record notes a send's result and returns the new state when it changed.
 func (b *breaker) record(ok bool, now time.Time) (changed string) {
 	b.mu.Lock()
@@ -165,3 +179,12 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 }
 
 func (bs *bulkheads) release(configID string) { <-bs.get(configID).sends }
+
+// full reports whether a send to configID would be turned away now: every send slot taken and
+// as many waiting as may wait.
+func (bs *bulkheads) full(configID string) bool {
+	b := bs.get(configID)
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return len(b.sends) == cap(b.sends) && b.waiting >= bs.waiting
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/webhook"
 )
 
@@ -92,5 +93,58 @@ func TestHangingProviderCannotTakeEveryInFlightSlot(t *testing.T) {
 	hang.mu.Unlock()
 	if held > cfg.PerConfigInFlight {
 		t.Fatalf("the hanging provider held %d sends at once; the bulkhead allows %d", held, cfg.PerConfigInFlight)
+	}
+}
+
+// While every route of a tenant refuses sends (its provider's breaker is open), its intents are
+// parked: deferred to a retry tier without being claimed, so they cost no attempt, no events and
+// no retry budget. When the breaker lets its probe through and the provider has recovered, they
+// are sent, each in one attempt.
+func TestOpenBreakerParksIntentsWithoutAttempts(t *testing.T) {
+	t.Parallel()
+	s, tw := twilioStack(t)
+	cfg := retrying
+	cfg.BreakerCooldown = 500 * time.Millisecond
+	s.StartWorker(cfg)
+	tid, key := ownOnly(t, s)
+	addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+	tw.FailAll(provider.ProviderUnavailable)
+	// Enough failures to open the breaker (threshold 3).
+	for range 3 {
+		s.Send(key, "", sms("opening"))
+	}
+	waitUntil(t, "the breaker to open", func() bool { return tw.Requests() >= 3 })
+	time.Sleep(50 * time.Millisecond)
+	requestsWhenOpen := tw.Requests()
+	var parked []string
+	for range 10 {
+		parked = append(parked, s.Send(key, "", sms("parked")))
+	}
+	time.Sleep(300 * time.Millisecond) // inside the cooldown: every one of them is parked
+	for _, id := range parked {
+		if m := getMessage(t, s, tid, id); m.Status != message.Queued || m.Attempts != 0 {
+			t.Fatalf("message %s was attempted behind an open breaker: %s after %d attempts", id, m.Status, m.Attempts)
+		}
+	}
+	if n := tw.Requests() - requestsWhenOpen; n > 1 {
+		t.Fatalf("the open breaker let %d sends through; at most one probe", n)
+	}
+	tw.FailAll("")
+	for _, id := range parked {
+		waitUntil(t, "the parked messages to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
+		if m := getMessage(t, s, tid, id); m.Attempts != 1 {
+			t.Fatalf("parked message %s took %d attempts", id, m.Attempts)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

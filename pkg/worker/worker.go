@@ -60,6 +60,10 @@ type Config struct {
 	// and lets a probe through after BreakerCooldown.
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
+	// (default 20, about ten minutes behind a breaker that keeps failing its probes); after that
+	// it is attempted, and its retry budget counts down as usual. Negative: never park.
+	MaxParks int
 }
 
 // WithDefaults fills zero fields.
@@ -102,6 +106,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BreakerCooldown == 0 {
 		c.BreakerCooldown = 30 * time.Second
+	}
+	if c.MaxParks == 0 {
+		c.MaxParks = 20
 	}
 	return c
 }
@@ -305,6 +312,19 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 		return retry(ctx, func() error { return w.retries.PublishTo(ctx, queue.RetryTopic(wait), env) }) == nil
 	}
 
+	if wait, ok := w.parkable(ctx, env); ok {
+		// No route would take it now: defer it without claiming, so a tenant whose provider is
+		// down costs a produce per intent rather than a claim, an outcome and their events.
+		env.Parks++
+		env.EnqueuedAt, env.NotBefore = time.Now().UTC(), time.Now().Add(wait).UTC()
+		if err := retry(ctx, func() error { return w.retries.PublishTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
+			return false
+		}
+		metrics.Parked.WithLabelValues(env.TenantID).Inc()
+		log.DebugContext(ctx, "intent parked: every route is refusing sends", "for", wait.Round(time.Millisecond), "parks", env.Parks)
+		return true
+	}
+
 	var claimed *store.Claimed
 	if err := retry(ctx, func() error {
 		var err error
@@ -348,6 +368,43 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 		}
 	}
 	return true
+}
+
+// parkable reports whether every route env's message could take is refusing sends right now (its
+// breaker open, or its bulkhead full), and if so how long to defer it: until the soonest route
+// may take sends again, spread over a further cooldown so that deferred intents do not all come
+// back at the moment a breaker lets its probe through. Only the breakers and bulkheads of this
+// worker are consulted; an intent another worker could send is at worst delayed by one wait.
+func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
+	if env.Parks >= w.cfg.MaxParks || w.cfg.MaxParks < 0 {
+		return 0, false
+	}
+	categories := []message.Category{env.Category}
+	if env.Category == "" {
+		categories = []message.Category{message.Transactional, message.Marketing}
+	}
+	now := time.Now()
+	soonest := time.Duration(-1)
+	for _, cat := range categories {
+		plan, err := w.router.Plan(ctx, env.TenantID, env.Channel, cat)
+		if err != nil || len(plan.Routes) == 0 {
+			return 0, false // the claim path reports it
+		}
+		for _, r := range plan.Routes {
+			wait, open := w.breakers.get(r.Config.ID).blocked(now)
+			if !open {
+				if !w.bulkheads.full(r.Config.ID) {
+					return 0, false
+				}
+				wait = w.cfg.RetryInitial // a full bulkhead drains at the provider's pace
+			}
+			if soonest < 0 || wait < soonest {
+				soonest = wait
+			}
+		}
+	}
+	spread := w.cfg.BreakerCooldown
+	return soonest + time.Duration(rand.Int64N(int64(spread)+1)), true //nolint:gosec // jitter
 }
 
 // scheduleRetry puts the intent on its retry tier. If that fails the outbox row stays
