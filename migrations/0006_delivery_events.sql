@@ -89,6 +89,19 @@ CREATE TABLE communication.analytics_hourly (
     PRIMARY KEY (tenant_id, channel, bucket)
 );
 
+-- The worker's sent and failed counts arrive here first, one row per tenant and channel of each
+-- outcome batch, in the batch's own statement: plain inserts into a table without indexes, which
+-- concurrent batches never wait on (upserting analytics_hourly directly made them queue on the
+-- same hot rows: end-to-end p99 at 1,000/s went from 39 to 75 ms). store.FoldAnalytics moves them
+-- into analytics_hourly, delete and upsert in one statement, so each is counted exactly once.
+CREATE TABLE communication.analytics_deltas (
+    tenant_id text NOT NULL,
+    channel   text NOT NULL,
+    bucket    timestamptz NOT NULL,
+    sent      bigint NOT NULL DEFAULT 0,
+    failed    bigint NOT NULL DEFAULT 0
+);
+
 -- Every provider error a tenant's messages met (failed or retried attempts, and failure callbacks),
 -- by hour, provider config and normalized code, with the latest provider words as an example.
 CREATE TABLE communication.provider_errors_hourly (

@@ -212,6 +212,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 		defer close(retrierDone)
 		retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log).Run(ctx)
 	}()
+	go tracker.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
 	go func() {
 		defer close(rw.done)
 		rw.err = w.Run(ctx)

@@ -130,6 +130,8 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		defer close(rdone)
 		retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log).Run(rctx)
 	}()
+	// Sent and failed counts reach the analytics rollup through the folder.
+	go tracker.Fold(rctx, st, tracker.FoldInterval, log)
 	// /metrics on its own listener: the worker serves nothing else.
 	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {

@@ -10,6 +10,25 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
+// FoldAnalytics moves the worker's pending sent and failed counts (analytics_deltas) into the
+// hourly rollup and returns how many delta rows it folded. The delete and the upsert are one
+// statement: a delta is counted once however many folders run, and one committed while this runs
+// waits for the next fold.
+func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `
+		WITH d AS (
+			DELETE FROM communication.analytics_deltas RETURNING tenant_id, channel, bucket, sent, failed
+		)
+		INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed)
+		SELECT tenant_id, channel, bucket, sum(sent), sum(failed) FROM d
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+		ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed`)
+	if err != nil {
+		return 0, fmt.Errorf("fold analytics: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // Bucket is one interval of a tenant's delivery counts.
 type Bucket struct {
 	Start      time.Time `json:"start"`

@@ -144,12 +144,10 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			SELECT cfg, pmid, tenant_id, id FROM u WHERE status = 'sent' AND cfg <> '' AND pmid <> '' AND typ = ANY($15::text[])
 			ON CONFLICT DO NOTHING
 		), roll AS (
-			-- the analytics rollup counts the transition this statement made, exactly once; rows
-			-- in key order, so concurrent batches lock shared rows in the same order
-			INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed)
+			-- the transitions this statement made, for the analytics rollup (see FoldAnalytics)
+			INSERT INTO communication.analytics_deltas (tenant_id, channel, bucket, sent, failed)
 			SELECT tenant_id, channel, date_trunc('hour', now(), 'UTC'), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
-			FROM u WHERE status IN ('sent', 'failed') GROUP BY tenant_id, channel ORDER BY tenant_id, channel
-			ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed
+			FROM u WHERE status IN ('sent', 'failed') GROUP BY tenant_id, channel
 		), errs AS (
 			SELECT tenant_id, channel, typ, cfg, code, count(*) AS n, max(msg) AS msg
 			FROM u WHERE code <> '' GROUP BY tenant_id, channel, typ, cfg, code ORDER BY tenant_id, channel, typ, cfg, code

@@ -1,5 +1,5 @@
-// Package tracker applies stored provider callbacks to messages: the second half of the webhook
-// receiver. It polls the callbacks inbox and hands each batch to store.ApplyCallbacks, which moves
+// Package tracker applies stored provider callbacks to messages (the second half of the webhook
+// receiver) and folds the worker's sent and failed counts into the analytics rollup. It polls the callbacks inbox and hands each batch to store.ApplyCallbacks, which moves
 // statuses forward, writes the timeline, maintains the analytics rollups and the suppression list,
 // all in one transaction per batch. Several trackers (one per webhook replica) share the inbox.
 package tracker
@@ -60,8 +60,9 @@ func New(cfg Config, s *store.Store, log *slog.Logger) *Tracker {
 	return &Tracker{cfg: cfg.withDefaults(), store: s, log: log.With("service", "tracker")}
 }
 
-// Run applies callbacks until ctx ends.
+// Run applies callbacks, and folds the worker's analytics counts, until ctx ends.
 func (t *Tracker) Run(ctx context.Context) {
+	go Fold(ctx, t.store, FoldInterval, t.log)
 	for {
 		n, err := t.ApplyOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -95,4 +96,25 @@ func (t *Tracker) ApplyOnce(ctx context.Context) (int, error) {
 		t.log.DebugContext(ctx, "callbacks applied", "applied", res.Applied, "waiting", res.Waiting, "messages_changed", len(res.Changed))
 	}
 	return res.Applied + res.Waiting + res.Unmatched, nil
+}
+
+// FoldInterval is how often Fold runs: the analytics' sent and failed counts lag by about this.
+const FoldInterval = 500 * time.Millisecond
+
+// Fold moves the worker's pending sent and failed counts into the analytics rollup every interval
+// until ctx ends (store.FoldAnalytics). The worker and the webhook binaries both run it: any number
+// of folders may run, each delta is counted once.
+func Fold(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.FoldAnalytics(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "fold analytics failed; retrying", "err", err)
+		}
+	}
 }

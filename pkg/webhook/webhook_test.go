@@ -72,12 +72,15 @@ func analytics(t *testing.T, s *stacktest.Stack, key, channel string) (ts struct
 	return ts, pe.Errors, string(a) + string(b)
 }
 
-// waitApplied waits until the tracker has taken every stored callback.
+// waitApplied waits until the tracker has taken every stored callback and the worker's counts
+// are folded into the rollup.
 func waitApplied(t *testing.T, s *stacktest.Stack) {
 	t.Helper()
 	waitFor(t, "every callback applied", func() bool {
 		var n int
-		if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.callbacks WHERE outcome = 'pending'`).Scan(&n); err != nil {
+		if err := s.Pool.QueryRow(context.Background(), `
+			SELECT (SELECT count(*) FROM communication.callbacks WHERE outcome = 'pending')
+			     + (SELECT count(*) FROM communication.analytics_deltas)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 0
