@@ -5,6 +5,9 @@ stack_pid=""
 # start_stack LATENCY_MS WORKER(on|off): the dev runner on a fresh comms_bench database; sets ADMIN.
 start_stack() {
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_bench WITH (FORCE)" >/dev/null
+  # Each run starts from the same state: the previous run's dirty pages and WAL are flushed now,
+  # not by a checkpoint in the middle of this run.
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CHECKPOINT" >/dev/null
   COMMS_DATABASE_URL=$DB COMMS_DEV_KAFKA_PORT=0 COMMS_DEV_SANDBOX_LATENCY_MS=$1 COMMS_DEV_WORKER=$2 \
     COMMS_DB_MAX_CONNS=${BENCH_DB_CONNS:-24} COMMS_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} ./bin/dev > "$LOG" 2>&1 &
   stack_pid=$!
