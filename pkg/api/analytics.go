@@ -198,20 +198,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, next, err := s.store.ListSuppressions(r.Context(), p.TenantID, f)
-	if errors.Is(err, store.ErrBadCursor) {
-		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
-			message.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}))
-		return
-	}
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "list suppressions failed", "tenant_id", p.TenantID, "err", err)
-		writeProblem(w, r, unavailable("the suppression list is unreachable; retry shortly"))
-		return
-	}
-	if list == nil {
-		list = []store.Suppression{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": list, "next_cursor": next})
+	writePage(s, w, r, "suppressions", list, next, err)
 }
 
 type addSuppressionRequest struct {

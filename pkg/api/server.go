@@ -310,20 +310,26 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs, next, err := s.store.ListMessages(r.Context(), p.TenantID, f)
+	writePage(s, w, r, "messages", msgs, next, err)
+}
+
+// writePage answers a cursor-paginated list: {"data", "next_cursor"}, a 400 naming the cursor
+// when the store did not recognise it, a 503 when the store failed.
+func writePage[T any](s *Server, w http.ResponseWriter, r *http.Request, what string, list []T, next string, err error) {
 	if errors.Is(err, store.ErrBadCursor) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
 			message.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}))
 		return
 	}
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "list messages failed", "tenant_id", p.TenantID, "err", err)
-		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
+		s.log.ErrorContext(r.Context(), "list "+what+" failed", "tenant_id", principalFrom(r.Context()).TenantID, "err", err)
+		writeProblem(w, r, unavailable("the "+what+" are unreachable; retry shortly"))
 		return
 	}
-	if msgs == nil {
-		msgs = []message.Message{}
+	if list == nil {
+		list = []T{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": msgs, "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"data": list, "next_cursor": next})
 }
 
 type createTenantRequest struct {
