@@ -278,6 +278,7 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	s.WaitAllFinal(30 * time.Second)
 	okM, badM := getMessage(s, key, ok), getMessage(s, key, bad)
 	now := time.Now().UTC()
+	var sent [][]byte
 	for _, e := range []struct {
 		kind, pmid, to string
 		at             time.Time
@@ -287,8 +288,12 @@ func TestSESEventsThroughSNS(t *testing.T) {
 		{"Delivery", okM.ProviderMessageID, "ada@example.com", now.Add(time.Second)},
 		{"Bounce", badM.ProviderMessageID, "gone@example.com", now.Add(time.Second)},
 	} {
-		for _, version := range []string{"1", "2"} { // SNS retries (same MessageId would dedupe; these are distinct) are harmless too
-			if code := postSNS(sns.Message("Notification", topic, fakeprovider.SESEvent(e.kind, e.pmid, e.to, e.at), version)); code != 200 {
+		// Each event in both signature versions: two notifications (two SNS MessageIds) of the
+		// same kind, which move nothing twice.
+		for _, version := range []string{"1", "2"} {
+			body := sns.Message("Notification", topic, fakeprovider.SESEvent(e.kind, e.pmid, e.to, e.at), version)
+			sent = append(sent, body)
+			if code := postSNS(body); code != 200 {
 				t.Fatalf("%s: %d", e.kind, code)
 			}
 		}
@@ -305,12 +310,24 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	if okM.OpenedAt == nil || okM.ClickedAt == nil || okM.DeliveredAt == nil {
 		t.Fatalf("engagement not recorded: %+v", okM)
 	}
-	ts, errs, _ := analytics(t, s, key, "email")
+	ts, errs, raw := analytics(t, s, key, "email")
 	if ts.Totals.Sent != 2 || ts.Totals.Delivered != 1 || ts.Totals.Opened != 1 || ts.Totals.Clicked != 1 || ts.Totals.Bounced != 1 {
 		t.Fatalf("totals: %+v", ts.Totals)
 	}
 	if len(errs) != 1 || errs[0].Code != "invalid_recipient" || errs[0].Count != 2 || !strings.Contains(errs[0].Example.Message, "550 5.1.1 user unknown") {
 		t.Fatalf("provider errors: %+v", errs)
+	}
+	// SNS's own retries (the same notification again) twice over, newest first: nothing changes.
+	for range 2 {
+		for i := len(sent) - 1; i >= 0; i-- {
+			if code := postSNS(sent[i]); code != 200 {
+				t.Fatalf("replayed notification: %d", code)
+			}
+		}
+	}
+	waitApplied(t, s)
+	if _, _, again := analytics(t, s, key, "email"); again != raw {
+		t.Fatalf("replayed notifications changed the analytics:\n%s\n%s", raw, again)
 	}
 
 	// The hard bounce suppressed the address (whatever its case or display name).
