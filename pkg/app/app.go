@@ -130,6 +130,8 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		defer close(rdone)
 		retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log).Run(rctx)
 	}()
+	// Consumer lag, from the broker's offsets: what the group has yet to commit on comms.send.
+	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, log)
 	// Sent and failed counts reach the analytics rollup through the folder.
 	go tracker.Fold(rctx, st, tracker.FoldInterval, log)
 	// /metrics on its own listener: the worker serves nothing else.
@@ -198,4 +200,25 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reportLag sets comms_consumer_lag every 5 s until ctx ends.
+func reportLag(ctx context.Context, brokers []string, group string, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lag, err := queue.GroupLag(ctx, brokers, group, queue.TopicSend)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("consumer lag unknown", "err", err)
+			}
+			continue
+		}
+		metrics.ConsumerLag.WithLabelValues(queue.TopicSend, group).Set(float64(lag))
+	}
 }

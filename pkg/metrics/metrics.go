@@ -53,7 +53,8 @@ var (
 	RateLimitErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "comms_ratelimit_errors_total", Help: "Rate-limit checks that failed (Redis unreachable) and were let through.",
 	}, []string{"where"})
-	// ConsumerLag is how far a consumer is behind, per topic and partition.
+	// ConsumerLag is how many messages of a topic a consumer group has yet to commit (the broker's
+	// high watermarks minus the group's committed offsets, summed over partitions).
 	ConsumerLag = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "comms_consumer_lag", Help: "Messages the consumer group has yet to read.",
 	}, []string{"topic", "group"})

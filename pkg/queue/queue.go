@@ -215,3 +215,56 @@ func NewConsumer(brokers []string, group string, topics ...string) *kafka.Reader
 		ReadBackoffMax:    500 * time.Millisecond,
 	})
 }
+
+// GroupLag is how many messages of topic the consumer group has yet to commit: over every
+// partition, the high watermark minus the group's committed offset (or minus the first offset
+// still on the broker, where the group has committed nothing), as the broker reports them.
+func GroupLag(ctx context.Context, brokers []string, group, topic string) (int64, error) {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("lag of %s on %s: metadata: %w", group, topic, err)
+	}
+	var parts []int
+	for _, t := range meta.Topics {
+		if t.Name == topic {
+			if t.Error != nil {
+				return 0, fmt.Errorf("lag of %s on %s: metadata: %w", group, topic, t.Error)
+			}
+			for _, p := range t.Partitions {
+				parts = append(parts, p.ID)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return 0, fmt.Errorf("lag of %s on %s: the topic has no partitions", group, topic)
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
+	for _, p := range parts {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	offs, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, fmt.Errorf("lag of %s on %s: list offsets: %w", group, topic, err)
+	}
+	committed, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, fmt.Errorf("lag of %s on %s: committed offsets: %w", group, topic, err)
+	}
+	done := map[int]int64{}
+	for _, p := range committed.Topics[topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("lag of %s on %s: committed offset of partition %d: %w", group, topic, p.Partition, p.Error)
+		}
+		done[p.Partition] = p.CommittedOffset
+	}
+	var lag int64
+	for _, p := range offs.Topics[topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("lag of %s on %s: offsets of partition %d: %w", group, topic, p.Partition, p.Error)
+		}
+		from := max(done[p.Partition], p.FirstOffset) // -1: nothing committed
+		lag += max(0, p.LastOffset-from)
+	}
+	return lag, nil
+}

@@ -26,6 +26,10 @@ type breaker struct {
 	failures  int
 	openUntil time.Time
 	probing   bool
+	// reserved is when blocked() last let an intent through to become the probe of an open
+	// breaker whose cooldown has passed: until that probe is decided (or cooldown/10 passes),
+	// other intents keep parking instead of racing it to claims that would fail fast.
+	reserved time.Time
 }
 
 func newBreaker(threshold int, cooldown time.Duration) *breaker {
@@ -61,6 +65,10 @@ func (b *breaker) blocked(now time.Time) (time.Duration, bool) {
 	switch {
 	case b.state == BreakerOpen && now.Before(b.openUntil):
 		return b.openUntil.Sub(now), true
+	case b.state == BreakerOpen && now.Sub(b.reserved) < b.cooldown/10:
+		return b.cooldown / 10, true // one intent is on its way to be the probe
+	case b.state == BreakerOpen:
+		b.reserved = now
 	case b.state == BreakerHalfOpen && b.probing:
 		return b.cooldown / 10, true
 	}
@@ -72,7 +80,7 @@ func (b *breaker) record(ok bool, now time.Time) (changed string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	before := b.state
-	b.probing = false
+	b.probing, b.reserved = false, time.Time{}
 	if ok {
 		b.failures, b.state = 0, BreakerClosed
 	} else {

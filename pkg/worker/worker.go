@@ -275,10 +275,6 @@ func (w *Worker) commitLoop(ctx context.Context) {
 			if !w.crashed.Load() {
 				w.commit(ctx)
 			}
-			if r, ok := w.consumer.(interface{ Stats() kafka.ReaderStats }); ok {
-				st := r.Stats()
-				metrics.ConsumerLag.WithLabelValues(queue.TopicSend, w.cfg.Group).Set(float64(st.Lag))
-			}
 		}
 	}
 }
