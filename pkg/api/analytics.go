@@ -11,6 +11,9 @@ import (
 	"github.com/logicspike/comms/pkg/store"
 )
 
+// channelHint is what a bad channel is told.
+const channelHint = `must be "sms" or "email"`
+
 // Analytics ranges: hourly series up to 31 days (744 buckets), daily up to 400 days.
 const (
 	maxHourlyRange = 31 * 24 * time.Hour
@@ -36,8 +39,8 @@ func parseAnalyticsQuery(q url.Values, withInterval bool) (analyticsQuery, []mes
 		switch name {
 		case "channel":
 			a.channel = message.Channel(v)
-			if a.channel != message.SMS && a.channel != message.Email {
-				bad = append(bad, message.FieldError{Field: name, Message: `must be "sms" or "email"`})
+			if !a.channel.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
 			}
 		case "from", "to":
 			t, err := time.Parse(time.RFC3339Nano, v)
@@ -164,8 +167,8 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		switch name {
 		case "channel":
 			f.Channel = message.Channel(v)
-			if f.Channel != message.SMS && f.Channel != message.Email {
-				bad = append(bad, message.FieldError{Field: name, Message: `must be "sms" or "email"`})
+			if !f.Channel.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
 			}
 		case "recipient":
 			f.Recipient = v
@@ -256,8 +259,8 @@ func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request) {
 
 // checkSuppressionTarget validates a channel and recipient as intake would.
 func checkSuppressionTarget(ch message.Channel, rcpt string) []message.FieldError {
-	if ch != message.SMS && ch != message.Email {
-		return []message.FieldError{{Field: "channel", Message: `must be "sms" or "email"`}}
+	if !ch.Valid() {
+		return []message.FieldError{{Field: "channel", Message: channelHint}}
 	}
 	req := message.Request{Channel: ch, To: rcpt, Subject: "x", Text: "x"}
 	var verr *message.ValidationError
@@ -274,15 +277,7 @@ func checkSuppressionTarget(ch message.Channel, rcpt string) []message.FieldErro
 // listUnmatchedCallbacks shows callbacks that never found their message, for reconciliation.
 func (s *Server) listUnmatchedCallbacks(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.ListUnmatchedCallbacks(r.Context(), MaxPageSize)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "list unmatched callbacks failed", "err", err)
-		writeProblem(w, r, unavailable("the callbacks inbox is unreachable; retry shortly"))
-		return
-	}
-	if list == nil {
-		list = []store.UnmatchedCallback{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": list})
+	writePage(s, w, r, "unmatched callbacks", list, "", err) // the newest 200: no further pages
 }
 
 // retryUnmatchedCallbacks queues every unmatched callback for matching again.

@@ -279,8 +279,8 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			}
 		case "channel":
 			f.Channel = message.Channel(v)
-			if f.Channel != message.SMS && f.Channel != message.Email {
-				bad = append(bad, message.FieldError{Field: name, Message: `must be "sms" or "email"`})
+			if !f.Channel.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
 			}
 		case "to":
 			f.Recipient = v

@@ -14,6 +14,9 @@ const (
 	Email Channel = "email"
 )
 
+// Valid reports whether c is sms or email.
+func (c Channel) Valid() bool { return c == SMS || c == Email }
+
 // Status is where a message is in its life. Transitions only move forward (see Rank):
 // queued → sending → sent → delivered, and from any of them to one of the terminal failed,
 // undelivered, bounced or complained.
