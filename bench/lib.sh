@@ -8,14 +8,19 @@ start_stack() {
   # Each run starts from the same state: the previous run's dirty pages and WAL are flushed now,
   # not by a checkpoint in the middle of this run.
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CHECKPOINT" >/dev/null
-  COMMS_DATABASE_URL=$DB COMMS_DEV_KAFKA_PORT=0 COMMS_DEV_SANDBOX_LATENCY_MS=$1 COMMS_DEV_WORKER=$2 \
+  COMMS_REDIS_PREFIX=comms-bench: COMMS_DATABASE_URL=$DB COMMS_DEV_KAFKA_PORT=0 COMMS_DEV_SANDBOX_LATENCY_MS=$1 COMMS_DEV_WORKER=$2 \
     COMMS_DB_MAX_CONNS=${BENCH_DB_CONNS:-24} COMMS_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} ./bin/dev > "$LOG" 2>&1 &
   stack_pid=$!
   for _ in $(seq 1 60); do grep -q '^admin key:' "$LOG" && break; sleep 0.5; done
   ADMIN=$(awk '/^admin key:/{print $3}' "$LOG")
   [ -n "$ADMIN" ] || { cat "$LOG"; exit 1; }
 }
-stop_stack() { kill -TERM "$stack_pid"; wait "$stack_pid" || true; }
+# The run's idempotency keys would stay in Redis for 24 hours (a million per make bench), and every
+# later SCAN on this machine (the tests' cleanup) would wade through them.
+stop_stack() {
+  kill -TERM "$stack_pid"; wait "$stack_pid" || true
+  redis-cli --scan --pattern 'comms-bench:*' | xargs -r -n 1000 redis-cli unlink > /dev/null
+}
 trap 'kill -TERM $stack_pid 2>/dev/null || true' EXIT
 
 # The machine is a VM: report how much CPU the hypervisor stole and how much stayed idle during

@@ -65,3 +65,51 @@ func TestRefill(t *testing.T) {
 		t.Fatalf("after the wait it names: %+v", r)
 	}
 }
+
+// Calls from many goroutines on one limiter share script runs, with several buckets and repeats
+// of one bucket inside a run: each bucket still allows exactly its burst, each allowed call sees
+// its own remaining count, and a bucket's denials do not spill onto another's.
+func TestConcurrentCallsShareRunsAndKeepEachBucketExact(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	l := ratelimit.New(rdb, prefix)
+	buckets := map[string]int{"a": 100, "b": 37, "c": 1}
+	var (
+		mu        sync.Mutex
+		allowed   = map[string]int{}
+		remaining = map[string]map[int]bool{}
+		wg        sync.WaitGroup
+	)
+	for key := range buckets {
+		remaining[key] = map[int]bool{}
+	}
+	for key, burst := range buckets {
+		for range 3 * burst {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := l.Allow(context.Background(), key, 0.001, burst)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Allowed {
+					allowed[key]++
+					if remaining[key][r.Remaining] {
+						t.Errorf("bucket %s: two allowed calls both left %d tokens", key, r.Remaining)
+					}
+					remaining[key][r.Remaining] = true
+				} else if r.Remaining != 0 || r.Wait <= 0 || r.Limit != burst {
+					t.Errorf("bucket %s denied: %+v", key, r)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for key, burst := range buckets {
+		if allowed[key] != burst {
+			t.Errorf("bucket %s allowed %d of %d calls against a burst of %d", key, allowed[key], 3*burst, burst)
+		}
+	}
+}
