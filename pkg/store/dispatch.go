@@ -191,23 +191,16 @@ func (s *Store) MarkPublished(ctx context.Context, refs []Ref) error {
 	tenants, msgIDs := splitRefs(refs)
 	// Lock first, skipping rows locked by their final outcome (about to be deleted), then update
 	// only the rows locked: this statement never waits on a lock, so it cannot deadlock with the
-	// outcome batches that delete rows in another order.
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
+	// outcome batches that delete rows in another order. One statement, so one round trip.
+	_, err := s.pool.Exec(ctx, `
+		WITH locked AS (
 			SELECT q.message_id FROM communication.dispatch_queue q
 			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON q.message_id = r.id AND q.tenant_id = r.tenant_id
 			WHERE q.published_at IS NULL
-			FOR UPDATE OF q SKIP LOCKED`, tenants, msgIDs)
-		if err != nil {
-			return err
-		}
-		locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(locked) == 0 {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE communication.dispatch_queue SET published_at = now() WHERE message_id = ANY($1)`, locked)
-		return err
-	})
+			FOR UPDATE OF q SKIP LOCKED
+		)
+		UPDATE communication.dispatch_queue d SET published_at = now()
+		FROM locked WHERE d.message_id = locked.message_id`, tenants, msgIDs)
 	if err != nil {
 		return fmt.Errorf("mark %d messages published: %w", len(refs), err)
 	}
