@@ -141,15 +141,22 @@ func (p *Producer) Publish(ctx context.Context, envs ...Envelope) error {
 	return p.PublishRaw(ctx, msgs...)
 }
 
-// PublishTo writes envelopes to topic; the producer must have been made with no topic.
-func (p *Producer) PublishTo(ctx context.Context, topic string, envs ...Envelope) error {
-	msgs := make([]kafka.Message, len(envs))
-	for i, e := range envs {
-		b, err := json.Marshal(e)
+// Routed is an envelope with the topic it goes to.
+type Routed struct {
+	Topic    string
+	Envelope Envelope
+}
+
+// PublishRouted writes each envelope to its own topic in one produce call; the producer must have
+// been made with no topic.
+func (p *Producer) PublishRouted(ctx context.Context, rs ...Routed) error {
+	msgs := make([]kafka.Message, len(rs))
+	for i, r := range rs {
+		b, err := json.Marshal(r.Envelope)
 		if err != nil {
-			return fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
+			return fmt.Errorf("encode envelope %s: %w", r.Envelope.MessageID, err)
 		}
-		msgs[i] = kafka.Message{Topic: topic, Key: []byte(e.TenantID), Value: b}
+		msgs[i] = kafka.Message{Topic: r.Topic, Key: []byte(r.Envelope.TenantID), Value: b}
 	}
 	return p.PublishRaw(ctx, msgs...)
 }

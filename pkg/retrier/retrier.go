@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logicspike/comms/pkg/batch"
 	"github.com/logicspike/comms/pkg/queue"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 type Retrier struct {
 	cfg Config
 	out *queue.Producer
+	// due gathers intents that come due together into one produce: an open breaker can send a
+	// tenant's whole backlog through the tiers, hundreds a second.
+	due *batch.Batcher[queue.Envelope, struct{}]
 	log *slog.Logger
 	now func() time.Time
 }
@@ -46,17 +50,27 @@ func New(cfg Config, log *slog.Logger) *Retrier {
 	if cfg.CommitInterval == 0 {
 		cfg.CommitInterval = 200 * time.Millisecond
 	}
-	return &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now}
+	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now}
+	r.due = batch.New(func(ctx context.Context, envs []queue.Envelope) ([]struct{}, error) {
+		return make([]struct{}, len(envs)), r.out.Publish(ctx, envs...)
+	}, 500, 2, 2*time.Millisecond)
+	return r
 }
 
 // Run serves every tier until ctx ends.
 func (r *Retrier) Run(ctx context.Context) {
+	// The batcher outlives the tiers: a tier stopping may still be publishing what came due.
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); r.due.Run(pubCtx) }()
 	var wg sync.WaitGroup
 	for _, tier := range queue.RetryTiers {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.runTier(ctx, queue.TierTopic(tier)) }()
 	}
 	wg.Wait()
+	stopPub()
+	<-pubDone
 	_ = r.out.Close()
 }
 
@@ -128,7 +142,6 @@ func (r *Retrier) release(ctx context.Context, m kafka.Message) bool {
 		r.log.Error("undecodable intent on a retry tier dropped", "topic", m.Topic, "offset", m.Offset, "err", err)
 		return true
 	}
-	log := r.log.With("tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt)
 	if wait := env.NotBefore.Sub(r.now()); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
@@ -139,15 +152,14 @@ func (r *Retrier) release(ctx context.Context, m kafka.Message) bool {
 		}
 	}
 	for {
-		err := r.out.Publish(ctx, env)
+		_, err := r.due.Do(ctx, env)
 		if err == nil {
-			log.Debug("retry due: back on comms.send")
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		log.Warn("re-publishing a due retry failed; trying again", "err", err)
+		r.log.Warn("re-publishing a due retry failed; trying again", "tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt, "err", err)
 		sleep(ctx, time.Second)
 	}
 }

@@ -16,10 +16,14 @@ const (
 // breaker is one provider config's circuit breaker in this worker: after Threshold consecutive
 // failures that say the provider itself is in trouble (unavailable, timing out) it opens, and
 // sends to that config are skipped (failing over, or waiting for a retry) for Cooldown; then one
-// probe is let through, and its result closes or re-opens it.
+// probe is let through, and its result closes or re-opens it. Each failed probe doubles the next
+// cooldown, up to MaxCooldown: intents parked behind the breaker come back about once a cooldown,
+// so a provider down for an hour costs a few returns per intent rather than one every 30 s.
 type breaker struct {
-	threshold int
-	cooldown  time.Duration
+	threshold   int
+	cooldown    time.Duration // the first cooldown after opening
+	maxCooldown time.Duration
+	current     time.Duration // this opening's cooldown
 
 	mu        sync.Mutex
 	state     string
@@ -32,8 +36,8 @@ type breaker struct {
 	reserved time.Time
 }
 
-func newBreaker(threshold int, cooldown time.Duration) *breaker {
-	return &breaker{threshold: threshold, cooldown: cooldown, state: BreakerClosed}
+func newBreaker(threshold int, cooldown, maxCooldown time.Duration) *breaker {
+	return &breaker{threshold: threshold, cooldown: cooldown, maxCooldown: max(cooldown, maxCooldown), current: cooldown, state: BreakerClosed}
 }
 
 // allow reports whether a send may go to the provider now and, when not, how long until it may.
@@ -58,21 +62,21 @@ func (b *breaker) allow(now time.Time) (ok bool, wait time.Duration) {
 }
 
 // blocked reports, without taking the half-open probe, whether the breaker would turn a send away
-// now, and for how long at least.
-func (b *breaker) blocked(now time.Time) (time.Duration, bool) {
+// now, for how long at least, and its current cooldown (over which deferred intents are spread).
+func (b *breaker) blocked(now time.Time) (wait, cooldown time.Duration, blocked bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.state == BreakerOpen && now.Before(b.openUntil):
-		return b.openUntil.Sub(now), true
+		return b.openUntil.Sub(now), b.current, true
 	case b.state == BreakerOpen && now.Sub(b.reserved) < b.cooldown/10:
-		return b.cooldown / 10, true // one intent is on its way to be the probe
+		return b.cooldown / 10, b.current, true // one intent is on its way to be the probe
 	case b.state == BreakerOpen:
 		b.reserved = now
 	case b.state == BreakerHalfOpen && b.probing:
-		return b.cooldown / 10, true
+		return b.cooldown / 10, b.current, true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // record notes a send's result and returns the new state when it changed.
@@ -82,11 +86,16 @@ func (b *breaker) record(ok bool, now time.Time) (changed string) {
 	before := b.state
 	b.probing, b.reserved = false, time.Time{}
 	if ok {
-		b.failures, b.state = 0, BreakerClosed
+		b.failures, b.state, b.current = 0, BreakerClosed, b.cooldown
 	} else {
 		b.failures++
-		if b.state == BreakerHalfOpen || b.failures >= b.threshold {
-			b.state, b.openUntil = BreakerOpen, now.Add(b.cooldown)
+		switch {
+		case b.state == BreakerHalfOpen:
+			b.current = min(2*b.current, b.maxCooldown) // the probe failed: wait longer this time
+			b.state, b.openUntil = BreakerOpen, now.Add(b.current)
+		case b.state == BreakerClosed && b.failures >= b.threshold:
+			b.current = b.cooldown
+			b.state, b.openUntil = BreakerOpen, now.Add(b.current)
 		}
 	}
 	if b.state != before {
@@ -104,10 +113,10 @@ func (b *breaker) release() {
 
 // breakers holds one breaker per provider config.
 type breakers struct {
-	threshold int
-	cooldown  time.Duration
-	mu        sync.Mutex
-	m         map[string]*breaker
+	threshold             int
+	cooldown, maxCooldown time.Duration
+	mu                    sync.Mutex
+	m                     map[string]*breaker
 }
 
 func (bs *breakers) get(configID string) *breaker {
@@ -115,7 +124,7 @@ func (bs *breakers) get(configID string) *breaker {
 	defer bs.mu.Unlock()
 	b, ok := bs.m[configID]
 	if !ok {
-		b = newBreaker(bs.threshold, bs.cooldown)
+		b = newBreaker(bs.threshold, bs.cooldown, bs.maxCooldown)
 		bs.m[configID] = b
 	}
 	return b

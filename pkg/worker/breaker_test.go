@@ -9,7 +9,7 @@ func ok(allowed bool, _ time.Duration) bool { return allowed }
 
 func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	now := time.Unix(1000, 0)
-	b := newBreaker(3, 10*time.Second)
+	b := newBreaker(3, 10*time.Second, 10*time.Second)
 	for i := range 2 {
 		if !ok(b.allow(now)) || b.record(false, now) != "" {
 			t.Fatalf("failure %d opened early", i+1)
@@ -39,5 +39,35 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	b.record(false, later)
 	if !ok(b.allow(later)) {
 		t.Fatal("non-consecutive failures opened the breaker")
+	}
+}
+
+// Each failed probe doubles the next cooldown up to the maximum; a good probe starts over.
+func TestFailedProbesBackOffTheBreaker(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := newBreaker(1, 10*time.Second, 35*time.Second)
+	b.allow(now)
+	b.record(false, now) // opens for 10 s
+	for i, want := range []time.Duration{20 * time.Second, 35 * time.Second, 35 * time.Second} {
+		wait, _, blocked := b.blocked(now)
+		if !blocked {
+			t.Fatalf("probe %d: not blocked", i)
+		}
+		now = now.Add(wait)
+		if !ok(b.allow(now)) || b.record(false, now) != BreakerOpen {
+			t.Fatalf("probe %d: not let through, or not re-opened", i)
+		}
+		if wait, cooldown, _ := b.blocked(now); wait != want || cooldown != want {
+			t.Fatalf("after failed probe %d: wait %s, cooldown %s; want %s", i+1, wait, cooldown, want)
+		}
+	}
+	now = now.Add(35 * time.Second)
+	if !ok(b.allow(now)) || b.record(true, now) != BreakerClosed {
+		t.Fatal("a good probe closes")
+	}
+	b.allow(now)
+	b.record(false, now)
+	if wait, _, _ := b.blocked(now); wait != 10*time.Second {
+		t.Fatalf("after closing, the next opening waits %s; want the first cooldown again", wait)
 	}
 }

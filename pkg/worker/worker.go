@@ -57,12 +57,14 @@ type Config struct {
 	RetryInitial      time.Duration // first retry's wait (before jitter); each next one ×3
 	RetryMax          time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
-	// and lets a probe through after BreakerCooldown.
-	BreakerThreshold int
-	BreakerCooldown  time.Duration
+	// and lets a probe through after BreakerCooldown; each failed probe doubles the wait for the
+	// next, up to BreakerMaxCooldown (defaults 5, 30 s, 4 min).
+	BreakerThreshold   int
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
 	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
-	// (default 20, about ten minutes behind a breaker that keeps failing its probes); after that
-	// it is attempted, and its retry budget counts down as usual. Negative: never park.
+	// (default 20: about an hour behind a breaker that keeps failing its probes); after that it
+	// is attempted, and its retry budget counts down as usual. Negative: never park.
 	MaxParks int
 }
 
@@ -107,6 +109,9 @@ func (c Config) WithDefaults() Config {
 	if c.BreakerCooldown == 0 {
 		c.BreakerCooldown = 30 * time.Second
 	}
+	if c.BreakerMaxCooldown == 0 {
+		c.BreakerMaxCooldown = 8 * c.BreakerCooldown
+	}
 	if c.MaxParks == 0 {
 		c.MaxParks = 20
 	}
@@ -146,10 +151,13 @@ type Worker struct {
 	dlq      *queue.Producer
 	log      *slog.Logger
 
-	tracker   *queue.Tracker
-	claims    *batch.Batcher[store.Ref, *store.Claimed]
-	outs      *batch.Batcher[store.Outcome, int]
-	retries   *queue.Producer // no fixed topic: retry tiers
+	tracker *queue.Tracker
+	claims  *batch.Batcher[store.Ref, *store.Claimed]
+	outs    *batch.Batcher[store.Outcome, int]
+	retries *queue.Producer // no fixed topic: retry tiers
+	// defers carries intents to retry tiers. Concurrent ones share a produce: behind an open
+	// breaker every intent of the tenant is deferred, hundreds a second.
+	defers    *batch.Batcher[queue.Routed, struct{}]
 	breakers  *breakers
 	bulkheads *bulkheads
 
@@ -166,10 +174,13 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
 	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
-		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, m: map[string]*breaker{}},
+		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
 		bulkheads: &bulkheads{limit: cfg.PerConfigInFlight, waiting: cfg.PerConfigWaiting, m: map[string]*bulkhead{}}}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
 	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
+	w.defers = batch.New(func(ctx context.Context, rs []queue.Routed) ([]struct{}, error) {
+		return make([]struct{}, len(rs)), w.retries.PublishRouted(ctx, rs...)
+	}, cfg.Batch, 2, cfg.Linger)
 	return w, nil
 }
 
@@ -191,9 +202,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	var batchers sync.WaitGroup
-	batchers.Add(2)
+	batchers.Add(3)
 	go func() { defer batchers.Done(); w.claims.Run(workCtx) }()
 	go func() { defer batchers.Done(); w.outs.Run(workCtx) }()
+	go func() { defer batchers.Done(); w.defers.Run(workCtx) }()
 
 	committerDone := make(chan struct{})
 	go func() { defer close(committerDone); w.commitLoop(workCtx) }()
@@ -305,7 +317,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	ref := store.Ref{TenantID: env.TenantID, ID: env.MessageID}
 	if wait := time.Until(env.NotBefore); wait > time.Second {
 		// Early (the sweeper re-published a waiting retry): back to its tier, not attempted.
-		return retry(ctx, func() error { return w.retries.PublishTo(ctx, queue.RetryTopic(wait), env) }) == nil
+		return retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }) == nil
 	}
 
 	if wait, ok := w.parkable(ctx, env); ok {
@@ -313,7 +325,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 		// down costs a produce per intent rather than a claim, an outcome and their events.
 		env.Parks++
 		env.EnqueuedAt, env.NotBefore = time.Now().UTC(), time.Now().Add(wait).UTC()
-		if err := retry(ctx, func() error { return w.retries.PublishTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
+		if err := retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
 			return false
 		}
 		metrics.Parked.WithLabelValues(env.TenantID).Inc()
@@ -380,14 +392,15 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 		categories = []message.Category{message.Transactional, message.Marketing}
 	}
 	now := time.Now()
-	soonest := time.Duration(-1)
+	soonest, spread := time.Duration(-1), w.cfg.BreakerCooldown
 	for _, cat := range categories {
 		plan, err := w.router.Plan(ctx, env.TenantID, env.Channel, cat)
 		if err != nil || len(plan.Routes) == 0 {
 			return 0, false // the claim path reports it
 		}
 		for _, r := range plan.Routes {
-			wait, open := w.breakers.get(r.Config.ID).blocked(now)
+			wait, cooldown, open := w.breakers.get(r.Config.ID).blocked(now)
+			spread = max(spread, cooldown)
 			if !open {
 				if !w.bulkheads.full(r.Config.ID) {
 					return 0, false
@@ -399,7 +412,6 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 			}
 		}
 	}
-	spread := w.cfg.BreakerCooldown
 	return soonest + time.Duration(rand.Int64N(int64(spread)+1)), true //nolint:gosec // jitter
 }
 
@@ -408,13 +420,19 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 func (w *Worker) scheduleRetry(ctx context.Context, log *slog.Logger, env queue.Envelope, out store.Outcome) {
 	env.Attempt, env.EnqueuedAt, env.NotBefore = out.Attempt+1, time.Now().UTC(), out.NextAttemptAt.UTC()
 	topic := queue.RetryTopic(time.Until(out.NextAttemptAt))
-	if err := w.retries.PublishTo(ctx, topic, env); err != nil {
+	if err := w.deferTo(ctx, topic, env); err != nil {
 		log.WarnContext(ctx, "could not put the retry on its tier; the sweeper will", "topic", topic, "err", err)
 		return
 	}
 	if err := w.store.MarkPublished(context.WithoutCancel(ctx), []store.Ref{out.Ref}); err != nil {
 		log.WarnContext(ctx, "could not mark the retry published; the sweeper may publish it again", "err", err)
 	}
+}
+
+// deferTo puts env on a retry tier, sharing a produce with concurrent deferrals.
+func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) error {
+	_, err := w.defers.Do(ctx, queue.Routed{Topic: topic, Envelope: env})
+	return err
 }
 
 // publishDeadLetter copies the intent to comms.send.dlq for consumers of the topic. The
