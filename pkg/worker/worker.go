@@ -380,9 +380,12 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 
 // parkable reports whether every route env's message could take is refusing sends right now (its
 // breaker open, or its bulkhead full), and if so how long to defer it: until the soonest route
-// may take sends again, spread over a further cooldown so that deferred intents do not all come
-// back at the moment a breaker lets its probe through. Only the breakers and bulkheads of this
-// worker are consulted; an intent another worker could send is at worst delayed by one wait.
+// may take sends again, spread over the cooldown that would follow a failed probe. Spread so that
+// deferred intents do not all come back at the moment a breaker lets its probe through, and that
+// wide because each return costs a trip through the retry tier: measured, a spread of one cooldown
+// made the returns as frequent as the tenant's new intents, and doubled the deferral traffic.
+// Only the breakers and bulkheads of this worker are consulted; an intent another worker could
+// send is at worst delayed by one wait.
 func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
 	if env.Parks >= w.cfg.MaxParks || w.cfg.MaxParks < 0 {
 		return 0, false
@@ -400,7 +403,7 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 		}
 		for _, r := range plan.Routes {
 			wait, cooldown, open := w.breakers.get(r.Config.ID).blocked(now)
-			spread = max(spread, cooldown)
+			spread = max(spread, min(2*cooldown, w.cfg.BreakerMaxCooldown))
 			if !open {
 				if !w.bulkheads.full(r.Config.ID) {
 					return 0, false
