@@ -63,7 +63,7 @@ type Config struct {
 	BreakerCooldown    time.Duration
 	BreakerMaxCooldown time.Duration
 	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
-	// (default 20: about an hour behind a breaker that keeps failing its probes); after that it
+	// (default 20: over an hour behind a breaker that keeps failing its probes); after that it
 	// is attempted, and its retry budget counts down as usual. Negative: never park.
 	MaxParks int
 }
