@@ -151,6 +151,9 @@ type bulkheads struct {
 type bulkhead struct {
 	sends   chan struct{} // a token per send in flight
 	waiting int           // guarded by bulkheads.mu
+	// took is a moving average of how long this config's sends take (guarded by bulkheads.mu):
+	// with the sends in flight and waiting, it says how long until the bulkhead has room.
+	took time.Duration
 }
 
 func (bs *bulkheads) get(configID string) *bulkhead {
@@ -195,13 +198,30 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 	}
 }
 
-func (bs *bulkheads) release(configID string) { <-bs.get(configID).sends }
+// release gives back a send slot of configID, whose send took took.
+func (bs *bulkheads) release(configID string, took time.Duration) {
+	b := bs.get(configID)
+	bs.mu.Lock()
+	if b.took == 0 {
+		b.took = took
+	} else {
+		b.took += (took - b.took) / 8
+	}
+	bs.mu.Unlock()
+	<-b.sends
+}
 
-// full reports whether a send to configID would be turned away now: every send slot taken and
-// as many waiting as may wait.
-func (bs *bulkheads) full(configID string) bool {
+// full reports whether a send to configID would be turned away now (every send slot taken and as
+// many waiting as may wait) and, if so, about how long the sends in flight and waiting will take
+// to drain at the recent pace.
+func (bs *bulkheads) full(configID string) (bool, time.Duration) {
 	b := bs.get(configID)
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	return len(b.sends) == cap(b.sends) && b.waiting >= bs.waiting
+	if len(b.sends) < cap(b.sends) || b.waiting < bs.waiting {
+		return false, 0
+	}
+	// A send in flight for longer than the average so far (a provider that just started
+	// hanging) has not reported yet: the estimate catches up as they finish.
+	return true, b.took * time.Duration(b.waiting+len(b.sends)) / time.Duration(cap(b.sends))
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -69,5 +70,37 @@ func TestFailedProbesBackOffTheBreaker(t *testing.T) {
 	b.record(false, now)
 	if wait, _, _ := b.blocked(now); wait != 10*time.Second {
 		t.Fatalf("after closing, the next opening waits %s; want the first cooldown again", wait)
+	}
+}
+
+// A full bulkhead says how long its sends in flight and its waiting line would take at the recent
+// pace, so intents deferred by it come back about when there is room rather than every few seconds.
+func TestFullBulkheadEstimatesItsDrain(t *testing.T) {
+	bs := &bulkheads{limit: 2, waiting: 1, m: map[string]*bulkhead{}}
+	ctx := context.Background()
+	bs.acquire(ctx, "cfg", func() {})
+	bs.release("cfg", 10*time.Second) // the provider takes 10 s a send
+	bs.acquire(ctx, "cfg", func() {})
+	bs.acquire(ctx, "cfg", func() {})
+	if full, _ := bs.full("cfg"); full {
+		t.Fatal("full with no one waiting yet")
+	}
+	got := make(chan bool)
+	go func() { got <- bs.acquire(ctx, "cfg", func() {}) }()
+	for {
+		bs.mu.Lock()
+		w := bs.m["cfg"].waiting
+		bs.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if full, drain := bs.full("cfg"); !full || drain != 15*time.Second {
+		t.Fatalf("full %v, drain %s; want full, 15 s (2 in flight and 1 waiting, 2 at a time, 10 s each)", full, drain)
+	}
+	bs.release("cfg", 10*time.Second)
+	if !<-got {
+		t.Fatal("the waiting send did not get the freed slot")
 	}
 }

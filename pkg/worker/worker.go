@@ -405,10 +405,15 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 			wait, cooldown, open := w.breakers.get(r.Config.ID).blocked(now)
 			spread = max(spread, min(2*cooldown, w.cfg.BreakerMaxCooldown))
 			if !open {
-				if !w.bulkheads.full(r.Config.ID) {
+				full, drain := w.bulkheads.full(r.Config.ID)
+				if !full {
 					return 0, false
 				}
-				wait = w.cfg.RetryInitial // a full bulkhead drains at the provider's pace
+				// A full bulkhead drains at the provider's pace: come back about when the sends
+				// and the line ahead would be done (a provider holding every send 10 s with 512
+				// in flight and 2,048 waiting: 50 s), not sooner than a first retry.
+				wait = max(w.cfg.RetryInitial, drain)
+				spread = max(spread, min(drain, w.cfg.BreakerMaxCooldown))
 			}
 			if soonest < 0 || wait < soonest {
 				soonest = wait
@@ -503,7 +508,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		} else {
 			start := time.Now()
 			res, err := w.send(ctx, route.Sender, c)
-			w.bulkheads.release(route.Config.ID)
+			w.bulkheads.release(route.Config.ID, time.Since(start))
 			if ctx.Err() != nil {
 				b.release()
 				return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
