@@ -21,12 +21,15 @@ LOG=/tmp/comms-bench-dev.out
 . bench/lib.sh
 lg() { measured "$OUT" ./bin/loadgen -admin-key "$ADMIN" -tenants 100 -duration "$DURATION" "$@"; }
 
+# Each target scenario starts from the same state, a fresh stack.
 echo "== intake alone (no worker)" | tee -a "$OUT"
 start_stack 0 off
 lg -label "intake at 2000/s" -rate 2000 -concurrency 256
+stop_stack
+start_stack 0 off
 lg -label "intake max" -concurrency 128
-# Not a target: the same rate again with the previous runs' 400k+ messages still queued (no
-# worker), autovacuum working through them and the in-process broker holding them all in memory.
+# Not a target: the same rate again with the max run's 300k+ messages still queued (no worker),
+# autovacuum working through them and the in-process broker holding them all in memory.
 lg -label "intake at 2000/s, behind the max run's backlog" -rate 2000 -concurrency 256
 stop_stack
 
