@@ -69,3 +69,32 @@ func BenchmarkDecodeAndValidate(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeFastPathAgreesWithStrict holds the one-pass decode to the two-pass reference: whatever
+// the fast path accepts, the strict path accepts with the same value, and every problem is the
+// strict path's own.
+func FuzzDecodeFastPathAgreesWithStrict(f *testing.F) {
+	for _, seed := range []string{
+		`{"channel":"sms","to":"+14155550123","text":"hi"}`,
+		`{"channel":"email","to":"a@example.com","subject":"s","text":"line\n\"two\"","metadata":{"to":"x","TO":"y"}}`,
+		`{"channel":"sms","TO":"+14155550123","text":"hi"}`, `{"t\u006f":"+1","channel":"sms"}`,
+		`{"channel":"sms","to":"+1","to":"+2"}`, `{"channel":"sms"} {}`, `{"channel":"sms"} `, `null`, `[]`,
+		`{"metadata":{"a":[1,{"b":"}"}]},"text":"{"}`, `{"text" : "x" , "bogus" : 1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast, strict message.Request
+		pf := decodeBytes(body, &fast)
+		ps := decodeStrict(body, &strict, knownFields(&strict))
+		if (pf == nil) != (ps == nil) {
+			t.Fatalf("%q: fast path problem %+v, strict path problem %+v", body, pf, ps)
+		}
+		if pf == nil && !reflect.DeepEqual(fast, strict) {
+			t.Fatalf("%q: fast path decoded %+v, strict path %+v", body, fast, strict)
+		}
+		if pf != nil && (pf.Status != ps.Status || pf.Detail != ps.Detail) {
+			t.Fatalf("%q: problems differ: %+v vs %+v", body, pf, ps)
+		}
+	})
+}
