@@ -132,11 +132,10 @@ func NewProducer(brokers []string, topic string) *Producer {
 func (p *Producer) Publish(ctx context.Context, envs ...Envelope) error {
 	msgs := make([]kafka.Message, len(envs))
 	for i, e := range envs {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
+		var err error
+		if msgs[i], err = encode("", e); err != nil {
+			return err
 		}
-		msgs[i] = kafka.Message{Key: []byte(e.TenantID), Value: b}
 	}
 	return p.PublishRaw(ctx, msgs...)
 }
@@ -152,13 +151,21 @@ type Routed struct {
 func (p *Producer) PublishRouted(ctx context.Context, rs ...Routed) error {
 	msgs := make([]kafka.Message, len(rs))
 	for i, r := range rs {
-		b, err := json.Marshal(r.Envelope)
-		if err != nil {
-			return fmt.Errorf("encode envelope %s: %w", r.Envelope.MessageID, err)
+		var err error
+		if msgs[i], err = encode(r.Topic, r.Envelope); err != nil {
+			return err
 		}
-		msgs[i] = kafka.Message{Topic: r.Topic, Key: []byte(r.Envelope.TenantID), Value: b}
 	}
 	return p.PublishRaw(ctx, msgs...)
+}
+
+// encode makes e a Kafka message keyed by tenant; topic "" leaves it to the producer's own.
+func encode(topic string, e Envelope) (kafka.Message, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
+	}
+	return kafka.Message{Topic: topic, Key: []byte(e.TenantID), Value: b}, nil
 }
 
 // PublishRaw writes already-encoded messages (the DLQ keeps the original bytes).

@@ -76,7 +76,9 @@ const (
 )
 
 // Limiter checks buckets in one Redis. It needs no goroutine of its own: a caller that finds
-// fewer than maxRuns runs in flight starts one.
+// fewer than maxRuns runs in flight starts one. (Not pkg/batch, whose Batcher needs Run: the
+// limiter is built in several places, and a Batcher nobody ran would hold every request until
+// its context ended.)
 type Limiter struct {
 	rdb    *redis.Client
 	prefix string
