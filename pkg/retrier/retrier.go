@@ -9,6 +9,7 @@
 package retrier
 
 import (
+	"container/heap"
 	"context"
 	"log/slog"
 	"sync"
@@ -99,8 +100,26 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 		}
 	}()
 
+	// Waiting intents sit in a heap ordered by due time, with one timer for the tier: a goroutine
+	// and a runtime timer per waiting intent (10,000 per tier behind a hanging provider) cost the
+	// garbage collector a stack scan each and the scheduler a timer each, on the cores the other
+	// tenants' sends use.
 	sem := make(chan struct{}, r.cfg.MaxWaiting)
-	var waiting sync.WaitGroup
+	wl := &waitList{wake: make(chan struct{}, 1)}
+	var publishing sync.WaitGroup
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		r.schedule(ctx, wl, func(w waiting) {
+			publishing.Add(1)
+			go func() {
+				defer func() { <-sem; publishing.Done() }()
+				if r.publish(ctx, w.env) {
+					tracker.Done(w.tp, w.offset)
+				}
+			}()
+		})
+	}()
 	for {
 		select {
 		case sem <- struct{}{}:
@@ -121,36 +140,49 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 		}
 		tp := queue.TopicPartition{Topic: m.Topic, Partition: m.Partition}
 		tracker.Add(tp, m.Offset)
-		waiting.Add(1)
-		go func() {
-			defer func() { <-sem; waiting.Done() }()
-			if r.release(ctx, m) {
-				tracker.Done(tp, m.Offset)
-			}
-		}()
+		env, err := queue.Decode(m.Value)
+		if err != nil {
+			r.log.Error("undecodable intent on a retry tier dropped", "topic", m.Topic, "offset", m.Offset, "err", err)
+			tracker.Done(tp, m.Offset)
+			<-sem
+			continue
+		}
+		wl.push(waiting{due: env.NotBefore, env: env, tp: tp, offset: m.Offset})
 	}
-	waiting.Wait()
+	// Still-waiting intents stay uncommitted: the next retrier gets them again.
+	<-schedDone
+	publishing.Wait()
 	stopCommits()
 	committer.Wait()
 }
 
-// release waits until the intent is due and puts it back on comms.send. It reports whether the
-// offset may be committed: false when shutting down first.
-func (r *Retrier) release(ctx context.Context, m kafka.Message) bool {
-	env, err := queue.Decode(m.Value)
-	if err != nil {
-		r.log.Error("undecodable intent on a retry tier dropped", "topic", m.Topic, "offset", m.Offset, "err", err)
-		return true
-	}
-	if wait := env.NotBefore.Sub(r.now()); wait > 0 {
-		t := time.NewTimer(wait)
+// schedule hands each waiting intent to release once it is due, until ctx ends.
+func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiting)) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		next, ok := wl.popDue(r.now())
+		for ok {
+			release(next)
+			next, ok = wl.popDue(r.now())
+		}
+		if wait, any := wl.untilNext(r.now()); any {
+			t.Reset(wait)
+		} else {
+			t.Reset(time.Hour)
+		}
 		select {
-		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
-			return false
+			return
+		case <-wl.wake:
+		case <-t.C:
 		}
 	}
+}
+
+// publish puts a due intent back on comms.send. It reports whether the offset may be committed:
+// false when shutting down first.
+func (r *Retrier) publish(ctx context.Context, env queue.Envelope) bool {
 	for {
 		_, err := r.due.Do(ctx, env)
 		if err == nil {
@@ -162,6 +194,69 @@ func (r *Retrier) release(ctx context.Context, m kafka.Message) bool {
 		r.log.Warn("re-publishing a due retry failed; trying again", "tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt, "err", err)
 		sleep(ctx, time.Second)
 	}
+}
+
+// waiting is an intent held until it is due.
+type waiting struct {
+	due    time.Time
+	env    queue.Envelope
+	tp     queue.TopicPartition
+	offset int64
+}
+
+// waitList is a min-heap of waiting intents by due time; wake tells the scheduler that an intent
+// may have become the earliest.
+type waitList struct {
+	mu   sync.Mutex
+	h    waitHeap
+	wake chan struct{}
+}
+
+func (l *waitList) push(w waiting) {
+	l.mu.Lock()
+	heap.Push(&l.h, w)
+	first := l.h[0].offset == w.offset && l.h[0].tp == w.tp
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// popDue removes and returns the earliest intent if it is due at now.
+func (l *waitList) popDue(now time.Time) (waiting, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.h) == 0 || l.h[0].due.After(now) {
+		return waiting{}, false
+	}
+	return heap.Pop(&l.h).(waiting), true
+}
+
+// untilNext reports how long until the earliest intent is due, if any waits.
+func (l *waitList) untilNext(now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.h) == 0 {
+		return 0, false
+	}
+	return l.h[0].due.Sub(now), true
+}
+
+type waitHeap []waiting
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waiting)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = waiting{}
+	*h = old[:len(old)-1]
+	return w
 }
 
 func commit(ctx context.Context, reader *kafka.Reader, tracker *queue.Tracker, log *slog.Logger) {
