@@ -33,7 +33,7 @@ import (
 type options struct {
 	url, adminKey, dbURL, channel, label string
 	tenants, rate, concurrency           int
-	duration, drain, every               time.Duration
+	duration, drain, every, warmup       time.Duration
 	idempotency, jsonOut                 bool
 	noisyMode                            string // "", hang or 503: add a misbehaving tenant B
 	noisyRate                            int
@@ -50,7 +50,8 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 100, "tenants to spread the load over")
 	flag.IntVar(&o.rate, "rate", 0, "requests per second (0: as fast as -concurrency allows)")
 	flag.IntVar(&o.concurrency, "concurrency", 128, "requests in flight at most")
-	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to send")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to send (and measure)")
+	flag.DurationVar(&o.warmup, "warmup", 0, "send this long first without measuring: the stack's first seconds (consumer groups joining, pools filling) are not its steady state")
 	flag.DurationVar(&o.drain, "drain", 2*time.Minute, "with -database-url: how long to wait for messages to finish")
 	flag.BoolVar(&o.idempotency, "idempotency", true, "send a unique Idempotency-Key with each request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
@@ -93,6 +94,7 @@ type report struct {
 	TargetRate  int            `json:"target_rate"`
 	Concurrency int            `json:"concurrency"`
 	Duration    float64        `json:"duration_s"`
+	Warmup      float64        `json:"warmup_s,omitempty"` // sent before the measured window, not counted
 	Requests    int64          `json:"requests"`
 	Accepted    int64          `json:"accepted"`
 	Errors      map[string]int `json:"errors"`
@@ -136,7 +138,11 @@ func pct(ds []time.Duration) percentiles {
 }
 
 func (r report) print(w io.Writer) {
-	fmt.Fprintf(w, "run %q: %d tenants, target %s, concurrency %d, %.0fs\n", r.Label, r.Tenants, rateName(r.TargetRate), r.Concurrency, r.Duration)
+	warm := ""
+	if r.Warmup > 0 {
+		warm = fmt.Sprintf(" measured after a %.0fs warm-up", r.Warmup)
+	}
+	fmt.Fprintf(w, "run %q: %d tenants, target %s, concurrency %d, %.0fs%s\n", r.Label, r.Tenants, rateName(r.TargetRate), r.Concurrency, r.Duration, warm)
 	fmt.Fprintf(w, "  intake: %d requests, %d accepted (%.0f/s), errors %v, late starts %d\n", r.Requests, r.Accepted, r.AcceptedPS, r.Errors, r.Late)
 	fmt.Fprintf(w, "  intake latency ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
 	if e := r.E2E; e != nil {
@@ -173,7 +179,7 @@ func run(ctx context.Context, o options) (report, error) {
 			return report{}, err
 		}
 		defer nz.stop()
-		noisyCtx, stopNoisy := context.WithTimeout(ctx, o.duration)
+		noisyCtx, stopNoisy := context.WithTimeout(ctx, o.warmup+o.duration)
 		defer stopNoisy()
 		noisyDone = make(chan struct{})
 		go func() { defer close(noisyDone); nz.run(noisyCtx, client, o, key) }()
@@ -182,11 +188,12 @@ func run(ctx context.Context, o options) (report, error) {
 
 	// The pacer hands out due times; workers send when one is due.
 	due := make(chan time.Time, o.concurrency)
-	runCtx, cancel := context.WithTimeout(ctx, o.duration)
+	start := time.Now()
+	measureFrom := start.Add(o.warmup)
+	runCtx, cancel := context.WithTimeout(ctx, o.warmup+o.duration)
 	defer cancel()
 	go func() {
 		defer close(due)
-		start := time.Now()
 		if o.rate == 0 {
 			for runCtx.Err() == nil {
 				select {
@@ -221,7 +228,7 @@ func run(ctx context.Context, o options) (report, error) {
 		wg                       sync.WaitGroup
 		seq                      atomic.Int64
 	)
-	started := time.Now()
+	started := start
 	if o.every > 0 {
 		go func() {
 			t := time.NewTicker(o.every)
@@ -246,6 +253,10 @@ func run(ctx context.Context, o options) (report, error) {
 			var local []time.Duration
 			for at := range due {
 				n := seq.Add(1)
+				if at.Before(measureFrom) {
+					_, _ = send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
+					continue
+				}
 				if time.Since(at) > 10*time.Millisecond {
 					late.Add(1)
 				}
@@ -270,9 +281,9 @@ func run(ctx context.Context, o options) (report, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(started)
+	elapsed := time.Since(measureFrom)
 	rep := report{
-		Label: o.label, Tenants: o.tenants, TargetRate: o.rate, Concurrency: o.concurrency, Duration: elapsed.Seconds(),
+		Label: o.label, Tenants: o.tenants, TargetRate: o.rate, Concurrency: o.concurrency, Duration: elapsed.Seconds(), Warmup: o.warmup.Seconds(),
 		Requests: requests.Load(), Accepted: accepted.Load(), Errors: errs, Late: late.Load(),
 		AcceptedPS: float64(accepted.Load()) / elapsed.Seconds(), Latency: pct(lats),
 	}
@@ -281,7 +292,7 @@ func run(ctx context.Context, o options) (report, error) {
 		rep.Noisy = &noisyReport{Mode: nz.mode, Rate: nz.rate, Accepted: nz.accepted.Load(), Refused: nz.refused.Load(), ProviderCalls: nz.calls.Load()}
 	}
 	if o.dbURL != "" {
-		e, err := endToEnd(ctx, o, tenantIDs)
+		e, err := endToEnd(ctx, o, tenantIDs, measureFrom)
 		if err != nil {
 			return rep, err
 		}
@@ -356,7 +367,7 @@ func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []
 
 // endToEnd waits for the run's messages to be final, then computes delivery figures from their
 // created_at (accepted) and sent_at timestamps.
-func endToEnd(ctx context.Context, o options, tenantIDs []string) (*e2eReport, error) {
+func endToEnd(ctx context.Context, o options, tenantIDs []string, measureFrom time.Time) (*e2eReport, error) {
 	conn, err := pgx.Connect(ctx, o.dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("connect for end-to-end figures: %w", err)
@@ -386,7 +397,7 @@ func endToEnd(ctx context.Context, o options, tenantIDs []string) (*e2eReport, e
 		}
 	}
 	rows, err := conn.Query(ctx, `SELECT created_at, sent_at FROM communication.message_logs
-		WHERE tenant_id = ANY($1) AND sent_at IS NOT NULL ORDER BY sent_at`, tenantIDs)
+		WHERE tenant_id = ANY($1) AND sent_at IS NOT NULL AND created_at >= $2 ORDER BY sent_at`, tenantIDs, measureFrom)
 	if err != nil {
 		return nil, err
 	}
