@@ -228,7 +228,6 @@ func run(ctx context.Context, o options) (report, error) {
 		wg                       sync.WaitGroup
 		seq                      atomic.Int64
 	)
-	started := start
 	if o.every > 0 {
 		go func() {
 			t := time.NewTicker(o.every)
@@ -240,7 +239,7 @@ func run(ctx context.Context, o options) (report, error) {
 					return
 				case <-t.C:
 					n := accepted.Load()
-					fmt.Fprintf(os.Stderr, "%6.0fs %8.0f accepted/s\n", time.Since(started).Seconds(), float64(n-last)/o.every.Seconds())
+					fmt.Fprintf(os.Stderr, "%6.0fs %8.0f accepted/s\n", time.Since(start).Seconds(), float64(n-last)/o.every.Seconds())
 					last = n
 				}
 			}
@@ -365,8 +364,9 @@ func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []
 	return ids, keys, nil
 }
 
-// endToEnd waits for the run's messages to be final, then computes delivery figures from their
-// created_at (accepted) and sent_at timestamps.
+// endToEnd waits for the run's messages to be final (warm-up ones too), then computes delivery
+// figures from the created_at (accepted) and sent_at timestamps of those accepted from
+// measureFrom on.
 func endToEnd(ctx context.Context, o options, tenantIDs []string, measureFrom time.Time) (*e2eReport, error) {
 	conn, err := pgx.Connect(ctx, o.dbURL)
 	if err != nil {

@@ -166,7 +166,7 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 			release(next)
 			next, ok = wl.popDue(r.now())
 		}
-		if wait, any := wl.untilNext(r.now()); any {
+		if wait, waits := wl.untilNext(r.now()); waits {
 			t.Reset(wait)
 		} else {
 			t.Reset(time.Hour)
