@@ -29,7 +29,8 @@ stop_stack
 start_stack 0 off
 lg -label "intake max" -concurrency 128
 # Not a target: the same rate again with the max run's 300k+ messages still queued (no worker),
-# autovacuum working through them and the in-process broker holding them all in memory.
+# their dead rows (autovacuum is off on this machine class) and the in-process broker holding them
+# all in memory.
 lg -label "intake at 2000/s, behind the max run's backlog" -rate 2000 -concurrency 256
 stop_stack
 
