@@ -215,9 +215,9 @@ type waitList struct {
 func (l *waitList) push(w waiting) {
 	l.mu.Lock()
 	heap.Push(&l.h, w)
-	first := l.h[0].offset == w.offset && l.h[0].tp == w.tp
+	earliest := !l.h[0].due.Before(w.due) // a later one leaves the scheduler's timer right
 	l.mu.Unlock()
-	if first {
+	if earliest {
 		select {
 		case l.wake <- struct{}{}:
 		default:
