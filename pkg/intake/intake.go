@@ -55,7 +55,14 @@ type Service struct {
 	log     *slog.Logger
 	inserts *batch.Batcher[store.NewMessage, store.Inserted]
 	publish *batch.Batcher[queue.Envelope, struct{}]
+	marks   *batch.Batcher[store.Ref, struct{}]
 }
+
+// markLinger is how long a published intent waits to be marked published with others. Marks only
+// keep the sweeper (10 s grace by default) from publishing an intent again, so they can wait: at
+// a few hundred requests a second, marking every publish batch was a commit per batch, and by
+// the time a mark runs most intents are already sent, their outbox rows gone.
+const markLinger = 250 * time.Millisecond
 
 // New returns an intake service. Run it before calling Submit.
 func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger) *Service {
@@ -67,14 +74,19 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 		return s.InsertMessages(ctx, in)
 	}, 500, 4, 2*time.Millisecond)
 	svc.publish = batch.New(svc.publishBatch, 1000, 4, 5*time.Millisecond)
+	svc.marks = batch.New(svc.markBatch, 10_000, 1, markLinger)
 	return svc
 }
 
 // Run runs the batchers until ctx ends, then finishes what was submitted.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	// Marks outlive the publisher, so that a batch published during shutdown is still marked.
+	marksCtx, stopMarks := context.WithCancel(context.WithoutCancel(ctx))
+	marksDone := make(chan struct{})
+	go func() { defer close(marksDone); s.marks.Run(marksCtx) }()
 	wg.Add(1)
-	go func() { defer wg.Done(); s.publish.Run(ctx) }()
+	go func() { defer wg.Done(); s.publish.Run(ctx); stopMarks(); <-marksDone }()
 	if s.idem != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.idem.Run(ctx) }()
@@ -140,15 +152,21 @@ func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) ([]st
 		s.log.ErrorContext(ctx, "publish failed: the sweeper will re-publish", "count", len(envs), "err", err)
 		return nil, err
 	}
-	refs := make([]store.Ref, len(envs))
-	for i, e := range envs {
-		refs[i] = store.Ref{TenantID: e.TenantID, ID: e.MessageID}
-	}
-	if err := s.store.MarkPublished(ctx, refs); err != nil {
-		// Harmless: the sweeper publishes them again and the worker skips the duplicates.
-		s.log.WarnContext(ctx, "mark published failed", "count", len(envs), "err", err)
+	for _, e := range envs {
+		if !s.marks.TrySubmit(store.Ref{TenantID: e.TenantID, ID: e.MessageID}) {
+			// Harmless: the sweeper publishes it again and the worker skips the duplicate.
+			s.log.WarnContext(ctx, "mark queue full: the sweeper will publish this intent again", "tenant_id", e.TenantID, "message_id", e.MessageID)
+		}
 	}
 	return make([]struct{}, len(envs)), nil
+}
+
+func (s *Service) markBatch(ctx context.Context, refs []store.Ref) ([]struct{}, error) {
+	if err := s.store.MarkPublished(ctx, refs); err != nil {
+		// Harmless: the sweeper publishes them again and the worker skips the duplicates.
+		s.log.WarnContext(ctx, "mark published failed", "count", len(refs), "err", err)
+	}
+	return make([]struct{}, len(refs)), nil
 }
 
 // requestHash identifies a request body for idempotency: the same fields give the same hash

@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -89,5 +90,60 @@ func TestDefaultCategoryIsTheSameRequest(t *testing.T) {
 	req.Category = message.Marketing
 	if _, err := svc.Submit(ctx, tenantID, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
 		t.Fatalf("a different category under the same key: %v", err)
+	}
+}
+
+// countingPublisher accepts every intent and counts them.
+type countingPublisher struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *countingPublisher) Publish(_ context.Context, envs ...queue.Envelope) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += len(envs)
+	return nil
+}
+
+// Every intent the broker took is marked published by the time the service has stopped, though
+// marks wait to share a statement: an unmarked one would be published again by the sweeper.
+func TestPublishedIntentsAreMarkedBeforeShutdownEnds(t *testing.T) {
+	t.Parallel()
+	db := testenv.DB(t)
+	st := store.New(db)
+	ctx := context.Background()
+	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &countingPublisher{}
+	svc := intake.New(st, nil, pub, stacktest.Logger())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(runCtx) }()
+
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Submit(ctx, tn.ID, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprint("code ", i)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	stop()
+	<-done
+
+	var published, unpublished int
+	if err := db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE published_at IS NOT NULL), count(*) FILTER (WHERE published_at IS NULL)
+		FROM communication.dispatch_queue`).Scan(&published, &unpublished); err != nil {
+		t.Fatal(err)
+	}
+	if pub.n != n || published != n || unpublished != 0 {
+		t.Fatalf("published %d intents; outbox rows marked %d, unmarked %d; want %d, %d, 0", pub.n, published, unpublished, n, n)
 	}
 }

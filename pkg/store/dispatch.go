@@ -192,15 +192,20 @@ func (s *Store) MarkPublished(ctx context.Context, refs []Ref) error {
 	// Lock first, skipping rows locked by their final outcome (about to be deleted), then update
 	// only the rows locked: this statement never waits on a lock, so it cannot deadlock with the
 	// outcome batches that delete rows in another order. One statement, so one round trip.
+	// Its commit does not wait for the WAL to reach the disk (synchronous_commit off for this
+	// statement's transaction only): a mark lost to a database crash only makes the sweeper
+	// publish the intent again, and each of these flushes queued behind the commits that matter.
 	_, err := s.pool.Exec(ctx, `
-		WITH locked AS (
+		WITH async AS (
+			SELECT set_config('synchronous_commit', 'off', true)
+		), locked AS (
 			SELECT q.message_id FROM communication.dispatch_queue q
 			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON q.message_id = r.id AND q.tenant_id = r.tenant_id
 			WHERE q.published_at IS NULL
 			FOR UPDATE OF q SKIP LOCKED
 		)
 		UPDATE communication.dispatch_queue d SET published_at = now()
-		FROM locked WHERE d.message_id = locked.message_id`, tenants, msgIDs)
+		FROM locked, async WHERE d.message_id = locked.message_id`, tenants, msgIDs)
 	if err != nil {
 		return fmt.Errorf("mark %d messages published: %w", len(refs), err)
 	}
