@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -95,9 +96,12 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	}
 	// Tenant-supplied URL: connect only through the guarded dialer, never follow redirects (a 30x
 	// to an internal address would slip past it otherwise), and use no proxy from the environment.
+	t := provider.NewTransport(env.DialContext)
+	t.Proxy = nil
+	t.TLSClientConfig = &tls.Config{RootCAs: env.RootCAs, MinVersion: tls.VersionTLS12}
 	a.client = &http.Client{
 		Timeout:       time.Minute,
-		Transport:     &http.Transport{DialContext: env.DialContext, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second},
+		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return &a, nil

@@ -7,10 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +93,59 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A burst of concurrent sends leaves its connections open for the next burst: a worker sending
+// hundreds at once to one endpoint must not dial them all again each time (Go's default
+// transport keeps two idle connections per host).
+func TestBurstsReuseTheirConnections(t *testing.T) {
+	const burst = 64
+	var dialled atomic.Int64
+	arrived := make(chan struct{}, burst)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	creds, _ := json.Marshal(webhook.Credentials{URL: srv.URL + "/hook", Secret: secret})
+	a, err := webhook.New(provider.Config{Type: webhook.Type, Channel: message.SMS, Credentials: creds}, provider.Env{AllowInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendBurst := func() {
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := a.Send(context.Background(), provider.Message{ID: fmt.Sprint("msg_", i), Channel: message.SMS, To: "+14155550100", Text: "hi"}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		for range burst { // every send holds its own connection at once
+			<-arrived
+		}
+		for range burst {
+			release <- struct{}{}
+		}
+		wg.Wait()
+	}
+	sendBurst()
+	first := dialled.Load()
+	sendBurst()
+	// A connection goes back to the pool just after its response is read; the few that lose that
+	// race against the next burst's requests are dialled again.
+	if again := dialled.Load() - first; first != burst || again > 2 {
+		t.Fatalf("first burst dialled %d connections, the second %d more; want %d, then none", first, again, burst)
+	}
 }
