@@ -236,12 +236,21 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 // (the worker crashed or was cut off mid-attempt) and not re-published since. It scans the outbox,
 // whose size is the number of unfinished messages, so callers run it less often than
 // SweepUnpublished.
+//
+// No index serves it on purpose: one on lease_expires_at or status would make every claim and
+// outcome update non-HOT (migration 0008). So the outbox drives, and each of its messages is
+// looked up by primary key: the lateral subquery with OFFSET 0 is not merged into a join, so the
+// planner cannot trade the lookups for a scan of message_logs, whatever its statistics say, and
+// the lookup names the id alone so that it cannot pick a tenant index instead.
 func (s *Store) SweepExpiredLeases(ctx context.Context, limit int, publish func(context.Context, []Stranded) error) (int, error) {
 	return s.sweep(ctx, `
 		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, NULL::timestamptz
 		FROM communication.dispatch_queue d
-		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
-		WHERE m.status = 'sending' AND m.lease_expires_at < now()
+		CROSS JOIN LATERAL (
+			SELECT l.tenant_id, l.channel, l.attempts, l.status, l.lease_expires_at
+			FROM communication.message_logs l WHERE l.id = d.message_id OFFSET 0
+		) m
+		WHERE m.tenant_id = d.tenant_id AND m.status = 'sending' AND m.lease_expires_at < now()
 		  AND (d.published_at IS NULL OR d.published_at < m.lease_expires_at)
 		LIMIT $1 FOR UPDATE OF d SKIP LOCKED`, publish, limit)
 }
