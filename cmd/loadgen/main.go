@@ -38,6 +38,7 @@ type options struct {
 	noisyMode                            string // "", hang or 503: add a misbehaving tenant B
 	noisyRate                            int
 	noisyHang                            time.Duration
+	noisyLimit                           float64
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.noisyMode, "noisy", "", "isolation benchmark: add a tenant B whose provider hangs (hang), answers 503 (503) or behaves (ok, the control); the report covers the other tenants")
 	flag.IntVar(&o.noisyRate, "noisy-rate", 500, "with -noisy: B's requests per second")
 	flag.DurationVar(&o.noisyHang, "noisy-hang", 10*time.Second, "with -noisy hang: how long B's provider holds each send")
+	flag.Float64Var(&o.noisyLimit, "noisy-limit", 0, "with -noisy: B's intake rate limit per second (its plan); 0 keeps the tenant default")
 	flag.Parse()
 	if o.noisyMode != "" && o.noisyMode != "hang" && o.noisyMode != "503" && o.noisyMode != "ok" {
 		fmt.Fprintln(os.Stderr, "loadgen: -noisy must be hang, 503 or ok")

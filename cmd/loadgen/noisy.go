@@ -62,6 +62,13 @@ func (nz *noisy) start(ctx context.Context, c *http.Client, o options) (key stri
 	if err := admin("/admin/tenants", map[string]any{"name": "noisy neighbour", "allow_system_fallback": false}, &t); err != nil {
 		return "", fmt.Errorf("create noisy tenant: %w", err)
 	}
+	if o.noisyLimit > 0 {
+		// B's plan: what it sends beyond this is refused with 429 at the door.
+		limit := map[string]any{"rate_per_second": o.noisyLimit, "rate_burst": max(1, int(o.noisyLimit))}
+		if err := sendJSON(ctx, c, "PATCH", o.url+"/admin/tenants/"+t.ID, o.adminKey, limit, &struct{}{}); err != nil {
+			return "", fmt.Errorf("limit noisy tenant: %w", err)
+		}
+	}
 	var k struct{ Secret string }
 	if err := admin("/admin/api-keys", map[string]any{"kind": "tenant", "tenant_id": t.ID, "name": "loadgen"}, &k); err != nil {
 		return "", fmt.Errorf("create noisy key: %w", err)
@@ -114,8 +121,12 @@ func (nz *noisy) run(ctx context.Context, c *http.Client, o options, key string)
 func (nz *noisy) stop() { _ = nz.srv.Close() }
 
 func postJSON(ctx context.Context, c *http.Client, url, key string, body, out any) error {
+	return sendJSON(ctx, c, "POST", url, key, body, out)
+}
+
+func sendJSON(ctx context.Context, c *http.Client, method, url, key string, body, out any) error {
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(b))
+	req, _ := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -125,7 +136,7 @@ func postJSON(ctx context.Context, c *http.Client, url, key string, body, out an
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, raw)
+		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, raw)
 	}
 	return json.Unmarshal(raw, out)
 }
