@@ -25,17 +25,20 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
-	// Plan each execution for its own arguments. The hot statements take a whole batch as arrays,
-	// and a cached generic plan can see neither the arrays' lengths nor a table's growth since it
-	// was made: settled on while message_logs was nearly empty and never analysed (a fresh
-	// database, autovacuum behind or off), it scanned the whole table on every claim for the
-	// connection's life. Measured in an isolation run: 2,155 scans reading 28.8 M rows in 60 s,
-	// and tenant A's p99 at 440 ms to 1.9 s against 192 ms with custom plans (docs/benchmarks.md).
-	// Planning every batch costs about 9% of peak dispatch where PostgreSQL is the bottleneck; a
-	// URL that sets plan_cache_mode (auto, where autovacuum keeps statistics current) keeps its
-	// own choice.
-	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
-		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	// Statements are planned for their own arguments unless they opt in to a cached plan. A
+	// prepared statement switches to a generic plan after five runs, and a generic plan settled
+	// on while a table was nearly empty and never analysed (a fresh database, autovacuum behind or
+	// off) can scan the whole table on every run for the connection's life: measured in an
+	// isolation run, the claim did, 2,155 scans reading 28.8 M rows in 60 s, and tenant A's p99
+	// went to 440 ms-1.9 s against 192 ms (docs/benchmarks.md). So by default every statement
+	// runs as an unnamed statement, which PostgreSQL plans for each execution, and pgx caches only
+	// its description (one round trip, as before). The hot path's batch statements (insert, mark,
+	// claim, outcome) are written so that no plan of theirs can scan a table, and ask for a
+	// prepared statement (store's cachedPlan): planning them for every batch was 40% of their time in PostgreSQL
+	// (TestDispatchStatementsDoNotScanMessageLogsAsItGrows holds their generic plans to that).
+	// A URL that sets default_query_exec_mode or plan_cache_mode keeps its own choice.
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

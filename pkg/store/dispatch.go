@@ -34,15 +34,23 @@ type Claimed struct {
 func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Duration) ([]Claimed, error) {
 	tenants, msgIDs := splitRefs(refs)
 	rows, err := s.pool.Query(ctx, `
-		WITH target AS (
-			-- lock in id order so concurrent claims of overlapping batches cannot deadlock
-			SELECT m.id FROM communication.message_logs m
-			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
-			-- a message waiting for a retry is not claimable before its time (1 s of clock skew
-			-- between the retry scheduler and the database is tolerated)
-			WHERE (m.status = 'queued' AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= now() + interval '1 second'))
-			   OR (m.status = 'sending' AND m.lease_expires_at < now())
-			ORDER BY m.id FOR UPDATE OF m
+		WITH target AS MATERIALIZED (
+			-- Each message is looked up by primary key: the lateral subquery behind OFFSET 0 is
+			-- never merged into a join, so no plan, generic or not, can trade the lookups for a scan
+			-- of message_logs. Rows are locked as the outer loop reaches them, in id order, so that
+			-- concurrent claims of overlapping batches cannot deadlock. The lookup names the id alone
+			-- (a tenant index could otherwise be chosen); the tenant is checked outside.
+			SELECT m.id FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id) ORDER BY id) r
+			CROSS JOIN LATERAL (
+				SELECT l.id, l.tenant_id FROM communication.message_logs l
+				WHERE l.id = r.id
+				  -- a message waiting for a retry is not claimable before its time (1 s of clock
+				  -- skew between the retry scheduler and the database is tolerated)
+				  AND ((l.status = 'queued' AND (l.next_attempt_at IS NULL OR l.next_attempt_at <= now() + interval '1 second'))
+				    OR (l.status = 'sending' AND l.lease_expires_at < now()))
+				FOR UPDATE OFFSET 0
+			) m
+			WHERE m.tenant_id = r.tenant_id
 		), c AS (
 			UPDATE communication.message_logs m
 			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, next_attempt_at = NULL, updated_at = now()
@@ -52,7 +60,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source)
 			SELECT id, tenant_id, 'sending', attempts, 'internal' FROM c
 		)
-		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease)
+		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, cachedPlan, tenants, msgIDs, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}
@@ -129,13 +137,21 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[])
 			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env)
+		), t AS MATERIALIZED (
+			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
+			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
+			-- plan of it scans message_logs. The update checks again, on the row it locks.
+			SELECT o.* FROM o CROSS JOIN LATERAL (
+				SELECT l.tenant_id, l.status, l.attempts FROM communication.message_logs l WHERE l.id = o.id OFFSET 0
+			) l
+			WHERE l.tenant_id = o.tenant_id AND l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
 			    cost = o.cost, cost_currency = o.currency, next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
-			FROM o
+			FROM t o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
 			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env
 		), refs AS (
@@ -175,7 +191,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, CallbackProviders)
+		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, CallbackProviders)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}
@@ -198,14 +214,19 @@ func (s *Store) MarkPublished(ctx context.Context, refs []Ref) error {
 	_, err := s.pool.Exec(ctx, `
 		WITH async AS (
 			SELECT set_config('synchronous_commit', 'off', true)
-		), locked AS (
-			SELECT q.message_id FROM communication.dispatch_queue q
-			JOIN unnest($1::text[], $2::text[]) AS r(tenant_id, id) ON q.message_id = r.id AND q.tenant_id = r.tenant_id
-			WHERE q.published_at IS NULL
-			FOR UPDATE OF q SKIP LOCKED
+		), locked AS MATERIALIZED (
+			-- one primary-key lookup per message, behind OFFSET 0 (see ClaimMessages): no plan may
+			-- read the unpublished outbox instead, which holds every retry waiting for its time
+			SELECT q.message_id FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id)
+			CROSS JOIN LATERAL (
+				SELECT q.message_id, q.tenant_id FROM communication.dispatch_queue q
+				WHERE q.message_id = r.id AND q.published_at IS NULL
+				FOR UPDATE SKIP LOCKED OFFSET 0
+			) q
+			WHERE q.tenant_id = r.tenant_id
 		)
 		UPDATE communication.dispatch_queue d SET published_at = now()
-		FROM locked, async WHERE d.message_id = locked.message_id`, tenants, msgIDs)
+		FROM locked, async WHERE d.message_id = locked.message_id`, cachedPlan, tenants, msgIDs)
 	if err != nil {
 		return fmt.Errorf("mark %d messages published: %w", len(refs), err)
 	}

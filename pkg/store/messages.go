@@ -85,8 +85,12 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey)
 			), sup AS (
-				SELECT req.id FROM req JOIN communication.suppressions s
-				ON s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient = req.rkey
+				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
+				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
+				SELECT req.id FROM req CROSS JOIN LATERAL (
+					SELECT 1 FROM communication.suppressions s
+					WHERE s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient = req.rkey OFFSET 0
+				) s
 			), ok AS (
 				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup)
 			), idem AS (
@@ -108,7 +112,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				SELECT id, tenant_id, created_at FROM ins
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
-			id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey)
+			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey)
 		if err != nil {
 			return err
 		}

@@ -5,11 +5,20 @@ package store
 import (
 	"errors"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrNotFound is returned when a row does not exist for the given tenant.
 var ErrNotFound = errors.New("not found")
+
+// cachedPlan, passed before a statement's arguments, has the connection prepare the statement, so
+// that PostgreSQL may cache its plan (generic after five runs, where plan_cache_mode is auto)
+// instead of planning every batch. Every other statement is planned for its own arguments (see
+// db.Open). Only for statements no plan of which can scan a growing table: each looks its rows up
+// by key behind OFFSET 0, and TestDispatchStatementsDoNotScanMessageLogsAsItGrows runs them on
+// their generic plans.
+const cachedPlan = pgx.QueryExecModeCacheStatement
 
 // Store wraps the pool.
 type Store struct {
