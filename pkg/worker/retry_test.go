@@ -323,3 +323,36 @@ func TestSendCapIsSharedAcrossWorkers(t *testing.T) {
 	}
 	_ = tid
 }
+
+// A retry put on its tier is marked published, so the sweeper does not publish it a second time,
+// even when the worker stops right after deferring it: marks are batched, and a stopping worker
+// flushes the ones it holds.
+func TestWaitingRetryIsMarkedPublishedBeforeTheWorkerStops(t *testing.T) {
+	t.Parallel()
+	s, tw := twilioStack(t)
+	// The retry waits a minute on its tier: nothing but the mark can touch its outbox row.
+	w := s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond, RetryInitial: time.Minute, RetryMax: 2 * time.Minute,
+		BreakerThreshold: 3, BreakerCooldown: time.Hour})
+	tid, key := ownOnly(t, s)
+	addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+	tw.FailTimes("+14155550780", provider.ProviderUnavailable, 1)
+	id := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550780", Text: "x"})
+
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(strings.Join(eventStatuses(getMessage(t, s, tid, id)), " "), "retrying") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry scheduled: events %v", eventStatuses(getMessage(t, s, tid, id)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.Stop()
+
+	var published bool
+	if err := s.Pool.QueryRow(context.Background(),
+		`SELECT published_at IS NOT NULL FROM communication.dispatch_queue WHERE message_id = $1`, id).Scan(&published); err != nil {
+		t.Fatal(err)
+	}
+	if !published {
+		t.Fatal("the waiting retry's outbox row is unpublished after the worker stopped: the sweeper would publish it again")
+	}
+}

@@ -157,7 +157,11 @@ type Worker struct {
 	retries *queue.Producer // no fixed topic: retry tiers
 	// defers carries intents to retry tiers. Concurrent ones share a produce: behind an open
 	// breaker every intent of the tenant is deferred, hundreds a second.
-	defers    *batch.Batcher[queue.Routed, struct{}]
+	defers *batch.Batcher[queue.Routed, struct{}]
+	// marks records retries as published on their tier, many to a statement: the sends a hanging
+	// provider held time out together, and marking each alone was a burst of hundreds of commits
+	// every time they did.
+	marks     *batch.Batcher[store.Ref, struct{}]
 	breakers  *breakers
 	bulkheads *bulkheads
 
@@ -181,7 +185,20 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 	w.defers = batch.New(func(ctx context.Context, rs []queue.Routed) ([]struct{}, error) {
 		return make([]struct{}, len(rs)), w.retries.PublishRouted(ctx, rs...)
 	}, cfg.Batch, 2, cfg.Linger)
+	w.marks = batch.New(w.markBatch, 10_000, 1, retryMarkLinger)
 	return w, nil
+}
+
+// retryMarkLinger is how long a retry put on its tier waits to be marked published with others.
+// The mark only keeps the sweeper from publishing the retry again, which it does after its grace
+// (10 s by default); a lost mark costs a duplicate intent, which the worker defers or skips.
+const retryMarkLinger = 250 * time.Millisecond
+
+func (w *Worker) markBatch(ctx context.Context, refs []store.Ref) ([]struct{}, error) {
+	if err := w.store.MarkPublished(ctx, refs); err != nil {
+		w.log.WarnContext(ctx, "could not mark retries published; the sweeper may publish them again", "count", len(refs), "err", err)
+	}
+	return make([]struct{}, len(refs)), nil
 }
 
 // Run dispatches until ctx ends, then shuts down in two phases: it stops fetching and lets
@@ -202,10 +219,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	var batchers sync.WaitGroup
-	batchers.Add(3)
+	batchers.Add(4)
 	go func() { defer batchers.Done(); w.claims.Run(workCtx) }()
 	go func() { defer batchers.Done(); w.outs.Run(workCtx) }()
 	go func() { defer batchers.Done(); w.defers.Run(workCtx) }()
+	go func() { defer batchers.Done(); w.marks.Run(workCtx) }()
 
 	committerDone := make(chan struct{})
 	go func() { defer close(committerDone); w.commitLoop(workCtx) }()
@@ -432,8 +450,8 @@ func (w *Worker) scheduleRetry(ctx context.Context, log *slog.Logger, env queue.
 		log.WarnContext(ctx, "could not put the retry on its tier; the sweeper will", "topic", topic, "err", err)
 		return
 	}
-	if err := w.store.MarkPublished(context.WithoutCancel(ctx), []store.Ref{out.Ref}); err != nil {
-		log.WarnContext(ctx, "could not mark the retry published; the sweeper may publish it again", "err", err)
+	if !w.marks.TrySubmit(out.Ref) {
+		log.WarnContext(ctx, "mark queue full: the sweeper may publish this retry again")
 	}
 }
 
