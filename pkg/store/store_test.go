@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -138,12 +139,12 @@ func TestExpiredLeaseIsReclaimedAndSwept(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond)
 	var swept []store.Stranded
-	n, err := s.SweepExpiredLeases(ctx, 10, func(_ context.Context, st []store.Stranded) error { swept = st; return nil })
-	if err != nil || n != 1 || swept[0].ID != ref.ID {
-		t.Fatalf("sweep: %d %v %v", n, swept, err)
+	n, next, err := s.SweepExpiredLeases(ctx, "", 10, func(_ context.Context, st []store.Stranded) error { swept = st; return nil })
+	if err != nil || n != 1 || swept[0].ID != ref.ID || next != "" {
+		t.Fatalf("sweep: %d %v %v, next page %q (want the end)", n, swept, err, next)
 	}
 	// Re-published once: the next sweep leaves it until it is claimed again.
-	if n, _ := s.SweepExpiredLeases(ctx, 10, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
+	if n, _, _ := s.SweepExpiredLeases(ctx, "", 10, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
 		t.Fatalf("re-published twice")
 	}
 	c, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute)
@@ -210,5 +211,69 @@ func TestListMessagesFiltersAndPaginates(t *testing.T) {
 	}
 	if _, _, err := s.ListMessages(ctx, ten, store.ListFilter{Cursor: "!!", Limit: 2}); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// The lease sweep reads the outbox a page at a time, and a lap of pages finds every expired lease
+// wherever it sits, each once: the outbox holds every unfinished message (a failing provider's
+// whole backlog), too many to look up in one statement.
+func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	msgs := make([]store.NewMessage, 25)
+	for i := range msgs {
+		msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
+	}
+	ins, err := s.InsertMessages(ctx, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every third message is stuck in sending with an expired lease; the rest wait, queued.
+	var stuck []store.Ref
+	for i, in := range ins {
+		if i%3 == 0 {
+			stuck = append(stuck, store.Ref{TenantID: ten, ID: in.ID})
+		}
+	}
+	if c, err := s.ClaimMessages(ctx, stuck, time.Millisecond); err != nil || len(c) != len(stuck) {
+		t.Fatalf("claimed %d of %d: %v", len(c), len(stuck), err)
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	swept := map[string]int{}
+	page, pages := "", 0
+	for {
+		_, next, err := s.SweepExpiredLeases(ctx, page, 4, func(_ context.Context, st []store.Stranded) error {
+			if len(st) > 4 {
+				t.Errorf("a page of 4 returned %d messages", len(st))
+			}
+			for _, x := range st {
+				swept[x.ID]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if next == "" {
+			break
+		}
+		if next <= page {
+			t.Fatalf("page after %q ends at %q: not moving forward", page, next)
+		}
+		page = next
+	}
+	if pages != 7 { // 25 entries, 4 a page
+		t.Errorf("a lap took %d pages, want 7", pages)
+	}
+	if len(swept) != len(stuck) {
+		t.Fatalf("a lap re-published %d messages, want the %d stuck ones", len(swept), len(stuck))
+	}
+	for _, r := range stuck {
+		if swept[r.ID] != 1 {
+			t.Fatalf("stuck message %s re-published %d times", r.ID, swept[r.ID])
+		}
 	}
 }

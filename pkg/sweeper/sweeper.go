@@ -17,7 +17,9 @@ import (
 // Config tunes the sweeper.
 type Config struct {
 	Interval time.Duration // between sweeps for unpublished intents
-	// LeaseInterval is between sweeps for expired leases, which scan every unfinished message.
+	// LeaseInterval is between pages of the sweep for expired leases. Each page looks up Batch
+	// unfinished messages, so a lap over N of them takes N/Batch intervals (default: one second
+	// per 1,000, against a lease of at least 30 s).
 	LeaseInterval time.Duration
 	// Grace is how long a freshly accepted intent may stay unpublished before it is swept: longer
 	// than the normal publish delay, so the sweeper does not race the intake's own publisher.
@@ -31,7 +33,7 @@ func (c Config) WithDefaults() Config {
 		c.Interval = time.Second
 	}
 	if c.LeaseInterval == 0 {
-		c.LeaseInterval = 10 * c.Interval
+		c.LeaseInterval = c.Interval
 	}
 	if c.Grace == 0 {
 		c.Grace = 10 * time.Second
@@ -48,6 +50,9 @@ type Sweeper struct {
 	store *store.Store
 	pub   intake.Publisher
 	log   *slog.Logger
+	// leasePage is where Run's next page of the expired-lease sweep starts (a message id; "" for
+	// the beginning of the outbox). Only Run's goroutine uses it.
+	leasePage string
 }
 
 // New returns a sweeper.
@@ -70,7 +75,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 		if leases {
 			lastLeaseSweep = time.Now()
 		}
-		if _, err := s.sweep(ctx, leases); err != nil && ctx.Err() == nil {
+		if _, err := s.sweep(ctx, leases, false); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "sweep failed", "err", err)
 		}
 		if time.Since(lastKeyCleanup) > time.Minute {
@@ -82,11 +87,13 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
-// SweepOnce re-publishes every stranded intent found now (unpublished, or with an expired lease)
-// and returns how many.
-func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) { return s.sweep(ctx, true) }
+// SweepOnce re-publishes every stranded intent found now (unpublished, or with an expired lease,
+// over the whole outbox) and returns how many.
+func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) { return s.sweep(ctx, true, true) }
 
-func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
+// sweep re-publishes unpublished intents and, with leases, those whose lease expired: one page of
+// the outbox, or with lap every page.
+func (s *Sweeper) sweep(ctx context.Context, leases, lap bool) (int, error) {
 	publish := func(ctx context.Context, found []store.Stranded) error {
 		envs := make([]queue.Envelope, len(found))
 		now := time.Now().UTC()
@@ -98,29 +105,44 @@ func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
 		}
 		return s.pub.Publish(ctx, envs...)
 	}
-	type pass struct {
-		kind  string
-		sweep func() (int, error)
-	}
-	passes := []pass{{"unpublished", func() (int, error) { return s.store.SweepUnpublished(ctx, s.cfg.Grace, s.cfg.Batch, publish) }}}
-	if leases {
-		passes = append(passes, pass{"expired lease", func() (int, error) { return s.store.SweepExpiredLeases(ctx, s.cfg.Batch, publish) }})
-	}
 	total := 0
-	for _, p := range passes {
-		for {
-			n, err := p.sweep()
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if n > 0 {
-				s.log.InfoContext(ctx, "re-published stranded intents", "kind", p.kind, "count", n)
-			}
-			if n < s.cfg.Batch {
-				break
-			}
+	for {
+		n, err := s.store.SweepUnpublished(ctx, s.cfg.Grace, s.cfg.Batch, publish)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			s.log.InfoContext(ctx, "re-published stranded intents", "kind", "unpublished", "count", n)
+		}
+		if n < s.cfg.Batch {
+			break
 		}
 	}
-	return total, nil
+	if !leases {
+		return total, nil
+	}
+	// A lap starts at the beginning and leaves Run's place in the outbox alone.
+	page := s.leasePage
+	if lap {
+		page = ""
+	}
+	for {
+		n, next, err := s.store.SweepExpiredLeases(ctx, page, s.cfg.Batch, publish)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease", "count", n)
+		}
+		page = next
+		if !lap {
+			s.leasePage = next
+			return total, nil
+		}
+		if next == "" {
+			return total, nil
+		}
+	}
 }
