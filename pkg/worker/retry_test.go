@@ -345,7 +345,9 @@ func TestWaitingRetryIsMarkedPublishedBeforeTheWorkerStops(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	w.Stop()
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
 
 	var published bool
 	if err := s.Pool.QueryRow(context.Background(),
