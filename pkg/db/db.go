@@ -34,9 +34,10 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	// runs as an unnamed statement, which PostgreSQL plans for each execution, and pgx caches only
 	// its description (one round trip, as before). The hot path's batch statements (insert, mark,
 	// claim, outcome) are written so that no plan of theirs can scan a table, and ask for a
-	// prepared statement (store's cachedPlan): planning them for every batch was 40% of their time in PostgreSQL
-	// (TestDispatchStatementsDoNotScanMessageLogsAsItGrows holds their generic plans to that).
-	// A URL that sets default_query_exec_mode or plan_cache_mode keeps its own choice.
+	// prepared statement (store's cachedPlan): planning them for every batch was 40% of their
+	// time in PostgreSQL (TestDispatchStatementsDoNotScanMessageLogsAsItGrows holds their generic
+	// plans to that). A URL that sets default_query_exec_mode or plan_cache_mode keeps its own
+	// choice.
 	if !strings.Contains(url, "default_query_exec_mode") {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
