@@ -50,7 +50,7 @@ type Sweeper struct {
 	store *store.Store
 	pub   intake.Publisher
 	log   *slog.Logger
-	// leasePage is where Run's next page of the expired-lease sweep starts (a message id; "" for
+	// leasePage is where the next page of the expired-lease sweep starts (a message id; "" for
 	// the beginning of the outbox). Only Run's goroutine uses it.
 	leasePage string
 }
@@ -75,7 +75,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 		if leases {
 			lastLeaseSweep = time.Now()
 		}
-		if _, err := s.sweep(ctx, leases, false); err != nil && ctx.Err() == nil {
+		if _, err := s.sweep(ctx, leases); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "sweep failed", "err", err)
 		}
 		if time.Since(lastKeyCleanup) > time.Minute {
@@ -87,13 +87,9 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
-// SweepOnce re-publishes every stranded intent found now (unpublished, or with an expired lease,
-// over the whole outbox) and returns how many.
-func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) { return s.sweep(ctx, true, true) }
-
-// sweep re-publishes unpublished intents and, with leases, those whose lease expired: one page of
-// the outbox, or with lap every page.
-func (s *Sweeper) sweep(ctx context.Context, leases, lap bool) (int, error) {
+// sweep re-publishes unpublished intents and, with leases, those whose lease expired in the next
+// page of the outbox.
+func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
 	publish := func(ctx context.Context, found []store.Stranded) error {
 		envs := make([]queue.Envelope, len(found))
 		now := time.Now().UTC()
@@ -122,27 +118,14 @@ func (s *Sweeper) sweep(ctx context.Context, leases, lap bool) (int, error) {
 	if !leases {
 		return total, nil
 	}
-	// A lap starts at the beginning and leaves Run's place in the outbox alone.
-	page := s.leasePage
-	if lap {
-		page = ""
+	n, next, err := s.store.SweepExpiredLeases(ctx, s.leasePage, s.cfg.Batch, publish)
+	total += n
+	if err != nil {
+		return total, err
 	}
-	for {
-		n, next, err := s.store.SweepExpiredLeases(ctx, page, s.cfg.Batch, publish)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if n > 0 {
-			s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease", "count", n)
-		}
-		page = next
-		if !lap {
-			s.leasePage = next
-			return total, nil
-		}
-		if next == "" {
-			return total, nil
-		}
+	if n > 0 {
+		s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease", "count", n)
 	}
+	s.leasePage = next
+	return total, nil
 }
