@@ -40,6 +40,7 @@ var devDefaults = map[string]string{
 }
 
 func main() {
+	app.TuneGC()
 	cfg, err := config.Load(func(name string) string {
 		if v := os.Getenv(name); v != "" {
 			return v

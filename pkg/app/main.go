@@ -14,6 +14,7 @@ import (
 // Main is the body of every service binary: load and validate the config, open the connections,
 // run until SIGINT or SIGTERM, and exit non-zero on failure.
 func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) error) {
+	TuneGC()
 	cfg, err := config.FromEnv()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
