@@ -327,9 +327,17 @@ func (w *Worker) commit(ctx context.Context) {
 
 // handle processes one intent and reports whether its offset may be committed.
 func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
+	fetched := time.Now()
 	env, err := queue.Decode(m.Value)
 	if err != nil {
 		return w.deadLetter(ctx, m, err)
+	}
+	if since := env.EnqueuedAt; !since.IsZero() {
+		if env.NotBefore.After(since) {
+			since = env.NotBefore
+		}
+		// Clocks of the publishing host and this one may disagree by a little.
+		metrics.DispatchStage.WithLabelValues("queue").Observe(max(0, fetched.Sub(since).Seconds()))
 	}
 	log := w.log.With("tenant_id", env.TenantID, "message_id", env.MessageID)
 	ref := store.Ref{TenantID: env.TenantID, ID: env.MessageID}
@@ -364,11 +372,13 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 		return true
 	}
 	log = log.With("attempt", claimed.Attempt)
+	metrics.DispatchStage.WithLabelValues("claim").Observe(time.Since(fetched).Seconds())
 
 	out, ok := w.attempt(ctx, log, claimed, m.Value, sl)
 	if !ok {
 		return false
 	}
+	answered := time.Now()
 	var recorded int
 	if err := retry(ctx, func() error {
 		var err error
@@ -380,6 +390,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	if recorded == 0 {
 		return true // a newer attempt owns the message now
 	}
+	metrics.DispatchStage.WithLabelValues("record").Observe(time.Since(answered).Seconds())
 	switch out.Status {
 	case message.Sent:
 		metrics.Sent.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType).Inc()

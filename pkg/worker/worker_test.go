@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logicspike/comms/internal/stacktest"
@@ -61,6 +62,53 @@ func TestDeliversEveryMessageOnceWithTimeline(t *testing.T) {
 		}
 		if fmt.Sprint(seq) != "[queued sending sent]" || m.ProviderType != "sandbox" || m.ProviderMessageID == "" || m.ProviderConfigID == "" {
 			t.Fatalf("message %s: %+v events %v", id, m, seq)
+		}
+	}
+}
+
+// stageSamples reads how many times comms_dispatch_stage_seconds observed stage, in this process.
+func stageSamples(t *testing.T, stage string) uint64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "comms_dispatch_stage_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" && l.GetValue() == stage {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Other tests in this package dispatch concurrently, so the counts may grow by more than this
+// test's messages, never by less.
+func TestDispatchStagesAreTimed(t *testing.T) {
+	t.Parallel()
+	stages := []string{"queue", "claim", "record"}
+	before := map[string]uint64{}
+	for _, st := range stages {
+		before[st] = stageSamples(t, st)
+	}
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(fast)
+	_, key := s.Tenant()
+	for i := range 5 {
+		s.Send(key, "", sms(fmt.Sprint("timed ", i)))
+	}
+	if counts := s.WaitAllFinal(30 * time.Second); counts[message.Sent] != 5 {
+		t.Fatalf("statuses %v, want 5 sent", counts)
+	}
+	for _, st := range stages {
+		if got := stageSamples(t, st) - before[st]; got < 5 {
+			t.Errorf("stage %s timed %d more times, want at least 5 (one per message)", st, got)
 		}
 	}
 }
