@@ -24,8 +24,15 @@ stop_stack() {
 trap 'kill -TERM $stack_pid 2>/dev/null || true' EXIT
 
 # The machine is a VM: report how much CPU the hypervisor stole and how much stayed idle during
-# each run, so a figure can be read with its conditions.
-cpu() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5, $9}' /proc/stat; }
+# each run, and how long every running task waited on I/O at once (PSI's "full" I/O time). With
+# synchronous commits that is mostly commits waiting for their WAL flush (about 0.9 s a run here),
+# and more when the VM's disk stalls: one stall of ~600 ms was seen with PostgreSQL idle and the
+# whole stack waiting on it, and such a stall decides a run's p99 (docs/benchmarks.md, isolation).
+cpu() {
+  local io=0
+  [ -r /proc/pressure/io ] && io=$(awk '/^full/{sub("total=", "", $5); print $5}' /proc/pressure/io)
+  awk -v io="$io" '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5, $9, io}' /proc/stat
+}
 # measured OUT COMMAND...: runs the command, appending its output and the machine's conditions to OUT.
 measured() {
   local out=$1 before after
@@ -33,5 +40,5 @@ measured() {
   before=$(cpu)
   "$@" | tee -a "$out"
   after=$(cpu)
-  echo "$before $after" | awk '{t=$4-$1; printf "  machine during the run: %.1f%% idle, %.1f%% stolen by the hypervisor\n", 100*($5-$2)/t, 100*($6-$3)/t}' | tee -a "$out"
+  echo "$before $after" | awk '{t=$5-$1; printf "  machine during the run: %.1f%% idle, %.1f%% stolen by the hypervisor, %.0f ms stalled on I/O\n", 100*($6-$2)/t, 100*($7-$3)/t, ($8-$4)/1000}' | tee -a "$out"
 }
