@@ -325,6 +325,13 @@ func (w *Worker) commit(ctx context.Context) {
 	}
 }
 
+// The stage histograms, looked up once rather than per message.
+var (
+	queueStage  = metrics.DispatchStage.WithLabelValues("queue")
+	claimStage  = metrics.DispatchStage.WithLabelValues("claim")
+	recordStage = metrics.DispatchStage.WithLabelValues("record")
+)
+
 // handle processes one intent and reports whether its offset may be committed.
 func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	fetched := time.Now()
@@ -337,7 +344,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 			since = env.NotBefore
 		}
 		// Clocks of the publishing host and this one may disagree by a little.
-		metrics.DispatchStage.WithLabelValues("queue").Observe(max(0, fetched.Sub(since).Seconds()))
+		queueStage.Observe(max(0, fetched.Sub(since).Seconds()))
 	}
 	log := w.log.With("tenant_id", env.TenantID, "message_id", env.MessageID)
 	ref := store.Ref{TenantID: env.TenantID, ID: env.MessageID}
@@ -372,7 +379,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 		return true
 	}
 	log = log.With("attempt", claimed.Attempt)
-	metrics.DispatchStage.WithLabelValues("claim").Observe(time.Since(fetched).Seconds())
+	claimStage.Observe(time.Since(fetched).Seconds())
 
 	out, ok := w.attempt(ctx, log, claimed, m.Value, sl)
 	if !ok {
@@ -390,7 +397,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	if recorded == 0 {
 		return true // a newer attempt owns the message now
 	}
-	metrics.DispatchStage.WithLabelValues("record").Observe(time.Since(answered).Seconds())
+	recordStage.Observe(time.Since(answered).Seconds())
 	switch out.Status {
 	case message.Sent:
 		metrics.Sent.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType).Inc()
