@@ -38,9 +38,10 @@ var (
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"provider", "outcome"})
 	// DispatchStage times the rest of accepted -> sent, to show where it goes: queue (from when the
-	// intent was published, or came due, until a worker fetched it), claim (fetched until claimed:
-	// routing, the parking decision and the claim's batch), record (the provider answered until the
-	// outcome was committed). The provider call itself is ProviderLatency.
+	// intake built the intent, before its insert and produce, or from a retry's due time, until a
+	// worker fetched it), claim (fetched until claimed: routing, the parking decision and the
+	// claim's batch), record (the provider answered until the outcome was committed). The provider
+	// call itself is ProviderLatency.
 	DispatchStage = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "comms_dispatch_stage_seconds", Help: "Time a message spent in each stage of dispatch (queue, claim, record), besides the provider call.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
