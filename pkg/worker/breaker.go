@@ -142,8 +142,19 @@ func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
 
 // bulkheads bound the sends in flight per provider config, so one slow provider cannot take every
 // in-flight slot of the worker.
+//
+// Beyond the sends in flight, a line of claimed messages may wait for a slot: up to waiting of
+// them, and no more than would get a slot within lineWait at the config's recent pace. So the
+// shared system default, slow but healthy under load, keeps a long line (512 sends of 100 ms
+// drain 2,048 waiting in 0.4 s), while a provider that hangs 10 s a send keeps about
+// limit*lineWait/10s (102 at the defaults) instead of 2,048 claimed messages waiting 40 s each.
+// Each waiting message is a goroutine whose stack every garbage collection scans: measured behind
+// B's hanging provider, 4,400 goroutines (2,048 of them this line) made each collection's mark
+// take 130-150 ms of CPU in the process every other tenant's sends share (docs/benchmarks.md).
 type bulkheads struct {
 	limit, waiting int
+	lineWait       time.Duration // 0: the line is bounded by waiting alone
+	now            func() time.Time
 	mu             sync.Mutex
 	m              map[string]*bulkhead
 }
@@ -154,6 +165,14 @@ type bulkhead struct {
 	// took is a moving average of how long this config's sends take (guarded by bulkheads.mu):
 	// with the sends in flight and waiting, it says how long until the bulkhead has room.
 	took time.Duration
+	// lastFree is when a send last gave its slot back (or the bulkhead was made): while every slot
+	// is taken, the time since then is a floor on how long the sends take now, which a provider
+	// that just started hanging shows long before took does.
+	lastFree time.Time
+}
+
+func newBulkheads(limit, waiting int, lineWait time.Duration) *bulkheads {
+	return &bulkheads{limit: limit, waiting: waiting, lineWait: lineWait, now: time.Now, m: map[string]*bulkhead{}}
 }
 
 func (bs *bulkheads) get(configID string) *bulkhead {
@@ -161,14 +180,30 @@ func (bs *bulkheads) get(configID string) *bulkhead {
 	defer bs.mu.Unlock()
 	b, ok := bs.m[configID]
 	if !ok {
-		b = &bulkhead{sends: make(chan struct{}, bs.limit)}
+		b = &bulkhead{sends: make(chan struct{}, bs.limit), lastFree: bs.now()}
 		bs.m[configID] = b
 	}
 	return b
 }
 
+// line is how many may wait for b's slots now (bs.mu held).
+func (bs *bulkheads) line(b *bulkhead) int {
+	if bs.lineWait <= 0 {
+		return bs.waiting
+	}
+	took := b.took
+	if len(b.sends) == cap(b.sends) {
+		took = max(took, bs.now().Sub(b.lastFree))
+	}
+	if took <= 0 {
+		return bs.waiting
+	}
+	// At least one may wait, so that a slow config still queues rather than churns.
+	return max(1, min(bs.waiting, int(float64(cap(b.sends))*bs.lineWait.Seconds()/took.Seconds())))
+}
+
 // acquire takes a send slot of configID. When all are taken it waits, after calling yield (which
-// gives back the caller's in-flight slot), unless too many already wait: then it returns false.
+// gives back the caller's in-flight slot), unless the line is full: then it returns false.
 // It returns false when ctx ends too.
 func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func()) bool {
 	b := bs.get(configID)
@@ -178,7 +213,7 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 	default:
 	}
 	bs.mu.Lock()
-	if b.waiting >= bs.waiting {
+	if b.waiting >= bs.line(b) {
 		bs.mu.Unlock()
 		return false
 	}
@@ -207,18 +242,19 @@ func (bs *bulkheads) release(configID string, took time.Duration) {
 	} else {
 		b.took += (took - b.took) / 8
 	}
+	b.lastFree = bs.now()
 	bs.mu.Unlock()
 	<-b.sends
 }
 
-// full reports whether a send to configID would be turned away now (every send slot taken and as
-// many waiting as may wait) and, if so, about how long the sends in flight and waiting will take
-// to drain at the recent pace.
+// full reports whether a send to configID would be turned away now (every send slot taken and the
+// line full) and, if so, about how long the sends in flight and waiting will take to drain at the
+// recent pace.
 func (bs *bulkheads) full(configID string) (bool, time.Duration) {
 	b := bs.get(configID)
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
-	if len(b.sends) < cap(b.sends) || b.waiting < bs.waiting {
+	if len(b.sends) < cap(b.sends) || b.waiting < bs.line(b) {
 		return false, 0
 	}
 	// A send in flight for longer than the average so far (a provider that just started

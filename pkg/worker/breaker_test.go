@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -76,7 +77,7 @@ func TestFailedProbesBackOffTheBreaker(t *testing.T) {
 // A full bulkhead says how long its sends in flight and its waiting line would take at the recent
 // pace, so intents deferred by it come back about when there is room rather than every few seconds.
 func TestFullBulkheadEstimatesItsDrain(t *testing.T) {
-	bs := &bulkheads{limit: 2, waiting: 1, m: map[string]*bulkhead{}}
+	bs := newBulkheads(2, 1, 0)
 	ctx := context.Background()
 	bs.acquire(ctx, "cfg", func() {})
 	bs.release("cfg", 10*time.Second) // the provider takes 10 s a send
@@ -103,4 +104,60 @@ func TestFullBulkheadEstimatesItsDrain(t *testing.T) {
 	if !<-got {
 		t.Fatal("the waiting send did not get the freed slot")
 	}
+}
+
+// The line of messages waiting for a full bulkhead is as long as will get a slot within the line
+// wait at the config's recent pace: long for a fast provider, short for one that takes 10 s a
+// send or has stopped giving slots back, so a hanging provider does not hold thousands of claimed
+// messages (and their goroutines) for tens of seconds.
+func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
+	tests := []struct {
+		name     string
+		took     time.Duration // how long the sends so far took
+		stalled  time.Duration // since a slot was last given back, every slot taken
+		wantLine int
+	}{
+		{"fast provider: the whole line", 100 * time.Millisecond, 0, 8},
+		{"10 s a send: one waits", 10 * time.Second, 0, 1},
+		{"1 s a send: as many as drain in 2 s", time.Second, 0, 4},
+		{"fast until it stopped answering 4 s ago", 100 * time.Millisecond, 4 * time.Second, 1},
+		{"fast, and answered a moment ago", 100 * time.Millisecond, 50 * time.Millisecond, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Unix(1_700_000_000, 0)
+			bs := newBulkheads(2, 8, 2*time.Second) // 2 in flight, up to 8 waiting, 2 s of line
+			bs.now = func() time.Time { return now }
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			bs.acquire(ctx, "cfg", func() {})
+			bs.release("cfg", tt.took)
+			bs.acquire(ctx, "cfg", func() {})
+			bs.acquire(ctx, "cfg", func() {}) // every slot taken
+			now = now.Add(tt.stalled)
+
+			var waiters sync.WaitGroup
+			defer waiters.Wait()
+			defer cancel()
+			for i := range tt.wantLine {
+				waiters.Add(1)
+				go func() { defer waiters.Done(); bs.acquire(ctx, "cfg", func() {}) }()
+				for waitingFor(bs, "cfg") != i+1 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			if full, _ := bs.full("cfg"); !full {
+				t.Fatalf("with %d waiting the bulkhead is not full; want a line of %d", tt.wantLine, tt.wantLine)
+			}
+			if bs.acquire(ctx, "cfg", func() { t.Error("a send turned away gave back its in-flight slot") }) {
+				t.Fatal("a send beyond the line got a slot")
+			}
+		})
+	}
+}
+
+func waitingFor(bs *bulkheads, configID string) int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return bs.m[configID].waiting
 }

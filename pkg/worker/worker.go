@@ -49,11 +49,14 @@ type Config struct {
 	SendLimiter SendLimiter
 	// PerConfigInFlight bounds the sends in flight through one provider config (a bulkhead).
 	// Messages beyond it wait for the config without holding one of the InFlight slots, up to
-	// PerConfigWaiting of them; more are rescheduled. So a provider that hangs holds at most
-	// PerConfigInFlight slots, and a slow but healthy one queues rather than churns.
-	// Defaults InFlight/2 and 4×PerConfigInFlight.
+	// PerConfigWaiting of them and no more than would get a slot within PerConfigLineWait at the
+	// config's recent pace; more are rescheduled. So a provider that hangs holds at most
+	// PerConfigInFlight slots and a short line, and a slow but healthy one queues rather than
+	// churns. Defaults InFlight/2, 4×PerConfigInFlight and 2 s; a negative PerConfigLineWait
+	// bounds the line by PerConfigWaiting alone.
 	PerConfigInFlight int
 	PerConfigWaiting  int
+	PerConfigLineWait time.Duration
 	RetryInitial      time.Duration // first retry's wait (before jitter); each next one ×3
 	RetryMax          time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
@@ -96,6 +99,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PerConfigWaiting == 0 {
 		c.PerConfigWaiting = 4 * c.PerConfigInFlight
+	}
+	if c.PerConfigLineWait == 0 {
+		c.PerConfigLineWait = 2 * time.Second
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = 5 * time.Second
@@ -179,7 +185,7 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 	}
 	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
 		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
-		bulkheads: &bulkheads{limit: cfg.PerConfigInFlight, waiting: cfg.PerConfigWaiting, m: map[string]*bulkhead{}}}
+		bulkheads: newBulkheads(cfg.PerConfigInFlight, cfg.PerConfigWaiting, cfg.PerConfigLineWait)}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
 	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
 	w.defers = batch.New(func(ctx context.Context, rs []queue.Routed) ([]struct{}, error) {
