@@ -165,10 +165,12 @@ type bulkhead struct {
 	// took is a moving average of how long this config's sends take (guarded by bulkheads.mu):
 	// with the sends in flight and waiting, it says how long until the bulkhead has room.
 	took time.Duration
-	// lastFree is when a send last gave its slot back (or the bulkhead was made): while every slot
-	// is taken, the time since then is a floor on how long the sends take now, which a provider
-	// that just started hanging shows long before took does.
-	lastFree time.Time
+	// lastFree is when a send last gave its slot back, fullSince when the last free slot was
+	// taken: while every slot is taken, the time since the later of the two is a floor on how long
+	// the sends take now, which a provider that just started hanging shows long before took does.
+	// (Since lastFree alone, a config idle for an hour and then filled by a burst would look an
+	// hour slow.)
+	lastFree, fullSince time.Time
 }
 
 func newBulkheads(limit, waiting int, lineWait time.Duration) *bulkheads {
@@ -180,7 +182,7 @@ func (bs *bulkheads) get(configID string) *bulkhead {
 	defer bs.mu.Unlock()
 	b, ok := bs.m[configID]
 	if !ok {
-		b = &bulkhead{sends: make(chan struct{}, bs.limit), lastFree: bs.now()}
+		b = &bulkhead{sends: make(chan struct{}, bs.limit)}
 		bs.m[configID] = b
 	}
 	return b
@@ -193,7 +195,7 @@ func (bs *bulkheads) line(b *bulkhead) int {
 	}
 	took := b.took
 	if len(b.sends) == cap(b.sends) {
-		took = max(took, bs.now().Sub(b.lastFree))
+		took = max(took, bs.now().Sub(later(b.lastFree, b.fullSince)))
 	}
 	if took <= 0 {
 		return bs.waiting
@@ -209,6 +211,7 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 	b := bs.get(configID)
 	select {
 	case b.sends <- struct{}{}:
+		bs.tookSlot(b)
 		return true
 	default:
 	}
@@ -227,10 +230,28 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 	yield()
 	select {
 	case b.sends <- struct{}{}:
+		bs.tookSlot(b)
 		return true
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// tookSlot notes when b's last free slot was taken.
+func (bs *bulkheads) tookSlot(b *bulkhead) {
+	if len(b.sends) < cap(b.sends) || bs.lineWait <= 0 {
+		return
+	}
+	bs.mu.Lock()
+	b.fullSince = bs.now()
+	bs.mu.Unlock()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // release gives back a send slot of configID, whose send took took.

@@ -114,14 +114,16 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 	tests := []struct {
 		name     string
 		took     time.Duration // how long the sends so far took
-		stalled  time.Duration // since a slot was last given back, every slot taken
+		idle     time.Duration // after that, before a burst took every slot
+		stalled  time.Duration // then, with every slot taken and none given back
 		wantLine int
 	}{
-		{"fast provider: the whole line", 100 * time.Millisecond, 0, 8},
-		{"10 s a send: one waits", 10 * time.Second, 0, 1},
-		{"1 s a send: as many as drain in 2 s", time.Second, 0, 4},
-		{"fast until it stopped answering 4 s ago", 100 * time.Millisecond, 4 * time.Second, 1},
-		{"fast, and answered a moment ago", 100 * time.Millisecond, 50 * time.Millisecond, 8},
+		{"fast provider: the whole line", 100 * time.Millisecond, 0, 0, 8},
+		{"10 s a send: one waits", 10 * time.Second, 0, 0, 1},
+		{"1 s a send: as many as drain in 2 s", time.Second, 0, 0, 4},
+		{"fast until it stopped answering 4 s ago", 100 * time.Millisecond, 0, 4 * time.Second, 1},
+		{"fast, and answered a moment ago", 100 * time.Millisecond, 0, 50 * time.Millisecond, 8},
+		{"fast, idle an hour, then filled by a burst", 100 * time.Millisecond, time.Hour, 50 * time.Millisecond, 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +134,7 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 			defer cancel()
 			bs.acquire(ctx, "cfg", func() {})
 			bs.release("cfg", tt.took)
+			now = now.Add(tt.idle)
 			bs.acquire(ctx, "cfg", func() {})
 			bs.acquire(ctx, "cfg", func() {}) // every slot taken
 			now = now.Add(tt.stalled)
@@ -141,9 +144,14 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 			defer cancel()
 			for i := range tt.wantLine {
 				waiters.Add(1)
-				go func() { defer waiters.Done(); bs.acquire(ctx, "cfg", func() {}) }()
+				returned := make(chan struct{})
+				go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
 				for waitingFor(bs, "cfg") != i+1 {
-					time.Sleep(time.Millisecond)
+					select {
+					case <-returned:
+						t.Fatalf("send %d of the line was turned away; want a line of %d", i+1, tt.wantLine)
+					case <-time.After(time.Millisecond):
+					}
 				}
 			}
 			if full, _ := bs.full("cfg"); !full {
