@@ -149,8 +149,9 @@ func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
 // drain 2,048 waiting in 0.4 s), while a provider that hangs 10 s a send keeps about
 // limit*lineWait/10s (102 at the defaults) instead of 2,048 claimed messages waiting 40 s each.
 // Each waiting message is a goroutine whose stack every garbage collection scans: measured behind
-// B's hanging provider, 4,400 goroutines (2,048 of them this line) made each collection's mark
-// take 130-150 ms of CPU in the process every other tenant's sends share (docs/benchmarks.md).
+// B's hanging provider, with 4,445 goroutines (2,048 of them this line, 14 MB of stacks) each
+// collection's mark took 68-150 ms, against 20-47 ms with B's provider healthy, in the process
+// every other tenant's sends share (docs/benchmarks.md).
 type bulkheads struct {
 	limit, waiting int
 	lineWait       time.Duration // 0: the line is bounded by waiting alone
@@ -165,12 +166,11 @@ type bulkhead struct {
 	// took is a moving average of how long this config's sends take (guarded by bulkheads.mu):
 	// with the sends in flight and waiting, it says how long until the bulkhead has room.
 	took time.Duration
-	// lastFree is when a send last gave its slot back, fullSince when the last free slot was
-	// taken: while every slot is taken, the time since the later of the two is a floor on how long
-	// the sends take now, which a provider that just started hanging shows long before took does.
-	// (Since lastFree alone, a config idle for an hour and then filled by a burst would look an
-	// hour slow.)
-	lastFree, fullSince time.Time
+	// moved is when a send last gave its slot back or took the last free one: while every slot is
+	// taken, the time since then is a floor on how long the sends take now, which a provider that
+	// just started hanging shows long before took does. (Counted from the last slot given back
+	// alone, a config idle for an hour and then filled by a burst would look an hour slow.)
+	moved time.Time
 }
 
 func newBulkheads(limit, waiting int, lineWait time.Duration) *bulkheads {
@@ -195,7 +195,7 @@ func (bs *bulkheads) line(b *bulkhead) int {
 	}
 	took := b.took
 	if len(b.sends) == cap(b.sends) {
-		took = max(took, bs.now().Sub(later(b.lastFree, b.fullSince)))
+		took = max(took, bs.now().Sub(b.moved))
 	}
 	if took <= 0 {
 		return bs.waiting
@@ -243,15 +243,8 @@ func (bs *bulkheads) tookSlot(b *bulkhead) {
 		return
 	}
 	bs.mu.Lock()
-	b.fullSince = bs.now()
+	b.moved = bs.now()
 	bs.mu.Unlock()
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // release gives back a send slot of configID, whose send took took.
@@ -263,7 +256,7 @@ func (bs *bulkheads) release(configID string, took time.Duration) {
 	} else {
 		b.took += (took - b.took) / 8
 	}
-	b.lastFree = bs.now()
+	b.moved = bs.now()
 	bs.mu.Unlock()
 	<-b.sends
 }
