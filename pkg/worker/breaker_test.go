@@ -74,35 +74,56 @@ func TestFailedProbesBackOffTheBreaker(t *testing.T) {
 	}
 }
 
-// A full bulkhead says how long its sends in flight and its waiting line would take at the recent
-// pace, so intents deferred by it come back about when there is room rather than every few seconds.
-func TestFullBulkheadEstimatesItsDrain(t *testing.T) {
-	bs := newBulkheads(2, 1, 0)
-	ctx := context.Background()
+// Intents turned away by a full bulkhead are given turns one send's share of the provider's pace
+// apart, in the order they came, so a backlog comes back about as fast as the provider takes it.
+// Room that opens in the line is kept for the deferred intents whose turn it is: a new intent
+// does not overtake them, and is let in again once no one is deferred ahead of it.
+func TestFullBulkheadGivesDeferredIntentsTurnsAtTheProvidersPace(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	bs := newBulkheads(2, 8, 2*time.Second) // 2 in flight, 2 s of line
+	bs.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	bs.acquire(ctx, "cfg", func() {})
-	bs.release("cfg", 10*time.Second) // the provider takes 10 s a send
+	bs.release("cfg", 10*time.Second) // the provider takes 10 s a send: a line of one, a slot every 5 s
 	bs.acquire(ctx, "cfg", func() {})
-	bs.acquire(ctx, "cfg", func() {})
-	if full, _ := bs.full("cfg"); full {
-		t.Fatal("full with no one waiting yet")
+	if _, deferred := bs.turn("cfg", false); deferred {
+		t.Fatal("deferred with a send slot free")
 	}
-	got := make(chan bool)
-	go func() { got <- bs.acquire(ctx, "cfg", func() {}) }()
-	for {
-		bs.mu.Lock()
-		w := bs.m["cfg"].waiting
-		bs.mu.Unlock()
-		if w == 1 {
-			break
-		}
+	bs.acquire(ctx, "cfg", func() {})
+	if _, deferred := bs.turn("cfg", false); deferred {
+		t.Fatal("deferred with room in the line and no one deferred")
+	}
+	waiter := make(chan bool)
+	go func() { waiter <- bs.acquire(ctx, "cfg", func() {}) }()
+	for waitingFor(bs, "cfg") != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	if full, drain := bs.full("cfg"); !full || drain != 15*time.Second {
-		t.Fatalf("full %v, drain %s; want full, 15 s (2 in flight and 1 waiting, 2 at a time, 10 s each)", full, drain)
+
+	start := now
+	for i, want := range []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second} {
+		wait, deferred := bs.turn("cfg", false)
+		if turn := now.Add(wait).Sub(start); !deferred || turn != want {
+			t.Fatalf("intent %d: deferred %v, its turn %s after the first came; want %s", i+1, deferred, turn, want)
+		}
+		bs.book("cfg", wait)
+		now = now.Add(time.Second) // they come a second apart, faster than the provider's pace
 	}
+
+	now = now.Add(2 * time.Second) // 5 s on: the first deferred intent's turn
 	bs.release("cfg", 10*time.Second)
-	if !<-got {
+	if !<-waiter {
 		t.Fatal("the waiting send did not get the freed slot")
+	}
+	if _, deferred := bs.turn("cfg", false); !deferred {
+		t.Fatal("a new intent took the room in the line ahead of the deferred ones")
+	}
+	if _, deferred := bs.turn("cfg", true); deferred {
+		t.Fatal("a deferred intent back at its turn was turned away from the room in the line")
+	}
+	now = now.Add(11 * time.Second) // past the last turn given
+	if _, deferred := bs.turn("cfg", false); deferred {
+		t.Fatal("a new intent was deferred with room in the line and no one deferred ahead of it")
 	}
 }
 
@@ -154,8 +175,8 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 					}
 				}
 			}
-			if full, _ := bs.full("cfg"); !full {
-				t.Fatalf("with %d waiting the bulkhead is not full; want a line of %d", tt.wantLine, tt.wantLine)
+			if _, deferred := bs.turn("cfg", true); !deferred {
+				t.Fatalf("with %d waiting the bulkhead does not defer; want a line of %d", tt.wantLine, tt.wantLine)
 			}
 			if bs.acquire(ctx, "cfg", func() { t.Error("a send turned away gave back its in-flight slot") }) {
 				t.Fatal("a send beyond the line got a slot")

@@ -421,11 +421,17 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 }
 
 // parkable reports whether every route env's message could take is refusing sends right now (its
-// breaker open, or its bulkhead full), and if so how long to defer it: until the soonest route
-// may take sends again, spread over the cooldown that would follow a failed probe. Spread so that
-// deferred intents do not all come back at the moment a breaker lets its probe through, and that
-// wide because each return costs a trip through the retry tier: measured, a spread of one cooldown
-// made the returns as frequent as the tenant's new intents, and doubled the deferral traffic.
+// breaker open, or its bulkhead full), and if so how long to defer it.
+//
+// Behind an open breaker: until the soonest route may take sends again, spread over the cooldown
+// that would follow a failed probe. Spread so that deferred intents do not all come back at the
+// moment a breaker lets its probe through, and that wide because each return costs a trip through
+// the retry tier: measured, a spread of one cooldown made the returns as frequent as the tenant's
+// new intents, and doubled the deferral traffic.
+//
+// Behind a full bulkhead: until its turn, after the intents deferred before it, at the pace the
+// provider takes sends (bulkheads.turn), between a first retry's wait and the longest cooldown.
+//
 // Only the breakers and bulkheads of this worker are consulted; an intent another worker could
 // send is at worst delayed by one wait.
 func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
@@ -437,7 +443,11 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 		categories = []message.Category{message.Transactional, message.Marketing}
 	}
 	now := time.Now()
-	soonest, spread := time.Duration(-1), w.cfg.BreakerCooldown
+	var (
+		soonest = time.Duration(-1)
+		spread  time.Duration // the soonest wait's jitter
+		turnOf  string        // the config whose turn the soonest wait is; "" for a breaker's
+	)
 	for _, cat := range categories {
 		plan, err := w.router.Plan(ctx, env.TenantID, env.Channel, cat)
 		if err != nil || len(plan.Routes) == 0 {
@@ -445,22 +455,21 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 		}
 		for _, r := range plan.Routes {
 			wait, cooldown, open := w.breakers.get(r.Config.ID).blocked(now)
-			spread = max(spread, min(2*cooldown, w.cfg.BreakerMaxCooldown))
+			jitter, config := max(w.cfg.BreakerCooldown, min(2*cooldown, w.cfg.BreakerMaxCooldown)), ""
 			if !open {
-				full, drain := w.bulkheads.full(r.Config.ID)
-				if !full {
+				turn, deferred := w.bulkheads.turn(r.Config.ID, env.Parks > 0)
+				if !deferred {
 					return 0, false
 				}
-				// A full bulkhead drains at the provider's pace: come back about when the sends
-				// and the line ahead would be done (a provider holding every send 10 s with 512
-				// in flight and 2,048 waiting: 50 s), not sooner than a first retry.
-				wait = max(w.cfg.RetryInitial, drain)
-				spread = max(spread, min(drain, w.cfg.BreakerMaxCooldown))
+				wait, jitter, config = min(max(w.cfg.RetryInitial, turn), w.cfg.BreakerMaxCooldown), 0, r.Config.ID
 			}
 			if soonest < 0 || wait < soonest {
-				soonest = wait
+				soonest, spread, turnOf = wait, jitter, config
 			}
 		}
+	}
+	if turnOf != "" {
+		w.bulkheads.book(turnOf, soonest)
 	}
 	return soonest + time.Duration(rand.Int64N(int64(spread)+1)), true //nolint:gosec // jitter
 }
