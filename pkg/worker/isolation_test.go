@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,17 +18,22 @@ import (
 	"github.com/logicspike/comms/pkg/provider/webhook"
 )
 
-// hangingEndpoint answers Save & Test, then holds every real send until released, counting how
-// many it holds at once.
+// hangingEndpoint answers Save & Test, then holds every real send until released (or for hold,
+// when that is set), counting how many it holds at once and how often it saw each message.
 type hangingEndpoint struct {
 	*httptest.Server
 	release  chan struct{}
+	hold     time.Duration
 	mu       sync.Mutex
 	now, max int
+	seen     map[string]int
 }
 
-func newHangingEndpoint() *hangingEndpoint {
-	h := &hangingEndpoint{release: make(chan struct{})}
+func newHangingEndpoint() *hangingEndpoint { return newSlowEndpoint(0) }
+
+// newSlowEndpoint answers every send after hold (0: when released).
+func newSlowEndpoint(hold time.Duration) *hangingEndpoint {
+	h := &hangingEndpoint{release: make(chan struct{}), hold: hold, seen: map[string]int{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var p webhook.Payload
@@ -36,9 +42,15 @@ func newHangingEndpoint() *hangingEndpoint {
 			h.mu.Lock()
 			h.now++
 			h.max = max(h.max, h.now)
+			h.seen[p.Data.ID]++
 			h.mu.Unlock()
+			var held <-chan time.Time
+			if h.hold > 0 {
+				held = time.After(h.hold)
+			}
 			select {
 			case <-h.release:
+			case <-held:
 			case <-r.Context().Done():
 			}
 			h.mu.Lock()
@@ -94,6 +106,74 @@ func TestHangingProviderCannotTakeEveryInFlightSlot(t *testing.T) {
 	if held > cfg.PerConfigInFlight {
 		t.Fatalf("the hanging provider held %d sends at once; the bulkhead allows %d", held, cfg.PerConfigInFlight)
 	}
+}
+
+// A tenant sending faster than its provider answers: the intents its bulkhead turns away are
+// deferred in turns and come back as the provider frees up. Every one is sent, and only once, and
+// the provider never holds more than the bulkhead allows. (A deferral spends no attempt; an intent
+// claimed just as the line filled up spends one and is retried, which is why attempts are not
+// checked here.)
+func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
+	t.Parallel()
+	slow := newSlowEndpoint(100 * time.Millisecond)
+	defer slow.Close()
+	s := stacktest.Start(t, stacktest.Options{Partitions: 1})
+	cfg := retrying
+	cfg.InFlight, cfg.PerConfigInFlight, cfg.PerConfigWaiting = 8, 2, 1
+	cfg.MaxParks = 1000 // every intent waits for its turn, however loaded the machine
+	s.StartWorker(cfg)
+
+	tid, key := ownOnly(t, s)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "webhook", "name": "slow", "channel": "sms",
+		"test_recipient": "+14155550199", "credentials": map[string]any{"url": slow.URL, "secret": secret}}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("provider: %d", resp.StatusCode)
+	}
+	var ids []string
+	for range 30 {
+		ids = append(ids, s.Send(key, "", sms("backlog")))
+	}
+	for _, id := range ids {
+		waitUntil(t, "the backlog to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	for _, id := range ids {
+		if n := slow.seen[id]; n != 1 {
+			t.Fatalf("the provider saw message %s %d times", id, n)
+		}
+	}
+	if slow.max > cfg.PerConfigInFlight {
+		t.Fatalf("the provider held %d sends at once; the bulkhead allows %d", slow.max, cfg.PerConfigInFlight)
+	}
+	if parked := parkedFor(t, s, tid); parked == 0 {
+		t.Fatal("no intent was deferred: 30 sends at once against 2 in flight and 1 waiting must defer some")
+	}
+}
+
+// parkedFor reads comms_intents_parked_total for tenantID off the service's /metrics.
+func parkedFor(t *testing.T, s *stacktest.Stack, tenantID string) float64 {
+	t.Helper()
+	resp, err := s.Client.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `comms_intents_parked_total{tenant="` + tenantID + `"} `
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // While every route of a tenant refuses sends (its provider's breaker is open), its intents are
