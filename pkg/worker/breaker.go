@@ -144,7 +144,9 @@ func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
 // in-flight slot of the worker.
 //
 // Beyond the sends in flight, a line of claimed messages may wait for a slot: up to waiting of
-// them, and no more than would get a slot within lineWait at the config's recent pace. So the
+// them, and no more than would get a slot within lineWait at the config's recent pace. The pace
+// is checked before a message is claimed (turn), the count when it takes its place (acquire): a
+// message claimed just as the line filled up still waits, rather than spending an attempt. So the
 // shared system default, slow but healthy under load, keeps a long line (512 sends of 100 ms
 // drain 2,048 waiting in 0.4 s), while a provider that hangs 10 s a send keeps about
 // limit*lineWait/10s (102 at the defaults) instead of 2,048 claimed messages waiting 40 s each.
@@ -217,7 +219,8 @@ func (bs *bulkheads) pace(b *bulkhead) time.Duration {
 }
 
 // acquire takes a send slot of configID. When all are taken it waits, after calling yield (which
-// gives back the caller's in-flight slot), unless the line is full: then it returns false.
+// gives back the caller's in-flight slot), unless waiting are waiting already: then it returns
+// false. The pace's shorter line is for turn, which is asked before the message is claimed.
 // It returns false when ctx ends too.
 func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func()) bool {
 	b := bs.get(configID)
@@ -228,7 +231,7 @@ func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func())
 	default:
 	}
 	bs.mu.Lock()
-	if b.waiting >= bs.line(b) {
+	if b.waiting >= bs.waiting {
 		bs.mu.Unlock()
 		return false
 	}

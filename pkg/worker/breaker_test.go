@@ -164,6 +164,9 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 			defer waiters.Wait()
 			defer cancel()
 			for i := range tt.wantLine {
+				if _, deferred := bs.turn("cfg", true); deferred {
+					t.Fatalf("with %d waiting the bulkhead defers; want a line of %d", i, tt.wantLine)
+				}
 				waiters.Add(1)
 				returned := make(chan struct{})
 				go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
@@ -178,10 +181,40 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 			if _, deferred := bs.turn("cfg", true); !deferred {
 				t.Fatalf("with %d waiting the bulkhead does not defer; want a line of %d", tt.wantLine, tt.wantLine)
 			}
-			if bs.acquire(ctx, "cfg", func() { t.Error("a send turned away gave back its in-flight slot") }) {
-				t.Fatal("a send beyond the line got a slot")
-			}
 		})
+	}
+}
+
+// The pace's line is asked before a message is claimed. A message claimed just as that line
+// filled up still waits for a slot rather than failing its attempt, up to the count bound; beyond
+// it, it is turned away without giving back its in-flight slot.
+func TestClaimedMessageWaitsPastThePacesLineUpToTheCount(t *testing.T) {
+	bs := newBulkheads(1, 2, 2*time.Second) // 1 in flight, up to 2 waiting
+	ctx, cancel := context.WithCancel(context.Background())
+	bs.acquire(ctx, "cfg", func() {})
+	bs.release("cfg", 10*time.Second) // 10 s a send: the pace's line is 1
+	bs.acquire(ctx, "cfg", func() {})
+
+	var waiters sync.WaitGroup
+	defer waiters.Wait()
+	defer cancel()
+	for i := range 2 {
+		waiters.Add(1)
+		returned := make(chan struct{})
+		go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
+		for waitingFor(bs, "cfg") != i+1 {
+			select {
+			case <-returned:
+				t.Fatalf("claimed message %d was turned away with %d waiting; the count allows 2", i+1, i)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	if _, deferred := bs.turn("cfg", true); !deferred {
+		t.Fatal("past the pace's line, an unclaimed intent is not deferred")
+	}
+	if bs.acquire(ctx, "cfg", func() { t.Error("a send turned away gave back its in-flight slot") }) {
+		t.Fatal("a claimed message beyond the count got a slot")
 	}
 }
 

@@ -109,17 +109,17 @@ func TestHangingProviderCannotTakeEveryInFlightSlot(t *testing.T) {
 }
 
 // A tenant sending faster than its provider answers: the intents its bulkhead turns away are
-// deferred in turns and come back as the provider frees up. Every one is sent, and only once, and
-// the provider never holds more than the bulkhead allows. (A deferral spends no attempt; an intent
-// claimed just as the line filled up spends one and is retried, which is why attempts are not
-// checked here.)
+// deferred in turns and come back as the provider frees up. Every one is sent, once, in one
+// attempt (a deferral spends none, and one claimed just as the line filled up waits), and the
+// provider never holds more than the bulkhead allows.
 func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 	t.Parallel()
 	slow := newSlowEndpoint(100 * time.Millisecond)
 	defer slow.Close()
 	s := stacktest.Start(t, stacktest.Options{Partitions: 1})
 	cfg := retrying
-	cfg.InFlight, cfg.PerConfigInFlight, cfg.PerConfigWaiting = 8, 2, 1
+	// 100 ms a send, 2 at a time: a line of 2 at the provider's pace.
+	cfg.InFlight, cfg.PerConfigInFlight, cfg.PerConfigLineWait = 8, 2, 100*time.Millisecond
 	cfg.MaxParks = 1000 // every intent waits for its turn, however loaded the machine
 	s.StartWorker(cfg)
 
@@ -130,11 +130,20 @@ func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 		t.Fatalf("provider: %d", resp.StatusCode)
 	}
 	var ids []string
+	for range 2 { // the bulkhead learns the provider's pace
+		ids = append(ids, s.Send(key, "", sms("first")))
+	}
+	for _, id := range ids {
+		waitUntil(t, "the first two to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
+	}
 	for range 30 {
 		ids = append(ids, s.Send(key, "", sms("backlog")))
 	}
 	for _, id := range ids {
 		waitUntil(t, "the backlog to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
+		if m := getMessage(t, s, tid, id); m.Attempts != 1 {
+			t.Fatalf("message %s took %d attempts; a deferral must spend none", id, m.Attempts)
+		}
 	}
 	slow.mu.Lock()
 	defer slow.mu.Unlock()
@@ -147,7 +156,7 @@ func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 		t.Fatalf("the provider held %d sends at once; the bulkhead allows %d", slow.max, cfg.PerConfigInFlight)
 	}
 	if parked := parkedFor(t, s, tid); parked == 0 {
-		t.Fatal("no intent was deferred: 30 sends at once against 2 in flight and 1 waiting must defer some")
+		t.Fatal("no intent was deferred: 30 sends at once against 2 in flight and a line of 2 must defer some")
 	}
 }
 

@@ -50,7 +50,8 @@ type Config struct {
 	// PerConfigInFlight bounds the sends in flight through one provider config (a bulkhead).
 	// Messages beyond it wait for the config without holding one of the InFlight slots, up to
 	// PerConfigWaiting of them and no more than would get a slot within PerConfigLineWait at the
-	// config's recent pace; more are rescheduled. So a provider that hangs holds at most
+	// config's recent pace; more are parked before they are claimed (and a claimed one beyond
+	// PerConfigWaiting is retried). So a provider that hangs holds at most
 	// PerConfigInFlight slots and a short line, and a slow but healthy one queues rather than
 	// churns. Defaults InFlight/2, 4×PerConfigInFlight and 2 s; a negative PerConfigLineWait
 	// bounds the line by PerConfigWaiting alone.
