@@ -219,8 +219,8 @@ func (bs *bulkheads) pace(b *bulkhead) time.Duration {
 }
 
 // acquire takes a send slot of configID. When all are taken it waits, after calling yield (which
-// gives back the caller's in-flight slot), unless waiting are waiting already: then it returns
-// false. The pace's shorter line is for turn, which is asked before the message is claimed.
+// gives back the caller's in-flight slot), unless the line already holds bs.waiting: then it
+// returns false. The pace's shorter line is for turn, which is asked before the message is claimed.
 // It returns false when ctx ends too.
 func (bs *bulkheads) acquire(ctx context.Context, configID string, yield func()) bool {
 	b := bs.get(configID)
