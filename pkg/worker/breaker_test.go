@@ -167,16 +167,7 @@ func TestBulkheadLineFollowsTheProvidersPace(t *testing.T) {
 				if _, deferred := bs.turn("cfg", true); deferred {
 					t.Fatalf("with %d waiting the bulkhead defers; want a line of %d", i, tt.wantLine)
 				}
-				waiters.Add(1)
-				returned := make(chan struct{})
-				go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
-				for waitingFor(bs, "cfg") != i+1 {
-					select {
-					case <-returned:
-						t.Fatalf("send %d of the line was turned away; want a line of %d", i+1, tt.wantLine)
-					case <-time.After(time.Millisecond):
-					}
-				}
+				joinLine(ctx, t, bs, &waiters)
 			}
 			if _, deferred := bs.turn("cfg", true); !deferred {
 				t.Fatalf("with %d waiting the bulkhead does not defer; want a line of %d", tt.wantLine, tt.wantLine)
@@ -198,23 +189,31 @@ func TestClaimedMessageWaitsPastThePacesLineUpToTheCount(t *testing.T) {
 	var waiters sync.WaitGroup
 	defer waiters.Wait()
 	defer cancel()
-	for i := range 2 {
-		waiters.Add(1)
-		returned := make(chan struct{})
-		go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
-		for waitingFor(bs, "cfg") != i+1 {
-			select {
-			case <-returned:
-				t.Fatalf("claimed message %d was turned away with %d waiting; the count allows 2", i+1, i)
-			case <-time.After(time.Millisecond):
-			}
-		}
+	for range 2 {
+		joinLine(ctx, t, bs, &waiters)
 	}
 	if _, deferred := bs.turn("cfg", true); !deferred {
 		t.Fatal("past the pace's line, an unclaimed intent is not deferred")
 	}
 	if bs.acquire(ctx, "cfg", func() { t.Error("a send turned away gave back its in-flight slot") }) {
 		t.Fatal("a claimed message beyond the count got a slot")
+	}
+}
+
+// joinLine starts one more claimed message waiting for cfg's slots, and fails the test if it is
+// turned away instead.
+func joinLine(ctx context.Context, t *testing.T, bs *bulkheads, waiters *sync.WaitGroup) {
+	t.Helper()
+	before := waitingFor(bs, "cfg")
+	waiters.Add(1)
+	returned := make(chan struct{})
+	go func() { defer waiters.Done(); defer close(returned); bs.acquire(ctx, "cfg", func() {}) }()
+	for waitingFor(bs, "cfg") != before+1 {
+		select {
+		case <-returned:
+			t.Fatalf("a message was turned away from the line with %d waiting", before)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 

@@ -77,11 +77,7 @@ func TestHangingProviderCannotTakeEveryInFlightSlot(t *testing.T) {
 	s.StartWorker(cfg)
 
 	_, keyB := ownOnly(t, s)
-	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("b", 32)))
-	if resp := s.Do("POST", "/v1/providers", keyB, map[string]any{"type": "webhook", "name": "slow", "channel": "sms",
-		"test_recipient": "+14155550199", "credentials": map[string]any{"url": hang.URL, "secret": secret}}, nil, nil); resp.StatusCode != 201 {
-		t.Fatalf("B's provider: %d", resp.StatusCode)
-	}
+	addWebhook(t, s, keyB, hang.URL)
 	tidA, keyA := s.Tenant() // A uses the system default (the sandbox)
 	for range 30 {
 		s.Send(keyB, "", sms("b"))
@@ -124,11 +120,7 @@ func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 	s.StartWorker(cfg)
 
 	tid, key := ownOnly(t, s)
-	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
-	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "webhook", "name": "slow", "channel": "sms",
-		"test_recipient": "+14155550199", "credentials": map[string]any{"url": slow.URL, "secret": secret}}, nil, nil); resp.StatusCode != 201 {
-		t.Fatalf("provider: %d", resp.StatusCode)
-	}
+	addWebhook(t, s, key, slow.URL)
 	var ids []string
 	for range 2 { // the bulkhead learns the provider's pace
 		ids = append(ids, s.Send(key, "", sms("first")))
@@ -157,6 +149,16 @@ func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 	}
 	if parked := parkedFor(t, s, tid); parked == 0 {
 		t.Fatal("no intent was deferred: 30 sends at once against 2 in flight and a line of 2 must defer some")
+	}
+}
+
+// addWebhook gives the tenant of key an SMS webhook provider at url.
+func addWebhook(t *testing.T, s *stacktest.Stack, key, url string) {
+	t.Helper()
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32)))
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "webhook", "name": "slow", "channel": "sms",
+		"test_recipient": "+14155550199", "credentials": map[string]any{"url": url, "secret": secret}}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("webhook provider: %d", resp.StatusCode)
 	}
 }
 
