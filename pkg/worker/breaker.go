@@ -196,7 +196,8 @@ func (bs *bulkheads) get(configID string) *bulkhead {
 	return b
 }
 
-// line is how many may wait for b's slots now (bs.mu held).
+// line is how many may wait for b's slots at its recent pace (bs.mu held). turn asks it before a
+// message is claimed; acquire, after the claim, holds the line to the count alone.
 func (bs *bulkheads) line(b *bulkhead) int {
 	if bs.lineWait <= 0 {
 		return bs.waiting
