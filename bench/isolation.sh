@@ -25,7 +25,7 @@ DB=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/comms_bench?sslmode=
 OUT=bench/results/isolation-$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p bench/results bin
 go build -o bin/ ./cmd/dev ./cmd/loadgen
-echo "# $(date -u) on $(nproc) cores; A at ${RATE}/s over 100 tenants, B at ${NOISY}/s (limit ${LIMIT}/s, 0: tenant default); ${DURATION} per run after ${WARMUP} of warm-up" | tee "$OUT"
+echo "# $(date -u) on $(nproc) cores; A at ${RATE}/s over 100 tenants, B at ${NOISY}/s (limit ${LIMIT}/s, 0: tenant default); ${DURATION} per run after ${WARMUP} of warm-up; broker ${BENCH_BROKER:-separate}" | tee "$OUT"
 
 LOG=/tmp/comms-iso-dev.out
 BENCH_LOG_LEVEL=error

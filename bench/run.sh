@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: runs the dev stack (embedded broker, PostgreSQL, Redis, api, worker: all on this
-# machine) against a fresh database and drives it with cmd/loadgen. Results go to stdout and
+# make bench: runs the dev stack (kfake broker, PostgreSQL, Redis, api, worker: all on this
+# machine; the broker in a process of its own unless BENCH_BROKER=embedded, bench/lib.sh) against a fresh database and drives it with cmd/loadgen. Results go to stdout and
 # bench/results/<timestamp>.txt; docs/benchmarks.md records them with the machine's conditions.
 #
 # BENCH_DURATION (default 60s) shortens every run for a quick look.
@@ -14,7 +14,7 @@ go build -o bin/ ./cmd/dev ./cmd/loadgen
 
 {
   echo "# $(date -u) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(go version)"
-  echo "# everything co-located: PostgreSQL $(psql -V | awk '{print $3}'), Redis, kfake broker, api, worker, loadgen"
+  echo "# everything co-located: PostgreSQL $(psql -V | awk '{print $3}'), Redis, kfake broker (${BENCH_BROKER:-separate}), api, worker, loadgen"
 } | tee "$OUT"
 
 LOG=/tmp/comms-bench-dev.out
@@ -29,8 +29,8 @@ stop_stack
 start_stack 0 off
 lg -label "intake max" -concurrency 128
 # Not a target: the same rate again with the max run's 300k+ messages still queued (no worker),
-# their dead rows (autovacuum is off on this machine class) and the in-process broker holding them
-# all in memory.
+# their dead rows (autovacuum is off on this machine class) and the broker holding them all in
+# memory.
 lg -label "intake at 2000/s, behind the max run's backlog" -rate 2000 -concurrency 256
 stop_stack
 

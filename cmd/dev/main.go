@@ -9,6 +9,13 @@
 //	COMMS_DEV_SANDBOX_LATENCY_MS how long the sandbox provider takes to answer (default 0)
 //	COMMS_DEV_WORKER             "off" runs no worker (to measure the intake alone)
 //	COMMS_DEV_PPROF_ADDR         if set, serve net/http/pprof there (for profiling under load)
+//	COMMS_DEV_BROKER_ONLY        "true" runs only the embedded broker, with the topics created
+//
+// If COMMS_KAFKA_BROKERS is set, the stack uses that broker instead of embedding one; its topics
+// must exist (commsctl topics, or a second dev runner with COMMS_DEV_BROKER_ONLY=true). The
+// benchmarks run the broker that way: kfake keeps every record in its heap, and in one process
+// with the services the collector would scan that log on the services' time, which a real Kafka
+// never costs them.
 package main
 
 import (
@@ -19,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -85,13 +93,21 @@ func run(ctx context.Context, cfg config.Config) error {
 		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }() //nolint:gosec // dev-only, loopback
 	}
 
-	broker, err := kfake.NewCluster(kfake.Ports(port),
-		kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.AllTopics()...))
-	if err != nil {
-		return fmt.Errorf("start embedded kafka on port %d (set COMMS_DEV_KAFKA_PORT=0 for any free port): %w", port, err)
+	external := os.Getenv("COMMS_KAFKA_BROKERS") != ""
+	if !external {
+		broker, err := kfake.NewCluster(kfake.Ports(port),
+			kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.AllTopics()...))
+		if err != nil {
+			return fmt.Errorf("start embedded kafka on port %d (set COMMS_DEV_KAFKA_PORT=0 for any free port): %w", port, err)
+		}
+		defer broker.Close()
+		cfg.KafkaBrokers = broker.ListenAddrs()
+		if os.Getenv("COMMS_DEV_BROKER_ONLY") == "true" {
+			fmt.Printf("kafka: %s (embedded, in memory; Ctrl-C stops it)\n", cfg.KafkaBrokers[0])
+			<-ctx.Done()
+			return nil
+		}
 	}
-	defer broker.Close()
-	cfg.KafkaBrokers = broker.ListenAddrs()
 
 	if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
@@ -121,8 +137,10 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	// The embedded broker starts empty: intents published by an earlier run are gone with it.
-	if _, err := st.ForgetPublished(ctx); err != nil {
-		return err
+	if !external {
+		if _, err := st.ForgetPublished(ctx); err != nil {
+			return err
+		}
 	}
 
 	apiLn, err := app.Listen(ctx, "COMMS_API_ADDR", cfg.APIAddr)
@@ -164,7 +182,7 @@ func run(ctx context.Context, cfg config.Config) error {
 comms dev stack is running (Ctrl-C stops it)
   api:      %s
   webhook:  http://%s
-  kafka:    %s (embedded, in memory)
+  kafka:    %s
   tenant:   %s (demo), sandbox system defaults for sms and email (latency %d ms)
 api key: %s
 admin key: %s
@@ -174,11 +192,18 @@ send a message:
 then poll it:
   curl -sS %s/v1/messages/<id> -H 'Authorization: Bearer %s'
 
-`, api, hookLn.Addr(), cfg.KafkaBrokers[0], tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
+`, api, hookLn.Addr(), kafkaNote(cfg.KafkaBrokers, external), tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
 
 	wg.Wait()
 	if len(errs) > 0 {
 		return fmt.Errorf("%v", errs)
 	}
 	return nil
+}
+
+func kafkaNote(brokers []string, external bool) string {
+	if external {
+		return strings.Join(brokers, ",") + " (COMMS_KAFKA_BROKERS)"
+	}
+	return brokers[0] + " (embedded, in memory)"
 }
