@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: runs the dev stack (kfake broker, PostgreSQL, Redis, api, worker: all on this
-# machine; the broker in a process of its own unless BENCH_BROKER=embedded, bench/lib.sh) against a fresh database and drives it with cmd/loadgen. Results go to stdout and
+# machine; the broker in a process of its own unless BENCH_BROKER=embedded, bench/lib.sh) against
+# a fresh database and drives it with cmd/loadgen. Results go to stdout and
 # bench/results/<timestamp>.txt; docs/benchmarks.md records them with the machine's conditions.
 #
 # BENCH_DURATION (default 60s) shortens every run for a quick look.

@@ -94,6 +94,10 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 
 	external := os.Getenv("COMMS_KAFKA_BROKERS") != ""
+	brokerOnly := os.Getenv("COMMS_DEV_BROKER_ONLY") == "true"
+	if external && brokerOnly {
+		return fmt.Errorf("COMMS_DEV_BROKER_ONLY=true runs the embedded broker, but COMMS_KAFKA_BROKERS=%q names another: unset one", os.Getenv("COMMS_KAFKA_BROKERS"))
+	}
 	if !external {
 		broker, err := kfake.NewCluster(kfake.Ports(port),
 			kfake.SeedTopics(int32(cfg.KafkaPartitions), queue.AllTopics()...))
@@ -102,7 +106,7 @@ func run(ctx context.Context, cfg config.Config) error {
 		}
 		defer broker.Close()
 		cfg.KafkaBrokers = broker.ListenAddrs()
-		if os.Getenv("COMMS_DEV_BROKER_ONLY") == "true" {
+		if brokerOnly {
 			fmt.Printf("kafka: %s (embedded, in memory; Ctrl-C stops it)\n", cfg.KafkaBrokers[0])
 			<-ctx.Done()
 			return nil
