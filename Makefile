@@ -25,9 +25,11 @@ $(EMULATORS): test/emulators/package.json test/emulators/package-lock.json
 test-short: ## the fast tests only (skips the 5,000-message crash test)
 	$(GO) test -short -count=1 $(PKGS)
 
-fuzz: ## fuzz the request decoder, the MIME builder and every callback parser, 60 s each
+fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the MIME builder and every callback parser, 60 s each
 	$(GO) test ./pkg/api -run '^$$' -fuzz 'FuzzDecodeMessageRequest$$' -fuzztime 60s
 	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzDecodeFastPathAgreesWithStrict -fuzztime 60s
+	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedMessageIsStorable -fuzztime 60s
+	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedTextIsStorable -fuzztime 60s
 	$(GO) test ./pkg/provider/smtp -run '^$$' -fuzz FuzzBuild -fuzztime 60s
 	$(GO) test ./pkg/callback -run '^$$' -fuzz FuzzParseTwilio -fuzztime 60s
 	$(GO) test ./pkg/callback -run '^$$' -fuzz FuzzParseSNSAndSES -fuzztime 60s

@@ -61,6 +61,15 @@ func TestCreateMessageRejectsBadInput(t *testing.T) {
 		{"email header injection", `{"channel":"email","to":"a@example.com","subject":"hi\r\nBcc: x@evil.com","text":"x"}`, "", 422, []string{"subject"}},
 		{"email missing subject and body", `{"channel":"email","to":"a@example.com"}`, "", 422, []string{"subject", "text"}},
 		{"metadata not strings", `{"channel":"sms","to":"+14155550123","text":"x","metadata":{"a":1}}`, "", 422, []string{"metadata"}},
+		{"NUL in text", `{"channel":"sms","to":"+14155550123","text":"a\u0000b"}`, "", 422, []string{"text"}},
+		{"NUL in subject", `{"channel":"email","to":"a@example.com","subject":"\u0000","text":"x"}`, "", 422, []string{"subject"}},
+		{"NUL in metadata value", `{"channel":"sms","to":"+14155550123","text":"x","metadata":{"k":"\u0000"}}`, "", 422, []string{"metadata.k"}},
+		{"NUL in metadata key", `{"channel":"sms","to":"+14155550123","text":"x","metadata":{"a\u0000":"v"}}`, "", 422, []string{"metadata"}},
+		{"invalid UTF-8", "{\"channel\":\"sms\",\"to\":\"+14155550123\",\"text\":\"\xff\"}", "", 422, []string{"text"}},
+		{"unpaired surrogate", `{"channel":"sms","to":"+14155550123","text":"\ud800x"}`, "", 422, []string{"text"}},
+		{"duplicate key", `{"channel":"sms","to":"+14155550123","to":"+14155550124","text":"x"}`, "", 400, []string{"to"}},
+		{"duplicate escaped key", `{"channel":"sms","to":"+14155550123","t\u006f":"+14155550124","text":"x"}`, "", 400, []string{"to"}},
+		{"duplicate metadata key", `{"channel":"sms","to":"+14155550123","text":"x","metadata":{"k":"1","k":"2"}}`, "", 400, []string{"metadata.k"}},
 		{"too large", `{"channel":"email","to":"a@example.com","subject":"s","text":"` + strings.Repeat("x", message.MaxRequestBodySize) + `"}`, "", 413, nil},
 	}
 	for _, tc := range tests {

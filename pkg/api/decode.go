@@ -17,8 +17,9 @@ import (
 )
 
 // decodeJSON strictly decodes a JSON object body into v: the content type must be JSON, the body
-// at most maxBytes, every field known, nothing after the object. It returns a problem naming the
-// bad field, or nil.
+// at most maxBytes, every field known, no key repeated, every string storable (checkJSON), nothing
+// after the object. It is the one way a handler reads a body. It returns a problem naming the bad
+// field, or nil.
 func decodeJSON(r *http.Request, maxBytes int64, v any) *Problem {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -52,7 +53,7 @@ func decodeBytes(body []byte, v any) *Problem {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err == nil && len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) == 0 {
-			return nil
+			return checkJSON(body)
 		}
 	}
 	return decodeStrict(body, v, known)
@@ -80,7 +81,7 @@ func decodeStrict(body []byte, v any, known map[string]bool) *Problem {
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
 	}
-	return nil
+	return checkJSON(body)
 }
 
 // keysExact reports whether every key of the top-level object in body is in known, spelled

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
@@ -131,6 +132,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, r, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
 		}
 	}()
+	if prob := checkURL(r); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -175,6 +180,13 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, intake.ErrIdempotencyMismatch):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different request body; use a new key for a new message"}))
+		return
+	case db.RowError(err):
+		// The decoder keeps unstorable text out, so this is a value PostgreSQL refused that
+		// validation missed: the request's own fault, and retrying it cannot help.
+		s.log.WarnContext(r.Context(), "message refused by the database", "tenant_id", p.TenantID, "err", err)
+		writeProblem(w, r, problem(http.StatusUnprocessableEntity, "unstorable", "Message cannot be stored",
+			"the database refused a value of this message; nothing was recorded"))
 		return
 	case err != nil:
 		if r.Context().Err() == nil {

@@ -18,12 +18,32 @@ import (
 // ErrStopped is returned by Do once the batcher has stopped.
 var ErrStopped = errors.New("batcher stopped")
 
-// Func processes a batch and returns one result per item, in order. An error fails every item.
+// Func processes a batch and returns one result per item, in order. An error fails every item,
+// unless the batcher isolates it (IsolateFailures). With isolation, Func must be all or nothing
+// (one statement or one transaction), since the items of a failed batch are processed again.
 type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
+
+// Option tunes a batcher.
+type Option func(*options)
+
+type options struct {
+	isolate func(error) bool
+}
+
+// IsolateFailures makes a batch that fails with an error for which itemError is true be split in
+// halves and each half run again, down to the single item that fails: callers whose items are
+// good get their results, and only the culprit gets the error. Batches mix callers (tenants,
+// requests), so without it one caller's bad item fails everyone beside it. Errors for which
+// itemError is false (the database is unreachable, say) fail the whole batch at once, as
+// splitting would only multiply the calls. A panicking Func counts as an item's failure.
+func IsolateFailures(itemError func(error) bool) Option {
+	return func(o *options) { o.isolate = itemError }
+}
 
 // Batcher runs Func over batches of items submitted by Do.
 type Batcher[In, Out any] struct {
 	fn       Func[In, Out]
+	isolate  func(error) bool
 	maxSize  int
 	linger   time.Duration
 	slots    chan struct{}
@@ -45,7 +65,11 @@ type result[Out any] struct {
 
 // New returns a batcher flushing at most maxSize items per call to fn, waiting at most linger for
 // a batch to fill, with at most concurrency calls to fn in flight. Start it with Run.
-func New[In, Out any](fn Func[In, Out], maxSize, concurrency int, linger time.Duration) *Batcher[In, Out] {
+func New[In, Out any](fn Func[In, Out], maxSize, concurrency int, linger time.Duration, opts ...Option) *Batcher[In, Out] {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if maxSize < 1 {
 		maxSize = 1
 	}
@@ -54,6 +78,7 @@ func New[In, Out any](fn Func[In, Out], maxSize, concurrency int, linger time.Du
 	}
 	return &Batcher[In, Out]{
 		fn:      fn,
+		isolate: o.isolate,
 		maxSize: maxSize,
 		linger:  linger,
 		slots:   make(chan struct{}, concurrency),
@@ -182,9 +207,20 @@ func (b *Batcher[In, Out]) flush(ctx context.Context, batch []call[In, Out]) {
 	for i, c := range batch {
 		items[i] = c.item
 	}
+	b.run(ctx, batch, items)
+}
+
+// run calls fn over items and answers each call, splitting a failed batch when isolating.
+func (b *Batcher[In, Out]) run(ctx context.Context, batch []call[In, Out], items []In) {
 	outs, err := b.safeCall(ctx, items)
 	if err == nil && len(outs) != len(items) {
 		err = fmt.Errorf("batch function returned %d results for %d items", len(outs), len(items))
+	}
+	if err != nil && len(items) > 1 && b.isolate != nil && (errors.Is(err, errPanicked) || b.isolate(err)) && ctx.Err() == nil {
+		half := len(items) / 2
+		b.run(ctx, batch[:half], items[:half])
+		b.run(ctx, batch[half:], items[half:])
+		return
 	}
 	for i, c := range batch {
 		if c.res == nil {
@@ -198,10 +234,12 @@ func (b *Batcher[In, Out]) flush(ctx context.Context, batch []call[In, Out]) {
 	}
 }
 
+var errPanicked = errors.New("batch function panicked")
+
 func (b *Batcher[In, Out]) safeCall(ctx context.Context, items []In) (outs []Out, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("batch function panicked: %v", r)
+			err = fmt.Errorf("%w: %v", errPanicked, r)
 		}
 	}()
 	return b.fn(ctx, items)

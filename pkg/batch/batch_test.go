@@ -93,3 +93,76 @@ func TestStopFlushesSubmittedItemsThenRefuses(t *testing.T) {
 		t.Fatal("TrySubmit accepted after stop")
 	}
 }
+
+func TestIsolatedBatchFailsOnlyTheBadItem(t *testing.T) {
+	errBad := errors.New("bad row")
+	var calls atomic.Int64
+	b := New(func(_ context.Context, in []int) ([]int, error) {
+		calls.Add(1)
+		for _, v := range in {
+			switch {
+			case v%100 == 7:
+				return nil, errBad
+			case v%100 == 13:
+				panic("bad row")
+			}
+		}
+		return in, nil
+	}, 64, 2, 5*time.Millisecond, IsolateFailures(func(err error) bool { return errors.Is(err, errBad) }))
+	ctx, cancel := context.WithCancel(context.Background())
+	go b.Run(ctx)
+	defer cancel()
+
+	const n = 1000
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := b.Do(context.Background(), i)
+			bad := i%100 == 7 || i%100 == 13
+			switch {
+			case bad && err == nil:
+				t.Errorf("Do(%d) succeeded; its item is bad", i)
+			case bad:
+				failed.Add(1)
+			case err != nil || got != i:
+				t.Errorf("Do(%d) = %d, %v: a good item failed beside a bad one", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 20 {
+		t.Fatalf("%d items failed, want the 20 bad ones", failed.Load())
+	}
+	if calls.Load() >= 4*n {
+		t.Fatalf("%d calls for %d items: splitting went far beyond the bad items", calls.Load(), n)
+	}
+}
+
+func TestUnisolatedErrorsFailTheWholeBatchAtOnce(t *testing.T) {
+	errDown := errors.New("database unreachable")
+	var calls atomic.Int64
+	b := New(func(_ context.Context, in []int) ([]int, error) {
+		calls.Add(1)
+		return nil, errDown
+	}, 64, 1, 20*time.Millisecond, IsolateFailures(func(err error) bool { return false }))
+	ctx, cancel := context.WithCancel(context.Background())
+	go b.Run(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.Do(context.Background(), i); !errors.Is(err, errDown) {
+				t.Errorf("Do(%d) = %v, want the batch's error", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls.Load() >= 32 {
+		t.Fatalf("%d calls for 32 items: an error that is not an item's was split", calls.Load())
+	}
+}

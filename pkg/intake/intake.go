@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/pkg/batch"
+	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/queue"
@@ -72,7 +73,7 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 	// it can wait longer for bigger Kafka batches.
 	svc.inserts = batch.New(func(ctx context.Context, in []store.NewMessage) ([]store.Inserted, error) {
 		return s.InsertMessages(ctx, in)
-	}, 500, 4, 2*time.Millisecond)
+	}, 500, 4, 2*time.Millisecond, batch.IsolateFailures(db.RowError))
 	svc.publish = batch.New(svc.publishBatch, 1000, 4, 5*time.Millisecond)
 	svc.marks = batch.New(svc.markBatch, 10_000, 1, markLinger)
 	return svc

@@ -147,3 +147,40 @@ func TestPublishedIntentsAreMarkedBeforeShutdownEnds(t *testing.T) {
 		t.Fatalf("published %d intents; outbox rows marked %d, unmarked %d; want %d, %d, 0", pub.n, published, unpublished, n, n)
 	}
 }
+
+// Inserts from many requests share one statement. A row PostgreSQL refuses (text with a NUL,
+// which only a caller skipping the HTTP decoder can still send) must fail its own request and no
+// other: every valid message sent beside it is accepted and stored.
+func TestUnstorableRowFailsOnlyItsOwnRequest(t *testing.T) {
+	t.Parallel()
+	svc, tenantB := running(t, nil)
+	ctx := context.Background()
+	const n = 400
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Submit(ctx, tenantB+"-poison", "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "a\x00b"}); err == nil {
+				t.Errorf("a message with a NUL was accepted")
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			acc, err := svc.Submit(ctx, tenantB, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprintf("valid %d", i)})
+			if err != nil {
+				t.Errorf("valid message %d failed beside a bad one: %v", i, err)
+				return
+			}
+			mu.Lock()
+			accepted[acc.ID] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(accepted) != n {
+		t.Fatalf("%d of %d valid messages accepted", len(accepted), n)
+	}
+}

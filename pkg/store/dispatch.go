@@ -123,8 +123,9 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
 		}
 		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
-		pmid[i], code[i], msg[i], attempt[i] = o.ProviderMessageID, o.ErrorCode, o.ErrorMessage, int32(o.Attempt)
-		cost[i], currency[i] = o.Cost, o.Currency
+		// The provider's words and ids are stored as text PostgreSQL accepts, whatever it answered.
+		pmid[i], code[i], msg[i], attempt[i] = pgText(o.ProviderMessageID), o.ErrorCode, pgText(o.ErrorMessage), int32(o.Attempt)
+		cost[i], currency[i] = pgText(o.Cost), pgText(o.Currency)
 		if !o.NextAttemptAt.IsZero() {
 			next[i] = &o.NextAttemptAt
 		}

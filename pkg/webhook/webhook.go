@@ -28,6 +28,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/batch"
 	"github.com/logicspike/comms/pkg/callback"
+	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/registry"
@@ -84,7 +85,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) *Server {
 	s := &Server{pool: pool, store: st, log: log, mux: http.NewServeMux(), opts: opts, configs: map[string]cachedConfig{}}
 	// Up to 500 callbacks per insert, 4 inserts in flight, 2 ms to gather a batch: the intake's
 	// tuning, for the same reason (one commit per batch instead of per request).
-	s.inbox = batch.New(st.InsertCallbacks, 500, 4, 2*time.Millisecond)
+	s.inbox = batch.New(st.InsertCallbacks, 500, 4, 2*time.Millisecond, batch.IsolateFailures(db.RowError))
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -27,6 +27,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logicspike/comms/pkg/batch"
+	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider"
@@ -187,8 +188,8 @@ func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.
 	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
 		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
 		bulkheads: newBulkheads(cfg.PerConfigInFlight, cfg.PerConfigWaiting, cfg.PerConfigLineWait)}
-	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger)
-	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger)
+	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger, batch.IsolateFailures(db.RowError))
+	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger, batch.IsolateFailures(db.RowError))
 	w.defers = batch.New(func(ctx context.Context, rs []queue.Routed) ([]struct{}, error) {
 		return make([]struct{}, len(rs)), w.retries.PublishRouted(ctx, rs...)
 	}, cfg.Batch, 2, cfg.Linger)
