@@ -6,8 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/store"
@@ -38,6 +39,19 @@ type authCache struct {
 	tenants *ttlCache[string, store.Tenant]
 }
 
+// Bounds of the auth cache. Found entries are what the callers in use need (a deployment has at
+// most thousands of live keys and tenants); "not found" entries come from anyone on the internet
+// with a made-up key, so they are fewer and short-lived: a flood of distinct bad keys churns
+// them without growing the heap.
+const (
+	authCacheFound     = 16_384
+	authCacheMissing   = 4_096
+	authCacheMissTTL   = time.Second
+	authKeyPrefix      = "ck_"
+	authKeyMaxLen      = 200
+	authTenantIDMaxLen = 64
+)
+
 func newAuthCache(ttl time.Duration) *authCache {
 	return &authCache{keys: newTTLCache[[32]byte, store.APIKey](ttl), tenants: newTTLCache[string, store.Tenant](ttl)}
 }
@@ -58,52 +72,65 @@ func (c *authCache) forgetKey(id string) {
 	c.keys.forget(func(k store.APIKey) bool { return k.ID == id })
 }
 
-// ttlCache caches lookups, including "not found" (store.ErrNotFound), for ttl; 0 disables it.
+// ttlCache caches lookups for ttl (0 disables it), and "not found" (store.ErrNotFound) for at most
+// authCacheMissTTL, each in an LRU of bounded size. (The library's expirable LRU keeps a map per
+// expiry bucket that never shrinks from its peak, a hundred times the bound under a flood.)
 type ttlCache[K comparable, V any] struct {
 	ttl     time.Duration
-	mu      sync.Mutex
-	entries map[K]cached[V]
+	found   *lru.Cache[K, cached[V]]
+	missing *lru.Cache[K, time.Time]
 }
 
 type cached[V any] struct {
 	v       V
-	found   bool
 	expires time.Time
 }
 
 func newTTLCache[K comparable, V any](ttl time.Duration) *ttlCache[K, V] {
-	return &ttlCache[K, V]{ttl: ttl, entries: map[K]cached[V]{}}
+	c := &ttlCache[K, V]{ttl: ttl}
+	if ttl > 0 {
+		c.found, _ = lru.New[K, cached[V]](authCacheFound)
+		c.missing, _ = lru.New[K, time.Time](authCacheMissing)
+	}
+	return c
 }
 
 // get returns the cached value for k, or calls load. found is false for store.ErrNotFound.
 func (c *ttlCache[K, V]) get(k K, load func() (V, error)) (V, bool, error) {
 	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.entries[k]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.v, e.found, nil
+	if c.ttl > 0 {
+		if e, ok := c.found.Get(k); ok && now.Before(e.expires) {
+			return e.v, true, nil
+		}
+		if until, ok := c.missing.Get(k); ok && now.Before(until) {
+			var zero V
+			return zero, false, nil
+		}
 	}
 	v, err := load()
-	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return v, false, err
 	}
 	if c.ttl > 0 {
-		c.mu.Lock()
-		c.entries[k] = cached[V]{v: v, found: found, expires: now.Add(c.ttl)}
-		c.mu.Unlock()
+		if err == nil {
+			c.found.Add(k, cached[V]{v: v, expires: now.Add(c.ttl)})
+			c.missing.Remove(k)
+		} else {
+			c.missing.Add(k, now.Add(min(c.ttl, authCacheMissTTL)))
+			c.found.Remove(k)
+		}
 	}
-	return v, found, nil
+	return v, err == nil, nil
 }
 
 // forget drops every entry whose value matches.
 func (c *ttlCache[K, V]) forget(match func(V) bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.entries {
-		if match(e.v) {
-			delete(c.entries, k)
+	if c.ttl <= 0 {
+		return
+	}
+	for _, k := range c.found.Keys() {
+		if e, ok := c.found.Peek(k); ok && match(e.v) {
+			c.found.Remove(k)
 		}
 	}
 }
@@ -123,11 +150,13 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		plain, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || plain == "" || len(plain) > 200 {
+		plain = strings.TrimSpace(plain)
+		// Every key we issue starts with ck_: anything else is refused without a lookup.
+		if !ok || !strings.HasPrefix(plain, authKeyPrefix) || len(plain) > authKeyMaxLen {
 			writeProblem(w, r, errUnauthorized)
 			return
 		}
-		key, found, err := s.auth.key(r.Context(), s.store, strings.TrimSpace(plain))
+		key, found, err := s.auth.key(r.Context(), s.store, plain)
 		if err != nil {
 			s.log.ErrorContext(r.Context(), "api key lookup failed", "err", err)
 			writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
@@ -160,7 +189,7 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 		}
 		if a == accessTenant {
 			t, found := store.Tenant{}, false
-			if ids.HasPrefix(p.TenantID, ids.Tenant) {
+			if ids.HasPrefix(p.TenantID, ids.Tenant) && len(p.TenantID) <= authTenantIDMaxLen {
 				t, found, err = s.auth.tenant(r.Context(), s.store, p.TenantID)
 			}
 			if err != nil {
