@@ -64,6 +64,20 @@ func startBinary(t *testing.T, bin string, env []string) *proc {
 	return p
 }
 
+// buildBinaries builds the named commands into a temporary directory and returns it.
+func buildBinaries(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"build", "-o", dir + "/"}
+	for _, n := range names {
+		args = append(args, "../../cmd/"+n)
+	}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return dir
+}
+
 func (p *proc) terminate(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -84,11 +98,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		t.Skip("builds and runs the binaries")
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/api", "../../cmd/worker", "../../cmd/webhook")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	dir := buildBinaries(t, "api", "worker", "webhook")
 
 	ctx := context.Background()
 	dbURL := testenv.DatabaseURL(t)
@@ -100,7 +110,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	}
 	defer pool.Close()
 	st := store.New(pool)
-	if _, err := app.EnsureSandboxDefaults(ctx, st, 700); err != nil { // slow provider: sends are in flight at SIGTERM
+	if _, err := app.EnsureSandboxDefaults(ctx, st, 5000); err != nil { // slow provider: sends are in flight at SIGTERM
 		t.Fatal(err)
 	}
 	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})

@@ -367,7 +367,7 @@ func (s *Stack) StartWebhook(sns *callback.SNSVerifier) *Webhook {
 	}
 	url := "http://" + ln.Addr().String()
 	srv := webhook.New(s.Pool, s.Log, webhook.Options{Registry: s.Registry, PublicURL: url, SNS: sns, ConfigTTL: time.Second})
-	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}}
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
 	hs.Start()
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

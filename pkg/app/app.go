@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/config"
+	"github.com/logicspike/comms/pkg/connlimit"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/intake"
@@ -97,7 +99,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
 	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
-	err := serve(ctx, srv, ln, cfg.ShutdownTimeout, d.Log.With("service", "api"))
+	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
 	return err
@@ -137,11 +139,12 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	// Sent and failed counts reach the analytics rollup through the folder.
 	go tracker.Fold(rctx, st, tracker.FoldInterval, log)
 	// /metrics on its own listener: the worker serves nothing else.
-	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
 		log.Warn("worker metrics not served", "err", lerr)
 	} else {
-		go func() { _ = msrv.Serve(ln) }()
+		// Scrapers only: a few connections are plenty.
+		go func() { _ = connlimit.Wrap(ln, 64, "worker_metrics").Serve(msrv) }()
 		defer msrv.Close()
 	}
 	err = w.Run(ctx)
@@ -166,15 +169,19 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Run(bg) }()
 	go func() { defer wg.Done(); tracker.New(tracker.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
-	err = serve(ctx, newHTTPServer(srv), ln, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	err = serve(ctx, newHTTPServer(srv), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
 	stopBg()
 	wg.Wait()
 	return err
 }
 
+// MaxHeaderBytes bounds a request's headers (Go's default is 1 MiB); larger ones get 431.
+const MaxHeaderBytes = 64 << 10
+
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -182,11 +189,16 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// serve runs srv on ln until ctx ends, then lets in-flight requests finish for up to timeout.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+// serve runs srv on ln, holding at most maxConns connections open (setting names the variable),
+// until ctx ends, then lets in-flight requests finish for up to timeout.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting string, maxConns int, timeout time.Duration, log *slog.Logger) error {
+	if err := checkFileLimit(setting, maxConns); err != nil {
+		return err
+	}
+	lim := connlimit.Wrap(ln, maxConns, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(setting, "COMMS_"), "_MAX_CONNS")))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	go func() { errc <- lim.Serve(srv) }()
+	log.Info("listening", "addr", ln.Addr().String(), "max_conns", maxConns)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

@@ -36,6 +36,8 @@ type Config struct {
 	AttemptTimeout  time.Duration // COMMS_ATTEMPT_TIMEOUT
 	ShutdownTimeout time.Duration // COMMS_SHUTDOWN_TIMEOUT
 	AuthCacheTTL    time.Duration // COMMS_AUTH_CACHE_TTL
+	APIMaxConns     int           // COMMS_API_MAX_CONNS: connections the API holds open at once
+	WebhookMaxConns int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
 	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
 	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
 	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
@@ -112,6 +114,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AttemptTimeout:  dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
 		ShutdownTimeout: dur("COMMS_SHUTDOWN_TIMEOUT", 25*time.Second),
 		AuthCacheTTL:    dur("COMMS_AUTH_CACHE_TTL", 10*time.Second),
+		APIMaxConns:     num("COMMS_API_MAX_CONNS", 4096, 1),
+		WebhookMaxConns: num("COMMS_WEBHOOK_MAX_CONNS", 4096, 1),
 		RouteCacheTTL:   dur("COMMS_ROUTE_CACHE_TTL", 5*time.Second),
 		SweepInterval:   dur("COMMS_SWEEP_INTERVAL", time.Second),
 		SweepGrace:      dur("COMMS_SWEEP_GRACE", 10*time.Second),
