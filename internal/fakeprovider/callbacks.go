@@ -154,6 +154,9 @@ func NewSNS() *SNS {
 // HostPattern matches this fake's host, for callback.NewSNSVerifier.
 const HostPattern = `^127\.0\.0\.1$`
 
+// Port is the fake's port, for SNSVerifier.WithPort.
+func (f *SNS) Port() string { u, _ := url.Parse(f.URL); return u.Port() }
+
 // CertURL is where the signing certificate is served.
 func (f *SNS) CertURL() string { return f.URL + "/SimpleNotificationService-fake.pem" }
 

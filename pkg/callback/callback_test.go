@@ -88,6 +88,7 @@ func TestSNSSignatureVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.WithPort(sns.Port())
 	ctx := context.Background()
 	topic := "arn:aws:sns:us-east-1:123456789012:ses-events"
 	for _, version := range []string{"1", "2"} {
@@ -112,6 +113,8 @@ func TestSNSSignatureVersions(t *testing.T) {
 		"http scheme":        strings.Replace(sns.CertURL(), "https://", "http://", 1),
 		"foreign host":       "https://sns.attacker.example/cert.pem",
 		"userinfo smuggling": "https://127.0.0.1@evil.example/cert.pem",
+		"another port":       "https://127.0.0.1:1/cert.pem",
+		"default port":       "https://127.0.0.1/cert.pem",
 	} {
 		t.Run(name, func(t *testing.T) {
 			bad := m
@@ -141,6 +144,12 @@ func TestSNSSignatureVersions(t *testing.T) {
 	def, _ := callback.NewSNSVerifier("", nil)
 	if err := def.Verify(ctx, m); !errors.Is(err, callback.ErrUnverified) {
 		t.Fatalf("a loopback certificate URL passed the default pattern: %v", err)
+	}
+	// On an SNS host, only port 443.
+	onAWS := m
+	onAWS.SigningCertURL = "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-x.pem"
+	if err := def.Verify(ctx, onAWS); !errors.Is(err, callback.ErrUnverified) {
+		t.Fatalf("a certificate URL on an SNS host's port 8443 was accepted: %v", err)
 	}
 }
 

@@ -92,6 +92,7 @@ func (m SNSMessage) StringToSign() string {
 // only through links on that host pattern, so a forged message cannot make us fetch any other URL.
 type SNSVerifier struct {
 	host   *regexp.Regexp
+	port   string
 	client *http.Client
 	ttl    time.Duration
 
@@ -120,14 +121,21 @@ func NewSNSVerifier(hostPattern string, client *http.Client) (*SNSVerifier, erro
 	// never follow a redirect off the checked host
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &SNSVerifier{host: re, client: &c, ttl: time.Hour, certs: map[string]cachedCert{}}, nil
+	return &SNSVerifier{host: re, port: "443", client: &c, ttl: time.Hour, certs: map[string]cachedCert{}}, nil
 }
 
-// checkURL accepts only https URLs on a host matching the pattern.
+// WithPort makes the verifier accept URLs on port instead of 443: for a local fake of SNS only.
+func (v *SNSVerifier) WithPort(port string) *SNSVerifier {
+	v.port = port
+	return v
+}
+
+// checkURL accepts only https URLs on a host matching the pattern, on SNS's port (443).
 func (v *SNSVerifier) checkURL(raw, what string) (*url.URL, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.User != nil || !v.host.MatchString(u.Hostname()) {
-		return nil, unverified("%s %q is not an https URL on an SNS host", what, truncate(raw, 120))
+	if err != nil || u.Scheme != "https" || u.User != nil || !v.host.MatchString(u.Hostname()) ||
+		(u.Port() != "" && u.Port() != v.port) || (u.Port() == "" && v.port != "443") {
+		return nil, unverified("%s %q is not an https URL on an SNS host and port", what, truncate(raw, 120))
 	}
 	return u, nil
 }

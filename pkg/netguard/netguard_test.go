@@ -61,3 +61,42 @@ func TestDialRefusesLoopbackAtConnectTime(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Every special-purpose range is refused at its first address, inside, and at its last, and the
+// addresses just outside it are judged on their own (public ones allowed).
+func TestEverySpecialRangeIsRefused(t *testing.T) {
+	for _, sp := range Special {
+		t.Run(sp.Prefix.String(), func(t *testing.T) {
+			first := sp.Prefix.Masked().Addr()
+			last := lastAddr(sp.Prefix)
+			for _, a := range []netip.Addr{first, first.Next(), last} {
+				if Allowed(a) {
+					t.Errorf("%s (%s) allowed", a, sp.Name)
+				}
+			}
+		})
+	}
+	for _, a := range []string{
+		"::127.0.0.1", "::10.0.0.1", "fec0::1", "2001::7f00:1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+		"192.0.2.1", "198.51.100.7", "203.0.113.255", "2001:db8::1", "3fff::1", "100::1", "5f00::1",
+		"::ffff:192.0.2.1", "4000::1", "::",
+	} {
+		if Allowed(netip.MustParseAddr(a)) {
+			t.Errorf("%s allowed", a)
+		}
+	}
+	for _, a := range []string{"192.0.3.1", "198.51.101.1", "203.0.114.1", "8.8.8.8", "2a00:1450:4001::1", "2001:4860:4860::8888"} {
+		if !Allowed(netip.MustParseAddr(a)) {
+			t.Errorf("public %s refused", a)
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}

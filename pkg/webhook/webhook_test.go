@@ -247,6 +247,7 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	verifier.WithPort(sns.Port())
 	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{SESEndpoint: sesFake.URL}})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	hook := s.StartWebhook(verifier)
