@@ -200,6 +200,9 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
 	retries := queue.NewProducer(s.Brokers, "")
 	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)
+	if cfg.Announcer == nil {
+		cfg.Announcer = invalidate.NewNotifier(s.rdb, s.prefix, s.Log)
+	}
 	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, retries, s.Log)
 	if err != nil {
 		s.tb.Fatal(err)
@@ -208,9 +211,11 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	go invalidate.Listen(ctx, s.rdb, s.prefix, s.Log, router.Invalidate)
 	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
 	retrierDone := make(chan struct{})
+	rt := retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log)
+	go app.ListenForRecoveries(ctx, s.rdb, s.prefix, s.Log, w, rt)
 	go func() {
 		defer close(retrierDone)
-		retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log).Run(ctx)
+		rt.Run(ctx)
 	}()
 	go tracker.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
 	go func() {

@@ -123,6 +123,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		DrainTimeout:   cfg.ShutdownTimeout,
 		Group:          cfg.WorkerGroup,
 		SendLimiter:    ratelimit.New(d.Redis, cfg.RedisPrefix),
+		Announcer:      invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, log),
 	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, retries, log)
 	if err != nil {
 		return err
@@ -130,9 +131,11 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	// The retrier holds waiting retries until they are due; it stops with the worker.
 	rctx, stopRetrier := context.WithCancel(ctx)
 	rdone := make(chan struct{})
+	rt := retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log)
+	go ListenForRecoveries(listenCtx, d.Redis, cfg.RedisPrefix, log, w, rt)
 	go func() {
 		defer close(rdone)
-		retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log).Run(rctx)
+		rt.Run(rctx)
 	}()
 	// Consumer lag, from the broker's offsets: what the group has yet to commit on comms.send.
 	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, log)
@@ -151,6 +154,17 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	stopRetrier()
 	<-rdone
 	return err
+}
+
+// ListenForRecoveries acts on every worker's announcements that a provider config recovered:
+// w closes its breaker for the config, and r releases the intents parked for its tenant.
+func ListenForRecoveries(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, w *worker.Worker, r *retrier.Retrier) {
+	invalidate.ListenRecovered(ctx, rdb, prefix, log, func(tenantID, configID string) {
+		w.RouteRecovered(configID)
+		if n := r.Release(tenantID); n > 0 {
+			log.Info("provider recovered: parked intents released", "tenant_id", tenantID, "provider_id", configID, "released", n)
+		}
+	})
 }
 
 // Webhook serves the callback receiver on ln until ctx ends, and runs the tracker that applies

@@ -1,12 +1,15 @@
-// Package invalidate tells running workers that a tenant's provider configs changed, over Redis
-// pub/sub, so a disabled or re-keyed config stops being used at once rather than when the
-// route cache expires. Pub/sub is fire-and-forget: a worker that misses a notice (disconnected at
-// that moment) still picks the change up when its cache entry expires (COMMS_ROUTE_CACHE_TTL).
+// Package invalidate tells running workers, over Redis pub/sub, that a tenant's provider configs
+// changed, so a disabled or re-keyed config stops being used at once rather than when the route
+// cache expires, and that a config's provider recovered, so every worker closes its breaker and
+// releases the intents parked behind it. Pub/sub is fire-and-forget: a worker that misses a
+// notice (disconnected at that moment) still picks the change up when its cache entry expires
+// (COMMS_ROUTE_CACHE_TTL), and parked intents come back when their park ends.
 package invalidate
 
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,19 +18,23 @@ import (
 // Channel is the pub/sub channel's name after the deployment's Redis prefix.
 const Channel = "provider-configs-changed"
 
+// RecoveredChannel carries "<tenant id> <config id>" when a config's breaker closes.
+const RecoveredChannel = "provider-recovered"
+
 // systemWide is the payload for a system-default change, which concerns every tenant.
 const systemWide = "*"
 
 // Notifier publishes changes.
 type Notifier struct {
 	rdb     *redis.Client
+	prefix  string
 	channel string
 	log     *slog.Logger
 }
 
 // NewNotifier publishes on prefix+Channel.
 func NewNotifier(rdb *redis.Client, prefix string, log *slog.Logger) *Notifier {
-	return &Notifier{rdb: rdb, channel: prefix + Channel, log: log}
+	return &Notifier{rdb: rdb, prefix: prefix, channel: prefix + Channel, log: log}
 }
 
 // Changed announces that tenantID's configs changed; "" means the system defaults did.
@@ -44,15 +51,46 @@ func (n *Notifier) Changed(ctx context.Context, tenantID string) {
 	}
 }
 
+// Recovered announces that configID (of tenantID; "" for a system default) answers again.
+func (n *Notifier) Recovered(ctx context.Context, tenantID, configID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := n.rdb.Publish(ctx, n.prefix+RecoveredChannel, tenantID+" "+configID).Err(); err != nil {
+		n.log.WarnContext(ctx, "could not announce a provider's recovery; parked intents come back when their park ends",
+			"tenant_id", tenantID, "provider_id", configID, "err", err)
+	}
+}
+
 // Listen calls drop with each changed tenant id ("" for all tenants) until ctx ends,
 // resubscribing after Redis outages.
 func Listen(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, drop func(tenantID string)) {
+	subscribe(ctx, rdb, prefix+Channel, log, func() { drop("") }, func(payload string) {
+		if payload == systemWide {
+			payload = ""
+		}
+		drop(payload)
+	})
+}
+
+// ListenRecovered calls recovered for each announced recovery until ctx ends.
+func ListenRecovered(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, recovered func(tenantID, configID string)) {
+	subscribe(ctx, rdb, prefix+RecoveredChannel, log, func() {}, func(payload string) {
+		tenant, config, ok := strings.Cut(payload, " ")
+		if ok {
+			recovered(tenant, config)
+		}
+	})
+}
+
+// subscribe hands each message on channel to handle until ctx ends, resubscribing after Redis
+// outages and calling resumed each time it (re)subscribes: anything may have happened meanwhile.
+func subscribe(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, resumed func(), handle func(string)) {
 	for ctx.Err() == nil {
-		sub := rdb.Subscribe(ctx, prefix+Channel)
+		sub := rdb.Subscribe(ctx, channel)
 		if _, err := sub.Receive(ctx); err != nil {
 			_ = sub.Close()
 			if ctx.Err() == nil {
-				log.Warn("route invalidation unavailable; relying on the route cache TTL", "err", err)
+				log.Warn("notices unavailable; relying on caches' TTLs and parks' ends", "channel", channel, "err", err)
 				select {
 				case <-ctx.Done():
 				case <-time.After(5 * time.Second):
@@ -60,14 +98,9 @@ func Listen(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Log
 			}
 			continue
 		}
-		// Anything may have changed while we were not listening.
-		drop("")
+		resumed()
 		for m := range sub.Channel() {
-			t := m.Payload
-			if t == systemWide {
-				t = ""
-			}
-			drop(t)
+			handle(m.Payload)
 		}
 		_ = sub.Close()
 	}

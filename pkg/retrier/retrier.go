@@ -38,6 +38,9 @@ type Retrier struct {
 	due *batch.Batcher[queue.Envelope, struct{}]
 	log *slog.Logger
 	now func() time.Time
+
+	mu    sync.Mutex
+	lists map[*waitList]bool // every tier's waiting intents, for Release
 }
 
 // New returns a retrier publishing to comms.send.
@@ -51,7 +54,7 @@ func New(cfg Config, log *slog.Logger) *Retrier {
 	if cfg.CommitInterval == 0 {
 		cfg.CommitInterval = 200 * time.Millisecond
 	}
-	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now}
+	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now, lists: map[*waitList]bool{}}
 	r.due = batch.New(func(ctx context.Context, envs []queue.Envelope) ([]struct{}, error) {
 		return make([]struct{}, len(envs)), r.out.Publish(ctx, envs...)
 	}, 500, 2, 2*time.Millisecond)
@@ -106,6 +109,10 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 	// tenants' sends use.
 	sem := make(chan struct{}, r.cfg.MaxWaiting)
 	wl := &waitList{wake: make(chan struct{}, 1)}
+	r.mu.Lock()
+	r.lists[wl] = true
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); delete(r.lists, wl); r.mu.Unlock() }()
 	var publishing sync.WaitGroup
 	schedDone := make(chan struct{})
 	go func() {
@@ -180,6 +187,40 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 	}
 }
 
+// Release makes every intent parked for tenantID (every parked intent, for "") due now: a
+// provider behind which they were parked has recovered. Parked intents are those deferred
+// unclaimed (Envelope.Parks > 0), whose messages are queued and due; a retry waiting out its
+// backoff keeps its time, as its claim would refuse it early. It returns how many it released.
+func (r *Retrier) Release(tenantID string) int {
+	r.mu.Lock()
+	lists := make([]*waitList, 0, len(r.lists))
+	for wl := range r.lists {
+		lists = append(lists, wl)
+	}
+	r.mu.Unlock()
+	n := 0
+	now := r.now()
+	for _, wl := range lists {
+		n += wl.release(now, func(env queue.Envelope) bool {
+			return env.Parks > 0 && (tenantID == "" || env.TenantID == tenantID)
+		})
+	}
+	return n
+}
+
+// Waiting is the number of intents held now, across tiers.
+func (r *Retrier) Waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for wl := range r.lists {
+		wl.mu.Lock()
+		n += len(wl.h)
+		wl.mu.Unlock()
+	}
+	return n
+}
+
 // publish puts a due intent back on comms.send. It reports whether the offset may be committed:
 // false when shutting down first.
 func (r *Retrier) publish(ctx context.Context, env queue.Envelope) bool {
@@ -223,6 +264,29 @@ func (l *waitList) push(w waiting) {
 		default:
 		}
 	}
+}
+
+// release makes the waiting intents that match due at now, and reports how many there were.
+func (l *waitList) release(now time.Time, match func(queue.Envelope) bool) int {
+	l.mu.Lock()
+	n := 0
+	for i := range l.h {
+		if l.h[i].due.After(now) && match(l.h[i].env) {
+			l.h[i].due, l.h[i].env.NotBefore = now, now.UTC()
+			n++
+		}
+	}
+	if n > 0 {
+		heap.Init(&l.h)
+	}
+	l.mu.Unlock()
+	if n > 0 {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return n
 }
 
 // popDue removes and returns the earliest intent if it is due at now.

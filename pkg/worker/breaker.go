@@ -17,8 +17,9 @@ const (
 // failures that say the provider itself is in trouble (unavailable, timing out) it opens, and
 // sends to that config are skipped (failing over, or waiting for a retry) for Cooldown; then one
 // probe is let through, and its result closes or re-opens it. Each failed probe doubles the next
-// cooldown, up to MaxCooldown: intents parked behind the breaker come back about once a cooldown,
-// so a provider down for an hour costs a few returns per intent rather than one every 30 s.
+// cooldown, up to MaxCooldown, which bounds how late a recovery is noticed. The probe is a real
+// message: one intent parked behind each cooldown (the carrier) comes back as it ends, while the
+// others wait longer and are released when the breaker closes (Worker.RouteRecovered).
 type breaker struct {
 	threshold   int
 	cooldown    time.Duration // the first cooldown after opening
@@ -34,6 +35,8 @@ type breaker struct {
 	// breaker whose cooldown has passed: until that probe is decided (or cooldown/10 passes),
 	// other intents keep parking instead of racing it to claims that would fail fast.
 	reserved time.Time
+	// carrier is the openUntil for which an intent was parked to come back as the probe.
+	carrier time.Time
 }
 
 func newBreaker(threshold int, cooldown, maxCooldown time.Duration) *breaker {
@@ -104,6 +107,27 @@ func (b *breaker) record(ok bool, now time.Time) (changed string) {
 	return ""
 }
 
+// bookCarrier reports whether the caller, an intent being parked behind this open breaker, is to
+// come back as its cooldown ends and carry the probe: true for the first caller per cooldown.
+func (b *breaker) bookCarrier(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != BreakerOpen || !now.Before(b.openUntil) || b.carrier.Equal(b.openUntil) {
+		return false
+	}
+	b.carrier = b.openUntil
+	return true
+}
+
+// reset closes the breaker because another worker's probe succeeded: the provider is back.
+func (b *breaker) reset() (changed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	changed = b.state != BreakerClosed
+	b.state, b.failures, b.current, b.probing, b.reserved = BreakerClosed, 0, b.cooldown, false, time.Time{}
+	return changed
+}
+
 // release gives back a half-open probe slot that was taken but not used for a send.
 func (b *breaker) release() {
 	b.mu.Lock()
@@ -117,6 +141,14 @@ type breakers struct {
 	cooldown, maxCooldown time.Duration
 	mu                    sync.Mutex
 	m                     map[string]*breaker
+}
+
+// reset closes configID's breaker, if this worker has one.
+func (bs *breakers) reset(configID string) bool {
+	bs.mu.Lock()
+	b, ok := bs.m[configID]
+	bs.mu.Unlock()
+	return ok && b.reset()
 }
 
 func (bs *breakers) get(configID string) *breaker {

@@ -63,14 +63,29 @@ type Config struct {
 	RetryMax          time.Duration // longest wait between attempts
 	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
 	// and lets a probe through after BreakerCooldown; each failed probe doubles the wait for the
-	// next, up to BreakerMaxCooldown (defaults 5, 30 s, 4 min).
+	// next, up to BreakerMaxCooldown (defaults 5, 10 s, 1.5×BreakerCooldown): a provider's
+	// recovery is noticed within 15 s however long it was down, at four probes a minute.
 	BreakerThreshold   int
 	BreakerCooldown    time.Duration
 	BreakerMaxCooldown time.Duration
+	// An intent parked behind an open breaker waits ParkWait, doubled for each earlier park up to
+	// ParkMaxWait (defaults 3× and 24×BreakerCooldown: 30 s and 4 min), unless it carries the
+	// next probe; all are released as
+	// soon as the breaker closes on any worker (Announcer and RouteRecovered).
+	ParkWait    time.Duration
+	ParkMaxWait time.Duration
 	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
 	// (default 20: over an hour behind a breaker that keeps failing its probes); after that it
 	// is attempted, and its retry budget counts down as usual. Negative: never park.
 	MaxParks int
+	// Announcer tells every worker that a config's breaker closed, so they close theirs and
+	// release the intents parked behind it; nil: each worker finds out by its own probes.
+	Announcer Announcer
+}
+
+// Announcer broadcasts that a provider config recovered (invalidate.Notifier).
+type Announcer interface {
+	Recovered(ctx context.Context, tenantID, configID string)
 }
 
 // WithDefaults fills zero fields.
@@ -115,10 +130,17 @@ func (c Config) WithDefaults() Config {
 		c.BreakerThreshold = 5
 	}
 	if c.BreakerCooldown == 0 {
-		c.BreakerCooldown = 30 * time.Second
+		c.BreakerCooldown = 10 * time.Second
 	}
+	// The rest scale with the cooldown, so that a test's short cooldown shortens them all.
 	if c.BreakerMaxCooldown == 0 {
-		c.BreakerMaxCooldown = 8 * c.BreakerCooldown
+		c.BreakerMaxCooldown = c.BreakerCooldown * 3 / 2
+	}
+	if c.ParkWait == 0 {
+		c.ParkWait = 3 * c.BreakerCooldown
+	}
+	if c.ParkMaxWait == 0 {
+		c.ParkMaxWait = max(c.ParkWait, 24*c.BreakerCooldown)
 	}
 	if c.MaxParks == 0 {
 		c.MaxParks = 20
@@ -425,11 +447,10 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 // parkable reports whether every route env's message could take is refusing sends right now (its
 // breaker open, or its bulkhead full), and if so how long to defer it.
 //
-// Behind an open breaker: until the soonest route may take sends again, spread over the cooldown
-// that would follow a failed probe. Spread so that deferred intents do not all come back at the
-// moment a breaker lets its probe through, and that wide because each return costs a trip through
-// the retry tier: measured, a spread of one cooldown made the returns as frequent as the tenant's
-// new intents, and doubled the deferral traffic.
+// Behind an open breaker: the first intent parked in each cooldown comes back as it ends, to carry
+// the probe; the others wait parkWait, longer with each park, since the breaker closing releases
+// them all at once (RouteRecovered). So a provider down for an hour costs a few returns per intent,
+// and its recovery is noticed within one cooldown and acted on at once.
 //
 // Behind a full bulkhead: until its turn, after the intents deferred before it, at the pace the
 // provider takes sends (bulkheads.turn), between a first retry's wait and the longest cooldown.
@@ -447,8 +468,8 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 	now := time.Now()
 	var (
 		soonest = time.Duration(-1)
-		spread  time.Duration // the soonest wait's jitter
-		turnOf  string        // the config whose turn the soonest wait is; "" for a breaker's
+		behind  *breaker // the breaker the soonest wait is for; nil for a bulkhead's turn
+		turnOf  string   // the config whose turn the soonest wait is
 	)
 	for _, cat := range categories {
 		plan, err := w.router.Plan(ctx, env.TenantID, env.Channel, cat)
@@ -456,24 +477,42 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 			return 0, false // the claim path reports it
 		}
 		for _, r := range plan.Routes {
-			wait, cooldown, open := w.breakers.get(r.Config.ID).blocked(now)
-			jitter, config := max(w.cfg.BreakerCooldown, min(2*cooldown, w.cfg.BreakerMaxCooldown)), ""
+			b := w.breakers.get(r.Config.ID)
+			wait, _, open := b.blocked(now)
+			config := ""
 			if !open {
 				turn, deferred := w.bulkheads.turn(r.Config.ID, env.Parks > 0)
 				if !deferred {
 					return 0, false
 				}
-				wait, jitter, config = min(max(w.cfg.RetryInitial, turn), w.cfg.BreakerMaxCooldown), 0, r.Config.ID
+				wait, b, config = min(max(w.cfg.RetryInitial, turn), w.cfg.BreakerMaxCooldown), nil, r.Config.ID
 			}
 			if soonest < 0 || wait < soonest {
-				soonest, spread, turnOf = wait, jitter, config
+				soonest, behind, turnOf = wait, b, config
 			}
 		}
 	}
-	if turnOf != "" {
+	switch {
+	case behind == nil:
 		w.bulkheads.book(turnOf, soonest)
+		return soonest, true
+	case behind.bookCarrier(now):
+		return soonest, true
 	}
-	return soonest + time.Duration(rand.Int64N(int64(spread)+1)), true //nolint:gosec // jitter
+	long := w.parkWait(env.Parks)
+	return max(soonest, long) + time.Duration(rand.Int64N(int64(long/2)+1)), true //nolint:gosec // jitter
+}
+
+// parkWait is how long an intent parked parks times before waits behind an open breaker.
+func (w *Worker) parkWait(parks int) time.Duration {
+	return min(w.cfg.ParkWait<<min(parks, 16), w.cfg.ParkMaxWait)
+}
+
+// RouteRecovered closes this worker's breaker for configID because a probe succeeded elsewhere.
+func (w *Worker) RouteRecovered(configID string) {
+	if w.breakers.reset(configID) {
+		metrics.BreakerState.WithLabelValues(configID).Set(0)
+	}
 }
 
 // scheduleRetry puts the intent on its retry tier. If that fails the outbox row stays
@@ -696,6 +735,9 @@ func (w *Worker) breakerChanged(ctx context.Context, route Route, state, reason 
 	metrics.BreakerState.WithLabelValues(route.Config.ID).Set(map[string]float64{BreakerClosed: 0, BreakerHalfOpen: 1, BreakerOpen: 2}[state])
 	if state == BreakerClosed {
 		reason = ""
+		if w.cfg.Announcer != nil {
+			w.cfg.Announcer.Recovered(ctx, route.Config.TenantID, route.Config.ID)
+		}
 	}
 	if err := w.store.SetProviderHealth(context.WithoutCancel(ctx), route.Config.ID, state, reason); err != nil {
 		w.log.WarnContext(ctx, "could not record breaker state", "provider_id", route.Config.ID, "err", err)
