@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: chaos bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
 
@@ -40,6 +40,9 @@ bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 
 bench-isolation: ## tenant A's figures alone and beside a tenant whose provider hangs or answers 503
 	./bench/isolation.sh
+
+chaos: build ## faults and abuse under steady load on the dev stack (restarts this machine's PostgreSQL and Redis); prints accepted, sent, lost, duplicates, stalls
+	./bin/chaos $(CHAOS_FLAGS)
 
 bench-go: ## Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

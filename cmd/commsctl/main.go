@@ -60,6 +60,8 @@ commands:
                                             filters: -tenant -provider -provider-id -error-code
                                             -from -to (RFC 3339) -message-id (repeatable)
   dlq replays                               the replay audit log
+  outbox requeue                            mark every unfinished message unpublished, so the sweeper publishes
+                                            it again: after the broker lost its log (restored from nothing)
   keys generate [-version V]                print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)
   keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
                                             safe to interrupt and run again
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("bad configuration:\n%w", err)
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq") {
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -151,6 +153,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			fmt.Fprintln(out, "sandbox system defaults ready")
 		}
+		return nil
+
+	case "outbox requeue":
+		n, err := st.ForgetPublished(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d unfinished messages will be published again by the sweeper\n", n)
 		return nil
 
 	case "migrate":

@@ -30,6 +30,9 @@ func TestOpsWorkflow(t *testing.T) {
 		return out.String()
 	}
 	run1("migrate") // already migrated: applies nothing, fails nothing
+	if out := run1("outbox", "requeue"); !strings.Contains(out, "0 unfinished messages will be published again") {
+		t.Fatalf("outbox requeue on an empty outbox: %s", out)
+	}
 	out := run1("tenant", "create", "-name", "acme", "-no-fallback")
 	tenant := regexp.MustCompile(`ten_[0-9A-Za-z]+`).FindString(out)
 	if tenant == "" || !strings.Contains(out, `"allow_system_fallback": false`) {
