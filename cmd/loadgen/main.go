@@ -39,6 +39,7 @@ type options struct {
 	noisyRate                            int
 	noisyHang                            time.Duration
 	noisyLimit                           float64
+	poison                               bool // this sender's bodies are poison (set for B in -noisy poison)
 }
 
 func main() {
@@ -57,13 +58,13 @@ func main() {
 	flag.BoolVar(&o.idempotency, "idempotency", true, "send a unique Idempotency-Key with each request")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.DurationVar(&o.every, "progress", 0, "if set, print accepted/s to stderr this often")
-	flag.StringVar(&o.noisyMode, "noisy", "", "isolation benchmark: add a tenant B whose provider hangs (hang), answers 503 (503) or behaves (ok, the control); the report covers the other tenants")
+	flag.StringVar(&o.noisyMode, "noisy", "", "isolation benchmark: add a tenant B whose provider hangs (hang), answers 503 (503) or behaves (ok, the control), or who sends bodies the database cannot store (poison); the report covers the other tenants")
 	flag.IntVar(&o.noisyRate, "noisy-rate", 500, "with -noisy: B's requests per second")
 	flag.DurationVar(&o.noisyHang, "noisy-hang", 10*time.Second, "with -noisy hang: how long B's provider holds each send")
 	flag.Float64Var(&o.noisyLimit, "noisy-limit", 0, "with -noisy: B's intake rate limit per second (its plan); 0 keeps the tenant default")
 	flag.Parse()
-	if o.noisyMode != "" && o.noisyMode != "hang" && o.noisyMode != "503" && o.noisyMode != "ok" {
-		fmt.Fprintln(os.Stderr, "loadgen: -noisy must be hang, 503 or ok")
+	if o.noisyMode != "" && o.noisyMode != "hang" && o.noisyMode != "503" && o.noisyMode != "ok" && o.noisyMode != "poison" {
+		fmt.Fprintln(os.Stderr, "loadgen: -noisy must be hang, 503, ok or poison")
 		os.Exit(2)
 	}
 	if o.adminKey == "" {
@@ -312,7 +313,11 @@ func errClass(err error) string {
 
 func send(ctx context.Context, c *http.Client, o options, key, idem string, n int64) (int, error) {
 	var body []byte
-	if o.channel == "sms" {
+	if o.poison {
+		// Text PostgreSQL cannot store, and a repeated key: all refused at the door.
+		body = []byte([]string{`{"channel":"sms","to":"+14155550123","text":"a\u0000b"}`, "{\"channel\":\"sms\",\"to\":\"+14155550123\",\"text\":\"\xff\"}",
+			`{"channel":"sms","to":"+14155550123","to":"+14155550124","text":"x"}`}[n%3])
+	} else if o.channel == "sms" {
 		body = fmt.Appendf(nil, `{"channel":"sms","to":"+1415555%04d","text":"Your code is %06d"}`, n%10000, n%1000000)
 	} else {
 		body = fmt.Appendf(nil, `{"channel":"email","to":"user%d@example.com","subject":"Welcome","text":"Hello number %d"}`, n%10000, n)

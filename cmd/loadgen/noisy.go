@@ -20,7 +20,7 @@ import (
 // real send (hangs, or answers 503), while B sends at its own rate. The report covers the other
 // tenants only: the question is whether they notice.
 type noisy struct {
-	mode     string        // hang, 503, or ok (a well-behaved B: the control)
+	mode     string        // hang, 503, ok (a well-behaved B: the control), or poison (bodies that cannot be stored)
 	hang     time.Duration // how long a hanging send is held
 	rate     int
 	accepted atomic.Int64
@@ -108,7 +108,9 @@ func (nz *noisy) run(ctx context.Context, c *http.Client, o options, key string)
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			status, err := send(ctx, c, o, key, fmt.Sprintf("noisy-%d-%d", time.Now().UnixNano(), n), n)
+			bo := o
+			bo.poison = nz.mode == "poison"
+			status, err := send(ctx, c, bo, key, fmt.Sprintf("noisy-%d-%d", time.Now().UnixNano(), n), n)
 			if err == nil && status == http.StatusAccepted {
 				nz.accepted.Add(1)
 			} else {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -16,23 +17,17 @@ import (
 // invalid UTF-8, an unpaired surrogate escape). Every endpoint's body passes through it, so a new
 // field is covered without anyone remembering to. It returns nil for a clean body.
 func checkJSON(body []byte) *Problem {
-	type frame struct {
-		object  bool
-		wantKey bool
-		key     string
-		index   int
-		seen    map[string]bool
-	}
-	var stack []*frame
+	stack := make([]jsonFrame, 0, 8) // one per open object or array
+	keys := make([][]byte, 0, 32)    // the keys of the open objects, each object's after its parent's
 	path := func(last string) string {
 		var b strings.Builder
 		for _, f := range stack {
 			switch {
-			case f.object && f.key != "":
+			case f.object && len(f.key) > 0:
 				if b.Len() > 0 {
 					b.WriteByte('.')
 				}
-				b.WriteString(f.key)
+				b.Write(f.key)
 			case !f.object:
 				b.WriteString("[" + strconv.Itoa(f.index) + "]")
 			}
@@ -46,16 +41,17 @@ func checkJSON(body []byte) *Problem {
 		return b.String()
 	}
 	for i := 0; i < len(body); i++ {
-		var top *frame
+		var top *jsonFrame
 		if len(stack) > 0 {
-			top = stack[len(stack)-1]
+			top = &stack[len(stack)-1]
 		}
 		switch body[i] {
 		case '{':
-			stack = append(stack, &frame{object: true, wantKey: true})
+			stack = append(stack, jsonFrame{object: true, wantKey: true, from: len(keys)})
 		case '[':
-			stack = append(stack, &frame{})
+			stack = append(stack, jsonFrame{from: len(keys)})
 		case '}', ']':
+			keys = keys[:top.from]
 			stack = stack[:len(stack)-1]
 		case ',':
 			if top != nil && top.object {
@@ -73,36 +69,78 @@ func checkJSON(body []byte) *Problem {
 				}
 			}
 			raw := body[start:i]
-			if top != nil && top.object && top.wantKey {
-				key := string(raw)
-				if escaped {
-					_ = json.Unmarshal(body[start-1:i+1], &key)
-				}
-				top.wantKey = false
-				top.key = ""
-				if bad := unstorable(raw); bad != "" {
+			if bad := unstorable(raw); bad != "" {
+				if top != nil && top.object && top.wantKey {
+					top.key = nil
 					return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
 						message.FieldError{Field: orBody(path("")), Message: "has a key that " + bad})
 				}
-				if top.seen == nil {
-					top.seen = map[string]bool{}
-				}
-				if top.seen[key] {
-					return fieldProblem(http.StatusBadRequest, "duplicate-key", "Duplicate JSON key",
-						message.FieldError{Field: path(key), Message: "appears more than once in the same object"})
-				}
-				top.seen[key] = true
-				top.key = key
-				continue
-			}
-			if bad := unstorable(raw); bad != "" {
 				return fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
 					message.FieldError{Field: path(""), Message: bad})
 			}
+			if top == nil || !top.object || !top.wantKey {
+				continue
+			}
+			key := raw
+			if escaped {
+				var k string
+				_ = json.Unmarshal(body[start-1:i+1], &k)
+				key = []byte(k)
+			}
+			top.wantKey, top.key = false, nil
+			if top.seenBefore(&keys, key) {
+				return fieldProblem(http.StatusBadRequest, "duplicate-key", "Duplicate JSON key",
+					message.FieldError{Field: path(string(key)), Message: "appears more than once in the same object"})
+			}
+			top.key = key
 		}
 	}
 	return nil
 }
+
+// jsonFrame is an open object or array. Keys are compared as the body's own bytes, unescaped
+// only when they hold an escape, so a clean body costs no allocation per key.
+type jsonFrame struct {
+	object  bool
+	wantKey bool
+	key     []byte
+	index   int
+	from    int                 // where this object's keys start in the walk's list
+	many    map[string]struct{} // this object's keys, once they are too many to compare one by one
+}
+
+// seenBefore reports whether key was already in the object, and remembers it in keys (the walk's
+// list, whose tail from f.from is this object's) or, for a big object, in its own map.
+func (f *jsonFrame) seenBefore(keys *[][]byte, key []byte) bool {
+	if f.many != nil {
+		if _, ok := f.many[string(key)]; ok {
+			return true
+		}
+		f.many[string(key)] = struct{}{}
+		return false
+	}
+	mine := (*keys)[f.from:]
+	for _, k := range mine {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	if len(mine) < fewKeys {
+		*keys = append(*keys, key)
+		return false
+	}
+	f.many = make(map[string]struct{}, 2*fewKeys)
+	for _, k := range mine {
+		f.many[string(k)] = struct{}{}
+	}
+	f.many[string(key)] = struct{}{}
+	*keys = (*keys)[:f.from]
+	return false
+}
+
+// fewKeys is how many keys of one object are compared one by one; beyond, a map keeps a hostile
+// object of many keys from costing quadratic time.
+const fewKeys = 16
 
 // unstorable says why the raw bytes of a JSON string (between its quotes) cannot be stored as
 // PostgreSQL text or jsonb, or "" if they can.
