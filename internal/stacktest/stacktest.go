@@ -203,7 +203,8 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	if cfg.Announcer == nil {
 		cfg.Announcer = invalidate.NewNotifier(s.rdb, s.prefix, s.Log)
 	}
-	w, err := worker.New(cfg, s.Store, queue.NewConsumer(s.Brokers, s.groupID, queue.TopicSend), router, dlq, retries, s.Log)
+	cfg.Brokers, cfg.Group = s.Brokers, s.groupID
+	w, err := worker.New(cfg, s.Store, router, dlq, retries, s.Log)
 	if err != nil {
 		s.tb.Fatal(err)
 	}

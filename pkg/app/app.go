@@ -121,10 +121,11 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		InFlight:       cfg.WorkerInFlight,
 		AttemptTimeout: cfg.AttemptTimeout,
 		DrainTimeout:   cfg.ShutdownTimeout,
+		Brokers:        cfg.KafkaBrokers,
 		Group:          cfg.WorkerGroup,
 		SendLimiter:    ratelimit.New(d.Redis, cfg.RedisPrefix),
 		Announcer:      invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, log),
-	}, st, queue.NewConsumer(cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend), router, dlq, retries, log)
+	}, st, router, dlq, retries, log)
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func (p *Producer) Publish(ctx context.Context, envs ...Envelope) error {
 			return err
 		}
 	}
-	return p.PublishRaw(ctx, msgs...)
+	return p.write(ctx, msgs)
 }
 
 // Routed is an envelope with the topic it goes to.
@@ -158,7 +158,7 @@ func (p *Producer) PublishRouted(ctx context.Context, rs ...Routed) error {
 			return err
 		}
 	}
-	return p.PublishRaw(ctx, msgs...)
+	return p.write(ctx, msgs)
 }
 
 // encode makes e a Kafka message keyed by tenant; topic "" leaves it to the producer's own.
@@ -171,10 +171,22 @@ func encode(topic string, e Envelope) (kafka.Message, error) {
 }
 
 // PublishRaw writes already-encoded messages (the DLQ keeps the original bytes).
-func (p *Producer) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
+func (p *Producer) PublishRaw(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	out := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		hs := make([]kafka.Header, len(m.Headers))
+		for j, h := range m.Headers {
+			hs[j] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+		out[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs}
+	}
+	return p.write(ctx, out)
+}
+
+func (p *Producer) write(ctx context.Context, msgs []kafka.Message) error {
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
 		topic := p.w.Topic
 		if topic == "" {

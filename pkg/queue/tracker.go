@@ -7,7 +7,7 @@ import (
 
 // Tracker follows fetched offsets per partition while they are processed concurrently, and says
 // which offset is safe to commit: the highest one below which every fetched message is finished.
-// Committing past an unfinished message would lose it on a crash (STYLE lesson 5).
+// Committing past an unfinished message would lose it on a crash.
 type Tracker struct {
 	mu    sync.Mutex
 	parts map[TopicPartition]*partition

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/logicspike/comms/pkg/batch"
 	"github.com/logicspike/comms/pkg/queue"
@@ -79,40 +79,16 @@ func (r *Retrier) Run(ctx context.Context) {
 }
 
 func (r *Retrier) runTier(ctx context.Context, topic string) {
-	reader := queue.NewConsumer(r.cfg.Brokers, r.cfg.Group, topic)
-	defer reader.Close()
-	tracker := queue.NewTracker()
-	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
-	var committer sync.WaitGroup
-	committer.Add(1)
-	go func() {
-		defer committer.Done()
-		t := time.NewTicker(r.cfg.CommitInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-commitCtx.Done():
-				// The final commit must run although the consumer is stopping.
-				final, cancel := context.WithTimeout(context.WithoutCancel(commitCtx), 5*time.Second)
-				commit(final, reader, tracker, r.log)
-				cancel()
-				return
-			case <-t.C:
-				commit(commitCtx, reader, tracker, r.log)
-			}
-		}
-	}()
-
 	// Waiting intents sit in a heap ordered by due time, with one timer for the tier: a goroutine
 	// and a runtime timer per waiting intent (10,000 per tier behind a hanging provider) cost the
 	// garbage collector a stack scan each and the scheduler a timer each, on the cores the other
-	// tenants' sends use.
-	sem := make(chan struct{}, r.cfg.MaxWaiting)
+	// tenants' sends use. Each holds its delivery's in-flight slot, so MaxWaiting bounds the heap.
 	wl := &waitList{wake: make(chan struct{}, 1)}
 	r.mu.Lock()
 	r.lists[wl] = true
 	r.mu.Unlock()
 	defer func() { r.mu.Lock(); delete(r.lists, wl); r.mu.Unlock() }()
+
 	var publishing sync.WaitGroup
 	schedDone := make(chan struct{})
 	go func() {
@@ -120,47 +96,32 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 		r.schedule(ctx, wl, func(w waiting) {
 			publishing.Add(1)
 			go func() {
-				defer func() { <-sem; publishing.Done() }()
-				if r.publish(ctx, w.env) {
-					tracker.Done(w.tp, w.offset)
-				}
+				defer publishing.Done()
+				w.d.Finish(r.publish(ctx, w.env))
 			}()
 		})
+		// Still-waiting intents stay uncommitted: the next retrier gets them again.
+		for _, w := range wl.drain() {
+			w.d.Finish(false)
+		}
 	}()
-	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		m, err := reader.FetchMessage(ctx)
+	err := queue.Consume(ctx, queue.ConsumerConfig{
+		Brokers: r.cfg.Brokers, Group: r.cfg.Group, Topic: topic, InFlight: r.cfg.MaxWaiting,
+		CommitInterval: r.cfg.CommitInterval, DrainTimeout: 10 * time.Second, Log: r.log,
+	}, func(_ context.Context, d *queue.Delivery) {
+		env, err := queue.Decode(d.Value)
 		if err != nil {
-			<-sem
-			if ctx.Err() != nil {
-				break
-			}
-			r.log.Error("fetch from retry tier failed", "topic", topic, "err", err)
-			sleep(ctx, time.Second)
-			continue
+			r.log.Error("undecodable intent on a retry tier dropped", "topic", d.Topic, "offset", d.Offset, "err", err)
+			d.Finish(true)
+			return
 		}
-		tp := queue.TopicPartition{Topic: m.Topic, Partition: m.Partition}
-		tracker.Add(tp, m.Offset)
-		env, err := queue.Decode(m.Value)
-		if err != nil {
-			r.log.Error("undecodable intent on a retry tier dropped", "topic", m.Topic, "offset", m.Offset, "err", err)
-			tracker.Done(tp, m.Offset)
-			<-sem
-			continue
-		}
-		wl.push(waiting{due: env.NotBefore, env: env, tp: tp, offset: m.Offset})
+		wl.push(waiting{due: env.NotBefore, env: env, d: d})
+	})
+	if err != nil {
+		r.log.Warn("retry tier consumer closed with an error", "topic", topic, "err", err)
 	}
-	// Still-waiting intents stay uncommitted: the next retrier gets them again.
 	<-schedDone
 	publishing.Wait()
-	stopCommits()
-	committer.Wait()
 }
 
 // schedule hands each waiting intent to release once it is due, until ctx ends.
@@ -224,37 +185,38 @@ func (r *Retrier) Waiting() int {
 // publish puts a due intent back on comms.send. It reports whether the offset may be committed:
 // false when shutting down first.
 func (r *Retrier) publish(ctx context.Context, env queue.Envelope) bool {
-	for {
+	return backoff.Retry(func() error {
 		_, err := r.due.Do(ctx, env)
-		if err == nil {
-			return true
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("re-publishing a due retry failed; trying again", "tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt, "err", err)
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		r.log.Warn("re-publishing a due retry failed; trying again", "tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt, "err", err)
-		sleep(ctx, time.Second)
-	}
+		return err
+	}, backoff.WithContext(backoff.NewConstantBackOff(time.Second), ctx)) == nil
 }
 
 // waiting is an intent held until it is due.
 type waiting struct {
-	due    time.Time
-	env    queue.Envelope
-	tp     queue.TopicPartition
-	offset int64
+	due time.Time
+	env queue.Envelope
+	d   *queue.Delivery
 }
 
 // waitList is a min-heap of waiting intents by due time; wake tells the scheduler that an intent
 // may have become the earliest.
 type waitList struct {
-	mu   sync.Mutex
-	h    waitHeap
-	wake chan struct{}
+	mu     sync.Mutex
+	h      waitHeap
+	closed bool // the tier is stopping: nothing more is held
+	wake   chan struct{}
 }
 
 func (l *waitList) push(w waiting) {
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		w.d.Finish(false) // fetched as the tier stopped: the next retrier gets it
+		return
+	}
 	heap.Push(&l.h, w)
 	earliest := !l.h[0].due.Before(w.due) // a later one leaves the scheduler's timer right
 	l.mu.Unlock()
@@ -299,6 +261,15 @@ func (l *waitList) popDue(now time.Time) (waiting, bool) {
 	return heap.Pop(&l.h).(waiting), true
 }
 
+// drain removes and returns every waiting intent, and closes the list to new ones.
+func (l *waitList) drain() []waiting {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.h
+	l.h, l.closed = nil, true
+	return out
+}
+
 // untilNext reports how long until the earliest intent is due, if any waits.
 func (l *waitList) untilNext(now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
@@ -321,27 +292,4 @@ func (h *waitHeap) Pop() any {
 	old[len(old)-1] = waiting{}
 	*h = old[:len(old)-1]
 	return w
-}
-
-func commit(ctx context.Context, reader *kafka.Reader, tracker *queue.Tracker, log *slog.Logger) {
-	offsets := tracker.Committable()
-	if len(offsets) == 0 {
-		return
-	}
-	msgs := make([]kafka.Message, 0, len(offsets))
-	for tp, off := range offsets {
-		msgs = append(msgs, kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
-	}
-	if err := reader.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
-		log.Warn("commit retry-tier offsets failed", "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

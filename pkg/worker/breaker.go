@@ -162,16 +162,6 @@ func (bs *breakers) get(configID string) *breaker {
 	return b
 }
 
-// slot is one of the worker's InFlight slots, held by a message while it is processed. A message
-// waiting for a full bulkhead gives its slot back early, so waiting for one slow provider never
-// stops the worker from fetching other tenants' messages.
-type slot struct {
-	sem  chan struct{}
-	once sync.Once
-}
-
-func (s *slot) release() { s.once.Do(func() { <-s.sem }) }
-
 // bulkheads bound the sends in flight per provider config, so one slow provider cannot take every
 // in-flight slot of the worker.
 //

@@ -20,11 +20,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/logicspike/comms/pkg/batch"
 	"github.com/logicspike/comms/pkg/db"
@@ -45,7 +43,8 @@ type Config struct {
 	AttemptTimeout time.Duration // one provider call
 	CommitInterval time.Duration
 	DrainTimeout   time.Duration // graceful shutdown: how long in-flight work may finish
-	Group          string        // consumer group, for metric labels
+	Brokers        []string      // Kafka
+	Group          string        // consumer group of comms.send
 	// SendLimiter enforces provider configs' send caps across workers; nil: caps are not enforced.
 	SendLimiter SendLimiter
 	// PerConfigInFlight bounds the sends in flight through one provider config (a bulkhead).
@@ -165,23 +164,14 @@ type SendLimiter interface {
 	Allow(ctx context.Context, key string, rate float64, burst int) (ratelimit.Result, error)
 }
 
-// Consumer is the part of *kafka.Reader the worker uses.
-type Consumer interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
-	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
-	Close() error
-}
-
 // Worker is one dispatcher.
 type Worker struct {
-	cfg      Config
-	store    *store.Store
-	consumer Consumer
-	router   *Router
-	dlq      *queue.Producer
-	log      *slog.Logger
+	cfg    Config
+	store  *store.Store
+	router *Router
+	dlq    *queue.Producer
+	log    *slog.Logger
 
-	tracker *queue.Tracker
 	claims  *batch.Batcher[store.Ref, *store.Claimed]
 	outs    *batch.Batcher[store.Outcome, int]
 	retries *queue.Producer // no fixed topic: retry tiers
@@ -197,17 +187,16 @@ type Worker struct {
 
 	crashOnce sync.Once
 	crash     chan struct{}
-	crashed   atomic.Bool
 }
 
 // New returns a worker. dlq receives intents that cannot be decoded or ran out of retries;
 // retries (a producer with no fixed topic) carries waiting intents to the retry tiers.
-func New(cfg Config, s *store.Store, c Consumer, r *Router, dlq, retries *queue.Producer, log *slog.Logger) (*Worker, error) {
+func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, log *slog.Logger) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	w := &Worker{cfg: cfg, store: s, consumer: c, router: r, dlq: dlq, retries: retries, log: log, tracker: queue.NewTracker(),
+	w := &Worker{cfg: cfg, store: s, router: r, dlq: dlq, retries: retries, log: log,
 		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
 		bulkheads: newBulkheads(cfg.PerConfigInFlight, cfg.PerConfigWaiting, cfg.PerConfigLineWait)}
 	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger, batch.IsolateFailures(db.RowError))
@@ -231,128 +220,34 @@ func (w *Worker) markBatch(ctx context.Context, refs []store.Ref) ([]struct{}, e
 	return make([]struct{}, len(refs)), nil
 }
 
-// Run dispatches until ctx ends, then shuts down in two phases: it stops fetching and lets
-// in-flight messages finish for up to DrainTimeout, then cancels what is left; it commits the
-// offsets of everything finished and closes the consumer.
+// Run dispatches from comms.send until ctx ends, through the one consumer loop (queue.Consume):
+// it stops fetching, lets in-flight messages finish for up to DrainTimeout, then cancels what is
+// left, commits the offsets of everything finished and leaves the group. The batchers outlive the
+// consumption, so the last outcomes are recorded.
 func (w *Worker) Run(ctx context.Context) error {
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	defer stopFetch()
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
-	go func() {
-		select {
-		case <-w.crash:
-			stopFetch()
-			stopWork()
-		case <-workCtx.Done():
-		}
-	}()
-
+	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
 	var batchers sync.WaitGroup
-	batchers.Add(4)
-	go func() { defer batchers.Done(); w.claims.Run(workCtx) }()
-	go func() { defer batchers.Done(); w.outs.Run(workCtx) }()
-	go func() { defer batchers.Done(); w.defers.Run(workCtx) }()
-	go func() { defer batchers.Done(); w.marks.Run(workCtx) }()
-
-	committerDone := make(chan struct{})
-	go func() { defer close(committerDone); w.commitLoop(workCtx) }()
-
-	sem := make(chan struct{}, w.cfg.InFlight)
-	var inflight sync.WaitGroup
-	fetchBackoff := newBackoff()
-	for {
-		select {
-		case sem <- struct{}{}:
-		case <-fetchCtx.Done():
-		}
-		if fetchCtx.Err() != nil {
-			break
-		}
-		m, err := w.consumer.FetchMessage(fetchCtx)
-		if err != nil {
-			<-sem
-			if fetchCtx.Err() != nil {
-				break
-			}
-			d := fetchBackoff.NextBackOff()
-			w.log.ErrorContext(ctx, "fetch failed", "err", err, "retry_in", d)
-			sleep(fetchCtx, d)
-			continue
-		}
-		fetchBackoff.Reset()
-		tp := queue.TopicPartition{Topic: m.Topic, Partition: m.Partition}
-		w.tracker.Add(tp, m.Offset)
-		inflight.Add(1)
-		go func() {
-			sl := &slot{sem: sem}
-			defer func() { sl.release(); inflight.Done() }()
-			if w.handle(workCtx, m, sl) {
-				w.tracker.Done(tp, m.Offset)
-			}
-		}()
+	for _, run := range []func(context.Context){w.claims.Run, w.outs.Run, w.defers.Run, w.marks.Run} {
+		batchers.Add(1)
+		go func() { defer batchers.Done(); run(batchCtx) }()
 	}
-
-	// Phase one: let in-flight messages finish.
-	drained := make(chan struct{})
-	go func() { inflight.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(w.cfg.DrainTimeout):
-		w.log.Warn("drain timeout: cancelling in-flight messages", "in_flight", w.tracker.InFlight())
-		stopWork() // phase two
-		<-drained
-	case <-w.crash:
-		<-drained
-	}
-	stopWork()
+	err := queue.Consume(ctx, queue.ConsumerConfig{
+		Brokers: w.cfg.Brokers, Group: w.cfg.Group, Topic: queue.TopicSend,
+		InFlight: w.cfg.InFlight, CommitInterval: w.cfg.CommitInterval, DrainTimeout: w.cfg.DrainTimeout,
+		Abandon: w.crash, Log: w.log,
+	}, func(ctx context.Context, d *queue.Delivery) {
+		go func() { d.Finish(w.handle(ctx, d)) }()
+	})
+	stopBatchers()
 	batchers.Wait()
-	<-committerDone
-	if !w.crashed.Load() {
-		w.commit(context.Background())
-	}
-	return w.consumer.Close()
+	return err
 }
 
 // Crash abandons the worker as a killed process would: in-flight work is cancelled, nothing more
-// is recorded or committed, and the consumer's connections are closed. Run then returns.
-// It exists for crash-safety tests.
+// is committed, and the consumer's connections are closed. Run then returns. It exists for
+// crash-safety tests.
 func (w *Worker) Crash() {
-	w.crashOnce.Do(func() {
-		w.crashed.Store(true)
-		close(w.crash)
-	})
-}
-
-func (w *Worker) commitLoop(ctx context.Context) {
-	t := time.NewTicker(w.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if !w.crashed.Load() {
-				w.commit(ctx)
-			}
-		}
-	}
-}
-
-func (w *Worker) commit(ctx context.Context) {
-	offsets := w.tracker.Committable()
-	if len(offsets) == 0 {
-		return
-	}
-	msgs := make([]kafka.Message, 0, len(offsets))
-	for tp, off := range offsets {
-		msgs = append(msgs, kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
-	}
-	if err := w.consumer.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
-		// A later commit carries a higher offset; an unrepeated one means redelivery, which the
-		// state machine absorbs.
-		w.log.Warn("commit offsets failed", "err", err)
-	}
+	w.crashOnce.Do(func() { close(w.crash) })
 }
 
 // The stage histograms, looked up once rather than per message.
@@ -363,7 +258,8 @@ var (
 )
 
 // handle processes one intent and reports whether its offset may be committed.
-func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
+func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
+	m := d.Message
 	fetched := time.Now()
 	env, err := queue.Decode(m.Value)
 	if err != nil {
@@ -411,7 +307,7 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message, sl *slot) bool {
 	log = log.With("attempt", claimed.Attempt)
 	claimStage.Observe(time.Since(fetched).Seconds())
 
-	out, ok := w.attempt(ctx, log, claimed, m.Value, sl)
+	out, ok := w.attempt(ctx, log, claimed, m.Value, d.Release)
 	if !ok {
 		return false
 	}
@@ -537,8 +433,8 @@ func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) 
 
 // publishDeadLetter copies the intent to comms.send.dlq for consumers of the topic. The
 // dead_letters row, written with the outcome, is what ops list and replay.
-func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m kafka.Message, out store.Outcome) {
-	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: []kafka.Header{
+func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m queue.Message, out store.Outcome) {
+	dl := queue.Message{Key: m.Key, Value: m.Value, Headers: []queue.Header{
 		{Key: "error_code", Value: []byte(out.ErrorCode)},
 		{Key: "error", Value: []byte(out.ErrorMessage)},
 		{Key: "attempts", Value: []byte(strconv.Itoa(out.Attempt))},
@@ -558,7 +454,8 @@ func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m kafk
 // over to the next route within the same attempt. When every route failed, a transient failure
 // schedules a retry, while the tenant's budget lasts; a permanent one, or an exhausted budget,
 // fails the message, and an exhausted budget also dead-letters it.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, sl *slot) (store.Outcome, bool) {
+// release gives back the message's in-flight slot while it waits for a bulkhead.
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (store.Outcome, bool) {
 	out := store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}
 	var plan Plan
 	if err := retry(ctx, func() error {
@@ -589,7 +486,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			// tenants (docs/benchmarks.md, isolation).
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
-		} else if !w.bulkheads.acquire(ctx, route.Config.ID, sl.release) {
+		} else if !w.bulkheads.acquire(ctx, route.Config.ID, release) {
 			b.release()
 			if ctx.Err() != nil {
 				return out, false
@@ -771,12 +668,12 @@ func (w *Worker) send(ctx context.Context, s Sender, c *store.Claimed) (res prov
 	})
 }
 
-func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, cause error) bool {
+func (w *Worker) deadLetter(ctx context.Context, m queue.Message, cause error) bool {
 	w.log.ErrorContext(ctx, "unprocessable intent sent to the dead-letter topic", "err", cause,
 		"partition", m.Partition, "offset", m.Offset)
-	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers,
-		kafka.Header{Key: "error", Value: []byte(cause.Error())},
-		kafka.Header{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	dl := queue.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers,
+		queue.Header{Key: "error", Value: []byte(cause.Error())},
+		queue.Header{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 	)}
 	return retry(ctx, func() error { return w.dlq.PublishRaw(ctx, dl) }) == nil
 }

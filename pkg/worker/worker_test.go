@@ -324,7 +324,7 @@ func TestUndecodableIntentGoesToDeadLetterTopic(t *testing.T) {
 	s.StartWorker(fast)
 	raw := queue.NewProducer(s.Brokers, queue.TopicSend)
 	defer raw.Close()
-	if err := raw.PublishRaw(context.Background(), kafka.Message{Key: []byte("ten_x"), Value: []byte("{not json")}); err != nil {
+	if err := raw.PublishRaw(context.Background(), queue.Message{Key: []byte("ten_x"), Value: []byte("{not json")}); err != nil {
 		t.Fatal(err)
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.Brokers, Topic: queue.TopicDLQ, Partition: 0, MaxWait: 100 * time.Millisecond})
