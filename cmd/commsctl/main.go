@@ -66,7 +66,7 @@ commands:
   keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
                                             safe to interrupt and run again
 
-Settings come from the environment (COMMS_DATABASE_URL, COMMS_KAFKA_BROKERS, ...; see README).
+Settings come from the environment (COMMS_DATABASE_URL, COMMS_KAFKA_BROKERS, ...; see docs/operations.md).
 `
 
 func main() {

@@ -3,7 +3,7 @@
 // system defaults for both channels, and the api, worker and webhook services. It needs only
 // PostgreSQL and Redis. Production runs the three binaries against a real Kafka instead.
 //
-// Settings are the services' own (README) plus:
+// Settings are the services' own (docs/operations.md) plus:
 //
 //	COMMS_DEV_KAFKA_PORT         port of the embedded broker (default 9092; 0 picks a free one)
 //	COMMS_DEV_SANDBOX_LATENCY_MS how long the sandbox provider takes to answer (default 0)

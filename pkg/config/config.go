@@ -19,7 +19,7 @@ import (
 	"github.com/logicspike/comms/pkg/secrets"
 )
 
-// Config is every setting. Each binary uses the parts it needs; README lists them.
+// Config is every setting. Each binary uses the parts it needs; docs/operations.md lists them.
 type Config struct {
 	DatabaseURL     string        // COMMS_DATABASE_URL
 	DBMaxConns      int32         // COMMS_DB_MAX_CONNS

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Size limits, documented in the README. They bound what one message may cost to store and send.
+// Size limits, documented in docs/api.md. They bound what one message may cost to store and send.
 const (
 	MaxRecipientLen    = 320        // RFC 5321: 64 local + @ + 255 domain
 	MaxSubjectLen      = 998        // RFC 5322 line length limit
