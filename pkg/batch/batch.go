@@ -19,25 +19,29 @@ import (
 var ErrStopped = errors.New("batcher stopped")
 
 // Func processes a batch and returns one result per item, in order. An error fails every item,
-// unless the batcher isolates it (IsolateFailures). With isolation, Func must be all or nothing
-// (one statement or one transaction), since the items of a failed batch are processed again.
+// unless the batcher isolates it (Options.IsolateFailures).
 type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
 
-// Option tunes a batcher.
-type Option func(*options)
+// Done is the result of an item whose batch function answers only with an error (NewErr).
+type Done struct{}
 
-type options struct {
-	isolate func(error) bool
-}
-
-// IsolateFailures makes a batch that fails with an error for which itemError is true be split in
-// halves and each half run again, down to the single item that fails: callers whose items are
-// good get their results, and only the culprit gets the error. Batches mix callers (tenants,
-// requests), so without it one caller's bad item fails everyone beside it. Errors for which
-// itemError is false (the database is unreachable, say) fail the whole batch at once, as
-// splitting would only multiply the calls. A panicking Func counts as an item's failure.
-func IsolateFailures(itemError func(error) bool) Option {
-	return func(o *options) { o.isolate = itemError }
+// Options shape a batcher.
+type Options struct {
+	// Size is the most items in one call of the batch function (at least 1).
+	Size int
+	// Concurrency is the most calls of the batch function in flight (at least 1).
+	Concurrency int
+	// Linger is how long a batch waits for company after its first item; 0 takes what is
+	// already queued and goes.
+	Linger time.Duration
+	// IsolateFailures, when set, makes a batch that fails with an error for which it is true be
+	// split in halves and each half run again, down to the single item that fails: callers whose
+	// items are good get their results, and only the culprit gets the error. Batches mix callers
+	// (tenants, requests), so without it one caller's bad item fails everyone beside it. Errors
+	// for which it is false (the database is unreachable, say) fail the whole batch at once, as
+	// splitting would only multiply the calls. A panicking function counts as an item's failure.
+	// The batch function must then be all or nothing (one statement or one transaction).
+	IsolateFailures func(error) bool
 }
 
 // Batcher runs Func over batches of items submitted by Do.
@@ -63,28 +67,29 @@ type result[Out any] struct {
 	err error
 }
 
-// New returns a batcher flushing at most maxSize items per call to fn, waiting at most linger for
-// a batch to fill, with at most concurrency calls to fn in flight. Start it with Run.
-func New[In, Out any](fn Func[In, Out], maxSize, concurrency int, linger time.Duration, opts ...Option) *Batcher[In, Out] {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if maxSize < 1 {
-		maxSize = 1
-	}
-	if concurrency < 1 {
-		concurrency = 1
-	}
+// New returns a batcher running fn over batches shaped by o. Start it with Run.
+func New[In, Out any](fn Func[In, Out], o Options) *Batcher[In, Out] {
+	size, concurrency := max(1, o.Size), max(1, o.Concurrency)
 	return &Batcher[In, Out]{
 		fn:      fn,
-		isolate: o.isolate,
-		maxSize: maxSize,
-		linger:  linger,
+		isolate: o.IsolateFailures,
+		maxSize: size,
+		linger:  o.Linger,
 		slots:   make(chan struct{}, concurrency),
-		in:      make(chan call[In, Out], maxSize*concurrency),
+		in:      make(chan call[In, Out], size*concurrency),
 		stopped: make(chan struct{}),
 	}
+}
+
+// NewErr returns a batcher for a function that answers for the whole batch with one error, which
+// every caller of the batch gets (or nil).
+func NewErr[In any](fn func(ctx context.Context, items []In) error, o Options) *Batcher[In, Done] {
+	return New(func(ctx context.Context, items []In) ([]Done, error) {
+		if err := fn(ctx, items); err != nil {
+			return nil, err
+		}
+		return make([]Done, len(items)), nil
+	}, o)
 }
 
 // Do submits item and waits for its result. If ctx ends first, Do returns ctx.Err() but the item

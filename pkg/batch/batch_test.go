@@ -21,7 +21,7 @@ func TestConcurrentCallsShareBatchesAndGetTheirOwnResults(t *testing.T) {
 			out[i] = v * 2
 		}
 		return out, nil
-	}, 50, 1, 20*time.Millisecond)
+	}, Options{Size: 50, Concurrency: 1, Linger: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	go b.Run(ctx)
 	defer cancel()
@@ -55,7 +55,7 @@ func TestErrorsAndPanicsFailTheirBatch(t *testing.T) {
 		"short": func(context.Context, []int) ([]int, error) { return nil, nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			b := New(fn, 10, 1, 0)
+			b := New(fn, Options{Size: 10, Concurrency: 1})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go b.Run(ctx)
@@ -68,11 +68,11 @@ func TestErrorsAndPanicsFailTheirBatch(t *testing.T) {
 
 func TestStopFlushesSubmittedItemsThenRefuses(t *testing.T) {
 	var flushed atomic.Int64
-	b := New(func(_ context.Context, in []int) ([]struct{}, error) {
+	b := NewErr(func(_ context.Context, in []int) error {
 		time.Sleep(10 * time.Millisecond)
 		flushed.Add(int64(len(in)))
-		return make([]struct{}, len(in)), nil
-	}, 5, 4, time.Millisecond) // queue capacity 5×4 = 20
+		return nil
+	}, Options{Size: 5, Concurrency: 4, Linger: time.Millisecond}) // queue capacity 5×4 = 20
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
@@ -108,7 +108,7 @@ func TestIsolatedBatchFailsOnlyTheBadItem(t *testing.T) {
 			}
 		}
 		return in, nil
-	}, 64, 2, 5*time.Millisecond, IsolateFailures(func(err error) bool { return errors.Is(err, errBad) }))
+	}, Options{Size: 64, Concurrency: 2, Linger: 5 * time.Millisecond, IsolateFailures: func(err error) bool { return errors.Is(err, errBad) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	go b.Run(ctx)
 	defer cancel()
@@ -147,7 +147,7 @@ func TestUnisolatedErrorsFailTheWholeBatchAtOnce(t *testing.T) {
 	b := New(func(_ context.Context, in []int) ([]int, error) {
 		calls.Add(1)
 		return nil, errDown
-	}, 64, 1, 20*time.Millisecond, IsolateFailures(func(err error) bool { return false }))
+	}, Options{Size: 64, Concurrency: 1, Linger: 20 * time.Millisecond, IsolateFailures: func(err error) bool { return false }})
 	ctx, cancel := context.WithCancel(context.Background())
 	go b.Run(ctx)
 	defer cancel()

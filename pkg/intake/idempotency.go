@@ -27,7 +27,7 @@ type IdempotencyCache struct {
 	rdb    *redis.Client
 	prefix string
 	gets   *batch.Batcher[string, string]
-	sets   *batch.Batcher[setItem, struct{}]
+	sets   *batch.Batcher[setItem, batch.Done]
 }
 
 type setItem struct {
@@ -38,8 +38,8 @@ type setItem struct {
 // NewIdempotencyCache returns a cache storing keys under prefix. Run it before use.
 func NewIdempotencyCache(rdb *redis.Client, prefix string) *IdempotencyCache {
 	c := &IdempotencyCache{rdb: rdb, prefix: prefix}
-	c.gets = batch.New(c.mget, 500, 2, 0)
-	c.sets = batch.New(c.pipelineSet, 500, 1, 2*time.Millisecond)
+	c.gets = batch.New(c.mget, batch.Options{Size: 500, Concurrency: 2})
+	c.sets = batch.NewErr(c.pipelineSet, batch.Options{Size: 500, Concurrency: 1, Linger: 2 * time.Millisecond})
 	return c
 }
 
@@ -66,14 +66,14 @@ func (c *IdempotencyCache) mget(ctx context.Context, keys []string) ([]string, e
 	return out, nil
 }
 
-func (c *IdempotencyCache) pipelineSet(ctx context.Context, items []setItem) ([]struct{}, error) {
+func (c *IdempotencyCache) pipelineSet(ctx context.Context, items []setItem) error {
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, it := range items {
 			p.Set(ctx, it.key, it.value, it.ttl)
 		}
 		return nil
 	})
-	return make([]struct{}, len(items)), err
+	return err
 }
 
 // Entry is what a key maps to.

@@ -55,8 +55,8 @@ type Service struct {
 	pub     Publisher
 	log     *slog.Logger
 	inserts *batch.Batcher[store.NewMessage, store.Inserted]
-	publish *batch.Batcher[queue.Envelope, struct{}]
-	marks   *batch.Batcher[store.Ref, struct{}]
+	publish *batch.Batcher[queue.Envelope, batch.Done]
+	marks   *batch.Batcher[store.Ref, batch.Done]
 }
 
 // markLinger is how long a published intent waits to be marked published with others. Marks only
@@ -73,9 +73,9 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 	// it can wait longer for bigger Kafka batches.
 	svc.inserts = batch.New(func(ctx context.Context, in []store.NewMessage) ([]store.Inserted, error) {
 		return s.InsertMessages(ctx, in)
-	}, 500, 4, 2*time.Millisecond, batch.IsolateFailures(db.RowError))
-	svc.publish = batch.New(svc.publishBatch, 1000, 4, 5*time.Millisecond)
-	svc.marks = batch.New(svc.markBatch, 10_000, 1, markLinger)
+	}, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
+	svc.publish = batch.NewErr(svc.publishBatch, batch.Options{Size: 1000, Concurrency: 4, Linger: 5 * time.Millisecond})
+	svc.marks = batch.NewErr(svc.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: markLinger})
 	return svc
 }
 
@@ -148,10 +148,10 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	return Accepted{ID: id, Status: message.Queued, CreatedAt: res.CreatedAt}, nil
 }
 
-func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) ([]struct{}, error) {
+func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) error {
 	if err := s.pub.Publish(ctx, envs...); err != nil {
 		s.log.ErrorContext(ctx, "publish failed: the sweeper will re-publish", "count", len(envs), "err", err)
-		return nil, err
+		return err
 	}
 	for _, e := range envs {
 		if !s.marks.TrySubmit(store.Ref{TenantID: e.TenantID, ID: e.MessageID}) {
@@ -159,15 +159,15 @@ func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) ([]st
 			s.log.WarnContext(ctx, "mark queue full: the sweeper will publish this intent again", "tenant_id", e.TenantID, "message_id", e.MessageID)
 		}
 	}
-	return make([]struct{}, len(envs)), nil
+	return nil
 }
 
-func (s *Service) markBatch(ctx context.Context, refs []store.Ref) ([]struct{}, error) {
+func (s *Service) markBatch(ctx context.Context, refs []store.Ref) error {
 	if err := s.store.MarkPublished(ctx, refs); err != nil {
 		// Harmless: the sweeper publishes them again and the worker skips the duplicates.
 		s.log.WarnContext(ctx, "mark published failed", "count", len(refs), "err", err)
 	}
-	return make([]struct{}, len(refs)), nil
+	return nil
 }
 
 // requestHash identifies a request body for idempotency: the same fields give the same hash

@@ -35,7 +35,7 @@ type Retrier struct {
 	out *queue.Producer
 	// due gathers intents that come due together into one produce: an open breaker can send a
 	// tenant's whole backlog through the tiers, hundreds a second.
-	due *batch.Batcher[queue.Envelope, struct{}]
+	due *batch.Batcher[queue.Envelope, batch.Done]
 	log *slog.Logger
 	now func() time.Time
 
@@ -55,9 +55,8 @@ func New(cfg Config, log *slog.Logger) *Retrier {
 		cfg.CommitInterval = 200 * time.Millisecond
 	}
 	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now, lists: map[*waitList]bool{}}
-	r.due = batch.New(func(ctx context.Context, envs []queue.Envelope) ([]struct{}, error) {
-		return make([]struct{}, len(envs)), r.out.Publish(ctx, envs...)
-	}, 500, 2, 2*time.Millisecond)
+	r.due = batch.NewErr(func(ctx context.Context, envs []queue.Envelope) error { return r.out.Publish(ctx, envs...) },
+		batch.Options{Size: 500, Concurrency: 2, Linger: 2 * time.Millisecond})
 	return r
 }
 

@@ -85,7 +85,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) *Server {
 	s := &Server{pool: pool, store: st, log: log, mux: http.NewServeMux(), opts: opts, configs: map[string]cachedConfig{}}
 	// Up to 500 callbacks per insert, 4 inserts in flight, 2 ms to gather a batch: the intake's
 	// tuning, for the same reason (one commit per batch instead of per request).
-	s.inbox = batch.New(st.InsertCallbacks, 500, 4, 2*time.Millisecond, batch.IsolateFailures(db.RowError))
+	s.inbox = batch.New(st.InsertCallbacks, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

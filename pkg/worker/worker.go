@@ -177,11 +177,11 @@ type Worker struct {
 	retries *queue.Producer // no fixed topic: retry tiers
 	// defers carries intents to retry tiers. Concurrent ones share a produce: behind an open
 	// breaker every intent of the tenant is deferred, hundreds a second.
-	defers *batch.Batcher[queue.Routed, struct{}]
+	defers *batch.Batcher[queue.Routed, batch.Done]
 	// marks records retries as published on their tier, many to a statement: the sends a hanging
 	// provider held time out together, and marking each alone was a burst of hundreds of commits
 	// every time they did.
-	marks     *batch.Batcher[store.Ref, struct{}]
+	marks     *batch.Batcher[store.Ref, batch.Done]
 	breakers  *breakers
 	bulkheads *bulkheads
 
@@ -199,12 +199,12 @@ func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, lo
 	w := &Worker{cfg: cfg, store: s, router: r, dlq: dlq, retries: retries, log: log,
 		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
 		bulkheads: newBulkheads(cfg.PerConfigInFlight, cfg.PerConfigWaiting, cfg.PerConfigLineWait)}
-	w.claims = batch.New(w.claimBatch, cfg.Batch, 4, cfg.Linger, batch.IsolateFailures(db.RowError))
-	w.outs = batch.New(w.finishBatch, cfg.Batch, 4, cfg.Linger, batch.IsolateFailures(db.RowError))
-	w.defers = batch.New(func(ctx context.Context, rs []queue.Routed) ([]struct{}, error) {
-		return make([]struct{}, len(rs)), w.retries.PublishRouted(ctx, rs...)
-	}, cfg.Batch, 2, cfg.Linger)
-	w.marks = batch.New(w.markBatch, 10_000, 1, retryMarkLinger)
+	rows := batch.Options{Size: cfg.Batch, Concurrency: 4, Linger: cfg.Linger, IsolateFailures: db.RowError}
+	w.claims = batch.New(w.claimBatch, rows)
+	w.outs = batch.New(w.finishBatch, rows)
+	w.defers = batch.NewErr(func(ctx context.Context, rs []queue.Routed) error { return w.retries.PublishRouted(ctx, rs...) },
+		batch.Options{Size: cfg.Batch, Concurrency: 2, Linger: cfg.Linger})
+	w.marks = batch.NewErr(w.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: retryMarkLinger})
 	return w, nil
 }
 
@@ -213,11 +213,11 @@ func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, lo
 // (10 s by default); a lost mark costs a duplicate intent, which the worker defers or skips.
 const retryMarkLinger = 250 * time.Millisecond
 
-func (w *Worker) markBatch(ctx context.Context, refs []store.Ref) ([]struct{}, error) {
+func (w *Worker) markBatch(ctx context.Context, refs []store.Ref) error {
 	if err := w.store.MarkPublished(ctx, refs); err != nil {
 		w.log.WarnContext(ctx, "could not mark retries published; the sweeper may publish them again", "count", len(refs), "err", err)
 	}
-	return make([]struct{}, len(refs)), nil
+	return nil
 }
 
 // Run dispatches from comms.send until ctx ends, through the one consumer loop (queue.Consume):
