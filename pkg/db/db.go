@@ -26,18 +26,16 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		cfg.MaxConns = maxConns
 	}
 	// Statements are planned for their own arguments unless they opt in to a cached plan. A
-	// prepared statement switches to a generic plan after five runs, and a generic plan settled
-	// on while a table was nearly empty and never analysed (a fresh database, autovacuum behind or
-	// off) can scan the whole table on every run for the connection's life: measured in an
-	// isolation run, the claim did, 2,155 scans reading 28.8 M rows in 60 s, and tenant A's p99
-	// went to 440 ms-1.9 s against 192 ms (docs/benchmarks.md). So by default every statement
-	// runs as an unnamed statement, which PostgreSQL plans for each execution, and pgx caches only
-	// its description (one round trip, as before). The hot path's batch statements (insert, mark,
+	// prepared statement switches to a generic plan after five runs, and a generic plan settled on
+	// while a table was nearly empty and never analysed (a fresh database, autovacuum behind or off)
+	// can scan the whole table on every run for the connection's life. So by default every
+	// statement runs as an unnamed statement, which PostgreSQL plans for each execution, and pgx
+	// caches only its description (one round trip). The hot path's batch statements (insert, mark,
 	// claim, outcome) are written so that no plan of theirs can scan a table, and ask for a
-	// prepared statement (store's cachedPlan): planning them for every batch was 40% of their
-	// time in PostgreSQL (TestDispatchStatementsDoNotScanMessageLogsAsItGrows holds their generic
-	// plans to that). A URL that sets default_query_exec_mode or plan_cache_mode keeps its own
-	// choice.
+	// prepared statement (store's cachedPlan), since planning them for every batch would be much
+	// of their time in PostgreSQL (TestDispatchStatementsDoNotScanMessageLogsAsItGrows holds their
+	// generic plans to that). A URL that sets default_query_exec_mode or plan_cache_mode keeps its
+	// own choice.
 	if !strings.Contains(url, "default_query_exec_mode") {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}

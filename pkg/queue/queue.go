@@ -120,10 +120,9 @@ func NewProducer(brokers []string, topic string) *Producer {
 		BatchTimeout: 2 * time.Millisecond,
 		// kafka-go allocates a BatchSize-long []Message (152 bytes each) for every partition
 		// batch it starts, however few messages the batch ends up holding, and at moderate rates
-		// most batches hold one: at 128 that was a third of the dev stack's allocation at 500
-		// messages a second (19 KB a batch), and at 1,000 most of the API's at 2,000 requests a
-		// second. A full batch is queued at once and the next one starts, and a partition's
-		// batches go out back to back, so 32 still allows thousands a second per partition.
+		// most batches hold one, so a large BatchSize is mostly allocation. A full batch is queued
+		// at once and the next one starts, and a partition's batches go out back to back, so 32
+		// still allows thousands a second per partition.
 		BatchSize:    32,
 		BatchBytes:   4 << 20,
 		WriteTimeout: 10 * time.Second,

@@ -261,8 +261,8 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 // outbox, so that the next call starts again from the beginning.
 //
 // Paged because the outbox holds every unfinished message, a failing provider's whole backlog
-// included: walked whole every 10 s, 20,000 waiting messages of one tenant made each walk a
-// 190 ms burst of PostgreSQL's CPU, which every other tenant's statements queued behind.
+// included: walking it whole at once is a burst of PostgreSQL's CPU that every other tenant's
+// statements queue behind.
 //
 // No index serves it on purpose: one on lease_expires_at or status would make every claim and
 // outcome update non-HOT (migration 0008). So the outbox drives, and each of its messages is

@@ -172,10 +172,8 @@ func (bs *breakers) get(configID string) *breaker {
 // shared system default, slow but healthy under load, keeps a long line (512 sends of 100 ms
 // drain 2,048 waiting in 0.4 s), while a provider that hangs 10 s a send keeps about
 // limit*lineWait/10s (102 at the defaults) instead of 2,048 claimed messages waiting 40 s each.
-// Each waiting message is a goroutine whose stack every garbage collection scans: measured behind
-// B's hanging provider, with 4,445 goroutines (2,048 of them this line, 14 MB of stacks) each
-// collection's mark took 68-150 ms, against 20-47 ms with B's provider healthy, in the process
-// every other tenant's sends share (docs/benchmarks.md).
+// Each waiting message is a goroutine whose stack every garbage collection scans, in the process
+// every other tenant's sends share: a long line behind a hanging provider slows everyone's marks.
 type bulkheads struct {
 	limit, waiting int
 	lineWait       time.Duration // 0: the line is bounded by waiting alone
@@ -198,8 +196,7 @@ type bulkhead struct {
 	// booked is the turn given to the latest intent deferred behind this config (guarded by
 	// bulkheads.mu). Each intent deferred after it comes back one send's share of the pace later,
 	// so a backlog comes back at about the rate the provider takes it, oldest first, rather than
-	// all of it every half minute to find the line still full: measured behind a provider
-	// hanging 10 s, that churn deferred 458 intents a second for a tenant sending 300.
+	// all of it every half minute to find the line still full, deferred again and again.
 	booked time.Time
 }
 

@@ -481,9 +481,9 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		if capped := w.waitForSendCap(ctx, route); capped != nil {
 			last = capped
 		} else if allowed, _ := b.allow(time.Now()); !allowed {
-			// Retried on the message's own backoff, not at the breaker's reopening: measured, the
-			// messages an open breaker turned away came back as one burst and slowed other
-			// tenants (docs/benchmarks.md, isolation).
+			// Retried on the message's own backoff, not at the breaker's reopening: the messages
+			// an open breaker turned away would otherwise come back as one burst, which slows
+			// every other tenant.
 			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
 				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
 		} else if !w.bulkheads.acquire(ctx, route.Config.ID, release) {
