@@ -13,12 +13,10 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,139 +28,8 @@ import (
 	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/queue"
-	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/store"
 )
-
-// Config tunes a worker. Zero values take the defaults in WithDefaults.
-type Config struct {
-	InFlight       int           // messages processed at once
-	Batch          int           // claims and outcomes per database round trip, at most
-	Linger         time.Duration // how long a claim or outcome waits for others to share its round trip
-	Lease          time.Duration // how long a claim is exclusive; must outlast AttemptTimeout
-	AttemptTimeout time.Duration // one provider call
-	CommitInterval time.Duration
-	DrainTimeout   time.Duration // graceful shutdown: how long in-flight work may finish
-	Brokers        []string      // Kafka
-	Group          string        // consumer group of comms.send
-	// SendLimiter enforces provider configs' send caps across workers; nil: caps are not enforced.
-	SendLimiter SendLimiter
-	// PerConfigInFlight bounds the sends in flight through one provider config (a bulkhead).
-	// Messages beyond it wait for the config without holding one of the InFlight slots, up to
-	// PerConfigWaiting of them and no more than would get a slot within PerConfigLineWait at the
-	// config's recent pace; more are parked before they are claimed (and a claimed one beyond
-	// PerConfigWaiting is retried). So a provider that hangs holds at most
-	// PerConfigInFlight slots and a short line, and a slow but healthy one queues rather than
-	// churns. Defaults InFlight/2, 4×PerConfigInFlight and 2 s; a negative PerConfigLineWait
-	// bounds the line by PerConfigWaiting alone.
-	PerConfigInFlight int
-	PerConfigWaiting  int
-	PerConfigLineWait time.Duration
-	RetryInitial      time.Duration // first retry's wait (before jitter); each next one ×3
-	RetryMax          time.Duration // longest wait between attempts
-	// A config's breaker opens after BreakerThreshold consecutive unavailable/timeout failures
-	// and lets a probe through after BreakerCooldown; each failed probe doubles the wait for the
-	// next, up to BreakerMaxCooldown (defaults 5, 10 s, 1.5×BreakerCooldown): a provider's
-	// recovery is noticed within 15 s however long it was down, at four probes a minute.
-	BreakerThreshold   int
-	BreakerCooldown    time.Duration
-	BreakerMaxCooldown time.Duration
-	// An intent parked behind an open breaker waits ParkWait, doubled for each earlier park up to
-	// ParkMaxWait (defaults 3× and 24×BreakerCooldown: 30 s and 4 min), unless it carries the
-	// next probe; all are released as
-	// soon as the breaker closes on any worker (Announcer and RouteRecovered).
-	ParkWait    time.Duration
-	ParkMaxWait time.Duration
-	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
-	// (default 20: over an hour behind a breaker that keeps failing its probes); after that it
-	// is attempted, and its retry budget counts down as usual. Negative: never park.
-	MaxParks int
-	// Announcer tells every worker that a config's breaker closed, so they close theirs and
-	// release the intents parked behind it; nil: each worker finds out by its own probes.
-	Announcer Announcer
-}
-
-// Announcer broadcasts that a provider config recovered (invalidate.Notifier).
-type Announcer interface {
-	Recovered(ctx context.Context, tenantID, configID string)
-}
-
-// WithDefaults fills zero fields.
-func (c Config) WithDefaults() Config {
-	if c.InFlight == 0 {
-		c.InFlight = 1024
-	}
-	if c.Batch == 0 {
-		c.Batch = 500
-	}
-	if c.Linger == 0 {
-		c.Linger = 3 * time.Millisecond
-	}
-	if c.AttemptTimeout == 0 {
-		c.AttemptTimeout = 30 * time.Second
-	}
-	if c.Lease == 0 {
-		c.Lease = 2*c.AttemptTimeout + 30*time.Second
-	}
-	if c.CommitInterval == 0 {
-		c.CommitInterval = 200 * time.Millisecond
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 25 * time.Second
-	}
-	if c.PerConfigInFlight == 0 {
-		c.PerConfigInFlight = max(1, c.InFlight/2)
-	}
-	if c.PerConfigWaiting == 0 {
-		c.PerConfigWaiting = 4 * c.PerConfigInFlight
-	}
-	if c.PerConfigLineWait == 0 {
-		c.PerConfigLineWait = 2 * time.Second
-	}
-	if c.RetryInitial == 0 {
-		c.RetryInitial = 5 * time.Second
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = time.Hour
-	}
-	if c.BreakerThreshold == 0 {
-		c.BreakerThreshold = 5
-	}
-	if c.BreakerCooldown == 0 {
-		c.BreakerCooldown = 10 * time.Second
-	}
-	// The rest scale with the cooldown, so that a test's short cooldown shortens them all.
-	if c.BreakerMaxCooldown == 0 {
-		c.BreakerMaxCooldown = c.BreakerCooldown * 3 / 2
-	}
-	if c.ParkWait == 0 {
-		c.ParkWait = 3 * c.BreakerCooldown
-	}
-	if c.ParkMaxWait == 0 {
-		c.ParkMaxWait = max(c.ParkWait, 24*c.BreakerCooldown)
-	}
-	if c.MaxParks == 0 {
-		c.MaxParks = 20
-	}
-	return c
-}
-
-// Validate names each bad setting.
-func (c Config) Validate() error {
-	var errs []error
-	if c.InFlight < 1 {
-		errs = append(errs, errors.New("in-flight must be at least 1"))
-	}
-	if c.Lease <= c.AttemptTimeout {
-		errs = append(errs, fmt.Errorf("lease (%s) must be longer than the attempt timeout (%s)", c.Lease, c.AttemptTimeout))
-	}
-	return errors.Join(errs...)
-}
-
-// SendLimiter is a shared token bucket (ratelimit.Limiter).
-type SendLimiter interface {
-	Allow(ctx context.Context, key string, rate float64, burst int) (ratelimit.Result, error)
-}
 
 // Worker is one dispatcher.
 type Worker struct {
@@ -182,8 +49,7 @@ type Worker struct {
 	// provider held time out together, and marking each alone was a burst of hundreds of commits
 	// every time they did.
 	marks     *batch.Batcher[store.Ref, batch.Done]
-	breakers  *breakers
-	bulkheads *bulkheads
+	admission *admission
 
 	crashOnce sync.Once
 	crash     chan struct{}
@@ -197,8 +63,8 @@ func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, lo
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
 	w := &Worker{cfg: cfg, store: s, router: r, dlq: dlq, retries: retries, log: log,
-		crash: make(chan struct{}), breakers: &breakers{threshold: cfg.BreakerThreshold, cooldown: cfg.BreakerCooldown, maxCooldown: cfg.BreakerMaxCooldown, m: map[string]*breaker{}},
-		bulkheads: newBulkheads(cfg.PerConfigInFlight, cfg.PerConfigWaiting, cfg.PerConfigLineWait)}
+		crash: make(chan struct{})}
+	w.admission = newAdmission(cfg, w.breakerChanged)
 	rows := batch.Options{Size: cfg.Batch, Concurrency: 4, Linger: cfg.Linger, IsolateFailures: db.RowError}
 	w.claims = batch.New(w.claimBatch, rows)
 	w.outs = batch.New(w.finishBatch, rows)
@@ -206,18 +72,6 @@ func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, lo
 		batch.Options{Size: cfg.Batch, Concurrency: 2, Linger: cfg.Linger})
 	w.marks = batch.NewErr(w.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: retryMarkLinger})
 	return w, nil
-}
-
-// retryMarkLinger is how long a retry put on its tier waits to be marked published with others.
-// The mark only keeps the sweeper from publishing the retry again, which it does after its grace
-// (10 s by default); a lost mark costs a duplicate intent, which the worker defers or skips.
-const retryMarkLinger = 250 * time.Millisecond
-
-func (w *Worker) markBatch(ctx context.Context, refs []store.Ref) error {
-	if err := w.store.MarkPublished(ctx, refs); err != nil {
-		w.log.WarnContext(ctx, "could not mark retries published; the sweeper may publish them again", "count", len(refs), "err", err)
-	}
-	return nil
 }
 
 // Run dispatches from comms.send until ctx ends, through the one consumer loop (queue.Consume):
@@ -340,19 +194,8 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	return true
 }
 
-// parkable reports whether every route env's message could take is refusing sends right now (its
-// breaker open, or its bulkhead full), and if so how long to defer it.
-//
-// Behind an open breaker: the first intent parked in each cooldown comes back as it ends, to carry
-// the probe; the others wait parkWait, longer with each park, since the breaker closing releases
-// them all at once (RouteRecovered). So a provider down for an hour costs a few returns per intent,
-// and its recovery is noticed within one cooldown and acted on at once.
-//
-// Behind a full bulkhead: until its turn, after the intents deferred before it, at the pace the
-// provider takes sends (bulkheads.turn), between a first retry's wait and the longest cooldown.
-//
-// Only the breakers and bulkheads of this worker are consulted; an intent another worker could
-// send is at worst delayed by one wait.
+// parkable reports whether every route env's message could take refuses sends right now, and if
+// so how long to defer it (admission.park).
 func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
 	if env.Parks >= w.cfg.MaxParks || w.cfg.MaxParks < 0 {
 		return 0, false
@@ -361,55 +204,19 @@ func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duratio
 	if env.Category == "" {
 		categories = []message.Category{message.Transactional, message.Marketing}
 	}
-	now := time.Now()
-	var (
-		soonest = time.Duration(-1)
-		behind  *breaker // the breaker the soonest wait is for; nil for a bulkhead's turn
-		turnOf  string   // the config whose turn the soonest wait is
-	)
+	var routes []Route
 	for _, cat := range categories {
 		plan, err := w.router.Plan(ctx, env.TenantID, env.Channel, cat)
 		if err != nil || len(plan.Routes) == 0 {
 			return 0, false // the claim path reports it
 		}
-		for _, r := range plan.Routes {
-			b := w.breakers.get(r.Config.ID)
-			wait, _, open := b.blocked(now)
-			config := ""
-			if !open {
-				turn, deferred := w.bulkheads.turn(r.Config.ID, env.Parks > 0)
-				if !deferred {
-					return 0, false
-				}
-				wait, b, config = min(max(w.cfg.RetryInitial, turn), w.cfg.BreakerMaxCooldown), nil, r.Config.ID
-			}
-			if soonest < 0 || wait < soonest {
-				soonest, behind, turnOf = wait, b, config
-			}
-		}
+		routes = append(routes, plan.Routes...)
 	}
-	switch {
-	case behind == nil:
-		w.bulkheads.book(turnOf, soonest)
-		return soonest, true
-	case behind.bookCarrier(now):
-		return soonest, true
-	}
-	long := w.parkWait(env.Parks)
-	return max(soonest, long) + time.Duration(rand.Int64N(int64(long/2)+1)), true //nolint:gosec // jitter
-}
-
-// parkWait is how long an intent parked parks times before waits behind an open breaker.
-func (w *Worker) parkWait(parks int) time.Duration {
-	return min(w.cfg.ParkWait<<min(parks, 16), w.cfg.ParkMaxWait)
+	return w.admission.park(routes, env.Parks)
 }
 
 // RouteRecovered closes this worker's breaker for configID because a probe succeeded elsewhere.
-func (w *Worker) RouteRecovered(configID string) {
-	if w.breakers.reset(configID) {
-		metrics.BreakerState.WithLabelValues(configID).Set(0)
-	}
-}
+func (w *Worker) RouteRecovered(configID string) { w.admission.recovered(configID) }
 
 // scheduleRetry puts the intent on its retry tier. If that fails the outbox row stays
 // unpublished and the sweeper re-publishes it, carrying its time.
@@ -429,21 +236,6 @@ func (w *Worker) scheduleRetry(ctx context.Context, log *slog.Logger, env queue.
 func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) error {
 	_, err := w.defers.Do(ctx, queue.Routed{Topic: topic, Envelope: env})
 	return err
-}
-
-// publishDeadLetter copies the intent to comms.send.dlq for consumers of the topic. The
-// dead_letters row, written with the outcome, is what ops list and replay.
-func (w *Worker) publishDeadLetter(ctx context.Context, log *slog.Logger, m queue.Message, out store.Outcome) {
-	dl := queue.Message{Key: m.Key, Value: m.Value, Headers: []queue.Header{
-		{Key: "error_code", Value: []byte(out.ErrorCode)},
-		{Key: "error", Value: []byte(out.ErrorMessage)},
-		{Key: "attempts", Value: []byte(strconv.Itoa(out.Attempt))},
-		{Key: "provider_id", Value: []byte(out.ProviderConfigID)},
-		{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-	}}
-	if err := w.dlq.PublishRaw(ctx, dl); err != nil {
-		log.WarnContext(ctx, "could not copy the dead letter to the topic; it is indexed for replay", "err", err)
-	}
 }
 
 // attempt routes and sends one claimed message. ok is false when the worker is shutting down
@@ -477,29 +269,17 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	for i, route := range plan.Routes {
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
-		b := w.breakers.get(route.Config.ID)
-		if capped := w.waitForSendCap(ctx, route); capped != nil {
-			last = capped
-		} else if allowed, _ := b.allow(time.Now()); !allowed {
-			// Retried on the message's own backoff, not at the breaker's reopening: the messages
-			// an open breaker turned away would otherwise come back as one burst, which slows
-			// every other tenant.
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
-				Message: "circuit open: recent sends through this provider config failed; it is probed again shortly"}
-		} else if !w.bulkheads.acquire(ctx, route.Config.ID, release) {
-			b.release()
-			if ctx.Err() != nil {
-				return out, false
-			}
-			last = &provider.Error{Code: provider.ProviderUnavailable, Provider: route.Config.Type,
-				Message: fmt.Sprintf("%d sends in flight and %d more waiting for this provider config (it is answering slowly)",
-					w.cfg.PerConfigInFlight, w.cfg.PerConfigWaiting)}
-		} else {
+		t, refused, ok := w.admission.admit(ctx, route, release)
+		switch {
+		case !ok:
+			return out, false
+		case refused != nil:
+			last = refused
+		default:
 			start := time.Now()
 			res, err := w.send(ctx, route.Sender, c)
-			w.bulkheads.release(route.Config.ID, time.Since(start))
 			if ctx.Err() != nil {
-				b.release()
+				t.abandon()
 				return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
 			}
 			outcome := "ok"
@@ -512,21 +292,14 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 				rlog.WarnContext(ctx, "slow provider attempt", "duration", d)
 			}
 			if err == nil {
-				w.breakerChanged(ctx, route, b.record(true, time.Now()), "")
+				t.done(ctx, nil)
 				out.Status, out.ProviderMessageID, out.Cost, out.Currency = message.Sent, res.ProviderMessageID, res.Cost, res.Currency
 				if len(tried) > 0 {
 					rlog.InfoContext(ctx, "sent after failing over", "failed_over_from", tried)
 				}
 				return out, true
 			}
-			switch last.Code {
-			case provider.ProviderUnavailable, provider.Timeout:
-				w.breakerChanged(ctx, route, b.record(false, time.Now()), last.Describe())
-			case provider.RateLimited:
-				b.release() // says nothing about the provider's health
-			default:
-				w.breakerChanged(ctx, route, b.record(true, time.Now()), "") // the provider answered
-			}
+			t.done(ctx, last)
 			if last.Code == provider.AuthFailed {
 				w.credentialsRefused(ctx, rlog, route, last)
 			}
@@ -561,35 +334,6 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	out.DeadLetter, out.Envelope = true, env
 	log.WarnContext(ctx, "retries exhausted: dead-lettered", "code", last.Code, "attempts", used)
 	return out, true
-}
-
-// waitForSendCap takes a token from the config's shared send cap, waiting for one if it comes
-// within a second; otherwise it returns a rate_limited failure carrying the wait, which fails over
-// or schedules a retry like the provider's own 429 would.
-func (w *Worker) waitForSendCap(ctx context.Context, route Route) *provider.Error {
-	rate := route.Config.SendRatePerSecond
-	if rate <= 0 || w.cfg.SendLimiter == nil {
-		return nil
-	}
-	burst := max(1, int(rate))
-	for {
-		res, err := w.cfg.SendLimiter.Allow(ctx, "prv:"+route.Config.ID, rate, burst)
-		if err != nil {
-			metrics.RateLimitErrors.WithLabelValues("send").Inc()
-			return nil // the cap is a courtesy to the provider; Redis trouble must not stop sending
-		}
-		if res.Allowed {
-			return nil
-		}
-		if res.Wait > time.Second {
-			return &provider.Error{Code: provider.RateLimited, Provider: route.Config.Type, RetryAfter: res.Wait,
-				Message: fmt.Sprintf("send cap of %g per second for this provider config reached", rate)}
-		}
-		sleep(ctx, res.Wait)
-		if ctx.Err() != nil {
-			return &provider.Error{Code: provider.Timeout, Provider: route.Config.Type, Message: "stopped waiting for the send cap"}
-		}
-	}
 }
 
 // failsOver reports whether a failure belongs to the provider account, so another config may
@@ -666,54 +410,6 @@ func (w *Worker) send(ctx context.Context, s Sender, c *store.Claimed) (res prov
 		ID: c.ID, TenantID: c.TenantID, Channel: c.Channel, To: c.To, From: c.From,
 		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Metadata: c.Metadata,
 	})
-}
-
-func (w *Worker) deadLetter(ctx context.Context, m queue.Message, cause error) bool {
-	w.log.ErrorContext(ctx, "unprocessable intent sent to the dead-letter topic", "err", cause,
-		"partition", m.Partition, "offset", m.Offset)
-	dl := queue.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers,
-		queue.Header{Key: "error", Value: []byte(cause.Error())},
-		queue.Header{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-	)}
-	return retry(ctx, func() error { return w.dlq.PublishRaw(ctx, dl) }) == nil
-}
-
-func (w *Worker) claimBatch(ctx context.Context, refs []store.Ref) ([]*store.Claimed, error) {
-	claimed, err := w.store.ClaimMessages(ctx, refs, w.cfg.Lease)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[string]*store.Claimed, len(claimed))
-	for i := range claimed {
-		byID[claimed[i].ID] = &claimed[i]
-	}
-	out := make([]*store.Claimed, len(refs))
-	for i, r := range refs {
-		// The same intent twice in one batch (a redelivery) must be claimed once.
-		out[i] = byID[r.ID]
-		delete(byID, r.ID)
-	}
-	return out, nil
-}
-
-// finishBatch records outcomes; each caller learns whether its own was recorded (1) or belonged to
-// a superseded attempt (0).
-func (w *Worker) finishBatch(ctx context.Context, outs []store.Outcome) ([]int, error) {
-	recorded, err := w.store.FinishMessages(ctx, outs)
-	if err != nil {
-		return nil, err
-	}
-	ok := make(map[string]bool, len(recorded))
-	for _, id := range recorded {
-		ok[id] = true
-	}
-	res := make([]int, len(outs))
-	for i, o := range outs {
-		if ok[o.ID] {
-			res[i] = 1
-		}
-	}
-	return res, nil
 }
 
 func newBackoff() *backoff.ExponentialBackOff {
