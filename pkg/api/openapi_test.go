@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"reflect"
@@ -70,6 +72,18 @@ func TestOpenAPIMatchesTheServer(t *testing.T) {
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 			t.Errorf("%s: documented but answered %d", op, resp.StatusCode)
 		}
+	}
+
+	// The server serves the document itself, byte for byte.
+	resp, err := s.Client.Get(s.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	onDisk, _ := os.ReadFile("../../docs/openapi.json")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(served, onDisk) {
+		t.Fatalf("GET /openapi.json: %d %s, %d bytes (docs/openapi.json has %d)", resp.StatusCode, resp.Header.Get("Content-Type"), len(served), len(onDisk))
 	}
 }
 

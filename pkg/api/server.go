@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/docs"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
@@ -73,6 +74,7 @@ func (srv *Server) routes() []route {
 		{"GET /healthz", accessPublic, srv.healthz},
 		{"GET /readyz", accessPublic, srv.readyz},
 		{"GET /metrics", accessPublic, metrics.Handler().ServeHTTP},
+		{"GET /openapi.json", accessPublic, srv.openAPI},
 
 		{"POST /v1/messages", accessTenant, srv.createMessage},
 		{"GET /v1/messages", accessTenant, srv.listMessages},
@@ -137,6 +139,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// openAPI serves the OpenAPI document this server was built with.
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(docs.OpenAPI)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
