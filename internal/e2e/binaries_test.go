@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logicspike/comms/internal/stacktest"
@@ -64,6 +65,41 @@ func startBinary(t *testing.T, bin string, env []string) *proc {
 	return p
 }
 
+// binaryEnv is what the binaries under test share: a fresh migrated database with sandbox system
+// defaults, a Redis prefix, a broker, one tenant's key, and the environment that points the
+// binaries at them (listeners on free ports, worker consumer group group).
+type binaryEnv struct {
+	pool    *pgxpool.Pool
+	key     string
+	brokers []string
+	env     []string
+}
+
+func newBinaryEnv(t *testing.T, group string, sandboxLatencyMS int) binaryEnv {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := testenv.DatabaseURL(t)
+	_, prefix := testenv.Redis(t)
+	brokers := testenv.Kafka(t, 4, queue.AllTopics()...)
+	pool, err := db.Open(ctx, dbURL, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := store.New(pool)
+	if _, err := app.EnsureSandboxDefaults(ctx, st, sandboxLatencyMS); err != nil {
+		t.Fatal(err)
+	}
+	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "k", nil)
+	return binaryEnv{pool: pool, key: key, brokers: brokers, env: []string{
+		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
+		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
+		"COMMS_WORKER_METRICS_ADDR=127.0.0.1:0", "COMMS_WORKER_GROUP=" + group,
+		"COMMS_LOG_FORMAT=json", "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
+	}}
+}
+
 // buildBinaries builds the named commands into a temporary directory and returns it.
 func buildBinaries(t *testing.T, names ...string) string {
 	t.Helper()
@@ -101,27 +137,9 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	dir := buildBinaries(t, "api", "worker", "webhook")
 
 	ctx := context.Background()
-	dbURL := testenv.DatabaseURL(t)
-	_, prefix := testenv.Redis(t)
-	brokers := testenv.Kafka(t, 4, queue.AllTopics()...)
-	pool, err := db.Open(ctx, dbURL, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
-	if _, err := app.EnsureSandboxDefaults(ctx, st, 5000); err != nil { // slow provider: sends are in flight at SIGTERM
-		t.Fatal(err)
-	}
-	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
-	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "k", nil)
-
-	env := []string{
-		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
-		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
-		"COMMS_WORKER_GROUP=sigterm-test", "COMMS_LOG_FORMAT=json", "COMMS_SHUTDOWN_TIMEOUT=20s",
-		"COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
-	}
+	be := newBinaryEnv(t, "sigterm-test", 5000) // slow provider: sends are in flight at SIGTERM
+	pool, key, brokers := be.pool, be.key, be.brokers
+	env := append(be.env, "COMMS_SHUTDOWN_TIMEOUT=20s")
 	api := startBinary(t, dir+"/api", env)
 	worker := startBinary(t, dir+"/worker", env)
 	hook := startBinary(t, dir+"/webhook", env)

@@ -15,12 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/stacktest"
-	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/app"
-	"github.com/logicspike/comms/pkg/db"
-	"github.com/logicspike/comms/pkg/queue"
-	"github.com/logicspike/comms/pkg/store"
 )
 
 // holdEnv makes the test binary a connection holder (see holdConnections) instead of a test run.
@@ -79,27 +74,10 @@ func TestHeldConnectionFloodLeavesIntakeAndDispatchWorking(t *testing.T) {
 	t.Parallel()
 	dir := buildBinaries(t, "api", "worker")
 	ctx := context.Background()
-	dbURL := testenv.DatabaseURL(t)
-	_, prefix := testenv.Redis(t)
-	brokers := testenv.Kafka(t, 4, queue.AllTopics()...)
-	pool, err := db.Open(ctx, dbURL, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
-	if _, err := app.EnsureSandboxDefaults(ctx, st, 0); err != nil {
-		t.Fatal(err)
-	}
-	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
-	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "k", nil)
+	be := newBinaryEnv(t, "flood-test", 0)
+	pool, key := be.pool, be.key
 	const maxConns = 2000
-	env := []string{
-		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
-		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WORKER_METRICS_ADDR=127.0.0.1:0",
-		"COMMS_WORKER_GROUP=flood-test", "COMMS_LOG_FORMAT=json", "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
-		"COMMS_API_MAX_CONNS=" + strconv.Itoa(maxConns),
-	}
+	env := append(be.env, "COMMS_API_MAX_CONNS="+strconv.Itoa(maxConns))
 	api := startBinary(t, dir+"/api", env)
 	startBinary(t, dir+"/worker", env)
 	apiAddr := <-api.addr

@@ -168,8 +168,9 @@ func (a *admission) waitForSendCap(ctx context.Context, route Route) *provider.E
 			return &provider.Error{Code: provider.RateLimited, Provider: route.Config.Type, RetryAfter: res.Wait,
 				Message: fmt.Sprintf("send cap of %g per second for this provider config reached", rate)}
 		}
-		sleep(ctx, res.Wait)
-		if ctx.Err() != nil {
+		select {
+		case <-time.After(res.Wait):
+		case <-ctx.Done():
 			return &provider.Error{Code: provider.Timeout, Provider: route.Config.Type, Message: "stopped waiting for the send cap"}
 		}
 	}

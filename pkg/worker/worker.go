@@ -424,12 +424,3 @@ func newBackoff() *backoff.ExponentialBackOff {
 func retry(ctx context.Context, op func() error) error {
 	return backoff.Retry(op, backoff.WithContext(newBackoff(), ctx))
 }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
