@@ -116,7 +116,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	prov, err := startProvider(o.latency)
+	prov, err := startProvider(ctx, o.latency)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func run(ctx context.Context, o options) error {
 	client := &http.Client{Timeout: 10 * time.Second}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("c", 32)))
 	cfgBody := fmt.Sprintf(`{"type":"webhook","name":"counting","channel":"sms","test_recipient":"+14155550100","credentials":{"url":"http://%s/hook","secret":"%s"}}`, prov.addr, secret)
-	if code := post(client, "http://"+api+"/v1/providers", key, cfgBody); code != http.StatusCreated {
+	if code := post(ctx, client, "http://"+api+"/v1/providers", key, cfgBody); code != http.StatusCreated {
 		return fmt.Errorf("add the counting provider: %d", code)
 	}
 
@@ -170,7 +170,7 @@ func run(ctx context.Context, o options) error {
 			flood(c, 32, func(i int) {
 				body := []string{`{"channel":"sms","to":"+14155550123","text":"a\u0000b"}`, "{\"channel\":\"sms\",\"to\":\"+14155550123\",\"text\":\"\xff\"}",
 					`{"channel":"sms","to":"+14155550123","to":"+14155550124","text":"x"}`}[i%3]
-				codes.add(post(badClient, "http://"+api+"/v1/messages", poisonKey, body))
+				codes.add(post(c, badClient, "http://"+api+"/v1/messages", poisonKey, body))
 			})
 			return "10 s from another tenant, 32 connections (NUL, invalid UTF-8, repeated key): answers " + codes.String()
 		}},
@@ -179,7 +179,7 @@ func run(ctx context.Context, o options) error {
 			defer cancel()
 			var codes statusCounts
 			flood(c, 32, func(i int) {
-				codes.add(post(badClient, "http://"+api+"/v1/messages", fmt.Sprintf("ck_tenant_bogus%d", i), `{}`))
+				codes.add(post(c, badClient, "http://"+api+"/v1/messages", fmt.Sprintf("ck_tenant_bogus%d", i), `{}`))
 			})
 			return "10 s, 32 connections, a new key each request: answers " + codes.String()
 		}},

@@ -25,18 +25,19 @@ type stack struct {
 // start runs bin/<binary> as name with extra environment, and waits until its log holds ready.
 func (s *stack) start(name, binary, ready string, extra ...string) error {
 	logPath := filepath.Join(s.dir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(s.bin, binary))
+	// Its life is managed by kill and stop, not by a context.
+	cmd := exec.CommandContext(context.Background(), filepath.Join(s.bin, binary))
 	cmd.Env = append(append(os.Environ(), s.env...), extra...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { _ = cmd.Wait(); f.Close() }()
+	go func() { _ = cmd.Wait(); _ = f.Close() }()
 	s.mu.Lock()
 	s.procs[name] = cmd
 	s.mu.Unlock()
@@ -92,7 +93,7 @@ func waitForLine(path, want string, within time.Duration) error {
 					found = true
 				}
 			}
-			f.Close()
+			_ = f.Close()
 			if found {
 				return nil
 			}
@@ -106,7 +107,7 @@ func waitForLine(path, want string, within time.Duration) error {
 func restartPostgres(ctx context.Context) error {
 	versions, err := os.ReadDir("/etc/postgresql")
 	if err != nil || len(versions) == 0 {
-		return fmt.Errorf("find the PostgreSQL cluster: %v", err)
+		return fmt.Errorf("find the PostgreSQL cluster: %w", err)
 	}
 	return command(ctx, "pg_ctlcluster", "--skip-systemctl-redirect", versions[0].Name(), "main", "restart", "-m", "fast")
 }

@@ -26,8 +26,8 @@ type provider struct {
 
 // startProvider serves the provider on loopback; each send takes latency, so sends are in flight
 // when a worker is killed.
-func startProvider(latency time.Duration) (*provider, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startProvider(ctx context.Context, latency time.Duration) (*provider, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -83,16 +83,16 @@ func (l *load) run(ctx context.Context, rate int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.send(fmt.Sprintf("chaos-%d-%d", time.Now().UnixNano(), i))
+			l.send(ctx, fmt.Sprintf("chaos-%d-%d", time.Now().UnixNano(), i))
 		}()
 	}
 }
 
-func (l *load) send(idemKey string) {
+func (l *load) send(ctx context.Context, idemKey string) {
 	body := []byte(`{"channel":"sms","to":"+14155550123","text":"chaos"}`)
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest("POST", l.url+"/v1/messages", bytes.NewReader(body))
+		req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "POST", l.url+"/v1/messages", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+l.key)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", idemKey)
@@ -100,7 +100,7 @@ func (l *load) send(idemKey string) {
 		if err == nil {
 			var out struct{ ID string }
 			_ = json.NewDecoder(resp.Body).Decode(&out)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusAccepted {
 				l.mu.Lock()
 				if _, seen := l.accepted[out.ID]; !seen {
@@ -135,8 +135,8 @@ func flood(ctx context.Context, workers int, fn func(i int)) int64 {
 }
 
 // post sends one request and drains the answer, returning its status (0 for a transport error).
-func post(c *http.Client, url, key, body string) int {
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+func post(ctx context.Context, c *http.Client, url, key, body string) int {
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
@@ -144,15 +144,16 @@ func post(c *http.Client, url, key, body string) int {
 		return 0
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 
 // holdConnections opens n idle connections to addr and keeps them until ctx ends.
 func holdConnections(ctx context.Context, addr string, n int) int {
 	var conns []net.Conn
+	d := net.Dialer{Timeout: 2 * time.Second}
 	for range n {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			continue
 		}
@@ -160,7 +161,7 @@ func holdConnections(ctx context.Context, addr string, n int) int {
 	}
 	<-ctx.Done()
 	for _, c := range conns {
-		c.Close()
+		_ = c.Close()
 	}
 	return len(conns)
 }

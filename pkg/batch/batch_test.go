@@ -100,10 +100,10 @@ func TestIsolatedBatchFailsOnlyTheBadItem(t *testing.T) {
 	b := New(func(_ context.Context, in []int) ([]int, error) {
 		calls.Add(1)
 		for _, v := range in {
-			switch {
-			case v%100 == 7:
+			switch v % 100 {
+			case 7:
 				return nil, errBad
-			case v%100 == 13:
+			case 13:
 				panic("bad row")
 			}
 		}
