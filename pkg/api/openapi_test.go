@@ -124,3 +124,47 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIOperationsAreNamedAndTagged: every operation has a unique operationId (what client
+// generators name their methods after) and a tag the document declares (how references group it).
+func TestOpenAPIOperationsAreNamedAndTagged(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Tags  []struct{ Name string } `json:"tags"`
+		Paths map[string]map[string]struct {
+			OperationID string   `json:"operationId"`
+			Tags        []string `json:"tags"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, tag := range spec.Tags {
+		declared[tag.Name] = true
+	}
+	seen := map[string]string{}
+	for path, ops := range spec.Paths {
+		for method, op := range ops {
+			name := strings.ToUpper(method) + " " + path
+			if op.OperationID == "" {
+				t.Errorf("%s has no operationId", name)
+			} else if other, dup := seen[op.OperationID]; dup {
+				t.Errorf("%s and %s share operationId %q", name, other, op.OperationID)
+			}
+			seen[op.OperationID] = name
+			if len(op.Tags) == 0 {
+				t.Errorf("%s has no tag", name)
+			}
+			for _, tag := range op.Tags {
+				if !declared[tag] {
+					t.Errorf("%s: tag %q is not declared", name, tag)
+				}
+			}
+		}
+	}
+}
