@@ -36,12 +36,12 @@ import (
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/ratelimit"
+	"github.com/logicspike/comms/pkg/receiver"
 	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
 	"github.com/logicspike/comms/pkg/tracker"
-	"github.com/logicspike/comms/pkg/webhook"
 	"github.com/logicspike/comms/pkg/worker"
 )
 
@@ -360,7 +360,7 @@ func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
 // Webhook is a running callback receiver with its tracker.
 type Webhook struct {
 	URL    string
-	Server *webhook.Server
+	Server *receiver.Server
 }
 
 // StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
@@ -372,7 +372,7 @@ func (s *Stack) StartWebhook(sns *callback.SNSVerifier) *Webhook {
 		s.tb.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	srv := webhook.New(s.Pool, s.Log, webhook.Options{Registry: s.Registry, PublicURL: url, SNS: sns, ConfigTTL: time.Second})
+	srv := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, SNS: sns, ConfigTTL: time.Second})
 	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
 	hs.Start()
 	ctx, stop := context.WithCancel(context.Background())

@@ -30,11 +30,11 @@ import (
 	"github.com/logicspike/comms/pkg/providers"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/ratelimit"
+	"github.com/logicspike/comms/pkg/receiver"
 	"github.com/logicspike/comms/pkg/retrier"
 	"github.com/logicspike/comms/pkg/store"
 	"github.com/logicspike/comms/pkg/sweeper"
 	"github.com/logicspike/comms/pkg/tracker"
-	"github.com/logicspike/comms/pkg/webhook"
 	"github.com/logicspike/comms/pkg/worker"
 )
 
@@ -177,7 +177,7 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	if err != nil {
 		return err
 	}
-	srv := webhook.New(d.Pool, d.Log, webhook.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL, SNS: sns})
+	srv := receiver.New(d.Pool, d.Log, receiver.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL, SNS: sns})
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup

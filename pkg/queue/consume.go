@@ -61,7 +61,7 @@ func (d *Delivery) Release() { d.released.Do(func() { <-d.c.slots }) }
 func (d *Delivery) Finish(commit bool) {
 	d.finished.Do(func() {
 		if commit {
-			d.c.tracker.Done(TopicPartition{Topic: d.Topic, Partition: d.Partition}, d.Offset)
+			d.c.tracker.Done(topicPartition{Topic: d.Topic, Partition: d.Partition}, d.Offset)
 		}
 		d.Release()
 		d.c.unfinished.Done()
@@ -70,7 +70,7 @@ func (d *Delivery) Finish(commit bool) {
 
 type consumption struct {
 	slots      chan struct{}
-	tracker    *Tracker
+	tracker    *offsetTracker
 	unfinished sync.WaitGroup
 }
 
@@ -89,7 +89,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 		cfg.CommitInterval = 200 * time.Millisecond
 	}
 	reader := NewConsumer(cfg.Brokers, cfg.Group, cfg.Topic)
-	c := &consumption{slots: make(chan struct{}, max(1, cfg.InFlight)), tracker: NewTracker()}
+	c := &consumption{slots: make(chan struct{}, max(1, cfg.InFlight)), tracker: newOffsetTracker()}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	abandoned := func() bool {
@@ -150,7 +150,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 			continue
 		}
 		fetchBackoff.Reset()
-		c.tracker.Add(TopicPartition{Topic: m.Topic, Partition: m.Partition}, m.Offset)
+		c.tracker.Add(topicPartition{Topic: m.Topic, Partition: m.Partition}, m.Offset)
 		c.unfinished.Add(1)
 		handle(workCtx, &Delivery{Message: fromKafka(m), c: c})
 	}
@@ -179,7 +179,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 	return reader.Close()
 }
 
-func commit(ctx context.Context, reader *kafka.Reader, tracker *Tracker, log *slog.Logger) {
+func commit(ctx context.Context, reader *kafka.Reader, tracker *offsetTracker, log *slog.Logger) {
 	offsets := tracker.Committable()
 	if len(offsets) == 0 {
 		return

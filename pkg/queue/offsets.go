@@ -5,16 +5,16 @@ import (
 	"sync"
 )
 
-// Tracker follows fetched offsets per partition while they are processed concurrently, and says
-// which offset is safe to commit: the highest one below which every fetched message is finished.
-// Committing past an unfinished message would lose it on a crash.
-type Tracker struct {
+// offsetTracker follows fetched offsets per partition while they are processed concurrently, and
+// says which offset is safe to commit: the highest one below which every fetched message is
+// finished. Committing past an unfinished message would lose it on a crash.
+type offsetTracker struct {
 	mu    sync.Mutex
-	parts map[TopicPartition]*partition
+	parts map[topicPartition]*partition
 }
 
-// TopicPartition names a partition.
-type TopicPartition struct {
+// topicPartition names a partition.
+type topicPartition struct {
 	Topic     string
 	Partition int
 }
@@ -30,11 +30,11 @@ type pendingOffset struct {
 	done   bool
 }
 
-// NewTracker returns an empty tracker.
-func NewTracker() *Tracker { return &Tracker{parts: map[TopicPartition]*partition{}} }
+// newOffsetTracker returns an empty tracker.
+func newOffsetTracker() *offsetTracker { return &offsetTracker{parts: map[topicPartition]*partition{}} }
 
 // Add records a fetched offset as in flight.
-func (t *Tracker) Add(tp TopicPartition, offset int64) {
+func (t *offsetTracker) Add(tp topicPartition, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[tp]
@@ -52,7 +52,7 @@ func (t *Tracker) Add(tp TopicPartition, offset int64) {
 }
 
 // Done marks an offset finished.
-func (t *Tracker) Done(tp TopicPartition, offset int64) {
+func (t *offsetTracker) Done(tp topicPartition, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[tp]
@@ -76,10 +76,10 @@ func (t *Tracker) Done(tp TopicPartition, offset int64) {
 
 // Committable returns, per partition whose safe offset moved since the last call, the offset of
 // the last finished message with nothing unfinished before it.
-func (t *Tracker) Committable() map[TopicPartition]int64 {
+func (t *offsetTracker) Committable() map[topicPartition]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[TopicPartition]int64{}
+	out := map[topicPartition]int64{}
 	for tp, p := range t.parts {
 		if p.dirty {
 			out[tp] = p.committed
@@ -90,7 +90,7 @@ func (t *Tracker) Committable() map[TopicPartition]int64 {
 }
 
 // InFlight returns how many fetched offsets are not finished.
-func (t *Tracker) InFlight() int {
+func (t *offsetTracker) InFlight() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0

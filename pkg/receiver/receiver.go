@@ -1,4 +1,4 @@
-// Package webhook is the receiver for provider delivery callbacks:
+// Package receiver takes provider delivery callbacks (cmd/webhook serves it):
 //
 //	POST /webhooks/twilio/{provider_id}  Twilio status callbacks (X-Twilio-Signature)
 //	POST /webhooks/ses/{provider_id}     SES events through an SNS HTTPS subscription (SNS signature)
@@ -10,7 +10,7 @@
 // inbox to messages afterwards. A request that fails verification gets 401 and a malformed or
 // oversized one 400 or 413; neither records anything. A provider config that does not exist (or
 // is of another type) gets 404.
-package webhook
+package receiver
 
 import (
 	"context"

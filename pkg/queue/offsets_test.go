@@ -3,7 +3,7 @@ package queue
 import "testing"
 
 func TestTrackerNeverCommitsPastUnfinished(t *testing.T) {
-	tp := TopicPartition{Topic: "t", Partition: 0}
+	tp := topicPartition{Topic: "t", Partition: 0}
 	tests := []struct {
 		name string
 		add  []int64
@@ -19,7 +19,7 @@ func TestTrackerNeverCommitsPastUnfinished(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := NewTracker()
+			tr := newOffsetTracker()
 			for _, o := range tc.add {
 				tr.Add(tp, o)
 			}
@@ -38,8 +38,8 @@ func TestTrackerNeverCommitsPastUnfinished(t *testing.T) {
 }
 
 func TestTrackerReportsEachAdvanceOnce(t *testing.T) {
-	tr := NewTracker()
-	tp := TopicPartition{Topic: "t"}
+	tr := newOffsetTracker()
+	tp := topicPartition{Topic: "t"}
 	tr.Add(tp, 0)
 	tr.Done(tp, 0)
 	if c := tr.Committable(); c[tp] != 0 || len(c) != 1 {

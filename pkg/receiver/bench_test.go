@@ -1,4 +1,4 @@
-package webhook_test
+package receiver_test
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ import (
 // so a stalled receiver cannot hide the queue it causes. It reports the rate achieved, the ack
 // latency percentiles, errors, and how long the tracker took to apply everything after the burst.
 //
-//	go test ./pkg/webhook -run '^$' -bench CallbackBurst -benchtime 1x
+//	go test ./pkg/receiver -run '^$' -bench CallbackBurst -benchtime 1x
 func BenchmarkCallbackBurst(b *testing.B) {
 	rate := envInt("COMMS_BENCH_CALLBACK_RATE", 5000)
 	dur, _ := time.ParseDuration(envStr("COMMS_BENCH_CALLBACK_DURATION", "10s"))

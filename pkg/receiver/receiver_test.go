@@ -1,4 +1,4 @@
-package webhook_test
+package receiver_test
 
 import (
 	"bytes"
