@@ -27,7 +27,7 @@ import (
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/invalidate"
 	"github.com/logicspike/comms/pkg/message"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
@@ -337,7 +337,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	case "provider create":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		var in providers.Input
+		var in providerconfig.Input
 		var credFile, sender, channel string
 		fs.StringVar(&in.Type, "type", "", "twilio, ses, smtp, resend or webhook")
 		fs.StringVar(&in.Name, "name", "", "name shown in lists")
@@ -505,18 +505,18 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // stdin is read by "provider create -credentials -"; tests replace it.
 var stdin io.Reader = os.Stdin
 
-func providerService(cfg config.Config, st *store.Store) *providers.Service {
+func providerService(cfg config.Config, st *store.Store) *providerconfig.Service {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// Tell running workers at once; if Redis is unreachable they notice within their route TTL.
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
-	return providers.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout).
+	return providerconfig.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout).
 		WithNotifier(invalidate.NewNotifier(rdb, cfg.RedisPrefix, log))
 }
 
 // describe turns validation and test failures into the lines an operator needs.
 func describe(err error) error {
 	var verr *message.ValidationError
-	var failed *providers.TestFailedError
+	var failed *providerconfig.TestFailedError
 	switch {
 	case errors.As(err, &verr):
 		var b strings.Builder

@@ -33,7 +33,7 @@ import (
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/receiver"
@@ -157,7 +157,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		go func() { defer wg.Done(); sw.Run(bg) }()
 	}
 	notifier := invalidate.NewNotifier(rdb, prefix, log)
-	ps := providers.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
+	ps := providerconfig.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
 	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
 	s.URL = srv.URL
 	tb.Cleanup(func() {

@@ -15,7 +15,7 @@ import (
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -96,7 +96,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"MessageRequest": message.Request{}, "Message": message.Message{}, "Event": message.Event{},
 		"MessageError": message.Error{}, "Accepted": intake.Accepted{}, "Tenant": store.Tenant{},
 		"APIKey": store.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
-		"ProviderInput": providers.Input{}, "ProviderPatch": providers.Patch{}, "TestResult": providers.TestResult{},
+		"ProviderInput": providerconfig.Input{}, "ProviderPatch": providerconfig.Patch{}, "TestResult": providerconfig.TestResult{},
 		"DeadLetter": store.DeadLetter{}, "TenantPatch": store.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
 		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
 		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{},

@@ -7,28 +7,28 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/store"
 )
 
 // Provider is a provider config as clients see it: never a credential, only its mask.
 type Provider struct {
-	ID           string                `json:"id"`
-	Type         string                `json:"type"`
-	Name         string                `json:"name"`
-	Channel      message.Channel       `json:"channel"`
-	Sender       json.RawMessage       `json:"sender"`
-	Mask         string                `json:"mask"`
-	Enabled      bool                  `json:"enabled"`
-	Priority     int                   `json:"priority"`
-	RateLimit    float64               `json:"rate_limit_per_second"`
-	Health       string                `json:"health"`
-	HealthReason string                `json:"health_reason,omitempty"`
-	System       bool                  `json:"system"`
-	LastTestedAt *time.Time            `json:"last_tested_at,omitempty"`
-	CreatedAt    time.Time             `json:"created_at"`
-	UpdatedAt    time.Time             `json:"updated_at"`
-	Test         *providers.TestResult `json:"test,omitempty"`
+	ID           string                     `json:"id"`
+	Type         string                     `json:"type"`
+	Name         string                     `json:"name"`
+	Channel      message.Channel            `json:"channel"`
+	Sender       json.RawMessage            `json:"sender"`
+	Mask         string                     `json:"mask"`
+	Enabled      bool                       `json:"enabled"`
+	Priority     int                        `json:"priority"`
+	RateLimit    float64                    `json:"rate_limit_per_second"`
+	Health       string                     `json:"health"`
+	HealthReason string                     `json:"health_reason,omitempty"`
+	System       bool                       `json:"system"`
+	LastTestedAt *time.Time                 `json:"last_tested_at,omitempty"`
+	CreatedAt    time.Time                  `json:"created_at"`
+	UpdatedAt    time.Time                  `json:"updated_at"`
+	Test         *providerconfig.TestResult `json:"test,omitempty"`
 }
 
 // ProviderView renders a stored config for clients.
@@ -56,10 +56,10 @@ func owner(r *http.Request, system bool) string {
 
 const maxProviderBody = 64 << 10
 
-// providerProblem turns a providers.Service error into the client's answer.
+// providerProblem turns a providerconfig.Service error into the client's answer.
 func (s *Server) providerProblem(w http.ResponseWriter, r *http.Request, err error, what string) {
 	var verr *message.ValidationError
-	var failed *providers.TestFailedError
+	var failed *providerconfig.TestFailedError
 	switch {
 	case errors.As(err, &verr):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
@@ -84,7 +84,7 @@ func (s *Server) providerProblem(w http.ResponseWriter, r *http.Request, err err
 
 func (s *Server) createProvider(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var in providers.Input
+		var in providerconfig.Input
 		if prob := decodeJSON(r, maxProviderBody, &in); prob != nil {
 			writeProblem(w, r, prob)
 			return
@@ -129,7 +129,7 @@ func (s *Server) getProvider(system bool) http.HandlerFunc {
 
 func (s *Server) updateProvider(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var patch providers.Patch
+		var patch providerconfig.Patch
 		if prob := decodeJSON(r, maxProviderBody, &patch); prob != nil {
 			writeProblem(w, r, prob)
 			return

@@ -13,7 +13,7 @@ import (
 	"github.com/logicspike/comms/pkg/intake"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/metrics"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/store"
 )
@@ -22,10 +22,10 @@ import (
 type Server struct {
 	store     *store.Store
 	intake    *intake.Service
-	providers *providers.Service
+	providers *providerconfig.Service
 	dlq       *dlq.Service
 	limiter   *ratelimit.Limiter
-	notify    providers.Notifier
+	notify    providerconfig.Notifier
 	auth      *authCache
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -36,13 +36,13 @@ type Options struct {
 	// AuthCacheTTL is how long key and tenant lookups are cached (0 disables the cache).
 	AuthCacheTTL time.Duration
 	// Providers manages provider configs (Save & Test). Required.
-	Providers *providers.Service
+	Providers *providerconfig.Service
 	// DLQ replays dead letters. Required.
 	DLQ *dlq.Service
 	// Limiter enforces each tenant's intake rate; nil: no limit.
 	Limiter *ratelimit.Limiter
 	// Notifier tells workers a tenant's settings changed; nil: they see it when caches expire.
-	Notifier providers.Notifier
+	Notifier providerconfig.Notifier
 }
 
 // New returns the API server.

@@ -27,7 +27,7 @@ import (
 	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider/registry"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/queue"
 	"github.com/logicspike/comms/pkg/ratelimit"
 	"github.com/logicspike/comms/pkg/receiver"
@@ -96,7 +96,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	go func() { defer wg.Done(); sw.Run(bg) }()
 
 	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
-	ps := providers.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
+	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
 	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))

@@ -1,7 +1,7 @@
-// Package providers manages provider configs: validation, Save & Test (a real test send before
+// Package providerconfig manages provider configs: validation, Save & Test (a real test send before
 // anything is stored), sealing credentials, and key rotation. The API and commsctl both use it,
 // so a tenant's config and a system default go through the same checks.
-package providers
+package providerconfig
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package providers_test
+package providerconfig_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/registry"
-	"github.com/logicspike/comms/pkg/providers"
+	"github.com/logicspike/comms/pkg/providerconfig"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 )
@@ -35,14 +35,14 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 	defer tw.Close()
 	st := store.New(testenv.DB(t))
 	env := provider.Env{TwilioBaseURL: tw.URL}
-	v1 := providers.New(st, registry.New(ring(t, stacktest.TestKeys), env, nil), stacktest.Logger(), 0)
+	v1 := providerconfig.New(st, registry.New(ring(t, stacktest.TestKeys), env, nil), stacktest.Logger(), 0)
 	tenant, err := st.CreateTenant(ctx, store.NewTenant{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var created []store.ProviderConfig
 	for _, name := range []string{"a", "b", "c", "d"} {
-		p, _, err := v1.Create(ctx, tenant.ID, providers.Input{Type: "twilio", Name: name, Channel: message.SMS, TestRecipient: "+14155550100",
+		p, _, err := v1.Create(ctx, tenant.ID, providerconfig.Input{Type: "twilio", Name: name, Channel: message.SMS, TestRecipient: "+14155550100",
 			Credentials: json.RawMessage(`{"account_sid":"` + tw.AccountSID + `","auth_token":"` + tw.AuthToken + `"}`),
 			Sender:      json.RawMessage(`{"from":"+14155550101"}`)})
 		if err != nil {
@@ -52,7 +52,7 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 	}
 	newKey, _ := secrets.GenerateKey("v2")
 	reg2 := registry.New(ring(t, newKey+","+stacktest.TestKeys), env, nil)
-	v2 := providers.New(st, reg2, stacktest.Logger(), 0)
+	v2 := providerconfig.New(st, reg2, stacktest.Logger(), 0)
 
 	// "Interrupted" run: only the first config was resealed.
 	cfg, err := reg2.Open(created[0])
