@@ -31,9 +31,9 @@ fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the M
 	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedMessageIsStorable -fuzztime 60s
 	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedTextIsStorable -fuzztime 60s
 	$(GO) test ./pkg/provider/smtp -run '^$$' -fuzz FuzzBuild -fuzztime 60s
-	$(GO) test ./pkg/callback -run '^$$' -fuzz FuzzParseTwilio -fuzztime 60s
-	$(GO) test ./pkg/callback -run '^$$' -fuzz FuzzParseSNSAndSES -fuzztime 60s
-	$(GO) test ./pkg/callback -run '^$$' -fuzz FuzzParseResend -fuzztime 60s
+	$(GO) test ./pkg/provider/twilio -run '^$$' -fuzz FuzzParseTwilio -fuzztime 60s
+	$(GO) test ./pkg/provider/ses -run '^$$' -fuzz FuzzParseSNSAndSES -fuzztime 60s
+	$(GO) test ./pkg/provider/resend -run '^$$' -fuzz FuzzParseResend -fuzztime 60s
 
 bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 	./bench/run.sh

@@ -24,7 +24,6 @@ import (
 	"github.com/logicspike/comms/internal/testenv"
 	"github.com/logicspike/comms/pkg/api"
 	"github.com/logicspike/comms/pkg/app"
-	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/dlq"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/intake"
@@ -364,15 +363,19 @@ type Webhook struct {
 }
 
 // StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
-// Twilio signs) and runs a tracker polling every 20ms. sns may be nil (SES callbacks refused).
-func (s *Stack) StartWebhook(sns *callback.SNSVerifier) *Webhook {
+// Twilio signs) and runs a tracker polling every 20ms. SES callbacks verify against the SNS of
+// Options.Env (SNSHostPattern, SNSClient, SNSPort).
+func (s *Stack) StartWebhook() *Webhook {
 	s.tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	srv := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, SNS: sns, ConfigTTL: time.Second})
+	srv, err := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, ConfigTTL: time.Second})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
 	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
 	hs.Start()
 	ctx, stop := context.WithCancel(context.Background())

@@ -17,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logicspike/comms/pkg/api"
-	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/config"
 	"github.com/logicspike/comms/pkg/connlimit"
 	"github.com/logicspike/comms/pkg/db"
@@ -173,11 +172,10 @@ func ListenForRecoveries(ctx context.Context, rdb *redis.Client, prefix string, 
 // then stop the inbox batcher and the tracker (whose batches are transactions: an interrupted one
 // is applied again by the next tracker).
 func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
-	sns, err := callback.NewSNSVerifier(cfg.SNSHostPattern, nil)
+	srv, err := receiver.New(d.Pool, d.Log, receiver.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL})
 	if err != nil {
 		return err
 	}
-	srv := receiver.New(d.Pool, d.Log, receiver.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL, SNS: sns})
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup

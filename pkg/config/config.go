@@ -189,7 +189,7 @@ func FromEnv() (Config, error) { return Load(os.Getenv) }
 func (c Config) ProviderEnv() provider.Env {
 	return provider.Env{
 		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, STSEndpoint: c.STSEndpoint, ResendBaseURL: c.ResendBaseURL,
-		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork,
+		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork, SNSHostPattern: c.SNSHostPattern,
 		Dial: netguard.DialFunc(10*time.Second, c.AllowPrivateNetwork),
 	}
 }

@@ -88,6 +88,13 @@ type Env struct {
 	RootCAs *x509.CertPool
 	// AllowInsecure permits http:// webhook URLs and unencrypted SMTP (dev and tests only).
 	AllowInsecure bool
+	// SNSHostPattern (COMMS_SNS_HOST_PATTERN) is what an SNS message's certificate and
+	// subscription URLs must match; empty means AWS's own hosts.
+	SNSHostPattern string
+	// SNSClient fetches SNS signing certificates and confirms subscriptions; nil means a default
+	// client. SNSPort replaces 443 in those URLs: for a local fake of SNS only.
+	SNSClient *http.Client
+	SNSPort   string
 }
 
 // DialContext is e.Dial or a plain dialer.
@@ -154,16 +161,9 @@ var codeText = map[Code]string{
 	Unknown:             "failed",
 }
 
-var displayNames = map[string]string{
-	"twilio": "Twilio", "ses": "AWS SES", "smtp": "SMTP", "resend": "Resend", "webhook": "Webhook", "sandbox": "Sandbox",
-}
-
 // Describe is the sentence shown to a tenant: "Twilio: authentication failed (20003): Authenticate".
 func (e *Error) Describe() string {
-	name := displayNames[e.Provider]
-	if name == "" {
-		name = e.Provider
-	}
+	name := DisplayName(e.Provider)
 	s := name + ": " + codeText[e.Code]
 	if codeText[e.Code] == "" {
 		s = name + ": " + string(e.Code)

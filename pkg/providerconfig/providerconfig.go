@@ -326,7 +326,7 @@ func (s *Service) Test(ctx context.Context, tenantID, id, recipient string) (Tes
 	return s.testSend(ctx, cfg, cur.Name, adapter, recipient)
 }
 
-func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string, a registry.Adapter, to string) (TestResult, error) {
+func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string, a provider.Adapter, to string) (TestResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.testTimeout)
 	defer cancel()
 	m := provider.Message{TenantID: cfg.TenantID, Channel: cfg.Channel, To: to,

@@ -35,7 +35,7 @@ func BenchmarkCallbackBurst(b *testing.B) {
 	tw := fakeprovider.NewTwilio()
 	defer tw.Close()
 	s := stacktest.Start(b, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
-	hook := s.StartWebhook(nil)
+	hook := s.StartWebhook()
 	tenantID, key := s.Tenant()
 	cfg := createProviderB(b, s, key, tw)
 	endpoint := hook.URL + "/webhooks/twilio/" + cfg

@@ -1,15 +1,14 @@
-// Package receiver takes provider delivery callbacks (cmd/webhook serves it):
+// Package receiver takes provider delivery callbacks (cmd/webhook serves it) at
 //
-//	POST /webhooks/twilio/{provider_id}  Twilio status callbacks (X-Twilio-Signature)
-//	POST /webhooks/ses/{provider_id}     SES events through an SNS HTTPS subscription (SNS signature)
-//	POST /webhooks/resend/{provider_id}  Resend webhooks (Svix signature)
+//	POST /webhooks/{type}/{provider_id}
 //
-// Each request is verified with its provider config's secret, normalized (package callback) and
-// committed to the callbacks inbox before the 2xx: concurrent callbacks share one insert (a
-// batcher), so a burst costs one round trip per batch, not per callback. The tracker applies the
-// inbox to messages afterwards. A request that fails verification gets 401 and a malformed or
-// oversized one 400 or 413; neither records anything. A provider config that does not exist (or
-// is of another type) gets 404.
+// for every provider type whose registration has Callbacks (Twilio status callbacks, SES events
+// through SNS, Resend webhooks). Each request is verified by its provider's callbacks with the
+// config's secrets, normalized, and committed to the callbacks inbox before the 2xx: concurrent
+// callbacks share one insert (a batcher), so a burst costs one round trip per batch, not per
+// callback. The apply loop applies the inbox to messages afterwards. A request that fails
+// verification gets 401 and a malformed or oversized one 400 or 413; neither records anything.
+// A provider config that does not exist (or is of another type) gets 404.
 package receiver
 
 import (
@@ -19,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -27,14 +25,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/logicspike/comms/pkg/batch"
-	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/db"
 	"github.com/logicspike/comms/pkg/metrics"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/registry"
-	"github.com/logicspike/comms/pkg/provider/resend"
-	"github.com/logicspike/comms/pkg/provider/ses"
-	"github.com/logicspike/comms/pkg/provider/twilio"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -46,8 +40,6 @@ type Options struct {
 	// as it called it, which behind a proxy or load balancer is not the URL this server sees.
 	// Empty: http://<Host header><path>.
 	PublicURL string
-	// SNS verifies SES events' SNS signatures and confirms subscriptions.
-	SNS *callback.SNSVerifier
 	// ConfigTTL is how long a config's opened secrets are cached (default 30s): a rotated auth
 	// token is honoured within it.
 	ConfigTTL time.Duration
@@ -62,7 +54,9 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	opts  Options
-	inbox *batch.Batcher[store.Callback, bool]
+	inbox *batch.Batcher[provider.Event, bool]
+	// callbacks verify and parse each provider type's callbacks, by type
+	callbacks map[string]provider.Callbacks
 
 	mu      sync.Mutex
 	configs map[string]cachedConfig
@@ -74,7 +68,7 @@ type cachedConfig struct {
 }
 
 // New returns the receiver; Run must be running for callbacks to be accepted.
-func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) *Server {
+func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) (*Server, error) {
 	if opts.ConfigTTL == 0 {
 		opts.ConfigTTL = 30 * time.Second
 	}
@@ -85,6 +79,11 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) *Server {
 	s := &Server{pool: pool, store: st, log: log, mux: http.NewServeMux(), opts: opts, configs: map[string]cachedConfig{}}
 	// Up to 500 callbacks per insert, 4 inserts in flight, 2 ms to gather a batch: the intake's
 	// tuning, for the same reason (one commit per batch instead of per request).
+	cbs, err := opts.Registry.Callbacks()
+	if err != nil {
+		return nil, err
+	}
+	s.callbacks = cbs
 	s.inbox = batch.New(st.InsertCallbacks, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -99,13 +98,11 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	s.mux.Handle("GET /metrics", metrics.Handler())
-	s.mux.HandleFunc("POST /webhooks/twilio/{provider_id}", s.twilio)
-	s.mux.HandleFunc("POST /webhooks/ses/{provider_id}", s.ses)
-	s.mux.HandleFunc("POST /webhooks/resend/{provider_id}", s.resend)
+	s.mux.HandleFunc("POST /webhooks/{type}/{provider_id}", s.receive)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no callback receiver at this path")
 	})
-	return s
+	return s, nil
 }
 
 // Run runs the inbox batcher until ctx ends, then finishes what was submitted.
@@ -113,101 +110,43 @@ func (s *Server) Run(ctx context.Context) { s.inbox.Run(ctx) }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func (s *Server) twilio(w http.ResponseWriter, r *http.Request) {
-	cfg, body, ok := s.begin(w, r, twilio.Type)
+// receive handles one callback for the provider type in the path.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
+	typ := r.PathValue("type")
+	handler, ok := s.callbacks[typ]
+	if !ok {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no callback receiver at this path")
+		return
+	}
+	cfg, body, ok := s.begin(w, r, typ)
 	if !ok {
 		return
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		s.reject(w, r, twilio.Type, http.StatusBadRequest, "malformed", "body is not application/x-www-form-urlencoded")
-		return
-	}
-	if err := callback.VerifyTwilio(twilio.AuthToken(cfg.Credentials), s.publicURL(r), form, r.Header.Get("X-Twilio-Signature")); err != nil {
-		s.unverified(w, r, twilio.Type, cfg, err)
-		return
-	}
-	cb, err := callback.ParseTwilio(cfg.ID, form, s.opts.Now())
-	if err != nil {
-		s.reject(w, r, twilio.Type, http.StatusBadRequest, "malformed", err.Error())
-		return
-	}
-	s.record(w, r, cb)
-}
-
-func (s *Server) ses(w http.ResponseWriter, r *http.Request) {
-	cfg, body, ok := s.begin(w, r, ses.Type)
-	if !ok {
-		return
-	}
-	if s.opts.SNS == nil {
-		s.reject(w, r, ses.Type, http.StatusNotFound, "unknown_config", "SES callbacks are not configured on this receiver")
-		return
-	}
-	m, err := callback.ParseSNS(body)
-	if err != nil {
-		s.reject(w, r, ses.Type, http.StatusBadRequest, "malformed", err.Error())
-		return
-	}
-	if err := s.opts.SNS.Verify(r.Context(), m); err != nil {
-		s.unverified(w, r, ses.Type, cfg, err)
-		return
-	}
-	// AWS signs every topic's messages alike: only the config's own topic may speak for it.
-	if topic := ses.SNSTopic(cfg.Sender); topic != "" && m.TopicArn != topic {
-		s.unverified(w, r, ses.Type, cfg, errors.New("TopicArn is not the config's sns_topic_arn"))
-		return
-	}
-	switch m.Type {
-	case "SubscriptionConfirmation":
-		if err := s.opts.SNS.Confirm(r.Context(), m); err != nil {
-			s.log.WarnContext(r.Context(), "SNS subscription not confirmed", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "topic", m.TopicArn, "err", err)
-			// SNS re-sends the confirmation; a 5xx asks for that.
-			s.reject(w, r, ses.Type, http.StatusBadGateway, "unavailable", "could not confirm the subscription; SNS will retry")
-			return
-		}
-		s.log.InfoContext(r.Context(), "SNS subscription confirmed", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "topic", m.TopicArn)
-		metrics.Callbacks.WithLabelValues(ses.Type, "subscription_confirmed").Inc()
+	events, err := handler.Receive(r.Context(), provider.CallbackRequest{
+		Config: cfg, URL: s.publicURL(r), Header: r.Header, Body: body, Now: s.opts.Now(),
+	})
+	switch {
+	case errors.Is(err, provider.ErrUnverified):
+		s.log.WarnContext(r.Context(), "callback failed verification", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
+		s.reject(w, r, typ, http.StatusUnauthorized, "unverified", "the callback's signature could not be verified")
+	case errors.Is(err, provider.ErrUnavailable):
+		s.log.WarnContext(r.Context(), "callback not handled; the provider retries", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
+		s.reject(w, r, typ, http.StatusBadGateway, "unavailable", "the callback could not be handled now; the provider retries")
+	case err != nil:
+		s.reject(w, r, typ, http.StatusBadRequest, "malformed", err.Error())
+	case len(events) == 0:
+		// a call that reports no delivery (an SNS subscription confirmed or ended)
+		s.log.InfoContext(r.Context(), "callback acknowledged without events", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ)
+		metrics.Callbacks.WithLabelValues(typ, "acknowledged").Inc()
 		w.WriteHeader(http.StatusOK)
-		return
-	case "UnsubscribeConfirmation":
-		s.log.WarnContext(r.Context(), "SNS subscription ended", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "topic", m.TopicArn)
-		w.WriteHeader(http.StatusOK)
-		return
+	default:
+		s.record(w, r, events)
 	}
-	cb, err := callback.ParseSES(cfg.ID, m)
-	if err != nil {
-		s.reject(w, r, ses.Type, http.StatusBadRequest, "malformed", err.Error())
-		return
-	}
-	s.record(w, r, cb)
-}
-
-func (s *Server) resend(w http.ResponseWriter, r *http.Request) {
-	cfg, body, ok := s.begin(w, r, resend.Type)
-	if !ok {
-		return
-	}
-	secret := resend.WebhookSecret(cfg.Credentials)
-	if secret == "" {
-		s.unverified(w, r, resend.Type, cfg, errors.New("the config has no webhook_secret: set it to the Resend webhook's signing secret"))
-		return
-	}
-	if err := callback.VerifyResend(secret, r.Header, body, s.opts.Now()); err != nil {
-		s.unverified(w, r, resend.Type, cfg, err)
-		return
-	}
-	cb, err := callback.ParseResend(cfg.ID, r.Header.Get("svix-id"), body)
-	if err != nil {
-		s.reject(w, r, resend.Type, http.StatusBadRequest, "malformed", err.Error())
-		return
-	}
-	s.record(w, r, cb)
 }
 
 // begin reads the body (bounded) and finds the config named in the path, which must be of typ.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, typ string) (provider.Config, []byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, callback.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, provider.MaxCallbackBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -270,27 +209,24 @@ func (s *Server) publicURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
 
-// record makes cb durable, then answers 200. A provider retry of a stored event is also 200.
-func (s *Server) record(w http.ResponseWriter, r *http.Request, cb store.Callback) {
-	fresh, err := s.inbox.Do(r.Context(), cb)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "callback not stored", "provider_id", cb.ProviderConfigID, "provider", cb.ProviderType, "err", err)
-		s.reject(w, r, cb.ProviderType, http.StatusServiceUnavailable, "unavailable", "the callback could not be stored; retry")
-		return
+// record makes events durable, then answers 200. A provider retry of a stored event is also 200.
+func (s *Server) record(w http.ResponseWriter, r *http.Request, events []provider.Event) {
+	for _, ev := range events {
+		fresh, err := s.inbox.Do(r.Context(), ev)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "callback not stored", "provider_id", ev.ProviderConfigID, "provider", ev.ProviderType, "err", err)
+			s.reject(w, r, ev.ProviderType, http.StatusServiceUnavailable, "unavailable", "the callback could not be stored; retry")
+			return
+		}
+		outcome := "accepted"
+		if !fresh {
+			outcome = "duplicate"
+		}
+		metrics.Callbacks.WithLabelValues(ev.ProviderType, outcome).Inc()
+		s.log.DebugContext(r.Context(), "callback stored", "provider_id", ev.ProviderConfigID, "provider", ev.ProviderType,
+			"provider_message_id", ev.ProviderMessageID, "status", ev.Status, "duplicate", !fresh)
 	}
-	outcome := "accepted"
-	if !fresh {
-		outcome = "duplicate"
-	}
-	metrics.Callbacks.WithLabelValues(cb.ProviderType, outcome).Inc()
-	s.log.DebugContext(r.Context(), "callback stored", "provider_id", cb.ProviderConfigID, "provider", cb.ProviderType,
-		"provider_message_id", cb.ProviderMessageID, "status", cb.Status, "duplicate", !fresh)
 	w.WriteHeader(http.StatusOK)
-}
-
-func (s *Server) unverified(w http.ResponseWriter, r *http.Request, typ string, cfg provider.Config, err error) {
-	s.log.WarnContext(r.Context(), "callback failed verification", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
-	s.reject(w, r, typ, http.StatusUnauthorized, "unverified", "the callback's signature could not be verified")
 }
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, typ string, status int, outcome, detail string) {

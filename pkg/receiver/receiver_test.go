@@ -14,7 +14,6 @@ import (
 	"github.com/logicspike/comms/internal/fakeprovider"
 	"github.com/logicspike/comms/internal/stacktest"
 	"github.com/logicspike/comms/pkg/api"
-	"github.com/logicspike/comms/pkg/callback"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/store"
@@ -119,7 +118,7 @@ func TestTwilioCallbacksDriveStatusTimelineAndAnalytics(t *testing.T) {
 	defer tw.Close()
 	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
-	hook := s.StartWebhook(nil)
+	hook := s.StartWebhook()
 	_, key := s.Tenant()
 
 	cfg := createProvider(t, s, key, map[string]any{
@@ -243,14 +242,10 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	defer sesFake.Close()
 	sns := fakeprovider.NewSNS()
 	defer sns.Close()
-	verifier, err := callback.NewSNSVerifier(fakeprovider.HostPattern, sns.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier.WithPort(sns.Port())
-	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{SESEndpoint: sesFake.URL}})
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{SESEndpoint: sesFake.URL,
+		SNSHostPattern: fakeprovider.HostPattern, SNSClient: sns.Client(), SNSPort: sns.Port()}})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
-	hook := s.StartWebhook(verifier)
+	hook := s.StartWebhook()
 	_, key := s.Tenant()
 	topic := "arn:aws:sns:us-east-1:123456789012:ses-events"
 	cfg := createProvider(t, s, key, map[string]any{
@@ -358,7 +353,7 @@ func TestResendWebhooks(t *testing.T) {
 	defer rs.Close()
 	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{ResendBaseURL: rs.URL}})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
-	hook := s.StartWebhook(nil)
+	hook := s.StartWebhook()
 	_, key := s.Tenant()
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	cfg := createProvider(t, s, key, map[string]any{
@@ -394,7 +389,7 @@ func TestResendWebhooks(t *testing.T) {
 		"wrong key": {"whsec_" + strings.Repeat("QUFB", 8), now, fakeprovider.ResendEvent("email.delivered", pmid, "ada@example.com", now), 401},
 		"not json":  {secret, now, []byte("{"), 400},
 		"not email": {secret, now, []byte(`{"type":"domain.created","created_at":"2026-11-22T10:00:00Z","data":{"email_id":"x"}}`), 400},
-		"too large": {secret, now, bytes.Repeat([]byte("a"), callback.MaxBody+1), 413},
+		"too large": {secret, now, bytes.Repeat([]byte("a"), provider.MaxCallbackBody+1), 413},
 	} {
 		if got := send(c.secret, c.ts, c.body); got != c.want {
 			t.Fatalf("%s: %d, want %d", name, got, c.want)

@@ -10,27 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 )
-
-// Callback is one verified, normalized provider callback.
-type Callback struct {
-	ProviderConfigID  string
-	ProviderType      string
-	EventKey          string // unique per provider event within a config: what deduplicates retries
-	ProviderMessageID string
-	Status            message.Status // a delivery status, or an event kind (opened, clicked, accepted, delayed)
-	ErrorCode         string         // normalized, when the event is a failure
-	ProviderCode      string         // the provider's own code (Twilio 30003, SMTP 5.1.1)
-	Reason            string         // the provider's words
-	Recipient         string         // as the provider reported it, for suppression
-	Suppress          string         // "", "bounce" or "complaint": add the recipient to the suppression list
-	OccurredAt        time.Time      // the provider's time of the event
-	Payload           []byte         // the callback as received, JSON
-}
 
 // InsertCallbacks makes callbacks durable and reports for each whether it was new (false: a
 // provider's retry of one already stored).
-func (s *Store) InsertCallbacks(ctx context.Context, cbs []Callback) ([]bool, error) {
+func (s *Store) InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bool, error) {
 	n := len(cbs)
 	var (
 		cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, payload = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -83,7 +68,7 @@ type Applied struct {
 }
 
 type pendingCallback struct {
-	Callback
+	provider.Event
 	id       int64
 	tries    int
 	tenantID string // from the ref; empty when unmatched

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/store"
 )
 
@@ -22,14 +23,14 @@ func sentMessage(t *testing.T, s *store.Store, tenantID, cfg, pmid string) strin
 	if _, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid}}); err != nil {
+	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid, AwaitsCallbacks: true}}); err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func callbackFor(cfg, pmid, key string, st message.Status) store.Callback {
-	return store.Callback{ProviderConfigID: cfg, ProviderType: "twilio", EventKey: key, ProviderMessageID: pmid, Status: st,
+func callbackFor(cfg, pmid, key string, st message.Status) provider.Event {
+	return provider.Event{ProviderConfigID: cfg, ProviderType: "twilio", EventKey: key, ProviderMessageID: pmid, Status: st,
 		OccurredAt: time.Now().UTC(), Payload: []byte(`{}`)}
 }
 
@@ -38,7 +39,7 @@ func TestCallbackWaitsForALateMessage(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	tn := tenant(t, s)
-	fresh, err := s.InsertCallbacks(ctx, []store.Callback{callbackFor("prv_a", "SM1", "SM1:delivered", message.Delivered)})
+	fresh, err := s.InsertCallbacks(ctx, []provider.Event{callbackFor("prv_a", "SM1", "SM1:delivered", message.Delivered)})
 	if err != nil || !fresh[0] {
 		t.Fatalf("insert: %v %v", fresh, err)
 	}
@@ -57,7 +58,7 @@ func TestCallbackWaitsForALateMessage(t *testing.T) {
 		t.Fatalf("message: %+v %v", m, err)
 	}
 	// The same provider message id under another config is another message: it waits.
-	if _, err := s.InsertCallbacks(ctx, []store.Callback{callbackFor("prv_b", "SM1", "SM1:failed", message.Failed)}); err != nil {
+	if _, err := s.InsertCallbacks(ctx, []provider.Event{callbackFor("prv_b", "SM1", "SM1:failed", message.Failed)}); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := s.ApplyCallbacks(ctx, policy); res.Waiting != 1 {
@@ -74,7 +75,7 @@ func TestUnmatchedCallbacksAreKept(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	tn := tenant(t, s)
-	if _, err := s.InsertCallbacks(ctx, []store.Callback{callbackFor("prv_u", "SMX", "SMX:delivered", message.Delivered)}); err != nil {
+	if _, err := s.InsertCallbacks(ctx, []provider.Event{callbackFor("prv_u", "SMX", "SMX:delivered", message.Delivered)}); err != nil {
 		t.Fatal(err)
 	}
 	policy := store.ApplyPolicy{Limit: 10, MaxTries: 2, Backoff: func(int) time.Duration { return 0 }}
@@ -108,14 +109,14 @@ func TestInsertCallbacksDeduplicatesAndSanitizes(t *testing.T) {
 	ctx := context.Background()
 	odd := callbackFor("prv_s", "SM\x00\xff9", "k\x001", message.Delivered)
 	odd.Reason, odd.Payload = "bad\x00byte \xfe", []byte(`{"a":"\u0000","b":"`+"\xff"+`"}`)
-	fresh, err := s.InsertCallbacks(ctx, []store.Callback{odd, odd, callbackFor("prv_s", "SM2", "k2", message.Delivered)})
+	fresh, err := s.InsertCallbacks(ctx, []provider.Event{odd, odd, callbackFor("prv_s", "SM2", "k2", message.Delivered)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fresh[0] || fresh[1] || !fresh[2] {
 		t.Fatalf("fresh = %v", fresh)
 	}
-	again, err := s.InsertCallbacks(ctx, []store.Callback{odd})
+	again, err := s.InsertCallbacks(ctx, []provider.Event{odd})
 	if err != nil || again[0] {
 		t.Fatalf("a stored event was stored again: %v %v", again, err)
 	}
@@ -128,7 +129,7 @@ func TestProviderErrorsAcrossDayAndHourRollups(t *testing.T) {
 	ctx := context.Background()
 	tn := tenant(t, s)
 	day1 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	var cbs []store.Callback
+	var cbs []provider.Event
 	for i, at := range []time.Time{day1.Add(23 * time.Hour), day1.Add(36 * time.Hour), day1.Add(49 * time.Hour)} {
 		pmid := "SMerr" + string(rune('a'+i))
 		sentMessage(t, s, tn, "prv_e", pmid)

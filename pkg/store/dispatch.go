@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,10 +81,6 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	return out, nil
 }
 
-// CallbackProviders are the provider types whose delivery callbacks the webhook receiver takes:
-// only their sends are indexed for matching.
-var CallbackProviders = []string{"twilio", "ses", "resend"}
-
 // Outcome is the result of one attempt.
 type Outcome struct {
 	Ref
@@ -92,10 +89,13 @@ type Outcome struct {
 	ProviderConfigID  string
 	ProviderType      string
 	ProviderMessageID string
-	ErrorCode         string
-	ErrorMessage      string
-	Cost, Currency    string // as the provider reported them, when it did
-	NextAttemptAt     time.Time
+	// AwaitsCallbacks (the provider reports deliveries) indexes a sent message by its provider
+	// message id, for its callbacks to find it.
+	AwaitsCallbacks bool
+	ErrorCode       string
+	ErrorMessage    string
+	Cost, Currency  string // as the provider reported them, when it did
+	NextAttemptAt   time.Time
 	// DeadLetter (with a failed status) also indexes the message in dead_letters, in the same
 	// statement, with Envelope as the intent to replay.
 	DeadLetter bool
@@ -117,8 +117,12 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		next                                          = make([]*time.Time, n)
 		dl                                            = make([]bool, n)
 		envs                                          = make([]string, n)
+		awaiting                                      []string // provider types whose sends are indexed
 	)
 	for i, o := range outs {
+		if o.AwaitsCallbacks && !slices.Contains(awaiting, o.ProviderType) {
+			awaiting = append(awaiting, o.ProviderType)
+		}
 		if o.Status != message.Sent && o.Status != message.Failed && (o.Status != message.Queued || o.NextAttemptAt.IsZero()) {
 			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
 		}
@@ -192,7 +196,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, CallbackProviders)
+		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}

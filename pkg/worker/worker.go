@@ -269,6 +269,8 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	for i, route := range plan.Routes {
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
+		reg, _ := provider.Lookup(route.Config.Type)
+		out.AwaitsCallbacks = reg.Callbacks != nil
 		t, refused, ok := w.admission.admit(ctx, route, release)
 		switch {
 		case !ok:

@@ -17,8 +17,6 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/registry"
-	"github.com/logicspike/comms/pkg/secrets"
 )
 
 // Received is what the fake says it accepted.
@@ -107,7 +105,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("missing and unknown fields are each named", func(t *testing.T) {
 		c := h.Config
 		c.Credentials = json.RawMessage(`{"surprise":1}`)
-		_, err := registry.New(testRing(), h.Env, nil).Build(c)
+		_, err := registration(t, c.Type).New(c, h.Env)
 		var verr *message.ValidationError
 		if !errors.As(err, &verr) {
 			t.Fatalf("want a validation error, got %v", err)
@@ -148,14 +146,18 @@ func testMessage(ch message.Channel, to string) provider.Message {
 	return m
 }
 
-func testRing() *secrets.Ring {
-	ring, _ := secrets.ParseRing("v1:" + strings.Repeat("A", 43) + "=")
-	return ring
+func registration(t *testing.T, typ string) provider.Registration {
+	t.Helper()
+	r, ok := provider.Lookup(typ)
+	if !ok || r.New == nil {
+		t.Fatalf("provider type %q is not registered: import its package (or pkg/provider/all)", typ)
+	}
+	return r
 }
 
-func build(t *testing.T, c provider.Config, e provider.Env) registry.Adapter {
+func build(t *testing.T, c provider.Config, e provider.Env) provider.Adapter {
 	t.Helper()
-	a, err := registry.New(testRing(), e, nil).Build(c)
+	a, err := registration(t, c.Type).New(c, e)
 	if err != nil {
 		t.Fatalf("build %s: %v", c.Type, err)
 	}

@@ -4,69 +4,36 @@
 package registry
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/resend"
+	_ "github.com/logicspike/comms/pkg/provider/all" // every adapter registers itself
 	"github.com/logicspike/comms/pkg/provider/sandbox"
-	"github.com/logicspike/comms/pkg/provider/ses"
-	"github.com/logicspike/comms/pkg/provider/smtp"
-	"github.com/logicspike/comms/pkg/provider/twilio"
-	"github.com/logicspike/comms/pkg/provider/webhook"
 	"github.com/logicspike/comms/pkg/secrets"
 	"github.com/logicspike/comms/pkg/store"
 )
 
-// Adapter is a ready provider: it sends, and describes itself without secrets.
-type Adapter interface {
-	Send(ctx context.Context, m provider.Message) (provider.Result, error)
-	// Mask identifies the account without revealing a secret ("AC12…89ab").
-	Mask() string
-	// Public is the non-secret sender shown back to the tenant.
-	Public() any
-}
-
-type kind struct {
-	channels []message.Channel
-	build    func(provider.Config, provider.Env) (Adapter, error)
-}
-
-func adapt[A Adapter](f func(provider.Config, provider.Env) (A, error)) func(provider.Config, provider.Env) (Adapter, error) {
-	return func(c provider.Config, e provider.Env) (Adapter, error) {
-		a, err := f(c, e)
-		if err != nil {
-			return nil, err
-		}
-		return a, nil
-	}
-}
-
-// kinds are the types a tenant can configure. The sandbox is separate: only operators add it.
-var kinds = map[string]kind{
-	twilio.Type:  {[]message.Channel{message.SMS}, adapt(twilio.New)},
-	ses.Type:     {[]message.Channel{message.Email}, adapt(ses.New)},
-	smtp.Type:    {[]message.Channel{message.Email}, adapt(smtp.New)},
-	resend.Type:  {[]message.Channel{message.Email}, adapt(resend.New)},
-	webhook.Type: {[]message.Channel{message.SMS, message.Email}, adapt(webhook.New)},
-}
-
 // Types lists the provider types a tenant may configure.
 func Types() []string {
-	out := make([]string, 0, len(kinds))
-	for t := range kinds {
-		out = append(out, t)
+	var out []string
+	for _, r := range provider.Registrations() {
+		if !r.OperatorOnly {
+			out = append(out, r.Type)
+		}
 	}
-	sort.Strings(out)
 	return out
 }
 
-// Channels lists the channels a type can send, or nil for an unknown type.
-func Channels(typ string) []message.Channel { return kinds[typ].channels }
+// Channels lists the channels a tenant-configurable type can send, or nil for any other type.
+func Channels(typ string) []message.Channel {
+	if r, ok := provider.Lookup(typ); ok && !r.OperatorOnly {
+		return r.Channels
+	}
+	return nil
+}
 
 // Registry builds adapters with one key ring and one environment.
 type Registry struct {
@@ -85,12 +52,12 @@ func (r *Registry) Ring() *secrets.Ring { return r.ring }
 
 // Build validates cfg (credentials in the clear) and returns its adapter. Invalid fields come
 // back as a *message.ValidationError naming each one.
-func (r *Registry) Build(cfg provider.Config) (Adapter, error) {
-	k, ok := kinds[cfg.Type]
-	if !ok {
+func (r *Registry) Build(cfg provider.Config) (provider.Adapter, error) {
+	k, ok := provider.Lookup(cfg.Type)
+	if !ok || k.OperatorOnly {
 		return nil, &message.ValidationError{Fields: []message.FieldError{{Field: "type", Message: "must be one of " + fmt.Sprint(Types())}}}
 	}
-	return k.build(cfg, r.env)
+	return k.New(cfg, r.env)
 }
 
 // AAD is the additional data a config's ciphertext is bound to: moved to another tenant's row, or
@@ -119,7 +86,7 @@ func (r *Registry) Open(p store.ProviderConfig) (provider.Config, error) {
 }
 
 // Stored returns the adapter of a stored config: the worker's factory.
-func (r *Registry) Stored(p store.ProviderConfig) (Adapter, error) {
+func (r *Registry) Stored(p store.ProviderConfig) (provider.Adapter, error) {
 	if p.Type == sandbox.Type {
 		return sandbox.New(p.Settings, r.sandbox)
 	}
@@ -135,4 +102,21 @@ func (r *Registry) Stored(p store.ProviderConfig) (Adapter, error) {
 		return nil, fmt.Errorf("provider config %s: %w", p.ID, err)
 	}
 	return a, nil
+}
+
+// Callbacks returns the callback handler of every type that calls back, by type: the receiver's
+// routes.
+func (r *Registry) Callbacks() (map[string]provider.Callbacks, error) {
+	out := map[string]provider.Callbacks{}
+	for _, k := range provider.Registrations() {
+		if k.Callbacks == nil {
+			continue
+		}
+		c, err := k.Callbacks(r.env)
+		if err != nil {
+			return nil, fmt.Errorf("%s callbacks: %w", k.Type, err)
+		}
+		out[k.Type] = c
+	}
+	return out, nil
 }

@@ -21,6 +21,14 @@ import (
 // Type is the provider type name.
 const Type = "resend"
 
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "Resend", Channels: []message.Channel{message.Email},
+		New:       provider.Build(New),
+		Callbacks: func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+	})
+}
+
 // DefaultBaseURL is Resend's API.
 const DefaultBaseURL = "https://api.resend.com"
 

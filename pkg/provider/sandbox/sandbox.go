@@ -17,11 +17,18 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
 // Type is the provider type name in provider_configs.
 const Type = "sandbox"
+
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "Sandbox", Channels: []message.Channel{message.SMS, message.Email}, OperatorOnly: true,
+	})
+}
 
 // Settings is the sandbox config's settings JSON.
 type Settings struct {

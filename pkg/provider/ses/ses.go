@@ -28,6 +28,14 @@ import (
 // Type is the provider type name.
 const Type = "ses"
 
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "AWS SES", Channels: []message.Channel{message.Email},
+		New:       provider.Build(New),
+		Callbacks: newCallbacks,
+	})
+}
+
 // Credentials are an IAM access key allowed ses:SendEmail in region or, with RoleARN, allowed to
 // assume a role that is (cross-account: the tenant's role trusts the platform's key, and
 // ExternalID guards against the confused deputy).

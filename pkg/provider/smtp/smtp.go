@@ -23,6 +23,13 @@ import (
 // Type is the provider type name.
 const Type = "smtp"
 
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "SMTP", Channels: []message.Channel{message.Email},
+		New: provider.Build(New),
+	})
+}
+
 // TLS modes.
 const (
 	StartTLS = "starttls"

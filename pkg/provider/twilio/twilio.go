@@ -22,6 +22,14 @@ import (
 // Type is the provider type name.
 const Type = "twilio"
 
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "Twilio", Channels: []message.Channel{message.SMS},
+		New:       provider.Build(New),
+		Callbacks: func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+	})
+}
+
 // Credentials are what a tenant gives: its Account SID and Auth Token.
 type Credentials struct {
 	AccountSID string `json:"account_sid"`

@@ -29,6 +29,13 @@ import (
 // Type is the provider type name.
 const Type = "webhook"
 
+func init() {
+	provider.Register(provider.Registration{
+		Type: Type, Name: "Webhook", Channels: []message.Channel{message.SMS, message.Email},
+		New: provider.Build(New),
+	})
+}
+
 // Credentials are the endpoint and the signing secret (whsec_ followed by base64 of 24–64 bytes).
 type Credentials struct {
 	URL    string `json:"url"`

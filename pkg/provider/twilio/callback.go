@@ -1,6 +1,7 @@
-package callback
+package twilio
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -10,30 +11,28 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/twilio"
-	"github.com/logicspike/comms/pkg/store"
 )
 
-// VerifyTwilio checks X-Twilio-Signature: HMAC-SHA1 under the account's auth token of the full URL
+// VerifySignature checks X-Twilio-Signature: HMAC-SHA1 under the account's auth token of the full URL
 // Twilio requested (scheme, host, path and query, as Twilio saw them: behind a proxy that is the
 // public URL, see COMMS_PUBLIC_WEBHOOK_URL) followed by each form parameter's name and value in
 // name order. It uses twilio-go's RequestValidator, which also accepts the URL with or without
 // its default port, as Twilio signs either.
-func VerifyTwilio(authToken, fullURL string, form url.Values, signature string) error {
+func VerifySignature(authToken, fullURL string, form url.Values, signature string) error {
 	if signature == "" {
-		return unverified("missing X-Twilio-Signature")
+		return provider.Unverified("missing X-Twilio-Signature")
 	}
 	params := make(map[string]string, len(form))
 	for k, vs := range form {
 		if len(vs) != 1 {
 			// Twilio's status callbacks never repeat a parameter, and the validator signs one value each.
-			return unverified("parameter %q repeated", k)
+			return provider.Unverified("parameter %q repeated", k)
 		}
 		params[k] = vs[0]
 	}
 	v := twilioclient.NewRequestValidator(authToken)
 	if !v.Validate(fullURL, params, signature) {
-		return unverified("X-Twilio-Signature does not match")
+		return provider.Unverified("X-Twilio-Signature does not match")
 	}
 	return nil
 }
@@ -46,10 +45,10 @@ var twilioStatuses = map[string]message.Status{
 	"read": message.Opened, "canceled": message.Failed, "partially_delivered": message.Delivered,
 }
 
-// ParseTwilio normalizes a verified status callback for config configID. Twilio sends no event id
+// ParseCallback normalizes a verified status callback for config configID. Twilio sends no event id
 // or time for most statuses: (MessageSid, MessageStatus) is the event, received the time unless
 // RawDlrDoneDate (the carrier's YYMMDDhhmm, UTC) says otherwise.
-func ParseTwilio(configID string, form url.Values, received time.Time) (store.Callback, error) {
+func ParseCallback(configID string, form url.Values, received time.Time) (provider.Event, error) {
 	sid := form.Get("MessageSid")
 	if sid == "" {
 		sid = form.Get("SmsSid")
@@ -59,22 +58,22 @@ func ParseTwilio(configID string, form url.Values, received time.Time) (store.Ca
 		raw = form.Get("SmsStatus")
 	}
 	if sid == "" || raw == "" {
-		return store.Callback{}, malformed("MessageSid and MessageStatus are required")
+		return provider.Event{}, provider.Malformed("MessageSid and MessageStatus are required")
 	}
 	if len(sid) > 64 {
-		return store.Callback{}, malformed("MessageSid is too long")
+		return provider.Event{}, provider.Malformed("MessageSid is too long")
 	}
 	st, ok := twilioStatuses[raw]
 	if !ok {
-		return store.Callback{}, malformed("MessageStatus %q is not a Twilio message status", truncate(raw, 40))
+		return provider.Event{}, provider.Malformed("MessageStatus %q is not a Twilio message status", provider.Truncate(raw, 40))
 	}
 	flat := make(map[string]string, len(form))
 	for k, vs := range form {
 		flat[k] = strings.Join(vs, ",")
 	}
 	payload, _ := json.Marshal(flat)
-	cb := store.Callback{
-		ProviderConfigID: configID, ProviderType: twilio.Type, EventKey: sid + ":" + raw,
+	cb := provider.Event{
+		ProviderConfigID: configID, ProviderType: Type, EventKey: sid + ":" + raw,
 		ProviderMessageID: sid, Status: st, Recipient: form.Get("To"), OccurredAt: received.UTC(), Payload: payload,
 	}
 	if d, err := time.Parse("0601021504", form.Get("RawDlrDoneDate")); err == nil && (st == message.Delivered || st == message.Undelivered) {
@@ -82,8 +81,8 @@ func ParseTwilio(configID string, form url.Values, received time.Time) (store.Ca
 	}
 	if code := form.Get("ErrorCode"); code != "" && code != "0" {
 		cb.ProviderCode = code
-		cb.ErrorCode = string(twilio.CodeFor(code))
-		cb.Reason = twilio.Explain(code)
+		cb.ErrorCode = string(CodeFor(code))
+		cb.Reason = Explain(code)
 		if code == "21610" {
 			// the recipient replied STOP: Twilio refuses every later message
 			cb.Suppress = "complaint"
@@ -97,9 +96,20 @@ func ParseTwilio(configID string, form url.Values, received time.Time) (store.Ca
 	return cb, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+type callbacks struct{}
+
+// Receive verifies and parses one status callback.
+func (callbacks) Receive(_ context.Context, req provider.CallbackRequest) ([]provider.Event, error) {
+	form, err := url.ParseQuery(string(req.Body))
+	if err != nil {
+		return nil, provider.Malformed("body is not application/x-www-form-urlencoded")
 	}
-	return s[:n] + "…"
+	if err := VerifySignature(AuthToken(req.Config.Credentials), req.URL, form, req.Header.Get("X-Twilio-Signature")); err != nil {
+		return nil, err
+	}
+	ev, err := ParseCallback(req.Config.ID, form, req.Now)
+	if err != nil {
+		return nil, err
+	}
+	return []provider.Event{ev}, nil
 }

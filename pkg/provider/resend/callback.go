@@ -1,6 +1,7 @@
-package callback
+package resend
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,25 +9,23 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/resend"
 	"github.com/logicspike/comms/pkg/provider/webhook"
-	"github.com/logicspike/comms/pkg/store"
 )
 
-// ResendTolerance is how far svix-timestamp may be from now: Svix's own default.
-const ResendTolerance = 5 * time.Minute
+// SignatureTolerance is how far svix-timestamp may be from now: Svix's own default.
+const SignatureTolerance = 5 * time.Minute
 
-// VerifyResend checks Resend's Svix signature: svix-signature holds "v1,<base64 HMAC-SHA256>"
+// VerifySignature checks Resend's Svix signature: svix-signature holds "v1,<base64 HMAC-SHA256>"
 // values of "svix-id.svix-timestamp.body" under the endpoint's signing secret (whsec_…), with
-// svix-timestamp within ResendTolerance of now. Svix's scheme is Standard Webhooks' with other
+// svix-timestamp within SignatureTolerance of now. Svix's scheme is Standard Webhooks' with other
 // header names, so the webhook adapter's verifier serves both.
-func VerifyResend(secret string, h http.Header, body []byte, now time.Time) error {
+func VerifySignature(secret string, h http.Header, body []byte, now time.Time) error {
 	key, err := webhook.DecodeSecret(secret)
 	if err != nil {
-		return unverified("the config's webhook_secret is unusable: %v", err)
+		return provider.Unverified("the config's webhook_secret is unusable: %v", err)
 	}
-	if err := webhook.VerifyHeaders(key, "svix-", h, body, now, ResendTolerance); err != nil {
-		return unverified("%v", err)
+	if err := webhook.VerifyHeaders(key, "svix-", h, body, now, SignatureTolerance); err != nil {
+		return provider.Unverified("%v", err)
 	}
 	return nil
 }
@@ -52,20 +51,20 @@ type resendEvent struct {
 	} `json:"data"`
 }
 
-// ParseResend normalizes a verified Resend webhook for config configID; svix-id is the event key
+// ParseEvent normalizes a verified Resend webhook for config configID; svix-id is the event key
 // (Svix keeps it across retries).
-func ParseResend(configID, svixID string, body []byte) (store.Callback, error) {
+func ParseEvent(configID, svixID string, body []byte) (provider.Event, error) {
 	var e resendEvent
 	if err := json.Unmarshal(body, &e); err != nil {
-		return store.Callback{}, malformed("not a Resend event: %v", err)
+		return provider.Event{}, provider.Malformed("not a Resend event: %v", err)
 	}
 	if e.Type == "" || e.Data.EmailID == "" {
-		return store.Callback{}, malformed("type and data.email_id are required")
+		return provider.Event{}, provider.Malformed("type and data.email_id are required")
 	}
 	if len(e.Data.EmailID) > 128 || len(svixID) > 128 || svixID == "" {
-		return store.Callback{}, malformed("email_id or svix-id is missing or too long")
+		return provider.Event{}, provider.Malformed("email_id or svix-id is missing or too long")
 	}
-	cb := store.Callback{ProviderConfigID: configID, ProviderType: resend.Type, EventKey: svixID,
+	cb := provider.Event{ProviderConfigID: configID, ProviderType: Type, EventKey: svixID,
 		ProviderMessageID: e.Data.EmailID, OccurredAt: e.CreatedAt, Payload: body}
 	if len(e.Data.To) > 0 {
 		cb.Recipient = e.Data.To[0]
@@ -83,7 +82,7 @@ func ParseResend(configID, svixID string, body []byte) (store.Callback, error) {
 		cb.Status = message.Bounced
 		cb.ErrorCode, cb.Suppress = string(provider.InvalidRecipient), "bounce"
 		if b := e.Data.Bounce; b != nil {
-			cb.Reason = strings.TrimSpace(b.Type + " bounce: " + b.SubType + ": " + truncate(b.Message, 300))
+			cb.Reason = strings.TrimSpace(b.Type + " bounce: " + b.SubType + ": " + provider.Truncate(b.Message, 300))
 			if b.Type == "Transient" {
 				cb.ErrorCode, cb.Suppress = string(provider.MailboxUnavailable), ""
 			}
@@ -95,22 +94,40 @@ func ParseResend(configID, svixID string, body []byte) (store.Callback, error) {
 	case "email.clicked":
 		cb.Status = message.Clicked
 		if c := e.Data.Click; c != nil {
-			cb.Reason = truncate(c.Link, 500)
+			cb.Reason = provider.Truncate(c.Link, 500)
 		}
 	case "email.failed":
 		cb.Status, cb.ErrorCode = message.Failed, string(provider.Unknown)
 		if f := e.Data.Failed; f != nil {
-			cb.Reason = truncate(f.Reason, 300)
+			cb.Reason = provider.Truncate(f.Reason, 300)
 		}
 	default:
-		return store.Callback{}, malformed("type %q is not a Resend email event", truncate(e.Type, 40))
+		return provider.Event{}, provider.Malformed("type %q is not a Resend email event", provider.Truncate(e.Type, 40))
 	}
 	if cb.OccurredAt.IsZero() {
 		cb.OccurredAt = e.Data.CreatedAt
 	}
 	if cb.OccurredAt.IsZero() {
-		return store.Callback{}, malformed("created_at is required")
+		return provider.Event{}, provider.Malformed("created_at is required")
 	}
 	cb.OccurredAt = cb.OccurredAt.UTC()
 	return cb, nil
+}
+
+type callbacks struct{}
+
+// Receive verifies and parses one webhook event.
+func (callbacks) Receive(_ context.Context, req provider.CallbackRequest) ([]provider.Event, error) {
+	secret := WebhookSecret(req.Config.Credentials)
+	if secret == "" {
+		return nil, provider.Unverified("the config has no webhook_secret: set it to the Resend webhook's signing secret")
+	}
+	if err := VerifySignature(secret, req.Header, req.Body, req.Now); err != nil {
+		return nil, err
+	}
+	ev, err := ParseEvent(req.Config.ID, req.Header.Get("svix-id"), req.Body)
+	if err != nil {
+		return nil, err
+	}
+	return []provider.Event{ev}, nil
 }

@@ -1,14 +1,14 @@
-package callback
+package ses
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/ses"
-	"github.com/logicspike/comms/pkg/store"
 )
 
 // sesEvent is an SES event (configuration-set event publishing: eventType) or notification
@@ -61,24 +61,24 @@ type sesEvent struct {
 	} `json:"failure"`
 }
 
-// ParseSES normalizes the SES event in a verified SNS Notification for config configID. The SNS
+// ParseEvent normalizes the SES event in a verified SNS Notification for config configID. The SNS
 // MessageId is the event key: SNS keeps it across its retries.
-func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
+func ParseEvent(configID string, n SNSMessage) (provider.Event, error) {
 	var e sesEvent
 	if err := json.Unmarshal([]byte(n.Message), &e); err != nil {
-		return store.Callback{}, malformed("SNS Message is not an SES event: %v", err)
+		return provider.Event{}, provider.Malformed("SNS Message is not an SES event: %v", err)
 	}
 	kind := e.EventType
 	if kind == "" {
 		kind = e.NotificationType
 	}
 	if kind == "" || e.Mail.MessageID == "" {
-		return store.Callback{}, malformed("SES event without eventType or mail.messageId")
+		return provider.Event{}, provider.Malformed("SES event without eventType or mail.messageId")
 	}
 	if len(e.Mail.MessageID) > 128 {
-		return store.Callback{}, malformed("mail.messageId is too long")
+		return provider.Event{}, provider.Malformed("mail.messageId is too long")
 	}
-	cb := store.Callback{ProviderConfigID: configID, ProviderType: ses.Type, EventKey: n.MessageID,
+	cb := provider.Event{ProviderConfigID: configID, ProviderType: Type, EventKey: n.MessageID,
 		ProviderMessageID: e.Mail.MessageID, OccurredAt: e.Mail.Timestamp, Payload: []byte(n.Message)}
 	if len(e.Mail.Destination) > 0 {
 		cb.Recipient = e.Mail.Destination[0]
@@ -93,14 +93,14 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 		cb.Status = message.Accepted
 	case "Delivery":
 		if e.Delivery == nil {
-			return store.Callback{}, malformed("Delivery event without delivery")
+			return provider.Event{}, provider.Malformed("Delivery event without delivery")
 		}
 		cb.Status = message.Delivered
 		at(e.Delivery.Timestamp)
 	case "Bounce":
 		b := e.Bounce
 		if b == nil {
-			return store.Callback{}, malformed("Bounce event without bounce")
+			return provider.Event{}, provider.Malformed("Bounce event without bounce")
 		}
 		cb.Status = message.Bounced
 		at(b.Timestamp)
@@ -109,7 +109,7 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 			r := b.BouncedRecipients[0]
 			cb.Recipient, cb.ProviderCode = r.EmailAddress, r.Status
 			if r.DiagnosticCode != "" {
-				cb.Reason += " (" + truncate(r.DiagnosticCode, 300) + ")"
+				cb.Reason += " (" + provider.Truncate(r.DiagnosticCode, 300) + ")"
 			}
 		}
 		switch b.BounceType {
@@ -123,7 +123,7 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 	case "Complaint":
 		c := e.Complaint
 		if c == nil {
-			return store.Callback{}, malformed("Complaint event without complaint")
+			return provider.Event{}, provider.Malformed("Complaint event without complaint")
 		}
 		cb.Status, cb.Suppress = message.Complained, "complaint"
 		at(c.Timestamp)
@@ -140,7 +140,7 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 		cb.Status = message.Clicked
 		if e.Click != nil {
 			at(e.Click.Timestamp)
-			cb.Reason = truncate(e.Click.Link, 500)
+			cb.Reason = provider.Truncate(e.Click.Link, 500)
 		}
 	case "Reject":
 		cb.Status, cb.ErrorCode = message.Failed, string(provider.ContentRejected)
@@ -150,7 +150,7 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 	case "Rendering Failure", "RenderingFailure":
 		cb.Status, cb.ErrorCode = message.Failed, string(provider.ContentRejected)
 		if e.Failure != nil {
-			cb.Reason = truncate(e.Failure.ErrorMessage, 500)
+			cb.Reason = provider.Truncate(e.Failure.ErrorMessage, 500)
 		}
 	case "DeliveryDelay":
 		cb.Status = message.Delayed
@@ -160,11 +160,56 @@ func ParseSES(configID string, n SNSMessage) (store.Callback, error) {
 		}
 	default:
 		// Subscription and future event types: kept in the timeline, changing nothing.
-		cb.Status, cb.Reason = message.Accepted, "SES "+truncate(kind, 40)
+		cb.Status, cb.Reason = message.Accepted, "SES "+provider.Truncate(kind, 40)
 	}
 	if cb.OccurredAt.IsZero() {
-		return store.Callback{}, malformed("SES event without a timestamp")
+		return provider.Event{}, provider.Malformed("SES event without a timestamp")
 	}
 	cb.OccurredAt = cb.OccurredAt.UTC()
 	return cb, nil
+}
+
+// callbacks takes SES events through an SNS HTTPS subscription.
+type callbacks struct{ sns *SNSVerifier }
+
+func newCallbacks(env provider.Env) (provider.Callbacks, error) {
+	v, err := NewSNSVerifier(env.SNSHostPattern, env.SNSClient)
+	if err != nil {
+		return nil, err
+	}
+	if env.SNSPort != "" {
+		v.WithPort(env.SNSPort)
+	}
+	return callbacks{sns: v}, nil
+}
+
+// Receive verifies one SNS message; it confirms a subscription to the config's topic, and parses
+// a notification's SES event.
+func (c callbacks) Receive(ctx context.Context, req provider.CallbackRequest) ([]provider.Event, error) {
+	m, err := ParseSNS(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sns.Verify(ctx, m); err != nil {
+		return nil, err
+	}
+	// AWS signs every topic's messages alike: only the config's own topic may speak for it.
+	if topic := SNSTopic(req.Config.Sender); topic != "" && m.TopicArn != topic {
+		return nil, provider.Unverified("TopicArn is not the config's sns_topic_arn")
+	}
+	switch m.Type {
+	case "SubscriptionConfirmation":
+		if err := c.sns.Confirm(ctx, m); err != nil {
+			// SNS re-sends the confirmation; ErrUnavailable asks for that.
+			return nil, fmt.Errorf("%w: topic %s: %v", provider.ErrUnavailable, m.TopicArn, err)
+		}
+		return nil, nil
+	case "UnsubscribeConfirmation":
+		return nil, nil
+	}
+	ev, err := ParseEvent(req.Config.ID, m)
+	if err != nil {
+		return nil, err
+	}
+	return []provider.Event{ev}, nil
 }

@@ -1,4 +1,4 @@
-package callback
+package ses
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/logicspike/comms/pkg/provider"
 )
 
 // DefaultSNSHost matches the hosts SNS signs from and sends subscription links on:
@@ -44,22 +46,22 @@ type SNSMessage struct {
 func ParseSNS(body []byte) (SNSMessage, error) {
 	var m SNSMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return SNSMessage{}, malformed("not an SNS message: %v", err)
+		return SNSMessage{}, provider.Malformed("not an SNS message: %v", err)
 	}
 	switch m.Type {
 	case "Notification":
 	case "SubscriptionConfirmation", "UnsubscribeConfirmation":
 		if m.SubscribeURL == "" || m.Token == "" {
-			return SNSMessage{}, malformed("%s without SubscribeURL or Token", m.Type)
+			return SNSMessage{}, provider.Malformed("%s without SubscribeURL or Token", m.Type)
 		}
 	default:
-		return SNSMessage{}, malformed("SNS Type %q is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation", truncate(m.Type, 40))
+		return SNSMessage{}, provider.Malformed("SNS Type %q is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation", provider.Truncate(m.Type, 40))
 	}
 	if m.MessageID == "" || m.TopicArn == "" || m.Timestamp == "" || m.Signature == "" || m.SigningCertURL == "" {
-		return SNSMessage{}, malformed("MessageId, TopicArn, Timestamp, Signature and SigningCertURL are required")
+		return SNSMessage{}, provider.Malformed("MessageId, TopicArn, Timestamp, Signature and SigningCertURL are required")
 	}
 	if len(m.MessageID) > 128 {
-		return SNSMessage{}, malformed("MessageId is too long")
+		return SNSMessage{}, provider.Malformed("MessageId is too long")
 	}
 	return m, nil
 }
@@ -135,7 +137,7 @@ func (v *SNSVerifier) checkURL(raw, what string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.User != nil || !v.host.MatchString(u.Hostname()) ||
 		(u.Port() != "" && u.Port() != v.port) || (u.Port() == "" && v.port != "443") {
-		return nil, unverified("%s %q is not an https URL on an SNS host and port", what, truncate(raw, 120))
+		return nil, provider.Unverified("%s %q is not an https URL on an SNS host and port", what, provider.Truncate(raw, 120))
 	}
 	return u, nil
 }
@@ -147,7 +149,7 @@ func (v *SNSVerifier) Verify(ctx context.Context, m SNSMessage) error {
 	}
 	sig, err := base64.StdEncoding.DecodeString(m.Signature)
 	if err != nil {
-		return unverified("Signature is not base64")
+		return provider.Unverified("Signature is not base64")
 	}
 	var (
 		hash   crypto.Hash
@@ -161,14 +163,14 @@ func (v *SNSVerifier) Verify(ctx context.Context, m SNSMessage) error {
 		h := sha256.Sum256([]byte(m.StringToSign()))
 		hash, digest = crypto.SHA256, h[:]
 	default:
-		return unverified("SignatureVersion %q is not 1 or 2", truncate(m.SignatureVersion, 10))
+		return provider.Unverified("SignatureVersion %q is not 1 or 2", provider.Truncate(m.SignatureVersion, 10))
 	}
 	key, err := v.cert(ctx, m.SigningCertURL)
 	if err != nil {
 		return err
 	}
 	if err := rsa.VerifyPKCS1v15(key, hash, digest, sig); err != nil {
-		return unverified("SNS signature does not match")
+		return provider.Unverified("SNS signature does not match")
 	}
 	return nil
 }
@@ -182,35 +184,35 @@ func (v *SNSVerifier) cert(ctx context.Context, certURL string) (*rsa.PublicKey,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, certURL, nil)
 	if err != nil {
-		return nil, unverified("SigningCertURL: %v", err)
+		return nil, provider.Unverified("SigningCertURL: %v", err)
 	}
 	resp, err := v.client.Do(req)
 	if err != nil {
 		// Not the sender's fault, perhaps: the caller answers 401 and SNS retries.
-		return nil, unverified("fetch signing certificate: %v", err)
+		return nil, provider.Unverified("fetch signing certificate: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, unverified("fetch signing certificate: HTTP %d", resp.StatusCode)
+		return nil, provider.Unverified("fetch signing certificate: HTTP %d", resp.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, unverified("fetch signing certificate: %v", err)
+		return nil, provider.Unverified("fetch signing certificate: %v", err)
 	}
 	block, _ := pem.Decode(raw)
 	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, unverified("signing certificate is not a PEM certificate")
+		return nil, provider.Unverified("signing certificate is not a PEM certificate")
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, unverified("signing certificate: %v", err)
+		return nil, provider.Unverified("signing certificate: %v", err)
 	}
 	if now := time.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-		return nil, unverified("signing certificate is not valid now")
+		return nil, provider.Unverified("signing certificate is not valid now")
 	}
 	key, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok {
-		return nil, unverified("signing certificate has no RSA key")
+		return nil, provider.Unverified("signing certificate has no RSA key")
 	}
 	v.mu.Lock()
 	if len(v.certs) > 64 { // SNS uses a handful per region; bound what a stream of URLs can grow
