@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: chaos bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: browser chaos bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
 
@@ -16,6 +16,9 @@ dev: ## run the whole service locally (embedded Kafka; needs PostgreSQL and Redi
 test: emulators ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
+browser: ## install Debian's chromium for the browser tests (they skip without it, fail with COMMS_REQUIRE_BROWSER=1)
+	command -v chromium >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 emulators: $(EMULATORS) ## install aws-ses-v2-local and maildev (pinned) for the interop tests
 
 $(EMULATORS): test/emulators/package.json test/emulators/package-lock.json
@@ -26,10 +29,10 @@ test-short: ## the fast tests only (skips the 5,000-message crash test)
 	$(GO) test -short -count=1 $(PKGS)
 
 fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the MIME builder and every callback parser, 60 s each
-	$(GO) test ./pkg/api -run '^$$' -fuzz 'FuzzDecodeMessageRequest$$' -fuzztime 60s
-	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzDecodeFastPathAgreesWithStrict -fuzztime 60s
-	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedMessageIsStorable -fuzztime 60s
-	$(GO) test ./pkg/api -run '^$$' -fuzz FuzzAcceptedTextIsStorable -fuzztime 60s
+	$(GO) test ./internal/api -run '^$$' -fuzz 'FuzzDecodeMessageRequest$$' -fuzztime 60s
+	$(GO) test ./internal/api -run '^$$' -fuzz FuzzDecodeFastPathAgreesWithStrict -fuzztime 60s
+	$(GO) test ./internal/api -run '^$$' -fuzz FuzzAcceptedMessageIsStorable -fuzztime 60s
+	$(GO) test ./internal/api -run '^$$' -fuzz FuzzAcceptedTextIsStorable -fuzztime 60s
 	$(GO) test ./pkg/provider/smtp -run '^$$' -fuzz FuzzBuild -fuzztime 60s
 	$(GO) test ./pkg/provider/twilio -run '^$$' -fuzz FuzzParseTwilio -fuzztime 60s
 	$(GO) test ./pkg/provider/ses -run '^$$' -fuzz FuzzParseSNSAndSES -fuzztime 60s

@@ -27,8 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/logicspike/comms/pkg/db"
-	"github.com/logicspike/comms/pkg/store"
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/store"
 )
 
 // ready is the log line each service prints once it serves ("" : none to wait for).

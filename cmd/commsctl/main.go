@@ -20,17 +20,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/logicspike/comms/pkg/api"
-	"github.com/logicspike/comms/pkg/app"
-	"github.com/logicspike/comms/pkg/config"
-	"github.com/logicspike/comms/pkg/db"
-	"github.com/logicspike/comms/pkg/dlq"
-	"github.com/logicspike/comms/pkg/invalidate"
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/providerconfig"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
-	"github.com/logicspike/comms/pkg/providerconfig"
-	"github.com/logicspike/comms/pkg/queue"
-	"github.com/logicspike/comms/pkg/secrets"
-	"github.com/logicspike/comms/pkg/store"
 )
 
 const usage = `usage: commsctl <command> [flags]

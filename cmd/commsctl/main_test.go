@@ -11,10 +11,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/logicspike/comms/internal/fakeprovider"
-	"github.com/logicspike/comms/internal/stacktest"
-	"github.com/logicspike/comms/internal/testenv"
-	"github.com/logicspike/comms/pkg/queue"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/testing/fakeprovider"
+	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/testing/testenv"
 )
 
 func TestOpsWorkflow(t *testing.T) {

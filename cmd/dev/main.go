@@ -32,11 +32,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/logicspike/comms/pkg/app"
-	"github.com/logicspike/comms/pkg/config"
-	"github.com/logicspike/comms/pkg/db"
-	"github.com/logicspike/comms/pkg/queue"
-	"github.com/logicspike/comms/pkg/store"
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/store"
 )
 
 // devDefaults fill settings the environment leaves unset. The encryption key is public (it is

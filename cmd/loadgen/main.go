@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/logicspike/comms/pkg/client"
 )
 
 type options struct {
@@ -341,29 +342,14 @@ func send(ctx context.Context, c *http.Client, o options, key, idem string, n in
 }
 
 func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []string, err error) {
-	post := func(path string, body, out any) error {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequestWithContext(ctx, "POST", o.url+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+o.adminKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
-		}
-		return json.Unmarshal(raw, out)
-	}
+	admin := client.New(o.url, o.adminKey, client.WithHTTPClient(c))
 	for i := 0; i < o.tenants; i++ {
-		var t struct{ ID string }
-		if err := post("/admin/tenants", map[string]any{"name": fmt.Sprintf("loadgen %d", i)}, &t); err != nil {
+		t, err := admin.CreateTenant(ctx, fmt.Sprintf("loadgen %d", i))
+		if err != nil {
 			return nil, nil, fmt.Errorf("create tenant: %w", err)
 		}
-		var k struct{ Secret string }
-		if err := post("/admin/api-keys", map[string]any{"kind": "tenant", "tenant_id": t.ID, "name": "loadgen"}, &k); err != nil {
+		k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
+		if err != nil {
 			return nil, nil, fmt.Errorf("create key: %w", err)
 		}
 		ids, keys = append(ids, t.ID), append(keys, k.Secret)

@@ -4,8 +4,8 @@ package main
 import (
 	"context"
 
-	"github.com/logicspike/comms/pkg/app"
-	"github.com/logicspike/comms/pkg/config"
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/platform/config"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/resend"

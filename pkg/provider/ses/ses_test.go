@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/ses"

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/logicspike/comms/internal/fakeprovider"
+	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/twilio"

@@ -1,0 +1,193 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The message endpoints: POST /v1/messages (with its rate limit and Idempotency-Key) and the reads.
+
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if !s.allowIntake(w, r, p.Tenant) {
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if prob := checkIdempotencyKey(key); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	var req message.Request
+	if prob := decodeJSON(r, message.MaxRequestBodySize, &req); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	acc, err := s.intake.Submit(r.Context(), p.TenantID, key, req)
+	var verr *message.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
+		return
+	case errors.Is(err, intake.ErrSuppressed):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "recipient-suppressed", "Recipient suppressed",
+			message.FieldError{Field: "to", Message: "is on this tenant's suppression list for " + string(req.Channel) +
+				" (an earlier hard bounce, complaint, or manual entry); see GET /v1/suppressions, and DELETE it there to send again"}))
+		return
+	case errors.Is(err, intake.ErrIdempotencyMismatch):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different request body; use a new key for a new message"}))
+		return
+	case db.RowError(err):
+		// The decoder keeps unstorable text out, so this is a value PostgreSQL refused that
+		// validation missed: the request's own fault, and retrying it cannot help.
+		s.log.WarnContext(r.Context(), "message refused by the database", "tenant_id", p.TenantID, "err", err)
+		writeProblem(w, r, problem(http.StatusUnprocessableEntity, "unstorable", "Message cannot be stored",
+			"the database refused a value of this message; nothing was recorded"))
+		return
+	case err != nil:
+		if r.Context().Err() == nil {
+			s.log.ErrorContext(r.Context(), "accept message failed", "tenant_id", p.TenantID, "err", err)
+		}
+		writeProblem(w, r, unavailable("the message could not be recorded and was not accepted; retry with the same Idempotency-Key"))
+		return
+	}
+	if acc.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		metrics.Accepted.WithLabelValues(p.TenantID, string(req.Channel)).Inc()
+	}
+	w.Header().Set("Location", "/v1/messages/"+acc.ID)
+	writeJSON(w, http.StatusAccepted, acc)
+}
+
+// allowIntake applies the tenant's token bucket, writing the RateLimit headers
+// (draft-ietf-httpapi-ratelimit-headers) on every answer and a 429 with Retry-After when the
+// bucket is empty. If Redis cannot answer, the request is let through: a lost limit is better than
+// lost messages, and it is counted (comms_ratelimit_errors_total).
+func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t store.Tenant) bool {
+	if s.limiter == nil {
+		return true
+	}
+	res, err := s.limiter.Allow(r.Context(), "tenant:"+t.ID, t.RatePerSecond, t.RateBurst)
+	if err != nil {
+		metrics.RateLimitErrors.WithLabelValues("intake").Inc()
+		s.log.WarnContext(r.Context(), "rate limiter unavailable; request let through", "tenant_id", t.ID, "err", err)
+		return true
+	}
+	if res.Limit == 0 {
+		return true // unlimited tenant
+	}
+	h := w.Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(res.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(res.Reset.Seconds()))))
+	if res.Allowed {
+		return true
+	}
+	metrics.RateLimited.WithLabelValues(t.ID).Inc()
+	p := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+		fmt.Sprintf("this tenant may send %g messages per second (bursts of %d); retry after the given seconds", t.RatePerSecond, t.RateBurst))
+	p.retryAfter = max(1, int(math.Ceil(res.Wait.Seconds())))
+	writeProblem(w, r, p)
+	return false
+}
+
+func checkIdempotencyKey(key string) *Problem {
+	if key == "" {
+		return nil
+	}
+	if len(key) > intake.MaxIdempotencyKeyLen {
+		return fieldProblem(http.StatusBadRequest, "validation", "Invalid request",
+			message.FieldError{Field: "Idempotency-Key", Message: "must be at most " + strconv.Itoa(intake.MaxIdempotencyKeyLen) + " characters"})
+	}
+	for _, c := range key {
+		if c < 0x21 || c > 0x7e {
+			return fieldProblem(http.StatusBadRequest, "validation", "Invalid request",
+				message.FieldError{Field: "Idempotency-Key", Message: "must be printable ASCII without spaces"})
+		}
+	}
+	return nil
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	id := r.PathValue("id")
+	if !ids.HasPrefix(id, ids.Message) {
+		writeProblem(w, r, errNotFound)
+		return
+	}
+	m, err := s.store.GetMessage(r.Context(), p.TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeProblem(w, r, errNotFound) // also for another tenant's message: 404, never 403
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "get message failed", "tenant_id", p.TenantID, "message_id", id, "err", err)
+		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// MaxPageSize bounds list pages.
+const MaxPageSize = 200
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	q := r.URL.Query()
+	f := store.ListFilter{Limit: 50}
+	var bad []message.FieldError
+	for name, vals := range q {
+		v := vals[0]
+		switch name {
+		case "status":
+			f.Status = message.Status(v)
+			if !f.Status.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be one of queued, sending, sent, delivered, failed, undelivered, bounced, complained"})
+			}
+		case "channel":
+			f.Channel = message.Channel(v)
+			if !f.Channel.Valid() {
+				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
+			}
+		case "to":
+			f.Recipient = v
+		case "created_after", "created_before":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z"})
+			} else if name == "created_after" {
+				f.CreatedAfter = t
+			} else {
+				f.CreatedBefore = t
+			}
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
+			}
+			f.Limit = n
+		case "cursor":
+			f.Cursor = v
+		default:
+			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+		}
+	}
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	msgs, next, err := s.store.ListMessages(r.Context(), p.TenantID, f)
+	writePage(s, w, r, "messages", msgs, next, err)
+}

@@ -1,0 +1,176 @@
+// Package api is the HTTP API: public message endpoints under /v1 (tenant keys, or service keys
+// with X-Tenant-Id), platform management under /admin (admin keys), and health checks.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/logicspike/comms/docs"
+	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/providerconfig"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Server serves the API.
+type Server struct {
+	store     *store.Store
+	intake    *intake.Service
+	providers *providerconfig.Service
+	dlq       *dlq.Service
+	limiter   *ratelimit.Limiter
+	notify    providerconfig.Notifier
+	auth      *authCache
+	log       *slog.Logger
+	mux       *http.ServeMux
+}
+
+// Options tunes the server.
+type Options struct {
+	// AuthCacheTTL is how long key and tenant lookups are cached (0 disables the cache).
+	AuthCacheTTL time.Duration
+	// Providers manages provider configs (Save & Test). Required.
+	Providers *providerconfig.Service
+	// DLQ replays dead letters. Required.
+	DLQ *dlq.Service
+	// Limiter enforces each tenant's intake rate; nil: no limit.
+	Limiter *ratelimit.Limiter
+	// Notifier tells workers a tenant's settings changed; nil: they see it when caches expire.
+	Notifier providerconfig.Notifier
+}
+
+// New returns the API server.
+func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
+	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	for _, rt := range srv.routes() {
+		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
+	}
+	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, r, errNotFound) })
+	return srv
+}
+
+type route struct {
+	pattern string
+	access  access
+	handler http.HandlerFunc
+}
+
+// routes is every route, with who may call it, in one table. docs/openapi.json documents each;
+// a test keeps the two in step.
+func (srv *Server) routes() []route {
+	return []route{
+		{"GET /healthz", accessPublic, srv.healthz},
+		{"GET /readyz", accessPublic, srv.readyz},
+		{"GET /metrics", accessPublic, metrics.Handler().ServeHTTP},
+		{"GET /openapi.json", accessPublic, srv.openAPI},
+		{"GET /docs", accessPublic, srv.reference},
+		{"GET /docs/{file}", accessPublic, srv.reference},
+
+		{"POST /v1/messages", accessTenant, srv.createMessage},
+		{"GET /v1/messages", accessTenant, srv.listMessages},
+		{"GET /v1/messages/{id}", accessTenant, srv.getMessage},
+
+		{"GET /v1/analytics/timeseries", accessTenant, srv.timeseries},
+		{"GET /v1/analytics/provider-errors", accessTenant, srv.providerErrors},
+		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
+		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
+		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
+
+		{"POST /v1/providers", accessTenant, srv.createProvider(false)},
+		{"GET /v1/providers", accessTenant, srv.listProviders(false)},
+		{"GET /v1/providers/{id}", accessTenant, srv.getProvider(false)},
+		{"PATCH /v1/providers/{id}", accessTenant, srv.updateProvider(false)},
+		{"DELETE /v1/providers/{id}", accessTenant, srv.deleteProvider(false)},
+		{"POST /v1/providers/{id}/test", accessTenant, srv.testProvider(false)},
+
+		{"POST /admin/tenants", accessAdmin, srv.createTenant},
+		{"GET /admin/tenants", accessAdmin, srv.listTenants},
+		{"PATCH /admin/tenants/{id}", accessAdmin, srv.updateTenant},
+		{"POST /admin/api-keys", accessAdmin, srv.createAPIKey},
+		{"GET /admin/api-keys", accessAdmin, srv.listAPIKeys},
+		{"DELETE /admin/api-keys/{id}", accessAdmin, srv.revokeAPIKey},
+		{"POST /admin/providers", accessAdmin, srv.createProvider(true)},
+		{"GET /admin/providers", accessAdmin, srv.listProviders(true)},
+		{"GET /admin/providers/{id}", accessAdmin, srv.getProvider(true)},
+		{"PATCH /admin/providers/{id}", accessAdmin, srv.updateProvider(true)},
+		{"DELETE /admin/providers/{id}", accessAdmin, srv.deleteProvider(true)},
+		{"POST /admin/providers/{id}/test", accessAdmin, srv.testProvider(true)},
+		{"GET /admin/dlq", accessAdmin, srv.listDLQ},
+		{"GET /admin/dlq/{id}", accessAdmin, srv.getDLQ},
+		{"POST /admin/dlq/replay", accessAdmin, srv.replayDLQ},
+		{"GET /admin/dlq/replays", accessAdmin, srv.listReplays},
+		{"GET /admin/callbacks/unmatched", accessAdmin, srv.listUnmatchedCallbacks},
+		{"POST /admin/callbacks/unmatched/retry", accessAdmin, srv.retryUnmatchedCallbacks},
+	}
+}
+
+// Routes returns the pattern of every route ("METHOD /path/{param}").
+func Routes() []string {
+	var out []string
+	for _, rt := range (&Server{}).routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v) // net/http's own signal to abort the response
+			}
+			s.log.ErrorContext(r.Context(), "handler panicked", "panic", v, "path", r.URL.Path)
+			writeProblem(w, r, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
+		}
+	}()
+	if prob := checkURL(r); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// openAPI serves the OpenAPI document this server was built with.
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(docs.OpenAPI)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Pool().Ping(r.Context()); err != nil {
+		writeProblem(w, r, unavailable("database unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// writePage answers a cursor-paginated list: {"data", "next_cursor"}, a 400 naming the cursor
+// when the store did not recognise it, a 503 when the store failed.
+func writePage[T any](s *Server, w http.ResponseWriter, r *http.Request, what string, list []T, next string, err error) {
+	if errors.Is(err, store.ErrBadCursor) {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
+			message.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}))
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list "+what+" failed", "tenant_id", principalFrom(r.Context()).TenantID, "err", err)
+		writeProblem(w, r, unavailable("the "+what+" are unreachable; retry shortly"))
+		return
+	}
+	if list == nil {
+		list = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": list, "next_cursor": next})
+}

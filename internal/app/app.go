@@ -1,0 +1,251 @@
+// Package app assembles the binaries from the packages: it opens connections from a config and
+// runs each service until its context ends, then shuts it down in a documented order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/callbacks/receiver"
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/dispatch/retrier"
+	"github.com/logicspike/comms/internal/dispatch/sweeper"
+	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/platform/connlimit"
+	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/providerconfig"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/registry"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/provider/sandbox"
+)
+
+// Deps are the connections a service runs on.
+type Deps struct {
+	Pool  *pgxpool.Pool
+	Redis *redis.Client
+	Log   *slog.Logger
+}
+
+// Open connects to PostgreSQL and Redis. Close the result with Deps.Close.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Deps, error) {
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return Deps{}, err
+	}
+	// RESP2: nothing here uses RESP3's push messages, and with RESP3 go-redis checks for them on
+	// every reply, a cost paid on every request.
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 64, Protocol: 2})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		// Redis is only a fast path: start anyway, and say so.
+		log.Warn("redis unreachable at start-up; idempotency falls back to the database", "addr", cfg.RedisAddr, "err", err)
+	}
+	return Deps{Pool: pool, Redis: rdb, Log: log}, nil
+}
+
+// Close closes the connections.
+func (d Deps) Close() {
+	_ = d.Redis.Close()
+	d.Pool.Close()
+}
+
+// Registry builds provider adapters with the config's key ring and endpoints; rec (may be nil)
+// records what sandbox configs receive.
+func Registry(cfg config.Config, rec *sandbox.Recorder) *registry.Registry {
+	return registry.New(cfg.Ring, cfg.ProviderEnv(), rec)
+}
+
+// Factory is the worker's view of a registry.
+func Factory(reg *registry.Registry) worker.Factory {
+	return func(c store.ProviderConfig) (worker.Sender, error) { return reg.Stored(c) }
+}
+
+// API serves the HTTP API on ln until ctx ends. Shutdown order: stop accepting requests and let
+// in-flight ones finish; flush the intake's batches (records, then publishes); stop the sweeper;
+// close the producer.
+func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
+	st := store.New(d.Pool)
+	prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
+	defer prod.Close()
+	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log)
+	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
+
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); in.Run(bg) }()
+	go func() { defer wg.Done(); sw.Run(bg) }()
+
+	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
+	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
+		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
+	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
+	stopBg()
+	wg.Wait()
+	return err
+}
+
+// Worker dispatches until ctx ends, then drains (see worker.Run).
+func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Registry) error {
+	st := store.New(d.Pool)
+	dlq := queue.NewProducer(cfg.KafkaBrokers, queue.TopicDLQ)
+	defer dlq.Close()
+	log := d.Log.With("service", "worker")
+	router := worker.NewRouter(st, Factory(reg), cfg.RouteCacheTTL, log)
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go invalidate.Listen(listenCtx, d.Redis, cfg.RedisPrefix, log, router.Invalidate)
+	retries := queue.NewProducer(cfg.KafkaBrokers, "")
+	defer retries.Close()
+	w, err := worker.New(worker.Config{
+		InFlight:       cfg.WorkerInFlight,
+		AttemptTimeout: cfg.AttemptTimeout,
+		DrainTimeout:   cfg.ShutdownTimeout,
+		Brokers:        cfg.KafkaBrokers,
+		Group:          cfg.WorkerGroup,
+		SendLimiter:    ratelimit.New(d.Redis, cfg.RedisPrefix),
+		Announcer:      invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, log),
+	}, st, router, dlq, retries, log)
+	if err != nil {
+		return err
+	}
+	// The retrier holds waiting retries until they are due; it stops with the worker.
+	rctx, stopRetrier := context.WithCancel(ctx)
+	rdone := make(chan struct{})
+	rt := retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log)
+	go ListenForRecoveries(listenCtx, d.Redis, cfg.RedisPrefix, log, w, rt)
+	go func() {
+		defer close(rdone)
+		rt.Run(rctx)
+	}()
+	// Consumer lag, from the broker's offsets: what the group has yet to commit on comms.send.
+	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, log)
+	// Sent and failed counts reach the analytics rollup through the folder.
+	go apply.Fold(rctx, st, apply.FoldInterval, log)
+	// /metrics on its own listener: the worker serves nothing else.
+	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
+	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
+		log.Warn("worker metrics not served", "err", lerr)
+	} else {
+		// Scrapers only: a few connections are plenty.
+		go func() { _ = connlimit.Wrap(ln, 64, "worker_metrics").Serve(msrv) }()
+		defer msrv.Close()
+	}
+	err = w.Run(ctx)
+	stopRetrier()
+	<-rdone
+	return err
+}
+
+// ListenForRecoveries acts on every worker's announcements that a provider config recovered:
+// w closes its breaker for the config, and r releases the intents parked for its tenant.
+func ListenForRecoveries(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, w *worker.Worker, r *retrier.Retrier) {
+	invalidate.ListenRecovered(ctx, rdb, prefix, log, func(tenantID, configID string) {
+		w.RouteRecovered(configID)
+		if n := r.Release(tenantID); n > 0 {
+			log.Info("provider recovered: parked intents released", "tenant_id", tenantID, "provider_id", configID, "released", n)
+		}
+	})
+}
+
+// Webhook serves the callback receiver on ln until ctx ends, and runs the applier that applies
+// what it receives. Shutdown order: stop accepting callbacks and let in-flight ones be stored;
+// then stop the inbox batcher and the applier (whose batches are transactions: an interrupted one
+// is applied again by the next applier).
+func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
+	srv, err := receiver.New(d.Pool, d.Log, receiver.Options{Registry: Registry(cfg, nil), PublicURL: cfg.PublicWebhookURL})
+	if err != nil {
+		return err
+	}
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(bg) }()
+	go func() { defer wg.Done(); apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
+	err = serve(ctx, newHTTPServer(srv), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	stopBg()
+	wg.Wait()
+	return err
+}
+
+// MaxHeaderBytes bounds a request's headers (Go's default is 1 MiB); larger ones get 431.
+const MaxHeaderBytes = 64 << 10
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// serve runs srv on ln, holding at most maxConns connections open (setting names the variable),
+// until ctx ends, then lets in-flight requests finish for up to timeout.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting string, maxConns int, timeout time.Duration, log *slog.Logger) error {
+	if err := checkFileLimit(setting, maxConns); err != nil {
+		return err
+	}
+	lim := connlimit.Wrap(ln, maxConns, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(setting, "COMMS_"), "_MAX_CONNS")))
+	errc := make(chan error, 1)
+	go func() { errc <- lim.Serve(srv) }()
+	log.Info("listening", "addr", ln.Addr().String(), "max_conns", maxConns)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// reportLag sets comms_consumer_lag every 5 s until ctx ends.
+func reportLag(ctx context.Context, brokers []string, group string, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lag, err := queue.GroupLag(ctx, brokers, group, queue.TopicSend)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("consumer lag unknown", "err", err)
+			}
+			continue
+		}
+		metrics.ConsumerLag.WithLabelValues(queue.TopicSend, group).Set(float64(lag))
+	}
+}

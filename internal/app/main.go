@@ -1,0 +1,46 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logicspike/comms/internal/platform/config"
+)
+
+// Main is the body of every service binary: load and validate the config, open the connections,
+// run until SIGINT or SIGTERM, and exit non-zero on failure.
+func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) error) {
+	TuneGC()
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		os.Exit(2)
+	}
+	log := cfg.Logger().With("service", name)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := Open(ctx, cfg, log)
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		os.Exit(1)
+	}
+	defer d.Close()
+	if err := run(ctx, cfg, d); err != nil {
+		log.Error("exited with error", "err", err)
+		d.Close()
+		os.Exit(1)
+	}
+}
+
+// Listen opens a TCP listener, naming the setting on failure.
+func Listen(ctx context.Context, setting, addr string) (net.Listener, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", setting, addr, err)
+	}
+	return ln, nil
+}

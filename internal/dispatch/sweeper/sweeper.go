@@ -1,0 +1,131 @@
+// Package sweeper re-publishes intents that are recorded but may not be on the queue: never
+// published (the broker was down, the process crashed after the commit) or stuck in "sending"
+// after their worker's lease expired. It also forgets idempotency keys older than 24 hours.
+// Several replicas may run it: rows are locked with SKIP LOCKED.
+package sweeper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/store"
+)
+
+// Config tunes the sweeper.
+type Config struct {
+	Interval time.Duration // between sweeps for unpublished intents
+	// LeaseInterval is between pages of the sweep for expired leases. Each page looks up Batch
+	// unfinished messages, so a lap over N of them takes N/Batch intervals (default: one second
+	// per 1,000, against a lease of at least 30 s).
+	LeaseInterval time.Duration
+	// Grace is how long a freshly accepted intent may stay unpublished before it is swept: longer
+	// than the normal publish delay, so the sweeper does not race the intake's own publisher.
+	Grace time.Duration
+	Batch int
+}
+
+// WithDefaults fills zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.LeaseInterval == 0 {
+		c.LeaseInterval = c.Interval
+	}
+	if c.Grace == 0 {
+		c.Grace = 10 * time.Second
+	}
+	if c.Batch == 0 {
+		c.Batch = 1000
+	}
+	return c
+}
+
+// Sweeper is the loop.
+type Sweeper struct {
+	cfg   Config
+	store *store.Store
+	pub   intake.Publisher
+	log   *slog.Logger
+	// leasePage is where the next page of the expired-lease sweep starts (a message id; "" for
+	// the beginning of the outbox). Only Run's goroutine uses it.
+	leasePage string
+}
+
+// New returns a sweeper.
+func New(cfg Config, s *store.Store, pub intake.Publisher, log *slog.Logger) *Sweeper {
+	return &Sweeper{cfg: cfg.WithDefaults(), store: s, pub: pub, log: log}
+}
+
+// Run sweeps every Interval until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	var lastKeyCleanup, lastLeaseSweep time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		leases := time.Since(lastLeaseSweep) >= s.cfg.LeaseInterval
+		if leases {
+			lastLeaseSweep = time.Now()
+		}
+		if _, err := s.sweep(ctx, leases); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "sweep failed", "err", err)
+		}
+		if time.Since(lastKeyCleanup) > time.Minute {
+			lastKeyCleanup = time.Now()
+			if _, err := s.store.DeleteExpiredIdempotencyKeys(ctx, intake.IdempotencyWindow, 10000); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "idempotency key cleanup failed", "err", err)
+			}
+		}
+	}
+}
+
+// sweep re-publishes unpublished intents and, with leases, those whose lease expired in the next
+// page of the outbox.
+func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
+	publish := func(ctx context.Context, found []store.Stranded) error {
+		envs := make([]queue.Envelope, len(found))
+		now := time.Now().UTC()
+		for i, f := range found {
+			envs[i] = queue.Envelope{MessageID: f.ID, TenantID: f.TenantID, Channel: f.Channel, Attempt: f.Attempts + 1, EnqueuedAt: now}
+			if f.NextAttemptAt != nil {
+				envs[i].NotBefore = f.NextAttemptAt.UTC() // a waiting retry: the worker sends it back to its tier
+			}
+		}
+		return s.pub.Publish(ctx, envs...)
+	}
+	total := 0
+	for {
+		n, err := s.store.SweepUnpublished(ctx, s.cfg.Grace, s.cfg.Batch, publish)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			s.log.InfoContext(ctx, "re-published stranded intents", "kind", "unpublished", "count", n)
+		}
+		if n < s.cfg.Batch {
+			break
+		}
+	}
+	if !leases {
+		return total, nil
+	}
+	n, next, err := s.store.SweepExpiredLeases(ctx, s.leasePage, s.cfg.Batch, publish)
+	total += n
+	if err != nil {
+		return total, err
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease", "count", n)
+	}
+	s.leasePage = next
+	return total, nil
+}

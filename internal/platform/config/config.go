@@ -1,0 +1,204 @@
+// Package config loads the service's settings from the environment, once, in main, and validates
+// them at start-up so a bad setting stops the process with a message naming it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logicspike/comms/internal/platform/netguard"
+	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// Config is every setting. Each binary uses the parts it needs; docs/operations.md lists them.
+type Config struct {
+	DatabaseURL     string        // COMMS_DATABASE_URL
+	DBMaxConns      int32         // COMMS_DB_MAX_CONNS
+	RedisAddr       string        // COMMS_REDIS_ADDR
+	RedisPrefix     string        // COMMS_REDIS_PREFIX
+	KafkaBrokers    []string      // COMMS_KAFKA_BROKERS, comma-separated
+	KafkaPartitions int           // COMMS_KAFKA_PARTITIONS: used when creating topics
+	KafkaReplicas   int           // COMMS_KAFKA_REPLICATION
+	APIAddr         string        // COMMS_API_ADDR
+	WebhookAddr     string        // COMMS_WEBHOOK_ADDR
+	MetricsAddr     string        // COMMS_WORKER_METRICS_ADDR: the worker's /metrics (api and webhook serve it on their own port)
+	WorkerGroup     string        // COMMS_WORKER_GROUP
+	WorkerInFlight  int           // COMMS_WORKER_IN_FLIGHT
+	AttemptTimeout  time.Duration // COMMS_ATTEMPT_TIMEOUT
+	ShutdownTimeout time.Duration // COMMS_SHUTDOWN_TIMEOUT
+	AuthCacheTTL    time.Duration // COMMS_AUTH_CACHE_TTL
+	APIMaxConns     int           // COMMS_API_MAX_CONNS: connections the API holds open at once
+	WebhookMaxConns int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
+	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
+	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
+	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
+	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
+	// first. Required: without it no stored config can be opened.
+	Ring *secrets.Ring
+	// Adapter endpoints and policy (provider.Env): COMMS_TWILIO_BASE_URL, COMMS_SES_ENDPOINT,
+	// COMMS_RESEND_BASE_URL, COMMS_PUBLIC_WEBHOOK_URL, COMMS_ALLOW_PRIVATE_NETWORKS.
+	TwilioBaseURL       string
+	SESEndpoint         string
+	STSEndpoint         string
+	ResendBaseURL       string
+	PublicWebhookURL    string
+	AllowPrivateNetwork bool
+	ProviderTestTimeout time.Duration // COMMS_PROVIDER_TEST_TIMEOUT: bound of a Save & Test send
+	// SNSHostPattern (COMMS_SNS_HOST_PATTERN) is the regular expression an SNS SigningCertURL's
+	// and SubscribeURL's host must match; the default is AWS's sns.<region>.amazonaws.com.
+	SNSHostPattern string
+	LogLevel       slog.Level // COMMS_LOG_LEVEL: debug, info, warn, error
+	LogFormat      string     // COMMS_LOG_FORMAT: json or text
+}
+
+// Load reads the environment through getenv (os.Getenv in main) and validates the result.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	str := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	num := func(name string, def, min int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			errs = append(errs, fmt.Errorf("%s=%q: must be an integer of at least %d", name, v, min))
+		}
+		return n
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: must be a duration such as 500ms or 10s", name, v))
+		}
+		return d
+	}
+	addr := func(name, def string) string {
+		v := str(name, def)
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: must be host:port", name, v))
+		}
+		return v
+	}
+
+	c := Config{
+		DatabaseURL:     str("COMMS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/comms?sslmode=disable"),
+		DBMaxConns:      int32(num("COMMS_DB_MAX_CONNS", 16, 1)),
+		RedisAddr:       addr("COMMS_REDIS_ADDR", "127.0.0.1:6379"),
+		RedisPrefix:     str("COMMS_REDIS_PREFIX", "comms:"),
+		KafkaPartitions: num("COMMS_KAFKA_PARTITIONS", 12, 1),
+		KafkaReplicas:   num("COMMS_KAFKA_REPLICATION", 1, 1),
+		APIAddr:         addr("COMMS_API_ADDR", "127.0.0.1:8080"),
+		WebhookAddr:     addr("COMMS_WEBHOOK_ADDR", "127.0.0.1:8081"),
+		MetricsAddr:     addr("COMMS_WORKER_METRICS_ADDR", "127.0.0.1:9091"),
+		WorkerGroup:     str("COMMS_WORKER_GROUP", "comms-worker"),
+		WorkerInFlight:  num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
+		AttemptTimeout:  dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
+		ShutdownTimeout: dur("COMMS_SHUTDOWN_TIMEOUT", 25*time.Second),
+		AuthCacheTTL:    dur("COMMS_AUTH_CACHE_TTL", 10*time.Second),
+		APIMaxConns:     num("COMMS_API_MAX_CONNS", 4096, 1),
+		WebhookMaxConns: num("COMMS_WEBHOOK_MAX_CONNS", 4096, 1),
+		RouteCacheTTL:   dur("COMMS_ROUTE_CACHE_TTL", 5*time.Second),
+		SweepInterval:   dur("COMMS_SWEEP_INTERVAL", time.Second),
+		SweepGrace:      dur("COMMS_SWEEP_GRACE", 10*time.Second),
+		LogFormat:       str("COMMS_LOG_FORMAT", "json"),
+	}
+	ring, err := secrets.ParseRing(getenv("COMMS_ENCRYPTION_KEYS"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("COMMS_ENCRYPTION_KEYS: %w", err))
+	}
+	c.Ring = ring
+	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_STS_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
+		v := strings.TrimRight(getenv(name), "/")
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: must be an absolute http(s) URL", name, v))
+		}
+		switch name {
+		case "COMMS_TWILIO_BASE_URL":
+			c.TwilioBaseURL = v
+		case "COMMS_SES_ENDPOINT":
+			c.SESEndpoint = v
+		case "COMMS_STS_ENDPOINT":
+			c.STSEndpoint = v
+		case "COMMS_RESEND_BASE_URL":
+			c.ResendBaseURL = v
+		case "COMMS_PUBLIC_WEBHOOK_URL":
+			c.PublicWebhookURL = v
+		}
+	}
+	switch v := getenv("COMMS_ALLOW_PRIVATE_NETWORKS"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.AllowPrivateNetwork = true
+	default:
+		errs = append(errs, fmt.Errorf("COMMS_ALLOW_PRIVATE_NETWORKS=%q: must be true or false", v))
+	}
+	c.ProviderTestTimeout = dur("COMMS_PROVIDER_TEST_TIMEOUT", 20*time.Second)
+	c.SNSHostPattern = str("COMMS_SNS_HOST_PATTERN", `^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
+	if _, err := regexp.Compile(c.SNSHostPattern); err != nil {
+		errs = append(errs, fmt.Errorf("COMMS_SNS_HOST_PATTERN: %w", err))
+	}
+	for _, b := range strings.Split(str("COMMS_KAFKA_BROKERS", "127.0.0.1:9092"), ",") {
+		b = strings.TrimSpace(b)
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			errs = append(errs, fmt.Errorf("COMMS_KAFKA_BROKERS: %q must be host:port", b))
+		}
+		c.KafkaBrokers = append(c.KafkaBrokers, b)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(str("COMMS_LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("COMMS_LOG_LEVEL: must be debug, info, warn or error"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("COMMS_LOG_FORMAT=%q: must be json or text", c.LogFormat))
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("COMMS_DATABASE_URL: must be a postgres:// URL"))
+	}
+	if c.AttemptTimeout <= 0 {
+		errs = append(errs, errors.New("COMMS_ATTEMPT_TIMEOUT: must be positive"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// FromEnv is Load(os.Getenv).
+func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// ProviderEnv is what provider adapters take from the process. Tenant-supplied hosts are dialled
+// through netguard unless private networks are allowed (dev and tests).
+func (c Config) ProviderEnv() provider.Env {
+	return provider.Env{
+		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, STSEndpoint: c.STSEndpoint, ResendBaseURL: c.ResendBaseURL,
+		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork, SNSHostPattern: c.SNSHostPattern,
+		Dial: netguard.DialFunc(10*time.Second, c.AllowPrivateNetwork),
+	}
+}
+
+// Logger returns the process logger the config asks for.
+func (c Config) Logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,390 @@
+// Package providerconfig manages provider configs: validation, Save & Test (a real test send before
+// anything is stored), sealing credentials, and key rotation. The API and commsctl both use it,
+// so a tenant's config and a system default go through the same checks.
+package providerconfig
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/logicspike/comms/internal/registry"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// DefaultTestTimeout bounds a Save & Test send.
+const DefaultTestTimeout = 20 * time.Second
+
+// Notifier announces that an owner's configs changed, so running workers drop cached routes.
+type Notifier interface {
+	Changed(ctx context.Context, tenantID string)
+}
+
+// Service manages provider configs.
+type Service struct {
+	store       *store.Store
+	reg         *registry.Registry
+	log         *slog.Logger
+	testTimeout time.Duration
+	notify      Notifier
+}
+
+// WithNotifier makes the service announce every change through n.
+func (s *Service) WithNotifier(n Notifier) *Service {
+	s.notify = n
+	return s
+}
+
+func (s *Service) changed(ctx context.Context, tenantID string) {
+	if s.notify != nil {
+		s.notify.Changed(ctx, tenantID)
+	}
+}
+
+// Delete removes tenantID's config id.
+func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	if err := s.store.DeleteProviderConfig(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "provider config deleted", "tenant_id", tenantID, "provider_id", id)
+	s.changed(ctx, tenantID)
+	return nil
+}
+
+// New returns a service; testTimeout 0 means DefaultTestTimeout.
+func New(s *store.Store, reg *registry.Registry, log *slog.Logger, testTimeout time.Duration) *Service {
+	if testTimeout <= 0 {
+		testTimeout = DefaultTestTimeout
+	}
+	return &Service{store: s, reg: reg, log: log, testTimeout: testTimeout}
+}
+
+// Input is a new config.
+type Input struct {
+	Type          string          `json:"type"`
+	Name          string          `json:"name"`
+	Channel       message.Channel `json:"channel"`
+	Credentials   json.RawMessage `json:"credentials"`
+	Sender        json.RawMessage `json:"sender"`
+	Priority      *int            `json:"priority"`
+	Enabled       *bool           `json:"enabled"`
+	TestRecipient string          `json:"test_recipient"`
+	// RateLimitPerSecond caps sends through this config across all workers (0 or absent: none).
+	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
+}
+
+// Patch changes a config; nil and empty fields are left alone. Changing credentials or sender
+// re-runs the test send; name, priority and enabled do not.
+type Patch struct {
+	Name          *string         `json:"name"`
+	Credentials   json.RawMessage `json:"credentials"`
+	Sender        json.RawMessage `json:"sender"`
+	Priority      *int            `json:"priority"`
+	Enabled       *bool           `json:"enabled"`
+	TestRecipient string          `json:"test_recipient"`
+	// RateLimitPerSecond changes the send cap without a re-test.
+	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
+	// Type and Channel cannot change; they are here to be refused by name.
+	Type    *string `json:"type"`
+	Channel *string `json:"channel"`
+}
+
+// TestResult is a successful test send.
+type TestResult struct {
+	ProviderMessageID string    `json:"provider_message_id"`
+	SentAt            time.Time `json:"sent_at"`
+}
+
+// TestFailedError is a test send the provider refused; nothing was stored or changed.
+type TestFailedError struct{ Err *provider.Error }
+
+func (e *TestFailedError) Error() string { return "test send failed: " + e.Err.Describe() }
+func (e *TestFailedError) Unwrap() error { return e.Err }
+
+const maxPriority = 1000
+
+func validateRate(f *provider.Fields, rate *float64) {
+	if rate != nil && (*rate < 0 || *rate > 100_000) {
+		f.Add("rate_limit_per_second", "must be from 0 (no cap) to 100000")
+	}
+}
+
+func validateCommon(f *provider.Fields, name string, priority *int) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		f.Add("name", "is required")
+	case utf8.RuneCountInString(name) > 100:
+		f.Add("name", "must be at most 100 characters")
+	default:
+		f.Clean("name", name)
+	}
+	if priority != nil && (*priority < 0 || *priority > maxPriority) {
+		f.Add("priority", "must be from 0 (tried first) to %d", maxPriority)
+	}
+}
+
+func validateRecipient(f *provider.Fields, ch message.Channel, to string) {
+	if to == "" {
+		f.Add("test_recipient", "is required: the %s the test message goes to (your own), proving the credentials work", map[message.Channel]string{message.SMS: "phone number", message.Email: "address"}[ch])
+		return
+	}
+	req := message.Request{Channel: ch, To: to, Text: "x", Subject: "x"}
+	var verr *message.ValidationError
+	if errors.As(req.Validate(), &verr) {
+		for _, fe := range verr.Fields {
+			if fe.Field == "to" {
+				f.Add("test_recipient", "%s", fe.Message)
+			}
+		}
+	}
+}
+
+// merge returns the validation errors of two sources as one.
+func merge(f *provider.Fields, err error) error {
+	var verr *message.ValidationError
+	if errors.As(err, &verr) {
+		for _, fe := range verr.Fields {
+			f.Add(fe.Field, "%s", fe.Message)
+		}
+		return f.Err()
+	}
+	if err != nil {
+		return err
+	}
+	return f.Err()
+}
+
+// Create validates in, sends a test message through the provider to in.TestRecipient and, only if
+// the provider accepts it, seals the credentials and stores the config. tenantID empty creates a
+// system default.
+func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.ProviderConfig, TestResult, error) {
+	var f provider.Fields
+	validateCommon(&f, in.Name, in.Priority)
+	validateRate(&f, in.RateLimitPerSecond)
+	if chans := registry.Channels(in.Type); chans != nil {
+		ok := false
+		for _, c := range chans {
+			ok = ok || c == in.Channel
+		}
+		if !ok {
+			f.Add("channel", "%s sends %v", in.Type, chans)
+		}
+	}
+	validateRecipient(&f, in.Channel, in.TestRecipient)
+	id := ids.New(ids.Provider)
+	cfg := provider.Config{ID: id, TenantID: tenantID, Type: in.Type, Channel: in.Channel, Credentials: in.Credentials, Sender: in.Sender}
+	adapter, err := s.reg.Build(cfg)
+	if err := merge(&f, err); err != nil {
+		return store.ProviderConfig{}, TestResult{}, err
+	}
+	if err := s.nameFree(ctx, tenantID, in.Name, ""); err != nil {
+		return store.ProviderConfig{}, TestResult{}, err
+	}
+	res, err := s.testSend(ctx, cfg, in.Name, adapter, in.TestRecipient)
+	if err != nil {
+		return store.ProviderConfig{}, TestResult{}, err
+	}
+	version, sealed, err := s.reg.Seal(tenantID, id, in.Credentials)
+	if err != nil {
+		return store.ProviderConfig{}, TestResult{}, fmt.Errorf("seal credentials: %w", err)
+	}
+	sender, _ := json.Marshal(adapter.Public())
+	p := store.ProviderConfig{ID: id, Type: in.Type, Name: in.Name, Channel: in.Channel, Sender: sender,
+		Sealed: sealed, KeyVersion: version, Mask: adapter.Mask(), Enabled: true, LastTestedAt: &res.SentAt}
+	if in.Enabled != nil {
+		p.Enabled = *in.Enabled
+	}
+	if in.Priority != nil {
+		p.Priority = *in.Priority
+	}
+	if in.RateLimitPerSecond != nil {
+		p.SendRatePerSecond = *in.RateLimitPerSecond
+	}
+	out, err := s.store.CreateProviderConfig(ctx, tenantID, p)
+	if err != nil {
+		return store.ProviderConfig{}, TestResult{}, err
+	}
+	s.log.InfoContext(ctx, "provider config created", "tenant_id", tenantID, "provider_id", id, "type", in.Type, "channel", in.Channel)
+	s.changed(ctx, tenantID)
+	return out, res, nil
+}
+
+func (s *Service) nameFree(ctx context.Context, tenantID, name, except string) error {
+	all, err := s.store.ListProviderConfigs(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	for _, p := range all {
+		if p.Name == name && p.ID != except {
+			return store.ErrNameTaken
+		}
+	}
+	return nil
+}
+
+// Update applies p to tenantID's config id. When credentials or sender change, the merged config
+// must pass a test send to p.TestRecipient first; otherwise nothing is sent.
+func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (store.ProviderConfig, *TestResult, error) {
+	cur, err := s.store.GetProviderConfig(ctx, tenantID, id)
+	if err != nil {
+		return store.ProviderConfig{}, nil, err
+	}
+	var f provider.Fields
+	if p.Type != nil {
+		f.Add("type", "cannot be changed; create a new config instead")
+	}
+	if p.Channel != nil {
+		f.Add("channel", "cannot be changed; create a new config instead")
+	}
+	next := cur
+	if p.Name != nil {
+		next.Name = *p.Name
+	}
+	validateCommon(&f, next.Name, p.Priority)
+	validateRate(&f, p.RateLimitPerSecond)
+	if p.Priority != nil {
+		next.Priority = *p.Priority
+	}
+	if p.RateLimitPerSecond != nil {
+		next.SendRatePerSecond = *p.RateLimitPerSecond
+	}
+	if p.Enabled != nil {
+		next.Enabled = *p.Enabled
+	}
+	retest := len(p.Credentials) > 0 || len(p.Sender) > 0
+	var res *TestResult
+	if retest {
+		if cur.Type == "sandbox" {
+			f.Add("credentials", "the sandbox has no credentials")
+			return store.ProviderConfig{}, nil, f.Err()
+		}
+		validateRecipient(&f, cur.Channel, p.TestRecipient)
+		cfg, err := s.reg.Open(cur)
+		if err != nil {
+			return store.ProviderConfig{}, nil, err
+		}
+		if len(p.Credentials) > 0 {
+			cfg.Credentials = p.Credentials
+		}
+		if len(p.Sender) > 0 {
+			cfg.Sender = p.Sender
+		}
+		adapter, err := s.reg.Build(cfg)
+		if err := merge(&f, err); err != nil {
+			return store.ProviderConfig{}, nil, err
+		}
+		if err := s.nameFree(ctx, tenantID, next.Name, id); err != nil {
+			return store.ProviderConfig{}, nil, err
+		}
+		r, err := s.testSend(ctx, cfg, next.Name, adapter, p.TestRecipient)
+		if err != nil {
+			return store.ProviderConfig{}, nil, err
+		}
+		res = &r
+		version, sealed, err := s.reg.Seal(tenantID, id, cfg.Credentials)
+		if err != nil {
+			return store.ProviderConfig{}, nil, fmt.Errorf("seal credentials: %w", err)
+		}
+		next.Sender, _ = json.Marshal(adapter.Public())
+		next.Sealed, next.KeyVersion, next.Mask, next.LastTestedAt = sealed, version, adapter.Mask(), &r.SentAt
+	} else if err := f.Err(); err != nil {
+		return store.ProviderConfig{}, nil, err
+	}
+	out, err := s.store.UpdateProviderConfig(ctx, next)
+	if err != nil {
+		return store.ProviderConfig{}, nil, err
+	}
+	s.log.InfoContext(ctx, "provider config updated", "tenant_id", tenantID, "provider_id", id, "retested", retest)
+	s.changed(ctx, tenantID)
+	return out, res, nil
+}
+
+// Test sends a test message through a stored config.
+func (s *Service) Test(ctx context.Context, tenantID, id, recipient string) (TestResult, error) {
+	cur, err := s.store.GetProviderConfig(ctx, tenantID, id)
+	if err != nil {
+		return TestResult{}, err
+	}
+	var f provider.Fields
+	validateRecipient(&f, cur.Channel, recipient)
+	if err := f.Err(); err != nil {
+		return TestResult{}, err
+	}
+	adapter, err := s.reg.Stored(cur)
+	if err != nil {
+		return TestResult{}, err
+	}
+	cfg := provider.Config{ID: cur.ID, TenantID: tenantID, Type: cur.Type, Channel: cur.Channel}
+	return s.testSend(ctx, cfg, cur.Name, adapter, recipient)
+}
+
+func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string, a provider.Adapter, to string) (TestResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.testTimeout)
+	defer cancel()
+	m := provider.Message{TenantID: cfg.TenantID, Channel: cfg.Channel, To: to,
+		Text: "comms test: your " + cfg.Type + " provider \"" + name + "\" is connected. No action is needed."}
+	if cfg.Channel == message.Email {
+		m.Subject = "comms test: " + name + " is connected"
+		m.HTML = "<p>Your <b>" + cfg.Type + "</b> provider is connected to comms. No action is needed.</p>"
+	}
+	res, err := a.Send(ctx, m)
+	if err != nil {
+		pe := provider.Classify(cfg.Type, err)
+		s.log.WarnContext(ctx, "provider test send failed", "tenant_id", cfg.TenantID, "provider_id", cfg.ID,
+			"type", cfg.Type, "code", pe.Code, "provider_code", pe.RawCode)
+		return TestResult{}, &TestFailedError{Err: pe}
+	}
+	return TestResult{ProviderMessageID: res.ProviderMessageID, SentAt: time.Now().UTC()}, nil
+}
+
+// RotateReport counts a rotation's work.
+type RotateReport struct {
+	Resealed int // now under the newest key
+	Skipped  int // changed by someone else meanwhile (already under the newest key)
+}
+
+// Rotate re-seals every config not under the ring's newest key, in batches, in id order. It is
+// resumable: stopped at any point, running it again finishes the job, and each config is resealed
+// with a compare-and-swap on its old ciphertext so a concurrent edit is never overwritten.
+func (s *Service) Rotate(ctx context.Context, batch int) (RotateReport, error) {
+	var rep RotateReport
+	current := s.reg.Ring().Current()
+	after := ""
+	for {
+		ps, err := s.store.SealedNotUnder(ctx, current, after, batch)
+		if err != nil {
+			return rep, err
+		}
+		if len(ps) == 0 {
+			return rep, nil
+		}
+		for _, p := range ps {
+			after = p.ID
+			cfg, err := s.reg.Open(p)
+			if err != nil {
+				return rep, err
+			}
+			version, sealed, err := s.reg.Seal(p.TenantID, p.ID, cfg.Credentials)
+			if err != nil {
+				return rep, err
+			}
+			ok, err := s.store.Reseal(ctx, p.ID, p.Sealed, version, sealed)
+			if err != nil {
+				return rep, err
+			}
+			if ok {
+				rep.Resealed++
+			} else {
+				rep.Skipped++
+			}
+		}
+	}
+}

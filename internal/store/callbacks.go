@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// InsertCallbacks makes callbacks durable and reports for each whether it was new (false: a
+// provider's retry of one already stored).
+func (s *Store) InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bool, error) {
+	n := len(cbs)
+	var (
+		cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, payload = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at                                                                   = make([]time.Time, n)
+	)
+	for i, c := range cbs {
+		cfg[i], typ[i], key[i], pmid[i], status[i] = pgText(c.ProviderConfigID), c.ProviderType, pgText(c.EventKey), pgText(c.ProviderMessageID), string(c.Status)
+		code[i], pcode[i], reason[i], rcpt[i], sup[i], at[i] = c.ErrorCode, pgText(c.ProviderCode), pgText(c.Reason), pgText(c.Recipient), c.Suppress, c.OccurredAt
+		payload[i] = pgJSON(c.Payload)
+	}
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status,
+			error_code, provider_code, reason, recipient, suppress, occurred_at, payload)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::jsonb[])
+		ON CONFLICT (provider_config_id, event_key) DO NOTHING
+		RETURNING provider_config_id, event_key`, cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, at, payload)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d callbacks: %w", n, err)
+	}
+	fresh := map[[2]string]bool{}
+	var c, k string
+	if _, err := pgx.ForEachRow(rows, []any{&c, &k}, func() error { fresh[[2]string{c, k}] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("insert %d callbacks: %w", n, err)
+	}
+	out := make([]bool, n)
+	for i := range cbs {
+		// a key twice in one batch: the first is new, the second a duplicate
+		out[i] = fresh[[2]string{cfg[i], key[i]}]
+		delete(fresh, [2]string{cfg[i], key[i]})
+	}
+	return out, nil
+}
+
+// UnmatchedCallback is a callback that never found its message.
+type UnmatchedCallback struct {
+	ID                int64     `json:"id"`
+	ProviderConfigID  string    `json:"provider_id"`
+	ProviderType      string    `json:"provider"`
+	ProviderMessageID string    `json:"provider_message_id"`
+	Status            string    `json:"status"`
+	ReceivedAt        time.Time `json:"received_at"`
+	Tries             int       `json:"tries"`
+}
+
+// ListUnmatchedCallbacks returns up to limit callbacks that gave up waiting for their message,
+// newest first, for reconciliation.
+func (s *Store) ListUnmatchedCallbacks(ctx context.Context, limit int) ([]UnmatchedCallback, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, provider_config_id, provider_type, provider_message_id, status, received_at, tries
+		FROM communication.callbacks WHERE outcome = 'unmatched' ORDER BY received_at DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unmatched callbacks: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[UnmatchedCallback])
+}
+
+// RetryUnmatchedCallbacks puts every unmatched callback back in the queue, for after a
+// reconciliation (a restored message, a fixed provider config).
+func (s *Store) RetryUnmatchedCallbacks(ctx context.Context) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE communication.callbacks SET outcome = 'pending', tries = 0, next_try_at = now() WHERE outcome = 'unmatched'`)
+	if err != nil {
+		return 0, fmt.Errorf("retry unmatched callbacks: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// pgText makes s storable as PostgreSQL text, which refuses NUL and invalid UTF-8: a callback
+// carrying either would otherwise fail its batch on every retry.
+func pgText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// pgJSON does the same for jsonb, which also refuses the escape \u0000.
+func pgJSON(b []byte) string {
+	return strings.ReplaceAll(pgText(string(b)), `\u0000`, `\uFFFD`)
+}

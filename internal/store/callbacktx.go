@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// DueCallback is a stored callback due for a match attempt, locked by its transaction.
+type DueCallback struct {
+	provider.Event
+	ID    int64
+	Tries int // match attempts so far
+	// Message is the message the callback names, locked; nil when none is found (yet).
+	Message *TrackedMessage
+}
+
+// TrackedMessage is a message's delivery tracking as a callback transaction sees it.
+type TrackedMessage struct {
+	Ref
+	Channel   message.Channel
+	Recipient string
+	message.Tracking
+}
+
+// CallbackTx is one transaction over a batch of due callbacks. Its writes are gathered and sent
+// in one round trip when the function given to ApplyCallbackBatch returns; they commit together.
+type CallbackTx struct{ w *trackWriter }
+
+// ApplyCallbackBatch locks up to limit due callbacks (skipping those another transaction holds)
+// and the messages they name (in id order, so concurrent batches cannot deadlock), and calls fn
+// with them; fn decides, through tx, what each one writes. An error from fn rolls everything back.
+func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *CallbackTx, due []DueCallback) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT c.id, c.provider_config_id, c.provider_type, c.event_key, c.provider_message_id, c.status,
+			       c.error_code, c.provider_code, c.reason, c.recipient, c.suppress, c.occurred_at, c.payload::text,
+			       c.tries, coalesce(r.tenant_id, ''), coalesce(r.message_id, '')
+			FROM communication.callbacks c
+			LEFT JOIN communication.provider_message_refs r
+			  ON r.provider_config_id = c.provider_config_id AND r.provider_message_id = c.provider_message_id
+			WHERE c.outcome = 'pending' AND c.next_try_at <= now()
+			ORDER BY c.next_try_at, c.id LIMIT $1
+			FOR UPDATE OF c SKIP LOCKED`, limit)
+		if err != nil {
+			return err
+		}
+		var refs []Ref
+		due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueCallback, error) {
+			var c DueCallback
+			var payload string
+			var ref Ref
+			err := r.Scan(&c.ID, &c.ProviderConfigID, &c.ProviderType, &c.EventKey, &c.ProviderMessageID, &c.Status,
+				&c.ErrorCode, &c.ProviderCode, &c.Reason, &c.Recipient, &c.Suppress, &c.OccurredAt, &payload,
+				&c.Tries, &ref.TenantID, &ref.ID)
+			c.Payload = []byte(payload)
+			refs = append(refs, ref)
+			return c, err
+		})
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		msgs, err := lockTracked(ctx, tx, refs)
+		if err != nil {
+			return err
+		}
+		for i := range due {
+			due[i].Message = msgs[refs[i].ID]
+		}
+		batch := &CallbackTx{w: newTrackWriter()}
+		if err := fn(batch, due); err != nil {
+			return err
+		}
+		return batch.w.flush(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("apply callbacks: %w", err)
+	}
+	return nil
+}
+
+// lockTracked locks the messages refs name, in id order.
+func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*TrackedMessage, error) {
+	var tenants, msgIDs []string
+	for _, r := range refs {
+		if r.ID != "" {
+			tenants, msgIDs = append(tenants, r.TenantID), append(msgIDs, r.ID)
+		}
+	}
+	out := map[string]*TrackedMessage{}
+	if len(msgIDs) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT m.id, m.tenant_id, m.channel, m.recipient, m.status, m.delivered_at, m.opened_at, m.clicked_at
+		FROM communication.message_logs m
+		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
+		ORDER BY m.id FOR UPDATE OF m`, tenants, msgIDs)
+	if err != nil {
+		return nil, err
+	}
+	var m TrackedMessage
+	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.TenantID, &m.Channel, &m.Recipient, &m.Status, &m.DeliveredAt, &m.OpenedAt, &m.ClickedAt}, func() error {
+		c := m
+		out[c.ID] = &c
+		return nil
+	})
+	return out, err
+}
+
+// Wait leaves c pending until next, or, with giveUp, marks it unmatched (kept for
+// reconciliation).
+func (tx *CallbackTx) Wait(c DueCallback, next time.Time, giveUp bool) {
+	w := tx.w
+	w.waitID, w.waitNext, w.waitGiveUp = append(w.waitID, c.ID), append(w.waitNext, next), append(w.waitGiveUp, giveUp)
+}
+
+// Record adds c to its message's timeline, with reason as its text, and marks c applied.
+func (tx *CallbackTx) Record(c DueCallback, reason string) {
+	w, m := tx.w, c.Message
+	w.evMsg, w.evTenant, w.evStatus = append(w.evMsg, m.ID), append(w.evTenant, m.TenantID), append(w.evStatus, string(c.Status))
+	w.evCfg, w.evType, w.evCode = append(w.evCfg, c.ProviderConfigID), append(w.evType, c.ProviderType), append(w.evCode, c.ErrorCode)
+	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, string(c.Payload)), append(w.evAt, c.OccurredAt)
+	w.doneID, w.doneMsg = append(w.doneID, c.ID), append(w.doneMsg, m.ID)
+}
+
+// SetTracking writes m's status and first delivered, opened and clicked times.
+func (tx *CallbackTx) SetTracking(m *TrackedMessage) {
+	w := tx.w
+	w.updID, w.updTenant, w.updStatus = append(w.updID, m.ID), append(w.updTenant, m.TenantID), append(w.updStatus, string(m.Status))
+	w.updDelivered, w.updOpened, w.updClicked = append(w.updDelivered, m.DeliveredAt), append(w.updOpened, m.OpenedAt), append(w.updClicked, m.ClickedAt)
+}
+
+// AddCounts adds counts to m's tenant and channel in the hourly analytics rollup of hour.
+func (tx *CallbackTx) AddCounts(m *TrackedMessage, hour time.Time, counts message.Counts) {
+	k := rollupKey{m.TenantID, string(m.Channel), hour}
+	if tx.w.rollups[k] == nil {
+		tx.w.rollups[k] = &message.Counts{}
+	}
+	tx.w.rollups[k].Add(counts)
+}
+
+// CountError adds c's error to the provider-error rollups of hour (and its day), keeping the
+// latest occurrence's words as the example.
+func (tx *CallbackTx) CountError(c DueCallback, hour time.Time) {
+	m := c.Message
+	k := errorKey{m.TenantID, string(m.Channel), c.ProviderType, c.ProviderConfigID, c.ErrorCode, hour}
+	d := tx.w.errors[k]
+	if d == nil {
+		d = &errorDelta{}
+		tx.w.errors[k] = d
+	}
+	d.count++
+	if !c.OccurredAt.Before(d.at) {
+		d.message, d.pcode, d.at = c.Reason, c.ProviderCode, c.OccurredAt
+	}
+}
+
+// Suppress adds recipientKey to m's tenant's suppression list for m's channel (a no-op when
+// already there), naming m as the cause.
+func (tx *CallbackTx) Suppress(m *TrackedMessage, recipientKey, reason, detail string) {
+	w := tx.w
+	w.supTenant, w.supChannel = append(w.supTenant, m.TenantID), append(w.supChannel, string(m.Channel))
+	w.supRcpt, w.supReason, w.supDetail, w.supMsg = append(w.supRcpt, recipientKey), append(w.supReason, reason), append(w.supDetail, detail), append(w.supMsg, m.ID)
+}
+
+type rollupKey struct {
+	tenant, channel string
+	bucket          time.Time
+}
+
+type errorKey struct {
+	tenant, channel, typ, cfg, code string
+	bucket                          time.Time
+}
+
+type errorDelta struct {
+	count          int64
+	message, pcode string
+	at             time.Time
+}
+
+// trackWriter gathers one batch's writes and sends them in one round trip.
+type trackWriter struct {
+	evMsg, evTenant, evStatus, evCfg, evType, evCode, evReason, evPayload []string
+	evAt                                                                  []time.Time
+	updID, updTenant, updStatus                                           []string
+	updDelivered, updOpened, updClicked                                   []*time.Time
+	rollups                                                               map[rollupKey]*message.Counts
+	errors                                                                map[errorKey]*errorDelta
+	supTenant, supChannel, supRcpt, supReason, supDetail, supMsg          []string
+	doneID                                                                []int64
+	doneMsg                                                               []string
+	waitID                                                                []int64
+	waitNext                                                              []time.Time
+	waitGiveUp                                                            []bool
+}
+
+func newTrackWriter() *trackWriter {
+	return &trackWriter{rollups: map[rollupKey]*message.Counts{}, errors: map[errorKey]*errorDelta{}}
+}

@@ -1,0 +1,153 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The hot path's batch statements (insert, mark, claim, outcome) must stay index lookups as
+// message_logs and a tenant's suppression list grow, whatever the tables' statistics say, and
+// whichever plan PostgreSQL caches for them. A connection caches a statement's plan; a plan
+// settled on while the table was nearly empty and never analysed (a fresh database, autovacuum
+// behind or off) scanned the whole table on every claim for the life of the connection: 2,155
+// scans reading 28.8 million rows in one 60 s isolation run (docs/benchmarks.md). The pool lets
+// PostgreSQL cache generic plans for these statements (db.Open), so the test runs once as the pool
+// is configured and once with every statement forced onto its generic plan.
+func TestDispatchStatementsDoNotScanMessageLogsAsItGrows(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", "force_generic_plan"} {
+		t.Run("plan_cache_mode="+mode, func(t *testing.T) {
+			t.Parallel()
+			testStatementsStayLookups(t, mode)
+		})
+	}
+}
+
+func testStatementsStayLookups(t *testing.T, planCacheMode string) {
+	ctx := context.Background()
+	url := testenv.DatabaseURL(t)
+	if planCacheMode != "" {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += sep + "plan_cache_mode=" + planCacheMode
+	}
+	// One connection, so every statement below shares one plan cache, as a busy pool's do.
+	pool, err := db.Open(ctx, url, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := store.New(pool)
+	ten := tenant(t, s)
+
+	cycle := func(n int) {
+		t.Helper()
+		msgs := make([]store.NewMessage, n)
+		for i := range msgs {
+			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
+		}
+		ins, err := s.InsertMessages(ctx, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := make([]store.Ref, len(ins))
+		for i, in := range ins {
+			refs[i] = store.Ref{TenantID: ten, ID: in.ID}
+		}
+		if err := s.MarkPublished(ctx, refs); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.ClaimMessages(ctx, refs, time.Minute)
+		if err != nil || len(claimed) != n {
+			t.Fatalf("claimed %d of %d: %v", len(claimed), n, err)
+		}
+		outs := make([]store.Outcome, len(claimed))
+		for i, c := range claimed {
+			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
+		}
+		if got, err := s.FinishMessages(ctx, outs); err != nil || len(got) != n {
+			t.Fatalf("finished %d of %d: %v", len(got), n, err)
+		}
+		if _, _, err := s.SweepExpiredLeases(ctx, "", 500, func(context.Context, []store.Stranded) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Enough small batches on a nearly empty table for PostgreSQL to settle on cached plans.
+	for range 12 {
+		cycle(2)
+	}
+	// The tables grow: unfinished messages, as behind a tenant whose provider is down, and the
+	// tenant's suppression list.
+	if _, err := pool.Exec(ctx, `INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason)
+		SELECT $1, 'sms', '+1999' || lpad(g::text, 7, '0'), 'manual' FROM generate_series(1, 20000) g`, ten); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		msgs := make([]store.NewMessage, 1000)
+		for i := range msgs {
+			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550000")}
+		}
+		if _, err := s.InsertMessages(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := tableScans(t, pool)
+	for range 5 {
+		cycle(2)
+	}
+	after := tableScans(t, pool)
+	if seq, rows := after.seq-before.seq, after.rows-before.rows; seq != 0 {
+		t.Fatalf("5 rounds of 2 messages scanned message_logs %d times, reading %d rows (index scans: %d)", seq, rows, after.idx-before.idx)
+	}
+	if seq, rows := after.supSeq-before.supSeq, after.supRows-before.supRows; seq != 0 {
+		t.Fatalf("5 rounds of 2 messages scanned suppressions %d times, reading %d rows", seq, rows)
+	}
+	// The outbox's unpublished entries (20,000 here; a broker outage's or a failing provider's
+	// retries in production) are the sweeper's to read, not every publish mark's.
+	if read := after.unpublished - before.unpublished; read > 100 {
+		t.Fatalf("5 rounds of 2 messages read %d entries of the unpublished outbox index", read)
+	}
+	// The claim and the outcome change no indexed column, so, given room on the page (fillfactor
+	// 70), their updates are HOT: they write no index entries. An index on status or
+	// lease_expires_at made all of them cold (migration 0008).
+	if upd, hot := after.upd-before.upd, after.hot-before.hot; upd != 20 || hot < upd/2 {
+		t.Fatalf("5 rounds of 2 messages updated message_logs %d times (want 20), %d of them HOT (want most)", upd, hot)
+	}
+}
+
+type scans struct{ seq, rows, idx, upd, hot, supSeq, supRows, unpublished int64 }
+
+// tableScans reads message_logs' scan and update counters, suppressions' scans and the entries
+// read from the unpublished outbox index, once this backend's counts are flushed: statistics
+// reach pg_stat_user_tables when a backend goes idle, at most once a second unless forced.
+func tableScans(t *testing.T, pool *pgxpool.Pool) scans {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+		t.Fatal(err)
+	}
+	var s scans
+	err := pool.QueryRow(ctx, `SELECT coalesce(m.seq_scan, 0), coalesce(m.seq_tup_read, 0), coalesce(m.idx_scan, 0), m.n_tup_upd, m.n_tup_hot_upd,
+			coalesce(s.seq_scan, 0), coalesce(s.seq_tup_read, 0), coalesce(u.idx_tup_read, 0)
+		FROM pg_stat_user_tables m, pg_stat_user_tables s, pg_stat_user_indexes u
+		WHERE m.relid = 'communication.message_logs'::regclass AND s.relid = 'communication.suppressions'::regclass
+		  AND u.indexrelid = 'communication.dispatch_queue_unpublished'::regclass`).
+		Scan(&s.seq, &s.rows, &s.idx, &s.upd, &s.hot, &s.supSeq, &s.supRows, &s.unpublished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,279 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	t.Parallel()
+	return store.New(testenv.DB(t))
+}
+
+func tenant(t *testing.T, s *store.Store) string {
+	t.Helper()
+	tn, err := s.CreateTenant(context.Background(), store.NewTenant{Name: "t", AllowSystemFallback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn.ID
+}
+
+func sms(to string) message.Request {
+	return message.Request{Channel: message.SMS, To: to, Text: "hi"}
+}
+
+func TestInsertMessagesIdempotency(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a, b := tenant(t, s), tenant(t, s)
+
+	first, err := s.InsertMessages(ctx, []store.NewMessage{
+		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		// same key, same tenant, same batch: must collapse onto the first
+		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		// same key, other tenant: independent
+		{ID: ids.New(ids.Message), TenantID: b, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550101")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first[0].Duplicate || !first[1].Duplicate || first[1].ID != first[0].ID || first[1].Mismatch {
+		t.Fatalf("in-batch duplicate not collapsed: %+v", first)
+	}
+	if first[2].Duplicate || first[2].ID == first[0].ID || first[3].Duplicate {
+		t.Fatalf("tenants or keyless messages interfered: %+v", first)
+	}
+
+	again, err := s.InsertMessages(ctx, []store.NewMessage{
+		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550199"), IdempotencyKey: "k1", RequestHash: []byte("other")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again[0].Duplicate || again[0].ID != first[0].ID || again[0].Mismatch {
+		t.Fatalf("repeat: %+v", again[0])
+	}
+	if !again[1].Mismatch {
+		t.Fatalf("different body under the same key must be a mismatch: %+v", again[1])
+	}
+	list, _, err := s.ListMessages(ctx, a, store.ListFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("tenant a has %d messages, want 2", len(list))
+	}
+}
+
+func TestClaimAndFinishStateMachine(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	ins, err := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := store.Ref{TenantID: ten, ID: ins[0].ID}
+
+	// Another tenant cannot claim it.
+	if c, err := s.ClaimMessages(ctx, []store.Ref{{TenantID: "ten_other", ID: ref.ID}}, time.Minute); err != nil || len(c) != 0 {
+		t.Fatalf("cross-tenant claim: %v %v", c, err)
+	}
+	c, err := s.ClaimMessages(ctx, []store.Ref{ref, ref}, time.Minute)
+	if err != nil || len(c) != 1 || c[0].Attempt != 1 || c[0].To != "+14155550100" {
+		t.Fatalf("claim: %+v %v", c, err)
+	}
+	// A redelivered intent while the lease holds claims nothing.
+	if again, _ := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); len(again) != 0 {
+		t.Fatalf("claimed a leased message twice")
+	}
+	// A stale attempt's outcome is ignored.
+	if got, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 7, Status: message.Sent}}); err != nil || len(got) != 0 {
+		t.Fatalf("stale outcome recorded: %v %v", got, err)
+	}
+	recorded, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_1"}})
+	n := len(recorded)
+	if err != nil || n != 1 {
+		t.Fatalf("finish: %d %v", n, err)
+	}
+	if again, _ := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); len(again) != 0 {
+		t.Fatalf("claimed a sent message")
+	}
+	m, err := s.GetMessage(ctx, ten, ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []message.Status
+	for _, e := range m.Events {
+		got = append(got, e.Status)
+	}
+	if m.Status != message.Sent || m.ProviderMessageID != "sb_1" || m.SentAt == nil || len(got) != 3 ||
+		got[0] != message.Queued || got[1] != message.Sending || got[2] != message.Sent {
+		t.Fatalf("message %+v events %v", m, got)
+	}
+	if _, err := s.GetMessage(ctx, "ten_other", ref.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("other tenant read: %v", err)
+	}
+}
+
+func TestExpiredLeaseIsReclaimedAndSwept(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	ins, _ := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}})
+	ref := store.Ref{TenantID: ten, ID: ins[0].ID}
+	if c, _ := s.ClaimMessages(ctx, []store.Ref{ref}, time.Millisecond); len(c) != 1 {
+		t.Fatal("claim failed")
+	}
+	time.Sleep(20 * time.Millisecond)
+	var swept []store.Stranded
+	n, next, err := s.SweepExpiredLeases(ctx, "", 10, func(_ context.Context, st []store.Stranded) error { swept = st; return nil })
+	if err != nil || n != 1 || swept[0].ID != ref.ID || next != "" {
+		t.Fatalf("sweep: %d %v %v, next page %q (want the end)", n, swept, err, next)
+	}
+	// Re-published once: the next sweep leaves it until it is claimed again.
+	if n, _, _ := s.SweepExpiredLeases(ctx, "", 10, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
+		t.Fatalf("re-published twice")
+	}
+	c, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute)
+	if err != nil || len(c) != 1 || c[0].Attempt != 2 {
+		t.Fatalf("reclaim: %+v %v", c, err)
+	}
+}
+
+func TestSweepUnpublishedFailedPublishKeepsThem(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	if _, err := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("broker down")
+	if _, err := s.SweepUnpublished(ctx, 0, 10, func(context.Context, []store.Stranded) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("want publish error, got %v", err)
+	}
+	n, err := s.SweepUnpublished(ctx, 0, 10, func(context.Context, []store.Stranded) error { return nil })
+	if err != nil || n != 1 {
+		t.Fatalf("after a failed publish the message must still be swept: %d %v", n, err)
+	}
+	if n, _ := s.SweepUnpublished(ctx, 0, 10, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
+		t.Fatalf("a published message was swept again")
+	}
+}
+
+func TestListMessagesFiltersAndPaginates(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	var batch []store.NewMessage
+	for i := 0; i < 7; i++ {
+		r := sms("+14155550100")
+		if i%2 == 1 {
+			r = message.Request{Channel: message.Email, To: "a@example.com", Subject: "s", Text: "t"}
+		}
+		batch = append(batch, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: r})
+	}
+	if _, err := s.InsertMessages(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, next, err := s.ListMessages(ctx, ten, store.ListFilter{Channel: message.SMS, Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			if m.Channel != message.SMS || seen[m.ID] {
+				t.Fatalf("bad page entry %+v", m)
+			}
+			seen[m.ID] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 4 {
+		t.Fatalf("saw %d sms messages, want 4", len(seen))
+	}
+	if _, _, err := s.ListMessages(ctx, ten, store.ListFilter{Cursor: "!!", Limit: 2}); !errors.Is(err, store.ErrBadCursor) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// The lease sweep reads the outbox a page at a time, and a lap of pages finds every expired lease
+// wherever it sits, each once: the outbox holds every unfinished message (a failing provider's
+// whole backlog), too many to look up in one statement.
+func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	msgs := make([]store.NewMessage, 25)
+	for i := range msgs {
+		msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
+	}
+	ins, err := s.InsertMessages(ctx, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every third message is stuck in sending with an expired lease; the rest wait, queued.
+	var stuck []store.Ref
+	for i, in := range ins {
+		if i%3 == 0 {
+			stuck = append(stuck, store.Ref{TenantID: ten, ID: in.ID})
+		}
+	}
+	if c, err := s.ClaimMessages(ctx, stuck, time.Millisecond); err != nil || len(c) != len(stuck) {
+		t.Fatalf("claimed %d of %d: %v", len(c), len(stuck), err)
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	swept := map[string]int{}
+	page, pages := "", 0
+	for {
+		_, next, err := s.SweepExpiredLeases(ctx, page, 4, func(_ context.Context, st []store.Stranded) error {
+			if len(st) > 4 {
+				t.Errorf("a page of 4 returned %d messages", len(st))
+			}
+			for _, x := range st {
+				swept[x.ID]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if next == "" {
+			break
+		}
+		if next <= page {
+			t.Fatalf("page after %q ends at %q: not moving forward", page, next)
+		}
+		page = next
+	}
+	if pages != 7 { // 25 entries, 4 a page
+		t.Errorf("a lap took %d pages, want 7", pages)
+	}
+	if len(swept) != len(stuck) {
+		t.Fatalf("a lap re-published %d messages, want the %d stuck ones", len(swept), len(stuck))
+	}
+	for _, r := range stuck {
+		if swept[r.ID] != 1 {
+			t.Fatalf("stuck message %s re-published %d times", r.ID, swept[r.ID])
+		}
+	}
+}

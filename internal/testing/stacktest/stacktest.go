@@ -1,0 +1,409 @@
+// Package stacktest assembles the real service in-process for tests and benchmarks: a fresh
+// PostgreSQL database, a Redis prefix, an in-process Kafka-protocol broker, the intake and API
+// served over real HTTP, workers whose sandbox provider records every delivery, and the sweeper.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/callbacks/receiver"
+	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/dispatch/retrier"
+	"github.com/logicspike/comms/internal/dispatch/sweeper"
+	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/providerconfig"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/registry"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/apispec"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/client"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/sandbox"
+)
+
+// Options shape a stack.
+type Options struct {
+	Partitions       int32
+	SandboxLatencyMS int
+	// Publisher replaces the intake's Kafka producer (to make produce fail, say).
+	Publisher intake.Publisher
+	Sweeper   sweeper.Config // zero: no sweeper runs
+	// AuthCacheTTL for the API (default 0: every request reads the key from the database).
+	AuthCacheTTL time.Duration
+	// Env points the provider adapters at fakes (AllowInsecure and loopback dialling are on
+	// either way: every fake listens on 127.0.0.1).
+	Env provider.Env
+	// Log receives every service's log output (default: errors to stderr).
+	Log *slog.Logger
+	// Pool is the database (default: a fresh one from testenv); fault tests pass one that reaches
+	// PostgreSQL through a proxy they can cut.
+	Pool *pgxpool.Pool
+	// Limiter for intake and send caps (default: on the stack's Redis).
+	Limiter *ratelimit.Limiter
+	// RouteCacheTTL of the workers (default 1s). Config changes also reach them at once through
+	// Redis invalidation notices.
+	RouteCacheTTL time.Duration
+}
+
+// TestKeys is the stack's key ring.
+const TestKeys = "v1:dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY="
+
+// Stack is a running service.
+type Stack struct {
+	tb       testing.TB
+	Pool     *pgxpool.Pool
+	Store    *store.Store
+	Brokers  []string
+	Producer *queue.Producer
+	Recorder *sandbox.Recorder
+	Registry *registry.Registry
+	Intake   *intake.Service
+	URL      string
+	AdminKey string
+	Log      *slog.Logger
+	Client   *http.Client
+	groupID  string
+	rdb      *redis.Client
+	prefix   string
+	routeTTL time.Duration
+	limiter  *ratelimit.Limiter
+}
+
+// Logger is quiet: errors only, to stderr.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// Start builds a stack for tb; everything stops when tb ends.
+func Start(tb testing.TB, opts Options) *Stack {
+	tb.Helper()
+	if opts.Partitions == 0 {
+		opts.Partitions = 4
+	}
+	pool := opts.Pool
+	if pool == nil {
+		pool = testenv.DB(tb)
+	}
+	rdb, prefix := testenv.Redis(tb)
+	brokers := testenv.Kafka(tb, opts.Partitions, queue.AllTopics()...)
+	st := store.New(pool)
+	log := opts.Log
+	if log == nil {
+		log = Logger()
+	}
+	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
+		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
+		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter}
+	if s.limiter == nil {
+		s.limiter = ratelimit.New(rdb, prefix)
+	}
+	if s.routeTTL == 0 {
+		s.routeTTL = time.Second
+	}
+	ring, err := secrets.ParseRing(TestKeys)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := opts.Env
+	env.AllowInsecure = true
+	s.Registry = registry.New(ring, env, s.Recorder)
+	ctx := context.Background()
+	if _, err := app.EnsureSandboxDefaults(ctx, st, opts.SandboxLatencyMS); err != nil {
+		tb.Fatal(err)
+	}
+	_, admin, err := st.CreateAPIKey(ctx, store.KindAdmin, "", "test admin", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.AdminKey = admin
+
+	s.Producer = queue.NewProducer(brokers, queue.TopicSend)
+	pub := opts.Publisher
+	if pub == nil {
+		pub = s.Producer
+	}
+	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log)
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Intake.Run(bg) }()
+	if opts.Sweeper.Interval > 0 {
+		sw := sweeper.New(opts.Sweeper, st, s.Producer, log)
+		wg.Add(1)
+		go func() { defer wg.Done(); sw.Run(bg) }()
+	}
+	notifier := invalidate.NewNotifier(rdb, prefix, log)
+	ps := providerconfig.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
+	s.URL = srv.URL
+	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
+	tb.Cleanup(func() {
+		srv.Close()
+		stop()
+		wg.Wait()
+		_ = s.Producer.Close()
+	})
+	return s
+}
+
+// Worker is a running worker.
+type Worker struct {
+	*worker.Worker
+	stop context.CancelFunc
+	done chan struct{} // closed when Run returned; err is then set
+	err  error
+}
+
+// Stop shuts the worker down gracefully and waits.
+func (w *Worker) Stop() error {
+	w.stop()
+	<-w.done
+	return w.err
+}
+
+// Kill crashes the worker (see worker.Crash) and waits for it to be gone.
+func (w *Worker) Kill() {
+	w.Crash()
+	<-w.done
+}
+
+// StartWorker starts a worker in the stack's consumer group with the recording sandbox, and a
+// retrier for its retry tiers.
+func (s *Stack) StartWorker(cfg worker.Config) *Worker {
+	s.tb.Helper()
+	if cfg.SendLimiter == nil {
+		cfg.SendLimiter = s.limiter
+	}
+	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
+	retries := queue.NewProducer(s.Brokers, "")
+	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)
+	if cfg.Announcer == nil {
+		cfg.Announcer = invalidate.NewNotifier(s.rdb, s.prefix, s.Log)
+	}
+	cfg.Brokers, cfg.Group = s.Brokers, s.groupID
+	w, err := worker.New(cfg, s.Store, router, dlq, retries, s.Log)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go invalidate.Listen(ctx, s.rdb, s.prefix, s.Log, router.Invalidate)
+	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
+	retrierDone := make(chan struct{})
+	rt := retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log)
+	go app.ListenForRecoveries(ctx, s.rdb, s.prefix, s.Log, w, rt)
+	go func() {
+		defer close(retrierDone)
+		rt.Run(ctx)
+	}()
+	go apply.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
+	go func() {
+		defer close(rw.done)
+		rw.err = w.Run(ctx)
+		cancel() // a crashed or stopped worker takes its retrier with it
+		<-retrierDone
+		_ = dlq.Close()
+		_ = retries.Close()
+	}()
+	s.tb.Cleanup(func() {
+		cancel()
+		select {
+		case <-rw.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	return rw
+}
+
+// GroupID is the consumer group of the stack's workers.
+func (s *Stack) GroupID() string { return s.groupID }
+
+// Tenant creates a tenant with a key and returns both.
+func (s *Stack) Tenant() (tenantID, key string) {
+	s.tb.Helper()
+	ctx := context.Background()
+	t, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "tenant " + ids.Random(4), AllowSystemFallback: true})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	_, key, err = s.Store.CreateAPIKey(ctx, store.KindTenant, t.ID, "test", nil)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return t.ID, key
+}
+
+// Do sends a request with key (and optional extra headers) and decodes a JSON answer into out.
+func (s *Stack) Do(method, path, key string, body any, headers map[string]string, out any) *http.Response {
+	s.tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.tb.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp
+}
+
+// Send posts a message and returns its id, failing the test unless it is accepted.
+func (s *Stack) Send(key, idemKey string, req message.Request) string {
+	s.tb.Helper()
+	acc, err := s.API(key).Send(context.Background(), req, idemKey)
+	if err != nil {
+		s.tb.Fatalf("send: %v", err)
+	}
+	return acc.ID
+}
+
+// API is a client of the stack's API with key.
+func (s *Stack) API(key string) *client.Client {
+	return client.New(s.URL, key, client.WithHTTPClient(s.Client))
+}
+
+// CountByStatus returns how many messages are in each status.
+func (s *Stack) CountByStatus(ctx context.Context) (map[message.Status]int, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT status, count(*) FROM communication.message_logs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[message.Status]int{}
+	for rows.Next() {
+		var st message.Status
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// WaitAllFinal waits until every message is in a final status, or fails after timeout.
+func (s *Stack) WaitAllFinal(timeout time.Duration) map[message.Status]int {
+	s.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		counts, err := s.CountByStatus(context.Background())
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		if counts[message.Queued]+counts[message.Sending] == 0 {
+			return counts
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("messages not final after %s: %v", timeout, counts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// FailingPublisher fails every publish, as a broker that is down would.
+type FailingPublisher struct{}
+
+// Publish implements intake.Publisher.
+func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
+	return fmt.Errorf("broker unreachable (simulated)")
+}
+
+// Webhook is a running callback receiver with its applier.
+type Webhook struct {
+	URL    string
+	Server *receiver.Server
+}
+
+// StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
+// Twilio signs) and runs a applier polling every 20ms. SES callbacks verify against the SNS of
+// Options.Env (SNSHostPattern, SNSClient, SNSPort).
+func (s *Stack) StartWebhook() *Webhook {
+	s.tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv, err := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, ConfigTTL: time.Second})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
+	hs.Start()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		apply.New(apply.Config{Interval: 20 * time.Millisecond, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
+	}()
+	s.tb.Cleanup(func() {
+		hs.Close()
+		stop()
+		wg.Wait()
+	})
+	return &Webhook{URL: url, Server: srv}
+}
+
+// specChecked validates every exchange of the stack's client with the API at apiHost against
+// docs/openapi.json (apispec): a test whose requests or answers drift from the document fails.
+func specChecked(tb testing.TB, rt http.RoundTripper, apiHost string) http.RoundTripper {
+	v, err := apispec.Load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v.Transport(rt, apiHost, func(err error) { tb.Errorf("openapi.json: %v", err) })
+}
