@@ -201,7 +201,7 @@ func (c callbacks) Receive(ctx context.Context, req provider.CallbackRequest) ([
 	case "SubscriptionConfirmation":
 		if err := c.sns.Confirm(ctx, m); err != nil {
 			// SNS re-sends the confirmation; ErrUnavailable asks for that.
-			return nil, fmt.Errorf("%w: topic %s: %v", provider.ErrUnavailable, m.TopicArn, err)
+			return nil, fmt.Errorf("%w: topic %s: %w", provider.ErrUnavailable, m.TopicArn, err)
 		}
 		return nil, nil
 	case "UnsubscribeConfirmation":
