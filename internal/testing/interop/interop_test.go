@@ -30,7 +30,7 @@ import (
 func emulator(t *testing.T, name string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(filepath.Dir(file), "..", "..", "test", "emulators", "node_modules", ".bin", name)
+	bin := filepath.Join(filepath.Dir(file), "..", "..", "..", "test", "emulators", "node_modules", ".bin", name)
 	if _, err := os.Stat(bin); err != nil {
 		if os.Getenv("COMMS_REQUIRE_EMULATORS") == "1" {
 			t.Fatalf("%s is not installed (npm ci --prefix test/emulators): %v", name, err)
