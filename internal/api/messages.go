@@ -163,6 +163,8 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			}
 		case "to":
 			f.Recipient = v
+		case "template":
+			f.Template = v
 		case "created_after", "created_before":
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {

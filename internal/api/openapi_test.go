@@ -15,6 +15,7 @@ import (
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -100,7 +101,11 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"ProviderInput": providerconfig.Input{}, "ProviderPatch": providerconfig.Patch{}, "TestResult": providerconfig.TestResult{},
 		"DeadLetter": store.DeadLetter{}, "TenantPatch": store.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
 		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
-		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{},
+		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{}, "SMSSize": message.SMSSize{},
+		"Template": store.Template{}, "TemplateInput": templates.Input{}, "TemplatePatch": store.TemplatePatch{},
+		"TemplateVersion": store.TemplateVersion{}, "TemplateVersionInput": templates.VersionInput{},
+		"TemplatePreviewInput": templates.PreviewInput{}, "TemplatePreview": templates.Preview{},
+		"TemplateRef": message.TemplateRef{}, "TemplateUse": message.TemplateUse{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

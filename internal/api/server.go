@@ -15,6 +15,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -23,6 +24,7 @@ type Server struct {
 	store     *store.Store
 	intake    *intake.Service
 	providers *providerconfig.Service
+	templates *templates.Service
 	dlq       *dlq.Service
 	limiter   *ratelimit.Limiter
 	notify    providerconfig.Notifier
@@ -37,6 +39,8 @@ type Options struct {
 	AuthCacheTTL time.Duration
 	// Providers manages provider configs (Save & Test). Required.
 	Providers *providerconfig.Service
+	// Templates manages templates. Required.
+	Templates *templates.Service
 	// DLQ replays dead letters. Required.
 	DLQ *dlq.Service
 	// Limiter enforces each tenant's intake rate; nil: no limit.
@@ -47,7 +51,7 @@ type Options struct {
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -81,6 +85,17 @@ func (srv *Server) routes() []route {
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
+
+		{"POST /v1/templates", accessTenant, srv.createTemplate},
+		{"GET /v1/templates", accessTenant, srv.listTemplates},
+		{"GET /v1/templates/{key}", accessTenant, srv.getTemplate},
+		{"PATCH /v1/templates/{key}", accessTenant, srv.updateTemplate},
+		{"DELETE /v1/templates/{key}", accessTenant, srv.archiveTemplate},
+		{"POST /v1/templates/{key}/versions", accessTenant, srv.createTemplateVersion},
+		{"GET /v1/templates/{key}/versions", accessTenant, srv.listTemplateVersions},
+		{"GET /v1/templates/{key}/versions/{n}", accessTenant, srv.getTemplateVersion},
+		{"POST /v1/templates/{key}/versions/{n}/activate", accessTenant, srv.activateTemplateVersion},
+		{"POST /v1/templates/{key}/preview", accessTenant, srv.previewTemplate},
 
 		{"POST /v1/providers", accessTenant, srv.createProvider(false)},
 		{"GET /v1/providers", accessTenant, srv.listProviders(false)},

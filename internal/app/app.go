@@ -34,6 +34,7 @@ import (
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 )
 
@@ -84,19 +85,22 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	st := store.New(d.Pool)
 	prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
 	defer prod.Close()
-	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log)
+	tmplCache := templates.NewCache(d.Redis, cfg.RedisPrefix, d.Log)
+	tmpl := templates.New(st, tmplCache, d.Log)
+	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl)
 	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); in.Run(bg) }()
 	go func() { defer wg.Done(); sw.Run(bg) }()
+	go func() { defer wg.Done(); tmplCache.Run(bg) }()
 
 	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
 	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps,
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl,
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()

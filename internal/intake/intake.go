@@ -48,15 +48,21 @@ type Publisher interface {
 	Publish(ctx context.Context, envs ...queue.Envelope) error
 }
 
+// Renderer renders a request naming a template into the plain request that is stored and sent.
+type Renderer interface {
+	Render(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error)
+}
+
 // Service is the intake.
 type Service struct {
-	store   *store.Store
-	idem    *IdempotencyCache // nil: no fast path
-	pub     Publisher
-	log     *slog.Logger
-	inserts *batch.Batcher[store.NewMessage, store.Inserted]
-	publish *batch.Batcher[queue.Envelope, batch.Done]
-	marks   *batch.Batcher[store.Ref, batch.Done]
+	store     *store.Store
+	templates Renderer          // nil: template sends are refused
+	idem      *IdempotencyCache // nil: no fast path
+	pub       Publisher
+	log       *slog.Logger
+	inserts   *batch.Batcher[store.NewMessage, store.Inserted]
+	publish   *batch.Batcher[queue.Envelope, batch.Done]
+	marks     *batch.Batcher[store.Ref, batch.Done]
 }
 
 // markLinger is how long a published intent waits to be marked published with others. Marks only
@@ -79,6 +85,12 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 	return svc
 }
 
+// WithTemplates has s render template sends with r.
+func (s *Service) WithTemplates(r Renderer) *Service {
+	s.templates = r
+	return s
+}
+
 // Run runs the batchers until ctx ends, then finishes what was submitted.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -99,13 +111,15 @@ func (s *Service) Run(ctx context.Context) {
 // Submit validates req and records it for tenantID. idemKey may be empty.
 // Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, or an infrastructure error.
 func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req message.Request) (Accepted, error) {
-	if err := req.Validate(); err != nil {
-		return Accepted{}, err
-	}
-	if req.Category == "" {
-		// The default, spelled out: a key repeated with and without "category":"transactional"
-		// names the same message.
-		req.Category = message.Transactional
+	if req.Template == nil {
+		if err := req.Validate(); err != nil {
+			return Accepted{}, err
+		}
+		if req.Category == "" {
+			// The default, spelled out: a key repeated with and without "category":"transactional"
+			// names the same message.
+			req.Category = message.Transactional
+		}
 	}
 	var hash []byte
 	if idemKey != "" {
@@ -124,8 +138,29 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 		}
 	}
 
+	// A template send is rendered after the idempotency check, so that a retry replays the
+	// original even once the template has changed.
+	var use *message.TemplateUse
+	if req.Template != nil {
+		if s.templates == nil {
+			return Accepted{}, &message.ValidationError{Fields: []message.FieldError{{Field: "template", Message: "template sends are not enabled on this server"}}}
+		}
+		var err error
+		if req, use, err = s.templates.Render(ctx, tenantID, req); err != nil {
+			return Accepted{}, err
+		}
+		if err := req.Validate(); err != nil {
+			return Accepted{}, renderedFaults(err)
+		}
+	}
+
 	id := ids.NewSortable(ids.Message)
-	res, err := s.inserts.Do(ctx, store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash})
+	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use}
+	if req.Channel == message.SMS {
+		sz := message.MeasureSMS(req.Text)
+		nm.SMS = &sz
+	}
+	res, err := s.inserts.Do(ctx, nm)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("record message: %w", err)
 	}
@@ -168,6 +203,24 @@ func (s *Service) markBatch(ctx context.Context, refs []store.Ref) error {
 		s.log.WarnContext(ctx, "mark published failed", "count", len(refs), "err", err)
 	}
 	return nil
+}
+
+// renderedFaults names the faults of a rendered body after the template: the request itself had
+// no subject, text or html.
+func renderedFaults(err error) error {
+	var verr *message.ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	out := &message.ValidationError{}
+	for _, f := range verr.Fields {
+		switch f.Field {
+		case "subject", "text", "html":
+			f = message.FieldError{Field: "template", Message: "the rendered " + f.Field + " " + f.Message}
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	return out
 }
 
 // requestHash identifies a request body for idempotency: the same fields give the same hash

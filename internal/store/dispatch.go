@@ -66,13 +66,12 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
-		var c Claimed
-		var errCode, errMsg string
-		err := r.Scan(&c.ID, &c.TenantID, &c.Channel, &c.To, &c.From, &c.Subject, &c.Text, &c.HTML, &c.Metadata,
-			&c.Status, &c.Attempts, &c.IdempotencyKey, &c.ProviderConfigID, &c.ProviderType,
-			&c.ProviderMessageID, &errCode, &errMsg, &c.CreatedAt, &c.UpdatedAt, &c.SentAt, &c.Cost, &c.CostCurrency, &c.Category,
-			&c.DeliveredAt, &c.OpenedAt, &c.ClickedAt, &c.Attempt,
-			&c.AttemptBase, &c.RetrySince)
+		var (
+			row messageRow
+			c   Claimed
+		)
+		err := r.Scan(append(row.dest(), &c.Attempt, &c.AttemptBase, &c.RetrySince)...)
+		c.Message = row.message()
 		return c, err
 	})
 	if err != nil {

@@ -20,8 +20,10 @@ type NewMessage struct {
 	ID             string
 	TenantID       string
 	Request        message.Request
-	IdempotencyKey string // empty: none
-	RequestHash    []byte // identifies the body for idempotency comparisons
+	IdempotencyKey string               // empty: none
+	RequestHash    []byte               // identifies the body for idempotency comparisons
+	SMS            *message.SMSSize     // an SMS body's encoding and segments; nil for email
+	Template       *message.TemplateUse // what the body was rendered from; nil for ad-hoc bodies
 }
 
 // Inserted says what happened to one NewMessage.
@@ -54,6 +56,10 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		hash                                                          = make([][]byte, n)
 		category                                                      = make([]string, n)
 		rkey                                                          = make([]string, n)
+		smsEnc                                                        = make([]*string, n)
+		smsUnits, smsSegs                                             = make([]*int32, n), make([]*int32, n)
+		tmplKey, tmplLocale                                           = make([]*string, n), make([]*string, n)
+		tmplVersion                                                   = make([]*int32, n)
 	)
 	for i, m := range msgs {
 		r := m.Request
@@ -61,6 +67,14 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
 		category[i] = string(r.Category)
 		rkey[i] = message.RecipientKey(r.Channel, r.To)
+		if sz := m.SMS; sz != nil {
+			u, g := int32(sz.Units), int32(sz.Segments)
+			smsEnc[i], smsUnits[i], smsSegs[i] = &sz.Encoding, &u, &g
+		}
+		if t := m.Template; t != nil {
+			v := int32(t.Version)
+			tmplKey[i], tmplVersion[i], tmplLocale[i] = &t.Key, &v, &t.Locale
+		}
 		if category[i] == "" {
 			category[i] = string(message.Transactional)
 		}
@@ -82,8 +96,10 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		rows, err := s.pool.Query(ctx, `
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[])
-				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey)
+				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
+				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[])
+				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey,
+				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -100,8 +116,10 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				RETURNING message_id
 			), ins AS (
 				INSERT INTO communication.message_logs
-					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category)
-				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued', category
+					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
+					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale)
+				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued', category,
+				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at
 			), ev AS (
@@ -112,7 +130,8 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				SELECT id, tenant_id, created_at FROM ins
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
-			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey)
+			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey, smsEnc, smsUnits, smsSegs,
+			tmplKey, tmplVersion, tmplLocale)
 		if err != nil {
 			return err
 		}
@@ -197,22 +216,48 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
 	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category,
-	delivered_at, opened_at, clicked_at`
+	delivered_at, opened_at, clicked_at, sms_encoding, sms_characters, sms_segments,
+	template_key, template_version, template_locale`
+
+// messageRow receives the columns of messageCols, in order.
+type messageRow struct {
+	m                     message.Message
+	errCode, errMsg       string
+	smsEncoding           *string
+	smsUnits, smsSegments *int
+	tmplKey, tmplLocale   *string
+	tmplVersion           *int
+}
+
+// dest lists where each of messageCols goes, for Scan.
+func (r *messageRow) dest() []any {
+	m := &r.m
+	return []any{&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
+		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
+		&m.ProviderMessageID, &r.errCode, &r.errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
+		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt, &r.smsEncoding, &r.smsUnits, &r.smsSegments,
+		&r.tmplKey, &r.tmplVersion, &r.tmplLocale}
+}
+
+// message assembles the scanned row.
+func (r *messageRow) message() message.Message {
+	m := r.m
+	if r.errCode != "" || r.errMsg != "" {
+		m.Error = &message.Error{Code: r.errCode, Message: r.errMsg}
+	}
+	if r.smsEncoding != nil && r.smsUnits != nil && r.smsSegments != nil {
+		m.SMS = &message.SMSSize{Encoding: *r.smsEncoding, Units: *r.smsUnits, Segments: *r.smsSegments}
+	}
+	if r.tmplKey != nil && r.tmplVersion != nil && r.tmplLocale != nil {
+		m.Template = &message.TemplateUse{Key: *r.tmplKey, Version: *r.tmplVersion, Locale: *r.tmplLocale}
+	}
+	return m
+}
 
 func scanMessage(row pgx.Row) (message.Message, error) {
-	var (
-		m       message.Message
-		errCode string
-		errMsg  string
-	)
-	err := row.Scan(&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
-		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
-		&m.ProviderMessageID, &errCode, &errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
-		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt)
-	if errCode != "" || errMsg != "" {
-		m.Error = &message.Error{Code: errCode, Message: errMsg}
-	}
-	return m, err
+	var r messageRow
+	err := row.Scan(r.dest()...)
+	return r.message(), err
 }
 
 // GetMessage returns tenantID's message id with its events, or ErrNotFound (also when the message
@@ -248,6 +293,7 @@ type ListFilter struct {
 	Status        message.Status
 	Channel       message.Channel
 	Recipient     string
+	Template      string    // a template's key
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
 	Cursor        string    // from a previous page's NextCursor
@@ -286,6 +332,9 @@ func (s *Store) ListMessages(ctx context.Context, tenantID string, f ListFilter)
 	}
 	if f.Recipient != "" {
 		add("recipient = ?", f.Recipient)
+	}
+	if f.Template != "" {
+		add("template_key = ?", f.Template)
 	}
 	if !f.CreatedAfter.IsZero() {
 		add("created_at >= ?", f.CreatedAfter)

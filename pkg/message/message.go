@@ -63,7 +63,7 @@ func (s Status) Terminal() bool { return s.Rank() == 4 }
 
 // Request is the body of POST /v1/messages.
 type Request struct {
-	Channel  Channel           `json:"channel"`
+	Channel  Channel           `json:"channel,omitempty"` // required unless Template is given
 	To       string            `json:"to"`
 	From     string            `json:"from,omitempty"`
 	Subject  string            `json:"subject,omitempty"`
@@ -73,6 +73,28 @@ type Request struct {
 	// Category is "transactional" (the default: OTP, receipts) or "marketing"; the tenant's
 	// fallback policy says which may use the system default provider.
 	Category Category `json:"category,omitempty"`
+	// Template renders subject, text and html from a stored template instead; the request then
+	// carries none of them, and channel may be omitted (it is the template's).
+	Template *TemplateRef `json:"template,omitempty"`
+}
+
+// TemplateRef names the template a message is rendered from, and the data it is rendered with.
+type TemplateRef struct {
+	Key string `json:"key"`
+	// Locale is the recipient's (BCP 47, such as fr-CA); it falls back to its language (fr), then
+	// to the template's default locale. Empty: the default locale.
+	Locale string `json:"locale,omitempty"`
+	// Version pins a version; 0 renders the locale's active version.
+	Version int `json:"version,omitempty"`
+	// Data is the template's variables, checked against its schema.
+	Data map[string]any `json:"data,omitempty"`
+}
+
+// TemplateUse records what a message was rendered from: the version and locale actually used.
+type TemplateUse struct {
+	Key     string `json:"key"`
+	Version int    `json:"version"`
+	Locale  string `json:"locale"`
 }
 
 // Category says what kind of message it is, for the fallback policy.
@@ -102,6 +124,8 @@ type Message struct {
 	ProviderConfigID  string            `json:"provider_id,omitempty"`
 	ProviderType      string            `json:"provider,omitempty"`
 	ProviderMessageID string            `json:"provider_message_id,omitempty"`
+	Template          *TemplateUse      `json:"template,omitempty"`
+	SMS               *SMSSize          `json:"sms,omitempty"`  // an SMS body's encoding and segments
 	Cost              string            `json:"cost,omitempty"` // as the provider reported it
 	CostCurrency      string            `json:"cost_currency,omitempty"`
 	Error             *Error            `json:"error,omitempty"`

@@ -64,7 +64,7 @@ func (n *Notifier) Recovered(ctx context.Context, tenantID, configID string) {
 // Listen calls drop with each changed tenant id ("" for all tenants) until ctx ends,
 // resubscribing after Redis outages.
 func Listen(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, drop func(tenantID string)) {
-	subscribe(ctx, rdb, prefix+Channel, log, func() { drop("") }, func(payload string) {
+	Subscribe(ctx, rdb, prefix+Channel, log, func() { drop("") }, func(payload string) {
 		if payload == systemWide {
 			payload = ""
 		}
@@ -74,7 +74,7 @@ func Listen(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Log
 
 // ListenRecovered calls recovered for each announced recovery until ctx ends.
 func ListenRecovered(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, recovered func(tenantID, configID string)) {
-	subscribe(ctx, rdb, prefix+RecoveredChannel, log, func() {}, func(payload string) {
+	Subscribe(ctx, rdb, prefix+RecoveredChannel, log, func() {}, func(payload string) {
 		tenant, config, ok := strings.Cut(payload, " ")
 		if ok {
 			recovered(tenant, config)
@@ -82,9 +82,9 @@ func ListenRecovered(ctx context.Context, rdb *redis.Client, prefix string, log 
 	})
 }
 
-// subscribe hands each message on channel to handle until ctx ends, resubscribing after Redis
+// Subscribe hands each message on channel to handle until ctx ends, resubscribing after Redis
 // outages and calling resumed each time it (re)subscribes: anything may have happened meanwhile.
-func subscribe(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, resumed func(), handle func(string)) {
+func Subscribe(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, resumed func(), handle func(string)) {
 	for ctx.Err() == nil {
 		sub := rdb.Subscribe(ctx, channel)
 		if _, err := sub.Receive(ctx); err != nil {
@@ -99,8 +99,18 @@ func subscribe(ctx context.Context, rdb *redis.Client, channel string, log *slog
 			continue
 		}
 		resumed()
-		for m := range sub.Channel() {
-			handle(m.Payload)
+		msgs := sub.Channel()
+	receive:
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break receive
+				}
+				handle(m.Payload)
+			case <-ctx.Done():
+				break receive
+			}
 		}
 		_ = sub.Close()
 	}

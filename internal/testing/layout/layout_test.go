@@ -23,7 +23,7 @@ var layers = [][]string{
 	{"pkg/provider/"}, // the adapters and their conformance suite
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
-	{"internal/registry"},
+	{"internal/registry", "internal/templates"},
 	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/providerconfig"},
 	{"internal/api"},
 	{"internal/app"},

@@ -37,6 +37,7 @@ import (
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/client"
@@ -147,11 +148,14 @@ func Start(tb testing.TB, opts Options) *Stack {
 	if pub == nil {
 		pub = s.Producer
 	}
-	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log)
+	tmplCache := templates.NewCache(rdb, prefix, log)
+	tmpl := templates.New(st, tmplCache, log)
+	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log).WithTemplates(tmpl)
 	bg, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); s.Intake.Run(bg) }()
+	go func() { defer wg.Done(); tmplCache.Run(bg) }()
 	if opts.Sweeper.Interval > 0 {
 		sw := sweeper.New(opts.Sweeper, st, s.Producer, log)
 		wg.Add(1)
@@ -159,7 +163,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	notifier := invalidate.NewNotifier(rdb, prefix, log)
 	ps := providerconfig.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {

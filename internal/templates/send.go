@@ -1,0 +1,159 @@
+package templates
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Render turns a send request naming a template into the plain request that is stored and sent:
+// channel, subject, text and html from the version its locale resolves to (or the pinned one),
+// and category from the template unless the request sets one. It returns the version and locale
+// used. Errors: *message.ValidationError naming template.key, template.locale, template.version
+// or each bad template.data field; anything else is the store's.
+func (s *Service) Render(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error) {
+	ref := req.Template
+	var faults []message.FieldError
+	add := func(field, msg string) { faults = append(faults, message.FieldError{Field: field, Message: msg}) }
+	for _, f := range []struct{ name, val string }{{"subject", req.Subject}, {"text", req.Text}, {"html", req.HTML}} {
+		if f.val != "" {
+			add(f.name, "must be absent when template is given: the template renders it")
+		}
+	}
+	if ref.Key == "" {
+		add("template.key", "is required")
+	}
+	if ref.Version < 0 {
+		add("template.version", "must be a version number, or absent for the active version")
+	}
+	loc := ""
+	if ref.Locale != "" {
+		var err error
+		if loc, err = CanonicalLocale(ref.Locale); err != nil {
+			add("template.locale", err.Error())
+		}
+	}
+	if len(faults) > 0 {
+		return req, nil, invalid(faults...)
+	}
+	e, err := s.cache.get(ctx, s.store, tenantID, ref.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return req, nil, invalid(message.FieldError{Field: "template.key", Message: "names no template of this tenant (or an archived one)"})
+	}
+	if err != nil {
+		return req, nil, fmt.Errorf("load template %s: %w", ref.Key, err)
+	}
+	switch {
+	case req.Channel == "":
+		req.Channel = e.tpl.Channel
+	case req.Channel != e.tpl.Channel:
+		return req, nil, invalid(message.FieldError{Field: "channel", Message: fmt.Sprintf("is %s, but template %s is an %s template", req.Channel, ref.Key, e.tpl.Channel)})
+	}
+	v, err := s.version(ctx, tenantID, e, ref.Version, loc, "template.")
+	if err != nil {
+		return req, nil, err
+	}
+	out, err := s.renderWith(e, v, ref.Data, "template.data")
+	if err != nil {
+		return req, nil, err
+	}
+	req.Template, req.Subject, req.Text, req.HTML = nil, out.Subject, out.Text, out.HTML
+	if req.Category == "" {
+		req.Category = e.tpl.Category
+	}
+	return req, &message.TemplateUse{Key: ref.Key, Version: v.Version, Locale: v.Locale}, nil
+}
+
+// version picks what renders: version n when pinned, else the active version of the first of
+// loc's fallbacks that has one.
+func (s *Service) version(ctx context.Context, tenantID string, e *active, n int, loc, prefix string) (*compiled, error) {
+	if n > 0 {
+		v, err := s.store.GetTemplateVersion(ctx, tenantID, e.tpl.Key, n)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid(message.FieldError{Field: prefix + "version", Message: fmt.Sprintf("template %s has no version %d", e.tpl.Key, n)})
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, faults := compile(v, e.tpl.Channel, e.schema, false)
+		if len(faults) > 0 {
+			return nil, fmt.Errorf("version %d of template %s does not compile: %s", n, e.tpl.Key, faults[0].Message)
+		}
+		return c, nil
+	}
+	tried := fallbacks(loc, e.tpl.DefaultLocale)
+	for _, l := range tried {
+		if c, ok := e.byLocale[l]; ok {
+			return c, nil
+		}
+	}
+	return nil, invalid(message.FieldError{Field: prefix + "locale", Message: fmt.Sprintf("template %s has no active version for %s; activate one with POST /v1/templates/%s/versions/{n}/activate",
+		e.tpl.Key, strings.Join(tried, ", "), e.tpl.Key)})
+}
+
+// renderWith checks data against the template's schema and renders v with it.
+func (s *Service) renderWith(e *active, v *compiled, data map[string]any, dataField string) (Rendered, error) {
+	if faults := e.schema.Validate(dataField, data); len(faults) > 0 {
+		return Rendered{}, invalid(faults...)
+	}
+	out, err := v.render(data)
+	if errors.Is(err, ErrTooLarge) {
+		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf(
+			"version %d renders beyond the limits (%d loop iterations, %d bytes) with this data", v.Version, MaxIterations, MaxOutputBytes)})
+	}
+	if err != nil {
+		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf("version %d cannot render with this data: %s", v.Version, oneLine(err.Error()))})
+	}
+	return out, nil
+}
+
+// PreviewInput asks what a version renders to.
+type PreviewInput struct {
+	Locale  string         `json:"locale,omitempty"`
+	Version int            `json:"version,omitempty"`
+	Data    map[string]any `json:"data,omitempty"`
+}
+
+// Preview is a rendered version, for approval before activating it.
+type Preview struct {
+	Version int              `json:"version"`
+	Locale  string           `json:"locale"`
+	Subject string           `json:"subject,omitempty"`
+	Text    string           `json:"text,omitempty"`
+	HTML    string           `json:"html,omitempty"`
+	SMS     *message.SMSSize `json:"sms,omitempty"`
+}
+
+// Preview renders a version (pinned, or the locale's active one) with data without sending
+// anything. Errors name each bad field: data.code, locale, version.
+func (s *Service) Preview(ctx context.Context, tenantID, key string, in PreviewInput) (Preview, error) {
+	loc := ""
+	if in.Locale != "" {
+		var err error
+		if loc, err = CanonicalLocale(in.Locale); err != nil {
+			return Preview{}, invalid(message.FieldError{Field: "locale", Message: err.Error()})
+		}
+	}
+	e, err := s.cache.get(ctx, s.store, tenantID, key)
+	if err != nil {
+		return Preview{}, err
+	}
+	v, err := s.version(ctx, tenantID, e, in.Version, loc, "")
+	if err != nil {
+		return Preview{}, err
+	}
+	out, err := s.renderWith(e, v, in.Data, "data")
+	if err != nil {
+		return Preview{}, err
+	}
+	p := Preview{Version: v.Version, Locale: v.Locale, Subject: out.Subject, Text: out.Text, HTML: out.HTML}
+	if e.tpl.Channel == message.SMS {
+		sz := message.MeasureSMS(out.Text)
+		p.SMS = &sz
+	}
+	return p, nil
+}
