@@ -34,11 +34,22 @@ lg -label "intake max" -concurrency 128
 # memory.
 lg -label "intake at 2000/s, behind the max run's backlog" -rate 2000 -concurrency 256
 stop_stack
+# The same intake, recipients sent in batches of 1,000 (POST /v1/messages/batch): accepted/s
+# counts recipients, to compare with "intake max".
+start_stack 0 off
+lg -label "intake max, batches of 1000" -concurrency 8 -batch 1000
+stop_stack
 
 echo "== end to end, sandbox answering at once" | tee -a "$OUT"
 start_stack 0 on
 lg -label "e2e max" -concurrency 128 -database-url "$DB"
 lg -label "e2e at 1000/s" -rate 1000 -concurrency 256 -database-url "$DB"
+stop_stack
+
+echo "== scheduled sends, sandbox answering at once" | tee -a "$OUT"
+start_stack 0 on
+measured "$OUT" ./bin/loadgen -admin-key "$ADMIN" -tenants 100 -label "1,000 due the same second" -scheduled 1000 -database-url "$DB"
+measured "$OUT" ./bin/loadgen -admin-key "$ADMIN" -tenants 100 -label "20,000 due the same second" -scheduled 20000 -database-url "$DB"
 stop_stack
 
 echo "== end to end, sandbox answering after 100 ms" | tee -a "$OUT"

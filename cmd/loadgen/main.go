@@ -34,7 +34,8 @@ import (
 
 type options struct {
 	url, adminKey, dbURL, channel, label string
-	tenants, rate, concurrency           int
+	tenants, rate, concurrency, batch    int
+	scheduled                            int
 	duration, drain, every, warmup       time.Duration
 	idempotency, jsonOut                 bool
 	noisyMode                            string // "", hang or 503: add a misbehaving tenant B
@@ -54,6 +55,8 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 100, "tenants to spread the load over")
 	flag.IntVar(&o.rate, "rate", 0, "requests per second (0: as fast as -concurrency allows)")
 	flag.IntVar(&o.concurrency, "concurrency", 128, "requests in flight at most")
+	flag.IntVar(&o.scheduled, "scheduled", 0, "instead of a paced run: schedule this many messages for one second (in batches of 1,000) and report, from -database-url, how late after it they were sent")
+	flag.IntVar(&o.batch, "batch", 0, "send batches of this many recipients to POST /v1/messages/batch (0: one message per request); rates and figures then count recipients")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to send (and measure)")
 	flag.DurationVar(&o.warmup, "warmup", 0, "send this long first without measuring: the stack's first seconds (consumer groups joining, pools filling) are not its steady state")
 	flag.DurationVar(&o.drain, "drain", 2*time.Minute, "with -database-url: how long to wait for messages to finish")
@@ -79,6 +82,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.scheduled > 0 {
+		if err := scheduledRun(ctx, o); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	rep, err := run(ctx, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -258,18 +268,21 @@ func run(ctx context.Context, o options) (report, error) {
 			for at := range due {
 				n := seq.Add(1)
 				if at.Before(measureFrom) {
-					_, _ = send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
+					_, _, _ = send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
 					continue
 				}
 				if time.Since(at) > 10*time.Millisecond {
 					late.Add(1)
 				}
-				status, err := send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
+				status, got, err := send(ctx, client, o, keys[n%int64(len(keys))], fmt.Sprintf("lg-%s-%d", runID, n), n)
 				requests.Add(1)
-				if err == nil && status == http.StatusAccepted {
-					accepted.Add(1)
+				if err == nil && got > 0 {
+					accepted.Add(int64(got))
 					local = append(local, time.Since(at))
-					continue
+					if o.batch == 0 || got == o.batch {
+						continue
+					}
+					status = http.StatusMultiStatus // some items of the batch refused
 				}
 				mu.Lock()
 				if err != nil {
@@ -313,20 +326,24 @@ func errClass(err error) string {
 	return s
 }
 
-func send(ctx context.Context, c *http.Client, o options, key, idem string, n int64) (int, error) {
-	var body []byte
-	if o.poison {
-		// Text PostgreSQL cannot store, and a repeated key: all refused at the door.
-		body = []byte([]string{`{"channel":"sms","to":"+14155550123","text":"a\u0000b"}`, "{\"channel\":\"sms\",\"to\":\"+14155550123\",\"text\":\"\xff\"}",
-			`{"channel":"sms","to":"+14155550123","to":"+14155550124","text":"x"}`}[n%3])
-	} else if o.channel == "sms" {
-		body = fmt.Appendf(nil, `{"channel":"sms","to":"+1415555%04d","text":"Your code is %06d"}`, n%10000, n%1000000)
-	} else {
-		body = fmt.Appendf(nil, `{"channel":"email","to":"user%d@example.com","subject":"Welcome","text":"Hello number %d"}`, n%10000, n)
+// send sends request n (a message, or with -batch a batch) and returns the status and how many
+// recipients were accepted.
+func send(ctx context.Context, c *http.Client, o options, key, idem string, n int64) (int, int, error) {
+	path, body := "/v1/messages", messageBody(o, n)
+	if o.batch > 0 {
+		path = "/v1/messages/batch"
+		body = append(body[:0:0], `{"messages":[`...)
+		for i := range int64(o.batch) {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, messageBody(o, n*int64(o.batch)+i)...)
+		}
+		body = append(body, "]}"...)
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", o.url+"/v1/messages", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", o.url+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
@@ -335,11 +352,34 @@ func send(ctx context.Context, c *http.Client, o options, key, idem string, n in
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case o.batch > 0 && resp.StatusCode == http.StatusOK:
+		var res struct{ Accepted int }
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			return resp.StatusCode, 0, fmt.Errorf("decode batch answer: %w", err)
+		}
+		return resp.StatusCode, res.Accepted, nil
+	case resp.StatusCode == http.StatusAccepted:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, 1, nil
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, 0, nil
+}
+
+func messageBody(o options, n int64) []byte {
+	switch {
+	case o.poison:
+		// Text PostgreSQL cannot store, and a repeated key: all refused at the door.
+		return []byte([]string{`{"channel":"sms","to":"+14155550123","text":"a\u0000b"}`, "{\"channel\":\"sms\",\"to\":\"+14155550123\",\"text\":\"\xff\"}",
+			`{"channel":"sms","to":"+14155550123","to":"+14155550124","text":"x"}`}[n%3])
+	case o.channel == "sms":
+		return fmt.Appendf(nil, `{"channel":"sms","to":"+1415555%04d","text":"Your code is %06d"}`, n%10000, n%1000000)
+	}
+	return fmt.Appendf(nil, `{"channel":"email","to":"user%d@example.com","subject":"Welcome","text":"Hello number %d"}`, n%10000, n)
 }
 
 func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []string, err error) {

@@ -76,10 +76,22 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 // bucket is empty. If Redis cannot answer, the request is let through: a lost limit is better than
 // lost messages, and it is counted (comms_ratelimit_errors_total).
 func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t store.Tenant) bool {
+	return s.allowIntakeN(w, r, t, 1)
+}
+
+// allowIntakeN takes n tokens at once, for a batch of n recipients: all of it fits or none does.
+func (s *Server) allowIntakeN(w http.ResponseWriter, r *http.Request, t store.Tenant, n int) bool {
 	if s.limiter == nil {
 		return true
 	}
-	res, err := s.limiter.Allow(r.Context(), "tenant:"+t.ID, t.RatePerSecond, t.RateBurst)
+	if t.RateBurst > 0 && t.RatePerSecond > 0 && n > t.RateBurst {
+		p := problem(http.StatusTooManyRequests, "rate-limited", "Batch larger than the rate limit's burst",
+			fmt.Sprintf("this batch has %d recipients, and this tenant may send at most %d at once (%g per second); split it", n, t.RateBurst, t.RatePerSecond))
+		p.retryAfter = max(1, int(math.Ceil(float64(n)/t.RatePerSecond)))
+		writeProblem(w, r, p)
+		return false
+	}
+	res, err := s.limiter.AllowN(r.Context(), "tenant:"+t.ID, t.RatePerSecond, t.RateBurst, n)
 	if err != nil {
 		metrics.RateLimitErrors.WithLabelValues("intake").Inc()
 		s.log.WarnContext(r.Context(), "rate limiter unavailable; request let through", "tenant_id", t.ID, "err", err)
@@ -97,10 +109,17 @@ func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t store.Ten
 	}
 	metrics.RateLimited.WithLabelValues(t.ID).Inc()
 	p := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
-		fmt.Sprintf("this tenant may send %g messages per second (bursts of %d); retry after the given seconds", t.RatePerSecond, t.RateBurst))
+		fmt.Sprintf("this tenant may send %g messages per second (bursts of %d)%s; retry after the given seconds", t.RatePerSecond, t.RateBurst, batchNote(n)))
 	p.retryAfter = max(1, int(math.Ceil(res.Wait.Seconds())))
 	writeProblem(w, r, p)
 	return false
+}
+
+func batchNote(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", and this batch has %d recipients", n)
 }
 
 func checkIdempotencyKey(key string) *Problem {
@@ -140,6 +159,33 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// cancelMessage cancels a scheduled message. Racing its due time, exactly one of the two wins:
+// the message ends canceled, or it is sent and the cancel is a 409.
+func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	id := r.PathValue("id")
+	if !ids.HasPrefix(id, ids.Message) {
+		writeProblem(w, r, errNotFound)
+		return
+	}
+	_, err := s.store.CancelScheduled(r.Context(), p.TenantID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, r, errNotFound)
+		return
+	case errors.Is(err, store.ErrNotScheduled):
+		writeProblem(w, r, problem(http.StatusConflict, "not-scheduled", "Not scheduled",
+			"only a scheduled message can be canceled; this one is queued or sent already (GET it for its status)"))
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "cancel message failed", "tenant_id", p.TenantID, "message_id", id, "err", err)
+		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
+		return
+	}
+	s.log.InfoContext(r.Context(), "scheduled message canceled", "tenant_id", p.TenantID, "message_id", id)
+	s.getMessage(w, r)
+}
+
 // MaxPageSize bounds list pages.
 const MaxPageSize = 200
 
@@ -154,7 +200,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		case "status":
 			f.Status = message.Status(v)
 			if !f.Status.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be one of queued, sending, sent, delivered, failed, undelivered, bounced, complained"})
+				bad = append(bad, message.FieldError{Field: name, Message: "must be one of scheduled, queued, sending, sent, delivered, failed, undelivered, bounced, complained, canceled"})
 			}
 		case "channel":
 			f.Channel = message.Channel(v)

@@ -106,20 +106,14 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"TemplateVersion": store.TemplateVersion{}, "TemplateVersionInput": templates.VersionInput{},
 		"TemplatePreviewInput": templates.PreviewInput{}, "TemplatePreview": templates.Preview{},
 		"TemplateRef": message.TemplateRef{}, "TemplateUse": message.TemplateUse{},
+		"BatchRequest": message.BatchRequest{}, "BatchItem": message.BatchItem{}, "BatchResult": api.BatchResult{}, "BatchEntry": api.BatchEntry{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {
 			t.Errorf("schema %s is not documented", name)
 			continue
 		}
-		var fields, props []string
-		typ := reflect.TypeOf(v)
-		for i := 0; i < typ.NumField(); i++ {
-			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-			if tag != "" && tag != "-" && typ.Field(i).IsExported() {
-				fields = append(fields, tag)
-			}
-		}
+		fields, props := jsonFields(reflect.TypeOf(v)), []string{}
 		for p := range schema.Properties {
 			props = append(props, p)
 		}
@@ -129,6 +123,22 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 			t.Errorf("schema %s: documented %v, type has %v", name, props, fields)
 		}
 	}
+}
+
+// jsonFields lists the JSON names of typ's fields, an embedded struct's fields among them.
+func jsonFields(typ reflect.Type) []string {
+	var out []string
+	for i := 0; i < typ.NumField(); i++ {
+		f := typ.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
+			out = append(out, jsonFields(f.Type)...)
+		case tag != "" && tag != "-" && f.IsExported():
+			out = append(out, tag)
+		}
+	}
+	return out
 }
 
 // TestOpenAPIOperationsAreNamedAndTagged: every operation has a unique operationId (what client

@@ -77,8 +77,10 @@ func (srv *Server) routes() []route {
 		{"GET /docs/{file}", accessPublic, srv.reference},
 
 		{"POST /v1/messages", accessTenant, srv.createMessage},
+		{"POST /v1/messages/batch", accessTenant, srv.createBatch},
 		{"GET /v1/messages", accessTenant, srv.listMessages},
 		{"GET /v1/messages/{id}", accessTenant, srv.getMessage},
+		{"POST /v1/messages/{id}/cancel", accessTenant, srv.cancelMessage},
 
 		{"GET /v1/analytics/timeseries", accessTenant, srv.timeseries},
 		{"GET /v1/analytics/provider-errors", accessTenant, srv.providerErrors},

@@ -22,6 +22,7 @@ import (
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
+	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/intake"
@@ -89,13 +90,15 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	tmpl := templates.New(st, tmplCache, d.Log)
 	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl)
 	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
+	sched := scheduler.New(scheduler.Config{}, st, prod, d.Log)
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); in.Run(bg) }()
 	go func() { defer wg.Done(); sw.Run(bg) }()
+	go func() { defer wg.Done(); sched.Run(bg) }()
 	go func() { defer wg.Done(); tmplCache.Run(bg) }()
 
 	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)

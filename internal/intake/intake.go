@@ -37,10 +37,11 @@ const MaxIdempotencyKeyLen = 255
 
 // Accepted is the answer to an accepted request. A replayed request gets the original answer.
 type Accepted struct {
-	ID        string         `json:"id"`
-	Status    message.Status `json:"status"`
-	CreatedAt time.Time      `json:"created_at"`
-	Replayed  bool           `json:"-"`
+	ID          string         `json:"id"`
+	Status      message.Status `json:"status"` // queued, or scheduled
+	CreatedAt   time.Time      `json:"created_at"`
+	ScheduledAt *time.Time     `json:"scheduled_at,omitempty"`
+	Replayed    bool           `json:"-"`
 }
 
 // Publisher is where accepted intents go.
@@ -111,14 +112,13 @@ func (s *Service) Run(ctx context.Context) {
 // Submit validates req and records it for tenantID. idemKey may be empty.
 // Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, or an infrastructure error.
 func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req message.Request) (Accepted, error) {
+	// An ad-hoc request is checked before the idempotency check, a template send after it, so
+	// that a retry replays the original even once the template has changed.
+	var use *message.TemplateUse
 	if req.Template == nil {
-		if err := req.Validate(); err != nil {
+		var err error
+		if req, _, err = s.prepare(ctx, tenantID, req); err != nil {
 			return Accepted{}, err
-		}
-		if req.Category == "" {
-			// The default, spelled out: a key repeated with and without "category":"transactional"
-			// names the same message.
-			req.Category = message.Transactional
 		}
 	}
 	var hash []byte
@@ -133,29 +133,20 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 			case hit != nil && !hit.sameHash(hash):
 				return Accepted{}, ErrIdempotencyMismatch
 			case hit != nil:
-				return Accepted{ID: hit.MessageID, Status: message.Queued, CreatedAt: hit.CreatedAt, Replayed: true}, nil
+				return replayed(hit.MessageID, hit.CreatedAt, req.SendAt), nil
 			}
 		}
 	}
 
-	// A template send is rendered after the idempotency check, so that a retry replays the
-	// original even once the template has changed.
-	var use *message.TemplateUse
 	if req.Template != nil {
-		if s.templates == nil {
-			return Accepted{}, &message.ValidationError{Fields: []message.FieldError{{Field: "template", Message: "template sends are not enabled on this server"}}}
-		}
 		var err error
-		if req, use, err = s.templates.Render(ctx, tenantID, req); err != nil {
+		if req, use, err = s.prepare(ctx, tenantID, req); err != nil {
 			return Accepted{}, err
-		}
-		if err := req.Validate(); err != nil {
-			return Accepted{}, renderedFaults(err)
 		}
 	}
 
 	id := ids.NewSortable(ids.Message)
-	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use}
+	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt)}
 	if req.Channel == message.SMS {
 		sz := message.MeasureSMS(req.Text)
 		nm.SMS = &sz
@@ -174,13 +165,40 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 		s.idem.Set(tenantID, idemKey, Entry{MessageID: res.ID, Hash: hash, CreatedAt: res.CreatedAt})
 	}
 	if res.Duplicate {
-		return Accepted{ID: res.ID, Status: message.Queued, CreatedAt: res.CreatedAt, Replayed: true}, nil
+		return replayed(res.ID, res.CreatedAt, req.SendAt), nil
 	}
+	if nm.SendAt != nil {
+		return Accepted{ID: id, Status: message.Scheduled, CreatedAt: res.CreatedAt, ScheduledAt: nm.SendAt}, nil
+	}
+	s.enqueue(ctx, tenantID, id, req)
+	return Accepted{ID: id, Status: message.Queued, CreatedAt: res.CreatedAt}, nil
+}
+
+// enqueue hands an accepted message's intent to the publisher, off the request path.
+func (s *Service) enqueue(ctx context.Context, tenantID, id string, req message.Request) {
 	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC(), Category: req.Category}
 	if !s.publish.TrySubmit(env) {
 		s.log.WarnContext(ctx, "publish queue full: the sweeper will publish this intent", "tenant_id", tenantID, "message_id", id)
 	}
-	return Accepted{ID: id, Status: message.Queued, CreatedAt: res.CreatedAt}, nil
+}
+
+// replayed is the answer to a repeated request: the original message, scheduled while the
+// request's send_at (the same as the original's) is ahead.
+func replayed(id string, createdAt time.Time, sendAt *time.Time) Accepted {
+	a := Accepted{ID: id, Status: message.Queued, CreatedAt: createdAt, Replayed: true}
+	if due := dueAt(sendAt); due != nil {
+		a.Status, a.ScheduledAt = message.Scheduled, due
+	}
+	return a
+}
+
+// dueAt is when a send_at is due: nil (now) when it is not in the future.
+func dueAt(sendAt *time.Time) *time.Time {
+	if sendAt == nil || !sendAt.After(time.Now()) {
+		return nil
+	}
+	t := sendAt.UTC()
+	return &t
 }
 
 func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) error {
@@ -203,6 +221,30 @@ func (s *Service) markBatch(ctx context.Context, refs []store.Ref) error {
 		s.log.WarnContext(ctx, "mark published failed", "count", len(refs), "err", err)
 	}
 	return nil
+}
+
+// prepare validates req, rendering it first when it names a template, and spells out the default
+// category (a key repeated with and without "category":"transactional" names the same message).
+func (s *Service) prepare(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error) {
+	var use *message.TemplateUse
+	if req.Template != nil {
+		if s.templates == nil {
+			return req, nil, &message.ValidationError{Fields: []message.FieldError{{Field: "template", Message: "template sends are not enabled on this server"}}}
+		}
+		var err error
+		if req, use, err = s.templates.Render(ctx, tenantID, req); err != nil {
+			return req, nil, err
+		}
+		if err := req.Validate(); err != nil {
+			return req, nil, renderedFaults(err)
+		}
+	} else if err := req.Validate(); err != nil {
+		return req, nil, err
+	}
+	if req.Category == "" {
+		req.Category = message.Transactional
+	}
+	return req, use, nil
 }
 
 // renderedFaults names the faults of a rendered body after the template: the request itself had

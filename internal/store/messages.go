@@ -24,6 +24,7 @@ type NewMessage struct {
 	RequestHash    []byte               // identifies the body for idempotency comparisons
 	SMS            *message.SMSSize     // an SMS body's encoding and segments; nil for email
 	Template       *message.TemplateUse // what the body was rendered from; nil for ad-hoc bodies
+	SendAt         *time.Time           // scheduled: queued at this time; nil: now
 }
 
 // Inserted says what happened to one NewMessage.
@@ -60,6 +61,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		smsUnits, smsSegs                                             = make([]*int32, n), make([]*int32, n)
 		tmplKey, tmplLocale                                           = make([]*string, n), make([]*string, n)
 		tmplVersion                                                   = make([]*int32, n)
+		sendAt                                                        = make([]*time.Time, n)
 	)
 	for i, m := range msgs {
 		r := m.Request
@@ -71,6 +73,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			u, g := int32(sz.Units), int32(sz.Segments)
 			smsEnc[i], smsUnits[i], smsSegs[i] = &sz.Encoding, &u, &g
 		}
+		sendAt[i] = m.SendAt
 		if t := m.Template; t != nil {
 			v := int32(t.Version)
 			tmplKey[i], tmplVersion[i], tmplLocale[i] = &t.Key, &v, &t.Locale
@@ -97,9 +100,9 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
-				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[])
+				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey,
-				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale)
+				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -117,21 +120,26 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			), ins AS (
 				INSERT INTO communication.message_logs
 					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
-					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale)
-				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''), 'queued', category,
-				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale
+					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at)
+				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
+				       CASE WHEN send_at IS NULL THEN 'queued' ELSE 'scheduled' END, category,
+				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
-				RETURNING id, tenant_id, created_at
+				RETURNING id, tenant_id, created_at, status, scheduled_at
 			), ev AS (
 				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
-				SELECT id, tenant_id, 'queued', 'internal' FROM ins
+				SELECT id, tenant_id, status, 'internal' FROM ins
 			), pending AS (
+				-- the outbox: a scheduled message enters it when due (ReleaseDue)
 				INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
-				SELECT id, tenant_id, created_at FROM ins
+				SELECT id, tenant_id, created_at FROM ins WHERE status = 'queued'
+			), sched AS (
+				INSERT INTO communication.schedule (message_id, tenant_id, due_at)
+				SELECT id, tenant_id, scheduled_at FROM ins WHERE status = 'scheduled'
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale)
+			tmplKey, tmplVersion, tmplLocale, sendAt)
 		if err != nil {
 			return err
 		}
@@ -217,7 +225,7 @@ const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_te
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
 	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category,
 	delivered_at, opened_at, clicked_at, sms_encoding, sms_characters, sms_segments,
-	template_key, template_version, template_locale`
+	template_key, template_version, template_locale, scheduled_at`
 
 // messageRow receives the columns of messageCols, in order.
 type messageRow struct {
@@ -236,7 +244,7 @@ func (r *messageRow) dest() []any {
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
 		&m.ProviderMessageID, &r.errCode, &r.errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
 		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt, &r.smsEncoding, &r.smsUnits, &r.smsSegments,
-		&r.tmplKey, &r.tmplVersion, &r.tmplLocale}
+		&r.tmplKey, &r.tmplVersion, &r.tmplLocale, &m.ScheduledAt}
 }
 
 // message assembles the scanned row.

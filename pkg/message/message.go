@@ -18,12 +18,13 @@ const (
 func (c Channel) Valid() bool { return c == SMS || c == Email }
 
 // Status is where a message is in its life. Transitions only move forward (see Rank):
-// queued → sending → sent → delivered, and from any of them to one of the terminal failed,
-// undelivered, bounced or complained.
+// scheduled → queued → sending → sent → delivered, and from any of them to one of the terminal
+// failed, undelivered, bounced or complained; a scheduled message may instead be canceled.
 type Status string
 
 // Statuses.
 const (
+	Scheduled   Status = "scheduled" // waiting for its send_at
 	Queued      Status = "queued"
 	Sending     Status = "sending"
 	Sent        Status = "sent"
@@ -32,34 +33,39 @@ const (
 	Undelivered Status = "undelivered" // the carrier or mailbox provider did not deliver it
 	Bounced     Status = "bounced"
 	Complained  Status = "complained" // the recipient marked it as spam
+	Canceled    Status = "canceled"   // canceled while scheduled; never sent
 )
 
 // Statuses lists every status in rank order.
-var Statuses = []Status{Queued, Sending, Sent, Delivered, Failed, Undelivered, Bounced, Complained}
+var Statuses = []Status{Scheduled, Queued, Sending, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Canceled}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool { return s.Rank() >= 0 }
 
-// Rank orders statuses: a message moves only to a higher rank. The four terminal statuses share
+// Rank orders statuses: a message moves only to a higher rank. The terminal statuses share
 // the top rank, so none replaces another; -1 for an unknown status.
 func (s Status) Rank() int {
 	switch s {
-	case Queued:
+	case Scheduled:
 		return 0
-	case Sending:
+	case Queued:
 		return 1
-	case Sent:
+	case Sending:
 		return 2
-	case Delivered:
+	case Sent:
 		return 3
-	case Failed, Undelivered, Bounced, Complained:
+	case Delivered:
 		return 4
+	case Failed, Undelivered, Bounced, Complained, Canceled:
+		return terminalRank
 	}
 	return -1
 }
 
+const terminalRank = 5
+
 // Terminal reports whether s is final.
-func (s Status) Terminal() bool { return s.Rank() == 4 }
+func (s Status) Terminal() bool { return s.Rank() == terminalRank }
 
 // Request is the body of POST /v1/messages.
 type Request struct {
@@ -76,7 +82,12 @@ type Request struct {
 	// Template renders subject, text and html from a stored template instead; the request then
 	// carries none of them, and channel may be omitted (it is the template's).
 	Template *TemplateRef `json:"template,omitempty"`
+	// SendAt schedules the message, at most MaxScheduleAhead from now; a past time means now.
+	SendAt *time.Time `json:"send_at,omitempty"`
 }
+
+// MaxScheduleAhead bounds send_at.
+const MaxScheduleAhead = 30 * 24 * time.Hour
 
 // TemplateRef names the template a message is rendered from, and the data it is rendered with.
 type TemplateRef struct {
@@ -119,6 +130,7 @@ type Message struct {
 	Metadata          map[string]string `json:"metadata,omitempty"`
 	Category          Category          `json:"category"`
 	Status            Status            `json:"status"`
+	ScheduledAt       *time.Time        `json:"scheduled_at,omitempty"` // when a scheduled send is due
 	Attempts          int               `json:"attempts"`
 	IdempotencyKey    string            `json:"idempotency_key,omitempty"`
 	ProviderConfigID  string            `json:"provider_id,omitempty"`
@@ -154,4 +166,69 @@ type Event struct {
 	ErrorCode        string    `json:"error_code,omitempty"`
 	Reason           string    `json:"reason,omitempty"`
 	OccurredAt       time.Time `json:"occurred_at"`
+}
+
+// MaxBatchItems bounds POST /v1/messages/batch.
+const MaxBatchItems = 1000
+
+// BatchRequest is the body of POST /v1/messages/batch: full requests, or with Template, one
+// template rendered for each item's recipient and data.
+type BatchRequest struct {
+	// Template renders every item; its data is the default each item's data is merged over.
+	Template *TemplateRef `json:"template,omitempty"`
+	// SendAt schedules every item that does not set its own.
+	SendAt   *time.Time  `json:"send_at,omitempty"`
+	Messages []BatchItem `json:"messages"`
+}
+
+// BatchItem is one recipient of a batch. Without a batch template it is a full request; with
+// one, it carries to, data, and optionally locale, from, metadata and category.
+type BatchItem struct {
+	Request
+	Data   map[string]any `json:"data,omitempty"`
+	Locale string         `json:"locale,omitempty"`
+}
+
+// ItemFaults names what item i carries that its batch's mode does not take.
+func (b *BatchRequest) ItemFaults(i int) []FieldError {
+	it := b.Messages[i]
+	var out []FieldError
+	if b.Template != nil && it.Template != nil {
+		out = append(out, FieldError{Field: "template", Message: "must be absent: the batch's template renders every item"})
+	}
+	if b.Template == nil && len(it.Data) > 0 {
+		out = append(out, FieldError{Field: "data", Message: "is only for a batch with a template; give this item its own template instead"})
+	}
+	if b.Template == nil && it.Locale != "" {
+		out = append(out, FieldError{Field: "locale", Message: "is only for a batch with a template"})
+	}
+	return out
+}
+
+// Expand returns item i as a single request.
+func (b *BatchRequest) Expand(i int) Request {
+	it := b.Messages[i]
+	req := it.Request
+	if req.SendAt == nil {
+		req.SendAt = b.SendAt
+	}
+	if b.Template == nil {
+		return req
+	}
+	t := *b.Template
+	if it.Locale != "" {
+		t.Locale = it.Locale
+	}
+	if len(it.Data) > 0 {
+		data := make(map[string]any, len(t.Data)+len(it.Data))
+		for k, v := range t.Data {
+			data[k] = v
+		}
+		for k, v := range it.Data {
+			data[k] = v
+		}
+		t.Data = data
+	}
+	req.Template = &t
+	return req
 }

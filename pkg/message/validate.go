@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -53,6 +54,9 @@ func (r *Request) Validate() error {
 		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 
+	if r.SendAt != nil && time.Until(*r.SendAt) > MaxScheduleAhead {
+		add("send_at", "is more than 30 days ahead")
+	}
 	switch r.Category {
 	case "", Transactional, Marketing:
 	default:

@@ -5,7 +5,7 @@
 // race), using Redis's own clock, so replicas with skewed clocks still agree:
 //
 //	tokens = min(burst, tokens + elapsed × rate)   -- refill since the last call
-//	if tokens ≥ 1: tokens -= 1, allow              -- else deny, with the wait until a token is there
+//	if tokens ≥ n: tokens -= n, allow              -- else deny, with the wait until n are there
 //
 // The key expires once a full bucket would have refilled, so idle tenants cost no memory.
 //
@@ -26,18 +26,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// script: KEYS the buckets, in call order (a key may repeat); ARGV rate (tokens per second) and
-// burst for each key in turn. Returns, per key, {allowed (0/1), tokens left (floor), wait in ms
-// until a token is available}. A key's calls are applied in order, so three calls against a bucket
-// holding two tokens allow the first two.
+// script: KEYS the buckets, in call order (a key may repeat); ARGV rate (tokens per second),
+// burst and cost (tokens taken) for each key in turn. Returns, per key, {allowed (0/1), tokens left
+// (floor), wait in ms until the cost is available}. A key's calls are applied in order, so three
+// calls of one token against a bucket holding two allow the first two.
 var script = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local buckets = {}
 local out = {}
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
+  local rate = tonumber(ARGV[3 * i - 2])
+  local burst = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
   local b = buckets[key]
   if b == nil then
     local h = redis.call('HMGET', key, 'tokens', 'ts')
@@ -52,11 +53,11 @@ for i, key in ipairs(KEYS) do
   end
   local allowed = 0
   local wait = 0
-  if b.tokens >= 1 then
-    b.tokens = b.tokens - 1
+  if b.tokens >= cost then
+    b.tokens = b.tokens - cost
     allowed = 1
   else
-    wait = math.ceil((1 - b.tokens) * 1000 / b.rate)
+    wait = math.ceil((cost - b.tokens) * 1000 / b.rate)
   end
   out[#out + 1] = allowed
   out[#out + 1] = math.floor(b.tokens)
@@ -92,6 +93,7 @@ type call struct {
 	key   string
 	rate  float64
 	burst int
+	cost  int
 	res   Result
 	err   error
 	done  chan struct{}
@@ -113,10 +115,16 @@ type Result struct {
 
 // Allow takes one token from bucket key, refilled at rate per second up to burst.
 func (l *Limiter) Allow(ctx context.Context, key string, rate float64, burst int) (Result, error) {
+	return l.AllowN(ctx, key, rate, burst, 1)
+}
+
+// AllowN takes n tokens at once, or none: a batch of n sends is allowed whole or refused whole.
+// n above burst is never allowed (Wait is then how long a full bucket takes to refill).
+func (l *Limiter) AllowN(ctx context.Context, key string, rate float64, burst, n int) (Result, error) {
 	if rate <= 0 || burst <= 0 {
 		return Result{Allowed: true}, nil // unlimited
 	}
-	c := &call{key: l.prefix + key, rate: rate, burst: burst, done: make(chan struct{})}
+	c := &call{key: l.prefix + key, rate: rate, burst: burst, cost: n, done: make(chan struct{})}
 	l.mu.Lock()
 	l.queued = append(l.queued, c)
 	start := l.running < maxRuns
@@ -168,10 +176,10 @@ func (l *Limiter) run(batch []*call) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	keys := make([]string, len(batch))
-	args := make([]any, 0, 2*len(batch))
+	args := make([]any, 0, 3*len(batch))
 	for i, c := range batch {
 		keys[i] = c.key
-		args = append(args, c.rate, c.burst)
+		args = append(args, c.rate, c.burst, c.cost)
 	}
 	v, err := script.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err == nil && len(v) != 3*len(batch) {

@@ -113,3 +113,20 @@ func TestConcurrentCallsShareRunsAndKeepEachBucketExact(t *testing.T) {
 		}
 	}
 }
+
+// A batch takes its tokens whole or not at all: a refused batch leaves the bucket as it was.
+func TestAllowNTakesAllOrNothing(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	l := ratelimit.New(rdb, prefix)
+	ctx := context.Background()
+	for _, step := range []struct {
+		n         int
+		allowed   bool
+		remaining int
+	}{{4, true, 6}, {7, false, 6}, {6, true, 0}, {1, false, 0}} {
+		r, err := l.AllowN(ctx, "batch", 0.001, 10, step.n)
+		if err != nil || r.Allowed != step.allowed || r.Remaining != step.remaining {
+			t.Fatalf("AllowN(%d) = %+v, %v; want allowed %v, %d left", step.n, r, err, step.allowed, step.remaining)
+		}
+	}
+}

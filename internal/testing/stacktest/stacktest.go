@@ -27,6 +27,7 @@ import (
 	"github.com/logicspike/comms/internal/callbacks/receiver"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
+	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/intake"
@@ -153,9 +154,11 @@ func Start(tb testing.TB, opts Options) *Stack {
 	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log).WithTemplates(tmpl)
 	bg, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	sched := scheduler.New(scheduler.Config{Interval: 20 * time.Millisecond}, st, pub, log)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.Intake.Run(bg) }()
 	go func() { defer wg.Done(); tmplCache.Run(bg) }()
+	go func() { defer wg.Done(); sched.Run(bg) }()
 	if opts.Sweeper.Interval > 0 {
 		sw := sweeper.New(opts.Sweeper, st, s.Producer, log)
 		wg.Add(1)
@@ -346,7 +349,7 @@ func (s *Stack) WaitAllFinal(timeout time.Duration) map[message.Status]int {
 		if err != nil {
 			s.tb.Fatal(err)
 		}
-		if counts[message.Queued]+counts[message.Sending] == 0 {
+		if counts[message.Scheduled]+counts[message.Queued]+counts[message.Sending] == 0 {
 			return counts
 		}
 		if time.Now().After(deadline) {

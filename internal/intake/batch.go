@@ -1,0 +1,84 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// ItemResult is the outcome of one batch item: accepted (or replayed), or refused with Err
+// (*message.ValidationError naming the item's own fields, ErrSuppressed, ErrIdempotencyMismatch).
+type ItemResult struct {
+	Accepted
+	Err error
+}
+
+// SubmitBatch validates every item of b, records the valid ones in one statement (so all of them
+// or none are durable when it returns), and queues their intents. An invalid item does not stop
+// the others. With idemKey the whole call is replay-safe: item i is recorded under idemKey#i,
+// compared by the hash of the whole batch, so the same key and body give the same answer and
+// each message is created once, and a different body under the same key is refused item by item.
+// An error means nothing was recorded.
+func (s *Service) SubmitBatch(ctx context.Context, tenantID, idemKey string, b message.BatchRequest) ([]ItemResult, error) {
+	out := make([]ItemResult, len(b.Messages))
+	var hash []byte
+	if idemKey != "" {
+		raw, _ := json.Marshal(b) // struct fields in order, map keys sorted: canonical
+		h := sha256.Sum256(raw)
+		hash = h[:]
+	}
+	var (
+		msgs  []store.NewMessage
+		index []int // msgs[j] is item index[j]
+	)
+	for i := range b.Messages {
+		if faults := b.ItemFaults(i); len(faults) > 0 {
+			out[i].Err = &message.ValidationError{Fields: faults}
+			continue
+		}
+		req, use, err := s.prepare(ctx, tenantID, b.Expand(i))
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		nm := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenantID, Request: req, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt)}
+		if idemKey != "" {
+			nm.IdempotencyKey = idemKey + "#" + strconv.Itoa(i)
+		}
+		if req.Channel == message.SMS {
+			sz := message.MeasureSMS(req.Text)
+			nm.SMS = &sz
+		}
+		msgs, index = append(msgs, nm), append(index, i)
+	}
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	res, err := s.store.InsertMessages(ctx, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("record batch of %d: %w", len(msgs), err)
+	}
+	for j, r := range res {
+		i, m := index[j], msgs[j]
+		switch {
+		case r.Suppressed:
+			out[i].Err = ErrSuppressed
+		case r.Mismatch:
+			out[i].Err = ErrIdempotencyMismatch
+		case r.Duplicate:
+			out[i].Accepted = replayed(r.ID, r.CreatedAt, m.Request.SendAt)
+		case m.SendAt != nil:
+			out[i].Accepted = Accepted{ID: r.ID, Status: message.Scheduled, CreatedAt: r.CreatedAt, ScheduledAt: m.SendAt}
+		default:
+			out[i].Accepted = Accepted{ID: r.ID, Status: message.Queued, CreatedAt: r.CreatedAt}
+			s.enqueue(ctx, tenantID, r.ID, m.Request)
+		}
+	}
+	return out, nil
+}
