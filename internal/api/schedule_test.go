@@ -113,8 +113,8 @@ func TestCancelRacingTheDueTime(t *testing.T) {
 	t.Logf("canceled %d, sent %d", won[200], won[409])
 }
 
-// Scheduled messages live in PostgreSQL: the API process that accepted them stops before they
-// are due, and another (with a worker of its own) sends every one, none early.
+// Scheduled messages live in PostgreSQL: the API process that accepted them and its worker
+// are killed before they are due, and another pair sends every one, none early.
 func TestScheduledSendsSurviveARestart(t *testing.T) {
 	t.Parallel()
 	pool := testenv.DB(t)
@@ -123,6 +123,7 @@ func TestScheduledSendsSurviveARestart(t *testing.T) {
 	due := at(1500 * time.Millisecond)
 	t.Run("first process", func(t *testing.T) {
 		s1 := stacktest.Start(t, stacktest.Options{Pool: pool})
+		defer s1.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond}).Kill()
 		_, key = s1.Tenant()
 		for range 20 {
 			var acc intake.Accepted
