@@ -42,6 +42,9 @@ type Options struct {
 	// splitting would only multiply the calls. A panicking function counts as an item's failure.
 	// The batch function must then be all or nothing (one statement or one transaction).
 	IsolateFailures func(error) bool
+	// Queue is how many submitted items may wait for a batch (default Size × Concurrency). Past
+	// it Do waits and TrySubmit refuses.
+	Queue int
 }
 
 // Batcher runs Func over batches of items submitted by Do.
@@ -70,13 +73,17 @@ type result[Out any] struct {
 // New returns a batcher running fn over batches shaped by o. Start it with Run.
 func New[In, Out any](fn Func[In, Out], o Options) *Batcher[In, Out] {
 	size, concurrency := max(1, o.Size), max(1, o.Concurrency)
+	queue := o.Queue
+	if queue <= 0 {
+		queue = size * concurrency
+	}
 	return &Batcher[In, Out]{
 		fn:      fn,
 		isolate: o.IsolateFailures,
 		maxSize: size,
 		linger:  o.Linger,
 		slots:   make(chan struct{}, concurrency),
-		in:      make(chan call[In, Out], size*concurrency),
+		in:      make(chan call[In, Out], queue),
 		stopped: make(chan struct{}),
 	}
 }

@@ -166,3 +166,26 @@ func TestUnisolatedErrorsFailTheWholeBatchAtOnce(t *testing.T) {
 		t.Fatalf("%d calls for 32 items: an error that is not an item's was split", calls.Load())
 	}
 }
+
+// The queue holds what Options.Queue says, then refuses: fire-and-forget items never pile up
+// without bound.
+func TestTrySubmitIsBoundedByTheQueue(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want int
+	}{
+		{Options{Size: 10, Concurrency: 2}, 20},
+		{Options{Size: 10, Concurrency: 2, Queue: 35}, 35},
+	} {
+		b := NewErr(func(context.Context, []int) error { return nil }, tc.opts)
+		accepted := 0
+		for i := 0; i < 100; i++ {
+			if b.TrySubmit(i) {
+				accepted++
+			}
+		}
+		if accepted != tc.want {
+			t.Errorf("%+v: TrySubmit accepted %d of 100 before Run, want %d", tc.opts, accepted, tc.want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ type Service struct {
 	inserts   *batch.Batcher[store.NewMessage, store.Inserted]
 	publish   *batch.Batcher[queue.Envelope, batch.Done]
 	marks     *batch.Batcher[store.Ref, batch.Done]
+	// Intents left to the sweeper because a queue was full, reported once a second rather than
+	// once per message: a full queue means thousands of them.
+	unpublished, unmarked overflow
 }
 
 // markLinger is how long a published intent waits to be marked published with others. Marks only
@@ -81,8 +84,10 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 	svc.inserts = batch.New(func(ctx context.Context, in []store.NewMessage) ([]store.Inserted, error) {
 		return s.InsertMessages(ctx, in)
 	}, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
-	svc.publish = batch.NewErr(svc.publishBatch, batch.Options{Size: 1000, Concurrency: 4, Linger: 5 * time.Millisecond})
-	svc.marks = batch.NewErr(svc.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: markLinger})
+	// The queues hold a burst of batch sends (8 calls of 1,000 recipients at once) with room
+	// to spare; an envelope is about 200 bytes.
+	svc.publish = batch.NewErr(svc.publishBatch, batch.Options{Size: 1000, Concurrency: 4, Linger: 5 * time.Millisecond, Queue: 16_000})
+	svc.marks = batch.NewErr(svc.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: markLinger, Queue: 64_000})
 	return svc
 }
 
@@ -178,7 +183,7 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 func (s *Service) enqueue(ctx context.Context, tenantID, id string, req message.Request) {
 	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC(), Category: req.Category}
 	if !s.publish.TrySubmit(env) {
-		s.log.WarnContext(ctx, "publish queue full: the sweeper will publish this intent", "tenant_id", tenantID, "message_id", id)
+		s.unpublished.add(ctx, s.log, "publish queue full: the sweeper will publish these intents", "tenant_id", tenantID, "message_id", id)
 	}
 }
 
@@ -209,7 +214,7 @@ func (s *Service) publishBatch(ctx context.Context, envs []queue.Envelope) error
 	for _, e := range envs {
 		if !s.marks.TrySubmit(store.Ref{TenantID: e.TenantID, ID: e.MessageID}) {
 			// Harmless: the sweeper publishes it again and the worker skips the duplicate.
-			s.log.WarnContext(ctx, "mark queue full: the sweeper will publish this intent again", "tenant_id", e.TenantID, "message_id", e.MessageID)
+			s.unmarked.add(ctx, s.log, "mark queue full: the sweeper will publish these intents again", "tenant_id", e.TenantID, "message_id", e.MessageID)
 		}
 	}
 	return nil
