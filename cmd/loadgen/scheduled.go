@@ -51,8 +51,11 @@ func scheduledRun(ctx context.Context, o options) error {
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		if err != nil || res.Accepted != min(1000, o.scheduled-n) {
-			return fmt.Errorf("batch at %d: status %d, %d accepted, %v", n, resp.StatusCode, res.Accepted, err)
+		if err != nil {
+			return fmt.Errorf("batch at %d: status %d: %w", n, resp.StatusCode, err)
+		}
+		if want := min(1000, o.scheduled-n); res.Accepted != want {
+			return fmt.Errorf("batch at %d: status %d, %d of %d accepted", n, resp.StatusCode, res.Accepted, want)
 		}
 	}
 	if time.Now().After(due) {

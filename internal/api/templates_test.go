@@ -20,7 +20,7 @@ const otpSchema = `{"type": "object", "required": ["code"], "properties": {"code
 func mustDo(t *testing.T, s *stacktest.Stack, want int, method, path, key string, body, out any) {
 	t.Helper()
 	var prob api.Problem
-	var dst any = out
+	dst := out
 	if out == nil {
 		dst = &prob
 	}
@@ -187,7 +187,7 @@ func TestTemplateVersionFaults(t *testing.T) {
 		body         map[string]any
 		field, inMsg string
 	}{
-		{map[string]any{"subject": "Hi {{name}}", "html": "<p>Hello</p>\n<p>{{nmae}}</p>"}, "html", "line 2: variable nmae is not declared"},
+		{map[string]any{"subject": "Hi {{name}}", "html": "<p>Hello</p>\n<p>{{naem}}</p>"}, "html", "line 2: variable naem is not declared"},
 		{map[string]any{"subject": "Hi {{name}}", "text": "{{#each items}}{{price}}{{/each}}"}, "text", "variable price"},
 		{map[string]any{"subject": "Hi {{#if name}}", "text": "x"}, "subject", "Parse error on line 1"},
 		{map[string]any{"text": "no subject"}, "subject", "required"},

@@ -101,7 +101,7 @@ func TestVersionsAreCheckedAgainstTheSchema(t *testing.T) {
 		want       []string // substrings of the faults, in order; none: valid
 	}{
 		{"declared paths", `{{name}} {{#each items}}{{title}} {{qty}} {{@index}} {{../name}} {{@root.total}}{{/each}} {{#each tags}}{{@key}}{{this}}{{/each}} {{#if vip}}!{{/if}}`, nil},
-		{"undeclared variable", "Hi\n{{nmae}}", []string{"line 2: variable nmae is not declared"}},
+		{"undeclared variable", "Hi\n{{naem}}", []string{"line 2: variable naem is not declared"}},
 		{"undeclared field of an item", `{{#each items}}{{price}}{{/each}}`, []string{"variable price is not declared"}},
 		{"a field of a string", `{{name.first}}`, []string{"variable name.first is not declared"}},
 		{"@index outside each", `{{@index}}`, []string{"@index exists only inside"}},
