@@ -25,6 +25,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/connlimit"
@@ -148,6 +149,15 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, log)
 	// Sent and failed counts reach the analytics rollup through the folder.
 	go apply.Fold(rctx, st, apply.FoldInterval, log)
+	// Events leave the outbox for comms.events; every worker runs a publisher, one at a time
+	// holds the outbox.
+	evProd := queue.NewProducer(cfg.KafkaBrokers, queue.TopicEvents)
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		events.New(events.Config{}, st, evProd, log).Run(rctx)
+		_ = evProd.Close()
+	}()
 	// /metrics on its own listener: the worker serves nothing else.
 	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
@@ -160,6 +170,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	err = w.Run(ctx)
 	stopRetrier()
 	<-rdone
+	<-evDone
 	return err
 }
 

@@ -81,6 +81,14 @@ var (
 	CallbacksApplied = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "comms_callbacks_applied_total", Help: "Stored callbacks applied to messages, by outcome (applied, waiting, unmatched).",
 	}, []string{"outcome"})
+	// EventsPublished counts events produced to comms.events, by type.
+	EventsPublished = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_events_published_total", Help: "Events produced to comms.events, by type.",
+	}, []string{"type"})
+	// EventOutbox is how many events are committed but not yet on comms.events: the publishers' lag.
+	EventOutbox = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "comms_event_outbox_pending", Help: "Events written with their change and not yet produced to comms.events.",
+	})
 )
 
 // Handler serves the default registry.

@@ -18,13 +18,13 @@ const module = "github.com/logicspike/comms/"
 
 // layers, lowest first: a package may import its own layer and those below, never above.
 var layers = [][]string{
-	{"pkg/message", "pkg/ids"},
+	{"pkg/message", "pkg/event", "pkg/ids"},
 	{"pkg/provider", "pkg/client"},
 	{"pkg/provider/"}, // the adapters and their conformance suite
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
 	{"internal/registry", "internal/templates"},
-	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/providerconfig"},
+	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/providerconfig"},
 	{"internal/api"},
 	{"internal/app"},
 	{"internal/testing/", "cmd/"},

@@ -30,6 +30,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
@@ -228,11 +229,19 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 		rt.Run(ctx)
 	}()
 	go apply.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
+	evProd := queue.NewProducer(s.Brokers, queue.TopicEvents)
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		events.New(events.Config{Interval: 10 * time.Millisecond}, s.Store, evProd, s.Log).Run(ctx)
+	}()
 	go func() {
 		defer close(rw.done)
 		rw.err = w.Run(ctx)
 		cancel() // a crashed or stopped worker takes its retrier with it
 		<-retrierDone
+		<-eventsDone
+		_ = evProd.Close()
 		_ = dlq.Close()
 		_ = retries.Close()
 	}()

@@ -1,0 +1,133 @@
+// Package events publishes what happens to messages: it takes the event outbox (rows written in
+// the same transaction as the changes they describe, migrations/0012) in order, turns each row
+// into a CloudEvent (pkg/event) and produces it to comms.events keyed by tenant.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/event"
+)
+
+// Producer writes records to comms.events.
+type Producer interface {
+	PublishRaw(ctx context.Context, msgs ...queue.Message) error
+}
+
+// Config shapes a publisher.
+type Config struct {
+	// Interval is how long an idle publisher waits before looking again (default 50 ms).
+	Interval time.Duration
+	// Batch is the most events taken per transaction (default 1,000).
+	Batch int
+}
+
+// Publisher moves events from the outbox to comms.events. Any number may run: one at a time
+// holds the outbox, the others wait their turn.
+type Publisher struct {
+	cfg   Config
+	store *store.Store
+	prod  Producer
+	log   *slog.Logger
+}
+
+// New returns a publisher; start it with Run.
+func New(cfg Config, st *store.Store, prod Producer, log *slog.Logger) *Publisher {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 50 * time.Millisecond
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	return &Publisher{cfg: cfg, store: st, prod: prod, log: log}
+}
+
+// Run publishes until ctx ends. A full batch is followed at once by the next; a failure is
+// retried after the interval, and the events stay in the outbox until published.
+func (p *Publisher) Run(ctx context.Context) {
+	go p.reportOutbox(ctx)
+	for ctx.Err() == nil {
+		n, err := p.store.PublishEvents(ctx, p.cfg.Batch, p.publish)
+		if err != nil && ctx.Err() == nil {
+			p.log.ErrorContext(ctx, "publishing events failed; they stay in the outbox", "err", err)
+		}
+		if n == p.cfg.Batch {
+			continue
+		}
+		t := time.NewTimer(p.cfg.Interval)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// reportOutbox keeps the outbox gauge current: the publishers' lag behind the changes.
+func (p *Publisher) reportOutbox(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := p.store.EventOutboxLen(ctx); err == nil {
+			metrics.EventOutbox.Set(float64(n))
+		}
+	}
+}
+
+var contentType = []queue.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
+
+func (p *Publisher) publish(ctx context.Context, rows []store.OutboxEvent) error {
+	msgs := make([]queue.Message, 0, len(rows))
+	types := make([]string, 0, len(rows))
+	for _, r := range rows {
+		ev, ok := Build(r)
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		msgs = append(msgs, queue.Message{Key: []byte(r.TenantID), Value: b, Headers: contentType})
+		types = append(types, ev.Type)
+	}
+	if err := p.prod.PublishRaw(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, t := range types {
+		metrics.EventsPublished.WithLabelValues(t).Inc()
+	}
+	return nil
+}
+
+// Build makes the CloudEvent of an outbox row, and false for a row with nothing to publish (its
+// kind is not published, or its message is gone).
+func Build(r store.OutboxEvent) (event.Event, bool) {
+	typ, ok := event.MessageType(r.Status, r.Source)
+	if !ok || r.Channel == "" {
+		return event.Event{}, false
+	}
+	d := event.Data{TenantID: r.TenantID, MessageID: r.MessageID, Channel: r.Channel, Recipient: r.Recipient,
+		Status: r.Status, Category: r.Category, Template: r.TemplateKey, Attempt: r.Attempt, DeadLettered: r.DeadLettered}
+	if r.ProviderType != "" {
+		d.Provider = &event.Provider{Type: r.ProviderType, ConfigID: r.ConfigID}
+	}
+	switch r.Status {
+	case "failed", "undelivered", "bounced", "complained":
+		d.Error = &event.Error{Code: r.ErrorCode, Message: r.Reason}
+	}
+	return event.Event{SpecVersion: "1.0", ID: event.ID(r.ID), Source: event.Source(r.TenantID), Type: typ,
+		Subject: r.MessageID, Time: r.At.UTC(), DataContentType: "application/json", Data: d}, true
+}

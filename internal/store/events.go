@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// OutboxEvent is a message_events row waiting in the event outbox, with the message's fields an
+// event carries.
+type OutboxEvent struct {
+	ID                                        int64
+	MessageID, TenantID, Status, Source       string
+	Attempt                                   int
+	ConfigID, ProviderType, ErrorCode, Reason string
+	At                                        time.Time
+	Channel, Recipient, Category, TemplateKey string
+	DeadLettered                              bool
+}
+
+// eventsLock is the advisory lock that lets one publisher at a time take the outbox, so events
+// leave in the order they were written (and a message's in the order of its changes).
+const eventsLock = 0x636f6d6d73657674 // "commsevt"
+
+// PublishEvents takes up to limit of the oldest events in the outbox, hands them to publish in
+// order, and removes them (an event whose message is gone, deleted by retention, comes with an
+// empty Channel: publish skips it) in the same transaction once publish returns nil: an event is removed
+// only after it was published, and a crash between the two publishes it again (at least once).
+// It returns 0 with no error when another publisher holds the outbox.
+func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(context.Context, []OutboxEvent) error) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(eventsLock)).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT o.event_id, coalesce(e.message_id, ''), coalesce(e.tenant_id, ''), coalesce(e.status, ''), coalesce(e.source, ''),
+			       coalesce(e.attempt, 0), coalesce(e.provider_config_id, ''), coalesce(e.provider_type, ''),
+			       coalesce(e.error_code, ''), coalesce(e.reason, ''), coalesce(e.occurred_at, now()),
+			       coalesce(m.channel, ''), coalesce(m.recipient, ''), coalesce(m.category, ''), coalesce(m.template_key, ''),
+			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id)
+			FROM (SELECT event_id FROM communication.event_outbox ORDER BY event_id LIMIT $1) o
+			LEFT JOIN communication.message_events e ON e.id = o.event_id
+			LEFT JOIN communication.message_logs m ON m.id = e.message_id
+			ORDER BY o.event_id`, limit)
+		if err != nil {
+			return err
+		}
+		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
+			var e OutboxEvent
+			var dead pgtype.Bool
+			err := r.Scan(&e.ID, &e.MessageID, &e.TenantID, &e.Status, &e.Source, &e.Attempt, &e.ConfigID,
+				&e.ProviderType, &e.ErrorCode, &e.Reason, &e.At,
+				&e.Channel, &e.Recipient, &e.Category, &e.TemplateKey, &dead)
+			e.DeadLettered = dead.Bool
+			return e, err
+		})
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		if err := publish(ctx, evs); err != nil {
+			return err
+		}
+		ids := make([]int64, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM communication.event_outbox WHERE event_id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		n = len(evs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("publish events: %w", err)
+	}
+	return n, nil
+}
+
+// EventOutboxLen is how many events wait to be published.
+func (s *Store) EventOutboxLen(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.event_outbox`).Scan(&n)
+	return n, err
+}

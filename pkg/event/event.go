@@ -1,0 +1,92 @@
+// Package event is what comms tells other systems about its messages: CloudEvents 1.0 in
+// structured mode (one JSON object holding the attributes and the data), published on the
+// comms.events topic keyed by tenant. docs/events.md documents the types and fields.
+package event
+
+import (
+	"strconv"
+	"time"
+)
+
+// ContentType is the record's content-type header value (CloudEvents structured mode).
+const ContentType = "application/cloudevents+json"
+
+// Message event types: TypePrefix followed by the message's new status, or replayed.
+const (
+	TypePrefix  = "comms.message."
+	Accepted    = TypePrefix + "accepted"
+	Scheduled   = TypePrefix + "scheduled"
+	Sent        = TypePrefix + "sent"
+	Delivered   = TypePrefix + "delivered"
+	Failed      = TypePrefix + "failed"
+	Undelivered = TypePrefix + "undelivered"
+	Bounced     = TypePrefix + "bounced"
+	Complained  = TypePrefix + "complained"
+	Opened      = TypePrefix + "opened"
+	Clicked     = TypePrefix + "clicked"
+	Canceled    = TypePrefix + "canceled"
+	Replayed    = TypePrefix + "replayed"
+)
+
+// Event is one CloudEvent.
+type Event struct {
+	SpecVersion     string    `json:"specversion"` // "1.0"
+	ID              string    `json:"id"`          // stable across redeliveries: dedupe on it
+	Source          string    `json:"source"`      // /tenants/{tenant_id}
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject"` // the message id
+	Time            time.Time `json:"time"`    // when the change happened
+	DataContentType string    `json:"datacontenttype"`
+	Data            Data      `json:"data"`
+}
+
+// Data describes the message and the change.
+type Data struct {
+	TenantID  string `json:"tenant_id"`
+	MessageID string `json:"message_id"`
+	Channel   string `json:"channel"`
+	Recipient string `json:"recipient"`
+	Status    string `json:"status"`
+	Category  string `json:"category,omitempty"`
+	Template  string `json:"template,omitempty"`
+	// Attempt is the send attempt the change belongs to (0 before the first).
+	Attempt  int       `json:"attempt"`
+	Provider *Provider `json:"provider,omitempty"`
+	Error    *Error    `json:"error,omitempty"`
+	// DeadLettered marks a failure that put the message in the dead-letter queue.
+	DeadLettered bool `json:"dead_lettered,omitempty"`
+}
+
+// Provider is the provider config that handled the message.
+type Provider struct {
+	Type     string `json:"type"`
+	ConfigID string `json:"config_id,omitempty"`
+}
+
+// Error is why the message failed or was not delivered: the normalized code and the provider's
+// own words.
+type Error struct {
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// MessageType is the event type of a message_events row, and false for kinds not published
+// (claims, retries, the provider's intermediate reports).
+func MessageType(status, source string) (string, bool) {
+	switch status {
+	case "queued":
+		if source == "replay" {
+			return Replayed, true
+		}
+		return Accepted, true
+	case "scheduled", "sent", "delivered", "failed", "undelivered", "bounced", "complained", "opened", "clicked", "canceled":
+		return TypePrefix + status, true
+	}
+	return "", false
+}
+
+// ID is the event id of the message_events row with this id.
+func ID(rowID int64) string { return "evt_" + strconv.FormatInt(rowID, 10) }
+
+// Source is the source attribute of a tenant's events.
+func Source(tenantID string) string { return "/tenants/" + tenantID }
