@@ -165,6 +165,12 @@ func addWebhook(t *testing.T, s *stacktest.Stack, key, url string) {
 // parkedFor reads comms_intents_parked_total for tenantID off the service's /metrics.
 func parkedFor(t *testing.T, s *stacktest.Stack, tenantID string) float64 {
 	t.Helper()
+	return metric(t, s, `comms_intents_parked_total{tenant="`+tenantID+`"} `)
+}
+
+// metric reads the sample whose line starts with prefix off the service's /metrics (0 if none).
+func metric(t *testing.T, s *stacktest.Stack, prefix string) float64 {
+	t.Helper()
 	resp, err := s.Client.Get(s.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +180,6 @@ func parkedFor(t *testing.T, s *stacktest.Stack, tenantID string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := `comms_intents_parked_total{tenant="` + tenantID + `"} `
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
 			n, err := strconv.ParseFloat(v, 64)
@@ -200,14 +205,15 @@ func TestOpenBreakerParksIntentsWithoutAttempts(t *testing.T) {
 	cfg.BreakerCooldown = 2 * time.Second
 	s.StartWorker(cfg)
 	tid, key := ownOnly(t, s)
-	addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+	p := addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
 	tw.FailAll(provider.ProviderUnavailable)
 	// Enough failures to open the breaker (threshold 3).
 	for range 3 {
 		s.Send(key, "", sms("opening"))
 	}
-	waitUntil(t, "the breaker to open", func() bool { return tw.Requests() >= 3 })
-	time.Sleep(50 * time.Millisecond)
+	waitUntil(t, "the breaker to open", func() bool {
+		return metric(t, s, `comms_breaker_state{provider_id="`+p.ID+`"} `) == 2
+	})
 	requestsWhenOpen := tw.Requests()
 	var parked []string
 	for range 10 {
