@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/pkg/event"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -107,6 +108,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"TemplatePreviewInput": templates.PreviewInput{}, "TemplatePreview": templates.Preview{},
 		"TemplateRef": message.TemplateRef{}, "TemplateUse": message.TemplateUse{},
 		"BatchRequest": message.BatchRequest{}, "BatchItem": message.BatchItem{}, "BatchResult": api.BatchResult{}, "BatchEntry": api.BatchEntry{},
+		"CloudEvent": event.Event{}, "CloudEventData": event.Data{}, "CloudEventProvider": event.Provider{}, "CloudEventError": event.Error{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {
