@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/event"
@@ -49,41 +50,24 @@ func New(cfg Config, st *store.Store, prod Producer, log *slog.Logger) *Publishe
 	return &Publisher{cfg: cfg, store: st, prod: prod, log: log}
 }
 
-// Run publishes until ctx ends. A full batch is followed at once by the next; a failure is
-// retried after the interval, and the events stay in the outbox until published.
+// Run publishes until ctx ends: every interval it takes batches until one comes back short. A
+// failure is retried at the next interval; the events stay in the outbox until published.
 func (p *Publisher) Run(ctx context.Context) {
-	go p.reportOutbox(ctx)
-	for ctx.Err() == nil {
+	// The outbox gauge: the publishers' lag behind the changes.
+	go poll.Batches(ctx, 5*time.Second, func(ctx context.Context) (bool, error) {
+		n, err := p.store.EventOutboxLen(ctx)
+		if err == nil {
+			metrics.EventOutbox.Set(float64(n))
+		}
+		return false, err
+	})
+	poll.Batches(ctx, p.cfg.Interval, func(ctx context.Context) (bool, error) {
 		n, err := p.store.PublishEvents(ctx, p.cfg.Batch, p.publish)
 		if err != nil && ctx.Err() == nil {
 			p.log.ErrorContext(ctx, "publishing events failed; they stay in the outbox", "err", err)
 		}
-		if n == p.cfg.Batch {
-			continue
-		}
-		t := time.NewTimer(p.cfg.Interval)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
-}
-
-// reportOutbox keeps the outbox gauge current: the publishers' lag behind the changes.
-func (p *Publisher) reportOutbox(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := p.store.EventOutboxLen(ctx); err == nil {
-			metrics.EventOutbox.Set(float64(n))
-		}
-	}
+		return n == p.cfg.Batch, err
+	})
 }
 
 var contentType = []queue.Header{{Key: "content-type", Value: []byte(event.ContentType)}}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -45,27 +46,13 @@ func New(cfg Config, s *store.Store, pub intake.Publisher, log *slog.Logger) *Sc
 
 // Run releases due messages every Interval until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	poll.Batches(ctx, s.cfg.Interval, func(ctx context.Context) (bool, error) {
+		n, err := s.release(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "releasing due messages failed; retrying next interval", "err", err)
 		}
-		for ctx.Err() == nil {
-			n, err := s.release(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "releasing due messages failed; retrying next interval", "err", err)
-				}
-				break
-			}
-			if n < s.cfg.Batch {
-				break
-			}
-		}
-	}
+		return n == s.cfg.Batch, err
+	})
 }
 
 // release queues one batch of due messages and publishes their intents.
