@@ -16,6 +16,7 @@ import (
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
+	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -25,6 +26,7 @@ type Server struct {
 	intake    *intake.Service
 	providers *providerconfig.Service
 	templates *templates.Service
+	webhooks  *webhooks.Service
 	dlq       *dlq.Service
 	limiter   *ratelimit.Limiter
 	notify    providerconfig.Notifier
@@ -41,6 +43,8 @@ type Options struct {
 	Providers *providerconfig.Service
 	// Templates manages templates. Required.
 	Templates *templates.Service
+	// Webhooks manages tenants' webhook endpoints. Required.
+	Webhooks *webhooks.Service
 	// DLQ replays dead letters. Required.
 	DLQ *dlq.Service
 	// Limiter enforces each tenant's intake rate; nil: no limit.
@@ -51,7 +55,7 @@ type Options struct {
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, webhooks: opts.Webhooks, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -105,6 +109,16 @@ func (srv *Server) routes() []route {
 		{"PATCH /v1/providers/{id}", accessTenant, srv.updateProvider(false)},
 		{"DELETE /v1/providers/{id}", accessTenant, srv.deleteProvider(false)},
 		{"POST /v1/providers/{id}/test", accessTenant, srv.testProvider(false)},
+
+		{"POST /v1/webhook-endpoints", accessTenant, srv.createWebhookEndpoint},
+		{"GET /v1/webhook-endpoints", accessTenant, srv.listWebhookEndpoints},
+		{"GET /v1/webhook-endpoints/{id}", accessTenant, srv.getWebhookEndpoint},
+		{"PATCH /v1/webhook-endpoints/{id}", accessTenant, srv.updateWebhookEndpoint},
+		{"DELETE /v1/webhook-endpoints/{id}", accessTenant, srv.deleteWebhookEndpoint},
+		{"POST /v1/webhook-endpoints/{id}/rotate-secret", accessTenant, srv.rotateWebhookSecret},
+		{"POST /v1/webhook-endpoints/{id}/test", accessTenant, srv.testWebhookEndpoint},
+		{"GET /v1/webhook-endpoints/{id}/deliveries", accessTenant, srv.listWebhookDeliveries},
+		{"POST /v1/webhook-endpoints/{id}/replay", accessTenant, srv.replayWebhookDeliveries},
 
 		{"POST /admin/tenants", accessAdmin, srv.createTenant},
 		{"GET /admin/tenants", accessAdmin, srv.listTenants},

@@ -31,12 +31,14 @@ import (
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
+	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 )
 
@@ -104,7 +106,9 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 
 	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
 	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl,
+	hooks := webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork),
+		AllowPrivate: cfg.AllowPrivateNetwork, Notifier: notifier}, st, cfg.Ring, d.Log)
+	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
@@ -158,6 +162,17 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		events.New(events.Config{}, st, evProd, log).Run(rctx)
 		_ = evProd.Close()
 	}()
+	// Events reach tenants' webhook endpoints from comms.events, in their own consumer group.
+	deliverer := webhooks.New(webhooks.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-webhooks",
+		Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), DrainTimeout: cfg.ShutdownTimeout}, st, cfg.Ring, log)
+	go invalidate.ListenEndpoints(listenCtx, d.Redis, cfg.RedisPrefix, log, deliverer.Changed)
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		if err := deliverer.Run(rctx); err != nil {
+			log.Error("webhook deliverer stopped", "err", err)
+		}
+	}()
 	// /metrics on its own listener: the worker serves nothing else.
 	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
@@ -171,6 +186,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	stopRetrier()
 	<-rdone
 	<-evDone
+	<-hooksDone
 	return err
 }
 

@@ -116,3 +116,73 @@ func types(evs []string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A tenant's provider config becoming auth_failed or circuit_open, and recovering, is published
+// once per change, in order, from the transaction that made it: a change rolled back publishes
+// nothing, and the half-open probes in between are not news.
+func TestProviderHealthChangesArePublished(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(worker.Config{})
+	tenant, _ := s.Tenant()
+	ctx := context.Background()
+	const cfg = "prv_health_events"
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO communication.provider_configs (id, tenant_id, type, name, channel)
+		VALUES ($1, $2, 'twilio', 'main', 'sms')`, cfg, tenant); err != nil {
+		t.Fatal(err)
+	}
+	set := func(health, reason string) {
+		if err := s.Store.SetProviderHealth(ctx, cfg, health, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("circuit_open", "5 failures in a row")
+	set("half_open", "")
+	set("circuit_open", "the probe failed")
+	set("healthy", "")
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE communication.provider_configs SET health = 'auth_failed' WHERE id = $1`, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	set("auth_failed", "Twilio: authentication failed (20003) — update your credentials")
+	set("healthy", "")
+
+	want := []string{"circuit_open circuit_open 5 failures in a row", "recovered healthy ",
+		"auth_failed auth_failed Twilio: authentication failed (20003) — update your credentials", "recovered healthy "}
+	r := queue.NewGroupReader(s.Brokers, "events-test", queue.TopicEvents)
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got []string
+	seen := map[string]bool{}
+	for len(got) < len(want) {
+		m, err := r.Fetch(rctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		var ev event.Event
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if seen[ev.ID] {
+			continue
+		}
+		seen[ev.ID] = true
+		if ev.Subject != cfg || ev.Data.TenantID != tenant || string(m.Key) != tenant || ev.Data.Provider == nil ||
+			ev.Data.Provider.Type != "twilio" || ev.Data.Provider.ConfigID != cfg {
+			t.Fatalf("provider event %+v", ev)
+		}
+		reason := ""
+		if ev.Data.Error != nil {
+			reason = ev.Data.Error.Message
+		}
+		got = append(got, fmt.Sprintf("%s %s %s", ev.Type[len("comms.provider."):], ev.Data.Status, reason))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("published\n%q\nwant\n%q", got, want)
+	}
+}

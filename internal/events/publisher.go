@@ -1,6 +1,7 @@
-// Package events publishes what happens to messages: it takes the event outbox (rows written in
-// the same transaction as the changes they describe, migrations/0012) in order, turns each row
-// into a CloudEvent (pkg/event) and produces it to comms.events keyed by tenant.
+// Package events publishes what happens to messages and to tenants' setups: it takes the event
+// outbox and the account events (rows written in the same transaction as the changes they
+// describe, migrations/0012 and 0014) in order, turns each row into a CloudEvent (pkg/event) and
+// produces it to comms.events keyed by tenant.
 package events
 
 import (
@@ -63,11 +64,49 @@ func (p *Publisher) Run(ctx context.Context) {
 	})
 	poll.Batches(ctx, p.cfg.Interval, func(ctx context.Context) (bool, error) {
 		n, err := p.store.PublishEvents(ctx, p.cfg.Batch, p.publish)
+		if err == nil {
+			var m int
+			m, err = p.store.PublishAccountEvents(ctx, p.cfg.Batch, p.publishAccount)
+			n = max(n, m)
+		}
 		if err != nil && ctx.Err() == nil {
 			p.log.ErrorContext(ctx, "publishing events failed; they stay in the outbox", "err", err)
 		}
 		return n == p.cfg.Batch, err
 	})
+}
+
+func (p *Publisher) publishAccount(ctx context.Context, rows []store.AccountEvent) error {
+	msgs := make([]queue.Message, len(rows))
+	for i, r := range rows {
+		b, err := json.Marshal(BuildAccount(r))
+		if err != nil {
+			return fmt.Errorf("encode account event %d: %w", r.ID, err)
+		}
+		msgs[i] = queue.Message{Key: []byte(r.TenantID), Value: b, Headers: contentType}
+	}
+	if err := p.prod.PublishRaw(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		metrics.EventsPublished.WithLabelValues(r.Type).Inc()
+	}
+	return nil
+}
+
+// BuildAccount makes the CloudEvent of an account event.
+func BuildAccount(r store.AccountEvent) event.Event {
+	d := event.Data{TenantID: r.TenantID}
+	if r.ProviderType != "" {
+		d.Provider, d.Status = &event.Provider{Type: r.ProviderType, ConfigID: r.Subject}, r.Health
+	} else {
+		d.EndpointID = r.Subject
+	}
+	if r.Reason != "" {
+		d.Error = &event.Error{Message: r.Reason}
+	}
+	return event.Event{SpecVersion: "1.0", ID: event.AccountID(r.ID), Source: event.Source(r.TenantID), Type: r.Type,
+		Subject: r.Subject, Time: r.At.UTC(), DataContentType: "application/json", Data: d}
 }
 
 var contentType = []queue.Header{{Key: "content-type", Value: []byte(event.ContentType)}}

@@ -87,3 +87,52 @@ func (s *Store) EventOutboxLen(ctx context.Context) (int64, error) {
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.event_outbox`).Scan(&n)
 	return n, err
 }
+
+// AccountEvent is a change to a tenant's setup waiting to be published (migrations/0014).
+type AccountEvent struct {
+	ID                      int64
+	TenantID, Type, Subject string
+	ProviderType, Health    string
+	Reason                  string
+	At                      time.Time
+}
+
+// PublishAccountEvents takes up to limit of the oldest unpublished account events, hands them to
+// publish in order, and marks them published in the same transaction once publish returns nil
+// (at least once, like PublishEvents). It returns 0 when another publisher holds them.
+func (s *Store) PublishAccountEvents(ctx context.Context, limit int, publish func(context.Context, []AccountEvent) error) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(eventsLock+1)).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT id, tenant_id, type, subject, coalesce(data->>'provider_type', ''), coalesce(data->>'health', ''),
+				coalesce(data->>'reason', ''), occurred_at
+			FROM communication.account_events WHERE NOT published ORDER BY id LIMIT $1`, limit)
+		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
+			var e AccountEvent
+			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.At)
+			return e, err
+		})
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		if err := publish(ctx, evs); err != nil {
+			return err
+		}
+		ids := make([]int64, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE communication.account_events SET published = true WHERE id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		n = len(evs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("publish account events: %w", err)
+	}
+	return n, nil
+}

@@ -28,27 +28,49 @@ const (
 	Replayed    = TypePrefix + "replayed"
 )
 
+// Account event types: changes to a tenant's setup rather than to a message. The subject is the
+// provider config or webhook endpoint concerned.
+const (
+	// ProviderAuthFailed: the provider refused a config's credentials; it is skipped until they change.
+	ProviderAuthFailed = "comms.provider.auth_failed"
+	// ProviderCircuitOpen: a config failed repeatedly and is rested; its traffic fails over.
+	ProviderCircuitOpen = "comms.provider.circuit_open"
+	// ProviderRecovered: a config that was auth_failed or circuit_open sends again.
+	ProviderRecovered = "comms.provider.recovered"
+	// EndpointDisabled: a webhook endpoint failed every delivery for five days and was disabled.
+	EndpointDisabled = "comms.webhook_endpoint.disabled"
+	// Test is what POST /v1/webhook-endpoints/{id}/test sends; it goes only to that endpoint.
+	Test = "comms.webhook.test"
+)
+
+// Types lists every type a webhook endpoint may subscribe to.
+var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
+	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled}
+
 // Event is one CloudEvent.
 type Event struct {
 	SpecVersion     string    `json:"specversion"` // "1.0"
 	ID              string    `json:"id"`          // stable across redeliveries: dedupe on it
 	Source          string    `json:"source"`      // /tenants/{tenant_id}
 	Type            string    `json:"type"`
-	Subject         string    `json:"subject"` // the message id
+	Subject         string    `json:"subject"` // the message id, or the endpoint id
 	Time            time.Time `json:"time"`    // when the change happened
 	DataContentType string    `json:"datacontenttype"`
 	Data            Data      `json:"data"`
 }
 
-// Data describes the message and the change.
+// Data describes the change: for message events the message (every field but endpoint_id); for
+// provider events the provider, its health as status and the reason as error.message; for
+// webhook events the endpoint (and, when disabled, the reason as error.message).
 type Data struct {
-	TenantID  string `json:"tenant_id"`
-	MessageID string `json:"message_id"`
-	Channel   string `json:"channel"`
-	Recipient string `json:"recipient"`
-	Status    string `json:"status"`
-	Category  string `json:"category,omitempty"`
-	Template  string `json:"template,omitempty"`
+	TenantID   string `json:"tenant_id"`
+	MessageID  string `json:"message_id,omitempty"`
+	EndpointID string `json:"endpoint_id,omitempty"`
+	Channel    string `json:"channel,omitempty"`
+	Recipient  string `json:"recipient,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Category   string `json:"category,omitempty"`
+	Template   string `json:"template,omitempty"`
 	// Attempt is the send attempt the change belongs to (0 before the first).
 	Attempt  int       `json:"attempt"`
 	Provider *Provider `json:"provider,omitempty"`
@@ -90,3 +112,6 @@ func ID(rowID int64) string { return "evt_" + strconv.FormatInt(rowID, 10) }
 
 // Source is the source attribute of a tenant's events.
 func Source(tenantID string) string { return "/tenants/" + tenantID }
+
+// AccountID is the event id of the account_events row with this id.
+func AccountID(rowID int64) string { return "evt_a" + strconv.FormatInt(rowID, 10) }

@@ -15,6 +15,7 @@ const (
 	Tenant   = "ten"
 	APIKey   = "key"
 	Provider = "prv"
+	Endpoint = "whe"
 )
 
 // New returns prefix + "_" + 22 base62 characters (about 131 bits of randomness).

@@ -21,6 +21,9 @@ const Channel = "provider-configs-changed"
 // RecoveredChannel carries "<tenant id> <config id>" when a config's breaker closes.
 const RecoveredChannel = "provider-recovered"
 
+// EndpointsChannel carries a tenant id when its webhook endpoints change.
+const EndpointsChannel = "webhook-endpoints-changed"
+
 // systemWide is the payload for a system-default change, which concerns every tenant.
 const systemWide = "*"
 
@@ -49,6 +52,22 @@ func (n *Notifier) Changed(ctx context.Context, tenantID string) {
 		n.log.WarnContext(ctx, "could not announce a provider config change; workers pick it up when their route cache expires",
 			"tenant_id", tenantID, "err", err)
 	}
+}
+
+// EndpointsChanged announces that tenantID's webhook endpoints changed.
+func (n *Notifier) EndpointsChanged(ctx context.Context, tenantID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := n.rdb.Publish(ctx, n.prefix+EndpointsChannel, tenantID).Err(); err != nil {
+		n.log.WarnContext(ctx, "could not announce a webhook endpoint change; workers pick it up when their cache expires",
+			"tenant_id", tenantID, "err", err)
+	}
+}
+
+// ListenEndpoints calls drop with each tenant whose webhook endpoints changed ("" for all, after
+// a gap in the subscription) until ctx ends.
+func ListenEndpoints(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, drop func(tenantID string)) {
+	Subscribe(ctx, rdb, prefix+EndpointsChannel, log, func() { drop("") }, drop)
 }
 
 // Recovered announces that configID (of tenantID; "" for a system default) answers again.

@@ -89,6 +89,21 @@ var (
 	EventOutbox = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "comms_event_outbox_pending", Help: "Events written with their change and not yet produced to comms.events.",
 	})
+	// WebhookAttempts counts deliveries attempted to tenant webhook endpoints, by result
+	// (succeeded, failed: a non-2xx answer, error: no answer) and deferred ones (busy: the
+	// endpoint had every slot taken, so the delivery waits for the retry loop).
+	WebhookAttempts = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_webhook_attempts_total", Help: "Attempts to deliver events to tenant webhook endpoints, by result.",
+	}, []string{"result"})
+	// WebhookLatency is how long endpoints take to answer.
+	WebhookLatency = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "comms_webhook_attempt_seconds", Help: "Time from request to response of webhook deliveries.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
+	})
+	// WebhookDisabled counts endpoints disabled after failing for the whole disable window.
+	WebhookDisabled = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "comms_webhook_endpoints_disabled_total", Help: "Webhook endpoints disabled after failing for five days.",
+	})
 )
 
 // Handler serves the default registry.

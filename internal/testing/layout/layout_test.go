@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
 	{"internal/registry", "internal/templates"},
-	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/providerconfig"},
+	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/webhooks", "internal/providerconfig"},
 	{"internal/api"},
 	{"internal/app"},
 	{"internal/testing/", "cmd/"},

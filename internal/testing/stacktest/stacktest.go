@@ -33,6 +33,7 @@ import (
 	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/providerconfig"
@@ -42,6 +43,7 @@ import (
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/client"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -71,6 +73,8 @@ type Options struct {
 	// RouteCacheTTL of the workers (default 1s). Config changes also reach them at once through
 	// Redis invalidation notices.
 	RouteCacheTTL time.Duration
+	// WebhookTimeout bounds test sends to webhook endpoints (default 15 s).
+	WebhookTimeout time.Duration
 }
 
 // TestKeys is the stack's key ring.
@@ -84,6 +88,8 @@ type Stack struct {
 	Brokers  []string
 	Producer *queue.Producer
 	Recorder *sandbox.Recorder
+	Ring     *secrets.Ring
+	Webhooks *webhooks.Service
 	Registry *registry.Registry
 	Intake   *intake.Service
 	URL      string
@@ -167,7 +173,11 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	notifier := invalidate.NewNotifier(rdb, prefix, log)
 	ps := providerconfig.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
+	s.Ring = ring
+	// Test receivers listen on loopback, which production refuses; the URL checks have their own tests.
+	s.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true,
+		Timeout: opts.WebhookTimeout, Notifier: notifier}, st, ring, log)
+	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {

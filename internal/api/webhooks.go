@@ -1,0 +1,138 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The webhook endpoint routes (/v1/webhook-endpoints): a tenant's endpoints, their secrets, test
+// sends, delivery logs and replays (docs/webhooks.md).
+
+const maxEndpointBody = 16 << 10
+
+// webhookAnswer writes v with status, or the problem err stands for.
+func (s *Server) webhookAnswer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	var verr *message.ValidationError
+	switch {
+	case err == nil:
+		if v == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, v)
+	case errors.As(err, &verr):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, r, errNotFound) // another tenant's endpoint too: 404, never 403
+	case errors.Is(err, webhooks.ErrTooManyEndpoints):
+		writeProblem(w, r, problem(http.StatusConflict, "endpoint-limit", "Too many webhook endpoints",
+			"a tenant may have at most "+strconv.Itoa(webhooks.MaxEndpoints)+" webhook endpoints; delete one first"))
+	default:
+		if r.Context().Err() == nil {
+			s.log.ErrorContext(r.Context(), "webhook endpoint request failed", "tenant_id", principalFrom(r.Context()).TenantID,
+				"endpoint_id", r.PathValue("id"), "err", err)
+		}
+		writeProblem(w, r, unavailable("webhook endpoints are unreachable; nothing was changed; retry shortly"))
+	}
+}
+
+func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	var in webhooks.Input
+	if prob := decodeJSON(r, maxEndpointBody, &in); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	e, err := s.webhooks.Create(r.Context(), principalFrom(r.Context()).TenantID, in)
+	if err == nil {
+		w.Header().Set("Location", "/v1/webhook-endpoints/"+e.ID)
+	}
+	s.webhookAnswer(w, r, http.StatusCreated, e, err)
+}
+
+func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+	list, err := s.store.WebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
+	if list == nil {
+		list = []store.WebhookEndpoint{}
+	}
+	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": list}, err)
+}
+
+func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	e, err := s.store.WebhookEndpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	s.webhookAnswer(w, r, http.StatusOK, e, err)
+}
+
+func (s *Server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	var p store.WebhookEndpointPatch
+	if prob := decodeJSON(r, maxEndpointBody, &p); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	e, err := s.webhooks.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), p)
+	s.webhookAnswer(w, r, http.StatusOK, e, err)
+}
+
+func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	err := s.webhooks.Delete(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	s.webhookAnswer(w, r, http.StatusNoContent, nil, err)
+}
+
+func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	e, err := s.webhooks.Rotate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	s.webhookAnswer(w, r, http.StatusOK, e, err)
+}
+
+func (s *Server) testWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	d, err := s.webhooks.Test(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	s.webhookAnswer(w, r, http.StatusOK, d, err)
+}
+
+func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, status := 50, "", ""
+	var bad []message.FieldError
+	for name, vals := range r.URL.Query() {
+		switch v := vals[0]; name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
+			}
+			limit = n
+		case "cursor":
+			cursor = v
+		case "status":
+			if v != "pending" && v != "succeeded" && v != "failed" {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be pending, succeeded or failed"})
+			}
+			status = v
+		default:
+			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+		}
+	}
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	tenant, id := principalFrom(r.Context()).TenantID, r.PathValue("id")
+	if _, err := s.store.WebhookEndpoint(r.Context(), tenant, id); err != nil {
+		s.webhookAnswer(w, r, 0, nil, err)
+		return
+	}
+	list, next, err := s.store.WebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
+	writePage(s, w, r, "webhook deliveries", list, next, err)
+}
+
+func (s *Server) replayWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	var in store.WebhookReplay
+	if prob := decodeJSON(r, maxEndpointBody, &in); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	res, err := s.webhooks.Replay(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), in)
+	s.webhookAnswer(w, r, http.StatusOK, res, err)
+}

@@ -1,0 +1,400 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// WebhookEndpoint is a tenant's webhook endpoint. The sealed secrets never leave the server.
+type WebhookEndpoint struct {
+	ID             string     `json:"id"`
+	TenantID       string     `json:"-"`
+	URL            string     `json:"url"`
+	Description    string     `json:"description"`
+	EventTypes     []string   `json:"event_types"` // empty: every type
+	Enabled        bool       `json:"enabled"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	FailingSince   *time.Time `json:"failing_since,omitempty"`
+	// PreviousSecretExpiresAt is when the secret replaced by the last rotation stops signing.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+
+	KeyVersion         string `json:"-"`
+	Sealed             []byte `json:"-"`
+	PreviousKeyVersion string `json:"-"`
+	PreviousSealed     []byte `json:"-"`
+}
+
+const endpointCols = `id, tenant_id, url, description, event_types, enabled, disabled_reason, failing_since,
+	previous_expires_at, created_at, updated_at, key_version, secret_sealed, coalesce(previous_key_version, ''), previous_sealed`
+
+func scanEndpoint(r pgx.CollectableRow) (WebhookEndpoint, error) {
+	var e WebhookEndpoint
+	err := r.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &e.EventTypes, &e.Enabled, &e.DisabledReason, &e.FailingSince,
+		&e.PreviousSecretExpiresAt, &e.CreatedAt, &e.UpdatedAt, &e.KeyVersion, &e.Sealed, &e.PreviousKeyVersion, &e.PreviousSealed)
+	return e, err
+}
+
+// CountWebhookEndpoints counts a tenant's endpoints.
+func (s *Store) CountWebhookEndpoints(ctx context.Context, tenantID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.webhook_endpoints WHERE tenant_id = $1`, tenantID).Scan(&n)
+	return n, err
+}
+
+// CreateWebhookEndpoint stores e (ID, TenantID, URL, Description, EventTypes, Enabled and the
+// sealed secret) and returns it as stored.
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, now time.Time) (WebhookEndpoint, error) {
+	rows, _ := s.pool.Query(ctx, `INSERT INTO communication.webhook_endpoints
+		(id, tenant_id, url, description, event_types, enabled, key_version, secret_sealed, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING `+endpointCols,
+		e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Enabled, e.KeyVersion, e.Sealed, now)
+	out, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	return out, nil
+}
+
+// WebhookEndpoints lists a tenant's endpoints, oldest first; with enabledOnly, only those that
+// receive deliveries.
+func (s *Store) WebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]WebhookEndpoint, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints
+		WHERE tenant_id = $1 AND (enabled OR NOT $2) ORDER BY created_at, id`, tenantID, enabledOnly)
+	out, err := pgx.CollectRows(rows, scanEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// WebhookEndpoint returns one of a tenant's endpoints, or ErrNotFound.
+func (s *Store) WebhookEndpoint(ctx context.Context, tenantID, id string) (WebhookEndpoint, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("get webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// WebhookEndpointPatch changes an endpoint; nil fields stay as they are. Enabling an endpoint
+// clears its disabled reason and its failure streak.
+type WebhookEndpointPatch struct {
+	URL         *string   `json:"url,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	EventTypes  *[]string `json:"event_types,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+}
+
+// UpdateWebhookEndpoint applies p, or returns ErrNotFound.
+func (s *Store) UpdateWebhookEndpoint(ctx context.Context, tenantID, id string, p WebhookEndpointPatch, now time.Time) (WebhookEndpoint, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET
+			url = coalesce($3, url), description = coalesce($4, description), event_types = coalesce($5, event_types),
+			enabled = coalesce($6, enabled),
+			disabled_reason = CASE WHEN $6 THEN '' ELSE disabled_reason END,
+			failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END,
+			updated_at = $7
+		WHERE tenant_id = $1 AND id = $2 RETURNING `+endpointCols, tenantID, id, p.URL, p.Description, p.EventTypes, p.Enabled, now)
+	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("update webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// RotateWebhookSecret makes the sealed secret current and keeps the one it replaces signing
+// until expires.
+func (s *Store) RotateWebhookSecret(ctx context.Context, tenantID, id, keyVersion string, sealed []byte, expires, now time.Time) (WebhookEndpoint, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET
+			previous_key_version = key_version, previous_sealed = secret_sealed, previous_expires_at = $5,
+			key_version = $3, secret_sealed = $4, updated_at = $6
+		WHERE tenant_id = $1 AND id = $2 RETURNING `+endpointCols, tenantID, id, keyVersion, sealed, expires, now)
+	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	return e, nil
+}
+
+// DeleteWebhookEndpoint removes an endpoint and its deliveries, or returns ErrNotFound.
+func (s *Store) DeleteWebhookEndpoint(ctx context.Context, tenantID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook endpoint: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// WebhookEndpointFailed starts an endpoint's failure streak at `at` unless one is running, and
+// returns when the streak started.
+func (s *Store) WebhookEndpointFailed(ctx context.Context, id string, at time.Time) (time.Time, error) {
+	var since time.Time
+	err := s.pool.QueryRow(ctx, `UPDATE communication.webhook_endpoints SET failing_since = coalesce(failing_since, $2)
+		WHERE id = $1 RETURNING failing_since`, id, at).Scan(&since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return at, nil // deleted meanwhile
+	}
+	return since, err
+}
+
+// WebhookEndpointSucceeded ends an endpoint's failure streak.
+func (s *Store) WebhookEndpointSucceeded(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE communication.webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, id)
+	return err
+}
+
+// DisableFailingWebhookEndpoint disables an endpoint still enabled whose failure streak started
+// at or before streakStart, and reports whether this call disabled it (exactly one caller does).
+func (s *Store) DisableFailingWebhookEndpoint(ctx context.Context, id string, streakStart time.Time, reason string, now time.Time) (WebhookEndpoint, bool, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET enabled = false, disabled_reason = $3, updated_at = $4
+		WHERE id = $1 AND enabled AND failing_since <= $2 RETURNING `+endpointCols, id, streakStart, reason, now)
+	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, false, nil
+	}
+	if err != nil {
+		return WebhookEndpoint{}, false, fmt.Errorf("disable webhook endpoint: %w", err)
+	}
+	return e, true, nil
+}
+
+// WebhookAttempt is one try at delivering an event to an endpoint.
+type WebhookAttempt struct {
+	At         time.Time `json:"attempted_at"`
+	StatusCode int       `json:"status_code,omitempty"` // 0: no response
+	LatencyMS  int       `json:"latency_ms"`
+	Response   string    `json:"response,omitempty"` // the start of the response body
+	Error      string    `json:"error,omitempty"`
+}
+
+// WebhookDelivery is one event for one endpoint.
+type WebhookDelivery struct {
+	ID            int64            `json:"-"`
+	EndpointID    string           `json:"endpoint_id"`
+	TenantID      string           `json:"-"`
+	EventID       string           `json:"event_id"`
+	EventType     string           `json:"event_type"`
+	Payload       []byte           `json:"-"`
+	Status        string           `json:"status"` // pending, succeeded, failed
+	Attempts      int              `json:"attempts"`
+	RoundAttempts int              `json:"-"`
+	NextAttemptAt *time.Time       `json:"next_attempt_at,omitempty"`
+	CreatedAt     time.Time        `json:"created_at"`
+	AttemptLog    []WebhookAttempt `json:"attempt_log"`
+}
+
+// WebhookOutcome is where a delivery stands after an attempt (Attempt set) or after being put
+// off without one (Attempt nil: its endpoint was busy).
+type WebhookOutcome struct {
+	Delivery      WebhookDelivery // EndpointID, TenantID, EventID, EventType, Payload, Status, RoundAttempts, NextAttemptAt
+	Attempt       *WebhookAttempt
+	At            time.Time // when the delivery was first seen, for a new row
+	AttemptsAdded int
+}
+
+// RecordWebhookOutcomes writes outcomes in one statement: a new delivery is inserted, a known one
+// (a retry, or an event fetched again after a crash) updated, and each attempt appended.
+func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome) error {
+	n := len(outs)
+	var (
+		endpoint, tenant, event, typ, status, resp, errText = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		payload                                             = make([][]byte, n)
+		added, round, code, latency                         = make([]int32, n), make([]int32, n), make([]*int32, n), make([]*int32, n)
+		next, created, attempted                            = make([]*time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+	)
+	for i, o := range outs {
+		d := o.Delivery
+		endpoint[i], tenant[i], event[i], typ[i], payload[i], status[i] = d.EndpointID, d.TenantID, d.EventID, d.EventType, d.Payload, d.Status
+		added[i], round[i], next[i], created[i] = int32(o.AttemptsAdded), int32(d.RoundAttempts), d.NextAttemptAt, o.At
+		if a := o.Attempt; a != nil {
+			attempted[i], latency[i], resp[i], errText[i] = &a.At, ptr(int32(a.LatencyMS)), a.Response, a.Error
+			if a.StatusCode != 0 {
+				code[i] = ptr(int32(a.StatusCode))
+			}
+		}
+	}
+	_, err := s.pool.Exec(ctx, `
+		WITH o AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::int[], $8::int[],
+				$9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::int[], $14::text[], $15::text[])
+				WITH ORDINALITY AS o(endpoint_id, tenant_id, event_id, event_type, payload, status, added, round, next_at, created_at,
+				                     attempted_at, status_code, latency_ms, response, error, ord)
+		), d AS (
+			INSERT INTO communication.webhook_deliveries AS d (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts,
+				round_attempts, next_attempt_at, last_attempt_at, last_status_code, created_at)
+			SELECT DISTINCT ON (endpoint_id, event_id) endpoint_id, tenant_id, event_id, event_type, payload, status,
+				sum(added) OVER (PARTITION BY endpoint_id, event_id), round, next_at, attempted_at, status_code, created_at
+			FROM o WHERE EXISTS (SELECT 1 FROM communication.webhook_endpoints e WHERE e.id = o.endpoint_id)
+			ORDER BY endpoint_id, event_id, ord DESC -- one row per delivery (the latest), locked in one order
+			ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = excluded.status, attempts = d.attempts + excluded.attempts,
+				round_attempts = excluded.round_attempts, next_attempt_at = excluded.next_attempt_at,
+				last_attempt_at = coalesce(excluded.last_attempt_at, d.last_attempt_at),
+				last_status_code = CASE WHEN excluded.last_attempt_at IS NULL THEN d.last_status_code ELSE excluded.last_status_code END
+			RETURNING d.id, d.endpoint_id, d.event_id
+		)
+		INSERT INTO communication.webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, response, error)
+		SELECT d.id, o.attempted_at, o.status_code, o.latency_ms, o.response, o.error
+		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id
+		WHERE o.attempted_at IS NOT NULL`,
+		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText)
+	if err != nil {
+		return fmt.Errorf("record webhook outcomes: %w", err)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ClaimDueWebhookDeliveries takes up to limit pending deliveries due at now, oldest due first,
+// and leases them until now+lease: a worker that dies holding them leaves them due again then.
+func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]WebhookDelivery, error) {
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE communication.webhook_deliveries d SET next_attempt_at = $2
+		FROM (SELECT id FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
+		      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
+		WHERE d.id = due.id
+		RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.event_type, d.payload, d.status, d.attempts, d.round_attempts, d.created_at`,
+		now, now.Add(lease), limit)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
+		var d WebhookDelivery
+		err := r.Scan(&d.ID, &d.EndpointID, &d.TenantID, &d.EventID, &d.EventType, &d.Payload, &d.Status, &d.Attempts, &d.RoundAttempts, &d.CreatedAt)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// WebhookDeliveries lists an endpoint's deliveries, newest first, each with its attempts;
+// status filters when not empty. The cursor is the last id of the previous page.
+func (s *Store) WebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]WebhookDelivery, string, error) {
+	before := int64(1<<63 - 1)
+	if cursor != "" {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < 1 {
+			return nil, "", ErrBadCursor
+		}
+		before = n
+	}
+	rows, _ := s.pool.Query(ctx, `
+		SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at,
+			coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code', a.status_code,
+				'latency_ms', a.latency_ms, 'response', a.response, 'error', a.error) ORDER BY a.id)
+				FROM communication.webhook_attempts a WHERE a.delivery_id = d.id), '[]')
+		FROM communication.webhook_deliveries d
+		WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND d.id < $3 AND ($4 = '' OR d.status = $4)
+		ORDER BY d.id DESC LIMIT $5`, tenantID, endpointID, before, status, limit+1)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
+		var d WebhookDelivery
+		var log []struct {
+			At         time.Time `json:"attempted_at"`
+			StatusCode *int      `json:"status_code"`
+			LatencyMS  int       `json:"latency_ms"`
+			Response   string    `json:"response"`
+			Error      string    `json:"error"`
+		}
+		err := r.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.CreatedAt, &log)
+		d.AttemptLog = make([]WebhookAttempt, len(log))
+		for i, a := range log {
+			d.AttemptLog[i] = WebhookAttempt{At: a.At, LatencyMS: a.LatencyMS, Response: a.Response, Error: a.Error}
+			if a.StatusCode != nil {
+				d.AttemptLog[i].StatusCode = *a.StatusCode
+			}
+		}
+		return d, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list webhook deliveries: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = strconv.FormatInt(out[limit-1].ID, 10)
+	}
+	return out, next, nil
+}
+
+// WebhookReplay is a request to deliver an endpoint's past deliveries again.
+type WebhookReplay struct {
+	Since  time.Time  `json:"since"`
+	Until  *time.Time `json:"until,omitempty"`
+	Status string     `json:"status,omitempty"` // succeeded or failed; empty: both
+}
+
+// ReplayWebhookDeliveries queues again, due at now, the endpoint's finished deliveries created in
+// [since, until) with the status asked for, keeping their event ids, and returns how many it
+// queued. A replay asked for before (the same endpoint and filter) queues nothing and reports
+// what the first one queued, with repeated set.
+func (s *Store) ReplayWebhookDeliveries(ctx context.Context, tenantID, endpointID string, r WebhookReplay, now time.Time) (queued int, repeated bool, err error) {
+	until := pgInfinity(r.Until)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var owned bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2)`,
+			tenantID, endpointID).Scan(&owned); err != nil {
+			return err
+		}
+		if !owned {
+			return ErrNotFound
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO communication.webhook_replays (endpoint_id, since, until, status, queued, created_at)
+			VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING`, endpointID, r.Since, until, r.Status, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			repeated = true
+			return tx.QueryRow(ctx, `SELECT queued FROM communication.webhook_replays WHERE endpoint_id = $1 AND since = $2 AND until = $3 AND status = $4`,
+				endpointID, r.Since, until, r.Status).Scan(&queued)
+		}
+		tag, err = tx.Exec(ctx, `UPDATE communication.webhook_deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $6
+			WHERE tenant_id = $1 AND endpoint_id = $2 AND created_at >= $3 AND created_at < $4 AND status <> 'pending'
+			  AND ($5 = '' OR status = $5)`, tenantID, endpointID, r.Since, until, r.Status, now)
+		if err != nil {
+			return err
+		}
+		queued = int(tag.RowsAffected())
+		_, err = tx.Exec(ctx, `UPDATE communication.webhook_replays SET queued = $5 WHERE endpoint_id = $1 AND since = $2 AND until = $3 AND status = $4`,
+			endpointID, r.Since, until, r.Status, queued)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("replay webhook deliveries: %w", err)
+	}
+	return queued, repeated, err
+}
+
+// pgInfinity is t, or PostgreSQL's infinity for an open end.
+func pgInfinity(t *time.Time) pgtype.Timestamptz {
+	if t == nil {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: *t, Valid: true}
+}
+
+// PendingWebhookDeliveries counts the deliveries waiting for an attempt.
+func (s *Store) PendingWebhookDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.webhook_deliveries WHERE status = 'pending'`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,290 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logicspike/comms/internal/platform/netguard"
+	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/event"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Limits on what a tenant may configure.
+const (
+	MaxEndpoints      = 20
+	MaxURLLength      = 2000
+	MaxDescriptionLen = 500
+)
+
+// ErrTooManyEndpoints is returned by Create when the tenant has MaxEndpoints already.
+var ErrTooManyEndpoints = errors.New("a tenant may have at most 20 webhook endpoints")
+
+// Notifier tells the Deliverers a tenant's endpoints changed.
+type Notifier interface {
+	EndpointsChanged(ctx context.Context, tenantID string)
+}
+
+// Service manages tenants' endpoints for the API.
+type Service struct {
+	store        *store.Store
+	ring         *secrets.Ring
+	sender       *sender
+	notify       Notifier
+	allowPrivate bool
+	log          *slog.Logger
+	now          func() time.Time
+}
+
+// ServiceConfig shapes a Service.
+type ServiceConfig struct {
+	// Dial connects test sends: netguard's dialer in production.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// AllowPrivate accepts http:// and private addresses (COMMS_ALLOW_PRIVATE_NETWORKS).
+	AllowPrivate bool
+	// Timeout bounds a test send (default 15 s).
+	Timeout time.Duration
+	// Notifier may be nil: the Deliverers then see changes when their cache expires.
+	Notifier Notifier
+}
+
+// NewService returns the API's endpoint service.
+func NewService(cfg ServiceConfig, st *store.Store, ring *secrets.Ring, log *slog.Logger) *Service {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	return &Service{store: st, ring: ring, sender: newSender(cfg.Dial, cfg.Timeout), notify: cfg.Notifier,
+		allowPrivate: cfg.AllowPrivate, log: log, now: time.Now}
+}
+
+// Input creates an endpoint.
+type Input struct {
+	URL         string   `json:"url"`
+	Description string   `json:"description,omitempty"`
+	EventTypes  []string `json:"event_types,omitempty"` // empty: every type
+	Enabled     *bool    `json:"enabled,omitempty"`     // default true
+}
+
+// WithSecret is an endpoint with its signing secret: the answer to a create or a rotation, the
+// only times the secret is shown.
+type WithSecret struct {
+	store.WebhookEndpoint
+	Secret string `json:"secret"`
+}
+
+// Create validates and stores an endpoint with a new secret.
+func (s *Service) Create(ctx context.Context, tenantID string, in Input) (WithSecret, error) {
+	var bad []message.FieldError
+	bad = append(bad, s.checkURL(in.URL)...)
+	bad = append(bad, checkDescription(in.Description)...)
+	bad = append(bad, checkTypes(in.EventTypes)...)
+	if len(bad) > 0 {
+		return WithSecret{}, &message.ValidationError{Fields: bad}
+	}
+	n, err := s.store.CountWebhookEndpoints(ctx, tenantID)
+	if err != nil {
+		return WithSecret{}, err
+	}
+	if n >= MaxEndpoints {
+		return WithSecret{}, ErrTooManyEndpoints
+	}
+	e := store.WebhookEndpoint{ID: ids.New(ids.Endpoint), TenantID: tenantID, URL: in.URL, Description: in.Description,
+		EventTypes: types(in.EventTypes), Enabled: in.Enabled == nil || *in.Enabled}
+	secret := newSecret()
+	if e.KeyVersion, e.Sealed, err = seal(s.ring, tenantID, e.ID, secret); err != nil {
+		return WithSecret{}, err
+	}
+	e, err = s.store.CreateWebhookEndpoint(ctx, e, s.now())
+	if err != nil {
+		return WithSecret{}, err
+	}
+	s.changed(ctx, tenantID)
+	return WithSecret{WebhookEndpoint: e, Secret: secret}, nil
+}
+
+// Update validates and applies a patch.
+func (s *Service) Update(ctx context.Context, tenantID, id string, p store.WebhookEndpointPatch) (store.WebhookEndpoint, error) {
+	var bad []message.FieldError
+	if p.URL != nil {
+		bad = append(bad, s.checkURL(*p.URL)...)
+	}
+	if p.Description != nil {
+		bad = append(bad, checkDescription(*p.Description)...)
+	}
+	if p.EventTypes != nil {
+		bad = append(bad, checkTypes(*p.EventTypes)...)
+		p.EventTypes = ptr(types(*p.EventTypes))
+	}
+	if len(bad) > 0 {
+		return store.WebhookEndpoint{}, &message.ValidationError{Fields: bad}
+	}
+	e, err := s.store.UpdateWebhookEndpoint(ctx, tenantID, id, p, s.now())
+	if err == nil {
+		s.changed(ctx, tenantID)
+	}
+	return e, err
+}
+
+// Delete removes an endpoint with its delivery log.
+func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	err := s.store.DeleteWebhookEndpoint(ctx, tenantID, id)
+	if err == nil {
+		s.changed(ctx, tenantID)
+	}
+	return err
+}
+
+// Rotate gives an endpoint a new secret; the previous one keeps signing beside it for
+// RotationOverlap, so both signatures are sent meanwhile.
+func (s *Service) Rotate(ctx context.Context, tenantID, id string) (WithSecret, error) {
+	if _, err := s.store.WebhookEndpoint(ctx, tenantID, id); err != nil {
+		return WithSecret{}, err
+	}
+	secret := newSecret()
+	version, sealed, err := seal(s.ring, tenantID, id, secret)
+	if err != nil {
+		return WithSecret{}, err
+	}
+	now := s.now()
+	e, err := s.store.RotateWebhookSecret(ctx, tenantID, id, version, sealed, now.Add(RotationOverlap), now)
+	if err != nil {
+		return WithSecret{}, err
+	}
+	s.changed(ctx, tenantID)
+	return WithSecret{WebhookEndpoint: e, Secret: secret}, nil
+}
+
+// Test sends a comms.webhook.test event to the endpoint now, whether it is enabled or not, and
+// returns the delivery with its one attempt, which also joins the endpoint's delivery log.
+func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookDelivery, error) {
+	e, err := s.store.WebhookEndpoint(ctx, tenantID, id)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	now := s.now()
+	keys, err := signingKeys(s.ring, e, now)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	ev := event.Event{SpecVersion: "1.0", ID: "evt_test_" + ids.Random(16), Source: event.Source(tenantID), Type: event.Test,
+		Subject: e.ID, Time: now.UTC(), DataContentType: "application/json", Data: event.Data{TenantID: tenantID, EndpointID: e.ID}}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	a, ok := s.sender.attempt(ctx, e.URL, ev.ID, body, keys, now)
+	d := store.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: ev.ID, EventType: ev.Type, Payload: body,
+		Status: "failed", Attempts: 1, RoundAttempts: 1, CreatedAt: now, AttemptLog: []store.WebhookAttempt{a}}
+	if ok {
+		d.Status = "succeeded"
+	}
+	err = s.store.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, Attempt: &a, At: now, AttemptsAdded: 1}})
+	return d, err
+}
+
+// ReplayResult says what a replay queued.
+type ReplayResult struct {
+	Queued int `json:"queued"`
+	// Repeated: the same replay was asked for before; nothing new was queued, and Queued is
+	// what the first one queued.
+	Repeated bool `json:"repeated"`
+}
+
+// Replay queues an endpoint's finished deliveries again, with their original ids.
+func (s *Service) Replay(ctx context.Context, tenantID, id string, r store.WebhookReplay) (ReplayResult, error) {
+	var bad []message.FieldError
+	if r.Since.IsZero() {
+		bad = append(bad, message.FieldError{Field: "since", Message: "is required (RFC 3339)"})
+	}
+	if r.Until != nil && !r.Until.After(r.Since) {
+		bad = append(bad, message.FieldError{Field: "until", Message: "must be after since"})
+	}
+	if r.Status != "" && r.Status != "succeeded" && r.Status != "failed" {
+		bad = append(bad, message.FieldError{Field: "status", Message: "must be succeeded or failed"})
+	}
+	if len(bad) > 0 {
+		return ReplayResult{}, &message.ValidationError{Fields: bad}
+	}
+	n, repeated, err := s.store.ReplayWebhookDeliveries(ctx, tenantID, id, r, s.now())
+	return ReplayResult{Queued: n, Repeated: repeated}, err
+}
+
+func (s *Service) changed(ctx context.Context, tenantID string) {
+	if s.notify != nil {
+		s.notify.EndpointsChanged(ctx, tenantID)
+	}
+}
+
+// checkURL refuses what the dial guard would refuse anyway, so the tenant hears it now rather
+// than from a failed delivery: plain http, credentials in the URL, and literal private or
+// loopback addresses (unless private networks are allowed). Names are checked when dialled.
+func (s *Service) checkURL(raw string) []message.FieldError {
+	bad := func(msg string) []message.FieldError { return []message.FieldError{{Field: "url", Message: msg}} }
+	if raw == "" {
+		return bad("is required")
+	}
+	if len(raw) > MaxURLLength {
+		return bad("must be at most 2000 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return bad("must be an absolute https:// URL")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && s.allowPrivate:
+	default:
+		return bad("must use https://")
+	}
+	if u.User != nil {
+		return bad("must not carry credentials; verify deliveries by their signature instead")
+	}
+	if u.Fragment != "" {
+		return bad("must not have a #fragment")
+	}
+	if s.allowPrivate {
+		return nil
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return bad("must not point at this machine")
+	}
+	if addr, err := netip.ParseAddr(host); err == nil && !netguard.Allowed(addr) {
+		return bad("must not be a private, loopback, link-local or reserved address")
+	}
+	return nil
+}
+
+func checkDescription(d string) []message.FieldError {
+	if len(d) > MaxDescriptionLen {
+		return []message.FieldError{{Field: "description", Message: "must be at most 500 bytes"}}
+	}
+	return nil
+}
+
+func checkTypes(ts []string) []message.FieldError {
+	for i, t := range ts {
+		if !slices.Contains(event.Types, t) {
+			return []message.FieldError{{Field: "event_types[" + strconv.Itoa(i) + "]", Message: "is not an event type; see docs/events.md (" + strings.Join(event.Types, ", ") + ")"}}
+		}
+	}
+	return nil
+}
+
+// types sorts and deduplicates a subscription; nil becomes empty (every type).
+func types(ts []string) []string {
+	out := slices.Clone(ts)
+	slices.Sort(out)
+	return append([]string{}, slices.Compact(out)...)
+}
