@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: browser chaos bench-isolation help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: browser chaos bench-isolation bench-webhooks help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
 
@@ -41,8 +41,12 @@ fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the M
 bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 	./bench/run.sh
 
-bench-isolation: ## tenant A's figures alone and beside a tenant whose provider hangs or answers 503
+bench-isolation: ## tenant A's figures alone and beside a tenant whose provider or webhook endpoint misbehaves
 	./bench/isolation.sh
+	./bench/webhooks.sh
+
+bench-webhooks: ## webhook delivery throughput, isolation and callback-to-endpoint latency
+	./bench/webhooks.sh
 
 chaos: build ## faults and abuse under steady load on the dev stack (restarts this machine's PostgreSQL and Redis); prints accepted, sent, lost, duplicates, stalls
 	./bin/chaos $(CHAOS_FLAGS)

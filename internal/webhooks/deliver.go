@@ -204,7 +204,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		go func() {
 			defer wg.Done()
 			dl := store.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
-			outs[i] = d.try(ctx, e, dl, now)
+			outs[i], _ = d.try(ctx, e, dl, now)
 		}()
 	}
 	wg.Wait()
@@ -218,12 +218,13 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 }
 
 // try makes the delivery's next attempt if the endpoint has room within a second, and returns
-// where the delivery then stands; without room it is put off to the retry loop, unattempted.
-func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelivery, firstSeen time.Time) store.WebhookOutcome {
+// where the delivery then stands; without room it is put off to the retry loop, unattempted
+// (busy reports that).
+func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelivery, firstSeen time.Time) (o store.WebhookOutcome, busy bool) {
 	if !e.gate.acquire(ctx, time.Second) {
 		metrics.WebhookAttempts.WithLabelValues("busy").Inc()
 		dl.Status, dl.NextAttemptAt = "pending", ptr(d.cfg.Now().Add(d.cfg.RetryInterval))
-		return store.WebhookOutcome{Delivery: dl, At: firstSeen}
+		return store.WebhookOutcome{Delivery: dl, At: firstSeen}, true
 	}
 	now := d.cfg.Now()
 	a, ok := d.sender.attempt(ctx, e.URL, dl.EventID, dl.Payload, e.keys, now)
@@ -238,7 +239,7 @@ func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelive
 		dl.Status, dl.NextAttemptAt = "pending", ptr(now.Add(Schedule[dl.RoundAttempts]))
 	}
 	d.health(ctx, e, ok, now)
-	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: firstSeen, AttemptsAdded: 1}
+	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: firstSeen, AttemptsAdded: 1}, false
 }
 
 // health keeps the endpoint's failure streak: a success ends it, the first failure starts it, and
@@ -323,7 +324,13 @@ func (d *Deliverer) retry(ctx context.Context, dl store.WebhookDelivery) {
 		dl.Status, dl.NextAttemptAt = "failed", nil
 		o = store.WebhookOutcome{Delivery: dl, At: dl.CreatedAt}
 	} else {
-		o = d.try(ctx, ep, dl, dl.CreatedAt)
+		var busy bool
+		if o, busy = d.try(ctx, ep, dl, dl.CreatedAt); busy {
+			// The endpoint is still full: the delivery stays leased and is due again when the
+			// lease ends, so a hanging endpoint's backlog costs a claim per lease, not a write
+			// per second.
+			return
+		}
 	}
 	if _, err := d.rec.Do(ctx, o); err != nil && ctx.Err() == nil {
 		d.log.ErrorContext(ctx, "recording a webhook delivery failed; it is retried when its lease ends",

@@ -32,7 +32,9 @@ type sender struct {
 func newSender(dial func(ctx context.Context, network, addr string) (net.Conn, error), timeout time.Duration) *sender {
 	t := provider.NewTransport(dial)
 	t.Proxy = nil
-	t.MaxIdleConnsPerHost = 64
+	// Many tenants' endpoints may share a host (an automation platform's, a receiver proxy's):
+	// keep enough idle connections that a busy host's deliveries reuse them rather than dial.
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 4096, 512
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	return &sender{
 		timeout: timeout,

@@ -75,6 +75,10 @@ type Options struct {
 	RouteCacheTTL time.Duration
 	// WebhookTimeout bounds test sends to webhook endpoints (default 15 s).
 	WebhookTimeout time.Duration
+	// ApplyInterval and EventsInterval are how often the callback applier and the events
+	// publisher look for work when idle (defaults 20 ms and 10 ms; production's are 100 ms and
+	// 50 ms, which benchmarks of latency set).
+	ApplyInterval, EventsInterval time.Duration
 }
 
 // TestKeys is the stack's key ring.
@@ -101,6 +105,8 @@ type Stack struct {
 	prefix   string
 	routeTTL time.Duration
 	limiter  *ratelimit.Limiter
+
+	applyEvery, eventsEvery time.Duration
 }
 
 // Logger is quiet: errors only, to stderr.
@@ -127,7 +133,14 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
 		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
-		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter}
+		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter,
+		applyEvery: opts.ApplyInterval, eventsEvery: opts.EventsInterval}
+	if s.applyEvery == 0 {
+		s.applyEvery = 20 * time.Millisecond
+	}
+	if s.eventsEvery == 0 {
+		s.eventsEvery = 10 * time.Millisecond
+	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.New(rdb, prefix)
 	}
@@ -243,7 +256,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	eventsDone := make(chan struct{})
 	go func() {
 		defer close(eventsDone)
-		events.New(events.Config{Interval: 10 * time.Millisecond}, s.Store, evProd, s.Log).Run(ctx)
+		events.New(events.Config{Interval: s.eventsEvery}, s.Store, evProd, s.Log).Run(ctx)
 	}()
 	go func() {
 		defer close(rw.done)
@@ -414,7 +427,7 @@ func (s *Stack) StartWebhook() *Webhook {
 	go func() { defer wg.Done(); srv.Run(ctx) }()
 	go func() {
 		defer wg.Done()
-		apply.New(apply.Config{Interval: 20 * time.Millisecond, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
+		apply.New(apply.Config{Interval: s.applyEvery, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
 	}()
 	s.tb.Cleanup(func() {
 		hs.Close()
