@@ -116,6 +116,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
+	stopTracing, err := app.StartTracing(ctx, "comms-dev", log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	d, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return err

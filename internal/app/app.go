@@ -33,6 +33,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
@@ -58,6 +59,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Deps, error
 	// RESP2: nothing here uses RESP3's push messages, and with RESP3 go-redis checks for them on
 	// every reply, a cost paid on every request.
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 64, Protocol: 2})
+	if err := tracing.Redis(rdb); err != nil {
+		pool.Close()
+		return Deps{}, fmt.Errorf("trace redis: %w", err)
+	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		// Redis is only a fast path: start anyway, and say so.
 		log.Warn("redis unreachable at start-up; idempotency falls back to the database", "addr", cfg.RedisAddr, "err", err)
@@ -108,8 +113,8 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
 	hooks := webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork),
 		AllowPrivate: cfg.AllowPrivateNetwork, Notifier: notifier}, st, cfg.Ring, d.Log)
-	srv := newHTTPServer(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
-		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}))
+	srv := newHTTPServer(tracing.Handler(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
+		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}), "api"))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
@@ -216,7 +221,7 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Run(bg) }()
 	go func() { defer wg.Done(); apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
-	err = serve(ctx, newHTTPServer(srv), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
 	stopBg()
 	wg.Wait()
 	return err

@@ -3,12 +3,15 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/platform/tracing"
 )
 
 // Main is the body of every service binary: load and validate the config, open the connections,
@@ -23,6 +26,12 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 	log := cfg.Logger().With("service", name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopTracing, err := StartTracing(ctx, name, log)
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		os.Exit(2)
+	}
+	defer stopTracing()
 	d, err := Open(ctx, cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
@@ -34,6 +43,23 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		d.Close()
 		os.Exit(1)
 	}
+}
+
+// StartTracing starts exporting traces when the OTEL_* variables ask for it (see tracing); call
+// it before Open, whose connections are instrumented only when tracing is on. The returned
+// function flushes what is buffered.
+func StartTracing(ctx context.Context, service string, log *slog.Logger) (stop func(), err error) {
+	shutdown, err := tracing.Setup(ctx, service, log)
+	if err != nil {
+		return nil, fmt.Errorf("tracing (OTEL_* variables): %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			log.Warn("flushing traces failed", "err", err)
+		}
+	}, nil
 }
 
 // Listen opens a TCP listener, naming the setting on failure.

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/migrations"
 )
 
@@ -38,6 +40,9 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	// own choice.
 	if !strings.Contains(url, "default_query_exec_mode") {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	if tracing.Enabled() {
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -11,8 +11,12 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/event"
@@ -123,7 +127,15 @@ func (p *Publisher) publish(ctx context.Context, rows []store.OutboxEvent) error
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
-		msgs = append(msgs, queue.Message{Key: []byte(r.TenantID), Value: b, Headers: contentType})
+		m := queue.Message{Key: []byte(r.TenantID), Value: b, Headers: contentType}
+		if r.TraceParent != "" && tracing.Enabled() {
+			// The event joins its message's trace; its deliveries hang below this span.
+			_, span := tracing.Start(tracing.Remote(ctx, r.TraceParent), "comms.event "+ev.Type, trace.WithSpanKind(trace.SpanKindProducer),
+				trace.WithAttributes(attribute.String("comms.event_id", ev.ID), attribute.String("comms.message_id", r.MessageID)))
+			m.Headers = []queue.Header{contentType[0], {Key: queue.TraceParentHeader, Value: []byte(tracing.TraceParent(trace.ContextWithSpan(ctx, span)))}}
+			span.End()
+		}
+		msgs = append(msgs, m)
 		types = append(types, ev.Type)
 	}
 	if err := p.prod.PublishRaw(ctx, msgs...); err != nil {

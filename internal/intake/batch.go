@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -47,7 +48,8 @@ func (s *Service) SubmitBatch(ctx context.Context, tenantID, idemKey string, b m
 			out[i].Err = err
 			continue
 		}
-		nm := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenantID, Request: req, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt)}
+		nm := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenantID, Request: req, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt),
+			TraceParent: tracing.TraceParent(ctx)}
 		if idemKey != "" {
 			nm.IdempotencyKey = idemKey + "#" + strconv.Itoa(i)
 		}

@@ -17,8 +17,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
@@ -151,12 +155,13 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	}
 
 	id := ids.NewSortable(ids.Message)
-	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt)}
+	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt),
+		TraceParent: tracing.TraceParent(ctx)}
 	if req.Channel == message.SMS {
 		sz := message.MeasureSMS(req.Text)
 		nm.SMS = &sz
 	}
-	res, err := s.inserts.Do(ctx, nm)
+	res, err := s.insert(ctx, nm)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("record message: %w", err)
 	}
@@ -179,9 +184,22 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	return Accepted{ID: id, Status: message.Queued, CreatedAt: res.CreatedAt}, nil
 }
 
+// insert records nm through the batched insert. The batch's statement serves many requests and
+// belongs to none of their traces, so each request's trace shows its own wait for it.
+func (s *Service) insert(ctx context.Context, nm store.NewMessage) (store.Inserted, error) {
+	if tracing.Enabled() {
+		var span trace.Span
+		ctx, span = tracing.Start(ctx, "comms.insert message", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("comms.message_id", nm.ID)))
+		defer span.End()
+	}
+	return s.inserts.Do(ctx, nm)
+}
+
 // enqueue hands an accepted message's intent to the publisher, off the request path.
 func (s *Service) enqueue(ctx context.Context, tenantID, id string, req message.Request) {
-	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC(), Category: req.Category}
+	env := queue.Envelope{MessageID: id, TenantID: tenantID, Channel: req.Channel, Attempt: 1, EnqueuedAt: time.Now().UTC(), Category: req.Category,
+		TraceParent: tracing.TraceParent(ctx)}
 	if !s.publish.TrySubmit(env) {
 		s.unpublished.add(ctx, s.log, "publish queue full: the sweeper will publish these intents", "tenant_id", tenantID, "message_id", id)
 	}

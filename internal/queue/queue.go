@@ -73,8 +73,10 @@ type Envelope struct {
 	EnqueuedAt time.Time       `json:"enqueued_at"`
 	// NotBefore is a retry's time: a worker that receives the intent earlier puts it back on a
 	// retry topic instead of attempting it.
-	NotBefore   time.Time `json:"not_before,omitzero"`
-	TraceParent string    `json:"traceparent,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// TraceParent is the message's W3C trace context; it travels in the record's traceparent
+	// header, not in the body, so that any Kafka instrumentation can read it.
+	TraceParent string `json:"-"`
 	// Category (transactional or marketing) lets a worker know the message's routes before it
 	// claims it; empty in intents from before it existed and from the sweeper.
 	Category message.Category `json:"category,omitempty"`
@@ -101,6 +103,26 @@ func Decode(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	return e, e.Validate()
+}
+
+// DecodeMessage parses an envelope from a fetched record, its trace context included.
+func DecodeMessage(m Message) (Envelope, error) {
+	e, err := Decode(m.Value)
+	e.TraceParent = m.Header(TraceParentHeader)
+	return e, err
+}
+
+// TraceParentHeader is the record header carrying the W3C trace context.
+const TraceParentHeader = "traceparent"
+
+// Header returns the value of the record header key ("" when absent).
+func (m Message) Header(key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // Producer writes envelopes keyed by tenant, so one tenant's intents share a partition.
@@ -166,7 +188,11 @@ func encode(topic string, e Envelope) (kafka.Message, error) {
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode envelope %s: %w", e.MessageID, err)
 	}
-	return kafka.Message{Topic: topic, Key: []byte(e.TenantID), Value: b}, nil
+	m := kafka.Message{Topic: topic, Key: []byte(e.TenantID), Value: b}
+	if e.TraceParent != "" {
+		m.Headers = []kafka.Header{{Key: TraceParentHeader, Value: []byte(e.TraceParent)}}
+	}
+	return m, nil
 }
 
 // PublishRaw writes already-encoded messages (the DLQ keeps the original bytes).

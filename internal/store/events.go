@@ -19,6 +19,7 @@ type OutboxEvent struct {
 	At                                        time.Time
 	Channel, Recipient, Category, TemplateKey string
 	DeadLettered                              bool
+	TraceParent                               string // the message's trace context ("" with tracing off)
 }
 
 // eventsLock is the advisory lock that lets one publisher at a time take the outbox, so events
@@ -42,7 +43,8 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			       coalesce(e.attempt, 0), coalesce(e.provider_config_id, ''), coalesce(e.provider_type, ''),
 			       coalesce(e.error_code, ''), coalesce(e.reason, ''), coalesce(e.occurred_at, now()),
 			       coalesce(m.channel, ''), coalesce(m.recipient, ''), coalesce(m.category, ''), coalesce(m.template_key, ''),
-			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id)
+			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id),
+			       coalesce(m.trace_parent, '')
 			FROM (SELECT event_id FROM communication.event_outbox ORDER BY event_id LIMIT $1) o
 			LEFT JOIN communication.message_events e ON e.id = o.event_id
 			LEFT JOIN communication.message_logs m ON m.id = e.message_id
@@ -55,7 +57,7 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			var dead pgtype.Bool
 			err := r.Scan(&e.ID, &e.MessageID, &e.TenantID, &e.Status, &e.Source, &e.Attempt, &e.ConfigID,
 				&e.ProviderType, &e.ErrorCode, &e.Reason, &e.At,
-				&e.Channel, &e.Recipient, &e.Category, &e.TemplateKey, &dead)
+				&e.Channel, &e.Recipient, &e.Category, &e.TemplateKey, &dead, &e.TraceParent)
 			e.DeadLettered = dead.Bool
 			return e, err
 		})

@@ -25,6 +25,7 @@ type NewMessage struct {
 	SMS            *message.SMSSize     // an SMS body's encoding and segments; nil for email
 	Template       *message.TemplateUse // what the body was rendered from; nil for ad-hoc bodies
 	SendAt         *time.Time           // scheduled: queued at this time; nil: now
+	TraceParent    string               // the request's W3C trace context; empty with tracing off
 }
 
 // Inserted says what happened to one NewMessage.
@@ -62,6 +63,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		tmplKey, tmplLocale                                           = make([]*string, n), make([]*string, n)
 		tmplVersion                                                   = make([]*int32, n)
 		sendAt                                                        = make([]*time.Time, n)
+		traceParent                                                   = make([]*string, n)
 	)
 	for i, m := range msgs {
 		r := m.Request
@@ -74,6 +76,9 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			smsEnc[i], smsUnits[i], smsSegs[i] = &sz.Encoding, &u, &g
 		}
 		sendAt[i] = m.SendAt
+		if m.TraceParent != "" {
+			traceParent[i] = &m.TraceParent
+		}
 		if t := m.Template; t != nil {
 			v := int32(t.Version)
 			tmplKey[i], tmplVersion[i], tmplLocale[i] = &t.Key, &v, &t.Locale
@@ -100,9 +105,9 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
-				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[])
+				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey,
-				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at)
+				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -120,10 +125,10 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			), ins AS (
 				INSERT INTO communication.message_logs
 					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
-					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at)
+					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent)
 				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       CASE WHEN send_at IS NULL THEN 'queued' ELSE 'scheduled' END, category,
-				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at
+				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at, status, scheduled_at
 			), ev AS (
@@ -139,7 +144,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale, sendAt)
+			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent)
 		if err != nil {
 			return err
 		}

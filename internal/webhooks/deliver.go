@@ -19,12 +19,15 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -197,6 +200,9 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		return
 	}
 	now := d.cfg.Now()
+	if tracing.Enabled() {
+		ctx = tracing.Remote(ctx, del.Header(queue.TraceParentHeader)) // the event's span
+	}
 	outs := make([]store.WebhookOutcome, len(targets))
 	var wg sync.WaitGroup
 	for i, e := range targets {
@@ -227,6 +233,12 @@ func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelive
 		return store.WebhookOutcome{Delivery: dl, At: firstSeen}, true
 	}
 	now := d.cfg.Now()
+	if tracing.Enabled() {
+		var span trace.Span
+		ctx, span = tracing.Start(ctx, "comms.webhook.deliver", trace.WithAttributes(attribute.String("comms.tenant_id", dl.TenantID),
+			attribute.String("comms.endpoint_id", e.ID), attribute.String("comms.event_id", dl.EventID)))
+		defer span.End()
+	}
 	a, ok := d.sender.attempt(ctx, e.URL, dl.EventID, dl.Payload, e.keys, now)
 	e.gate.release()
 	dl.RoundAttempts++
@@ -325,10 +337,11 @@ func (d *Deliverer) retry(ctx context.Context, dl store.WebhookDelivery) {
 		o = store.WebhookOutcome{Delivery: dl, At: dl.CreatedAt}
 	} else {
 		var busy bool
-		if o, busy = d.try(ctx, ep, dl, dl.CreatedAt); busy {
-			// The endpoint is still full: the delivery stays leased and is due again when the
-			// lease ends, so a hanging endpoint's backlog costs a claim per lease, not a write
-			// per second.
+		if o, busy = d.try(ctx, ep, dl, dl.CreatedAt); busy && !ep.gate.moving() {
+			// The endpoint is stuck behind hanging requests: the delivery stays leased and is
+			// due again when the lease ends, so a hanging endpoint's backlog costs a claim per
+			// lease rather than a write per second. (A full endpoint that is moving takes it
+			// back soon: it is working through a burst.)
 			return
 		}
 	}

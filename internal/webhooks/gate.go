@@ -16,6 +16,7 @@ type gate struct {
 	waiting atomic.Int32
 	maxWait int32
 	failing atomic.Pointer[time.Time] // start of the failure streak; nil while healthy
+	freed   atomic.Int64              // when a slot was last given back (Unix ns)
 }
 
 // acquire takes a slot, waiting up to wait in line if there is room in it, and reports whether
@@ -44,7 +45,14 @@ func (g *gate) acquire(ctx context.Context, wait time.Duration) bool {
 	return false
 }
 
-func (g *gate) release() { <-g.slots }
+func (g *gate) release() {
+	g.freed.Store(time.Now().UnixNano())
+	<-g.slots
+}
+
+// moving reports whether the endpoint finished a delivery within the last two seconds: a full
+// gate that is moving is busy with a burst, one that is not is stuck behind hanging requests.
+func (g *gate) moving() bool { return time.Since(time.Unix(0, g.freed.Load())) < 2*time.Second }
 
 // gates holds one gate per endpoint id for the life of the process, so an endpoint's bound
 // survives reloads of its config.
@@ -60,6 +68,7 @@ func (gs *gates) get(endpointID string) *gate {
 	g, ok := gs.m[endpointID]
 	if !ok {
 		g = &gate{slots: make(chan struct{}, gs.perHost), maxWait: int32(4 * gs.perHost)}
+		g.freed.Store(time.Now().UnixNano()) // a new gate counts as moving until its requests have had time to answer
 		gs.m[endpointID] = g
 	}
 	return g

@@ -39,7 +39,7 @@ func newSender(dial func(ctx context.Context, network, addr string) (net.Conn, e
 	return &sender{
 		timeout: timeout,
 		client: &http.Client{
-			Transport:     t,
+			Transport:     provider.Instrumented(t),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}

@@ -59,6 +59,18 @@ const IdleConnsPerHost = 512
 // credentials travel in each request.
 var Transport http.RoundTripper = NewTransport(nil)
 
+// Instrument wraps, when set (at start-up, before any adapter is built), every transport
+// adapters send through: the tracing's HTTP client spans.
+var Instrument func(http.RoundTripper) http.RoundTripper
+
+// Instrumented is rt wrapped by Instrument, or rt.
+func Instrumented(rt http.RoundTripper) http.RoundTripper {
+	if Instrument == nil {
+		return rt
+	}
+	return Instrument(rt)
+}
+
 // NewTransport returns a transport like http.DefaultTransport keeping IdleConnsPerHost idle
 // connections per host, dialling through dial when it is not nil.
 func NewTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {

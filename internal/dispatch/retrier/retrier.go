@@ -108,7 +108,7 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 		Brokers: r.cfg.Brokers, Group: r.cfg.Group, Topic: topic, InFlight: r.cfg.MaxWaiting,
 		CommitInterval: r.cfg.CommitInterval, DrainTimeout: 10 * time.Second, Log: r.log,
 	}, func(_ context.Context, d *queue.Delivery) {
-		env, err := queue.Decode(d.Value)
+		env, err := queue.DecodeMessage(d.Message)
 		if err != nil {
 			r.log.Error("undecodable intent on a retry tier dropped", "topic", d.Topic, "offset", d.Offset, "err", err)
 			d.Finish(true)

@@ -21,10 +21,13 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -115,9 +118,15 @@ var (
 func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	m := d.Message
 	fetched := time.Now()
-	env, err := queue.Decode(m.Value)
+	env, err := queue.DecodeMessage(m)
 	if err != nil {
 		return w.deadLetter(ctx, m, err)
+	}
+	if tracing.Enabled() {
+		var span trace.Span
+		ctx, span = tracing.Start(tracing.Remote(ctx, env.TraceParent), "comms.dispatch", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("comms.tenant_id", env.TenantID), attribute.String("comms.message_id", env.MessageID)))
+		defer span.End()
 	}
 	if since := env.EnqueuedAt; !since.IsZero() {
 		if env.NotBefore.After(since) {

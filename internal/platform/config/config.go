@@ -16,6 +16,7 @@ import (
 
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
@@ -198,7 +199,7 @@ func (c Config) ProviderEnv() provider.Env {
 func (c Config) Logger() *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(os.Stderr, opts)))
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +23,6 @@ import (
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/app"
 	"github.com/logicspike/comms/internal/callbacks/apply"
-	"github.com/logicspike/comms/internal/callbacks/receiver"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
@@ -36,6 +34,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
@@ -125,6 +124,9 @@ func Start(tb testing.TB, opts Options) *Stack {
 		pool = testenv.DB(tb)
 	}
 	rdb, prefix := testenv.Redis(tb)
+	if err := tracing.Redis(rdb); err != nil {
+		tb.Fatal(err)
+	}
 	brokers := testenv.Kafka(tb, opts.Partitions, queue.AllTopics()...)
 	st := store.New(pool)
 	log := opts.Log
@@ -190,7 +192,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	// Test receivers listen on loopback, which production refuses; the URL checks have their own tests.
 	s.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true,
 		Timeout: opts.WebhookTimeout, Notifier: notifier}, st, ring, log)
-	srv := httptest.NewServer(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}))
+	srv := httptest.NewServer(tracing.Handler(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}), "api"))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {
@@ -397,44 +399,6 @@ type FailingPublisher struct{}
 // Publish implements intake.Publisher.
 func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
 	return fmt.Errorf("broker unreachable (simulated)")
-}
-
-// Webhook is a running callback receiver with its applier.
-type Webhook struct {
-	URL    string
-	Server *receiver.Server
-}
-
-// StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
-// Twilio signs) and runs a applier polling every 20ms. SES callbacks verify against the SNS of
-// Options.Env (SNSHostPattern, SNSClient, SNSPort).
-func (s *Stack) StartWebhook() *Webhook {
-	s.tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	srv, err := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, ConfigTTL: time.Second})
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
-	hs.Start()
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); srv.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		apply.New(apply.Config{Interval: s.applyEvery, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
-	}()
-	s.tb.Cleanup(func() {
-		hs.Close()
-		stop()
-		wg.Wait()
-	})
-	return &Webhook{URL: url, Server: srv}
 }
 
 // specChecked validates every exchange of the stack's client with the API at apiHost against

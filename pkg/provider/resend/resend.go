@@ -55,7 +55,7 @@ type Adapter struct {
 // New validates cfg and returns its adapter; validation errors are a *message.ValidationError.
 func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	var f provider.Fields
-	a := Adapter{base: DefaultBaseURL, client: &http.Client{Transport: provider.Transport, Timeout: time.Minute}}
+	a := Adapter{base: DefaultBaseURL, client: &http.Client{Transport: provider.Instrumented(provider.Transport), Timeout: time.Minute}}
 	f.Decode("credentials", cfg.Credentials, &a.creds)
 	f.Decode("sender", cfg.Sender, &a.sender)
 	if cfg.Channel != message.Email {

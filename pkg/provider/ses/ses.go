@@ -119,7 +119,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	awsCfg := aws.Config{
 		Region:      a.creds.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(a.creds.AccessKeyID, a.creds.SecretAccessKey, ""),
-		HTTPClient:  &http.Client{Transport: provider.Transport, Timeout: time.Minute},
+		HTTPClient:  &http.Client{Transport: provider.Instrumented(provider.Transport), Timeout: time.Minute},
 		// Retrying belongs to the worker, which records every attempt; the SDK's own retries
 		// would hide attempts and stretch one past its deadline.
 		Retryer: func() aws.Retryer { return aws.NopRetryer{} },

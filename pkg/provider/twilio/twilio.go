@@ -104,7 +104,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	if env.PublicWebhookURL != "" {
 		a.callback = env.PublicWebhookURL + "/webhooks/twilio/" + url.PathEscape(cfg.ID)
 	}
-	a.client = &http.Client{Transport: provider.Transport, Timeout: time.Minute,
+	a.client = &http.Client{Transport: provider.Instrumented(provider.Transport), Timeout: time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &a, nil
 }

@@ -108,7 +108,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	t.TLSClientConfig = &tls.Config{RootCAs: env.RootCAs, MinVersion: tls.VersionTLS12}
 	a.client = &http.Client{
 		Timeout:       time.Minute,
-		Transport:     t,
+		Transport:     provider.Instrumented(t),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return &a, nil

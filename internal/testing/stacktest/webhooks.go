@@ -1,0 +1,102 @@
+package stacktest
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/callbacks/receiver"
+	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/netguard"
+	"github.com/logicspike/comms/internal/platform/tracing"
+	"github.com/logicspike/comms/internal/webhooks"
+)
+
+// Deliverer is a running webhook Deliverer.
+type Deliverer struct {
+	*webhooks.Deliverer
+	stop    context.CancelFunc
+	abandon chan struct{}
+	done    chan struct{}
+}
+
+// Kill stops the Deliverer as a killed process would: nothing more is recorded or committed.
+func (d *Deliverer) Kill() {
+	close(d.abandon)
+	d.stop()
+	<-d.done
+}
+
+// StartDeliverer runs a webhook Deliverer reading comms.events in the stack's webhooks group,
+// dialling loopback (which production refuses), with its cache told of endpoint changes.
+func (s *Stack) StartDeliverer(cfg webhooks.Config) *Deliverer {
+	s.tb.Helper()
+	cfg.Brokers, cfg.Group = s.Brokers, s.groupID+"-webhooks"
+	if cfg.Dial == nil {
+		cfg.Dial = netguard.DialFunc(5*time.Second, true)
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = 20 * time.Millisecond
+	}
+	abandon := make(chan struct{})
+	cfg.Abandon = abandon
+	d := webhooks.New(cfg, s.Store, s.Ring, s.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	go invalidate.ListenEndpoints(ctx, s.rdb, s.prefix, s.Log, d.Changed)
+	rd := &Deliverer{Deliverer: d, stop: cancel, abandon: abandon, done: make(chan struct{})}
+	go func() {
+		defer close(rd.done)
+		_ = d.Run(ctx)
+	}()
+	s.tb.Cleanup(func() {
+		cancel()
+		select {
+		case <-rd.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	return rd
+}
+
+// Webhook is a running callback receiver with its applier.
+type Webhook struct {
+	URL    string
+	Server *receiver.Server
+}
+
+// StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
+// Twilio signs) and runs an applier polling every Options.ApplyInterval. SES callbacks verify against the SNS of
+// Options.Env (SNSHostPattern, SNSClient, SNSPort).
+func (s *Stack) StartWebhook() *Webhook {
+	s.tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv, err := receiver.New(s.Pool, s.Log, receiver.Options{Registry: s.Registry, PublicURL: url, ConfigTTL: time.Second})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: tracing.Handler(srv, "webhook"), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
+	hs.Start()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		apply.New(apply.Config{Interval: s.applyEvery, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
+	}()
+	s.tb.Cleanup(func() {
+		hs.Close()
+		stop()
+		wg.Wait()
+	})
+	return &Webhook{URL: url, Server: srv}
+}
