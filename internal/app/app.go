@@ -155,7 +155,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		rt.Run(rctx)
 	}()
 	// Consumer lag, from the broker's offsets: what the group has yet to commit on comms.send.
-	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, log)
+	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend, log)
 	// Sent and failed counts reach the analytics rollup through the folder.
 	go apply.Fold(rctx, st, apply.FoldInterval, log)
 	// Events leave the outbox for comms.events; every worker runs a publisher, one at a time
@@ -171,6 +171,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	deliverer := webhooks.New(webhooks.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-webhooks",
 		Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), DrainTimeout: cfg.ShutdownTimeout}, st, cfg.Ring, log)
 	go invalidate.ListenEndpoints(listenCtx, d.Redis, cfg.RedisPrefix, log, deliverer.Changed)
+	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup+"-webhooks", queue.TopicEvents, log)
 	hooksDone := make(chan struct{})
 	go func() {
 		defer close(hooksDone)
@@ -269,7 +270,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting strin
 }
 
 // reportLag sets comms_consumer_lag every 5 s until ctx ends.
-func reportLag(ctx context.Context, brokers []string, group string, log *slog.Logger) {
+func reportLag(ctx context.Context, brokers []string, group, topic string, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -278,13 +279,13 @@ func reportLag(ctx context.Context, brokers []string, group string, log *slog.Lo
 			return
 		case <-t.C:
 		}
-		lag, err := queue.GroupLag(ctx, brokers, group, queue.TopicSend)
+		lag, err := queue.GroupLag(ctx, brokers, group, topic)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("consumer lag unknown", "err", err)
 			}
 			continue
 		}
-		metrics.ConsumerLag.WithLabelValues(queue.TopicSend, group).Set(float64(lag))
+		metrics.ConsumerLag.WithLabelValues(topic, group).Set(float64(lag))
 	}
 }

@@ -67,11 +67,16 @@ func (s *Stack) StartDeliverer(cfg webhooks.Config) *Deliverer {
 type Webhook struct {
 	URL    string
 	Server *receiver.Server
+	kill   func()
 }
 
+// Kill stops the receiver and its applier as a killed process would: connections cut, requests
+// in flight unanswered, the applier's transaction abandoned.
+func (w *Webhook) Kill() { w.kill() }
+
 // StartWebhook serves the callback receiver over real HTTP (its own URL is the public URL that
-// Twilio signs) and runs an applier polling every Options.ApplyInterval. SES callbacks verify against the SNS of
-// Options.Env (SNSHostPattern, SNSClient, SNSPort).
+// Twilio signs) and runs an applier polling every Options.ApplyInterval. SES callbacks verify
+// against the SNS of Options.Env (SNSHostPattern, SNSClient, SNSPort).
 func (s *Stack) StartWebhook() *Webhook {
 	s.tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,10 +98,15 @@ func (s *Stack) StartWebhook() *Webhook {
 		defer wg.Done()
 		apply.New(apply.Config{Interval: s.applyEvery, Backoff: func(int) time.Duration { return 50 * time.Millisecond }}, s.Store, s.Log).Run(ctx)
 	}()
-	s.tb.Cleanup(func() {
-		hs.Close()
-		stop()
-		wg.Wait()
-	})
-	return &Webhook{URL: url, Server: srv}
+	var once sync.Once
+	kill := func() {
+		once.Do(func() {
+			stop()
+			hs.CloseClientConnections()
+			hs.Close()
+			wg.Wait()
+		})
+	}
+	s.tb.Cleanup(kill)
+	return &Webhook{URL: url, Server: srv, kill: kill}
 }
