@@ -162,10 +162,12 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 			writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
 			return
 		}
-		if !found || !key.Active(time.Now()) {
+		now := time.Now()
+		if !found || !key.Active(now) {
 			writeProblem(w, r, errUnauthorized)
 			return
 		}
+		s.uses.touch(key.ID, now)
 		p := Principal{KeyID: key.ID, Kind: key.Kind, TenantID: key.TenantID}
 		switch {
 		case a == accessAdmin && key.Kind != store.KindAdmin:

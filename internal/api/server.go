@@ -31,6 +31,8 @@ type Server struct {
 	limiter   *ratelimit.Limiter
 	notify    providerconfig.Notifier
 	auth      *authCache
+	uses      *keyUses
+	useEvery  time.Duration
 	log       *slog.Logger
 	mux       *http.ServeMux
 }
@@ -51,11 +53,17 @@ type Options struct {
 	Limiter *ratelimit.Limiter
 	// Notifier tells workers a tenant's settings changed; nil: they see it when caches expire.
 	Notifier providerconfig.Notifier
+	// KeyUseInterval is how often Run writes the keys' last_used_at (default 1 min).
+	KeyUseInterval time.Duration
 }
 
 // New returns the API server.
 func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, webhooks: opts.Webhooks, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux()}
+	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, webhooks: opts.Webhooks, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux(),
+		uses: &keyUses{m: map[string]time.Time{}}, useEvery: opts.KeyUseInterval}
+	if srv.useEvery <= 0 {
+		srv.useEvery = time.Minute
+	}
 	for _, rt := range srv.routes() {
 		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
 	}
@@ -109,6 +117,10 @@ func (srv *Server) routes() []route {
 		{"PATCH /v1/providers/{id}", accessTenant, srv.updateProvider(false)},
 		{"DELETE /v1/providers/{id}", accessTenant, srv.deleteProvider(false)},
 		{"POST /v1/providers/{id}/test", accessTenant, srv.testProvider(false)},
+
+		{"POST /v1/api-keys", accessTenant, srv.createTenantKey},
+		{"GET /v1/api-keys", accessTenant, srv.listTenantKeys},
+		{"DELETE /v1/api-keys/{id}", accessTenant, srv.revokeTenantKey},
 
 		{"POST /v1/webhook-endpoints", accessTenant, srv.createWebhookEndpoint},
 		{"GET /v1/webhook-endpoints", accessTenant, srv.listWebhookEndpoints},

@@ -113,8 +113,11 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
 	hooks := webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork),
 		AllowPrivate: cfg.AllowPrivateNetwork, Notifier: notifier}, st, cfg.Ring, d.Log)
-	srv := newHTTPServer(tracing.Handler(api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
-		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier}), "api"))
+	apiSrv := api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
+		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier})
+	wg.Add(1)
+	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
+	srv := newHTTPServer(tracing.Handler(apiSrv, "api"))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()

@@ -36,6 +36,8 @@ type APIKey struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// LastUsedAt is when the key last authenticated a request, to within a minute.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 // Active reports whether the key may be used at now.
@@ -49,11 +51,11 @@ func HashKey(key string) []byte {
 	return h[:]
 }
 
-const apiKeyCols = `id, coalesce(tenant_id, ''), kind, name, prefix, created_at, expires_at, revoked_at` //nolint:gosec // column names, not a credential
+const apiKeyCols = `id, coalesce(tenant_id, ''), kind, name, prefix, created_at, expires_at, revoked_at, last_used_at` //nolint:gosec // column names, not a credential
 
 func scanAPIKey(row pgx.Row) (APIKey, error) {
 	var k APIKey
-	err := row.Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt)
+	err := row.Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
 	return k, err
 }
 
@@ -122,4 +124,15 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenantID string) ([]APIKey, err
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	return out, nil
+}
+
+// TouchAPIKeys records when keys were last used (ids[i] at at[i]), never moving a time back.
+func (s *Store) TouchAPIKeys(ctx context.Context, ids []string, at []time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE communication.api_keys k SET last_used_at = u.at
+		FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
+		WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`, ids, at)
+	if err != nil {
+		return fmt.Errorf("record api key use: %w", err)
+	}
+	return nil
 }

@@ -93,17 +93,19 @@ type Stack struct {
 	Recorder *sandbox.Recorder
 	Ring     *secrets.Ring
 	Webhooks *webhooks.Service
-	Registry *registry.Registry
-	Intake   *intake.Service
-	URL      string
-	AdminKey string
-	Log      *slog.Logger
-	Client   *http.Client
-	groupID  string
-	rdb      *redis.Client
-	prefix   string
-	routeTTL time.Duration
-	limiter  *ratelimit.Limiter
+	// APIServer is the API the stack serves at URL; FlushKeyUses writes the keys' last uses now.
+	APIServer *api.Server
+	Registry  *registry.Registry
+	Intake    *intake.Service
+	URL       string
+	AdminKey  string
+	Log       *slog.Logger
+	Client    *http.Client
+	groupID   string
+	rdb       *redis.Client
+	prefix    string
+	routeTTL  time.Duration
+	limiter   *ratelimit.Limiter
 
 	applyEvery, eventsEvery time.Duration
 }
@@ -192,7 +194,10 @@ func Start(tb testing.TB, opts Options) *Stack {
 	// Test receivers listen on loopback, which production refuses; the URL checks have their own tests.
 	s.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true,
 		Timeout: opts.WebhookTimeout, Notifier: notifier}, st, ring, log)
-	srv := httptest.NewServer(tracing.Handler(api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier}), "api"))
+	s.APIServer = api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier})
+	wg.Add(1)
+	go func() { defer wg.Done(); s.APIServer.Run(bg) }()
+	srv := httptest.NewServer(tracing.Handler(s.APIServer, "api"))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {

@@ -1,0 +1,101 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+type createdKey struct {
+	APIKey store.APIKey `json:"api_key"`
+	Secret string       `json:"secret"`
+}
+
+// A tenant creates a key (shown once, stored only as a hash), sends with it, sees when it was
+// last used, and revokes it, after which it is refused.
+func TestTenantsManageTheirOwnKeys(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	tenant, key := s.Tenant()
+	var k createdKey
+	exp := time.Now().Add(24 * time.Hour)
+	if resp := s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "ci", "expires_at": exp}, nil, &k); resp.StatusCode != 201 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	if k.APIKey.Kind != store.KindTenant || k.APIKey.TenantID != tenant || k.Secret == "" || k.APIKey.ExpiresAt == nil || k.APIKey.LastUsedAt != nil {
+		t.Fatalf("created %+v", k)
+	}
+	var stored []byte
+	if err := s.Pool.QueryRow(context.Background(), `SELECT key_hash FROM communication.api_keys WHERE id = $1`, k.APIKey.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if string(stored) == k.Secret || len(stored) != 32 {
+		t.Fatalf("the key is stored as %d bytes, not its SHA-256", len(stored))
+	}
+
+	// Used: last_used_at appears once the API writes its uses (once a minute; now in the test).
+	before := time.Now().Add(-time.Second)
+	s.Send(k.Secret, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "hi"})
+	s.APIServer.FlushKeyUses(context.Background())
+	var list struct{ Data []store.APIKey }
+	s.Do("GET", "/v1/api-keys", key, nil, nil, &list)
+	var mine *store.APIKey
+	for i := range list.Data {
+		if list.Data[i].ID == k.APIKey.ID {
+			mine = &list.Data[i]
+		}
+	}
+	if len(list.Data) != 2 || mine == nil || mine.LastUsedAt == nil || mine.LastUsedAt.Before(before) {
+		t.Fatalf("listed %+v", list.Data)
+	}
+
+	var revoked store.APIKey
+	if resp := s.Do("DELETE", "/v1/api-keys/"+k.APIKey.ID, key, nil, nil, &revoked); resp.StatusCode != 200 || revoked.RevokedAt == nil {
+		t.Fatalf("revoke: %d %+v", resp.StatusCode, revoked)
+	}
+	if resp := s.Do("GET", "/v1/api-keys", k.Secret, nil, nil, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a revoked key answered %d", resp.StatusCode)
+	}
+}
+
+// A tenant cannot see or revoke another tenant's keys, nor the platform's service and admin
+// keys, and what it creates is always a tenant key of its own.
+func TestTenantKeysStayWithinTheTenant(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	_, keyA := s.Tenant()
+	tenantB, keyB := s.Tenant()
+	var b createdKey
+	s.Do("POST", "/v1/api-keys", keyB, map[string]any{"name": "b"}, nil, &b)
+	service, _, err := s.Store.CreateAPIKey(context.Background(), store.KindService, "", "login service", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{b.APIKey.ID, service.ID} {
+		if resp := s.Do("DELETE", "/v1/api-keys/"+id, keyA, nil, nil, nil); resp.StatusCode != 404 {
+			t.Errorf("tenant A revoking %s: %d", id, resp.StatusCode)
+		}
+	}
+	var list struct{ Data []store.APIKey }
+	s.Do("GET", "/v1/api-keys", keyA, nil, nil, &list)
+	for _, k := range list.Data {
+		if k.TenantID == tenantB || k.Kind != store.KindTenant {
+			t.Errorf("tenant A lists %+v", k)
+		}
+	}
+	var p struct{ Errors []message.FieldError }
+	if resp := s.Do("POST", "/v1/api-keys", keyA, map[string]any{"name": "x", "kind": "admin"}, nil, &p); resp.StatusCode != 422 || len(p.Errors) == 0 || p.Errors[0].Field != "kind" {
+		t.Errorf("asking for an admin key: %d %+v", resp.StatusCode, p)
+	}
+	if resp := s.Do("POST", "/v1/api-keys", keyA, map[string]any{"name": ""}, nil, &p); resp.StatusCode != 422 || len(p.Errors) != 1 || p.Errors[0].Field != "name" {
+		t.Errorf("a nameless key: %d %+v", resp.StatusCode, p)
+	}
+	if resp := s.Do("GET", "/v1/api-keys", b.Secret, nil, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("B's own key was touched: %d", resp.StatusCode)
+	}
+}
