@@ -2,9 +2,11 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -76,4 +78,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// answer writes v with status (nil v: the status alone), or the problem err stands for: a
+// validation error 422 naming the fields, store.ErrNotFound 404 (another tenant's resource too,
+// never 403), what special makes of errors particular to the resource (nil: none), and otherwise
+// 503 saying what is unreachable, logged.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error, what string, special func(error) *Problem) {
+	var verr *message.ValidationError
+	switch {
+	case err == nil:
+		if v == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, v)
+	case errors.As(err, &verr):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, r, errNotFound)
+	case special != nil && special(err) != nil:
+		writeProblem(w, r, special(err))
+	default:
+		if r.Context().Err() == nil {
+			s.log.ErrorContext(r.Context(), "request failed", "tenant_id", principalFrom(r.Context()).TenantID, "path", r.URL.Path, "err", err)
+		}
+		writeProblem(w, r, unavailable("could not reach "+what+"; retry shortly"))
+	}
 }

@@ -17,26 +17,13 @@ const maxTemplateBody = 3*templates.MaxOutputBytes + 64<<10
 
 // templateAnswer writes v with status, or the problem err stands for.
 func (s *Server) templateAnswer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
-	var verr *message.ValidationError
-	switch {
-	case err == nil:
-		if v == nil {
-			w.WriteHeader(status)
-			return
+	s.answer(w, r, status, v, err, "the template store", func(err error) *Problem {
+		if errors.Is(err, store.ErrKeyTaken) {
+			return fieldProblem(http.StatusConflict, "name-taken", "Template key taken",
+				message.FieldError{Field: "key", Message: "is already used by another template of this tenant (archived ones included)"})
 		}
-		writeJSON(w, status, v)
-	case errors.As(err, &verr):
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
-	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, r, errNotFound) // another tenant's template too: 404, never 403
-	case errors.Is(err, store.ErrKeyTaken):
-		writeProblem(w, r, fieldProblem(http.StatusConflict, "name-taken", "Template key taken",
-			message.FieldError{Field: "key", Message: "is already used by another template of this tenant (archived ones included)"}))
-	default:
-		s.log.ErrorContext(r.Context(), "template request failed", "tenant_id", principalFrom(r.Context()).TenantID,
-			"template", r.PathValue("key"), "err", err)
-		writeProblem(w, r, unavailable("the template store is unreachable; retry shortly"))
-	}
+		return nil
+	})
 }
 
 func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {

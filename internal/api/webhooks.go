@@ -17,28 +17,13 @@ const maxEndpointBody = 16 << 10
 
 // webhookAnswer writes v with status, or the problem err stands for.
 func (s *Server) webhookAnswer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
-	var verr *message.ValidationError
-	switch {
-	case err == nil:
-		if v == nil {
-			w.WriteHeader(status)
-			return
+	s.answer(w, r, status, v, err, "the webhook endpoint store", func(err error) *Problem {
+		if errors.Is(err, webhooks.ErrTooManyEndpoints) {
+			return problem(http.StatusConflict, "endpoint-limit", "Too many webhook endpoints",
+				"a tenant may have at most "+strconv.Itoa(webhooks.MaxEndpoints)+" webhook endpoints; delete one first")
 		}
-		writeJSON(w, status, v)
-	case errors.As(err, &verr):
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", verr.Fields...))
-	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, r, errNotFound) // another tenant's endpoint too: 404, never 403
-	case errors.Is(err, webhooks.ErrTooManyEndpoints):
-		writeProblem(w, r, problem(http.StatusConflict, "endpoint-limit", "Too many webhook endpoints",
-			"a tenant may have at most "+strconv.Itoa(webhooks.MaxEndpoints)+" webhook endpoints; delete one first"))
-	default:
-		if r.Context().Err() == nil {
-			s.log.ErrorContext(r.Context(), "webhook endpoint request failed", "tenant_id", principalFrom(r.Context()).TenantID,
-				"endpoint_id", r.PathValue("id"), "err", err)
-		}
-		writeProblem(w, r, unavailable("webhook endpoints are unreachable; nothing was changed; retry shortly"))
-	}
+		return nil
+	})
 }
 
 func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {

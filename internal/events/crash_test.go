@@ -30,14 +30,7 @@ func TestCallbacksAcrossCrashesMakeOneEventPerTransition(t *testing.T) {
 	w := s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	hook := s.StartWebhook()
 	tenant, key := s.Tenant()
-	var cfg struct{ ID string }
-	if resp := s.Do("POST", "/v1/providers", key, map[string]any{
-		"type": "twilio", "name": "mine", "channel": "sms", "test_recipient": "+14155550199",
-		"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken},
-		"sender":      map[string]any{"from": "+14155550100"},
-	}, nil, &cfg); resp.StatusCode != 201 {
-		t.Fatalf("create provider: %d", resp.StatusCode)
-	}
+	cfgID := s.TwilioConfig(key, tw)
 	const n = 100
 	type sent struct{ id, to, sid string }
 	msgs := make([]sent, n)
@@ -63,7 +56,7 @@ func TestCallbacksAcrossCrashesMakeOneEventPerTransition(t *testing.T) {
 				defer wg.Done()
 				for m := range jobs {
 					for range 2 {
-						resp, err := fakeprovider.PostTwilioCallback(s.Client, hookURL+"/webhooks/twilio/"+cfg.ID, tw.AuthToken,
+						resp, err := fakeprovider.PostTwilioCallback(s.Client, hookURL+"/webhooks/twilio/"+cfgID, tw.AuthToken,
 							fakeprovider.TwilioStatus(tw.AccountSID, m.sid, m.to, "delivered", ""))
 						if err == nil {
 							resp.Body.Close()

@@ -189,14 +189,7 @@ func BenchmarkCallbackToEndpoint(b *testing.B) {
 	s.StartDeliverer(webhooks.Config{})
 	hook := s.StartWebhook()
 	_, key := s.Tenant()
-	var cfg struct{ ID string }
-	if resp := s.Do("POST", "/v1/providers", key, map[string]any{
-		"type": "twilio", "name": "mine", "channel": "sms", "test_recipient": "+14155550199",
-		"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken},
-		"sender":      map[string]any{"from": "+14155550100"},
-	}, nil, &cfg); resp.StatusCode != 201 {
-		b.Fatalf("create provider: %d", resp.StatusCode)
-	}
+	cfgID := s.TwilioConfig(key, tw)
 	arrived := make(chan string, 256)
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev event.Event
@@ -214,7 +207,7 @@ func BenchmarkCallbackToEndpoint(b *testing.B) {
 		msgs = append(msgs, sent{s.Send(key, "", message.Request{Channel: message.SMS, To: to, Text: "code 1234"}), to})
 	}
 	s.WaitAllFinal(30 * time.Second)
-	endpoint := hook.URL + "/webhooks/twilio/" + cfg.ID
+	endpoint := hook.URL + "/webhooks/twilio/" + cfgID
 	var lats []time.Duration
 	b.ResetTimer()
 	for _, m := range msgs {

@@ -37,7 +37,7 @@ func BenchmarkCallbackBurst(b *testing.B) {
 	s := stacktest.Start(b, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
 	hook := s.StartWebhook()
 	tenantID, key := s.Tenant()
-	cfg := createProviderB(b, s, key, tw)
+	cfg := s.TwilioConfig(key, tw)
 	endpoint := hook.URL + "/webhooks/twilio/" + cfg
 	total := int(float64(rate) * dur.Seconds())
 
@@ -153,18 +153,6 @@ func pendingCallbacks(tb testing.TB, s *stacktest.Stack) int {
 		tb.Fatal(err)
 	}
 	return n
-}
-
-func createProviderB(tb testing.TB, s *stacktest.Stack, key string, tw *fakeprovider.Twilio) string {
-	var out struct{ ID string }
-	if resp := s.Do("POST", "/v1/providers", key, map[string]any{
-		"type": "twilio", "name": "bench", "channel": "sms", "test_recipient": "+14155550199",
-		"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken},
-		"sender":      map[string]any{"from": "+14155550100"},
-	}, nil, &out); resp.StatusCode != 201 {
-		tb.Fatalf("create provider: %d", resp.StatusCode)
-	}
-	return out.ID
 }
 
 func envInt(name string, def int) int {

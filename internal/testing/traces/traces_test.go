@@ -38,14 +38,7 @@ func TestOneMessageIsOneTraceFromRequestToWebhook(t *testing.T) {
 	s.StartDeliverer(webhooks.Config{})
 	hook := s.StartWebhook()
 	_, key := s.Tenant()
-	var cfg struct{ ID string }
-	if resp := s.Do("POST", "/v1/providers", key, map[string]any{
-		"type": "twilio", "name": "mine", "channel": "sms", "test_recipient": "+14155550199",
-		"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken},
-		"sender":      map[string]any{"from": "+14155550100"},
-	}, nil, &cfg); resp.StatusCode != 201 {
-		t.Fatalf("create provider: %d", resp.StatusCode)
-	}
+	cfgID := s.TwilioConfig(key, tw)
 	delivered := make(chan string, 8) // the traceparent header of each delivery
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev event.Event
@@ -66,7 +59,7 @@ func TestOneMessageIsOneTraceFromRequestToWebhook(t *testing.T) {
 	s.WaitAllFinal(30 * time.Second)
 	var msg message.Message
 	s.Do("GET", "/v1/messages/"+accepted.ID, key, nil, nil, &msg)
-	resp, err := fakeprovider.PostTwilioCallback(s.Client, hook.URL+"/webhooks/twilio/"+cfg.ID, tw.AuthToken,
+	resp, err := fakeprovider.PostTwilioCallback(s.Client, hook.URL+"/webhooks/twilio/"+cfgID, tw.AuthToken,
 		fakeprovider.TwilioStatus(tw.AccountSID, msg.ProviderMessageID, "+14155550123", "delivered", ""))
 	if err != nil {
 		t.Fatal(err)
