@@ -256,7 +256,7 @@ func (s *Service) checkURL(raw string) []message.FieldError {
 	if s.allowPrivate {
 		return nil
 	}
-	host := strings.ToLower(u.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") // "localhost." is localhost
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return bad("must not point at this machine")
 	}
