@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/logicspike/comms/internal/store"
@@ -161,34 +160,25 @@ func (s *Server) analyticsFailed(w http.ResponseWriter, r *http.Request, tenantI
 func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	f := store.SuppressionFilter{Limit: 50}
-	var bad []message.FieldError
-	for name, vals := range r.URL.Query() {
-		v := vals[0]
+	bad := pageQuery(r.URL.Query(), &f.Limit, &f.Cursor, func(name, v string) (string, bool) {
 		switch name {
 		case "channel":
 			f.Channel = message.Channel(v)
 			if !f.Channel.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
+				return channelHint, true
 			}
 		case "recipient":
 			f.Recipient = v
 		case "reason":
 			f.Reason = v
 			if v != "bounce" && v != "complaint" && v != "manual" {
-				bad = append(bad, message.FieldError{Field: name, Message: `must be "bounce", "complaint" or "manual"`})
+				return `must be "bounce", "complaint" or "manual"`, true
 			}
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxPageSize {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
-			}
-			f.Limit = n
-		case "cursor":
-			f.Cursor = v
 		default:
-			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+			return "", false
 		}
-	}
+		return "", true
+	})
 	if f.Recipient != "" {
 		if f.Channel == "" {
 			bad = append(bad, message.FieldError{Field: "recipient", Message: "needs channel"})

@@ -193,19 +193,17 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	q := r.URL.Query()
 	f := store.ListFilter{Limit: 50}
-	var bad []message.FieldError
-	for name, vals := range q {
-		v := vals[0]
+	bad := pageQuery(q, &f.Limit, &f.Cursor, func(name, v string) (string, bool) {
 		switch name {
 		case "status":
 			f.Status = message.Status(v)
 			if !f.Status.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be one of scheduled, queued, sending, sent, delivered, failed, undelivered, bounced, complained, canceled"})
+				return "must be one of scheduled, queued, sending, sent, delivered, failed, undelivered, bounced, complained, canceled", true
 			}
 		case "channel":
 			f.Channel = message.Channel(v)
 			if !f.Channel.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
+				return channelHint, true
 			}
 		case "to":
 			f.Recipient = v
@@ -214,24 +212,18 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		case "created_after", "created_before":
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z"})
-			} else if name == "created_after" {
+				return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z", true
+			}
+			if name == "created_after" {
 				f.CreatedAfter = t
 			} else {
 				f.CreatedBefore = t
 			}
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxPageSize {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
-			}
-			f.Limit = n
-		case "cursor":
-			f.Cursor = v
 		default:
-			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+			return "", false
 		}
-	}
+		return "", true
+	})
 	if len(bad) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return

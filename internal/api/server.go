@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/logicspike/comms/docs"
@@ -197,6 +199,39 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// pageQuery reads a list's query: limit (1 to MaxPageSize) into *limit, cursor into *cursor, and
+// every other parameter through other, which says what is wrong with its value ("" if nothing)
+// and whether it knows the name at all (nil: no other parameter is known). It returns every bad
+// parameter, named, for one 400.
+func pageQuery(q url.Values, limit *int, cursor *string, other func(name, v string) (problem string, known bool)) []message.FieldError {
+	var bad []message.FieldError
+	for name, vals := range q {
+		v := vals[0]
+		switch name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
+			}
+			*limit = n
+		case "cursor":
+			*cursor = v
+		default:
+			problem, known := "", false
+			if other != nil {
+				problem, known = other(name, v)
+			}
+			if !known {
+				problem = "is not a known query parameter"
+			}
+			if problem != "" {
+				bad = append(bad, message.FieldError{Field: name, Message: problem})
+			}
+		}
+	}
+	return bad
 }
 
 // writePage answers a cursor-paginated list: {"data", "next_cursor"}, a 400 naming the cursor

@@ -41,27 +41,17 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, archived := 50, "", false
-	var bad []message.FieldError
-	for name, vals := range r.URL.Query() {
-		switch v := vals[0]; name {
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxPageSize {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
-			}
-			limit = n
-		case "cursor":
-			cursor = v
-		case "archived":
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be true or false"})
-			}
-			archived = b
-		default:
-			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+	bad := pageQuery(r.URL.Query(), &limit, &cursor, func(name, v string) (string, bool) {
+		if name != "archived" {
+			return "", false
 		}
-	}
+		b, err := strconv.ParseBool(v)
+		archived = b
+		if err != nil {
+			return "must be true or false", true
+		}
+		return "", true
+	})
 	if len(bad) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return

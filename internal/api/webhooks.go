@@ -7,7 +7,6 @@ import (
 
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
-	"github.com/logicspike/comms/pkg/message"
 )
 
 // The webhook endpoint routes (/v1/webhook-endpoints): a tenant's endpoints, their secrets, test
@@ -79,26 +78,16 @@ func (s *Server) testWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, status := 50, "", ""
-	var bad []message.FieldError
-	for name, vals := range r.URL.Query() {
-		switch v := vals[0]; name {
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxPageSize {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be an integer from 1 to " + strconv.Itoa(MaxPageSize)})
-			}
-			limit = n
-		case "cursor":
-			cursor = v
-		case "status":
-			if v != "pending" && v != "succeeded" && v != "failed" {
-				bad = append(bad, message.FieldError{Field: name, Message: "must be pending, succeeded or failed"})
-			}
-			status = v
-		default:
-			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+	bad := pageQuery(r.URL.Query(), &limit, &cursor, func(name, v string) (string, bool) {
+		if name != "status" {
+			return "", false
 		}
-	}
+		status = v
+		if v != "pending" && v != "succeeded" && v != "failed" {
+			return "must be pending, succeeded or failed", true
+		}
+		return "", true
+	})
 	if len(bad) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return

@@ -245,6 +245,17 @@ func TestBadEndpointInputIsRefusedByField(t *testing.T) {
 	if len(list.Data) != 0 {
 		t.Fatalf("refused input created %d endpoints", len(list.Data))
 	}
+
+	ep := createEndpoint(t, s, key, webhooks.Input{URL: "https://hooks.example.com/a"})
+	var p struct {
+		Errors []message.FieldError `json:"errors"`
+	}
+	if resp := s.Do("GET", "/v1/webhook-endpoints/"+ep.ID+"/deliveries?limit=0&status=lost&colour=red", key, nil, nil, &p); resp.StatusCode != 400 || len(p.Errors) != 3 {
+		t.Fatalf("a bad deliveries query: %d %+v", resp.StatusCode, p.Errors)
+	}
+	if resp := s.Do("POST", "/v1/webhook-endpoints/"+ep.ID+"/replay", key, map[string]any{"status": "lost"}, nil, &p); resp.StatusCode != 422 || len(p.Errors) != 2 {
+		t.Fatalf("a replay without since and with a bad status: %d %+v", resp.StatusCode, p.Errors)
+	}
 }
 
 // Without COMMS_ALLOW_PRIVATE_NETWORKS, URLs that reach the platform's own network are refused
