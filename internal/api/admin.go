@@ -123,12 +123,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	if req.Kind != store.KindTenant && req.TenantID != "" {
 		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is only allowed for a tenant key"})
 	}
-	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
-		bad = append(bad, message.FieldError{Field: "name", Message: "is required, at most 200 characters"})
-	}
-	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
-		bad = append(bad, message.FieldError{Field: "expires_at", Message: "must be in the future"})
-	}
+	bad = append(bad, checkKey(req.Name, req.ExpiresAt)...)
 	if len(bad) == 0 && req.TenantID != "" {
 		if _, err := s.store.GetTenant(r.Context(), req.TenantID); errors.Is(err, store.ErrNotFound) {
 			bad = append(bad, message.FieldError{Field: "tenant_id", Message: "names no tenant"})

@@ -26,14 +26,7 @@ func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	var bad []message.FieldError
-	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
-		bad = append(bad, message.FieldError{Field: "name", Message: "is required, at most 200 characters"})
-	}
-	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
-		bad = append(bad, message.FieldError{Field: "expires_at", Message: "must be in the future"})
-	}
-	if len(bad) > 0 {
+	if bad := checkKey(req.Name, req.ExpiresAt); len(bad) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", bad...))
 		return
 	}
@@ -47,6 +40,18 @@ func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "/v1/api-keys/"+k.ID)
 	// The only time the key is ever shown.
 	writeJSON(w, http.StatusCreated, map[string]any{"api_key": k, "secret": plain})
+}
+
+// checkKey validates what every new key has, whoever creates it: a name and a future expiry.
+func checkKey(name string, expiresAt *time.Time) []message.FieldError {
+	var bad []message.FieldError
+	if strings.TrimSpace(name) == "" || len(name) > 200 {
+		bad = append(bad, message.FieldError{Field: "name", Message: "is required, at most 200 characters"})
+	}
+	if expiresAt != nil && !expiresAt.After(time.Now()) {
+		bad = append(bad, message.FieldError{Field: "expires_at", Message: "must be in the future"})
+	}
+	return bad
 }
 
 func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {

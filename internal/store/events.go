@@ -32,13 +32,8 @@ const eventsLock = 0x636f6d6d73657674 // "commsevt"
 // only after it was published, and a crash between the two publishes it again (at least once).
 // It returns 0 with no error when another publisher holds the outbox.
 func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(context.Context, []OutboxEvent) error) (int, error) {
-	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var mine bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(eventsLock)).Scan(&mine); err != nil || !mine {
-			return err
-		}
-		rows, err := tx.Query(ctx, `
+	load := func(tx pgx.Tx) ([]OutboxEvent, error) {
+		rows, _ := tx.Query(ctx, `
 			SELECT o.event_id, coalesce(e.message_id, ''), coalesce(e.tenant_id, ''), coalesce(e.status, ''), coalesce(e.source, ''),
 			       coalesce(e.attempt, 0), coalesce(e.provider_config_id, ''), coalesce(e.provider_type, ''),
 			       coalesce(e.error_code, ''), coalesce(e.reason, ''), coalesce(e.occurred_at, now()),
@@ -49,10 +44,7 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			LEFT JOIN communication.message_events e ON e.id = o.event_id
 			LEFT JOIN communication.message_logs m ON m.id = e.message_id
 			ORDER BY o.event_id`, limit)
-		if err != nil {
-			return err
-		}
-		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
 			var e OutboxEvent
 			var dead pgtype.Bool
 			err := r.Scan(&e.ID, &e.MessageID, &e.TenantID, &e.Status, &e.Source, &e.Attempt, &e.ConfigID,
@@ -61,26 +53,44 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			e.DeadLettered = dead.Bool
 			return e, err
 		})
-		if err != nil || len(evs) == 0 {
-			return err
-		}
-		if err := publish(ctx, evs); err != nil {
-			return err
-		}
-		ids := make([]int64, len(evs))
-		for i, e := range evs {
-			ids[i] = e.ID
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM communication.event_outbox WHERE event_id = ANY($1)`, ids); err != nil {
-			return err
-		}
-		n = len(evs)
-		return nil
-	})
+	}
+	n, err := publishBatch(ctx, s, eventsLock, load, func(e OutboxEvent) int64 { return e.ID }, publish,
+		`DELETE FROM communication.event_outbox WHERE event_id = ANY($1)`)
 	if err != nil {
 		return 0, fmt.Errorf("publish events: %w", err)
 	}
 	return n, nil
+}
+
+// publishBatch is the publishers' transaction: unless another publisher holds lock (then it
+// returns 0), it loads a batch, hands it to publish, and runs done (given the batch's ids as $1)
+// to take it out of the queue once publish returned nil, all in one transaction.
+func publishBatch[E any](ctx context.Context, s *Store, lock int64, load func(pgx.Tx) ([]E, error), id func(E) int64,
+	publish func(context.Context, []E) error, done string) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lock).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		batch, err := load(tx)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if err := publish(ctx, batch); err != nil {
+			return err
+		}
+		ids := make([]int64, len(batch))
+		for i, e := range batch {
+			ids[i] = id(e)
+		}
+		if _, err := tx.Exec(ctx, done, ids); err != nil {
+			return err
+		}
+		n = len(batch)
+		return nil
+	})
+	return n, err
 }
 
 // EventOutboxLen is how many events wait to be published.
@@ -103,36 +113,18 @@ type AccountEvent struct {
 // publish in order, and marks them published in the same transaction once publish returns nil
 // (at least once, like PublishEvents). It returns 0 when another publisher holds them.
 func (s *Store) PublishAccountEvents(ctx context.Context, limit int, publish func(context.Context, []AccountEvent) error) (int, error) {
-	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var mine bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(eventsLock+1)).Scan(&mine); err != nil || !mine {
-			return err
-		}
+	load := func(tx pgx.Tx) ([]AccountEvent, error) {
 		rows, _ := tx.Query(ctx, `SELECT id, tenant_id, type, subject, coalesce(data->>'provider_type', ''), coalesce(data->>'health', ''),
 				coalesce(data->>'reason', ''), occurred_at
 			FROM communication.account_events WHERE NOT published ORDER BY id LIMIT $1`, limit)
-		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
 			var e AccountEvent
 			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.At)
 			return e, err
 		})
-		if err != nil || len(evs) == 0 {
-			return err
-		}
-		if err := publish(ctx, evs); err != nil {
-			return err
-		}
-		ids := make([]int64, len(evs))
-		for i, e := range evs {
-			ids[i] = e.ID
-		}
-		if _, err := tx.Exec(ctx, `UPDATE communication.account_events SET published = true WHERE id = ANY($1)`, ids); err != nil {
-			return err
-		}
-		n = len(evs)
-		return nil
-	})
+	}
+	n, err := publishBatch(ctx, s, eventsLock+1, load, func(e AccountEvent) int64 { return e.ID }, publish,
+		`UPDATE communication.account_events SET published = true WHERE id = ANY($1)`)
 	if err != nil {
 		return 0, fmt.Errorf("publish account events: %w", err)
 	}
