@@ -22,6 +22,7 @@ type Provider struct {
 	Enabled      bool                       `json:"enabled"`
 	Priority     int                        `json:"priority"`
 	RateLimit    float64                    `json:"rate_limit_per_second"`
+	UnitPrice    *providerconfig.UnitPrice  `json:"unit_price,omitempty"`
 	Health       string                     `json:"health"`
 	HealthReason string                     `json:"health_reason,omitempty"`
 	System       bool                       `json:"system"`
@@ -37,9 +38,13 @@ func ProviderView(p store.ProviderConfig) Provider {
 	if p.Type == "sandbox" {
 		sender = p.Settings
 	}
-	return Provider{ID: p.ID, Type: p.Type, Name: p.Name, Channel: p.Channel, Sender: sender, Mask: p.Mask,
+	out := Provider{ID: p.ID, Type: p.Type, Name: p.Name, Channel: p.Channel, Sender: sender, Mask: p.Mask,
 		Enabled: p.Enabled, Priority: p.Priority, RateLimit: p.SendRatePerSecond, Health: p.Health, HealthReason: p.HealthReason, System: p.TenantID == "",
 		LastTestedAt: p.LastTestedAt, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	if p.UnitPrice != "" {
+		out.UnitPrice = &providerconfig.UnitPrice{Amount: p.UnitPrice, Currency: p.UnitCurrency}
+	}
+	return out
 }
 
 type providerTestRequest struct {

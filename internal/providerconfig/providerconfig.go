@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -79,6 +80,42 @@ type Input struct {
 	TestRecipient string          `json:"test_recipient"`
 	// RateLimitPerSecond caps sends through this config across all workers (0 or absent: none).
 	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
+	// UnitPrice prices what the provider does not report a price for (docs/usage.md).
+	UnitPrice *UnitPrice `json:"unit_price"`
+}
+
+// UnitPrice is the cost of one email, or of one SMS segment. A zero Amount removes the price.
+type UnitPrice struct {
+	Amount   string `json:"amount"`   // a decimal such as "0.0079"
+	Currency string `json:"currency"` // ISO 4217, such as "USD"
+}
+
+var (
+	decimalAmount = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,9})?$`)
+	currencyCode  = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+func validatePrice(f *provider.Fields, p *UnitPrice) {
+	if p == nil {
+		return
+	}
+	if !decimalAmount.MatchString(p.Amount) {
+		f.Add("unit_price.amount", "must be a decimal string such as \"0.0079\"")
+	}
+	if !currencyCode.MatchString(p.Currency) {
+		f.Add("unit_price.currency", "must be an ISO 4217 code such as \"USD\"")
+	}
+}
+
+// setPrice applies a validated price to p; a zero amount removes it.
+func setPrice(p *store.ProviderConfig, up *UnitPrice) {
+	if up == nil {
+		return
+	}
+	p.UnitPrice, p.UnitCurrency = up.Amount, up.Currency
+	if strings.Trim(up.Amount, "0.") == "" {
+		p.UnitPrice, p.UnitCurrency = "", ""
+	}
 }
 
 // Patch changes a config; nil and empty fields are left alone. Changing credentials or sender
@@ -92,6 +129,8 @@ type Patch struct {
 	TestRecipient string          `json:"test_recipient"`
 	// RateLimitPerSecond changes the send cap without a re-test.
 	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
+	// UnitPrice changes the price without a re-test.
+	UnitPrice *UnitPrice `json:"unit_price"`
 	// Type and Channel cannot change; they are here to be refused by name.
 	Type    *string `json:"type"`
 	Channel *string `json:"channel"`
@@ -169,6 +208,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 	var f provider.Fields
 	validateCommon(&f, in.Name, in.Priority)
 	validateRate(&f, in.RateLimitPerSecond)
+	validatePrice(&f, in.UnitPrice)
 	if chans := registry.Channels(in.Type); chans != nil {
 		ok := false
 		for _, c := range chans {
@@ -208,6 +248,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 	if in.RateLimitPerSecond != nil {
 		p.SendRatePerSecond = *in.RateLimitPerSecond
 	}
+	setPrice(&p, in.UnitPrice)
 	out, err := s.store.CreateProviderConfig(ctx, tenantID, p)
 	if err != nil {
 		return store.ProviderConfig{}, TestResult{}, err
@@ -250,6 +291,8 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (sto
 	}
 	validateCommon(&f, next.Name, p.Priority)
 	validateRate(&f, p.RateLimitPerSecond)
+	validatePrice(&f, p.UnitPrice)
+	setPrice(&next, p.UnitPrice)
 	if p.Priority != nil {
 		next.Priority = *p.Priority
 	}

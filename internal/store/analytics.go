@@ -11,7 +11,8 @@ import (
 )
 
 // FoldAnalytics moves the worker's pending sent and failed counts (analytics_deltas) into the
-// hourly rollup and returns how many delta rows it folded. The delete and the upsert are one
+// hourly rollup, and the pending usage (usage_deltas) into the daily one, and returns how many
+// delta rows it folded. The delete and the upsert are one
 // statement: a delta is counted once however many folders run, and one committed while this runs
 // waits for the next fold.
 func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
@@ -26,7 +27,22 @@ func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fold analytics: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	usage, err := s.pool.Exec(ctx, `
+		WITH d AS (
+			DELETE FROM communication.usage_deltas RETURNING *
+		)
+		INSERT INTO communication.usage_daily AS a
+		SELECT tenant_id, day, channel, provider_config_id, template_key, category, currency, `+usageSums+` FROM d
+		GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+		ON CONFLICT (tenant_id, day, channel, provider_config_id, template_key, category, currency) DO UPDATE SET
+			accepted = a.accepted + excluded.accepted, accepted_units = a.accepted_units + excluded.accepted_units,
+			attempts = a.attempts + excluded.attempts, sent = a.sent + excluded.sent, delivered = a.delivered + excluded.delivered,
+			failed = a.failed + excluded.failed, bounced = a.bounced + excluded.bounced,
+			segments = a.segments + excluded.segments, cost = a.cost + excluded.cost`)
+	if err != nil {
+		return 0, fmt.Errorf("fold usage: %w", err)
+	}
+	return int(tag.RowsAffected() + usage.RowsAffected()), nil
 }
 
 // Bucket is one interval of a tenant's delivery counts.

@@ -25,6 +25,8 @@ type TrackedMessage struct {
 	Ref
 	Channel   message.Channel
 	Recipient string
+	Template  string // '' for ad-hoc bodies
+	Category  string
 	message.Tracking
 }
 
@@ -97,7 +99,7 @@ func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*Tracke
 		return out, nil
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT m.id, m.tenant_id, m.channel, m.recipient, m.status, m.delivered_at, m.opened_at, m.clicked_at
+		SELECT m.id, m.tenant_id, m.channel, m.recipient, coalesce(m.template_key, ''), m.category, m.status, m.delivered_at, m.opened_at, m.clicked_at
 		FROM communication.message_logs m
 		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
 		ORDER BY m.id FOR UPDATE OF m`, tenants, msgIDs)
@@ -105,7 +107,7 @@ func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*Tracke
 		return nil, err
 	}
 	var m TrackedMessage
-	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.TenantID, &m.Channel, &m.Recipient, &m.Status, &m.DeliveredAt, &m.OpenedAt, &m.ClickedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.TenantID, &m.Channel, &m.Recipient, &m.Template, &m.Category, &m.Status, &m.DeliveredAt, &m.OpenedAt, &m.ClickedAt}, func() error {
 		c := m
 		out[c.ID] = &c
 		return nil
@@ -136,13 +138,20 @@ func (tx *CallbackTx) SetTracking(m *TrackedMessage) {
 	w.updDelivered, w.updOpened, w.updClicked = append(w.updDelivered, m.DeliveredAt), append(w.updOpened, m.OpenedAt), append(w.updClicked, m.ClickedAt)
 }
 
-// AddCounts adds counts to m's tenant and channel in the hourly analytics rollup of hour.
-func (tx *CallbackTx) AddCounts(m *TrackedMessage, hour time.Time, counts message.Counts) {
+// AddCounts adds the transitions c made to its message (counts) to the hourly analytics rollup
+// of hour, and to the usage of hour's day.
+func (tx *CallbackTx) AddCounts(c DueCallback, hour time.Time, counts message.Counts) {
+	m := c.Message
 	k := rollupKey{m.TenantID, string(m.Channel), hour}
 	if tx.w.rollups[k] == nil {
 		tx.w.rollups[k] = &message.Counts{}
 	}
 	tx.w.rollups[k].Add(counts)
+	u := usageKey{m.TenantID, string(m.Channel), c.ProviderConfigID, m.Template, m.Category, hour.Truncate(24 * time.Hour)}
+	if tx.w.usage[u] == nil {
+		tx.w.usage[u] = &message.Counts{}
+	}
+	tx.w.usage[u].Add(counts)
 }
 
 // CountError adds c's error to the provider-error rollups of hour (and its day), keeping the
@@ -174,6 +183,11 @@ type rollupKey struct {
 	bucket          time.Time
 }
 
+type usageKey struct {
+	tenant, channel, cfg, template, category string
+	day                                      time.Time
+}
+
 type errorKey struct {
 	tenant, channel, typ, cfg, code string
 	bucket                          time.Time
@@ -192,6 +206,7 @@ type trackWriter struct {
 	updID, updTenant, updStatus                                           []string
 	updDelivered, updOpened, updClicked                                   []*time.Time
 	rollups                                                               map[rollupKey]*message.Counts
+	usage                                                                 map[usageKey]*message.Counts
 	errors                                                                map[errorKey]*errorDelta
 	supTenant, supChannel, supRcpt, supReason, supDetail, supMsg          []string
 	doneID                                                                []int64
@@ -202,5 +217,5 @@ type trackWriter struct {
 }
 
 func newTrackWriter() *trackWriter {
-	return &trackWriter{rollups: map[rollupKey]*message.Counts{}, errors: map[errorKey]*errorDelta{}}
+	return &trackWriter{rollups: map[rollupKey]*message.Counts{}, usage: map[usageKey]*message.Counts{}, errors: map[errorKey]*errorDelta{}}
 }

@@ -80,6 +80,23 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 		// sorted by hour within a tenant is sorted by day too: the same lock order
 		b.Queue(upsertProviderErrors("provider_errors_daily"), tenant, days, channel, typ, cfg, code, count, msg, pcode, at)
 	}
+	if len(w.usage) > 0 {
+		// plain inserts into usage_deltas: no shared row, so no lock order to keep
+		var tenant, channel, cfg, tmpl, category []string
+		var day []time.Time
+		var del, bnc, fld []int64
+		for k, c := range w.usage {
+			tenant, channel, cfg, tmpl, category, day = append(tenant, k.tenant), append(channel, k.channel), append(cfg, k.cfg), append(tmpl, k.template), append(category, k.category), append(day, k.day)
+			del, bnc, fld = append(del, int64(c.Delivered)), append(bnc, int64(c.Bounced)), append(fld, int64(c.Failed))
+		}
+		b.Queue(`
+			INSERT INTO communication.usage_deltas (tenant_id, channel, provider_config_id, template_key, category, day, delivered, bounced, failed)
+			SELECT tenant_id, channel, cfg, tmpl, category, (day AT TIME ZONE 'UTC')::date, del, bnc, fld
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::bigint[])
+			  AS u(tenant_id, channel, cfg, tmpl, category, day, del, bnc, fld)
+			WHERE del + bnc + fld > 0`,
+			tenant, channel, cfg, tmpl, category, day, del, bnc, fld)
+	}
 	if len(w.supTenant) > 0 {
 		b.Queue(`
 			INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason, detail, message_id)

@@ -145,19 +145,35 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
-			SELECT o.* FROM o CROSS JOIN LATERAL (
+			SELECT o.*, pc.unit_price, pc.unit_currency FROM o CROSS JOIN LATERAL (
 				SELECT l.tenant_id, l.status, l.attempts FROM communication.message_logs l WHERE l.id = o.id OFFSET 0
 			) l
+			LEFT JOIN communication.provider_configs pc ON pc.id = NULLIF(o.cfg, '')
 			WHERE l.tenant_id = o.tenant_id AND l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
+			-- A sent message costs what the provider reported, else its config's unit price (per
+			-- email, per SMS segment), else nothing known.
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
-			    cost = o.cost, cost_currency = o.currency, next_attempt_at = o.next,
+			    cost = CASE WHEN o.cost <> '' THEN o.cost WHEN o.status = 'sent' AND o.unit_price IS NOT NULL
+			           THEN (o.unit_price * CASE WHEN m.channel = 'sms' THEN coalesce(m.sms_segments, 1) ELSE 1 END)::text ELSE '' END,
+			    cost_currency = CASE WHEN o.cost <> '' THEN o.currency WHEN o.status = 'sent' AND o.unit_price IS NOT NULL THEN o.unit_currency ELSE '' END,
+			    cost_source = CASE WHEN o.cost <> '' THEN 'provider' WHEN o.status = 'sent' AND o.unit_price IS NOT NULL THEN 'unit_price' ELSE '' END,
+			    next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM t o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env
+			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env,
+			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency
+		), usage AS (
+			-- every outcome is an attempt; see migration 0017 and FoldAnalytics
+			INSERT INTO communication.usage_deltas (tenant_id, day, channel, provider_config_id, template_key, category, currency, attempts, sent, failed, segments, cost)
+			SELECT tenant_id, (now() AT TIME ZONE 'UTC')::date, channel, cfg, tmpl, category, cost_currency, count(*),
+			       count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed'),
+			       coalesce(sum(coalesce(sms_segments, 1)) FILTER (WHERE status = 'sent' AND channel = 'sms'), 0),
+			       coalesce(sum(CASE WHEN cost ~ '^-?[0-9]+(\.[0-9]+)?$' THEN abs(cost::numeric) END) FILTER (WHERE status = 'sent'), 0)
+			FROM u GROUP BY 1, 2, 3, 4, 5, 6, 7
 		), refs AS (
 			-- how this message's delivery callbacks will find it (only providers that call back)
 			INSERT INTO communication.provider_message_refs (provider_config_id, provider_message_id, tenant_id, message_id)

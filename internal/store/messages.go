@@ -130,7 +130,13 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 				       CASE WHEN send_at IS NULL THEN 'queued' ELSE 'scheduled' END, category,
 				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
-				RETURNING id, tenant_id, created_at, status, scheduled_at
+				RETURNING id, tenant_id, created_at, status, scheduled_at, channel, coalesce(template_key, '') AS tmpl, category, sms_segments
+			), usage AS (
+				-- accepted, and the units quotas count (see migration 0017)
+				INSERT INTO communication.usage_deltas (tenant_id, day, channel, template_key, category, accepted, accepted_units)
+				SELECT tenant_id, (created_at AT TIME ZONE 'UTC')::date, channel, tmpl, category, count(*),
+				       sum(CASE WHEN channel = 'sms' THEN coalesce(sms_segments, 1) ELSE 1 END)
+				FROM ins GROUP BY 1, 2, 3, 4, 5
 			), ev AS (
 				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
 				SELECT id, tenant_id, status, 'internal' FROM ins

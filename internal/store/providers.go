@@ -33,20 +33,23 @@ type ProviderConfig struct {
 	Priority   int
 	// SendRatePerSecond caps sends through this config across all workers (0: no cap).
 	SendRatePerSecond float64
-	Health            string
-	HealthReason      string
-	LastTestedAt      *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// UnitPrice (a decimal string, "" for none) in UnitCurrency prices one email or SMS segment
+	// when the provider reports no price.
+	UnitPrice, UnitCurrency string
+	Health                  string
+	HealthReason            string
+	LastTestedAt            *time.Time
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }
 
 const providerCols = `id, coalesce(tenant_id, ''), type, name, channel, settings, sender, encrypted_config,
-	coalesce(key_version, ''), mask, enabled, priority, send_rate_per_second::float8, health, health_reason, last_tested_at, created_at, updated_at`
+	coalesce(key_version, ''), mask, enabled, priority, send_rate_per_second::float8, coalesce(unit_price::text, ''), unit_currency, health, health_reason, last_tested_at, created_at, updated_at`
 
 func scanProvider(r pgx.CollectableRow) (ProviderConfig, error) {
 	var p ProviderConfig
 	err := r.Scan(&p.ID, &p.TenantID, &p.Type, &p.Name, &p.Channel, &p.Settings, &p.Sender, &p.Sealed,
-		&p.KeyVersion, &p.Mask, &p.Enabled, &p.Priority, &p.SendRatePerSecond, &p.Health, &p.HealthReason, &p.LastTestedAt, &p.CreatedAt, &p.UpdatedAt)
+		&p.KeyVersion, &p.Mask, &p.Enabled, &p.Priority, &p.SendRatePerSecond, &p.UnitPrice, &p.UnitCurrency, &p.Health, &p.HealthReason, &p.LastTestedAt, &p.CreatedAt, &p.UpdatedAt)
 	return p, err
 }
 
@@ -82,10 +85,11 @@ func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p Pro
 	}
 	rows, err := s.pool.Query(ctx, `
 		INSERT INTO communication.provider_configs
-			(id, tenant_id, type, name, channel, settings, sender, encrypted_config, key_version, mask, enabled, priority, last_tested_at, send_rate_per_second)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING `+providerCols,
+			(id, tenant_id, type, name, channel, settings, sender, encrypted_config, key_version, mask, enabled, priority, last_tested_at, send_rate_per_second,
+			 unit_price, unit_currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::numeric, $16) RETURNING `+providerCols,
 		p.ID, nullable(tenantID), p.Type, p.Name, p.Channel, p.Settings, p.Sender, p.Sealed, nullable(p.KeyVersion),
-		p.Mask, p.Enabled, p.Priority, p.LastTestedAt, p.SendRatePerSecond)
+		p.Mask, p.Enabled, p.Priority, p.LastTestedAt, p.SendRatePerSecond, nullable(p.UnitPrice), p.UnitCurrency)
 	if err != nil {
 		return ProviderConfig{}, mapProviderErr("insert provider config", err)
 	}
@@ -153,13 +157,14 @@ func (s *Store) UpdateProviderConfig(ctx context.Context, p ProviderConfig) (Pro
 		UPDATE communication.provider_configs
 		SET name = $3, sender = $4, encrypted_config = $5, key_version = $6, mask = $7, enabled = $8,
 		    priority = $9, last_tested_at = $10, settings = $11, send_rate_per_second = $13,
+		    unit_price = $14::numeric, unit_currency = $15,
 		    health = CASE WHEN encrypted_config IS DISTINCT FROM $5 THEN 'healthy' ELSE health END,
 		    health_reason = CASE WHEN encrypted_config IS DISTINCT FROM $5 THEN '' ELSE health_reason END,
 		    updated_at = clock_timestamp()
 		WHERE `+owner+` AND id = $2 AND updated_at = $12
 		RETURNING `+providerCols,
 		nullable(p.TenantID), p.ID, p.Name, p.Sender, p.Sealed, nullable(p.KeyVersion), p.Mask, p.Enabled,
-		p.Priority, p.LastTestedAt, p.Settings, p.UpdatedAt, p.SendRatePerSecond)
+		p.Priority, p.LastTestedAt, p.Settings, p.UpdatedAt, p.SendRatePerSecond, nullable(p.UnitPrice), p.UnitCurrency)
 	if err != nil {
 		return ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
 	}

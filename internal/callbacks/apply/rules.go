@@ -50,7 +50,7 @@ func (t *Applier) applyBatch(ctx context.Context) (Result, error) {
 			tx.Record(c, strings.TrimSpace(c.ProviderCode+" "+c.Reason))
 			hour := c.OccurredAt.UTC().Truncate(time.Hour)
 			if !counts.Zero() {
-				tx.AddCounts(m, hour, counts)
+				tx.AddCounts(c, hour, counts)
 			}
 			if c.ErrorCode != "" {
 				tx.CountError(c, hour)

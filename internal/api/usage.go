@@ -1,0 +1,76 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// maxUsageDays bounds a usage query's range.
+const maxUsageDays = 400
+
+type usageResponse struct {
+	From    string           `json:"from"`
+	To      string           `json:"to"`
+	GroupBy []string         `json:"group_by"`
+	Totals  store.Counters   `json:"totals"`
+	Rows    []store.UsageRow `json:"rows"`
+}
+
+// usage serves the tenant's usage and cost over UTC days, grouped as asked.
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	from, to, groupBy, bad := parseUsageQuery(r.URL.Query(), time.Now().UTC())
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	rows, totals, err := s.store.Usage(r.Context(), p.TenantID, from, to, groupBy)
+	s.answer(w, r, http.StatusOK, usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), GroupBy: groupBy, Totals: totals, Rows: rows}, err, "the usage", nil)
+}
+
+// parseUsageQuery reads from and to (UTC days, both included; default the 30 days up to today)
+// and group_by (a comma-separated list, repeatable).
+func parseUsageQuery(q url.Values, now time.Time) (from, to time.Time, groupBy []string, bad []message.FieldError) {
+	to = now.Truncate(24 * time.Hour)
+	from = to.AddDate(0, 0, -29)
+	groupBy = []string{}
+	for name, vals := range q {
+		switch name {
+		case "from", "to":
+			t, err := time.Parse(time.DateOnly, vals[0])
+			if err != nil {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be a date such as 2026-11-22 (UTC)"})
+			} else if name == "from" {
+				from = t
+			} else {
+				to = t
+			}
+		case "group_by":
+			for _, v := range vals {
+				for _, g := range strings.Split(v, ",") {
+					if _, ok := store.UsageDimensions[g]; !ok {
+						bad = append(bad, message.FieldError{Field: name, Message: "must list day, month, channel, provider, template or category"})
+					} else if !slices.Contains(groupBy, g) {
+						groupBy = append(groupBy, g)
+					}
+				}
+			}
+		default:
+			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+		}
+	}
+	switch {
+	case len(bad) > 0:
+	case to.Before(from):
+		bad = append(bad, message.FieldError{Field: "from", Message: "must not be after to"})
+	case to.Sub(from) >= maxUsageDays*24*time.Hour:
+		bad = append(bad, message.FieldError{Field: "from", Message: "is too far before to: at most 400 days"})
+	}
+	return from, to, groupBy, bad
+}
