@@ -62,6 +62,9 @@ commands:
   dlq replays                               the replay audit log
   outbox requeue                            mark every unfinished message unpublished, so the sweeper publishes
                                             it again: after the broker lost its log (restored from nothing)
+  usage export -month YYYY-MM [-tenant ID] [-o FILE]
+                                            the month's billing export as CSV (docs/usage.md), every
+                                            tenant's or one's; progress on stderr
   keys generate [-version V]                print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)
   keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
                                             safe to interrupt and run again
@@ -107,7 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("bad configuration:\n%w", err)
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox") {
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox" || cmd == "usage") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -478,6 +481,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		return printJSON(out, reps)
+
+	case "usage export":
+		return usageExport(ctx, st, args, out, os.Stderr)
 
 	case "keys rotate":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)

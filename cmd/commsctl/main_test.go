@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/testing/testenv"
@@ -176,5 +178,46 @@ func TestDLQCommands(t *testing.T) {
 	_ = pool.QueryRow(ctx, `SELECT status FROM communication.message_logs WHERE id = 'msg_dead'`).Scan(&status)
 	if out, _ := run1("dlq", "replays"); status != "queued" || !strings.Contains(out, "commsctl") {
 		t.Fatalf("status %s, audit %s", status, out)
+	}
+}
+
+// The billing export writes the month's rows to a file and its progress to stderr.
+func TestUsageExport(t *testing.T) {
+	t.Setenv("COMMS_DATABASE_URL", testenv.DatabaseURL(t))
+	t.Setenv("COMMS_ENCRYPTION_KEYS", stacktest.TestKeys)
+	ctx := context.Background()
+	if err := run(ctx, []string{"migrate"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, status, created_at)
+		SELECT 'msg_' || i, CASE WHEN i % 2 = 0 THEN 'ten_a' ELSE 'ten_b' END, 'email', 'x@example.com', 'sent', timestamptz '2026-11-02' + i * interval '1 minute'
+		FROM generate_series(1, 10) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool)
+	file := t.TempDir() + "/nov.csv"
+	var progress bytes.Buffer
+	if err := usageExport(ctx, st, []string{"-month", "2026-11", "-tenant", "ten_a", "-o", file}, io.Discard, &progress); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "tenant_id,message_id,") || !strings.HasPrefix(lines[1], "ten_a,msg_2,") {
+		t.Fatalf("export: %q", lines)
+	}
+	if !strings.Contains(progress.String(), "exported 5 rows") {
+		t.Fatalf("progress: %q", progress.String())
+	}
+	if err := run(ctx, []string{"usage", "export", "-month", "November"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-month") {
+		t.Fatalf("a bad month: %v", err)
 	}
 }

@@ -99,6 +99,7 @@ func (srv *Server) routes() []route {
 		{"GET /v1/analytics/timeseries", accessTenant, srv.timeseries},
 		{"GET /v1/analytics/provider-errors", accessTenant, srv.providerErrors},
 		{"GET /v1/usage", accessTenant, srv.usage},
+		{"GET /v1/usage/export", accessTenant, srv.exportUsage},
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
@@ -151,6 +152,7 @@ func (srv *Server) routes() []route {
 		{"GET /admin/dlq/{id}", accessAdmin, srv.getDLQ},
 		{"POST /admin/dlq/replay", accessAdmin, srv.replayDLQ},
 		{"GET /admin/dlq/replays", accessAdmin, srv.listReplays},
+		{"GET /admin/usage/export", accessAdmin, srv.exportAllUsage},
 		{"GET /admin/callbacks/unmatched", accessAdmin, srv.listUnmatchedCallbacks},
 		{"POST /admin/callbacks/unmatched/retry", accessAdmin, srv.retryUnmatchedCallbacks},
 	}

@@ -74,3 +74,82 @@ func parseUsageQuery(q url.Values, now time.Time) (from, to time.Time, groupBy [
 	}
 	return from, to, groupBy, bad
 }
+
+// exportUsage streams the caller's billing export for a month as CSV (docs/usage.md).
+func (s *Server) exportUsage(w http.ResponseWriter, r *http.Request) {
+	s.export(w, r, principalFrom(r.Context()).TenantID, false)
+}
+
+// exportAllUsage streams every tenant's billing export for a month, or one tenant's.
+func (s *Server) exportAllUsage(w http.ResponseWriter, r *http.Request) {
+	s.export(w, r, "", true)
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request, tenantID string, admin bool) {
+	var (
+		month time.Time
+		bad   []message.FieldError
+	)
+	q := r.URL.Query()
+	for name, vals := range q {
+		switch {
+		case name == "month":
+			t, err := time.Parse("2006-01", vals[0])
+			if err != nil {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be a month such as 2026-11 (UTC)"})
+			}
+			month = t
+		case name == "format":
+			if vals[0] != "csv" {
+				bad = append(bad, message.FieldError{Field: name, Message: `must be "csv"`})
+			}
+		case name == "tenant_id" && admin:
+			tenantID = vals[0]
+		default:
+			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+		}
+	}
+	if !q.Has("month") {
+		bad = append(bad, message.FieldError{Field: "month", Message: "is required, such as 2026-11 (UTC)"})
+	}
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	name := "comms-usage-" + month.Format("2006-01")
+	if tenantID != "" {
+		name += "-" + tenantID
+	}
+	cw := &startedWriter{w: w, start: func() {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+		w.WriteHeader(http.StatusOK)
+	}}
+	rows, err := s.store.ExportMessages(r.Context(), cw, tenantID, month)
+	switch {
+	case err == nil:
+		s.log.InfoContext(r.Context(), "usage exported", "tenant_id", tenantID, "month", month.Format("2006-01"), "rows", rows)
+	case !cw.started:
+		s.answer(w, r, 0, nil, err, "the billing export", nil)
+	default:
+		// The status is sent: abort the response, so that the client sees a failed transfer
+		// rather than a short file.
+		s.log.ErrorContext(r.Context(), "usage export failed midway", "tenant_id", tenantID, "rows", rows, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// startedWriter calls start before its first write.
+type startedWriter struct {
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (s *startedWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.start()
+	}
+	return s.w.Write(p)
+}
