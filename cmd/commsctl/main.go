@@ -41,7 +41,7 @@ commands:
   topics                                    create the Kafka topics (COMMS_KAFKA_PARTITIONS, COMMS_KAFKA_REPLICATION)
   tenant create -name N [-plan P] [-no-fallback]
   tenant list
-  tenant set ID [-max-attempts N] [-max-retry-age 24h] [-rate R] [-burst B] [-fallback=false] [-status suspended]
+  tenant set ID [-quota-email-soft N -quota-email-hard N -quota-sms-soft N -quota-sms-hard N] [-max-attempts N] [-max-retry-age 24h] [-rate R] [-burst B] [-fallback=false] [-status suspended]
   apikey create -kind tenant|service|admin [-tenant ID] -name N [-expires 720h]
   apikey revoke ID
   apikey list [-tenant ID]
@@ -198,10 +198,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		burst := fs.Int("burst", 0, "intake burst")
 		fallback := fs.Bool("fallback", true, "may use the system default providers")
 		status := fs.String("status", "", "active or suspended")
+		limits := map[string]*int64{}
+		for _, ch := range []string{"email", "sms"} {
+			for _, l := range []string{"soft", "hard"} {
+				limits["quota-"+ch+"-"+l] = fs.Int64("quota-"+ch+"-"+l, 0, "monthly "+l+" limit for "+ch+" (0: none; docs/usage.md#quotas)")
+			}
+		}
 		if len(args) < 1 || fs.Parse(args[1:]) != nil {
 			return errUsage
 		}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, ch := range []string{"email", "sms"} {
+			if set["quota-"+ch+"-soft"] || set["quota-"+ch+"-hard"] {
+				if p.Quotas == nil {
+					p.Quotas = map[string]*store.Quota{}
+				}
+				p.Quotas[ch] = &store.Quota{SoftLimit: *limits["quota-"+ch+"-soft"], HardLimit: *limits["quota-"+ch+"-hard"]}
+			}
+		}
 		if set["max-attempts"] {
 			p.MaxAttempts = maxAttempts
 		}

@@ -44,6 +44,14 @@ func TestOpsWorkflow(t *testing.T) {
 		!strings.Contains(out, `"rate_per_second": 50`) || !strings.Contains(out, `"max_retry_age_seconds": 7200`) {
 		t.Fatalf("tenant set: %s", out)
 	}
+	if out := run1("tenant", "set", tenant, "-quota-sms-hard", "5000", "-quota-email-soft", "800", "-quota-email-hard", "1000"); !strings.Contains(out, `"sms": {
+      "soft_limit": 0,
+      "hard_limit": 5000`) || !strings.Contains(out, `"soft_limit": 800`) {
+		t.Fatalf("tenant set quotas: %s", out)
+	}
+	if err := run(ctx, []string{"tenant", "set", tenant, "-quota-sms-soft", "9", "-quota-sms-hard", "5"}, io.Discard); err == nil || !strings.Contains(err.Error(), "quotas.sms.soft_limit") {
+		t.Fatalf("a soft limit above the hard one: %v", err)
+	}
 	if err := run(ctx, []string{"tenant", "set", tenant, "-max-attempts", "99"}, io.Discard); err == nil || !strings.Contains(err.Error(), "max_attempts") {
 		t.Fatalf("invalid tenant set: %v", err)
 	}

@@ -52,8 +52,11 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	if !s.allowIntakeN(w, r, p.Tenant, len(b.Messages)) {
 		return
 	}
-	results, err := s.intake.SubmitBatch(r.Context(), p.TenantID, key, b)
+	results, err := s.intake.SubmitBatch(r.Context(), p.Tenant, key, b)
 	switch {
+	case quotaProblem(err) != nil:
+		writeProblem(w, r, quotaProblem(err))
+		return
 	case db.RowError(err):
 		s.log.WarnContext(r.Context(), "batch refused by the database", "tenant_id", p.TenantID, "err", err)
 		writeProblem(w, r, problem(http.StatusUnprocessableEntity, "unstorable", "Batch cannot be stored",

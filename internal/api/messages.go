@@ -33,7 +33,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	acc, err := s.intake.Submit(r.Context(), p.TenantID, key, req)
+	acc, err := s.intake.Submit(r.Context(), p.Tenant, key, req)
 	var verr *message.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -47,6 +47,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, intake.ErrIdempotencyMismatch):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different request body; use a new key for a new message"}))
+		return
+	case quotaProblem(err) != nil:
+		writeProblem(w, r, quotaProblem(err))
 		return
 	case db.RowError(err):
 		// The decoder keeps unstorable text out, so this is a value PostgreSQL refused that

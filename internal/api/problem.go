@@ -3,9 +3,12 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -28,6 +31,10 @@ type Problem struct {
 	ProviderCode    string `json:"provider_code,omitempty"`
 	ProviderMessage string `json:"provider_message,omitempty"`
 	Permanent       *bool  `json:"permanent,omitempty"`
+
+	// Quota refusals (quota-exceeded): the channel, its hard limit, what the month used, and when
+	// the month's count starts again.
+	Quota *QuotaState `json:"quota,omitempty"`
 
 	retryAfter int // seconds; sent as the Retry-After header
 }
@@ -58,6 +65,33 @@ func unavailable(detail string) *Problem {
 	p := problem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", detail)
 	p.retryAfter = 1
 	return p
+}
+
+// quotaProblem is the answer to a request the tenant's quota refused, or could not check.
+func quotaProblem(err error) *Problem {
+	var qe *quota.ExceededError
+	switch {
+	case errors.As(err, &qe):
+		p := problem(http.StatusTooManyRequests, "quota-exceeded", "Quota exceeded",
+			fmt.Sprintf("this tenant's %s quota is %d %s a month; %d are used and this request needs %d more. Nothing was recorded; the count starts again at %s",
+				qe.Channel, qe.Limit, quotaUnit(qe.Channel), qe.Used, qe.Requested, qe.ResetAt.Format(time.RFC3339)))
+		p.Quota = &QuotaState{Channel: qe.Channel, Limit: qe.Limit, Used: qe.Used, Remaining: max(qe.Limit-qe.Used, 0), ResetsAt: qe.ResetAt}
+		p.retryAfter = max(1, int(time.Until(qe.ResetAt).Seconds()))
+		return p
+	case errors.Is(err, quota.ErrUnavailable):
+		p := problem(http.StatusServiceUnavailable, "quota-unavailable", "Quota cannot be checked",
+			"this tenant's quota cannot be checked right now; nothing was recorded: retry shortly with the same Idempotency-Key")
+		p.retryAfter = 5
+		return p
+	}
+	return nil
+}
+
+func quotaUnit(ch message.Channel) string {
+	if ch == message.SMS {
+		return "SMS segments"
+	}
+	return "emails"
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {

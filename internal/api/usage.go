@@ -153,3 +153,53 @@ func (s *startedWriter) Write(p []byte) (int, error) {
 	}
 	return s.w.Write(p)
 }
+
+// QuotaState is one channel's quota this month.
+type QuotaState struct {
+	Channel   message.Channel `json:"channel"`
+	SoftLimit int64           `json:"soft_limit,omitempty"`
+	Limit     int64           `json:"hard_limit"`
+	Used      int64           `json:"used"`
+	Remaining int64           `json:"remaining"`
+	ResetsAt  time.Time       `json:"resets_at"`
+}
+
+// quotas serves the caller's quotas with this month's use: one entry per channel with a quota.
+func (s *Server) quotas(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if bad := unknownParams(r.URL.Query()); len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	t, err := s.store.GetTenant(r.Context(), p.TenantID) // not the auth cache: a change shows at once
+	if err != nil {
+		s.answer(w, r, 0, nil, err, "the quotas", nil)
+		return
+	}
+	month := store.MonthStart(time.Now())
+	out := struct {
+		Data []QuotaState `json:"data"`
+	}{Data: []QuotaState{}}
+	for _, ch := range []message.Channel{message.Email, message.SMS} {
+		q, ok := t.Quotas[ch]
+		if !ok || q.HardLimit <= 0 {
+			continue
+		}
+		used, err := s.store.QuotaUsed(r.Context(), t.ID, ch, month)
+		if err != nil {
+			s.answer(w, r, 0, nil, err, "the quotas", nil)
+			return
+		}
+		out.Data = append(out.Data, QuotaState{Channel: ch, SoftLimit: q.Warning(), Limit: q.HardLimit, Used: used,
+			Remaining: max(q.HardLimit-used, 0), ResetsAt: month.AddDate(0, 1, 0)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func unknownParams(q url.Values) []message.FieldError {
+	var bad []message.FieldError
+	for name := range q {
+		bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
+	}
+	return bad
+}

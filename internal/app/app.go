@@ -27,6 +27,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/invalidate"
@@ -96,7 +97,8 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	defer prod.Close()
 	tmplCache := templates.NewCache(d.Redis, cfg.RedisPrefix, d.Log)
 	tmpl := templates.New(st, tmplCache, d.Log)
-	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl)
+	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl).
+		WithQuotas(quota.New(d.Redis, cfg.RedisPrefix, st, d.Log))
 	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
 	sched := scheduler.New(scheduler.Config{}, st, prod, d.Log)
 

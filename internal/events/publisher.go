@@ -101,9 +101,15 @@ func (p *Publisher) publishAccount(ctx context.Context, rows []store.AccountEven
 // BuildAccount makes the CloudEvent of an account event.
 func BuildAccount(r store.AccountEvent) event.Event {
 	d := event.Data{TenantID: r.TenantID}
-	if r.ProviderType != "" {
+	switch {
+	case r.ProviderType != "":
 		d.Provider, d.Status = &event.Provider{Type: r.ProviderType, ConfigID: r.Subject}, r.Health
-	} else {
+	case r.Quota != nil:
+		var q event.Quota
+		if json.Unmarshal(r.Quota, &q) == nil {
+			d.Quota, d.Channel = &q, q.Channel
+		}
+	default:
 		d.EndpointID = r.Subject
 	}
 	if r.Reason != "" {

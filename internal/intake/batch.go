@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/logicspike/comms/internal/platform/tracing"
+	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -26,7 +27,11 @@ type ItemResult struct {
 // compared by the hash of the whole batch, so the same key and body give the same answer and
 // each message is created once, and a different body under the same key is refused item by item.
 // An error means nothing was recorded.
-func (s *Service) SubmitBatch(ctx context.Context, tenantID, idemKey string, b message.BatchRequest) ([]ItemResult, error) {
+//
+// Each item counts against its channel's quota; if the valid items do not all fit, the batch is
+// refused whole (*quota.ExceededError) and nothing is recorded.
+func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey string, b message.BatchRequest) ([]ItemResult, error) {
+	tenantID := t.ID
 	out := make([]ItemResult, len(b.Messages))
 	var hash []byte
 	if idemKey != "" {
@@ -62,9 +67,32 @@ func (s *Service) SubmitBatch(ctx context.Context, tenantID, idemKey string, b m
 	if len(msgs) == 0 {
 		return out, nil
 	}
+	units := map[message.Channel]int64{}
+	for _, m := range msgs {
+		units[m.Request.Channel] += quotaUnits(m)
+	}
+	held := map[message.Channel]*quota.Reservation{}
+	for ch, n := range units {
+		r, err := s.reserve(ctx, t, ch, n)
+		if err != nil {
+			for c, r := range held {
+				r.Release(ctx, units[c])
+			}
+			return nil, err
+		}
+		held[ch] = r
+	}
 	res, err := s.store.InsertMessages(ctx, msgs)
 	if err != nil {
+		for c, r := range held {
+			r.Release(ctx, units[c])
+		}
 		return nil, fmt.Errorf("record batch of %d: %w", len(msgs), err)
+	}
+	for j, r := range res {
+		if r.Suppressed || r.Mismatch || r.Duplicate {
+			held[msgs[j].Request.Channel].Release(ctx, quotaUnits(msgs[j])) // nothing new was recorded
+		}
 	}
 	for j, r := range res {
 		i, m := index[j], msgs[j]

@@ -24,6 +24,7 @@ import (
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -62,6 +63,7 @@ type Renderer interface {
 type Service struct {
 	store     *store.Store
 	templates Renderer          // nil: template sends are refused
+	quotas    *quota.Counter    // nil: quotas are not enforced
 	idem      *IdempotencyCache // nil: no fast path
 	pub       Publisher
 	log       *slog.Logger
@@ -101,6 +103,12 @@ func (s *Service) WithTemplates(r Renderer) *Service {
 	return s
 }
 
+// WithQuotas makes s enforce tenants' monthly quotas with c.
+func (s *Service) WithQuotas(c *quota.Counter) *Service {
+	s.quotas = c
+	return s
+}
+
 // Run runs the batchers until ctx ends, then finishes what was submitted.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -118,9 +126,11 @@ func (s *Service) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Submit validates req and records it for tenantID. idemKey may be empty.
-// Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, or an infrastructure error.
-func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req message.Request) (Accepted, error) {
+// Submit validates req and records it for tenant t. idemKey may be empty.
+// Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, *quota.ExceededError,
+// quota.ErrUnavailable, or an infrastructure error.
+func (s *Service) Submit(ctx context.Context, t store.Tenant, idemKey string, req message.Request) (Accepted, error) {
+	tenantID := t.ID
 	// An ad-hoc request is checked before the idempotency check, a template send after it, so
 	// that a retry replays the original even once the template has changed.
 	var use *message.TemplateUse
@@ -161,7 +171,15 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 		sz := message.MeasureSMS(req.Text)
 		nm.SMS = &sz
 	}
+	units := quotaUnits(nm)
+	held, err := s.reserve(ctx, t, req.Channel, units)
+	if err != nil {
+		return Accepted{}, err
+	}
 	res, err := s.insert(ctx, nm)
+	if err != nil || res.Suppressed || res.Mismatch || res.Duplicate {
+		held.Release(ctx, units) // nothing new was recorded
+	}
 	if err != nil {
 		return Accepted{}, fmt.Errorf("record message: %w", err)
 	}
@@ -182,6 +200,23 @@ func (s *Service) Submit(ctx context.Context, tenantID, idemKey string, req mess
 	}
 	s.enqueue(ctx, tenantID, id, req)
 	return Accepted{ID: id, Status: message.Queued, CreatedAt: res.CreatedAt}, nil
+}
+
+// quotaUnits is what a message counts against its channel's quota: one email, or its SMS
+// segments.
+func quotaUnits(nm store.NewMessage) int64 {
+	if nm.SMS != nil {
+		return int64(max(nm.SMS.Segments, 1))
+	}
+	return 1
+}
+
+// reserve counts units against t's quota on ch, if it has one.
+func (s *Service) reserve(ctx context.Context, t store.Tenant, ch message.Channel, units int64) (*quota.Reservation, error) {
+	if s.quotas == nil {
+		return nil, nil
+	}
+	return s.quotas.Reserve(ctx, t.ID, ch, t.Quotas[ch], units)
 }
 
 // insert records nm through the batched insert. The batch's statement serves many requests and

@@ -106,6 +106,7 @@ type AccountEvent struct {
 	TenantID, Type, Subject string
 	ProviderType, Health    string
 	Reason                  string
+	Quota                   []byte // quota events: the quota's JSON
 	At                      time.Time
 }
 
@@ -115,11 +116,11 @@ type AccountEvent struct {
 func (s *Store) PublishAccountEvents(ctx context.Context, limit int, publish func(context.Context, []AccountEvent) error) (int, error) {
 	load := func(tx pgx.Tx) ([]AccountEvent, error) {
 		rows, _ := tx.Query(ctx, `SELECT id, tenant_id, type, subject, coalesce(data->>'provider_type', ''), coalesce(data->>'health', ''),
-				coalesce(data->>'reason', ''), occurred_at
+				coalesce(data->>'reason', ''), data->'quota', occurred_at
 			FROM communication.account_events WHERE NOT published ORDER BY id LIMIT $1`, limit)
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
 			var e AccountEvent
-			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.At)
+			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.Quota, &e.At)
 			return e, err
 		})
 	}

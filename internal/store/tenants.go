@@ -24,9 +24,11 @@ type Tenant struct {
 	RateBurst           int     `json:"rate_burst"`            // and size
 	// FallbackCategories are the message categories that may use the system default (with
 	// AllowSystemFallback); default transactional only.
-	FallbackCategories []string  `json:"fallback_categories"`
-	Status             string    `json:"status"`
-	CreatedAt          time.Time `json:"created_at"`
+	FallbackCategories []string `json:"fallback_categories"`
+	// Quotas are the monthly limits per channel (docs/usage.md#quotas); a channel absent has none.
+	Quotas    Quotas    `json:"quotas"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // NewTenant is what creating a tenant takes.
@@ -36,11 +38,11 @@ type NewTenant struct {
 	AllowSystemFallback bool
 }
 
-const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, status, created_at`
+const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, quotas, status, created_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &t.Status, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &t.Quotas, &t.Status, &t.CreatedAt)
 	return t, err
 }
 
@@ -110,6 +112,8 @@ type TenantPatch struct {
 	RateBurst           *int     `json:"rate_burst"`
 	FallbackCategories  []string `json:"fallback_categories"`
 	Status              *string  `json:"status"`
+	// Quotas sets each channel named; null removes a channel's quota.
+	Quotas map[string]*Quota `json:"quotas"`
 }
 
 // Validate names each bad field.
@@ -140,6 +144,18 @@ func (p TenantPatch) Validate() []message.FieldError {
 	if p.Status != nil && *p.Status != "active" && *p.Status != "suspended" {
 		add("status", `must be "active" or "suspended"`)
 	}
+	for ch, q := range p.Quotas {
+		f := "quotas." + ch
+		switch {
+		case !message.Channel(ch).Valid():
+			add(f, `must be "sms" or "email"`)
+		case q == nil:
+		case q.HardLimit < 0 || q.SoftLimit < 0 || q.HardLimit > maxQuota || q.SoftLimit > maxQuota:
+			add(f, "limits must be from 0 (none) to 1000000000000")
+		case q.HardLimit > 0 && q.SoftLimit > q.HardLimit:
+			add(f+".soft_limit", "must not exceed hard_limit")
+		}
+	}
 	return errs
 }
 
@@ -150,9 +166,10 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p TenantPatch) (Ten
 			name = coalesce($2, name), plan = coalesce($3, plan), allow_system_fallback = coalesce($4, allow_system_fallback),
 			max_attempts = coalesce($5, max_attempts), max_retry_age = coalesce(make_interval(secs => $6::float8), max_retry_age),
 			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status),
-			fallback_categories = coalesce($10, fallback_categories)
+			fallback_categories = coalesce($10, fallback_categories),
+			quotas = CASE WHEN $11::jsonb IS NULL THEN quotas ELSE jsonb_strip_nulls(quotas || $11::jsonb) END
 		WHERE id = $1 RETURNING `+tenantCols,
-		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories))
+		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories, quotaPatch(p.Quotas)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, ErrNotFound
 	}

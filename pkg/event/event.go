@@ -29,7 +29,7 @@ const (
 )
 
 // Account event types: changes to a tenant's setup rather than to a message. The subject is the
-// provider config or webhook endpoint concerned.
+// provider config, webhook endpoint or channel (quotas) concerned.
 const (
 	// ProviderAuthFailed: the provider refused a config's credentials; it is skipped until they change.
 	ProviderAuthFailed = "comms.provider.auth_failed"
@@ -39,13 +39,17 @@ const (
 	ProviderRecovered = "comms.provider.recovered"
 	// EndpointDisabled: a webhook endpoint failed every delivery for five days and was disabled.
 	EndpointDisabled = "comms.webhook_endpoint.disabled"
+	// QuotaWarning: a channel's use this month reached its soft limit (80% of the hard one by default).
+	QuotaWarning = "comms.quota.warning"
+	// QuotaExceeded: a channel's use this month reached its hard limit, or a request was refused for it.
+	QuotaExceeded = "comms.quota.exceeded"
 	// Test is what POST /v1/webhook-endpoints/{id}/test sends; it goes only to that endpoint.
 	Test = "comms.webhook.test"
 )
 
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
-	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled}
+	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded}
 
 // Event is one CloudEvent.
 type Event struct {
@@ -77,6 +81,17 @@ type Data struct {
 	Error    *Error    `json:"error,omitempty"`
 	// DeadLettered marks a failure that put the message in the dead-letter queue.
 	DeadLettered bool `json:"dead_lettered,omitempty"`
+	// Quota is on quota events: the limits and the use that reached them.
+	Quota *Quota `json:"quota,omitempty"`
+}
+
+// Quota is a channel's monthly quota as a quota event reports it.
+type Quota struct {
+	Channel   string `json:"channel"`
+	Month     string `json:"month"` // 2026-12
+	SoftLimit int64  `json:"soft_limit"`
+	HardLimit int64  `json:"hard_limit"`
+	Used      int64  `json:"used"`
 }
 
 // Provider is the provider config that handled the message.

@@ -30,6 +30,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
@@ -175,7 +176,8 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	tmplCache := templates.NewCache(rdb, prefix, log)
 	tmpl := templates.New(st, tmplCache, log)
-	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log).WithTemplates(tmpl)
+	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log).WithTemplates(tmpl).
+		WithQuotas(quota.New(rdb, prefix, st, log))
 	bg, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	sched := scheduler.New(scheduler.Config{Interval: 20 * time.Millisecond}, st, pub, log)

@@ -1,0 +1,19 @@
+package stacktest
+
+import "context"
+
+// LoseRedisKeys deletes the stack's Redis keys matching pattern (after its prefix), as a Redis
+// restart without persistence would, leaving other stacks' keys alone.
+func (s *Stack) LoseRedisKeys(pattern string) {
+	s.tb.Helper()
+	ctx := context.Background()
+	iter := s.rdb.Scan(ctx, 0, s.prefix+pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := s.rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			s.tb.Fatal(err)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		s.tb.Fatal(err)
+	}
+}
