@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,6 +129,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return topics()
 	}
 
+	// Every change commsctl makes is audited as the OS user running it (docs/audit.md).
+	ctx = db.WithActor(ctx, db.Actor{Kind: "cli", ID: osUser()})
 	pool, err := db.Open(ctx, cfg.DatabaseURL, 2)
 	if err != nil {
 		return err
@@ -548,6 +551,17 @@ func describe(err error) error {
 		return fmt.Errorf("test send failed, nothing was saved: %s", failed.Err.Describe())
 	}
 	return err
+}
+
+// osUser names whoever runs commsctl, for the audit log.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
 }
 
 func printJSON(out io.Writer, v any) error {

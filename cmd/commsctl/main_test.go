@@ -187,6 +187,12 @@ func TestDLQCommands(t *testing.T) {
 	if out, _ := run1("dlq", "replays"); status != "queued" || !strings.Contains(out, "commsctl") {
 		t.Fatalf("status %s, audit %s", status, out)
 	}
+	// Each replay is in the audit log as the OS user who ran commsctl.
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM communication.audit_log WHERE action = 'dlq_replay.created' AND actor_kind = 'cli' AND actor_id = $1`,
+		osUser()).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d audited replays (%v), want 3", n, err)
+	}
 }
 
 // The billing export writes the month's rows to a file and its progress to stderr.

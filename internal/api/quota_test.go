@@ -119,7 +119,9 @@ func TestQuotaCountsSegmentsBatchItemsAndSurvivesALostCounter(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	tid, key := s.Tenant()
 	setQuota(t, s, tid, map[string]any{"sms": map[string]any{"soft_limit": 5, "hard_limit": 10}})
-	sms := func(text string) message.Request { return message.Request{Channel: message.SMS, To: "+14155550123", Text: text} }
+	sms := func(text string) message.Request {
+		return message.Request{Channel: message.SMS, To: "+14155550123", Text: text}
+	}
 	long := fmt.Sprintf("%0200d", 0) // 200 digits: 2 segments
 	s.Send(key, "k1", sms(long))
 	s.Send(key, "k1", sms(long)) // a replay: counts nothing

@@ -67,7 +67,11 @@ func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Se
 		srv.useEvery = time.Minute
 	}
 	for _, rt := range srv.routes() {
-		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, rt.handler))
+		h := rt.handler
+		if rt.access != accessPublic {
+			h = srv.audited(rt.pattern, h)
+		}
+		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, h))
 	}
 	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, r, errNotFound) })
 	return srv
@@ -101,6 +105,7 @@ func (srv *Server) routes() []route {
 		{"GET /v1/usage", accessTenant, srv.usage},
 		{"GET /v1/usage/export", accessTenant, srv.exportUsage},
 		{"GET /v1/quota", accessTenant, srv.quotas},
+		{"GET /v1/audit", accessTenant, srv.listAudit(false)},
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
@@ -154,6 +159,7 @@ func (srv *Server) routes() []route {
 		{"POST /admin/dlq/replay", accessAdmin, srv.replayDLQ},
 		{"GET /admin/dlq/replays", accessAdmin, srv.listReplays},
 		{"GET /admin/usage/export", accessAdmin, srv.exportAllUsage},
+		{"GET /admin/audit", accessAdmin, srv.listAudit(true)},
 		{"GET /admin/callbacks/unmatched", accessAdmin, srv.listUnmatchedCallbacks},
 		{"POST /admin/callbacks/unmatched/retry", accessAdmin, srv.retryUnmatchedCallbacks},
 	}

@@ -163,7 +163,7 @@ func TestUnstorableRowFailsOnlyItsOwnRequest(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if _, err := svc.Submit(ctx, store.Tenant{ID: tenantB+"-poison"}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "a\x00b"}); err == nil {
+			if _, err := svc.Submit(ctx, store.Tenant{ID: tenantB + "-poison"}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "a\x00b"}); err == nil {
 				t.Errorf("a message with a NUL was accepted")
 			}
 		}()

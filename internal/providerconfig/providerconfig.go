@@ -366,7 +366,15 @@ func (s *Service) Test(ctx context.Context, tenantID, id, recipient string) (Tes
 		return TestResult{}, err
 	}
 	cfg := provider.Config{ID: cur.ID, TenantID: tenantID, Type: cur.Type, Channel: cur.Channel}
-	return s.testSend(ctx, cfg, cur.Name, adapter, recipient)
+	res, err := s.testSend(ctx, cfg, cur.Name, adapter, recipient)
+	outcome := map[string]any{"recipient": recipient, "ok": err == nil}
+	if err != nil {
+		outcome["error"] = err.Error()
+	}
+	if aerr := s.store.Audit(ctx, "provider_config.tested", "provider_config", id, tenantID, outcome); aerr != nil && err == nil {
+		return TestResult{}, aerr
+	}
+	return res, err
 }
 
 func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string, a provider.Adapter, to string) (TestResult, error) {

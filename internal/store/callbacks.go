@@ -74,11 +74,16 @@ func (s *Store) ListUnmatchedCallbacks(ctx context.Context, limit int) ([]Unmatc
 // RetryUnmatchedCallbacks puts every unmatched callback back in the queue, for after a
 // reconciliation (a restored message, a fixed provider config).
 func (s *Store) RetryUnmatchedCallbacks(ctx context.Context) (int, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE communication.callbacks SET outcome = 'pending', tries = 0, next_try_at = now() WHERE outcome = 'unmatched'`)
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		WITH u AS (
+			UPDATE communication.callbacks SET outcome = 'pending', tries = 0, next_try_at = now() WHERE outcome = 'unmatched' RETURNING 1
+		), n AS (SELECT count(*)::int AS n FROM u)
+		SELECT n, communication.audit_action('callbacks.retried', 'unmatched_callbacks', '', NULL, jsonb_build_object('count', n)) FROM n`).Scan(&n, nil)
 	if err != nil {
 		return 0, fmt.Errorf("retry unmatched callbacks: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // pgText makes s storable as PostgreSQL text, which refuses NUL and invalid UTF-8: a callback

@@ -189,8 +189,10 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookD
 	if ok {
 		d.Status = "succeeded"
 	}
-	err = s.store.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, Attempt: &a, At: now, AttemptsAdded: 1}})
-	return d, err
+	if err := s.store.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, Attempt: &a, At: now, AttemptsAdded: 1}}); err != nil {
+		return d, err
+	}
+	return d, s.store.Audit(ctx, "webhook_endpoint.tested", "webhook_endpoint", e.ID, tenantID, map[string]any{"event_id": ev.ID, "status": d.Status})
 }
 
 // ReplayResult says what a replay queued.
