@@ -34,3 +34,15 @@ ALTER TABLE communication.provider_configs
 
 -- Where a message's cost came from: 'provider' (reported), 'unit_price' (configured), or ''.
 ALTER TABLE communication.message_logs ADD COLUMN cost_source text NOT NULL DEFAULT '';
+
+-- Sent messages whose provider prices them only after sending (Twilio): the pricer fetches the
+-- price, replaces any unit-price estimate with it, and moves the difference into usage.
+CREATE TABLE communication.price_checks (
+    message_id          text PRIMARY KEY,
+    tenant_id           text NOT NULL,
+    provider_config_id  text NOT NULL,
+    provider_message_id text NOT NULL,
+    due_at              timestamptz NOT NULL,
+    tries               int NOT NULL DEFAULT 0
+);
+CREATE INDEX price_checks_due ON communication.price_checks (due_at);

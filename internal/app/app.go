@@ -21,6 +21,7 @@ import (
 	"github.com/logicspike/comms/internal/callbacks/receiver"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
@@ -163,6 +164,8 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend, log)
 	// Sent and failed counts reach the analytics rollup through the folder.
 	go apply.Fold(rctx, st, apply.FoldInterval, log)
+	// Prices the providers set after sending (Twilio) reach messages and usage.
+	go pricer.New(pricer.Config{}, st, reg, log).Run(rctx)
 	// Events leave the outbox for comms.events; every worker runs a publisher, one at a time
 	// holds the outbox.
 	evProd := queue.NewProducer(cfg.KafkaBrokers, queue.TopicEvents)

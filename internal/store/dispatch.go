@@ -88,6 +88,9 @@ type Outcome struct {
 	ProviderConfigID  string
 	ProviderType      string
 	ProviderMessageID string
+	// PricedLater (the provider prices after sending) queues a sent message without a price for
+	// the pricer.
+	PricedLater bool
 	// AwaitsCallbacks (the provider reports deliveries) indexes a sent message by its provider
 	// message id, for its callbacks to find it.
 	AwaitsCallbacks bool
@@ -117,10 +120,14 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		dl                                            = make([]bool, n)
 		envs                                          = make([]string, n)
 		awaiting                                      []string // provider types whose sends are indexed
+		pricing                                       []string // provider types that price later
 	)
 	for i, o := range outs {
 		if o.AwaitsCallbacks && !slices.Contains(awaiting, o.ProviderType) {
 			awaiting = append(awaiting, o.ProviderType)
+		}
+		if o.PricedLater && !slices.Contains(pricing, o.ProviderType) {
+			pricing = append(pricing, o.ProviderType)
 		}
 		if o.Status != message.Sent && o.Status != message.Failed && (o.Status != message.Queued || o.NextAttemptAt.IsZero()) {
 			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
@@ -165,7 +172,13 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			FROM t o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
 			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env,
-			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency
+			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.cost AS reported
+		), prices AS (
+			-- sent without a price by a provider that prices later: the pricer fetches it
+			INSERT INTO communication.price_checks (message_id, tenant_id, provider_config_id, provider_message_id, due_at)
+			SELECT id, tenant_id, cfg, pmid, now() FROM u
+			WHERE status = 'sent' AND reported = '' AND cfg <> '' AND pmid <> '' AND typ = ANY($16::text[])
+			ON CONFLICT DO NOTHING
 		), usage AS (
 			-- every outcome is an attempt; see migration 0017 and FoldAnalytics
 			INSERT INTO communication.usage_deltas (tenant_id, day, channel, provider_config_id, template_key, category, currency, attempts, sent, failed, segments, cost)
@@ -211,7 +224,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting)
+		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting, pricing)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}

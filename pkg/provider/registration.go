@@ -34,6 +34,14 @@ type Registration struct {
 	Callbacks func(Env) (Callbacks, error)
 	// OperatorOnly types are not offered to tenants (the sandbox); New is nil for them.
 	OperatorOnly bool
+	// PricedLater: the provider prices a message after sending it, and its adapters are Pricers;
+	// a sent message without a price is fetched again later (docs/usage.md#cost).
+	PricedLater bool
+}
+
+// Pricer fetches the price of a message a provider sent; empty cost means not priced yet.
+type Pricer interface {
+	Price(ctx context.Context, providerMessageID string) (cost, currency string, err error)
 }
 
 var (

@@ -200,9 +200,9 @@ func TestOpenBreakerParksIntentsWithoutAttempts(t *testing.T) {
 	t.Parallel()
 	s, tw := twilioStack(t)
 	cfg := retrying
-	// Long enough that the checks below fall inside it on a loaded machine (a 500 ms cooldown
-	// passed before a parked intent reached the worker when the whole suite ran at once).
-	cfg.BreakerCooldown = 2 * time.Second
+	// Long enough that the checks below fall inside it on a loaded machine (500 ms, and once
+	// 2 s, passed before a parked intent reached the worker when the whole suite ran at once).
+	cfg.BreakerCooldown = 5 * time.Second
 	s.StartWorker(cfg)
 	tid, key := ownOnly(t, s)
 	p := addTwilio(t, s, key, tw, "tw", "+14155550001", 1)

@@ -19,11 +19,12 @@ type usageAnswer struct {
 }
 
 // Usage is a recount of the messages and their timelines, whatever happened to them: a retry, a
-// dead letter replayed, duplicated and out-of-order callbacks, a provider-reported price and a
-// configured unit price, a two-segment SMS. Another tenant's usage is not in it.
+// dead letter replayed, duplicated and out-of-order callbacks, Twilio's price fetched after the
+// send replacing a unit-price estimate, a configured unit price, a two-segment SMS. Another tenant's usage is not in it.
 func TestUsageEqualsARecountOfMessages(t *testing.T) {
 	t.Parallel()
 	tw, rs := fakeprovider.NewTwilio(), fakeprovider.NewResend()
+	tw.PriceLater = true // as Twilio does: no price in the send's answer, fetched later
 	t.Cleanup(tw.Close)
 	t.Cleanup(rs.Close)
 	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL, ResendBaseURL: rs.URL}})
@@ -38,6 +39,10 @@ func TestUsageEqualsARecountOfMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	twID := addTwilio(t, s, key, tw, "tw", "+14155550001", 1).ID
+	// An estimate until Twilio's price is fetched: usage must end with the price, not both.
+	if resp := s.Do("PATCH", "/v1/providers/"+twID, key, map[string]any{"unit_price": map[string]any{"amount": "0.005", "currency": "USD"}}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("set the unit price: %d", resp.StatusCode)
+	}
 	addTwilio(t, s, otherKey, tw, "tw", "+14155550002", 1)
 	var email struct{ ID string }
 	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "resend", "name": "rs", "channel": "email", "test_recipient": "me@acme.example",
@@ -82,7 +87,7 @@ func TestUsageEqualsARecountOfMessages(t *testing.T) {
 		cb(long, "delivered", "")
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for pendingCallbacks(t, s) > 0 && time.Now().Before(deadline) {
+	for (pendingCallbacks(t, s) > 0 || pending(t, s, "price_checks") > 0) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
@@ -114,7 +119,11 @@ func TestUsageEqualsARecountOfMessages(t *testing.T) {
 		tot.Failed != want.Failed || tot.Segments != want.Segments || tot.Bounced != 0 {
 		t.Fatalf("usage totals %+v, recount %+v", tot, want)
 	}
-	if cost := costs(tot.Cost); len(cost) != 2 || cost["USD"] != usd || cost["EUR"] != eur || eur != "0.0004" {
+	var estimated int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM communication.message_logs WHERE tenant_id = $1 AND channel = 'sms' AND sent_at IS NOT NULL AND cost_source <> 'provider'`, tid).Scan(&estimated); err != nil || estimated != 0 {
+		t.Fatalf("%d sent SMS without Twilio's price (%v)", estimated, err)
+	}
+	if cost := costs(tot.Cost); len(cost) != 2 || cost["USD"] != usd || cost["EUR"] != eur || eur != "0.0004" || usd != "0.03950" {
 		t.Fatalf("cost %v, recount USD %s EUR %s", tot.Cost, usd, eur)
 	}
 	var sum int64
@@ -146,6 +155,15 @@ func pendingCallbacks(t *testing.T, s *stacktest.Stack) int {
 	t.Helper()
 	var n int
 	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.callbacks WHERE outcome = 'pending'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pending(t *testing.T, s *stacktest.Stack, table string) int {
+	t.Helper()
+	var n int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.`+table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -279,7 +279,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
 		reg, _ := provider.Lookup(route.Config.Type)
-		out.AwaitsCallbacks = reg.Callbacks != nil
+		out.AwaitsCallbacks, out.PricedLater = reg.Callbacks != nil, reg.PricedLater
 		t, refused, ok := w.admission.admit(ctx, route, release)
 		switch {
 		case !ok:

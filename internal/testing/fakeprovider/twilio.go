@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,11 @@ type Twilio struct {
 	*httptest.Server
 	AccountSID, AuthToken string
 	n                     atomic.Int64
+	// PriceLater answers sends with "price": null, as Twilio does until it has priced the
+	// message, and reports the price when the message is fetched: from the second fetch on, so
+	// that a fetcher must try again.
+	PriceLater bool
+	fetches    sync.Map // sid → fetches so far
 }
 
 // Twilio's error codes for each class (https://www.twilio.com/docs/api/errors).
@@ -36,7 +42,13 @@ var twilioErrors = map[provider.Code]struct {
 	provider.ContentRejected:     {400, 30007, "Message filtered"},
 }
 
-var twilioPath = regexp.MustCompile(`^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$`)
+var (
+	twilioPath      = regexp.MustCompile(`^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages\.json$`)
+	twilioFetchPath = regexp.MustCompile(`^/2010-04-01/Accounts/(AC[0-9a-f]{32})/Messages/(SM[0-9a-f]{32})\.json$`)
+)
+
+// TwilioPrice is what the fake charges for every message.
+const TwilioPrice = "-0.00790"
 
 // NewTwilio starts a fake for one account.
 func NewTwilio() *Twilio {
@@ -54,6 +66,10 @@ func twilioError(w http.ResponseWriter, status, code int, msg string) {
 }
 
 func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
+	if fm := twilioFetchPath.FindStringSubmatch(r.URL.Path); fm != nil && r.Method == http.MethodGet {
+		f.fetch(w, r, fm[1], fm[2])
+		return
+	}
 	m := twilioPath.FindStringSubmatch(r.URL.Path)
 	if r.Method != http.MethodPost || m == nil {
 		twilioError(w, 404, 20404, "The requested resource "+r.URL.Path+" was not found")
@@ -102,7 +118,44 @@ func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 		"account_sid": f.AccountSID, "api_version": "2010-04-01", "body": body, "date_created": now,
 		"date_sent": nil, "date_updated": now, "direction": "outbound-api", "error_code": nil, "error_message": nil,
 		"from": from, "messaging_service_sid": nilIfEmpty(svc), "num_media": "0", "num_segments": "1",
-		"price": "-0.00790", "price_unit": "USD", "sid": sid, "status": "queued", "to": to,
+		"price": f.price(), "price_unit": "USD", "sid": sid, "status": "queued", "to": to,
+		"uri": "/2010-04-01/Accounts/" + f.AccountSID + "/Messages/" + sid + ".json",
+	})
+}
+
+func (f *Twilio) price() any {
+	if f.PriceLater {
+		return nil
+	}
+	return TwilioPrice
+}
+
+// fetch answers GET .../Messages/{sid}.json for a message the fake sent.
+func (f *Twilio) fetch(w http.ResponseWriter, r *http.Request, account, sid string) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != f.AccountSID || pass != f.AuthToken || account != f.AccountSID {
+		twilioError(w, 401, 20003, "Authenticate")
+		return
+	}
+	var sent *Received
+	for _, m := range f.Received() {
+		if m.ProviderMessageID == sid {
+			sent = &m
+		}
+	}
+	if sent == nil {
+		twilioError(w, 404, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return
+	}
+	n, _ := f.fetches.LoadOrStore(sid, new(atomic.Int64))
+	var price any = TwilioPrice
+	if f.PriceLater && n.(*atomic.Int64).Add(1) < 2 {
+		price = nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"account_sid": f.AccountSID, "api_version": "2010-04-01", "body": sent.Text, "direction": "outbound-api",
+		"from": sent.From, "num_segments": "1", "price": price, "price_unit": "USD", "sid": sid, "status": "delivered", "to": sent.To,
 		"uri": "/2010-04-01/Accounts/" + f.AccountSID + "/Messages/" + sid + ".json",
 	})
 }

@@ -23,7 +23,7 @@ var layers = [][]string{
 	{"pkg/provider/"}, // the adapters and their conformance suite
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
-	{"internal/registry", "internal/templates"},
+	{"internal/registry", "internal/templates", "internal/quota"},
 	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/webhooks", "internal/providerconfig"},
 	{"internal/api"},
 	{"internal/app"},

@@ -24,6 +24,7 @@ import (
 	"github.com/logicspike/comms/internal/app"
 	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
@@ -261,6 +262,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 		rt.Run(ctx)
 	}()
 	go apply.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
+	go pricer.New(pricer.Config{Interval: 20 * time.Millisecond, Delay: time.Millisecond, Retry: 50 * time.Millisecond}, s.Store, s.Registry, s.Log).Run(ctx)
 	evProd := queue.NewProducer(s.Brokers, queue.TopicEvents)
 	eventsDone := make(chan struct{})
 	go func() {

@@ -25,8 +25,9 @@ const Type = "twilio"
 func init() {
 	provider.Register(provider.Registration{
 		Type: Type, Name: "Twilio", Channels: []message.Channel{message.SMS},
-		New:       provider.Build(New),
-		Callbacks: func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+		New:         provider.Build(New),
+		Callbacks:   func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+		PricedLater: true,
 	})
 }
 
@@ -117,14 +118,6 @@ func (a *Adapter) Public() any { return a.sender }
 
 // Send creates one message.
 func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {
-	// twilio-go takes no context, so each send gets a client whose transport carries this one:
-	// cancellation and the attempt deadline reach the HTTP request. The client is a few words.
-	c := &twilioclient.Client{
-		Credentials: twilioclient.NewCredentials(a.creds.AccountSID, a.creds.AuthToken),
-		HTTPClient: &http.Client{Transport: &transport{ctx: ctx, base: a.base, next: a.client.Transport},
-			Timeout: a.client.Timeout, CheckRedirect: a.client.CheckRedirect},
-	}
-	c.SetAccountSid(a.creds.AccountSID)
 	params := (&openapi.CreateMessageParams{}).SetTo(m.To).SetBody(m.Text)
 	if a.sender.MessagingServiceSID != "" {
 		params.SetMessagingServiceSid(a.sender.MessagingServiceSID)
@@ -134,7 +127,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 	if a.callback != "" {
 		params.SetStatusCallback(a.callback)
 	}
-	msg, err := openapi.NewApiServiceWithClient(c).CreateMessage(params)
+	msg, err := a.api(ctx).CreateMessage(params)
 	if err != nil {
 		return provider.Result{}, classify(ctx, err)
 	}
@@ -152,6 +145,35 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 		return provider.Result{}, provider.Failure(Type, provider.Unknown, "", "response carried no message sid")
 	}
 	return r, nil
+}
+
+// api is a Messages API client for one call. twilio-go takes no context, so each call gets a
+// client whose transport carries this one: cancellation and the attempt deadline reach the HTTP
+// request. The client is a few words.
+func (a *Adapter) api(ctx context.Context) *openapi.ApiService {
+	c := &twilioclient.Client{
+		Credentials: twilioclient.NewCredentials(a.creds.AccountSID, a.creds.AuthToken),
+		HTTPClient: &http.Client{Transport: &transport{ctx: ctx, base: a.base, next: a.client.Transport},
+			Timeout: a.client.Timeout, CheckRedirect: a.client.CheckRedirect},
+	}
+	c.SetAccountSid(a.creds.AccountSID)
+	return openapi.NewApiServiceWithClient(c)
+}
+
+// Price fetches what Twilio charged for a message it sent: Twilio prices a message after sending
+// it, so the send's answer usually has none. Empty cost: not priced yet.
+func (a *Adapter) Price(ctx context.Context, providerMessageID string) (cost, currency string, err error) {
+	msg, err := a.api(ctx).FetchMessage(providerMessageID, &openapi.FetchMessageParams{})
+	if err != nil {
+		return "", "", classify(ctx, err)
+	}
+	if msg.Price != nil {
+		cost = *msg.Price
+	}
+	if msg.PriceUnit != nil {
+		currency = *msg.PriceUnit
+	}
+	return cost, currency, nil
 }
 
 // transport points requests at the configured base URL and ties them to the send's context.
