@@ -11,7 +11,7 @@ import (
 // PriceCheck is a sent message whose price is still to be fetched from its provider.
 type PriceCheck struct {
 	MessageID, TenantID, ProviderConfigID, ProviderMessageID string
-	Tries                                                     int // fetches before this one
+	Tries                                                    int // fetches before this one
 }
 
 // PriceResult is the outcome of one fetch: Cost empty means the provider has not priced it yet.
