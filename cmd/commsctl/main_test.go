@@ -133,6 +133,18 @@ func TestSystemProviderAndKeyRotation(t *testing.T) {
 	if out, _ := run1("", "keys", "rotate"); !strings.Contains(out, "resealed 0 ") {
 		t.Fatalf("second rotate must find nothing to do: %s", out)
 	}
+	// The rotation is audited as the OS user, the sealed credentials masked.
+	pool, err := pgxpool.New(ctx, os.Getenv("COMMS_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var version, sealed string
+	if err := pool.QueryRow(ctx, `SELECT after->>'key_version', after->>'encrypted_config' FROM communication.audit_log
+		WHERE action = 'provider_config.updated' AND target_id = $1 AND actor_kind = 'cli' AND actor_id = $2`, id, osUser()).Scan(&version, &sealed); err != nil ||
+		version != "v2" || sealed != "***" {
+		t.Fatalf("the rotation's audit entry: %q %q %v", version, sealed, err)
+	}
 	// The old key can now be dropped: the config opens and sends under v2 alone.
 	t.Setenv("COMMS_ENCRYPTION_KEYS", strings.TrimSpace(newKey))
 	if out, err := run1("", "provider", "test", id, "-test-recipient", "+14155550124"); err != nil {
