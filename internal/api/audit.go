@@ -60,6 +60,16 @@ func printable(s string, n int) bool {
 	return true
 }
 
+// timeParam reads an RFC 3339 query value into dst, for pageQuery's other.
+func timeParam(v string, dst *time.Time) (problem string, known bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z", true
+	}
+	*dst = t
+	return "", true
+}
+
 // listAudit serves the audit log: every tenant's on /admin (tenant_id filters), the caller's own
 // on /v1.
 func (s *Server) listAudit(admin bool) http.HandlerFunc {
@@ -78,16 +88,10 @@ func (s *Server) listAudit(admin bool) http.HandlerFunc {
 				f.Action = v
 			case "actor":
 				f.Actor = v
-			case "from", "to":
-				t, err := time.Parse(time.RFC3339Nano, v)
-				if err != nil {
-					return "must be an RFC 3339 timestamp such as 2026-11-22T00:00:00Z", true
-				}
-				if name == "from" {
-					f.From = t
-				} else {
-					f.To = t
-				}
+			case "from":
+				return timeParam(v, &f.From)
+			case "to":
+				return timeParam(v, &f.To)
 			default:
 				return "", false
 			}

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/intake"
@@ -212,16 +211,10 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			f.Recipient = v
 		case "template":
 			f.Template = v
-		case "created_after", "created_before":
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return "must be an RFC 3339 timestamp such as 2026-11-22T10:00:00Z", true
-			}
-			if name == "created_after" {
-				f.CreatedAfter = t
-			} else {
-				f.CreatedBefore = t
-			}
+		case "created_after":
+			return timeParam(v, &f.CreatedAfter)
+		case "created_before":
+			return timeParam(v, &f.CreatedBefore)
 		default:
 			return "", false
 		}
