@@ -142,7 +142,7 @@ func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Chann
 		// No counter: start it from PostgreSQL (kept until a week after the month ends).
 		used, err := c.store.QuotaUsed(ctx, tenantID, ch, month)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if err := c.rdb.SetNX(ctx, key, used, month.AddDate(0, 1, 7).Sub(c.now())).Err(); err != nil {
 			return c.reserveLocally(ctx, key, tenantID, ch, month, q, units, exceeded)
@@ -161,7 +161,7 @@ func (c *Counter) reserveLocally(ctx context.Context, key, tenantID string, ch m
 	if a == nil {
 		used, err := c.store.QuotaUsed(ctx, tenantID, ch, month)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		c.mu.Lock()
 		if a = c.fallback[key]; a == nil {

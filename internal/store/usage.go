@@ -119,11 +119,11 @@ func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time, 
 		case isTotal:
 			totals.add(c)
 		case len(out) > 0 && sameDims(out[len(out)-1], r):
-			out[len(out)-1].Counters.add(c) // the same dimensions in another currency
+			out[len(out)-1].add(c) // the same dimensions in another currency
 		default:
 			row := r
 			row.Counters = Counters{Cost: []Money{}}
-			row.Counters.add(c)
+			row.add(c)
 			out = append(out, row)
 		}
 		return nil
