@@ -45,6 +45,12 @@ func TestBillingExportIsTheMonthsMessages(t *testing.T) {
 	if one := exportCSV(t, s, "/admin/usage/export?month="+month+"&tenant_id="+otherTid, s.AdminKey); len(one) != 2 || one[1][1] != theirs {
 		t.Fatalf("admin export of one tenant: %q", one)
 	}
+	var p struct {
+		Errors []message.FieldError `json:"errors"`
+	}
+	if resp := s.Do("GET", "/admin/usage/export?month="+month+"&tenant_id=x'%3B+DROP+TABLE+t", s.AdminKey, nil, nil, &p); resp.StatusCode != 400 || p.Errors[0].Field != "tenant_id" {
+		t.Fatalf("a tenant_id that is not an id: %d %+v", resp.StatusCode, p)
+	}
 	if empty := exportCSV(t, s, "/v1/usage/export?month=2020-01", key); len(empty) != 1 {
 		t.Fatalf("a month without messages: %q", empty)
 	}

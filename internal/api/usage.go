@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +11,9 @@ import (
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
+
+// tenantIDPattern is what a tenant id filter may hold: the export quotes it into its COPY.
+var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // maxUsageDays bounds a usage query's range.
 const maxUsageDays = 400
@@ -105,6 +109,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, tenantID string,
 			}
 		case name == "tenant_id" && admin:
 			tenantID = vals[0]
+			if !tenantIDPattern.MatchString(tenantID) {
+				bad = append(bad, message.FieldError{Field: name, Message: "must be a tenant id such as ten_4V9kq7rKYp2s8FJk1bQZ3e"})
+			}
 		default:
 			bad = append(bad, message.FieldError{Field: name, Message: "is not a known query parameter"})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -22,6 +23,9 @@ var ExportColumns = []string{
 // streams: PostgreSQL's COPY writes rows to w as they are read, so memory stays constant whatever
 // the month holds. It returns the rows written, the header not counted.
 func (s *Store) ExportMessages(ctx context.Context, w io.Writer, tenantID string, month time.Time) (int64, error) {
+	if tenantID != "" && !exportableID.MatchString(tenantID) {
+		return 0, fmt.Errorf("export: %q is not a tenant id", tenantID)
+	}
 	from := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 1, 0)
 	where := "created_at >= " + literal(from.Format(time.RFC3339)) + " AND created_at < " + literal(to.Format(time.RFC3339))
@@ -55,6 +59,9 @@ func (s *Store) ExportMessages(ctx context.Context, w io.Writer, tenantID string
 	}
 	return tag.RowsAffected(), nil
 }
+
+// exportableID is what a tenant id may hold to be quoted into the export's COPY.
+var exportableID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // literal quotes s as an SQL string literal (standard_conforming_strings is on, PostgreSQL's
 // default since 9.1: only the quote needs doubling).
