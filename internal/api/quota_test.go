@@ -123,15 +123,20 @@ func TestQuotaCountsSegmentsBatchItemsAndSurvivesALostCounter(t *testing.T) {
 		return message.Request{Channel: message.SMS, To: "+14155550123", Text: text}
 	}
 	long := fmt.Sprintf("%0200d", 0) // 200 digits: 2 segments
-	s.Send(key, "k1", sms(long))
+	first := s.Send(key, "k1", sms(long))
 	s.Send(key, "k1", sms(long)) // a replay: counts nothing
-	batch := func(n int) int {
+	batchKeyed := func(n int, idemKey string) *http.Response {
 		items := make([]map[string]any, n)
 		for i := range items {
 			items[i] = map[string]any{"channel": "sms", "to": fmt.Sprintf("+1415555%04d", i), "text": "hi"}
 		}
-		return s.Do("POST", "/v1/messages/batch", key, map[string]any{"messages": items}, nil, nil).StatusCode
+		headers := map[string]string{}
+		if idemKey != "" {
+			headers["Idempotency-Key"] = idemKey
+		}
+		return s.Do("POST", "/v1/messages/batch", key, map[string]any{"messages": items}, headers, nil)
 	}
+	batch := func(n int) int { return batchKeyed(n, "").StatusCode }
 	if code := batch(9); code != http.StatusTooManyRequests { // 2 used + 9 > 10
 		t.Fatalf("a batch over the quota: %d", code)
 	}
@@ -150,9 +155,26 @@ func TestQuotaCountsSegmentsBatchItemsAndSurvivesALostCounter(t *testing.T) {
 	if s.Do("GET", "/v1/quota", key, nil, nil, &ql); len(ql.Data) != 1 || ql.Data[0].Used != 10 || ql.Data[0].Channel != "sms" {
 		t.Fatalf("quota: %+v", ql)
 	}
+	// At the limit, a repeat of an accepted request still gets its first answer (the Redis
+	// fast path forgotten, so that PostgreSQL's key answers), and a changed body is still refused.
+	s.LoseRedisKeys("idem:*")
+	var again struct{ ID string }
+	if resp := s.Do("POST", "/v1/messages", key, sms(long), map[string]string{"Idempotency-Key": "k1"}, &again); resp.StatusCode != 202 || again.ID != first ||
+		resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a repeat at the limit: %d %+v", resp.StatusCode, again)
+	}
+	if resp := s.Do("POST", "/v1/messages", key, sms("other"), map[string]string{"Idempotency-Key": "k1"}, nil); resp.StatusCode != 422 {
+		t.Fatalf("a changed body under a used key at the limit: %d", resp.StatusCode)
+	}
+	if resp := s.Do("POST", "/v1/messages", key, sms("new"), map[string]string{"Idempotency-Key": "k2"}, nil); resp.StatusCode != 429 {
+		t.Fatalf("a new request at the limit: %d", resp.StatusCode)
+	}
 	setQuota(t, s, tid, map[string]any{"sms": map[string]any{"hard_limit": 11}})
-	if code := batch(1); code != http.StatusOK {
+	if code := batchKeyed(1, "b1").StatusCode; code != http.StatusOK {
 		t.Fatalf("after the limit was raised: %d", code)
+	}
+	if resp := batchKeyed(1, "b1"); resp.StatusCode != http.StatusOK || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a repeated batch at the limit: %d", resp.StatusCode)
 	}
 	setQuota(t, s, tid, map[string]any{"sms": nil})
 	if code := batch(3); code != http.StatusOK {

@@ -78,6 +78,9 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 			for c, r := range held {
 				r.Release(ctx, units[c])
 			}
+			if rep := s.repeatedBatch(ctx, tenantID, idemKey, hash, msgs); rep != nil {
+				return s.answerBatch(ctx, out, msgs, index, rep), nil // a repeat gets its first answer, quota or not
+			}
 			return nil, err
 		}
 		held[ch] = r
@@ -94,6 +97,11 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 			held[msgs[j].Request.Channel].Release(ctx, quotaUnits(msgs[j])) // nothing new was recorded
 		}
 	}
+	return s.answerBatch(ctx, out, msgs, index, res), nil
+}
+
+// answerBatch fills out from what recording msgs (items index) did, and queues the new ones.
+func (s *Service) answerBatch(ctx context.Context, out []ItemResult, msgs []store.NewMessage, index []int, res []store.Inserted) []ItemResult {
 	for j, r := range res {
 		i, m := index[j], msgs[j]
 		switch {
@@ -107,8 +115,29 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 			out[i].Accepted = Accepted{ID: r.ID, Status: message.Scheduled, CreatedAt: r.CreatedAt, ScheduledAt: m.SendAt}
 		default:
 			out[i].Accepted = Accepted{ID: r.ID, Status: message.Queued, CreatedAt: r.CreatedAt}
-			s.enqueue(ctx, tenantID, r.ID, m.Request)
+			s.enqueue(ctx, m.TenantID, r.ID, m.Request)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// repeatedBatch is, for a batch the quota turned away, what recording it would have answered
+// if every item repeats an earlier one (the same Idempotency-Key); nil otherwise.
+func (s *Service) repeatedBatch(ctx context.Context, tenantID, idemKey string, hash []byte, msgs []store.NewMessage) []store.Inserted {
+	if idemKey == "" {
+		return nil
+	}
+	keys := make([]string, len(msgs))
+	for j, m := range msgs {
+		keys[j] = m.IdempotencyKey
+	}
+	rep, err := s.store.Repeats(ctx, tenantID, keys, hash)
+	if err != nil || len(rep) != len(keys) {
+		return nil
+	}
+	out := make([]store.Inserted, len(keys))
+	for j, k := range keys {
+		out[j] = rep[k]
+	}
+	return out
 }

@@ -174,7 +174,19 @@ func (s *Service) Submit(ctx context.Context, t store.Tenant, idemKey string, re
 	units := quotaUnits(nm)
 	held, err := s.reserve(ctx, t, req.Channel, units)
 	if err != nil {
-		return Accepted{}, err
+		// A repeat of a request accepted earlier gets its first answer, quota or not.
+		if idemKey == "" {
+			return Accepted{}, err
+		}
+		rep, lerr := s.store.Repeats(ctx, tenantID, []string{idemKey}, hash)
+		prev, ok := rep[idemKey]
+		switch {
+		case lerr != nil || !ok:
+			return Accepted{}, err
+		case prev.Mismatch:
+			return Accepted{}, ErrIdempotencyMismatch
+		}
+		return replayed(prev.ID, prev.CreatedAt, req.SendAt), nil
 	}
 	res, err := s.insert(ctx, nm)
 	if err != nil || res.Suppressed || res.Mismatch || res.Duplicate {

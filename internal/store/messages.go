@@ -188,29 +188,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 		if len(lostKey) == 0 {
 			return nil
 		}
-		type owner struct {
-			id   string
-			hash []byte
-			at   time.Time
-		}
-		owners := map[[2]string]owner{}
-		rows, err = s.pool.Query(ctx, `
-			SELECT k.tenant_id, k.key, k.message_id, k.request_hash, m.created_at
-			FROM communication.idempotency_keys k
-			JOIN unnest($1::text[], $2::text[]) AS l(tenant_id, key) USING (tenant_id, key)
-			JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id`, lostTenant, lostKey)
-		if err != nil {
-			return err
-		}
-		var (
-			t, k, mid string
-			h         []byte
-			oat       time.Time
-		)
-		_, err = pgx.ForEachRow(rows, []any{&t, &k, &mid, &h, &oat}, func() error {
-			owners[[2]string{t, k}] = owner{mid, bytes.Clone(h), oat}
-			return nil
-		})
+		owners, err := s.idempotencyOwners(ctx, lostTenant, lostKey)
 		if err != nil {
 			return err
 		}
@@ -222,12 +200,65 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Insert
 			if !ok {
 				return fmt.Errorf("message %s was not inserted and owns no idempotency key", id[i])
 			}
-			out[i] = Inserted{ID: o.id, CreatedAt: o.at, Duplicate: true, Mismatch: !bytes.Equal(o.hash, hash[i])}
+			out[i] = o.answer(hash[i])
 		}
 		return nil
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("insert %d messages: %w", n, err)
+	}
+	return out, nil
+}
+
+type idemOwner struct {
+	id   string
+	hash []byte
+	at   time.Time
+}
+
+// answer is what a request with hash gets for a key this owner holds.
+func (o idemOwner) answer(hash []byte) Inserted {
+	return Inserted{ID: o.id, CreatedAt: o.at, Duplicate: true, Mismatch: !bytes.Equal(o.hash, hash)}
+}
+
+// idempotencyOwners returns the messages that own these (tenant, key) pairs, by pair.
+func (s *Store) idempotencyOwners(ctx context.Context, tenants, keys []string) (map[[2]string]idemOwner, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT k.tenant_id, k.key, k.message_id, k.request_hash, m.created_at
+		FROM communication.idempotency_keys k
+		JOIN unnest($1::text[], $2::text[]) AS l(tenant_id, key) USING (tenant_id, key)
+		JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id`, tenants, keys)
+	if err != nil {
+		return nil, err
+	}
+	owners := map[[2]string]idemOwner{}
+	var (
+		t, k, mid string
+		h         []byte
+		at        time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&t, &k, &mid, &h, &at}, func() error {
+		owners[[2]string{t, k}] = idemOwner{mid, bytes.Clone(h), at}
+		return nil
+	})
+	return owners, err
+}
+
+// Repeats answers requests that are turned away before they are inserted (a quota reached): for
+// each of tenantID's keys already used, what InsertMessages would answer a request with hash,
+// by key; keys never used are absent.
+func (s *Store) Repeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]Inserted, error) {
+	tenants := make([]string, len(keys))
+	for i := range keys {
+		tenants[i] = tenantID
+	}
+	owners, err := s.idempotencyOwners(ctx, tenants, keys)
+	if err != nil {
+		return nil, fmt.Errorf("look up idempotency keys: %w", err)
+	}
+	out := make(map[string]Inserted, len(owners))
+	for k, o := range owners {
+		out[k[1]] = o.answer(hash)
 	}
 	return out, nil
 }
