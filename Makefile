@@ -14,7 +14,7 @@ dev: ## run the whole service locally (embedded Kafka; needs PostgreSQL and Redi
 	$(GO) run ./cmd/dev
 
 test: emulators ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	COMMS_SCREENSHOT_DIR=$(CURDIR)/test-output/screenshots $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 browser: ## install Debian's chromium for the browser tests (they skip without it, fail with COMMS_REQUIRE_BROWSER=1)
 	command -v chromium >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

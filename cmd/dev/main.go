@@ -189,10 +189,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	api := "http://" + apiLn.Addr().String()
 	fmt.Printf(`
 comms dev stack is running (Ctrl-C stops it)
-  api:      %s
-  webhook:  http://%s
-  kafka:    %s
-  tenant:   %s (demo), sandbox system defaults for sms and email (latency %d ms)
+  api:       %s
+  dashboard: %s/ui/ (sign in with the api key below)
+  webhook:   http://%s
+  kafka:     %s
+  tenant:    %s (demo), sandbox system defaults for sms and email (latency %d ms)
 api key: %s
 admin key: %s
 
@@ -201,7 +202,7 @@ send a message:
 then poll it:
   curl -sS %s/v1/messages/<id> -H 'Authorization: Bearer %s'
 
-`, api, hookLn.Addr(), kafkaNote(cfg.KafkaBrokers, external), tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
+`, api, api, hookLn.Addr(), kafkaNote(cfg.KafkaBrokers, external), tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
 
 	wg.Wait()
 	if len(errs) > 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/callbacks/receiver"
+	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/pricer"
@@ -120,7 +121,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier})
 	wg.Add(1)
 	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
-	srv := newHTTPServer(tracing.Handler(apiSrv, "api"))
+	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, d.Log)), "api"))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()

@@ -25,7 +25,7 @@ var layers = [][]string{
 	{"internal/store", "internal/queue"},
 	{"internal/registry", "internal/templates", "internal/quota"},
 	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/webhooks", "internal/providerconfig"},
-	{"internal/api"},
+	{"internal/api", "internal/dashboard"},
 	{"internal/app"},
 	{"internal/testing/", "cmd/"},
 }

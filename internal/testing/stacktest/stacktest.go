@@ -23,6 +23,7 @@ import (
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/app"
 	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
@@ -200,7 +201,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	s.APIServer = api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier})
 	wg.Add(1)
 	go func() { defer wg.Done(); s.APIServer.Run(bg) }()
-	srv := httptest.NewServer(tracing.Handler(s.APIServer, "api"))
+	srv := httptest.NewServer(tracing.Handler(dashboard.WithAPI(s.APIServer, dashboard.New(st, log)), "api"))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {

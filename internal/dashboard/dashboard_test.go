@@ -1,0 +1,246 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/logicspike/comms/internal/testing/browser"
+	"github.com/logicspike/comms/internal/testing/stacktest"
+)
+
+// hostile is provider text that would run script if it were not escaped.
+const hostile = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
+
+// A tenant signs in with its key in headless Chromium, sees the same totals as the analytics
+// API, reads a provider error whose hostile text stays inert, signs out, and loses its session
+// when its key is revoked. Any console error or CSP violation fails the test. Screenshots of
+// each page at 1280 and 390 px go to COMMS_SCREENSHOT_DIR (default: a temporary folder).
+func TestDashboardInChromium(t *testing.T) {
+	bin := browser.Path(t)
+	s := stacktest.Start(t, stacktest.Options{})
+	tid, key := s.Tenant()
+	ctx := context.Background()
+	if _, err := s.Pool.Exec(ctx, `
+		INSERT INTO communication.analytics_hourly (tenant_id, channel, bucket, sent, delivered, opened, clicked, failed)
+		SELECT $1, ch, date_trunc('hour', now()) - h * interval '1 hour', 100 + h, 90 + h, 40, 7, 3
+		FROM generate_series(0, 47) AS h, unnest(ARRAY['sms', 'email']) AS ch`, tid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `
+		INSERT INTO communication.provider_errors_hourly (tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_provider_code, last_at)
+		VALUES ($1, date_trunc('hour', now()), 'sms', 'twilio', 'prv_x', 'insufficient_funds', 4, $2, '20005', now())`, tid, hostile); err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("COMMS_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	alloc, cancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	// Every console message, exception and browser-log entry (CSP violations are these).
+	var mu sync.Mutex
+	var problems []string
+	messages := chromedp.Console(bctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			problems = append(problems, m.String())
+			mu.Unlock()
+		}
+	}()
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(actx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	get := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(actx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+	count := func(what, selector string) int {
+		t.Helper()
+		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		n, err := chromedp.Run(actx, chromedp.Evaluate[int](`document.querySelectorAll('`+selector+`').length`))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return n
+	}
+	shoot := func(page string) {
+		t.Helper()
+		for _, width := range []int64{1280, 390} {
+			step("resize for "+page, chromedp.EmulateViewport(width, 900))
+			actx, cancel := context.WithTimeout(bctx, 30*time.Second)
+			png, err := chromedp.Run(actx, chromedp.FullScreenshot(100))
+			cancel()
+			if err != nil {
+				t.Fatalf("screenshot %s: %v", page, err)
+			}
+			if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%s-%d.png", page, width)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// Signing in: / leads there; a wrong key is refused with a message.
+	step("open /", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(`#key`))
+	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+		t.Fatalf("/ led to %s", loc)
+	}
+	shoot("signin")
+	step("a wrong key", chromedp.SendKeys(`#key`, "ck_tenant_wrong"), chromedp.Submit(`#key`), chromedp.WaitVisible(`.error`))
+	if text := get("the error", chromedp.Text(`.error`)); !strings.Contains(text, "not a valid") {
+		t.Fatalf("wrong key: %q", text)
+	}
+	signIn := func() {
+		t.Helper()
+		step("sign in", chromedp.Navigate(s.URL+"/ui/signin"), chromedp.WaitVisible(`#key`), chromedp.SendKeys(`#key`, key),
+			chromedp.Submit(`#key`), chromedp.WaitVisible(`#total-sent`))
+	}
+	signIn()
+
+	// The overview's totals are the analytics API's.
+	var api struct {
+		Totals struct{ Sent, Delivered, Opened, Clicked, Failed int64 }
+	}
+	from := url.QueryEscape(time.Now().UTC().Add(-7 * 24 * time.Hour).Format(time.RFC3339))
+	if resp := s.Do("GET", "/v1/analytics/timeseries?interval=day&from="+from, key, nil, nil, &api); resp.StatusCode != 200 {
+		t.Fatalf("analytics: %d", resp.StatusCode)
+	}
+	for id, want := range map[string]int64{"sent": api.Totals.Sent, "delivered": api.Totals.Delivered, "opened": api.Totals.Opened,
+		"clicked": api.Totals.Clicked, "failed": api.Totals.Failed} {
+		if text := get("read "+id, chromedp.Text(`#total-`+id)); text != fmt.Sprint(want) || want == 0 {
+			t.Errorf("overview %s = %s, the API says %d", id, text, want)
+		}
+	}
+	if n := count("the chart's lines", "svg.chart polyline"); n != 5 {
+		t.Fatalf("the chart has %d lines, want 5", n)
+	}
+	shoot("overview")
+
+	// Provider errors: the hostile words are shown as text; nothing of them runs or loads.
+	step("provider errors", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`td.words`))
+	text := get("the words", chromedp.Text(`td.words`))
+	if !strings.Contains(text, hostile) || count("injected", "main script, main img") != 0 || get("title", chromedp.Title()) == "pwned" {
+		t.Fatalf("hostile provider text: shown %q", text)
+	}
+	if row := get("the advice", chromedp.Text(`tbody tr`)); !strings.Contains(row, "Top up") {
+		t.Fatalf("no advice for insufficient_funds: %q", row)
+	}
+	shoot("errors")
+
+	// Signing out ends the session: the overview sends the browser back to sign in.
+	step("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
+	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+		t.Fatalf("after signing out /ui/ showed %s", loc)
+	}
+
+	// Revoking the key ends its sessions at once.
+	signIn()
+	var keys struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	s.Do("GET", "/v1/api-keys", key, nil, nil, &keys)
+	for _, k := range keys.Data {
+		s.Do("DELETE", "/v1/api-keys/"+k.ID, key, nil, nil, nil)
+	}
+	step("after the revoke", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`#key`))
+	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+		t.Fatalf("a revoked key's session still showed %s", loc)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Fatalf("the browser reported:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+// The headers and rules a browser cannot be trusted to show: the CSP forbids every script and
+// framing; the session cookie is HttpOnly, SameSite=Strict, and Secure behind https; a form
+// posted from another origin, or without the session's CSRF token, changes nothing.
+func TestDashboardSessionRules(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	_, key := s.Tenant()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values, headers map[string]string, cookies ...*http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp, err := noRedirect.Get(s.URL + "/ui/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
+		t.Fatalf("CSP: %q", csp)
+	}
+	form := url.Values{"key": {key}}
+	if r := post("/ui/signin", form, map[string]string{"Origin": "https://evil.example"}); r.StatusCode != http.StatusForbidden || len(r.Cookies()) != 0 {
+		t.Fatalf("a sign-in posted from another origin: %d", r.StatusCode)
+	}
+	r := post("/ui/signin", form, map[string]string{"Sec-Fetch-Site": "same-origin", "X-Forwarded-Proto": "https"})
+	if r.StatusCode != http.StatusSeeOther || len(r.Cookies()) != 1 {
+		t.Fatalf("sign in: %d %v", r.StatusCode, r.Cookies())
+	}
+	c := r.Cookies()[0]
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Value == key || strings.Contains(c.Value, key) {
+		t.Fatalf("session cookie: %+v", c)
+	}
+	// Signing out without the CSRF token does nothing: the session still opens the overview.
+	if r := post("/ui/signout", url.Values{}, map[string]string{"Sec-Fetch-Site": "same-origin"}, c); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("sign out without the CSRF token: %d", r.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", s.URL+"/ui/", nil)
+	req.AddCookie(c)
+	if resp, err := noRedirect.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session after a refused sign-out: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}

@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Session is a signed-in dashboard browser: the key it signed in with, and its CSRF token.
+type Session struct {
+	Key  APIKey
+	CSRF string
+}
+
+// CreateSession stores a session for keyID under token (only its hash is kept) until expires.
+func (s *Store) CreateSession(ctx context.Context, token, keyID, csrf string, expires time.Time) error {
+	h := sha256.Sum256([]byte(token))
+	if _, err := s.pool.Exec(ctx, `
+		WITH gone AS (DELETE FROM communication.dashboard_sessions WHERE expires_at < now())
+		INSERT INTO communication.dashboard_sessions (token_hash, key_id, csrf, expires_at) VALUES ($1, $2, $3, $4)`,
+		h[:], keyID, csrf, expires); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionByToken returns the live session of token with its key as it is now, or ErrNotFound
+// (unknown, expired, or its key revoked or expired).
+func (s *Store) SessionByToken(ctx context.Context, token string) (Session, error) {
+	h := sha256.Sum256([]byte(token))
+	var out Session
+	k := &out.Key
+	err := s.pool.QueryRow(ctx, `
+		SELECT k.id, coalesce(k.tenant_id, ''), k.kind, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, s.csrf
+		FROM communication.dashboard_sessions s JOIN communication.api_keys k ON k.id = s.key_id
+		WHERE s.token_hash = $1 AND s.expires_at > now()`, h[:]).
+		Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &out.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("look up session: %w", err)
+	}
+	if !k.Active(time.Now()) {
+		return Session{}, ErrNotFound
+	}
+	return out, nil
+}
+
+// DeleteSession ends the session of token.
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	h := sha256.Sum256([]byte(token))
+	if _, err := s.pool.Exec(ctx, `DELETE FROM communication.dashboard_sessions WHERE token_hash = $1`, h[:]); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
