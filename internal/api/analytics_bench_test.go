@@ -25,34 +25,7 @@ func BenchmarkAnalytics(b *testing.B) {
 	tenantID, key := s.Tenant()
 	ctx := context.Background()
 	start := time.Now()
-	seed := func(tenant string) {
-		if _, err := s.Pool.Exec(ctx, `
-			INSERT INTO communication.analytics_hourly (tenant_id, channel, bucket, sent, delivered, opened, clicked, bounced, complained, failed)
-			SELECT $1, ch, b, n, n * 95 / 100, n * 30 / 100, n * 6 / 100, n * 2 / 100, n / 1000, n * 3 / 100
-			FROM generate_series(date_trunc('hour', now()) - interval '90 days', date_trunc('hour', now()), interval '1 hour') AS b,
-			     unnest(ARRAY['sms', 'email']) AS ch,
-			     LATERAL (SELECT 2215 + (random() * 200)::int + (b IS NULL)::int AS n) AS x`, tenant); err != nil {
-			b.Fatal(err)
-		}
-		for _, table := range []string{"hourly", "daily"} {
-			step := map[string]string{"hourly": "hour", "daily": "day"}[table]
-			if _, err := s.Pool.Exec(ctx, `
-			INSERT INTO communication.provider_errors_`+table+` (tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_provider_code, last_at)
-			SELECT $1, b, ch, 'twilio', 'prv_bench' || c, code, 1 + (random() * 20)::int, 'Twilio: example message for ' || code, '30003', b + interval '30 minutes'
-			FROM generate_series(date_trunc($2, now(), 'UTC') - interval '90 days', date_trunc($2, now(), 'UTC'), ('1 ' || $2)::interval) AS b,
-			     unnest(ARRAY['sms', 'email']) AS ch, generate_series(1, 3) AS c,
-			     unnest(ARRAY['invalid_recipient', 'insufficient_funds', 'rate_limited', 'content_rejected', 'timeout']) AS code`, tenant, step); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	seed(tenantID)
-	for i := 0; i < 50; i++ {
-		seed("ten_bench_other_" + string(rune('a'+i%26)) + strings.Repeat("x", i/26))
-	}
-	if _, err := s.Pool.Exec(ctx, `ANALYZE communication.analytics_hourly; ANALYZE communication.provider_errors_hourly`); err != nil {
-		b.Fatal(err)
-	}
+	s.SeedAnalyticsHistory(tenantID, 50)
 	var msgs int64
 	if err := s.Pool.QueryRow(ctx, `SELECT sum(sent) FROM communication.analytics_hourly WHERE tenant_id = $1`, tenantID).Scan(&msgs); err != nil {
 		b.Fatal(err)

@@ -27,7 +27,7 @@ func TestScheduledSendGoesAtItsTimeOrIsCanceled(t *testing.T) {
 	_, key := s.Tenant()
 
 	var acc intake.Accepted
-	resp := s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: "+14155550123", Text: "later", SendAt: at(1500 * time.Millisecond)}, nil, &acc)
+	resp := s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: "+14155550123", Text: "later", SendAt: at(4 * time.Second)}, nil, &acc) // far enough ahead that a loaded machine checks before it
 	if resp.StatusCode != 202 || acc.Status != message.Scheduled || acc.ScheduledAt == nil {
 		t.Fatalf("scheduled send: %d %+v", resp.StatusCode, acc)
 	}
