@@ -57,6 +57,8 @@ func New(st *store.Store, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /ui/signout", h.signedIn(h.signout))
 	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(h.overview))
 	h.mux.HandleFunc("GET /ui/errors", h.signedIn(h.providerErrors))
+	h.mux.HandleFunc("GET /ui/messages", h.signedIn(h.messages))
+	h.mux.HandleFunc("GET /ui/messages/{id}", h.signedIn(h.message))
 	return h
 }
 

@@ -16,14 +16,15 @@ import (
 
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/pkg/message"
 )
 
 // hostile is provider text that would run script if it were not escaped.
 const hostile = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
 
 // A tenant signs in with its key in headless Chromium, sees the same totals as the analytics
-// API, reads a provider error whose hostile text stays inert, signs out, and loses its session
-// when its key is revoked. Any console error or CSP violation fails the test. Screenshots of
+// API, reads a provider error whose hostile text stays inert, finds a message and its timeline
+// (its hostile subject inert too), signs out, and loses its session when its key is revoked. Any console error or CSP violation fails the test. Screenshots of
 // each page at 1280 and 390 px go to COMMS_SCREENSHOT_DIR (default: a temporary folder).
 func TestDashboardInChromium(t *testing.T) {
 	bin := browser.Path(t)
@@ -158,6 +159,29 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("no advice for insufficient_funds: %q", row)
 	}
 	shoot("errors")
+
+	// Messages: a search by recipient finds the message; its page shows its timeline, and its
+	// hostile subject stays text.
+	id := s.Send(key, "", message.Request{Channel: message.Email, To: "ada@example.com", Subject: hostile, Text: "hello"})
+	s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "someone else"})
+	step("search messages", chromedp.Navigate(s.URL+"/ui/messages"), chromedp.WaitVisible(`#to`), chromedp.SendKeys(`#to`, "ada@example.com"),
+		chromedp.Submit(`#to`), chromedp.WaitVisible(`tbody tr`))
+	if n := count("results", "tbody tr"); n != 1 {
+		t.Fatalf("the search found %d messages, want 1", n)
+	}
+	shoot("messages")
+	step("open the message", chromedp.Click(`tbody tr a`), chromedp.WaitVisible(`.timeline li`))
+	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/messages/"+id) {
+		t.Fatalf("the result led to %s", loc)
+	}
+	subject := get("subject", chromedp.Text(`#subject`))
+	if subject != hostile || count("injected", "main script, main img") != 0 || get("title", chromedp.Title()) == "pwned" {
+		t.Fatalf("hostile subject: shown %q", subject)
+	}
+	if tl := get("timeline", chromedp.Text(`.timeline`)); !strings.Contains(tl, "queued") {
+		t.Fatalf("timeline: %q", tl)
+	}
+	shoot("message")
 
 	// Signing out ends the session: the overview sends the browser back to sign in.
 	step("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
