@@ -40,7 +40,7 @@ func value(b store.Bucket, name string) int64 {
 	return b.Failed
 }
 
-var funcs = template.FuncMap{"value": value, "dict": dict}
+var funcs = template.FuncMap{"dict": dict}
 
 // dict pairs up its arguments into a map, for passing several values to a shared template.
 func dict(kv ...any) map[string]any {

@@ -36,8 +36,6 @@ type Counters struct {
 	Segments  int64 `json:"segments"`
 	// Cost is one amount per currency, as exact decimal strings.
 	Cost []Money `json:"cost"`
-	// units is what quotas count (emails, and SMS segments, accepted).
-	units int64
 }
 
 // Money is an amount in one currency.
@@ -108,9 +106,11 @@ func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time, 
 		currency string
 		c        Counters
 		cost     string
+		// what quotas count: summed with the rest, read by QuotaUsed instead
+		quotaUnits int64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&isTotal, &r.Day, &r.Month, &r.Channel, &r.Provider, &r.Template, &r.Category, &currency,
-		&c.Accepted, &c.units, &c.Attempts, &c.Sent, &c.Delivered, &c.Failed, &c.Bounced, &c.Segments, &cost}, func() error {
+		&c.Accepted, &quotaUnits, &c.Attempts, &c.Sent, &c.Delivered, &c.Failed, &c.Bounced, &c.Segments, &cost}, func() error {
 		c.Cost = nil
 		if currency != "" {
 			c.Cost = []Money{{Currency: currency, Amount: cost}}
@@ -145,7 +145,6 @@ func sameDims(a, b UsageRow) bool {
 // add adds c to n. Each call brings its own currencies: rows of one grouping differ in currency.
 func (n *Counters) add(c Counters) {
 	n.Accepted += c.Accepted
-	n.units += c.units
 	n.Attempts += c.Attempts
 	n.Sent += c.Sent
 	n.Delivered += c.Delivered
