@@ -128,8 +128,19 @@ func TestBacklogBehindASlowProviderIsSentInTurns(t *testing.T) {
 	for _, id := range ids {
 		waitUntil(t, "the first two to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
 	}
+	// One batch, so the backlog arrives at once however slowly this machine takes requests.
+	var backlog message.BatchRequest
 	for range 30 {
-		ids = append(ids, s.Send(key, "", sms("backlog")))
+		backlog.Messages = append(backlog.Messages, message.BatchItem{Request: sms("backlog")})
+	}
+	var res struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	if resp := s.Do("POST", "/v1/messages/batch", key, backlog, nil, &res); resp.StatusCode != 200 || len(res.Items) != 30 {
+		t.Fatalf("backlog batch: %d, %d items", resp.StatusCode, len(res.Items))
+	}
+	for _, it := range res.Items {
+		ids = append(ids, it.ID)
 	}
 	for _, id := range ids {
 		waitUntil(t, "the backlog to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
