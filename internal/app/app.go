@@ -121,7 +121,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier})
 	wg.Add(1)
 	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
-	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, d.Log)), "api"))
+	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, apiSrv, d.Log)), "api"))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()

@@ -41,25 +41,68 @@ const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action '
 // Handler serves the dashboard.
 type Handler struct {
 	store *store.Store
+	api   http.Handler // the API, called in-process for every change (call)
 	log   *slog.Logger
 	pages *template.Template
 	mux   *http.ServeMux
 }
 
-// New returns the dashboard.
-func New(st *store.Store, log *slog.Logger) *Handler {
-	h := &Handler{store: st, log: log, mux: http.NewServeMux(),
+// New returns the dashboard, which makes its changes through apiHandler.
+func New(st *store.Store, apiHandler http.Handler, log *slog.Logger) *Handler {
+	h := &Handler{store: st, api: apiHandler, log: log, mux: http.NewServeMux(),
 		pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	h.mux.HandleFunc("GET /ui/signin", h.signinForm)
 	h.mux.HandleFunc("POST /ui/signin", h.signin)
 	h.mux.HandleFunc("POST /ui/signout", h.signedIn(h.signout))
-	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(h.overview))
-	h.mux.HandleFunc("GET /ui/errors", h.signedIn(h.providerErrors))
-	h.mux.HandleFunc("GET /ui/messages", h.signedIn(h.messages))
-	h.mux.HandleFunc("GET /ui/messages/{id}", h.signedIn(h.message))
+	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(h.home))
+	tenant := func(pattern string, page func(http.ResponseWriter, *http.Request, store.Session)) {
+		h.mux.HandleFunc(pattern, h.signedIn(only(store.KindTenant, page)))
+	}
+	tenant("GET /ui/errors", h.providerErrors)
+	tenant("GET /ui/messages", h.messages)
+	tenant("GET /ui/messages/{id}", h.message)
+	tenant("GET /ui/suppressions", h.suppressions)
+	tenant("POST /ui/suppressions", h.addSuppression)
+	tenant("POST /ui/suppressions/remove", h.removeSuppression)
+	tenant("GET /ui/usage", h.usage)
+	tenant("GET /ui/usage/export", h.exportUsage)
+	// Providers: a tenant's own, or (signed in with an admin key) the system defaults.
+	h.mux.HandleFunc("GET /ui/providers", h.signedIn(h.providers))
+	h.mux.HandleFunc("POST /ui/providers", h.signedIn(h.createProvider))
+	h.mux.HandleFunc("GET /ui/providers/{id}", h.signedIn(h.provider))
+	h.mux.HandleFunc("POST /ui/providers/{id}", h.signedIn(h.updateProvider))
+	h.mux.HandleFunc("POST /ui/providers/{id}/test", h.signedIn(h.testProvider))
+	h.mux.HandleFunc("POST /ui/providers/{id}/delete", h.signedIn(h.deleteProvider))
+	admin := func(pattern string, page func(http.ResponseWriter, *http.Request, store.Session)) {
+		h.mux.HandleFunc(pattern, h.signedIn(only(store.KindAdmin, page)))
+	}
+	admin("GET /ui/ops/tenants", h.tenants)
+	admin("POST /ui/ops/tenants/{id}", h.updateTenant)
+	admin("GET /ui/ops/dlq", h.deadLetters)
+	admin("POST /ui/ops/dlq/replay", h.replay)
 	return h
+}
+
+// home is the first page: the overview for a tenant, the tenants for an operator.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess store.Session) {
+	if sess.Key.Kind == store.KindAdmin {
+		http.Redirect(w, r, "/ui/ops/tenants", http.StatusSeeOther)
+		return
+	}
+	h.overview(w, r, sess)
+}
+
+// only serves page to sessions of kind; others are sent to their own first page.
+func only(kind store.KeyKind, page func(http.ResponseWriter, *http.Request, store.Session)) func(http.ResponseWriter, *http.Request, store.Session) {
+	return func(w http.ResponseWriter, r *http.Request, sess store.Session) {
+		if sess.Key.Kind != kind {
+			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+			return
+		}
+		page(w, r, sess)
+	}
 }
 
 // ServeHTTP implements http.Handler, with the security headers on every answer.
@@ -118,18 +161,19 @@ func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "signin.html", map[string]any{})
 }
 
-// signin exchanges a tenant key for a session.
+// signin exchanges a tenant key (or, for the ops pages, an admin key) for a session. Service
+// keys act for any tenant and belong to programs, so they cannot sign in.
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	plain := strings.TrimSpace(r.PostFormValue("key"))
 	k, err := h.store.LookupAPIKey(r.Context(), plain)
-	if err != nil || !k.Active(time.Now()) || k.Kind != store.KindTenant {
+	if err != nil || !k.Active(time.Now()) || k.Kind == store.KindService {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.fail(w, r, err)
 			return
 		}
 		// 200, not 401: the form is the answer, shown again with why.
-		h.render(w, r, http.StatusOK, "signin.html", map[string]any{"Error": "That is not a valid, unrevoked tenant key."})
+		h.render(w, r, http.StatusOK, "signin.html", map[string]any{"Error": "That is not a valid, unrevoked tenant or admin key."})
 		return
 	}
 	token, csrf := random(), random()
@@ -191,10 +235,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // WithAPI serves the dashboard under /ui/ (and / sends browsers there) beside api, which
 // serves everything else: one listener, one binary.
-func WithAPI(api http.Handler, ui *Handler) http.Handler {
+func WithAPI(apiHandler http.Handler, ui *Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", ui)
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
-	mux.Handle("/", api)
+	mux.Handle("/", apiHandler)
 	return mux
 }

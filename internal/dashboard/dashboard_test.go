@@ -3,17 +3,16 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -27,7 +26,7 @@ const hostile = `<img src=x onerror="document.title='pwned'"><script>document.ti
 // (its hostile subject inert too), signs out, and loses its session when its key is revoked. Any console error or CSP violation fails the test. Screenshots of
 // each page at 1280 and 390 px go to COMMS_SCREENSHOT_DIR (default: a temporary folder).
 func TestDashboardInChromium(t *testing.T) {
-	bin := browser.Path(t)
+	browser.Path(t)
 	s := stacktest.Start(t, stacktest.Options{})
 	tid, key := s.Tenant()
 	ctx := context.Background()
@@ -42,90 +41,21 @@ func TestDashboardInChromium(t *testing.T) {
 		VALUES ($1, date_trunc('hour', now()), 'sms', 'twilio', 'prv_x', 'insufficient_funds', 4, $2, '20005', now())`, tid, hostile); err != nil {
 		t.Fatal(err)
 	}
-	shots := os.Getenv("COMMS_SCREENSHOT_DIR")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	alloc, cancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	// Every console message, exception and browser-log entry (CSP violations are these).
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(bctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			problems = append(problems, m.String())
-			mu.Unlock()
-		}
-	}()
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(actx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	get := func(what string, a chromedp.Action[string]) string {
-		t.Helper()
-		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(actx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return v
-	}
-	count := func(what, selector string) int {
-		t.Helper()
-		actx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		n, err := chromedp.Run(actx, chromedp.Evaluate[int](`document.querySelectorAll('`+selector+`').length`))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		return n
-	}
-	shoot := func(page string) {
-		t.Helper()
-		for _, width := range []int64{1280, 390} {
-			step("resize for "+page, chromedp.EmulateViewport(width, 900))
-			actx, cancel := context.WithTimeout(bctx, 30*time.Second)
-			png, err := chromedp.Run(actx, chromedp.FullScreenshot(100))
-			cancel()
-			if err != nil {
-				t.Fatalf("screenshot %s: %v", page, err)
-			}
-			if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%s-%d.png", page, width)), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	tab := browser.NewTab(t)
 
 	// Signing in: / leads there; a wrong key is refused with a message.
-	step("open /", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(`#key`))
-	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+	tab.Do("open /", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(`#key`))
+	if loc := tab.Location(); !strings.HasSuffix(loc, "/ui/signin") {
 		t.Fatalf("/ led to %s", loc)
 	}
-	shoot("signin")
-	step("a wrong key", chromedp.SendKeys(`#key`, "ck_tenant_wrong"), chromedp.Submit(`#key`), chromedp.WaitVisible(`.error`))
-	if text := get("the error", chromedp.Text(`.error`)); !strings.Contains(text, "not a valid") {
+	tab.Shoot("signin")
+	tab.Do("a wrong key", chromedp.SendKeys(`#key`, "ck_tenant_wrong"), chromedp.Submit(`#key`), chromedp.WaitVisible(`.error`))
+	if text := tab.Get("the error", chromedp.Text(`.error`)); !strings.Contains(text, "not a valid") {
 		t.Fatalf("wrong key: %q", text)
 	}
 	signIn := func() {
 		t.Helper()
-		step("sign in", chromedp.Navigate(s.URL+"/ui/signin"), chromedp.WaitVisible(`#key`), chromedp.SendKeys(`#key`, key),
+		tab.Do("sign in", chromedp.Navigate(s.URL+"/ui/signin"), chromedp.WaitVisible(`#key`), chromedp.SendKeys(`#key`, key),
 			chromedp.Submit(`#key`), chromedp.WaitVisible(`#total-sent`))
 	}
 	signIn()
@@ -140,52 +70,52 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	for id, want := range map[string]int64{"sent": api.Totals.Sent, "delivered": api.Totals.Delivered, "opened": api.Totals.Opened,
 		"clicked": api.Totals.Clicked, "failed": api.Totals.Failed} {
-		if text := get("read "+id, chromedp.Text(`#total-`+id)); text != fmt.Sprint(want) || want == 0 {
+		if text := tab.Get("read "+id, chromedp.Text(`#total-`+id)); text != fmt.Sprint(want) || want == 0 {
 			t.Errorf("overview %s = %s, the API says %d", id, text, want)
 		}
 	}
-	if n := count("the chart's lines", "svg.chart polyline"); n != 5 {
+	if n := tab.Count("svg.chart polyline"); n != 5 {
 		t.Fatalf("the chart has %d lines, want 5", n)
 	}
-	shoot("overview")
+	tab.Shoot("overview")
 
 	// Provider errors: the hostile words are shown as text; nothing of them runs or loads.
-	step("provider errors", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`td.words`))
-	text := get("the words", chromedp.Text(`td.words`))
-	if !strings.Contains(text, hostile) || count("injected", "main script, main img") != 0 || get("title", chromedp.Title()) == "pwned" {
+	tab.Do("provider errors", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`td.words`))
+	text := tab.Get("the words", chromedp.Text(`td.words`))
+	if !strings.Contains(text, hostile) || tab.Count("main script, main img") != 0 || tab.Get("title", chromedp.Title()) == "pwned" {
 		t.Fatalf("hostile provider text: shown %q", text)
 	}
-	if row := get("the advice", chromedp.Text(`tbody tr`)); !strings.Contains(row, "Top up") {
+	if row := tab.Get("the advice", chromedp.Text(`tbody tr`)); !strings.Contains(row, "Top up") {
 		t.Fatalf("no advice for insufficient_funds: %q", row)
 	}
-	shoot("errors")
+	tab.Shoot("errors")
 
 	// Messages: a search by recipient finds the message; its page shows its timeline, and its
 	// hostile subject stays text.
 	id := s.Send(key, "", message.Request{Channel: message.Email, To: "ada@example.com", Subject: hostile, Text: "hello"})
 	s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "someone else"})
-	step("search messages", chromedp.Navigate(s.URL+"/ui/messages"), chromedp.WaitVisible(`#to`), chromedp.SendKeys(`#to`, "ada@example.com"),
+	tab.Do("search messages", chromedp.Navigate(s.URL+"/ui/messages"), chromedp.WaitVisible(`#to`), chromedp.SendKeys(`#to`, "ada@example.com"),
 		chromedp.Submit(`#to`), chromedp.WaitVisible(`tbody tr`))
-	if n := count("results", "tbody tr"); n != 1 {
+	if n := tab.Count("tbody tr"); n != 1 {
 		t.Fatalf("the search found %d messages, want 1", n)
 	}
-	shoot("messages")
-	step("open the message", chromedp.Click(`tbody tr a`), chromedp.WaitVisible(`.timeline li`))
-	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/messages/"+id) {
+	tab.Shoot("messages")
+	tab.Do("open the message", chromedp.Click(`tbody tr a`), chromedp.WaitVisible(`.timeline li`))
+	if loc := tab.Location(); !strings.HasSuffix(loc, "/ui/messages/"+id) {
 		t.Fatalf("the result led to %s", loc)
 	}
-	subject := get("subject", chromedp.Text(`#subject`))
-	if subject != hostile || count("injected", "main script, main img") != 0 || get("title", chromedp.Title()) == "pwned" {
+	subject := tab.Get("subject", chromedp.Text(`#subject`))
+	if subject != hostile || tab.Count("main script, main img") != 0 || tab.Get("title", chromedp.Title()) == "pwned" {
 		t.Fatalf("hostile subject: shown %q", subject)
 	}
-	if tl := get("timeline", chromedp.Text(`.timeline`)); !strings.Contains(tl, "queued") {
+	if tl := tab.Get("timeline", chromedp.Text(`.timeline`)); !strings.Contains(tl, "queued") {
 		t.Fatalf("timeline: %q", tl)
 	}
-	shoot("message")
+	tab.Shoot("message")
 
 	// Signing out ends the session: the overview sends the browser back to sign in.
-	step("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
-	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+	tab.Do("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
+	if loc := tab.Location(); !strings.HasSuffix(loc, "/ui/signin") {
 		t.Fatalf("after signing out /ui/ showed %s", loc)
 	}
 
@@ -198,21 +128,16 @@ func TestDashboardInChromium(t *testing.T) {
 	for _, k := range keys.Data {
 		s.Do("DELETE", "/v1/api-keys/"+k.ID, key, nil, nil, nil)
 	}
-	step("after the revoke", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`#key`))
-	if loc := get("location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/signin") {
+	tab.Do("after the revoke", chromedp.Navigate(s.URL+"/ui/errors"), chromedp.WaitVisible(`#key`))
+	if loc := tab.Location(); !strings.HasSuffix(loc, "/ui/signin") {
 		t.Fatalf("a revoked key's session still showed %s", loc)
-	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Fatalf("the browser reported:\n%s", strings.Join(problems, "\n"))
 	}
 }
 
 // The headers and rules a browser cannot be trusted to show: the CSP forbids every script and
 // framing; the session cookie is HttpOnly, SameSite=Strict, and Secure behind https; a form
-// posted from another origin, or without the session's CSRF token, changes nothing.
+// posted from another origin, or without the session's CSRF token, changes nothing; a service key
+// cannot sign in.
 func TestDashboardSessionRules(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
@@ -244,6 +169,14 @@ func TestDashboardSessionRules(t *testing.T) {
 	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
 		t.Fatalf("CSP: %q", csp)
 	}
+	// A service key acts for any tenant and belongs to a program: it cannot sign in.
+	_, service, err := s.Store.CreateAPIKey(t.Context(), store.KindService, "", "svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := post("/ui/signin", url.Values{"key": {service}}, map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusOK || len(r.Cookies()) != 0 {
+		t.Fatalf("a service key signed in: %d %v", r.StatusCode, r.Cookies())
+	}
 	form := url.Values{"key": {key}}
 	if r := post("/ui/signin", form, map[string]string{"Origin": "https://evil.example"}); r.StatusCode != http.StatusForbidden || len(r.Cookies()) != 0 {
 		t.Fatalf("a sign-in posted from another origin: %d", r.StatusCode)
@@ -266,5 +199,19 @@ func TestDashboardSessionRules(t *testing.T) {
 		t.Fatalf("the session after a refused sign-out: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The usage page's export link downloads the month's billing CSV through the session.
+	req, _ = http.NewRequest("GET", s.URL+"/ui/usage/export?month="+time.Now().UTC().Format("2006-01"), nil)
+	req.AddCookie(c)
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || !strings.HasPrefix(string(body), "tenant_id,message_id,") {
+		t.Fatalf("export: %d %v %.80q", resp.StatusCode, resp.Header, body)
 	}
 }

@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -40,7 +42,21 @@ func value(b store.Bucket, name string) int64 {
 	return b.Failed
 }
 
-var funcs = template.FuncMap{"dict": dict}
+var funcs = template.FuncMap{"dict": dict, "list": func(v ...string) []string { return v }, "pairs": pairs}
+
+// pairs lists a JSON object's set members, by name, for showing a config's sender.
+func pairs(raw json.RawMessage) [][2]string {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	var out [][2]string
+	for k, v := range m {
+		if v != nil && v != "" {
+			out = append(out, [2]string{k, fmt.Sprint(v)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
 
 // dict pairs up its arguments into a map, for passing several values to a shared template.
 func dict(kv ...any) map[string]any {

@@ -34,6 +34,10 @@ type Registration struct {
 	Callbacks func(Env) (Callbacks, error)
 	// OperatorOnly types are not offered to tenants (the sandbox); New is nil for them.
 	OperatorOnly bool
+	// Credentials and Sender are the zero values of the structs a config's credentials and
+	// sender decode into (nil: the type takes none). Their fields and form tags (FormFields)
+	// make the dashboard's Save & Test form, so a new provider type needs no page code.
+	Credentials, Sender any
 	// PricedLater: the provider prices a message after sending it, and its adapters are Pricers;
 	// a sent message without a price is fetched again later (docs/usage.md#cost).
 	PricedLater bool
@@ -54,7 +58,7 @@ var (
 func Register(r Registration) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if r.Type == "" || r.Name == "" || len(r.Channels) == 0 || (r.New == nil && !r.OperatorOnly) {
+	if r.Type == "" || r.Name == "" || len(r.Channels) == 0 || (!r.OperatorOnly && (r.New == nil || r.Credentials == nil)) {
 		panic(fmt.Sprintf("provider: incomplete registration %+v", r))
 	}
 	if _, dup := regs[r.Type]; dup {

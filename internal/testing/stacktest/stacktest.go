@@ -201,7 +201,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	s.APIServer = api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier})
 	wg.Add(1)
 	go func() { defer wg.Done(); s.APIServer.Run(bg) }()
-	srv := httptest.NewServer(tracing.Handler(dashboard.WithAPI(s.APIServer, dashboard.New(st, log)), "api"))
+	srv := httptest.NewServer(tracing.Handler(dashboard.WithAPI(s.APIServer, dashboard.New(st, s.APIServer, log)), "api"))
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {

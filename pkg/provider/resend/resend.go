@@ -24,8 +24,9 @@ const Type = "resend"
 func init() {
 	provider.Register(provider.Registration{
 		Type: Type, Name: "Resend", Channels: []message.Channel{message.Email},
-		New:       provider.Build(New),
-		Callbacks: func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+		New:         provider.Build(New),
+		Callbacks:   func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
+		Credentials: Credentials{}, Sender: Sender{},
 	})
 }
 
@@ -35,13 +36,13 @@ const DefaultBaseURL = "https://api.resend.com"
 // Credentials is a Resend API key with sending access and, to receive delivery events, the
 // signing secret of the Resend webhook pointed at /webhooks/resend/{provider_id}.
 type Credentials struct {
-	APIKey        string `json:"api_key"`
-	WebhookSecret string `json:"webhook_secret"`
+	APIKey        string `json:"api_key" form:"API key;secret;hint=re_…"`
+	WebhookSecret string `json:"webhook_secret" form:"Webhook signing secret;secret;optional;hint=whsec_…, to receive delivery events"`
 }
 
 // Sender is the From address on a domain verified in Resend.
 type Sender struct {
-	From string `json:"from"`
+	From string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
 }
 
 // Adapter is one Resend config.

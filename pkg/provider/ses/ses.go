@@ -32,7 +32,7 @@ func init() {
 	provider.Register(provider.Registration{
 		Type: Type, Name: "AWS SES", Channels: []message.Channel{message.Email},
 		New:       provider.Build(New),
-		Callbacks: newCallbacks,
+		Callbacks: newCallbacks, Credentials: Credentials{}, Sender: Sender{},
 	})
 }
 
@@ -40,20 +40,20 @@ func init() {
 // assume a role that is (cross-account: the tenant's role trusts the platform's key, and
 // ExternalID guards against the confused deputy).
 type Credentials struct {
-	Region          string `json:"region"`
-	AccessKeyID     string `json:"access_key_id"`
-	SecretAccessKey string `json:"secret_access_key"`
-	RoleARN         string `json:"role_arn"`
-	ExternalID      string `json:"external_id"`
+	Region          string `json:"region" form:"Region;hint=us-east-1"`
+	AccessKeyID     string `json:"access_key_id" form:"Access key ID;hint=AKIA…"`
+	SecretAccessKey string `json:"secret_access_key" form:"Secret access key;secret"`
+	RoleARN         string `json:"role_arn" form:"Role ARN;optional;hint=a role in your account to assume"`
+	ExternalID      string `json:"external_id" form:"External ID;optional"`
 }
 
 // Sender is the verified From identity and, optionally, the configuration set whose event
 // destination publishes delivery events, and the SNS topic it publishes them to: when set, the
 // webhook receiver accepts SNS messages from that topic only.
 type Sender struct {
-	From             string `json:"from"`
-	ConfigurationSet string `json:"configuration_set"`
-	SNSTopicARN      string `json:"sns_topic_arn"`
+	From             string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	ConfigurationSet string `json:"configuration_set" form:"Configuration set;optional;hint=publishes delivery events"`
+	SNSTopicARN      string `json:"sns_topic_arn" form:"SNS topic ARN;optional"`
 }
 
 // SNSTopic is the topic a stored config's events must come from ("" accepts any topic).

@@ -26,7 +26,7 @@ const Type = "smtp"
 func init() {
 	provider.Register(provider.Registration{
 		Type: Type, Name: "SMTP", Channels: []message.Channel{message.Email},
-		New: provider.Build(New),
+		New: provider.Build(New), Credentials: Credentials{}, Sender: Sender{},
 	})
 }
 
@@ -39,16 +39,16 @@ const (
 
 // Credentials locate and authenticate against the server.
 type Credentials struct {
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	Username string `json:"username"`
-	Password string `json:"password"`
-	TLS      string `json:"tls"`
+	Host     string `json:"host" form:"Host;hint=smtp.example.com"`
+	Port     int    `json:"port" form:"Port;hint=587"`
+	Username string `json:"username" form:"Username;optional"`
+	Password string `json:"password" form:"Password;secret;optional"`
+	TLS      string `json:"tls" form:"TLS;hint=starttls or implicit"`
 }
 
 // Sender is the From address, optionally with a display name: "Acme <noreply@acme.example>".
 type Sender struct {
-	From string `json:"from"`
+	From string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
 }
 
 // Adapter is one SMTP config.

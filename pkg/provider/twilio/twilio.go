@@ -27,20 +27,20 @@ func init() {
 		Type: Type, Name: "Twilio", Channels: []message.Channel{message.SMS},
 		New:         provider.Build(New),
 		Callbacks:   func(provider.Env) (provider.Callbacks, error) { return callbacks{}, nil },
-		PricedLater: true,
+		PricedLater: true, Credentials: Credentials{}, Sender: Sender{},
 	})
 }
 
 // Credentials are what a tenant gives: its Account SID and Auth Token.
 type Credentials struct {
-	AccountSID string `json:"account_sid"`
-	AuthToken  string `json:"auth_token"`
+	AccountSID string `json:"account_sid" form:"Account SID;hint=AC followed by 32 hexadecimal characters"`
+	AuthToken  string `json:"auth_token" form:"Auth token;secret"`
 }
 
 // Sender is where messages come from: a number (or alphanumeric sender ID) or a Messaging Service.
 type Sender struct {
-	From                string `json:"from"`
-	MessagingServiceSID string `json:"messaging_service_sid"`
+	From                string `json:"from" form:"From;optional;hint=an E.164 number such as +14155550100, or a sender ID"`
+	MessagingServiceSID string `json:"messaging_service_sid" form:"Messaging Service SID;optional;hint=MG…, instead of From"`
 }
 
 var (

@@ -32,14 +32,14 @@ const Type = "webhook"
 func init() {
 	provider.Register(provider.Registration{
 		Type: Type, Name: "Webhook", Channels: []message.Channel{message.SMS, message.Email},
-		New: provider.Build(New),
+		New: provider.Build(New), Credentials: Credentials{},
 	})
 }
 
 // Credentials are the endpoint and the signing secret (whsec_ followed by base64 of 24–64 bytes).
 type Credentials struct {
-	URL    string `json:"url"`
-	Secret string `json:"secret"`
+	URL    string `json:"url" form:"URL;hint=https://…"`
+	Secret string `json:"secret" form:"Signing secret;secret;hint=whsec_ followed by base64 of 24–64 bytes"`
 }
 
 // Payload is the JSON body the endpoint receives.

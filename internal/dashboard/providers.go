@@ -1,0 +1,167 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// providerType is one provider type's Save & Test form, made from its registration: a new
+// adapter appears here without page code.
+type providerType struct {
+	Type, Name          string
+	Channels            []message.Channel
+	Credentials, Sender []provider.FormField
+}
+
+func providerTypes() []providerType {
+	var out []providerType
+	for _, r := range provider.Registrations() {
+		if r.OperatorOnly {
+			continue
+		}
+		out = append(out, providerType{Type: r.Type, Name: r.Name, Channels: r.Channels,
+			Credentials: provider.FormFields(r.Credentials), Sender: provider.FormFields(r.Sender)})
+	}
+	return out
+}
+
+// form is what a posted form gets back when the API refuses it: the values typed (never a
+// secret), each field's problem, and the problem as a whole. The page comes back 200, as the
+// sign-in form does: the form is the answer (a browser reports any other status of a page it
+// loads as a failed load).
+type form struct {
+	Name    string // which form on the page was posted
+	Values  map[string]string
+	Errors  map[string]string
+	Problem *api.Problem
+}
+
+func refused(name string, values map[string]string, prob *api.Problem) *form {
+	f := &form{Name: name, Values: values, Errors: map[string]string{}, Problem: prob}
+	for _, e := range prob.Errors {
+		f.Errors[e.Field] = e.Message
+	}
+	return f
+}
+
+// providersBase is the API collection the session manages: its tenant's configs, or the
+// system defaults for an operator.
+func providersBase(sess store.Session) string {
+	if sess.Key.Kind == store.KindAdmin {
+		return "/admin/providers"
+	}
+	return "/v1/providers"
+}
+
+func (h *Handler) providers(w http.ResponseWriter, r *http.Request, sess store.Session) {
+	h.providersPage(w, r, sess, nil)
+}
+
+func (h *Handler) providersPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form) {
+	var list struct {
+		Data []api.Provider `json:"data"`
+	}
+	if prob, err := h.call(r, sess, http.MethodGet, providersBase(sess), nil, &list); err != nil || prob != nil {
+		h.failCall(w, r, prob, err)
+		return
+	}
+	if f == nil {
+		f = &form{}
+	}
+	h.render(w, r, http.StatusOK, "providers.html", map[string]any{"Providers": list.Data, "Types": providerTypes(), "Form": f,
+		"System": sess.Key.Kind == store.KindAdmin, "Saved": r.URL.Query().Get("saved"), "Deleted": r.URL.Query().Get("deleted")})
+}
+
+// createProvider is Save & Test: the API test-sends with the typed credentials and stores the
+// config only if the provider accepts; otherwise the form comes back with the provider's reason.
+func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+	typ := r.PostFormValue("type")
+	var pt *providerType
+	for _, t := range providerTypes() {
+		if t.Type == typ {
+			pt = &t
+		}
+	}
+	if pt == nil {
+		http.Error(w, "unknown provider type", http.StatusBadRequest)
+		return
+	}
+	values := map[string]string{}
+	in := map[string]any{"type": typ, "name": field(r, "name", values), "channel": field(r, "channel", values),
+		"test_recipient": field(r, "test_recipient", values)}
+	in["credentials"], in["sender"] = object(r, "credentials", pt.Credentials, values), object(r, "sender", pt.Sender, values)
+	if p := field(r, "priority", values); p != "" {
+		in["priority"] = number(p)
+	}
+	var created api.Provider
+	prob, err := h.call(r, sess, http.MethodPost, providersBase(sess), in, &created)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if prob != nil {
+		h.providersPage(w, r, sess, refused(typ, values, prob))
+		return
+	}
+	http.Redirect(w, r, "/ui/providers?saved="+url.QueryEscape(created.Name), http.StatusSeeOther)
+}
+
+// field reads a posted value and keeps it to show again.
+func field(r *http.Request, name string, values map[string]string) string {
+	v := strings.TrimSpace(r.PostFormValue(name))
+	values[name] = v
+	return v
+}
+
+// object gathers the posted fields prefix.name into the JSON object the API takes. Empty
+// fields are left out; secrets are not kept to show again.
+func object(r *http.Request, prefix string, fields []provider.FormField, values map[string]string) map[string]any {
+	out := map[string]any{}
+	for _, f := range fields {
+		name := prefix + "." + f.Name
+		v := strings.TrimSpace(r.PostFormValue(name))
+		if !f.Secret {
+			values[name] = v
+		}
+		switch {
+		case v == "":
+		case f.Number:
+			out[f.Name] = number(v)
+		default:
+			out[f.Name] = v
+		}
+	}
+	return out
+}
+
+// number is v as a JSON number, or as the string typed so the API names the field.
+func number(v string) any {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return json.Number(strconv.FormatFloat(n, 'f', -1, 64))
+	}
+	return v
+}
+
+// failCall shows an API answer the page cannot do without.
+func (h *Handler) failCall(w http.ResponseWriter, r *http.Request, prob *api.Problem, err error) {
+	if err == nil && prob.Status == http.StatusNotFound {
+		h.render(w, r, http.StatusNotFound, "missing.html", map[string]any{})
+		return
+	}
+	if err == nil {
+		err = &problemError{prob}
+	}
+	h.fail(w, r, err)
+}
+
+type problemError struct{ p *api.Problem }
+
+func (e *problemError) Error() string { return e.p.Title + ": " + e.p.Detail }
