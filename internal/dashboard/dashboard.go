@@ -35,8 +35,9 @@ const SessionTTL = 8 * time.Hour
 
 const cookieName = "comms_session"
 
-// csp allows this origin's stylesheet and images, and nothing else: no script, no frames.
-const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// csp allows this origin's stylesheet and images, and nothing else: no script, no framing by
+// others. The only frame is a template's HTML preview, served from here with its own sandbox.
+const csp = "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Handler serves the dashboard.
 type Handler struct {
@@ -66,6 +67,15 @@ func New(st *store.Store, apiHandler http.Handler, log *slog.Logger) *Handler {
 	tenant("GET /ui/suppressions", h.suppressions)
 	tenant("POST /ui/suppressions", h.addSuppression)
 	tenant("POST /ui/suppressions/remove", h.removeSuppression)
+	tenant("GET /ui/templates", h.templateList)
+	tenant("GET /ui/templates/{key}", h.template)
+	tenant("POST /ui/templates/{key}/preview", h.previewTemplate)
+	tenant("GET /ui/templates/{key}/html", h.previewHTML)
+	tenant("POST /ui/templates/{key}/versions/{n}/activate", h.activateTemplate)
+	tenant("GET /ui/webhooks", h.webhookList)
+	tenant("POST /ui/webhooks", h.createWebhook)
+	tenant("GET /ui/webhooks/{id}", h.webhook)
+	tenant("POST /ui/webhooks/{id}/test", h.testWebhook)
 	tenant("GET /ui/usage", h.usage)
 	tenant("GET /ui/usage/export", h.exportUsage)
 	// Providers: a tenant's own, or (signed in with an admin key) the system defaults.

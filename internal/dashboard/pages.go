@@ -42,7 +42,15 @@ func value(b store.Bucket, name string) int64 {
 	return b.Failed
 }
 
-var funcs = template.FuncMap{"dict": dict, "list": func(v ...string) []string { return v }, "pairs": pairs}
+var funcs = template.FuncMap{"dict": dict, "list": func(v ...string) []string { return v }, "pairs": pairs, "last": last}
+
+// last is a webhook delivery's latest attempt, if any.
+func last(log []store.WebhookAttempt) *store.WebhookAttempt {
+	if len(log) == 0 {
+		return nil
+	}
+	return &log[len(log)-1]
+}
 
 // pairs lists a JSON object's set members, by name, for showing a config's sender.
 func pairs(raw json.RawMessage) [][2]string {
