@@ -228,6 +228,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if sess, ok := r.Context().Value(sessionKey{}).(store.Session); ok {
 		data["Session"] = sess
 	}
+	data["Path"] = r.URL.Path
 	var b strings.Builder
 	if err := h.pages.ExecuteTemplate(&b, page, data); err != nil {
 		h.fail(w, r, err)

@@ -59,6 +59,15 @@ func TestDashboardInChromium(t *testing.T) {
 			chromedp.Submit(`#key`), chromedp.WaitVisible(`#total-sent`))
 	}
 	signIn()
+	// The keyboard reaches the skip link first, then the pages.
+	tab.Do("tab", chromedp.KeyEvent("\t"))
+	if c := tab.Get("focus", chromedp.Evaluate[string](`document.activeElement.className`)); c != "skip" {
+		t.Fatalf("the first Tab focuses %q, want the skip link", c)
+	}
+	tab.Do("tab", chromedp.KeyEvent("\t"))
+	if c := tab.Get("focus", chromedp.Evaluate[string](`document.activeElement.textContent + " " + document.activeElement.getAttribute("aria-current")`)); c != "Overview page" {
+		t.Fatalf("the second Tab focuses %q, want the current page's link", c)
+	}
 
 	// The overview's totals are the analytics API's.
 	var api struct {

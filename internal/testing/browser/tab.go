@@ -101,9 +101,17 @@ func (tab *Tab) Count(selector string) int {
 func (tab *Tab) Location() string { return tab.Get("location", chromedp.Location()) }
 
 // Shoot saves full-page screenshots of the page at 1280 and 390 px wide, as page-1280.png and
-// page-390.png, and leaves the tab at 1280.
+// page-390.png, and leaves the tab at 1280. It checks the screen-reader basics of the page too:
+// every field has a label, and every image or frame a text alternative.
 func (tab *Tab) Shoot(page string) {
 	tab.t.Helper()
+	unlabelled := tab.Get("unlabelled fields of "+page, chromedp.Evaluate[string](`[
+		...[...document.querySelectorAll('input:not([type=hidden]), select, textarea')].filter(e => !e.labels || e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.outerHTML),
+		...[...document.querySelectorAll('img:not([alt]), svg:not([aria-label]):not([aria-labelledby]):not([aria-hidden=true]), iframe:not([title])')].map(e => e.outerHTML.slice(0, 120)),
+	].join('\n')`))
+	if unlabelled != "" {
+		tab.t.Errorf("%s: without a label or text alternative:\n%s", page, unlabelled)
+	}
 	for _, width := range []int64{390, 1280} {
 		tab.Do("resize for "+page, chromedp.EmulateViewport(width, 900))
 		ctx, cancel := context.WithTimeout(tab.ctx, 30*time.Second)
