@@ -35,7 +35,7 @@ func BenchmarkDashboard(b *testing.B) {
 	}
 	resp.Body.Close()
 	cookie := resp.Cookies()[0]
-	pages := []string{"/ui/?range=24h", "/ui/?range=7d", "/ui/?range=90d", "/ui/errors"}
+	pages := []string{"/ui/?range=24h", "/ui/?range=7d", "/ui/?range=90d", "/ui/errors", "/ui/usage", "/ui/providers"}
 	lat := map[string][]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

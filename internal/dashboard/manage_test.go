@@ -35,7 +35,8 @@ func listProviders(t *testing.T, s *stacktest.Stack, key, path string) []api.Pro
 // A tenant adds its Twilio account in the browser with Save & Test: a wrong token shows
 // Twilio's reason inline and stores nothing (the SID typed is kept, the token is not); the right
 // one adds the config, healthy. Then it test-sends, disables the config, is told which field is
-// wrong in a malformed form, manages its suppressions, and reads its usage and quota.
+// wrong in a malformed form, manages its suppressions, reads its usage and quota, and deletes the
+// config.
 func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	browser.Path(t)
 	tw := fakeprovider.NewTwilio()
@@ -133,5 +134,12 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	tab.Shoot("usage")
 	if n := tab.Count(`a[href^="/ui/usage/export?month="]`); n != 2 {
 		t.Fatalf("%d export links, want 2", n)
+	}
+
+	// Deleting takes the confirmation tick.
+	tab.Do("open the provider", chromedp.Navigate(s.URL+"/ui/providers/"+got[0].ID), chromedp.WaitVisible(`#confirm`), chromedp.Click(`#confirm`))
+	tab.Press("delete", `form[action$="/delete"] button`, `p.notice`)
+	if left := listProviders(t, s, key, "/v1/providers"); len(left) != 0 || !strings.Contains(tab.Get("notice", chromedp.Text(`p.notice`)), "Deleted “my twilio”") {
+		t.Fatalf("after deleting: %d configs", len(left))
 	}
 }
