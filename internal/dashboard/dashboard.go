@@ -57,62 +57,10 @@ func New(st *store.Store, apiHandler http.Handler, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /ui/signin", h.signinForm)
 	h.mux.HandleFunc("POST /ui/signin", h.signin)
 	h.mux.HandleFunc("POST /ui/signout", h.signedIn(h.signout))
-	h.mux.HandleFunc("GET /ui/{$}", h.signedIn(h.home))
-	tenant := func(pattern string, page func(http.ResponseWriter, *http.Request, store.Session)) {
-		h.mux.HandleFunc(pattern, h.signedIn(only(store.KindTenant, page)))
+	for _, rt := range h.pagesTable() {
+		h.mux.HandleFunc(rt.pattern, h.signedIn(only(rt.kind, rt.page)))
 	}
-	tenant("GET /ui/errors", h.providerErrors)
-	tenant("GET /ui/messages", h.messages)
-	tenant("GET /ui/messages/{id}", h.message)
-	tenant("GET /ui/suppressions", h.suppressions)
-	tenant("POST /ui/suppressions", h.addSuppression)
-	tenant("POST /ui/suppressions/remove", h.removeSuppression)
-	tenant("GET /ui/templates", h.templateList)
-	tenant("GET /ui/templates/{key}", h.template)
-	tenant("POST /ui/templates/{key}/preview", h.previewTemplate)
-	tenant("GET /ui/templates/{key}/html", h.previewHTML)
-	tenant("POST /ui/templates/{key}/versions/{n}/activate", h.activateTemplate)
-	tenant("GET /ui/webhooks", h.webhookList)
-	tenant("POST /ui/webhooks", h.createWebhook)
-	tenant("GET /ui/webhooks/{id}", h.webhook)
-	tenant("POST /ui/webhooks/{id}/test", h.testWebhook)
-	tenant("GET /ui/usage", h.usage)
-	tenant("GET /ui/usage/export", h.exportUsage)
-	// Providers: a tenant's own, or (signed in with an admin key) the system defaults.
-	h.mux.HandleFunc("GET /ui/providers", h.signedIn(h.providers))
-	h.mux.HandleFunc("POST /ui/providers", h.signedIn(h.createProvider))
-	h.mux.HandleFunc("GET /ui/providers/{id}", h.signedIn(h.provider))
-	h.mux.HandleFunc("POST /ui/providers/{id}", h.signedIn(h.updateProvider))
-	h.mux.HandleFunc("POST /ui/providers/{id}/test", h.signedIn(h.testProvider))
-	h.mux.HandleFunc("POST /ui/providers/{id}/delete", h.signedIn(h.deleteProvider))
-	admin := func(pattern string, page func(http.ResponseWriter, *http.Request, store.Session)) {
-		h.mux.HandleFunc(pattern, h.signedIn(only(store.KindAdmin, page)))
-	}
-	admin("GET /ui/ops/tenants", h.tenants)
-	admin("POST /ui/ops/tenants/{id}", h.updateTenant)
-	admin("GET /ui/ops/dlq", h.deadLetters)
-	admin("POST /ui/ops/dlq/replay", h.replay)
 	return h
-}
-
-// home is the first page: the overview for a tenant, the tenants for an operator.
-func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	if sess.Key.Kind == store.KindAdmin {
-		http.Redirect(w, r, "/ui/ops/tenants", http.StatusSeeOther)
-		return
-	}
-	h.overview(w, r, sess)
-}
-
-// only serves page to sessions of kind; others are sent to their own first page.
-func only(kind store.KeyKind, page func(http.ResponseWriter, *http.Request, store.Session)) func(http.ResponseWriter, *http.Request, store.Session) {
-	return func(w http.ResponseWriter, r *http.Request, sess store.Session) {
-		if sess.Key.Kind != kind {
-			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
-			return
-		}
-		page(w, r, sess)
-	}
 }
 
 // ServeHTTP implements http.Handler, with the security headers on every answer.
@@ -142,7 +90,7 @@ func sameOrigin(r *http.Request) bool {
 type sessionKey struct{}
 
 // signedIn runs next with the request's session, or sends the browser to sign in.
-func (h *Handler) signedIn(next func(http.ResponseWriter, *http.Request, store.Session)) http.HandlerFunc {
+func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(cookieName)
 		if err != nil {

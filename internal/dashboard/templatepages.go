@@ -72,16 +72,24 @@ func previewInput(get func(string) string, values map[string]string) (templates.
 	return in, nil
 }
 
+// preview renders the template of the request's path with the version, locale and data get
+// reads (POST /v1/templates/{key}/preview).
+func (h *Handler) preview(r *http.Request, sess store.Session, get func(string) string, values map[string]string) (templates.Preview, *api.Problem, error) {
+	var p templates.Preview
+	in, prob := previewInput(get, values)
+	if prob != nil {
+		return p, prob, nil
+	}
+	prob, err := h.call(r, sess, http.MethodPost, "/v1/templates/"+url.PathEscape(r.PathValue("key"))+"/preview", in, &p)
+	return p, prob, err
+}
+
 func (h *Handler) previewTemplate(w http.ResponseWriter, r *http.Request, sess store.Session) {
 	values := map[string]string{}
-	in, prob := previewInput(r.PostFormValue, values)
-	var p templates.Preview
-	if prob == nil {
-		var err error
-		if prob, err = h.call(r, sess, http.MethodPost, "/v1/templates/"+url.PathEscape(r.PathValue("key"))+"/preview", in, &p); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	p, prob, err := h.preview(r, sess, r.PostFormValue, values)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	if prob != nil {
 		h.templatePage(w, r, sess, refused("preview", values, prob), nil, "")
@@ -102,14 +110,10 @@ const previewCSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-
 // previewHTML serves a version's HTML rendered with the data in the query, for the preview's
 // frame.
 func (h *Handler) previewHTML(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	in, prob := previewInput(r.URL.Query().Get, map[string]string{})
-	var p templates.Preview
-	if prob == nil {
-		var err error
-		if prob, err = h.call(r, sess, http.MethodPost, "/v1/templates/"+url.PathEscape(r.PathValue("key"))+"/preview", in, &p); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	p, prob, err := h.preview(r, sess, r.URL.Query().Get, map[string]string{})
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	if prob != nil {
 		http.Error(w, "the preview did not render: "+prob.Title, http.StatusUnprocessableEntity)
