@@ -15,11 +15,12 @@ import (
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
+	"github.com/logicspike/comms/pkg/message"
 )
 
 // A tenant activates a template version and previews it with hostile data: the subject, the
 // text and the HTML (in its sandboxed frame) show the data as text, and malformed data is named
-// beside its field. It adds an event endpoint, is shown its secret once, sends it a test event,
+// beside its field; messages sent with it are found by template. It adds an event endpoint, is shown its secret once, sends it a test event,
 // and sees the delivery with the endpoint's answer.
 func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 	browser.Path(t)
@@ -46,6 +47,15 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 	if s.Do("GET", "/v1/templates/receipt", key, nil, nil, &tpl); tpl.ActiveVersions["en"] != 1 {
 		t.Fatalf("after Activate: %v", tpl.ActiveVersions)
 	}
+	// Messages sent with it are found by template.
+	id := s.Send(key, "", message.Request{To: "ada@example.com", Template: &message.TemplateRef{Key: "receipt", Data: map[string]any{"name": "Ada"}}})
+	s.Send(key, "", message.Request{Channel: message.Email, To: "ada@example.com", Subject: "not from a template", Text: "x"})
+	tab.Do("search by template", chromedp.Navigate(s.URL+"/ui/messages"), chromedp.WaitVisible(`#template`), chromedp.SetValue(`#template`, "receipt"))
+	tab.Press("search", `form[role=search] button`, `tbody tr`)
+	if n, href := tab.Count(`tbody tr`), tab.Get("link", chromedp.Evaluate[string](`document.querySelector('tbody a').pathname`)); n != 1 || href != "/ui/messages/"+id {
+		t.Fatalf("by template: %d rows, the first %s; want only %s", n, href, id)
+	}
+	tab.Do("back to the template", chromedp.Navigate(s.URL+"/ui/templates/receipt"), chromedp.WaitVisible(`#p-data`))
 	tab.Do("malformed data", chromedp.SetValue(`#p-data`, `{nope`))
 	tab.Press("preview", `#preview-form button`, `#p-data-error`)
 	tab.Do("hostile data", chromedp.SetValue(`#p-data`, `{"name": "`+strings.ReplaceAll(hostile, `"`, `\"`)+`"}`))

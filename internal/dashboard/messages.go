@@ -9,11 +9,11 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// messages searches the tenant's messages by recipient, status and day, newest first, a page of
+// messages searches the tenant's messages by recipient, status, day and template, newest first, a page of
 // 50 at a time (the same query as GET /v1/messages).
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request, sess store.Session) {
 	q := r.URL.Query()
-	f := store.ListFilter{Recipient: q.Get("to"), Status: message.Status(q.Get("status")), Cursor: q.Get("cursor"), Limit: 50}
+	f := store.ListFilter{Recipient: q.Get("to"), Status: message.Status(q.Get("status")), Template: q.Get("template"), Cursor: q.Get("cursor"), Limit: 50}
 	if f.Status != "" && !f.Status.Valid() {
 		f.Status = ""
 	}
@@ -25,12 +25,16 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, sess store.Se
 		f.Cursor = ""
 		list, next, err = h.store.ListMessages(r.Context(), sess.Key.TenantID, f)
 	}
+	var tpls []store.Template
+	if err == nil {
+		tpls, _, err = h.store.ListTemplates(r.Context(), sess.Key.TenantID, "", false, 200)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	h.render(w, r, http.StatusOK, "messages.html", map[string]any{"Messages": list, "Next": next, "To": f.Recipient,
-		"Status": string(f.Status), "Day": q.Get("day"), "Statuses": statuses})
+		"Status": string(f.Status), "Day": q.Get("day"), "Statuses": statuses, "Template": f.Template, "Templates": tpls})
 }
 
 var statuses = []message.Status{message.Scheduled, message.Queued, message.Sending, message.Sent, message.Delivered,
