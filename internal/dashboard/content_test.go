@@ -78,6 +78,12 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 		t.Fatalf("the HTML preview: %d %q %s", resp.StatusCode, csp, body)
 	}
 	tab.Shoot("template")
+	// The preview follows typing, without a page load.
+	tab.Do("type", chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.stays = "1"`), chromedp.SetValue(`#p-data`, `{"name": "Gra`), chromedp.SendKeys(`#p-data`, `ce"}`))
+	tab.Get("the preview", chromedp.Poll[string](`document.querySelector('#preview-subject')?.textContent === 'Hi Grace' && 'ok'`))
+	if tab.Count(`html[data-stays]`) != 1 {
+		t.Fatal("the live preview loaded a page")
+	}
 	// Webhooks: add an endpoint for delivered events, test it, see the delivery.
 	var hits atomic.Int64
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

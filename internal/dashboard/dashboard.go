@@ -1,5 +1,6 @@
-// Package dashboard is the tenant dashboard served by the API binary under /ui/ (docs/dashboard.md):
-// server-rendered pages, no script at all, so its Content-Security-Policy allows none.
+// Package dashboard is the dashboard served by the API binary under /ui/ (docs/dashboard.md):
+// pages rendered on the server that need no script. Its Content-Security-Policy allows none,
+// except on the template page, whose live preview loads one script from here.
 //
 // Signing in exchanges an API key for a session: a random token in an HttpOnly, SameSite=Strict
 // cookie (Secure behind https), whose SHA-256 the database keeps with the key's id. Every request
