@@ -98,19 +98,19 @@ func dlqFilterFromQuery(r *http.Request) url.Values {
 }
 
 func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess store.Session, q url.Values, rep *store.Replay, f *form) {
-	api := url.Values{"limit": {"50"}}
+	query := url.Values{"limit": {"50"}}
 	_, filter := dlqFilter(q.Get)
 	for k, v := range filter {
-		api.Set(k, v.(string))
+		query.Set(k, v.(string))
 	}
 	if c := r.URL.Query().Get("cursor"); c != "" {
-		api.Set("cursor", c)
+		query.Set("cursor", c)
 	}
 	var page struct {
 		Data []store.DeadLetter `json:"data"`
 		Next string             `json:"next_cursor"`
 	}
-	prob, err := h.call(r, sess, http.MethodGet, "/admin/dlq?"+api.Encode(), nil, &page)
+	prob, err := h.call(r, sess, http.MethodGet, "/admin/dlq?"+query.Encode(), nil, &page)
 	if err != nil {
 		h.fail(w, r, err)
 		return

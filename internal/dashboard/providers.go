@@ -1,10 +1,8 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/logicspike/comms/internal/api"
@@ -31,25 +29,6 @@ func providerTypes() []providerType {
 			Credentials: provider.FormFields(r.Credentials), Sender: provider.FormFields(r.Sender)})
 	}
 	return out
-}
-
-// form is what a posted form gets back when the API refuses it: the values typed (never a
-// secret), each field's problem, and the problem as a whole. The page comes back 200, as the
-// sign-in form does: the form is the answer (a browser reports any other status of a page it
-// loads as a failed load).
-type form struct {
-	Name    string // which form on the page was posted
-	Values  map[string]string
-	Errors  map[string]string
-	Problem *api.Problem
-}
-
-func refused(name string, values map[string]string, prob *api.Problem) *form {
-	f := &form{Name: name, Values: values, Errors: map[string]string{}, Problem: prob}
-	for _, e := range prob.Errors {
-		f.Errors[e.Field] = e.Message
-	}
-	return f
 }
 
 // providersBase is the API collection the session manages: its tenant's configs, or the
@@ -114,13 +93,6 @@ func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request, sess st
 	http.Redirect(w, r, "/ui/providers?saved="+url.QueryEscape(created.Name), http.StatusSeeOther)
 }
 
-// field reads a posted value and keeps it to show again.
-func field(r *http.Request, name string, values map[string]string) string {
-	v := strings.TrimSpace(r.PostFormValue(name))
-	values[name] = v
-	return v
-}
-
 // object gathers the posted fields prefix.name into the JSON object the API takes. Empty
 // fields are left out; secrets are not kept to show again.
 func object(r *http.Request, prefix string, fields []provider.FormField, values map[string]string) map[string]any {
@@ -141,27 +113,3 @@ func object(r *http.Request, prefix string, fields []provider.FormField, values 
 	}
 	return out
 }
-
-// number is v as a JSON number, or as the string typed so the API names the field.
-func number(v string) any {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		return json.Number(strconv.FormatFloat(n, 'f', -1, 64))
-	}
-	return v
-}
-
-// failCall shows an API answer the page cannot do without.
-func (h *Handler) failCall(w http.ResponseWriter, r *http.Request, prob *api.Problem, err error) {
-	if err == nil && prob.Status == http.StatusNotFound {
-		h.render(w, r, http.StatusNotFound, "missing.html", map[string]any{})
-		return
-	}
-	if err == nil {
-		err = &problemError{prob}
-	}
-	h.fail(w, r, err)
-}
-
-type problemError struct{ p *api.Problem }
-
-func (e *problemError) Error() string { return e.p.Title + ": " + e.p.Detail }
