@@ -190,7 +190,7 @@ func run(ctx context.Context, cfg config.Config) error {
 	fmt.Printf(`
 comms dev stack is running (Ctrl-C stops it)
   api:       %s
-  dashboard: %s/ui/ (sign in with the api key below)
+  dashboard: %s/ui/ (sign in with the api key below, or the admin key for the ops pages)
   webhook:   http://%s
   kafka:     %s
   tenant:    %s (demo), sandbox system defaults for sms and email (latency %d ms)
