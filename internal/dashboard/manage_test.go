@@ -35,8 +35,8 @@ func listProviders(t *testing.T, s *stacktest.Stack, key, path string) []api.Pro
 // A tenant adds its Twilio account in the browser with Save & Test: a wrong token shows
 // Twilio's reason inline and stores nothing (the SID typed is kept, the token is not); the right
 // one adds the config, healthy. Then it test-sends, disables the config, is told which field is
-// wrong in a malformed form, manages its suppressions, reads its usage and quota, and deletes the
-// config.
+// wrong in a malformed form, manages its suppressions, reads its usage and quota, deletes the
+// config, finds all of it in the audit log, and creates and revokes keys.
 func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	browser.Path(t)
 	tw := fakeprovider.NewTwilio()
@@ -142,4 +142,40 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	if left := listProviders(t, s, key, "/v1/providers"); len(left) != 0 || !strings.Contains(tab.Get("notice", chromedp.Text(`p.notice`)), "Deleted “my twilio”") {
 		t.Fatalf("after deleting: %d configs", len(left))
 	}
+
+	// The audit log shows what the session did, by its key.
+	tab.Do("audit log", chromedp.Navigate(s.URL+"/ui/audit"), chromedp.WaitVisible(`#audit tbody tr`))
+	audit := tab.Get("audit", chromedp.Text(`#audit tbody`))
+	for _, want := range []string{"provider_config.created", "provider_config.deleted", "suppression.created", keyID(t, s, key)} {
+		if !strings.Contains(audit, want) {
+			t.Fatalf("the audit log lacks %q:\n%s", want, audit)
+		}
+	}
+	tab.Shoot("audit")
+
+	// Keys: one created (its secret shown once, and it works), then revoked; revoking the
+	// session's own key signs it out.
+	tab.Do("keys", chromedp.Navigate(s.URL+"/ui/keys"), chromedp.WaitVisible(`#k-name`), chromedp.SendKeys(`#k-name`, "billing"))
+	tab.Press("create a key", `#create-key button`, `#secret`)
+	secret := tab.Get("secret", chromedp.Text(`#secret`))
+	if resp := s.Do("GET", "/v1/quota", secret, nil, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("the new key: %d", resp.StatusCode)
+	}
+	tab.Shoot("keys")
+	tab.Press("revoke it", `#keys button[aria-label="Revoke billing"]`, `#keys`)
+	if resp := s.Do("GET", "/v1/quota", secret, nil, nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("the revoked key: %d", resp.StatusCode)
+	}
+	tab.Press("revoke the session's key", `#revoke-own`, `#key`)
+	tab.Do("after revoking the session's key", chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
+}
+
+// keyID is the id of key.
+func keyID(t *testing.T, s *stacktest.Stack, key string) string {
+	t.Helper()
+	k, err := s.Store.LookupAPIKey(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID
 }

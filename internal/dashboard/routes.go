@@ -38,6 +38,10 @@ func (h *Handler) pagesTable() []page {
 		{"POST /ui/webhooks/{id}/test", tenant, h.testWebhook},
 		{"GET /ui/usage", tenant, h.usage},
 		{"GET /ui/usage/export", tenant, h.exportUsage},
+		{"GET /ui/keys", tenant, h.keys},
+		{"POST /ui/keys", tenant, h.createKey},
+		{"POST /ui/keys/revoke", tenant, h.revokeKey},
+		{"GET /ui/audit", tenant, h.audit},
 
 		{"GET /ui/providers", "", h.providers},
 		{"POST /ui/providers", "", h.createProvider},
