@@ -4,9 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -69,6 +71,15 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 	// The HTML part, as its frame loads it: the markup renders with the data as text, under a
 	// policy that sandboxes it and allows no script.
 	frame := tab.Get("frame", chromedp.Evaluate[string](`document.querySelector('#preview-html').src`))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		urls := tab.FrameURLs()
+		if slices.Contains(urls, frame) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the preview frame shows %v, want %s (the session reaches the sandboxed frame)", urls, frame)
+		}
+	}
 	resp := sessionGet(t, s, key, frame)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

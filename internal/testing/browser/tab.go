@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -133,4 +135,30 @@ func (tab *Tab) Press(what, click, waitFor string) {
 	tab.t.Helper()
 	tab.Do(what, chromedp.Evaluate[chromedp.Void](`document.documentElement.dataset.left = "1"`), chromedp.Click(click),
 		chromedp.WaitVisible(`html:not([data-left]) `+waitFor))
+}
+
+// FrameURLs lists the URLs the page's frames show now, after any redirect: those in the page's
+// process, and those Chromium runs in their own (a sandboxed frame, for one).
+func (tab *Tab) FrameURLs() []string {
+	tab.t.Helper()
+	ctx, cancel := context.WithTimeout(tab.ctx, 30*time.Second)
+	defer cancel()
+	res, err := chromedp.Call(ctx, page.GetFrameTree, cdp.Empty{})
+	if err != nil {
+		tab.t.Fatalf("frames: %v", err)
+	}
+	var out []string
+	for _, c := range res.FrameTree.ChildFrames {
+		out = append(out, c.Frame.URL)
+	}
+	targets, err := chromedp.Targets(ctx)
+	if err != nil {
+		tab.t.Fatalf("targets: %v", err)
+	}
+	for _, t := range targets {
+		if t.Type == "iframe" {
+			out = append(out, t.URL)
+		}
+	}
+	return out
 }
