@@ -1,10 +1,8 @@
 package dashboard_test
 
 import (
-	"context"
-	"net/http"
-	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,27 +23,16 @@ func BenchmarkDashboard(b *testing.B) {
 	s := stacktest.Start(b, stacktest.Options{})
 	tenantID, key := s.Tenant()
 	s.SeedAnalyticsHistory(tenantID, 50)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest("POST", s.URL+"/ui/signin", strings.NewReader(url.Values{"key": {key}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := client.Do(req)
-	if err != nil || len(resp.Cookies()) != 1 {
-		b.Fatalf("sign in: %v", err)
-	}
-	resp.Body.Close()
-	cookie := resp.Cookies()[0]
+	cookie := sessionCookie(b, s, key)
 	pages := []string{"/ui/?range=24h", "/ui/?range=7d", "/ui/?range=90d", "/ui/errors", "/ui/usage", "/ui/providers"}
 	lat := map[string][]time.Duration{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, p := range pages {
-			req, _ := http.NewRequest("GET", s.URL+p, nil)
-			req.AddCookie(cookie)
 			t0 := time.Now()
-			resp, err := client.Do(req)
-			if err != nil || resp.StatusCode != 200 {
-				b.Fatalf("%s: %v %v", p, resp, err)
+			resp := sessionGet(b, cookie, s.URL+p)
+			if resp.StatusCode != 200 {
+				b.Fatalf("%s: %d", p, resp.StatusCode)
 			}
 			_, _ = resp.Body.Read(make([]byte, 1<<16))
 			resp.Body.Close()
@@ -60,21 +47,12 @@ func BenchmarkDashboard(b *testing.B) {
 		b.Logf("%-16s p50 %6.2f ms  p99 %6.2f ms  (%d requests)", p, ms(ds[len(ds)/2]), ms(p99), len(ds))
 		b.ReportMetric(ms(p99), "p99_ms_"+strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(p))
 	}
-	bin := browser.Path(b)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(s.URL+"/ui/signin"), chromedp.SendKeys(`#key`, key), chromedp.Submit(`#key`), chromedp.WaitVisible(`#total-sent`)); err != nil {
-		b.Fatal(err)
-	}
+	tab := browser.NewTab(b)
+	signIn(tab, s, key, `#total-sent`)
 	var loads []float64
 	for range 5 {
-		if err := chromedp.Do(bctx, chromedp.Navigate(s.URL+"/ui/?range=90d"), chromedp.WaitVisible(`svg.chart`)); err != nil {
-			b.Fatal(err)
-		}
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`performance.getEntriesByType('navigation')[0].loadEventEnd`))
+		tab.Do("the 90-day overview", chromedp.Navigate(s.URL+"/ui/?range=90d"), chromedp.WaitVisible(`svg.chart`))
+		v, err := strconv.ParseFloat(tab.Get("its load time", chromedp.Evaluate[string](`String(performance.getEntriesByType('navigation')[0].loadEventEnd)`)), 64)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -80,7 +80,7 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 			t.Fatalf("the preview frame shows %v, want %s (the session reaches the sandboxed frame)", urls, frame)
 		}
 	}
-	resp := sessionGet(t, s, key, frame)
+	resp := sessionGet(t, sessionCookie(t, s, key), frame)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	csp := resp.Header.Get("Content-Security-Policy")
@@ -125,25 +125,4 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 		t.Fatal("the endpoint's page shows its secret")
 	}
 	tab.Shoot("webhook")
-}
-
-// sessionGet signs in with key over plain HTTP, as a browser form would, and GETs url with the
-// session.
-func sessionGet(t *testing.T, s *stacktest.Stack, key, url string) *http.Response {
-	t.Helper()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest("POST", s.URL+"/ui/signin", strings.NewReader("key="+key))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, err := noRedirect.Do(req)
-	if err != nil || len(resp.Cookies()) != 1 {
-		t.Fatalf("sign in: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	req, _ = http.NewRequest("GET", url, nil)
-	req.AddCookie(resp.Cookies()[0])
-	if resp, err = noRedirect.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	return resp
 }

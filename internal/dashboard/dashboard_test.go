@@ -53,12 +53,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if text := tab.Get("the error", chromedp.Text(`.error`)); !strings.Contains(text, "not a valid") {
 		t.Fatalf("wrong key: %q", text)
 	}
-	signIn := func() {
-		t.Helper()
-		tab.Do("sign in", chromedp.Navigate(s.URL+"/ui/signin"), chromedp.WaitVisible(`#key`), chromedp.SendKeys(`#key`, key),
-			chromedp.Submit(`#key`), chromedp.WaitVisible(`#total-sent`))
-	}
-	signIn()
+	signIn(tab, s, key, `#total-sent`)
 	// The overview's totals are the analytics API's.
 	var api struct {
 		Totals struct{ Sent, Delivered, Opened, Clicked, Failed int64 }
@@ -128,7 +123,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// Revoking the key ends its sessions at once.
-	signIn()
+	signIn(tab, s, key, `#total-sent`)
 	var keys struct {
 		Data []struct{ ID string } `json:"data"`
 	}
@@ -150,7 +145,6 @@ func TestDashboardSessionRules(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
 	_, key := s.Tenant()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	post := func(path string, form url.Values, headers map[string]string, cookies ...*http.Cookie) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(form.Encode()))
@@ -201,21 +195,14 @@ func TestDashboardSessionRules(t *testing.T) {
 	if r := post("/ui/signout", url.Values{}, map[string]string{"Sec-Fetch-Site": "same-origin"}, c); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("sign out without the CSRF token: %d", r.StatusCode)
 	}
-	req, _ := http.NewRequest("GET", s.URL+"/ui/", nil)
-	req.AddCookie(c)
-	if resp, err := noRedirect.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("the session after a refused sign-out: %v %v", resp, err)
+	if resp := sessionGet(t, c, s.URL+"/ui/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session after a refused sign-out: %d", resp.StatusCode)
 	} else {
 		resp.Body.Close()
 	}
 
 	// The usage page's export link downloads the month's billing CSV through the session.
-	req, _ = http.NewRequest("GET", s.URL+"/ui/usage/export?month="+time.Now().UTC().Format("2006-01"), nil)
-	req.AddCookie(c)
-	resp, err = noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = sessionGet(t, c, s.URL+"/ui/usage/export?month="+time.Now().UTC().Format("2006-01"))
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||

@@ -18,11 +18,6 @@ import (
 	"github.com/logicspike/comms/pkg/provider"
 )
 
-func signIn(tab *browser.Tab, s *stacktest.Stack, key, landing string) {
-	tab.Do("sign in", chromedp.Navigate(s.URL+"/ui/signin"), chromedp.WaitVisible(`#key`), chromedp.SendKeys(`#key`, key),
-		chromedp.Submit(`#key`), chromedp.WaitVisible(landing))
-}
-
 func listProviders(t *testing.T, s *stacktest.Stack, key, path string) []api.Provider {
 	t.Helper()
 	var list struct{ Data []api.Provider }

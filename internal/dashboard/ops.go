@@ -89,12 +89,8 @@ func dlqFilter(get func(string) string) (url.Values, map[string]any) {
 
 // deadLetters lists dead letters matching the filter (GET /admin/dlq), newest first.
 func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	h.deadLettersPage(w, r, sess, dlqFilterFromQuery(r), nil, nil)
-}
-
-func dlqFilterFromQuery(r *http.Request) url.Values {
 	q, _ := dlqFilter(r.URL.Query().Get)
-	return q
+	h.deadLettersPage(w, r, sess, q, nil, nil)
 }
 
 func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess store.Session, q url.Values, rep *store.Replay, f *form) {

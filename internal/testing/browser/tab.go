@@ -19,7 +19,7 @@ import (
 // and browser-log entry (CSP violations are these) is kept, and fails the test when it ends.
 // Each step has 30 s; a failed step fails the test.
 type Tab struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	shots    string
 	mu       sync.Mutex
@@ -28,7 +28,7 @@ type Tab struct {
 
 // NewTab starts Chromium for t. Screenshots go to COMMS_SCREENSHOT_DIR (default: a temporary
 // folder).
-func NewTab(t *testing.T) *Tab {
+func NewTab(t testing.TB) *Tab {
 	t.Helper()
 	bin := Path(t)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
