@@ -101,7 +101,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	tmpl := templates.New(st, tmplCache, d.Log)
 	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl).
 		WithQuotas(quota.New(d.Redis, cfg.RedisPrefix, st, d.Log))
-	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}, st, prod, d.Log)
+	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, LostAfter: cfg.SweepLostAfter}, st, prod, d.Log)
 	sched := scheduler.New(scheduler.Config{}, st, prod, d.Log)
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))

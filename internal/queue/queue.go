@@ -83,6 +83,10 @@ type Envelope struct {
 	// Parks counts how often workers deferred this intent unclaimed because every route was
 	// refusing sends (an open breaker, a full bulkhead); bounded by the worker's MaxParks.
 	Parks int `json:"parks,omitempty"`
+	// Parked is true while this intent waits as a park (deferred unclaimed, its message queued
+	// and due), false while it waits out a retry's backoff. Only a parked intent may be made due
+	// early when its provider recovers: a retry's claim would refuse it before its time.
+	Parked bool `json:"parked,omitempty"`
 }
 
 // Validate reports what is wrong with an envelope decoded from the wire.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -78,6 +79,25 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}
 	return out, nil
+}
+
+// RetryDue reports when the message's next attempt is due, if it is queued waiting for a retry
+// after attempts attempts and that time is still ahead (more than the claim's 1 s of tolerated
+// skew). Any other state (sent, being attempted, a newer retry) answers false: an intent for it
+// is a duplicate.
+func (s *Store) RetryDue(ctx context.Context, ref Ref, attempts int) (time.Time, bool, error) {
+	var due time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT next_attempt_at FROM communication.message_logs
+		WHERE id = $1 AND tenant_id = $2 AND status = 'queued' AND attempts = $3
+		  AND next_attempt_at > now() + interval '1 second'`, ref.ID, ref.TenantID, attempts).Scan(&due)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("look up the retry time of %s: %w", ref.ID, err)
+	}
+	return due, true, nil
 }
 
 // Outcome is the result of one attempt.
@@ -286,11 +306,17 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 		ORDER BY d.created_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, publish, grace, limit)
 }
 
-// SweepExpiredLeases re-publishes the messages left in sending after their worker's lease expired
-// (the worker crashed or was cut off mid-attempt) and not re-published since, looking through one
-// page of the outbox: the pageSize entries after the message id after, in id order. It returns how
-// many it re-published and where the next page starts: "" once the page reached the end of the
-// outbox, so that the next call starts again from the beginning.
+// SweepLost re-publishes, looking through one page of the outbox (the pageSize entries after the
+// message id after, in id order), the messages whose intent may be lost:
+//   - left in sending after their worker's lease expired (the worker crashed or was cut off
+//     mid-attempt) and not re-published since;
+//   - queued, due (their next attempt's time, or their creation for one never attempted) for
+//     longer than lostAfter, and not published for as long: an intent that should have been
+//     claimed by then was dropped somewhere, by a bug or an operator.
+//
+// It returns how many it re-published and where the next page starts: "" once the page reached
+// the end of the outbox, so that the next call starts again from the beginning. A duplicate intent
+// costs a refused claim; a lost one would strand the message for ever.
 //
 // Paged because the outbox holds every unfinished message, a failing provider's whole backlog
 // included: walking it whole at once is a burst of PostgreSQL's CPU that every other tenant's
@@ -301,7 +327,7 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 // looked up by primary key: the lateral subquery with OFFSET 0 is not merged into a join, so the
 // planner cannot trade the lookups for a scan of message_logs, whatever its statistics say, and
 // the lookup names the id alone so that it cannot pick a tenant index instead.
-func (s *Store) SweepExpiredLeases(ctx context.Context, after string, pageSize int, publish func(context.Context, []Stranded) error) (n int, next string, err error) {
+func (s *Store) SweepLost(ctx context.Context, after string, pageSize int, lostAfter time.Duration, publish func(context.Context, []Stranded) error) (n int, next string, err error) {
 	var (
 		last *string
 		size int
@@ -316,16 +342,19 @@ func (s *Store) SweepExpiredLeases(ctx context.Context, after string, pageSize i
 		return 0, "", nil
 	}
 	n, err = s.sweep(ctx, `
-		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, NULL::timestamptz
+		SELECT d.tenant_id, d.message_id, m.channel, m.attempts,
+		       CASE WHEN m.status = 'queued' THEN m.next_attempt_at END
 		FROM communication.dispatch_queue d
 		CROSS JOIN LATERAL (
-			SELECT l.tenant_id, l.channel, l.attempts, l.status, l.lease_expires_at
+			SELECT l.tenant_id, l.channel, l.attempts, l.status, l.lease_expires_at, l.next_attempt_at, l.created_at
 			FROM communication.message_logs l WHERE l.id = d.message_id OFFSET 0
 		) m
-		WHERE d.message_id > $1 AND d.message_id <= $2
-		  AND m.tenant_id = d.tenant_id AND m.status = 'sending' AND m.lease_expires_at < now()
-		  AND (d.published_at IS NULL OR d.published_at < m.lease_expires_at)
-		FOR UPDATE OF d SKIP LOCKED`, publish, after, *last)
+		WHERE d.message_id > $1 AND d.message_id <= $2 AND m.tenant_id = d.tenant_id
+		  AND ((m.status = 'sending' AND m.lease_expires_at < now()
+		        AND (d.published_at IS NULL OR d.published_at < m.lease_expires_at))
+		    OR (m.status = 'queued' AND d.published_at < now() - $3::interval
+		        AND coalesce(m.next_attempt_at, m.created_at) < now() - $3::interval))
+		FOR UPDATE OF d SKIP LOCKED`, publish, after, *last, lostAfter)
 	if size < pageSize {
 		return n, "", err
 	}

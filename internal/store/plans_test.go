@@ -81,7 +81,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		if got, err := s.FinishMessages(ctx, outs); err != nil || len(got) != n {
 			t.Fatalf("finished %d of %d: %v", len(got), n, err)
 		}
-		if _, _, err := s.SweepExpiredLeases(ctx, "", 500, func(context.Context, []store.Stranded) error { return nil }); err != nil {
+		if _, _, err := s.SweepLost(ctx, "", 500, time.Hour, func(context.Context, []store.Stranded) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -139,12 +139,12 @@ func TestExpiredLeaseIsReclaimedAndSwept(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond)
 	var swept []store.Stranded
-	n, next, err := s.SweepExpiredLeases(ctx, "", 10, func(_ context.Context, st []store.Stranded) error { swept = st; return nil })
+	n, next, err := s.SweepLost(ctx, "", 10, time.Hour, func(_ context.Context, st []store.Stranded) error { swept = st; return nil })
 	if err != nil || n != 1 || swept[0].ID != ref.ID || next != "" {
 		t.Fatalf("sweep: %d %v %v, next page %q (want the end)", n, swept, err, next)
 	}
 	// Re-published once: the next sweep leaves it until it is claimed again.
-	if n, _, _ := s.SweepExpiredLeases(ctx, "", 10, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
+	if n, _, _ := s.SweepLost(ctx, "", 10, time.Hour, func(context.Context, []store.Stranded) error { return nil }); n != 0 {
 		t.Fatalf("re-published twice")
 	}
 	c, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute)
@@ -244,7 +244,7 @@ func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
 	swept := map[string]int{}
 	page, pages := "", 0
 	for {
-		_, next, err := s.SweepExpiredLeases(ctx, page, 4, func(_ context.Context, st []store.Stranded) error {
+		_, next, err := s.SweepLost(ctx, page, 4, time.Hour, func(_ context.Context, st []store.Stranded) error {
 			if len(st) > 4 {
 				t.Errorf("a page of 4 returned %d messages", len(st))
 			}
@@ -275,5 +275,72 @@ func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
 		if swept[r.ID] != 1 {
 			t.Fatalf("stuck message %s re-published %d times", r.ID, swept[r.ID])
 		}
+	}
+}
+
+// A queued message whose intent was published and then lost (no claim, no newer publish) is found
+// once it has been due for longer than lostAfter; one still waiting for its retry, or published
+// recently, is not.
+func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	ins, err := s.InsertMessages(ctx, []store.NewMessage{
+		{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")},
+		{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550101")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, waiting := store.Ref{TenantID: ten, ID: ins[0].ID}, store.Ref{TenantID: ten, ID: ins[1].ID}
+	if err := s.MarkPublished(ctx, []store.Ref{lost, waiting}); err != nil {
+		t.Fatal(err)
+	}
+	// waiting failed its first attempt and waits for a retry an hour ahead.
+	c, err := s.ClaimMessages(ctx, []store.Ref{waiting}, time.Minute)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: waiting, Attempt: 1, Status: message.Queued, ProviderType: "sandbox",
+		ErrorCode: "provider_unavailable", NextAttemptAt: time.Now().Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkPublished(ctx, []store.Ref{waiting}); err != nil {
+		t.Fatal(err)
+	}
+	sweep := func(lostAfter time.Duration) []string {
+		var got []string
+		if _, _, err := s.SweepLost(ctx, "", 10, lostAfter, func(_ context.Context, st []store.Stranded) error {
+			for _, x := range st {
+				got = append(got, x.ID)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := sweep(time.Hour); len(got) != 0 {
+		t.Fatalf("swept %v before anything was lost for an hour", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := sweep(20 * time.Millisecond); len(got) != 1 || got[0] != lost.ID {
+		t.Fatalf("swept %v, want only the lost %s (not the retry waiting for its time)", got, lost.ID)
+	}
+	// Published again just now: not again until lostAfter has passed once more.
+	if got := sweep(20 * time.Millisecond); len(got) != 0 {
+		t.Fatalf("swept %v again at once", got)
+	}
+
+	// RetryDue tells an early intent of the waiting retry from a duplicate.
+	due, waits, err := s.RetryDue(ctx, waiting, 1)
+	if err != nil || !waits || time.Until(due) < 59*time.Minute {
+		t.Fatalf("RetryDue after attempt 1: %v %v %v", due, waits, err)
+	}
+	if _, waits, _ := s.RetryDue(ctx, waiting, 0); waits {
+		t.Fatal("an intent of an older attempt was taken for the waiting retry")
+	}
+	if _, waits, _ := s.RetryDue(ctx, lost, 0); waits {
+		t.Fatal("a message due now was reported as waiting")
 	}
 }

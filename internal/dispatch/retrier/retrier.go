@@ -149,8 +149,9 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 
 // Release makes every intent parked for tenantID (every parked intent, for "") due now: a
 // provider behind which they were parked has recovered. Parked intents are those deferred
-// unclaimed (Envelope.Parks > 0), whose messages are queued and due; a retry waiting out its
-// backoff keeps its time, as its claim would refuse it early. It returns how many it released.
+// unclaimed (Envelope.Parked), whose messages are queued and due; a retry waiting out its
+// backoff keeps its time, even if it was parked before, as its claim would refuse it early. It
+// returns how many it released.
 func (r *Retrier) Release(tenantID string) int {
 	r.mu.Lock()
 	lists := make([]*waitList, 0, len(r.lists))
@@ -162,7 +163,7 @@ func (r *Retrier) Release(tenantID string) int {
 	now := r.now()
 	for _, wl := range lists {
 		n += wl.release(now, func(env queue.Envelope) bool {
-			return env.Parks > 0 && (tenantID == "" || env.TenantID == tenantID)
+			return env.Parked && (tenantID == "" || env.TenantID == tenantID)
 		})
 	}
 	return n

@@ -152,18 +152,20 @@ func TestReleaseBringsBackOnlyTheTenantsParkedIntents(t *testing.T) {
 	go r.Run(ctx)
 
 	later := time.Now().Add(time.Hour)
-	intent := func(id, tenant string, parks int) queue.Routed {
+	intent := func(id, tenant string, parks int, parked bool) queue.Routed {
 		return queue.Routed{Topic: queue.RetryTopic(time.Hour), Envelope: queue.Envelope{
-			MessageID: id, TenantID: tenant, Channel: "sms", Attempt: 1, Parks: parks, EnqueuedAt: time.Now(), NotBefore: later}}
+			MessageID: id, TenantID: tenant, Channel: "sms", Attempt: 1, Parks: parks, Parked: parked, EnqueuedAt: time.Now(), NotBefore: later}}
 	}
+	// "retried" was parked once, then claimed and failed: it waits out a real backoff now.
 	if err := out.PublishRouted(context.Background(),
-		intent("parked_1", "ten_a", 1), intent("parked_2", "ten_a", 3), intent("other", "ten_b", 1), intent("backoff", "ten_a", 0)); err != nil {
+		intent("parked_1", "ten_a", 1, true), intent("parked_2", "ten_a", 3, true), intent("other", "ten_b", 1, true),
+		intent("backoff", "ten_a", 0, false), intent("retried", "ten_a", 1, false)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for r.Waiting() < 4 {
+	for r.Waiting() < 5 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the retrier holds %d of 4 intents", r.Waiting())
+			t.Fatalf("the retrier holds %d of 5 intents", r.Waiting())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,6 +1,9 @@
 // Package sweeper re-publishes intents that are recorded but may not be on the queue: never
-// published (the broker was down, the process crashed after the commit) or stuck in "sending"
-// after their worker's lease expired. It also forgets idempotency keys older than 24 hours.
+// published (the broker was down, the process crashed after the commit), stuck in "sending"
+// after their worker's lease expired, or queued and past due for longer than LostAfter with no
+// intent published since (an intent dropped anywhere). So no accepted message waits on one Kafka
+// record surviving: any lost intent is published again within LostAfter plus one lap of the
+// outbox. It also forgets idempotency keys older than 24 hours.
 // Several replicas may run it: rows are locked with SKIP LOCKED.
 package sweeper
 
@@ -21,6 +24,12 @@ type Config struct {
 	// unfinished messages, so a lap over N of them takes N/Batch intervals (default: one second
 	// per 1,000, against a lease of at least 30 s).
 	LeaseInterval time.Duration
+	// LostAfter is how long a queued message may stay past due, with no intent published for it,
+	// before the sweeper publishes one again. It must be longer than the longest park (the
+	// worker's ParkMaxWait, 4 min by default, plus its jitter of half as much again), so a
+	// parked intent is not duplicated; and than the consumer lag the fleet runs with, since each
+	// duplicate costs a refused claim. Default 10 min.
+	LostAfter time.Duration
 	// Grace is how long a freshly accepted intent may stay unpublished before it is swept: longer
 	// than the normal publish delay, so the sweeper does not race the intake's own publisher.
 	Grace time.Duration
@@ -37,6 +46,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Grace == 0 {
 		c.Grace = 10 * time.Second
+	}
+	if c.LostAfter == 0 {
+		c.LostAfter = 10 * time.Minute
 	}
 	if c.Batch == 0 {
 		c.Batch = 1000
@@ -87,8 +99,8 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
-// sweep re-publishes unpublished intents and, with leases, those whose lease expired in the next
-// page of the outbox.
+// sweep re-publishes unpublished intents and, with leases, the next page of the outbox's lost
+// ones (expired leases, queued past due).
 func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
 	publish := func(ctx context.Context, found []store.Stranded) error {
 		envs := make([]queue.Envelope, len(found))
@@ -118,13 +130,13 @@ func (s *Sweeper) sweep(ctx context.Context, leases bool) (int, error) {
 	if !leases {
 		return total, nil
 	}
-	n, next, err := s.store.SweepExpiredLeases(ctx, s.leasePage, s.cfg.Batch, publish)
+	n, next, err := s.store.SweepLost(ctx, s.leasePage, s.cfg.Batch, s.cfg.LostAfter, publish)
 	total += n
 	if err != nil {
 		return total, err
 	}
 	if n > 0 {
-		s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease", "count", n)
+		s.log.InfoContext(ctx, "re-published stranded intents", "kind", "expired lease or lost intent", "count", n)
 	}
 	s.leasePage = next
 	return total, nil

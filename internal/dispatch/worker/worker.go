@@ -145,7 +145,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	if wait, ok := w.parkable(ctx, env); ok {
 		// No route would take it now: defer it without claiming, so a tenant whose provider is
 		// down costs a produce per intent rather than a claim, an outcome and their events.
-		env.Parks++
+		env.Parks, env.Parked = env.Parks+1, true
 		env.EnqueuedAt, env.NotBefore = time.Now().UTC(), time.Now().Add(wait).UTC()
 		if err := retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
 			return false
@@ -164,8 +164,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 		return false // shutting down: the intent is redelivered
 	}
 	if claimed == nil {
-		log.DebugContext(ctx, "intent skipped: message is not queued (already handled, in another attempt, or unknown)")
-		return true
+		return w.unclaimed(ctx, log, ref, env)
 	}
 	log = log.With("attempt", claimed.Attempt)
 	claimStage.Observe(time.Since(fetched).Seconds())
@@ -203,6 +202,29 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	return true
 }
 
+// unclaimed handles an intent whose claim found nothing to claim, and reports whether its offset
+// may be committed. The message is usually handled already, or in another attempt; but a retry
+// that arrived before its time (released early, or clocks that disagree) is deferred to that
+// time, never dropped: it may be the message's only intent.
+func (w *Worker) unclaimed(ctx context.Context, log *slog.Logger, ref store.Ref, env queue.Envelope) bool {
+	var due time.Time
+	var waits bool
+	if err := retry(ctx, func() error {
+		var err error
+		due, waits, err = w.store.RetryDue(ctx, ref, env.Attempt-1)
+		return err
+	}); err != nil {
+		return false
+	}
+	if !waits {
+		log.DebugContext(ctx, "intent skipped: message is not queued (already handled, in another attempt, or unknown)")
+		return true
+	}
+	env.Parked, env.EnqueuedAt, env.NotBefore = false, time.Now().UTC(), due.UTC()
+	log.InfoContext(ctx, "intent arrived before its retry's time: deferred to it", "due", env.NotBefore)
+	return retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(time.Until(due)), env) }) == nil
+}
+
 // parkable reports whether every route env's message could take refuses sends right now, and if
 // so how long to defer it (admission.park).
 func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
@@ -231,6 +253,7 @@ func (w *Worker) RouteRecovered(configID string) { w.admission.recovered(configI
 // unpublished and the sweeper re-publishes it, carrying its time.
 func (w *Worker) scheduleRetry(ctx context.Context, log *slog.Logger, env queue.Envelope, out store.Outcome) {
 	env.Attempt, env.EnqueuedAt, env.NotBefore = out.Attempt+1, time.Now().UTC(), out.NextAttemptAt.UTC()
+	env.Parked = false // a real backoff now, which a provider's recovery must not cut short
 	topic := queue.RetryTopic(time.Until(out.NextAttemptAt))
 	if err := w.deferTo(ctx, topic, env); err != nil {
 		log.WarnContext(ctx, "could not put the retry on its tier; the sweeper will", "topic", topic, "err", err)

@@ -345,3 +345,64 @@ func TestUndecodableIntentGoesToDeadLetterTopic(t *testing.T) {
 		t.Fatalf("dead letter lacks its error: %+v", dead.Headers)
 	}
 }
+
+// An intent that vanishes after its message was marked published (dropped by a bug, deleted from
+// the topic) does not strand the message: the sweeper publishes it again once it has been due for
+// LostAfter with no intent published since, and it is sent once.
+func TestLostIntentIsPublishedAgainBySweeper(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{
+		Publisher: stacktest.DroppingPublisher{},
+		Sweeper:   sweeper.Config{Interval: 50 * time.Millisecond, LostAfter: time.Second},
+	})
+	s.StartWorker(fast)
+	_, key := s.Tenant()
+	var ids []string
+	for range 5 {
+		ids = append(ids, s.Send(key, "", sms("lost")))
+	}
+	counts := s.WaitAllFinal(30 * time.Second)
+	if counts[message.Sent] != 5 {
+		t.Fatalf("statuses %v, want 5 sent", counts)
+	}
+	for _, id := range ids {
+		if s.Recorder.Count(id) != 1 {
+			t.Fatalf("%s reached the provider %d times", id, s.Recorder.Count(id))
+		}
+	}
+}
+
+// A retry's intent that arrives before the retry is due (a provider's recovery released it early,
+// or the hosts' clocks disagree) is deferred to the retry's time, not dropped: it may be the only
+// intent the message has. No sweeper runs, so nothing else would rescue it.
+func TestEarlyRetryIntentIsDeferredNotDropped(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{Publisher: stacktest.DroppingPublisher{}})
+	s.StartWorker(fast)
+	tenantID, key := s.Tenant()
+	id := s.Send(key, "", sms("early"))
+	ctx := context.Background()
+	ref := store.Ref{TenantID: tenantID, ID: id}
+	c, err := s.Store.ClaimMessages(ctx, []store.Ref{ref}, time.Minute)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("claim: %v %v", c, err)
+	}
+	due := time.Now().Add(3 * time.Second)
+	if _, err := s.Store.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Queued,
+		ProviderType: "sandbox", ErrorCode: "provider_unavailable", NextAttemptAt: due}}); err != nil {
+		t.Fatal(err)
+	}
+	// The retry's intent, made due now, as Release did to a retry that had once been parked.
+	if err := s.Producer.Publish(ctx, queue.Envelope{MessageID: id, TenantID: tenantID, Channel: message.SMS,
+		Attempt: 2, Parks: 1, EnqueuedAt: time.Now(), NotBefore: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	counts := s.WaitAllFinal(30 * time.Second)
+	if counts[message.Sent] != 1 {
+		t.Fatalf("statuses %v, want the message sent", counts)
+	}
+	m := getMessage(t, s, tenantID, id)
+	if m.SentAt.Before(due.Add(-time.Second)) {
+		t.Fatalf("sent at %s, before its retry was due at %s", m.SentAt, due)
+	}
+}

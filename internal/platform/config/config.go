@@ -42,6 +42,7 @@ type Config struct {
 	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
 	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
 	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
+	SweepLostAfter  time.Duration // COMMS_SWEEP_LOST_AFTER
 	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
 	// first. Required: without it no stored config can be opened.
 	Ring *secrets.Ring
@@ -120,6 +121,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RouteCacheTTL:   dur("COMMS_ROUTE_CACHE_TTL", 5*time.Second),
 		SweepInterval:   dur("COMMS_SWEEP_INTERVAL", time.Second),
 		SweepGrace:      dur("COMMS_SWEEP_GRACE", 10*time.Second),
+		SweepLostAfter:  dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
 		LogFormat:       str("COMMS_LOG_FORMAT", "json"),
 	}
 	ring, err := secrets.ParseRing(getenv("COMMS_ENCRYPTION_KEYS"))

@@ -411,6 +411,13 @@ func (FailingPublisher) Publish(context.Context, ...queue.Envelope) error {
 	return fmt.Errorf("broker unreachable (simulated)")
 }
 
+// DroppingPublisher reports every publish as done and publishes nothing: every intent is lost
+// after its message was marked published, as if a record vanished from the topic.
+type DroppingPublisher struct{}
+
+// Publish implements intake.Publisher.
+func (DroppingPublisher) Publish(context.Context, ...queue.Envelope) error { return nil }
+
 // specChecked validates every exchange of the stack's client with the API at apiHost against
 // docs/openapi.json (apispec): a test whose requests or answers drift from the document fails.
 func specChecked(tb testing.TB, rt http.RoundTripper, apiHost string) http.RoundTripper {
