@@ -28,7 +28,7 @@ $(EMULATORS): test/emulators/package.json test/emulators/package-lock.json
 test-short: ## the fast tests only (skips the 5,000-message crash test)
 	$(GO) test -short -count=1 $(PKGS)
 
-fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the MIME builder, every callback parser and the webhook URL check, 60 s each
+fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the MIME builder, every callback parser, the webhook URL check and template rendering, 60 s each
 	$(GO) test ./internal/api -run '^$$' -fuzz 'FuzzDecodeMessageRequest$$' -fuzztime 60s
 	$(GO) test ./internal/api -run '^$$' -fuzz FuzzDecodeFastPathAgreesWithStrict -fuzztime 60s
 	$(GO) test ./internal/api -run '^$$' -fuzz FuzzAcceptedMessageIsStorable -fuzztime 60s
@@ -38,6 +38,7 @@ fuzz: ## fuzz the request decoder (storing what it accepts in PostgreSQL), the M
 	$(GO) test ./pkg/provider/ses -run '^$$' -fuzz FuzzParseSNSAndSES -fuzztime 60s
 	$(GO) test ./pkg/provider/resend -run '^$$' -fuzz FuzzParseResend -fuzztime 60s
 	$(GO) test ./internal/webhooks -run '^$$' -fuzz FuzzEndpointURL -fuzztime 60s
+	$(GO) test ./internal/templates -run '^$$' -fuzz FuzzRender -fuzztime 60s
 
 bench: ## load-test the dev stack with cmd/loadgen (see docs/benchmarks.md)
 	./bench/run.sh

@@ -1,9 +1,10 @@
 // Command chaos runs the dev stack as separate processes under steady load while a script of
 // faults and abuse plays out (processes killed and restarted, PostgreSQL, Redis and the broker
-// restarted, floods of poison, bad keys and idle connections), then waits for every accepted
-// message to finish and prints what happened to them: accepted, sent, lost (must be 0),
-// duplicates (only inside the documented window) and the longest stalls. It exits non-zero when
-// a message was lost or sent twice outside the window.
+// restarted, floods of poison, bad keys and idle connections, the tenant's provider down and then
+// recovered), then waits for every accepted message to finish and prints what happened to them:
+// accepted, sent, lost (must be 0), unfinished at the end (must be 0), duplicates (only inside the
+// documented window) and the longest stalls. It exits non-zero when a message was lost, left
+// unfinished or sent twice outside the window.
 //
 // It restarts this machine's PostgreSQL and Redis: run it on a development machine only
 // (make chaos builds the binaries first).
@@ -38,6 +39,7 @@ type options struct {
 	bin, dir, adminURL, dbName string
 	rate                       int
 	duration, drain, latency   time.Duration
+	outage                     time.Duration
 }
 
 func main() {
@@ -50,6 +52,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Minute, "how long the script runs (its steps are spread over it)")
 	flag.DurationVar(&o.drain, "drain", 3*time.Minute, "how long to wait afterwards for every accepted message to finish")
 	flag.DurationVar(&o.latency, "provider-latency", 50*time.Millisecond, "how long the tenant's provider takes to answer a send")
+	flag.DurationVar(&o.outage, "provider-outage", 30*time.Second, "how long the tenant's provider answers 503 near the end of the script, before it recovers")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -188,6 +191,16 @@ func run(ctx context.Context, o options) error {
 			defer cancel()
 			return fmt.Sprintf("%d idle connections held for 15 s (cap 2,048)", holdConnections(c, api, 5000))
 		}},
+		{0.88, "provider outage", func(ctx context.Context) string {
+			// Breakers open, intents park and retries wait; on recovery every one must be sent.
+			prov.down.Store(true)
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.outage):
+			}
+			prov.down.Store(false)
+			return fmt.Sprintf("the tenant's only provider answered 503 for %s, then recovered", o.outage)
+		}},
 	}
 	logf := func(format string, args ...any) {
 		fmt.Printf("%6.1fs  "+format+"\n", append([]any{time.Since(start).Seconds()}, args...)...)
@@ -210,8 +223,8 @@ func run(ctx context.Context, o options) error {
 	logf("settled")
 	res.print(os.Stdout, o, start)
 	fmt.Printf("\nlogs: %s\n", o.dir)
-	if res.lost > 0 || res.dupOutside > 0 {
-		return fmt.Errorf("%d lost, %d duplicates outside the documented window", res.lost, res.dupOutside)
+	if res.lost > 0 || res.unfinished > 0 || res.dupOutside > 0 {
+		return fmt.Errorf("%d lost, %d unfinished, %d duplicates outside the documented window", res.lost, res.unfinished, res.dupOutside)
 	}
 	return nil
 }
@@ -252,7 +265,7 @@ func freshDatabase(ctx context.Context, adminURL, name string) error {
 }
 
 type result struct {
-	accepted, sent, failed, lost, dups, dupInside, dupOutside, unseen int
+	accepted, sent, failed, lost, unfinished, dups, dupInside, dupOutside, unseen int
 	intakeStall, deliveryStall                                        gap
 	gaveUp                                                            int64
 }
@@ -304,8 +317,10 @@ func settle(ctx context.Context, pool interface {
 	for _, id := range ids {
 		r, ok := rows[id]
 		switch {
-		case !ok || (r.status != "sent" && r.status != "failed"):
+		case !ok:
 			res.lost++
+		case r.status != "sent" && r.status != "failed":
+			res.unfinished++
 		case r.status == "sent":
 			res.sent++
 		default:
@@ -355,9 +370,9 @@ func longestGap(at map[string]time.Time) gap {
 
 func (r result) print(w io.Writer, o options, start time.Time) {
 	fmt.Fprintf(w, "\nchaos run of %s at %d messages/s (started %s UTC)\n\n", o.duration, o.rate, start.UTC().Format("2006-01-02 15:04"))
-	fmt.Fprintln(w, "| accepted | sent | failed | lost | duplicates (inside window / outside) | sent, provider never called | longest intake stall | longest delivery stall |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	fmt.Fprintf(w, "| %d | %d | %d | %d | %d (%d / %d) | %d | %.1f s (at %.0f s) | %.1f s (at %.0f s) |\n", r.accepted, r.sent, r.failed, r.lost,
+	fmt.Fprintln(w, "| accepted | sent | failed | lost | unfinished at the end | duplicates (inside window / outside) | sent, provider never called | longest intake stall | longest delivery stall |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "| %d | %d | %d | %d | %d | %d (%d / %d) | %d | %.1f s (at %.0f s) | %.1f s (at %.0f s) |\n", r.accepted, r.sent, r.failed, r.lost, r.unfinished,
 		r.dups, r.dupInside, r.dupOutside, r.unseen, r.intakeStall.d.Seconds(), r.intakeStall.from.Sub(start).Seconds(),
 		r.deliveryStall.d.Seconds(), r.deliveryStall.from.Sub(start).Seconds())
 	if r.gaveUp > 0 {

@@ -22,6 +22,8 @@ type provider struct {
 	first map[string]time.Time // when each message first reached the provider
 	srv   *http.Server
 	addr  string
+	// down makes every send answer 503, as a provider in an outage does.
+	down atomic.Bool
 }
 
 // startProvider serves the provider on loopback; each send takes latency, so sends are in flight
@@ -41,6 +43,10 @@ func startProvider(ctx context.Context, latency time.Duration) (*provider, error
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		if p.down.Load() {
+			http.Error(w, "outage (simulated)", http.StatusServiceUnavailable)
 			return
 		}
 		if !body.Data.Test {

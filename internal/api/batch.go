@@ -57,6 +57,14 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	case quotaProblem(err) != nil:
 		writeProblem(w, r, quotaProblem(err))
 		return
+	case errors.Is(err, intake.ErrBatchTooLarge):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Batch too large",
+			message.FieldError{Field: "messages", Message: fmt.Sprintf("render to more than %d MiB of content in all; nothing was recorded: split the batch", intake.MaxBatchContentBytes>>20)}))
+		return
+	case errors.Is(err, intake.ErrIdempotencyMismatch):
+		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different batch; nothing was recorded: use a new key for a new batch"}))
+		return
 	case db.RowError(err):
 		s.log.WarnContext(r.Context(), "batch refused by the database", "tenant_id", p.TenantID, "err", err)
 		writeProblem(w, r, problem(http.StatusUnprocessableEntity, "unstorable", "Batch cannot be stored",

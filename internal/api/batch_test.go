@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -147,9 +149,47 @@ func TestBatchIdempotentUnderConcurrentDuplicates(t *testing.T) {
 		t.Errorf("%d messages recorded (want 3), %d answers replayed (want 19)", total, replays)
 	}
 	b.Messages[0].Text = "changed"
-	res := sendBatch(t, s, key, "batch-1", b, http.StatusOK)
-	if res.Accepted != 0 || res.Items[0].Error == nil || res.Items[0].Error.Type != "https://github.com/logicspike/comms/blob/main/docs/errors.md#idempotency-key-reused" {
-		t.Errorf("changed body under the same key: %+v", res)
+	sendBatch(t, s, key, "batch-1", b, http.StatusUnprocessableEntity)
+}
+
+// A batch's Idempotency-Key covers the whole request: the same key with another body (here, one
+// more item) is refused whole and creates nothing, and keys of batches and single sends never
+// collide, whatever their spelling.
+func TestBatchIdempotencyKeyCoversTheWholeRequest(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	_, key := s.Tenant()
+	m1 := item(message.Request{Channel: message.SMS, To: "+14155550101", Text: "one"})
+	m2 := item(message.Request{Channel: message.SMS, To: "+14155550102", Text: "two"})
+	total := func() int {
+		counts, err := s.CountByStatus(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		return n
+	}
+	// A single send whose key looks like a batch item's.
+	single := s.Send(key, "K#0", message.Request{Channel: message.SMS, To: "+14155550109", Text: "single"})
+	first := sendBatch(t, s, key, "K", message.BatchRequest{Messages: []message.BatchItem{m1}}, http.StatusOK)
+	if first.Accepted != 1 || first.Items[0].Replayed || first.Items[0].ID == single {
+		t.Fatalf("batch K after a single send with key K#0: %+v", first)
+	}
+	var prob api.Problem
+	if resp := s.Do("POST", "/v1/messages/batch", key, message.BatchRequest{Messages: []message.BatchItem{m1, m2}},
+		map[string]string{"Idempotency-Key": "K"}, &prob); resp.StatusCode != http.StatusUnprocessableEntity ||
+		prob.Type != "https://github.com/logicspike/comms/blob/main/docs/errors.md#idempotency-key-reused" || !strings.Contains(fmt.Sprint(prob.Errors), "Idempotency-Key") {
+		t.Fatalf("batch K with one more item: %d %+v", resp.StatusCode, prob)
+	}
+	if n := total(); n != 2 {
+		t.Fatalf("%d messages recorded, want 2 (the single send and the first batch's item)", n)
+	}
+	again := sendBatch(t, s, key, "K", message.BatchRequest{Messages: []message.BatchItem{m1}}, http.StatusOK)
+	if !again.Items[0].Replayed || again.Items[0].ID != first.Items[0].ID {
+		t.Fatalf("the same batch again: %+v, want the first answer replayed", again)
 	}
 }
 

@@ -14,6 +14,14 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
+// MaxBatchContentBytes bounds what one batch's messages hold in all (subjects, texts and HTML, as
+// rendered): a small template and a thousand recipients could otherwise make one request store
+// and hold hundreds of megabytes. Rendering stops once it is passed.
+const MaxBatchContentBytes = 16 << 20
+
+// ErrBatchTooLarge refuses a batch whose messages hold more than MaxBatchContentBytes in all.
+var ErrBatchTooLarge = fmt.Errorf("the batch's messages hold more than %d bytes in all", MaxBatchContentBytes)
+
 // ItemResult is the outcome of one batch item: accepted (or replayed), or refused with Err
 // (*message.ValidationError naming the item's own fields, ErrSuppressed, ErrIdempotencyMismatch).
 type ItemResult struct {
@@ -23,10 +31,11 @@ type ItemResult struct {
 
 // SubmitBatch validates every item of b, records the valid ones in one statement (so all of them
 // or none are durable when it returns), and queues their intents. An invalid item does not stop
-// the others. With idemKey the whole call is replay-safe: item i is recorded under idemKey#i,
-// compared by the hash of the whole batch, so the same key and body give the same answer and
-// each message is created once, and a different body under the same key is refused item by item.
-// An error means nothing was recorded.
+// the others. With idemKey the whole call is replay-safe: the key is claimed for the hash of the
+// whole batch before anything is recorded, and item i is recorded under its own key (see
+// batchItemKey), so the same key and body give the same answer and each message is created
+// once, and a different body under the same key is refused whole (ErrIdempotencyMismatch) with
+// nothing recorded. An error means nothing was recorded.
 //
 // Each item counts against its channel's quota; if the valid items do not all fit, the batch is
 // refused whole (*quota.ExceededError) and nothing is recorded.
@@ -43,6 +52,7 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 		msgs  []store.NewMessage
 		index []int // msgs[j] is item index[j]
 	)
+	content := 0 // bytes of every item's subject, text and html, as rendered
 	for i := range b.Messages {
 		if faults := b.ItemFaults(i); len(faults) > 0 {
 			out[i].Err = &message.ValidationError{Fields: faults}
@@ -53,10 +63,13 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 			out[i].Err = err
 			continue
 		}
+		if content += len(req.Subject) + len(req.Text) + len(req.HTML); content > MaxBatchContentBytes {
+			return nil, ErrBatchTooLarge
+		}
 		nm := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenantID, Request: req, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt),
 			TraceParent: tracing.TraceParent(ctx)}
 		if idemKey != "" {
-			nm.IdempotencyKey = idemKey + "#" + strconv.Itoa(i)
+			nm.IdempotencyKey = batchItemKey(idemKey, i)
 		}
 		if req.Channel == message.SMS {
 			sz := message.MeasureSMS(req.Text)
@@ -85,6 +98,18 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 		}
 		held[ch] = r
 	}
+	if idemKey != "" {
+		ours, err := s.store.ClaimRequestKey(ctx, tenantID, batchKey(idemKey), hash)
+		if err == nil && !ours {
+			err = ErrIdempotencyMismatch
+		}
+		if err != nil {
+			for c, r := range held {
+				r.Release(ctx, units[c])
+			}
+			return nil, err
+		}
+	}
 	res, err := s.store.InsertMessages(ctx, msgs)
 	if err != nil {
 		for c, r := range held {
@@ -99,6 +124,13 @@ func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey strin
 	}
 	return s.answerBatch(ctx, out, msgs, index, res), nil
 }
+
+// batchKey and batchItemKey are what a batch's Idempotency-Key is recorded as: the request's
+// claim, and each item's. Both hold a space, which a client's key may not (printable ASCII
+// without spaces), so neither ever collides with a single send's key, nor with another batch's.
+func batchKey(idemKey string) string { return idemKey + " batch" }
+
+func batchItemKey(idemKey string, i int) string { return idemKey + " batch#" + strconv.Itoa(i) }
 
 // answerBatch fills out from what recording msgs (items index) did, and queues the new ones.
 func (s *Service) answerBatch(ctx context.Context, out []ItemResult, msgs []store.NewMessage, index []int, res []store.Inserted) []ItemResult {

@@ -16,12 +16,14 @@ import (
 	"strings"
 
 	"github.com/mailgun/raymond/v2"
+	"github.com/mailgun/raymond/v2/lexer"
 )
 
 // Render budgets: a render stops with ErrTooLarge past either.
 const (
 	MaxIterations  = 10_000    // each-loop iterations, nested loops included
 	MaxOutputBytes = 512 << 10 // of one rendered part, and of everything the loops produce
+	MaxDataBytes   = 64 << 10  // of one message's data (strings and keys by length, other values 8 each)
 )
 
 // ErrTooLarge means a render went past its budget.
@@ -29,25 +31,105 @@ var ErrTooLarge = errors.New("the template expands beyond its render budget")
 
 // Part is one compiled part of a version (subject, text or html).
 type Part struct {
-	tpl  *raymond.Template
-	html bool
+	tpl *raymond.Template
 }
+
+// The helpers every printed variable goes through (see printable): each charges what it prints
+// to the render's budget before the engine copies it into the output.
+const (
+	printEscaped = "comms_print_escaped"
+	printRaw     = "comms_print_raw"
+)
 
 // CompilePart parses source; html says whether {{x}} is HTML-escaped.
 func CompilePart(source string, html bool) (_ *Part, err error) {
 	defer recoverInto(&err)
+	source, err = printable(source, html)
+	if err != nil {
+		return nil, err
+	}
 	tpl, err := raymond.Parse(source)
 	if err != nil {
 		return nil, err
 	}
-	p := &Part{tpl: tpl, html: html}
 	// Template helpers come before raymond's global ones: each is replaced by one that counts
 	// against the render's budget, and the other global helpers are unavailable.
 	tpl.RegisterHelper("each", eachHelper)
+	tpl.RegisterHelper(printEscaped, printHelper(true))
+	tpl.RegisterHelper(printRaw, printHelper(false))
 	for _, name := range []string{"log", "lookup", "equal", "ifGt", "ifLt", "ifEq", "ifMatchesRegexStr", "pluralize"} {
 		tpl.RegisterHelper(name, unsupportedHelper(name))
 	}
-	return p, nil
+	return &Part{tpl: tpl}, nil
+}
+
+// printable rewrites every {{variable}} of source into a call of a printing helper, so that no
+// byte reaches the output uncounted: {{x}} becomes {{comms_print_escaped x}} in HTML and
+// {{comms_print_raw x}} elsewhere (subjects, text and SMS are never escaped); {{{x}}} and {{&x}}
+// become {{{comms_print_raw x}}}. A mustache that prints anything but a variable (a helper call,
+// a subexpression) is refused: templates print variables only.
+//
+// The rewrite inserts text after the opening braces the engine's own lexer finds, so the rest of
+// the source (escaped \{{, comments, whitespace control) is read exactly as before.
+func printable(source string, html bool) (string, error) {
+	tokens := lexer.Collect(source)
+	var b strings.Builder
+	b.Grow(len(source) + len(source)/8)
+	last := 0
+	for i, tok := range tokens {
+		switch tok.Kind {
+		case lexer.TokenError:
+			return source, nil // the parser reports it, with its line
+		case lexer.TokenOpen, lexer.TokenOpenUnescaped:
+		default:
+			continue
+		}
+		if !printsVariable(tokens[i+1:]) {
+			return "", fmt.Errorf("line %d: %s is not a variable: templates print variables only, and may use the blocks if, unless, each and with; other helpers are not available",
+				tok.Line, strings.TrimSpace(source[tok.Pos:min(len(source), tok.Pos+40)]))
+		}
+		helper := printRaw
+		if html && tok.Kind == lexer.TokenOpen && !strings.Contains(tok.Val, "&") {
+			helper = printEscaped
+		}
+		end := tok.Pos + len(tok.Val)
+		b.WriteString(source[last:end])
+		b.WriteString(helper)
+		b.WriteByte(' ')
+		last = end
+	}
+	b.WriteString(source[last:])
+	return b.String(), nil
+}
+
+// printsVariable reports whether the tokens after a mustache's opening, up to its closing, name
+// one variable: a path such as name, customer.name, ../name, items.[0], this or @index.
+func printsVariable(tokens []lexer.Token) bool {
+	n := 0
+	for _, tok := range tokens {
+		switch tok.Kind {
+		case lexer.TokenClose, lexer.TokenCloseUnescaped:
+			return n > 0
+		case lexer.TokenID, lexer.TokenSep, lexer.TokenData:
+			n++
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// printHelper prints one variable as the engine would, HTML-escaped when escape is set, and
+// charges it to the render's budget before it joins the output.
+func printHelper(escape bool) func(v any, options *raymond.Options) raymond.SafeString {
+	return func(v any, options *raymond.Options) raymond.SafeString {
+		s := raymond.Str(v)
+		if escape {
+			s = raymond.Escape(s)
+		}
+		budgetOf(options).spend(len(s))
+		return raymond.SafeString(s)
+	}
 }
 
 // budget is one render's allowance, carried in the render's private data frame.
@@ -56,27 +138,52 @@ type budget struct {
 	bytes      int
 }
 
+// spend charges n bytes of output, stopping the render when the budget is spent.
+func (b *budget) spend(n int) {
+	b.bytes -= n
+	if b.bytes < 0 {
+		panic(ErrTooLarge)
+	}
+}
+
 const budgetKey = "comms_budget"
+
+func budgetOf(options *raymond.Options) *budget {
+	b, _ := options.DataFrame().Get(budgetKey).(*budget)
+	if b == nil {
+		panic(errors.New("render budget missing"))
+	}
+	return b
+}
 
 // recoverInto turns a panic of the template engine into an error: a template or data that trips
 // it fails its own request and nothing else.
 func recoverInto(err *error) {
 	if v := recover(); v != nil {
+		if e, ok := v.(error); ok && errors.Is(e, ErrTooLarge) {
+			*err = ErrTooLarge
+			return
+		}
 		*err = fmt.Errorf("the template engine failed: %v", v)
 	}
 }
 
 // Render renders the part with data (decoded JSON: maps, slices, strings, float64, bool, nil).
+//
+// Output is charged as it is produced, never after: every printed variable by the printing
+// helpers, and whatever else an each loop produces (its literal text, once per iteration) by the
+// loop after each iteration. Left uncharged is the template's own text outside loops, at most
+// the source's size. So a render that would exceed MaxOutputBytes stops within about one budget
+// of output, however the template and data multiply.
 func (p *Part) Render(data map[string]any) (_ string, err error) {
 	defer recoverInto(&err)
 	frame := raymond.NewDataFrame()
 	frame.Set(budgetKey, &budget{iterations: MaxIterations, bytes: MaxOutputBytes})
-	ctx := any(data)
-	if !p.html {
-		ctx = unescaped(data)
-	}
-	out, err := p.tpl.ExecWith(ctx, frame)
+	out, err := p.tpl.ExecWith(data, frame)
 	if err != nil {
+		if errors.Is(err, ErrTooLarge) || strings.Contains(err.Error(), ErrTooLarge.Error()) {
+			return "", ErrTooLarge
+		}
 		return "", err
 	}
 	if len(out) > MaxOutputBytes {
@@ -85,37 +192,14 @@ func (p *Part) Render(data map[string]any) (_ string, err error) {
 	return out, nil
 }
 
-// unescaped marks every string in v safe, so that a text part prints it as given.
-func unescaped(v any) any {
-	switch x := v.(type) {
-	case string:
-		return raymond.SafeString(x)
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = unescaped(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = unescaped(e)
-		}
-		return out
-	}
-	return v
-}
-
 // eachHelper is Handlebars' each over arrays and objects (objects in key order, so a render is
-// repeatable), charging every iteration and every byte it produces to the render's budget.
+// repeatable), charging every iteration, and every byte it produces that was not charged as
+// printed, to the render's budget.
 func eachHelper(context any, options *raymond.Options) any {
 	if !raymond.IsTrue(context) {
 		return options.Inverse()
 	}
-	b, _ := options.DataFrame().Get(budgetKey).(*budget)
-	if b == nil {
-		panic(errors.New("each: render budget missing"))
-	}
+	b := budgetOf(options)
 	var out strings.Builder
 	iter := func(ctx any, i, n int, key any) {
 		b.iterations--
@@ -127,11 +211,10 @@ func eachHelper(context any, options *raymond.Options) any {
 		frame.Set("key", key)
 		frame.Set("first", i == 0)
 		frame.Set("last", i == n-1)
+		before := b.bytes
 		s := options.FnCtxData(ctx, frame)
-		b.bytes -= len(s)
-		if b.bytes < 0 {
-			panic(ErrTooLarge)
-		}
+		// Printed variables were charged as they were printed; the iteration's own text was not.
+		b.spend(len(s) - (before - b.bytes))
 		out.WriteString(s)
 	}
 	val := reflect.ValueOf(context)

@@ -3,8 +3,10 @@ package templates
 import (
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -83,11 +85,12 @@ func TestRenderBudgets(t *testing.T) {
 
 func TestHelpersBeyondTheFourAreUnavailable(t *testing.T) {
 	t.Parallel()
-	p, _ := CompilePart(`{{log "x"}}{{lookup items 0}}`, false)
-	if _, err := p.Render(map[string]any{"items": []any{"a"}}); err == nil || !strings.Contains(err.Error(), "not available") {
-		t.Errorf("log helper: %v", err)
+	for _, src := range []string{`{{log "x"}}`, `{{lookup items 0}}`, `{{{name "x"}}}`, `{{(log 1)}}`} {
+		if _, err := CompilePart(src, false); err == nil || !strings.Contains(err.Error(), "not available") {
+			t.Errorf("%s: %v", src, err)
+		}
 	}
-	p, _ = CompilePart(`{{> partial}}`, false)
+	p, _ := CompilePart(`{{> partial}}`, false)
 	if _, err := p.Render(nil); err == nil {
 		t.Error("a partial rendered")
 	}
@@ -198,4 +201,77 @@ func FuzzTemplates(f *testing.F) {
 			t.Fatalf("%q rendered %d bytes", src, len(out.HTML))
 		}
 	})
+}
+
+// Every printed byte is charged as it is produced: the template {{a}} × 10,000 with a 50,000
+// characters long (500 MB of output) stops at the budget, at once and in little memory.
+func TestRenderStopsAtTheBudgetAsItPrints(t *testing.T) {
+	src := strings.Repeat("{{a}}", 10_000)
+	data := map[string]any{"a": strings.Repeat("x", 50_000)}
+	for _, html := range []bool{false, true} {
+		p, err := CompilePart(src, html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		_, err = p.Render(data)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("html %v: %v, want ErrTooLarge", html, err)
+		}
+		// Allocated in all, not the heap's peak: an upper bound on it, and what a render that
+		// built its whole output first (500 MB) would show.
+		allocated := after.TotalAlloc - before.TotalAlloc
+		t.Logf("html %v: refused after %s, %.1f MB allocated", html, took, float64(allocated)/(1<<20))
+		if allocated > 16<<20 {
+			t.Errorf("html %v: the render allocated %d MB before stopping, want a few", html, allocated>>20)
+		}
+	}
+	// Escaping counts what it adds: 100,000 ampersands print as 500,000 bytes of &amp;.
+	p, _ := CompilePart(`{{a}}{{a}}`, true)
+	if _, err := p.Render(map[string]any{"a": strings.Repeat("&", 100_000)}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("escaped output: %v, want ErrTooLarge", err)
+	}
+	// A loop's own text counts once per iteration, and what it prints only once.
+	p, _ = CompilePart(`{{#each l}}`+strings.Repeat("-", 100)+`{{../a}}{{/each}}`, false)
+	list := make([]any, 1000)
+	for i := range list {
+		list[i] = "x"
+	}
+	if got, err := p.Render(map[string]any{"l": list, "a": strings.Repeat("y", 400)}); err != nil || len(got) != 500_000 {
+		t.Errorf("500,000 bytes within the budget: %d bytes, %v", len(got), err)
+	}
+}
+
+// The rewrite that routes printing through the budget leaves everything else as it was.
+func TestPrintingRewriteKeepsTheLanguage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src  string
+		html bool
+		want string
+	}{
+		{`\{{name}} {{name}}`, false, `{{name}} <b>`},
+		{`{{!-- {{name}} --}}{{! x }}[{{~ name ~}}]`, false, `[<b>]`},
+		{`{{#if name}}{{name}}{{else if x}}x{{else}}no{{/if}}`, true, `&lt;b&gt;`},
+		{`{{{name}}}{{&name}}{{name}}`, true, `<b><b>&lt;b&gt;`},
+		{`{{#each items}}{{@index}}:{{this}}{{#if @last}}.{{/if}}{{/each}} {{items.[1]}}`, false, `0:a1:b. b`},
+		{`{{#with obj}}{{k}}{{../name}}{{/with}} {{@root.name}} {{n}} {{zero}} {{t}} {{f}} {{nothing}}`, false, `v<b> <b> 12.5 0 true false `},
+		{`é{{name}}ü{{name}}`, false, `é<b>ü<b>`},
+	} {
+		p, err := CompilePart(tc.src, tc.html)
+		if err != nil {
+			t.Errorf("%s: %v", tc.src, err)
+			continue
+		}
+		got, err := p.Render(map[string]any{"name": "<b>", "items": []any{"a", "b"}, "obj": map[string]any{"k": "v"},
+			"n": 12.5, "zero": 0.0, "t": true, "f": false, "nothing": nil})
+		if err != nil || got != tc.want {
+			t.Errorf("%s:\n got %q, %v\nwant %q", tc.src, got, err, tc.want)
+		}
+	}
 }

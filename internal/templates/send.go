@@ -97,6 +97,9 @@ func (s *Service) version(ctx context.Context, tenantID string, e *active, n int
 
 // renderWith checks data against the template's schema and renders v with it.
 func (s *Service) renderWith(e *active, v *compiled, data map[string]any, dataField string) (Rendered, error) {
+	if dataSize(data, MaxDataBytes) > MaxDataBytes {
+		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf("is larger than %d bytes; a template's data holds what one message shows", MaxDataBytes)})
+	}
 	if faults := e.schema.Validate(dataField, data); len(faults) > 0 {
 		return Rendered{}, invalid(faults...)
 	}
@@ -109,6 +112,35 @@ func (s *Service) renderWith(e *active, v *compiled, data map[string]any, dataFi
 		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf("version %d cannot render with this data: %s", v.Version, oneLine(err.Error()))})
 	}
 	return out, nil
+}
+
+// dataSize is about how many bytes data takes (strings and keys by their length, other values
+// by 8), counted no further than past limit.
+func dataSize(v any, limit int) int {
+	n := 0
+	var walk func(v any)
+	walk = func(v any) {
+		if n > limit {
+			return
+		}
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case map[string]any:
+			for k, e := range x {
+				n += len(k)
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		default:
+			n += 8
+		}
+	}
+	walk(v)
+	return n
 }
 
 // PreviewInput asks what a version renders to.

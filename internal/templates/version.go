@@ -67,8 +67,12 @@ func compile(v store.TemplateVersion, ch message.Channel, schema *Schema, check 
 				add(p.field, oneLine(err.Error()))
 				continue
 			}
-			for _, f := range checkVariables(prog, schema.doc) {
+			vf := checkVariables(prog, schema.doc)
+			for _, f := range vf {
 				add(p.field, f.String())
+			}
+			if len(vf) > 0 {
+				continue // compiling would report the same faults again
 			}
 		}
 		part, err := CompilePart(p.source, p.html)
