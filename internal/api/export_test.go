@@ -31,7 +31,7 @@ func TestBillingExportIsTheMonthsMessages(t *testing.T) {
 	if len(rows) != 2 || strings.Join(rows[0], ",") != strings.Join(store.ExportColumns, ",") {
 		t.Fatalf("tenant export: %q", rows)
 	}
-	if rows[1][0] != tid || rows[1][1] != mine || rows[1][3] != "sms" || rows[1][7] != "+14155550123" || rows[1][12] != "1" {
+	if rows[1][0] != tid || rows[1][1] != mine || rows[1][3] != "sms" || rows[1][7] != "'+14155550123" || rows[1][12] != "1" {
 		t.Fatalf("tenant export row: %q", rows[1])
 	}
 	all := exportCSV(t, s, "/admin/usage/export?month="+month, s.AdminKey)
@@ -64,6 +64,36 @@ func TestBillingExportIsTheMonthsMessages(t *testing.T) {
 	}
 	if resp := s.Do("GET", "/admin/usage/export?month="+month, key, nil, nil, nil); resp.StatusCode != 403 {
 		t.Fatalf("a tenant key on the admin export: %d", resp.StatusCode)
+	}
+}
+
+// Cells a tenant fills that a spreadsheet would read as a formula (=, +, -, @, tab, carriage
+// return first) are exported with a leading quote, so they show as text.
+func TestBillingExportNeutralizesFormulas(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	_, key := s.Tenant()
+	hostile := []string{`=HYPERLINK("http://evil.example") <a@example.com>`, "+sum@example.com", "-cmd@example.com", "=1+2@example.com"}
+	ids := map[string]string{}
+	for _, to := range hostile {
+		ids[s.Send(key, "", message.Request{Channel: message.Email, To: to, Subject: "s", Text: "t"})] = to
+	}
+	plain := s.Send(key, "", message.Request{Channel: message.Email, To: "ada@example.com", Subject: "s", Text: "t"})
+	rows := exportCSV(t, s, "/v1/usage/export?format=csv&month="+time.Now().UTC().Format("2006-01"), key)
+	if len(rows) != len(hostile)+2 {
+		t.Fatalf("%d rows, want %d", len(rows), len(hostile)+2)
+	}
+	for _, r := range rows[1:] {
+		cell := r[7]
+		if r[1] == plain {
+			if cell != "ada@example.com" {
+				t.Errorf("a plain address exported as %q", cell)
+			}
+			continue
+		}
+		if !strings.HasPrefix(cell, "'") || !strings.Contains(cell, strings.TrimSpace(strings.Split(ids[r[1]], " ")[0])[1:]) {
+			t.Errorf("recipient %q exported as %q, want it after a quote", ids[r[1]], cell)
+		}
 	}
 }
 
