@@ -84,7 +84,7 @@ func run(ctx context.Context, o options) error {
 	const api, hook, broker = "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1:19092"
 	s := &stack{bin: o.bin, dir: o.dir, procs: map[string]*exec.Cmd{}, env: []string{
 		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_PREFIX=comms-chaos:", "COMMS_KAFKA_BROKERS=" + broker,
-		"COMMS_API_ADDR=" + api, "COMMS_WEBHOOK_ADDR=" + hook, "COMMS_WORKER_METRICS_ADDR=127.0.0.1:19091",
+		"COMMS_API_ADDR=" + api, "COMMS_WEBHOOK_ADDR=" + hook, "COMMS_METRICS_ADDR=127.0.0.1:0",
 		"COMMS_ENCRYPTION_KEYS=dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kISE=", "COMMS_ALLOW_PRIVATE_NETWORKS=true",
 		"COMMS_LOG_LEVEL=info", "COMMS_LOG_FORMAT=text", "COMMS_SHUTDOWN_TIMEOUT=5s", "COMMS_API_MAX_CONNS=2048",
 	}}

@@ -156,6 +156,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := app.ServeMetrics(ctx, cfg.MetricsListenAddr("dev"), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	hookLn, err := app.Listen(ctx, "COMMS_WEBHOOK_ADDR", cfg.WebhookAddr)
 	if err != nil {
 		return err
@@ -192,6 +197,7 @@ comms dev stack is running (Ctrl-C stops it)
   api:       %s
   dashboard: %s/ui/ (sign in with the api key below, or the admin key for the ops pages)
   webhook:   http://%s
+  metrics:   http://%s/metrics
   kafka:     %s
   tenant:    %s (demo), sandbox system defaults for sms and email (latency %d ms)
 api key: %s
@@ -202,7 +208,7 @@ send a message:
 then poll it:
   curl -sS %s/v1/messages/<id> -H 'Authorization: Bearer %s'
 
-`, api, api, hookLn.Addr(), kafkaNote(cfg.KafkaBrokers, external), tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
+`, api, api, hookLn.Addr(), cfg.MetricsListenAddr("dev"), kafkaNote(cfg.KafkaBrokers, external), tenant.ID, latency, tenantKey, adminKey, api, tenantKey, api, tenantKey)
 
 	wg.Wait()
 	if len(errs) > 0 {

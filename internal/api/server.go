@@ -13,7 +13,6 @@ import (
 	"github.com/logicspike/comms/docs"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/intake"
-	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
@@ -89,7 +88,6 @@ func (srv *Server) routes() []route {
 	return []route{
 		{"GET /healthz", accessPublic, srv.healthz},
 		{"GET /readyz", accessPublic, srv.readyz},
-		{"GET /metrics", accessPublic, metrics.Handler().ServeHTTP},
 		{"GET /openapi.json", accessPublic, srv.openAPI},
 		{"GET /docs", accessPublic, srv.reference},
 		{"GET /docs/{file}", accessPublic, srv.reference},

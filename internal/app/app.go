@@ -188,15 +188,6 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 			log.Error("webhook deliverer stopped", "err", err)
 		}
 	}()
-	// /metrics on its own listener: the worker serves nothing else.
-	msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
-	if ln, lerr := Listen(ctx, "COMMS_WORKER_METRICS_ADDR", cfg.MetricsAddr); lerr != nil {
-		log.Warn("worker metrics not served", "err", lerr)
-	} else {
-		// Scrapers only: a few connections are plenty.
-		go func() { _ = connlimit.Wrap(ln, 64, "worker_metrics").Serve(msrv) }()
-		defer msrv.Close()
-	}
 	err = w.Run(ctx)
 	stopRetrier()
 	<-rdone

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/platform/connlimit"
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/tracing"
 )
 
@@ -38,6 +41,12 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		os.Exit(1)
 	}
 	defer d.Close()
+	stopMetrics, err := ServeMetrics(ctx, cfg.MetricsListenAddr(name), log)
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		os.Exit(2)
+	}
+	defer stopMetrics()
 	if err := run(ctx, cfg, d); err != nil {
 		log.Error("exited with error", "err", err)
 		d.Close()
@@ -60,6 +69,23 @@ func StartTracing(ctx context.Context, service string, log *slog.Logger) (stop f
 			log.Warn("flushing traces failed", "err", err)
 		}
 	}, nil
+}
+
+// ServeMetrics serves Prometheus' /metrics on addr, a listener of its own: the public ports (the
+// API's, and the webhook receiver's that faces the internet) never serve it, since its labels
+// name every tenant and provider config. The returned function closes it.
+func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := Listen(ctx, "COMMS_METRICS_ADDR", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
+	// Scrapers only: a few connections are plenty.
+	go func() { _ = connlimit.Wrap(ln, 64, "metrics").Serve(srv) }()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // Listen opens a TCP listener, naming the setting on failure.

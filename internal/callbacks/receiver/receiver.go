@@ -97,7 +97,6 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) (*Server, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	s.mux.Handle("GET /metrics", metrics.Handler())
 	s.mux.HandleFunc("POST /webhooks/{type}/{provider_id}", s.receive)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no callback receiver at this path")

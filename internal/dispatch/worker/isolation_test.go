@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
@@ -179,18 +180,12 @@ func parkedFor(t *testing.T, s *stacktest.Stack, tenantID string) float64 {
 	return metric(t, s, `comms_intents_parked_total{tenant="`+tenantID+`"} `)
 }
 
-// metric reads the sample whose line starts with prefix off the service's /metrics (0 if none).
-func metric(t *testing.T, s *stacktest.Stack, prefix string) float64 {
+// metric reads the sample whose line starts with prefix off the process's /metrics (0 if none).
+func metric(t *testing.T, _ *stacktest.Stack, prefix string) float64 {
 	t.Helper()
-	resp, err := s.Client.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.Bytes()
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
 			n, err := strconv.ParseFloat(v, 64)

@@ -31,7 +31,10 @@ type Config struct {
 	KafkaReplicas   int           // COMMS_KAFKA_REPLICATION
 	APIAddr         string        // COMMS_API_ADDR
 	WebhookAddr     string        // COMMS_WEBHOOK_ADDR
-	MetricsAddr     string        // COMMS_WORKER_METRICS_ADDR: the worker's /metrics (api and webhook serve it on their own port)
+	// MetricsAddr is COMMS_METRICS_ADDR: where the binary serves /metrics, on a listener of its
+	// own apart from the public ports; "" for the binary's default (see MetricsListenAddr).
+	MetricsAddr       string
+	WorkerMetricsAddr string // COMMS_WORKER_METRICS_ADDR: the worker's, kept for older deployments
 	WorkerGroup     string        // COMMS_WORKER_GROUP
 	WorkerInFlight  int           // COMMS_WORKER_IN_FLIGHT
 	AttemptTimeout  time.Duration // COMMS_ATTEMPT_TIMEOUT
@@ -95,6 +98,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	addr := func(name, def string) string {
 		v := str(name, def)
+		if v == "" && def == "" {
+			return "" // optional, unset
+		}
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: must be host:port", name, v))
 		}
@@ -110,7 +116,8 @@ func Load(getenv func(string) string) (Config, error) {
 		KafkaReplicas:   num("COMMS_KAFKA_REPLICATION", 1, 1),
 		APIAddr:         addr("COMMS_API_ADDR", "127.0.0.1:8080"),
 		WebhookAddr:     addr("COMMS_WEBHOOK_ADDR", "127.0.0.1:8081"),
-		MetricsAddr:     addr("COMMS_WORKER_METRICS_ADDR", "127.0.0.1:9091"),
+		MetricsAddr:       addr("COMMS_METRICS_ADDR", ""),
+		WorkerMetricsAddr: addr("COMMS_WORKER_METRICS_ADDR", ""),
 		WorkerGroup:     str("COMMS_WORKER_GROUP", "comms-worker"),
 		WorkerInFlight:  num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
 		AttemptTimeout:  dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
@@ -186,6 +193,26 @@ func Load(getenv func(string) string) (Config, error) {
 
 // FromEnv is Load(os.Getenv).
 func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// MetricsListenAddr is where binary serves /metrics: COMMS_METRICS_ADDR, else its default on
+// loopback (api 9090, worker 9091, webhook 9092, so that one host can run all three; the worker
+// also honours COMMS_WORKER_METRICS_ADDR). Prometheus in the cluster scrapes it once it is set
+// to the pod's address; the public ports never serve it.
+func (c Config) MetricsListenAddr(binary string) string {
+	if c.MetricsAddr != "" {
+		return c.MetricsAddr
+	}
+	switch binary {
+	case "worker":
+		if c.WorkerMetricsAddr != "" {
+			return c.WorkerMetricsAddr
+		}
+		return "127.0.0.1:9091"
+	case "webhook":
+		return "127.0.0.1:9092"
+	}
+	return "127.0.0.1:9090"
+}
 
 // ProviderEnv is what provider adapters take from the process. Tenant-supplied hosts are dialled
 // through netguard unless private networks are allowed (dev and tests).

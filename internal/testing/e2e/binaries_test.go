@@ -30,9 +30,10 @@ import (
 )
 
 type proc struct {
-	cmd  *exec.Cmd
-	addr chan string // the address from the "listening" log line
-	done chan error
+	cmd     *exec.Cmd
+	addr    chan string // the address from the "listening" log line
+	metrics chan string // the address from the "metrics listening" log line
+	done    chan error
 }
 
 func startBinary(t *testing.T, bin string, env []string) *proc {
@@ -46,13 +47,18 @@ func startBinary(t *testing.T, bin string, env []string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, addr: make(chan string, 1), done: make(chan error, 1)}
+	p := &proc{cmd: cmd, addr: make(chan string, 1), metrics: make(chan string, 1), done: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
-				p.addr <- fmt.Sprint(line["addr"])
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				switch line["msg"] {
+				case "listening":
+					p.addr <- fmt.Sprint(line["addr"])
+				case "metrics listening":
+					p.metrics <- fmt.Sprint(line["addr"])
+				}
 			}
 			if testing.Verbose() {
 				t.Log(filepath.Base(bin), sc.Text())
@@ -95,7 +101,7 @@ func newBinaryEnv(t *testing.T, group string, sandboxLatencyMS int) binaryEnv {
 	return binaryEnv{pool: pool, key: key, brokers: brokers, env: []string{
 		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
 		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
-		"COMMS_WORKER_METRICS_ADDR=127.0.0.1:0", "COMMS_WORKER_GROUP=" + group,
+		"COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_WORKER_GROUP=" + group,
 		"COMMS_LOG_FORMAT=json", "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
 	}}
 }
@@ -154,6 +160,30 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	}
 	if resp, err := http.Get("http://" + hookAddr + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("webhook health: %v", err)
+	}
+	// Metrics are served on each binary's own listener, never on the public ports: their labels
+	// name every tenant.
+	for _, addr := range []string{apiAddr, hookAddr} {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public port %s answered /metrics with %d, want 404", addr, resp.StatusCode)
+		}
+	}
+	for name, p := range map[string]*proc{"api": api, "worker": worker, "webhook": hook} {
+		addr := <-p.metrics
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+			t.Errorf("%s's metrics listener %s: %d", name, addr, resp.StatusCode)
+		}
 	}
 
 	count := func(status message.Status) int {
