@@ -108,12 +108,28 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 			h.fail(w, r, err)
 			return
 		}
+		if suspended(sess.Key.Kind, sess.TenantStatus) {
+			// The API's rule (403 tenant-suspended): the session ends at once, on any page.
+			if err := h.store.DeleteSession(r.Context(), c.Value); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			clearCookie(w, r)
+			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+			return
+		}
 		if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
 			http.Error(w, "the form is stale: reload the page", http.StatusForbidden)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess)), sess)
 	}
+}
+
+// suspended applies the API's rule to a dashboard session: a tenant key acts only while its
+// tenant is active.
+func suspended(kind store.KeyKind, tenantStatus string) bool {
+	return kind == store.KindTenant && tenantStatus != "active"
 }
 
 func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
@@ -134,6 +150,17 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		// 200, not 401: the form is the answer, shown again with why.
 		h.render(w, r, http.StatusOK, "signin.html", map[string]any{"Error": "That is not a valid, unrevoked tenant or admin key."})
 		return
+	}
+	if k.Kind == store.KindTenant {
+		t, err := h.store.GetTenant(r.Context(), k.TenantID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if suspended(k.Kind, t.Status) {
+			h.render(w, r, http.StatusForbidden, "signin.html", map[string]any{"Error": "This tenant is suspended: its keys cannot sign in. Ask the platform's operators."})
+			return
+		}
 	}
 	token, csrf := random(), random()
 	if err := h.store.CreateSession(r.Context(), token, k.ID, csrf, time.Now().Add(SessionTTL)); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -208,5 +209,53 @@ func TestDashboardSessionRules(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
 		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || !strings.HasPrefix(string(body), "tenant_id,message_id,") {
 		t.Fatalf("export: %d %v %.80q", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// A suspended tenant is suspended in the dashboard as in the API: its key cannot sign in, and a
+// session it opened before ends on its next request, whichever page that is. Each page is tried
+// with a session of its own, so every one of them must apply the rule.
+func TestSuspendedTenantIsSignedOutOfEveryPage(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	tid, key := s.Tenant()
+	patterns := dashboard.PagePatterns("tenant")
+	cookies := make([]*http.Cookie, len(patterns))
+	for i := range patterns {
+		cookies[i] = sessionCookie(t, s, key)
+	}
+	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"status": "suspended"}, nil, &map[string]any{}); resp.StatusCode != 200 {
+		t.Fatalf("suspend: %d", resp.StatusCode)
+	}
+	for i, pattern := range patterns {
+		method, path, _ := strings.Cut(pattern, " ")
+		path = strings.NewReplacer("{$}", "", "{id}", "x", "{key}", "x", "{n}", "1").Replace(path)
+		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader("csrf=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.AddCookie(cookies[i])
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+			t.Errorf("%s with a suspended tenant's session: %d %s, want a redirect to sign in", pattern, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		// The session is gone, not only refused: it stays ended after a reactivation.
+		if again := sessionGet(t, cookies[i], s.URL+"/ui/"); again.StatusCode != http.StatusSeeOther {
+			t.Errorf("%s: the session still answers %d after ending", pattern, again.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/ui/signin", strings.NewReader(url.Values{"key": {key}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Errorf("a suspended tenant's key signing in: %d with %d cookies, want 403 and none", resp.StatusCode, len(resp.Cookies()))
 	}
 }

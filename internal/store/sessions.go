@@ -14,6 +14,9 @@ import (
 type Session struct {
 	Key  APIKey
 	CSRF string
+	// TenantStatus is the status of the key's tenant now ("active", "suspended"); "" for an
+	// admin key.
+	TenantStatus string
 }
 
 // CreateSession stores a session for keyID under token (only its hash is kept) until expires.
@@ -35,10 +38,12 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, erro
 	var out Session
 	k := &out.Key
 	err := s.pool.QueryRow(ctx, `
-		SELECT k.id, coalesce(k.tenant_id, ''), k.kind, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, s.csrf
+		SELECT k.id, coalesce(k.tenant_id, ''), k.kind, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, s.csrf,
+		       coalesce(t.status, '')
 		FROM communication.dashboard_sessions s JOIN communication.api_keys k ON k.id = s.key_id
+		LEFT JOIN communication.tenants t ON t.id = k.tenant_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()`, h[:]).
-		Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &out.CSRF)
+		Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &out.CSRF, &out.TenantStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
