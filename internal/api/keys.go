@@ -20,7 +20,22 @@ type tenantKeyRequest struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// byServiceKey refuses a service key on the self-service key routes: it acts for every tenant,
+// and a tenant key it made would outlive its own revocation and could sign in to the dashboard,
+// which service keys may not. It reports whether it refused.
+func byServiceKey(w http.ResponseWriter, r *http.Request) bool {
+	if principalFrom(r.Context()).Kind != store.KindService {
+		return false
+	}
+	writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
+		"a service key cannot create, list or revoke a tenant's keys: only the tenant's own key, or an admin key through /admin/api-keys, can"))
+	return true
+}
+
 func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
+	if byServiceKey(w, r) {
+		return
+	}
 	var req tenantKeyRequest
 	if prob := decodeJSON(r, 16<<10, &req); prob != nil {
 		writeProblem(w, r, prob)
@@ -55,6 +70,9 @@ func checkKey(name string, expiresAt *time.Time) []message.FieldError {
 }
 
 func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
+	if byServiceKey(w, r) {
+		return
+	}
 	tenant := principalFrom(r.Context()).TenantID
 	keys, err := s.store.ListAPIKeys(r.Context(), tenant)
 	if err != nil {
@@ -69,6 +87,9 @@ func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeTenantKey(w http.ResponseWriter, r *http.Request) {
+	if byServiceKey(w, r) {
+		return
+	}
 	tenant := principalFrom(r.Context()).TenantID
 	k, err := s.store.RevokeAPIKey(r.Context(), tenant, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,66 @@ func TestTenantKeysStayWithinTheTenant(t *testing.T) {
 	}
 	if resp := s.Do("GET", "/v1/api-keys", b.Secret, nil, nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("B's own key was touched: %d", resp.StatusCode)
+	}
+}
+
+// Keys are only as strong as their maker: a service key (which acts for every tenant) cannot
+// create, list or revoke a tenant's keys, and a key made by a key that is later revoked says so
+// in the audit log.
+func TestServiceKeysCannotManageTenantKeys(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	tenant, key := s.Tenant()
+	_, service, err := s.Store.CreateAPIKey(context.Background(), store.KindService, "", "billing service", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made createdKey
+	if resp := s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "made by the first"}, nil, &made); resp.StatusCode != 201 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	as := map[string]string{"X-Tenant-Id": tenant}
+	for _, c := range []struct{ method, path string }{{"POST", "/v1/api-keys"}, {"GET", "/v1/api-keys"}, {"DELETE", "/v1/api-keys/" + made.APIKey.ID}} {
+		var p struct{ Type, Detail string }
+		var body any
+		if c.method == "POST" {
+			body = map[string]any{"name": "minted"}
+		}
+		if resp := s.Do(c.method, c.path, service, body, as, &p); resp.StatusCode != http.StatusForbidden || !strings.Contains(p.Detail, "service key") {
+			t.Errorf("a service key on %s %s: %d %+v, want 403 saying why", c.method, c.path, resp.StatusCode, p)
+		}
+	}
+	var list struct{ Data []store.APIKey }
+	s.Do("GET", "/v1/api-keys", key, nil, nil, &list)
+	if len(list.Data) != 2 {
+		t.Fatalf("the tenant has %d keys, want its own 2", len(list.Data))
+	}
+
+	// The first key is revoked (by the one it made): the made key's audit says its maker went.
+	var creator store.APIKey
+	for _, k := range list.Data {
+		if k.ID != made.APIKey.ID {
+			creator = k
+		}
+	}
+	if resp := s.Do("DELETE", "/v1/api-keys/"+creator.ID, made.Secret, nil, nil, &store.APIKey{}); resp.StatusCode != 200 {
+		t.Fatalf("revoke the creator: %d", resp.StatusCode)
+	}
+	var audit struct {
+		Data []struct {
+			Action string              `json:"action"`
+			Target struct{ ID string } `json:"target"`
+			After  map[string]any      `json:"after"`
+		} `json:"data"`
+	}
+	s.Do("GET", "/v1/audit?limit=200", made.Secret, nil, nil, &audit)
+	found := false
+	for _, e := range audit.Data {
+		if e.Action == "api_key.creator_revoked" {
+			found = e.After["created_by"] == creator.ID
+		}
+	}
+	if !found {
+		t.Errorf("no api_key.creator_revoked entry naming %s: %+v", creator.ID, audit.Data)
 	}
 }

@@ -100,9 +100,30 @@ func (s *Store) LookupAPIKey(ctx context.Context, plain string) (APIKey, error) 
 // RevokeAPIKey revokes the key with id. tenantID scopes the revoke to one tenant's keys; empty
 // means any key (admin). Revoking twice is not an error.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
-	k, err := scanAPIKey(s.pool.QueryRow(ctx, `
-		UPDATE communication.api_keys SET revoked_at = coalesce(revoked_at, now())
-		WHERE id = $1 AND ($2 = '' OR tenant_id = $2) RETURNING `+apiKeyCols, id, tenantID))
+	var k APIKey
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE communication.api_keys SET revoked_at = now()
+			WHERE id = $1 AND ($2 = '' OR tenant_id = $2) AND revoked_at IS NULL`, id, tenantID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			// The keys this one created outlive it: each says so in the audit log, so a
+			// review of a revoked key finds what it left behind.
+			if _, err := tx.Exec(ctx, `
+				SELECT communication.audit_action('api_key.creator_revoked', 'api_key', a.target_id, a.tenant_id,
+				                                  jsonb_build_object('created_by', $1::text))
+				FROM communication.audit_log a
+				JOIN communication.api_keys c ON c.id = a.target_id AND c.revoked_at IS NULL
+				WHERE a.action = 'api_key.created' AND a.actor_id = $1`, id); err != nil {
+				return err
+			}
+		}
+		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM communication.api_keys
+			WHERE id = $1 AND ($2 = '' OR tenant_id = $2)`, id, tenantID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, ErrNotFound
 	}
