@@ -34,6 +34,11 @@ func (h *Handler) call(r *http.Request, sess store.Session, method, path string,
 	}
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	h.api.ServeHTTP(rec, req)
+	if rec.status >= 300 && rec.status < 400 {
+		// The API redirects nothing of its own: its router cleaning a path that holds no
+		// resource (an id of "..", say) is the only redirect, and such an id names nothing.
+		return &api.Problem{Status: http.StatusNotFound}, nil
+	}
 	if rec.status >= 300 {
 		prob := &api.Problem{Status: rec.status}
 		if err := json.Unmarshal(rec.body.Bytes(), prob); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,3 +261,35 @@ func TestSuspendedTenantIsSignedOutOfEveryPage(t *testing.T) {
 		t.Errorf("a suspended tenant's key signing in: %d with %d cookies, want 403 and none", resp.StatusCode, len(resp.Cookies()))
 	}
 }
+
+// Ids that cannot be ids (dot segments, encoded or not) are pages that do not exist: 404, and
+// nothing for an operator to chase in the error log.
+func TestImpossibleIDsAreNotFoundWithoutAnErrorLog(t *testing.T) {
+	t.Parallel()
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(b)
+	}), &slog.HandlerOptions{Level: slog.LevelError}))
+	s := stacktest.Start(t, stacktest.Options{Log: log})
+	_, key := s.Tenant()
+	c := sessionCookie(t, s, key)
+	for _, path := range []string{"/ui/webhooks/%2e%2e", "/ui/webhooks/%2E%2E%2F", "/ui/messages/%2e%2e", "/ui/templates/%2e%2e", "/ui/providers/%2e%2e", "/ui/webhooks/nope"} {
+		resp := sessionGet(t, c, s.URL+path)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logged.Len() > 0 {
+		t.Errorf("error lines logged:\n%s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -101,9 +101,9 @@ func describe(err error, timeout time.Duration) string {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, http.ErrHandlerTimeout) || isTimeout(err):
 		return "no answer within " + timeout.String()
 	case errors.As(err, &dns):
-		return "DNS lookup failed: " + dns.Error()
+		return "DNS lookup failed: " + provider.ErrorText(dns)
 	}
-	return "connection failed: " + err.Error()
+	return "connection failed: " + provider.ErrorText(err)
 }
 
 func isTimeout(err error) bool {

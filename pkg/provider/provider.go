@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -209,9 +210,21 @@ func Classify(providerType string, err error) *Error {
 		return pe
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Code: Timeout, Provider: providerType, Message: err.Error()}
+		return &Error{Code: Timeout, Provider: providerType, Message: ErrorText(err)}
 	}
-	return &Error{Code: Unknown, Provider: providerType, Message: err.Error()}
+	return &Error{Code: Unknown, Provider: providerType, Message: ErrorText(err)}
+}
+
+// ErrorText is err's message for a tenant's eyes: a failed DNS lookup names the host it looked
+// up, not the platform's resolver ("lookup api.example on 10.0.0.2:53: no such host" reads
+// "lookup api.example: no such host").
+func ErrorText(err error) string {
+	msg := err.Error()
+	var de *net.DNSError
+	if errors.As(err, &de) && de.Server != "" {
+		msg = strings.ReplaceAll(msg, " on "+de.Server, "")
+	}
+	return msg
 }
 
 // Unreachable classifies an error that came before any answer from the provider (dialling,
@@ -219,13 +232,13 @@ func Classify(providerType string, err error) *Error {
 // provider_unavailable otherwise. Both are transient.
 func Unreachable(ctx context.Context, providerType string, err error) *Error {
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-		return Failure(providerType, Timeout, "", err.Error())
+		return Failure(providerType, Timeout, "", ErrorText(err))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return Failure(providerType, Timeout, "", err.Error())
+		return Failure(providerType, Timeout, "", ErrorText(err))
 	}
-	return Failure(providerType, ProviderUnavailable, "", err.Error())
+	return Failure(providerType, ProviderUnavailable, "", ErrorText(err))
 }
 
 // RetryAfter reads a Retry-After header given in seconds (the form providers use); 0 when absent
