@@ -266,8 +266,8 @@ func freshDatabase(ctx context.Context, adminURL, name string) error {
 
 type result struct {
 	accepted, sent, failed, lost, unfinished, dups, dupInside, dupOutside, unseen int
-	intakeStall, deliveryStall                                        gap
-	gaveUp                                                            int64
+	intakeStall, deliveryStall                                                    gap
+	gaveUp                                                                        int64
 }
 
 // settle waits up to drain for every accepted message to finish, then counts.

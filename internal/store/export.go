@@ -38,11 +38,11 @@ func (s *Store) ExportMessages(ctx context.Context, w io.Writer, tenantID string
 	// COPY takes no parameters: the values above are quoted literals of validated text.
 	sql := `COPY (
 		SELECT tenant_id, id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), channel, category,
-		       `+cell("coalesce(template_key, '')")+`, template_version, `+cell("recipient")+`, status, provider_type, coalesce(provider_config_id, ''),
+		       ` + cell("coalesce(template_key, '')") + `, template_version, ` + cell("recipient") + `, status, provider_type, coalesce(provider_config_id, ''),
 		       attempts, CASE WHEN channel = 'sms' THEN coalesce(sms_segments, 1) END,
 		       to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
 		       to_char(delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-		       CASE WHEN cost ~ '^-?[0-9]+(\.[0-9]+)?$' THEN abs(cost::numeric)::text ELSE '' END, `+cell("cost_currency")+`, cost_source
+		       CASE WHEN cost ~ '^-?[0-9]+(\.[0-9]+)?$' THEN abs(cost::numeric)::text ELSE '' END, ` + cell("cost_currency") + `, cost_source
 		FROM communication.message_logs WHERE ` + where + ` ORDER BY ` + order + `
 	) TO STDOUT WITH (FORMAT csv)`
 	conn, err := s.pool.Acquire(ctx)

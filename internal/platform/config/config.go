@@ -22,30 +22,30 @@ import (
 
 // Config is every setting. Each binary uses the parts it needs; docs/operations.md lists them.
 type Config struct {
-	DatabaseURL     string        // COMMS_DATABASE_URL
-	DBMaxConns      int32         // COMMS_DB_MAX_CONNS
-	RedisAddr       string        // COMMS_REDIS_ADDR
-	RedisPrefix     string        // COMMS_REDIS_PREFIX
-	KafkaBrokers    []string      // COMMS_KAFKA_BROKERS, comma-separated
-	KafkaPartitions int           // COMMS_KAFKA_PARTITIONS: used when creating topics
-	KafkaReplicas   int           // COMMS_KAFKA_REPLICATION
-	APIAddr         string        // COMMS_API_ADDR
-	WebhookAddr     string        // COMMS_WEBHOOK_ADDR
+	DatabaseURL     string   // COMMS_DATABASE_URL
+	DBMaxConns      int32    // COMMS_DB_MAX_CONNS
+	RedisAddr       string   // COMMS_REDIS_ADDR
+	RedisPrefix     string   // COMMS_REDIS_PREFIX
+	KafkaBrokers    []string // COMMS_KAFKA_BROKERS, comma-separated
+	KafkaPartitions int      // COMMS_KAFKA_PARTITIONS: used when creating topics
+	KafkaReplicas   int      // COMMS_KAFKA_REPLICATION
+	APIAddr         string   // COMMS_API_ADDR
+	WebhookAddr     string   // COMMS_WEBHOOK_ADDR
 	// MetricsAddr is COMMS_METRICS_ADDR: where the binary serves /metrics, on a listener of its
 	// own apart from the public ports; "" for the binary's default (see MetricsListenAddr).
 	MetricsAddr       string
-	WorkerMetricsAddr string // COMMS_WORKER_METRICS_ADDR: the worker's, kept for older deployments
-	WorkerGroup     string        // COMMS_WORKER_GROUP
-	WorkerInFlight  int           // COMMS_WORKER_IN_FLIGHT
-	AttemptTimeout  time.Duration // COMMS_ATTEMPT_TIMEOUT
-	ShutdownTimeout time.Duration // COMMS_SHUTDOWN_TIMEOUT
-	AuthCacheTTL    time.Duration // COMMS_AUTH_CACHE_TTL
-	APIMaxConns     int           // COMMS_API_MAX_CONNS: connections the API holds open at once
-	WebhookMaxConns int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
-	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
-	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
-	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
-	SweepLostAfter  time.Duration // COMMS_SWEEP_LOST_AFTER
+	WorkerMetricsAddr string        // COMMS_WORKER_METRICS_ADDR: the worker's, kept for older deployments
+	WorkerGroup       string        // COMMS_WORKER_GROUP
+	WorkerInFlight    int           // COMMS_WORKER_IN_FLIGHT
+	AttemptTimeout    time.Duration // COMMS_ATTEMPT_TIMEOUT
+	ShutdownTimeout   time.Duration // COMMS_SHUTDOWN_TIMEOUT
+	AuthCacheTTL      time.Duration // COMMS_AUTH_CACHE_TTL
+	APIMaxConns       int           // COMMS_API_MAX_CONNS: connections the API holds open at once
+	WebhookMaxConns   int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
+	RouteCacheTTL     time.Duration // COMMS_ROUTE_CACHE_TTL
+	SweepInterval     time.Duration // COMMS_SWEEP_INTERVAL
+	SweepGrace        time.Duration // COMMS_SWEEP_GRACE
+	SweepLostAfter    time.Duration // COMMS_SWEEP_LOST_AFTER
 	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
 	// first. Required: without it no stored config can be opened.
 	Ring *secrets.Ring
@@ -108,28 +108,28 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		DatabaseURL:     str("COMMS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/comms?sslmode=disable"),
-		DBMaxConns:      int32(num("COMMS_DB_MAX_CONNS", 16, 1)),
-		RedisAddr:       addr("COMMS_REDIS_ADDR", "127.0.0.1:6379"),
-		RedisPrefix:     str("COMMS_REDIS_PREFIX", "comms:"),
-		KafkaPartitions: num("COMMS_KAFKA_PARTITIONS", 12, 1),
-		KafkaReplicas:   num("COMMS_KAFKA_REPLICATION", 1, 1),
-		APIAddr:         addr("COMMS_API_ADDR", "127.0.0.1:8080"),
-		WebhookAddr:     addr("COMMS_WEBHOOK_ADDR", "127.0.0.1:8081"),
+		DatabaseURL:       str("COMMS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/comms?sslmode=disable"),
+		DBMaxConns:        int32(num("COMMS_DB_MAX_CONNS", 16, 1)),
+		RedisAddr:         addr("COMMS_REDIS_ADDR", "127.0.0.1:6379"),
+		RedisPrefix:       str("COMMS_REDIS_PREFIX", "comms:"),
+		KafkaPartitions:   num("COMMS_KAFKA_PARTITIONS", 12, 1),
+		KafkaReplicas:     num("COMMS_KAFKA_REPLICATION", 1, 1),
+		APIAddr:           addr("COMMS_API_ADDR", "127.0.0.1:8080"),
+		WebhookAddr:       addr("COMMS_WEBHOOK_ADDR", "127.0.0.1:8081"),
 		MetricsAddr:       addr("COMMS_METRICS_ADDR", ""),
 		WorkerMetricsAddr: addr("COMMS_WORKER_METRICS_ADDR", ""),
-		WorkerGroup:     str("COMMS_WORKER_GROUP", "comms-worker"),
-		WorkerInFlight:  num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
-		AttemptTimeout:  dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
-		ShutdownTimeout: dur("COMMS_SHUTDOWN_TIMEOUT", 25*time.Second),
-		AuthCacheTTL:    dur("COMMS_AUTH_CACHE_TTL", 10*time.Second),
-		APIMaxConns:     num("COMMS_API_MAX_CONNS", 4096, 1),
-		WebhookMaxConns: num("COMMS_WEBHOOK_MAX_CONNS", 4096, 1),
-		RouteCacheTTL:   dur("COMMS_ROUTE_CACHE_TTL", 5*time.Second),
-		SweepInterval:   dur("COMMS_SWEEP_INTERVAL", time.Second),
-		SweepGrace:      dur("COMMS_SWEEP_GRACE", 10*time.Second),
-		SweepLostAfter:  dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
-		LogFormat:       str("COMMS_LOG_FORMAT", "json"),
+		WorkerGroup:       str("COMMS_WORKER_GROUP", "comms-worker"),
+		WorkerInFlight:    num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
+		AttemptTimeout:    dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
+		ShutdownTimeout:   dur("COMMS_SHUTDOWN_TIMEOUT", 25*time.Second),
+		AuthCacheTTL:      dur("COMMS_AUTH_CACHE_TTL", 10*time.Second),
+		APIMaxConns:       num("COMMS_API_MAX_CONNS", 4096, 1),
+		WebhookMaxConns:   num("COMMS_WEBHOOK_MAX_CONNS", 4096, 1),
+		RouteCacheTTL:     dur("COMMS_ROUTE_CACHE_TTL", 5*time.Second),
+		SweepInterval:     dur("COMMS_SWEEP_INTERVAL", time.Second),
+		SweepGrace:        dur("COMMS_SWEEP_GRACE", 10*time.Second),
+		SweepLostAfter:    dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
+		LogFormat:         str("COMMS_LOG_FORMAT", "json"),
 	}
 	ring, err := secrets.ParseRing(getenv("COMMS_ENCRYPTION_KEYS"))
 	if err != nil {
