@@ -202,29 +202,6 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	return true
 }
 
-// unclaimed handles an intent whose claim found nothing to claim, and reports whether its offset
-// may be committed. The message is usually handled already, or in another attempt; but a retry
-// that arrived before its time (released early, or clocks that disagree) is deferred to that
-// time, never dropped: it may be the message's only intent.
-func (w *Worker) unclaimed(ctx context.Context, log *slog.Logger, ref store.Ref, env queue.Envelope) bool {
-	var due time.Time
-	var waits bool
-	if err := retry(ctx, func() error {
-		var err error
-		due, waits, err = w.store.RetryDue(ctx, ref, env.Attempt-1)
-		return err
-	}); err != nil {
-		return false
-	}
-	if !waits {
-		log.DebugContext(ctx, "intent skipped: message is not queued (already handled, in another attempt, or unknown)")
-		return true
-	}
-	env.Parked, env.EnqueuedAt, env.NotBefore = false, time.Now().UTC(), due.UTC()
-	log.InfoContext(ctx, "intent arrived before its retry's time: deferred to it", "due", env.NotBefore)
-	return retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(time.Until(due)), env) }) == nil
-}
-
 // parkable reports whether every route env's message could take refuses sends right now, and if
 // so how long to defer it (admission.park).
 func (w *Worker) parkable(ctx context.Context, env queue.Envelope) (time.Duration, bool) {
