@@ -245,7 +245,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("update tenant %s: %w", args[0], err)
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+		rdb := redis.NewClient(cfg.Redis)
 		defer rdb.Close()
 		invalidate.NewNotifier(rdb, cfg.RedisPrefix, slog.New(slog.NewTextHandler(os.Stderr, nil))).Changed(ctx, t.ID)
 		return printJSON(out, t)
@@ -531,7 +531,7 @@ var stdin io.Reader = os.Stdin
 func providerService(cfg config.Config, st *store.Store) *providerconfig.Service {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// Tell running workers at once; if Redis is unreachable they notice within their route TTL.
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb := redis.NewClient(cfg.Redis)
 	return providerconfig.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout).
 		WithNotifier(invalidate.NewNotifier(rdb, cfg.RedisPrefix, log))
 }

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,16 +62,40 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Deps, error
 	}
 	// RESP2: nothing here uses RESP3's push messages, and with RESP3 go-redis checks for them on
 	// every reply, a cost paid on every request.
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 64, Protocol: 2})
+	ropts := *cfg.Redis
+	ropts.PoolSize, ropts.Protocol = 64, 2
+	rdb := redis.NewClient(&ropts)
 	if err := tracing.Redis(rdb); err != nil {
 		pool.Close()
 		return Deps{}, fmt.Errorf("trace redis: %w", err)
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := rdb.Ping(ctx).Err(); isRedisSettingError(err) {
+		// A setting to fix, not an outage to ride out.
+		_ = rdb.Close()
+		pool.Close()
+		return Deps{}, fmt.Errorf("redis at %s: %w (check COMMS_REDIS_URL and COMMS_REDIS_TLS_CA_FILE)", cfg.RedisAddr, err)
+	} else if err != nil {
 		// Redis is only a fast path: start anyway, and say so.
 		log.Warn("redis unreachable at start-up; idempotency falls back to the database", "addr", cfg.RedisAddr, "err", err)
 	}
 	return Deps{Pool: pool, Redis: rdb, Log: log}, nil
+}
+
+// isRedisSettingError reports whether Redis answered but the settings are wrong: it refused the
+// credentials (a wrong password, an unknown ACL user, none given where one is required), or its
+// certificate is not one the configured CAs trust.
+func isRedisSettingError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid username-password")
 }
 
 // Close closes the connections.

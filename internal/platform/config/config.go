@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
@@ -22,9 +25,12 @@ import (
 
 // Config is every setting. Each binary uses the parts it needs; docs/operations.md lists them.
 type Config struct {
-	DatabaseURL     string   // COMMS_DATABASE_URL
-	DBMaxConns      int32    // COMMS_DB_MAX_CONNS
-	RedisAddr       string   // COMMS_REDIS_ADDR
+	DatabaseURL string // COMMS_DATABASE_URL
+	DBMaxConns  int32  // COMMS_DB_MAX_CONNS
+	RedisAddr   string // COMMS_REDIS_ADDR (or the host of COMMS_REDIS_URL)
+	// Redis is how to reach Redis: COMMS_REDIS_URL (redis:// or rediss://, with user, password
+	// and database) when set, else COMMS_REDIS_ADDR; COMMS_REDIS_TLS_CA_FILE adds a private CA.
+	Redis           *redis.Options
 	RedisPrefix     string   // COMMS_REDIS_PREFIX
 	KafkaBrokers    []string // COMMS_KAFKA_BROKERS, comma-separated
 	KafkaPartitions int      // COMMS_KAFKA_PARTITIONS: used when creating topics
@@ -131,6 +137,14 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepLostAfter:    dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
 		LogFormat:         str("COMMS_LOG_FORMAT", "json"),
 	}
+	ropts, err := redisOptions(c.RedisAddr, getenv("COMMS_REDIS_URL"), getenv("COMMS_REDIS_TLS_CA_FILE"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Redis = ropts
+	if ropts != nil {
+		c.RedisAddr = ropts.Addr
+	}
 	ring, err := secrets.ParseRing(getenv("COMMS_ENCRYPTION_KEYS"))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("COMMS_ENCRYPTION_KEYS: %w", err))
@@ -193,6 +207,44 @@ func Load(getenv func(string) string) (Config, error) {
 
 // FromEnv is Load(os.Getenv).
 func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// redisOptions is how to reach Redis: rawURL (redis://[user:password@]host:port/db, or
+// rediss:// for TLS) when set, else addr; caFile (PEM) is the CA that signs the server's
+// certificate, for a private CA.
+func redisOptions(addr, rawURL, caFile string) (*redis.Options, error) {
+	opts := &redis.Options{Addr: addr}
+	if rawURL != "" {
+		var err error
+		if opts, err = redis.ParseURL(rawURL); err != nil {
+			// The URL may hold a password: name the setting, not its value.
+			return nil, fmt.Errorf("COMMS_REDIS_URL: must be redis://[user:password@]host:port[/db] or rediss://…: %s", redactURLError(err))
+		}
+	}
+	if caFile != "" {
+		if opts.TLSConfig == nil {
+			return nil, fmt.Errorf("COMMS_REDIS_TLS_CA_FILE is set but Redis is not reached over TLS: use a rediss:// COMMS_REDIS_URL")
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("COMMS_REDIS_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("COMMS_REDIS_TLS_CA_FILE=%s: no PEM certificate in it", caFile)
+		}
+		opts.TLSConfig.RootCAs = pool
+	}
+	return opts, nil
+}
+
+// redactURLError is a URL parse error without the URL, which may hold a password.
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
 
 // MetricsListenAddr is where binary serves /metrics: COMMS_METRICS_ADDR, else its default on
 // loopback (api 9090, worker 9091, webhook 9092, so that one host can run all three; the worker
