@@ -59,6 +59,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
 		os.Exit(2)
 	}
+	queue.Configure(cfg.Kafka) // the embedded broker speaks plain TCP; an external one as configured
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/tracing"
+	"github.com/logicspike/comms/internal/queue"
 )
 
 // Main is the body of every service binary: load and validate the config, open the connections,
@@ -26,9 +28,17 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		os.Exit(2)
 	}
+	queue.Configure(cfg.Kafka)
 	log := cfg.Logger().With("service", name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := queue.Check(ctx, cfg.KafkaBrokers); errors.Is(err, queue.ErrSettings) {
+		log.Error("start-up failed", "err", err)
+		os.Exit(2)
+	} else if err != nil {
+		// Intake goes on without the broker, and the sweeper publishes what it recorded later.
+		log.Warn("kafka unreachable at start-up", "brokers", cfg.KafkaBrokers, "err", err)
+	}
 	stopTracing, err := StartTracing(ctx, name, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)

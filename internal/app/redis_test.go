@@ -2,20 +2,11 @@ package app_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +23,11 @@ import (
 // naming the settings; Redis being down does not (it is a fast path).
 func TestManagedRedisWithPasswordAndTLS(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	ca := writeCertificates(t, dir)
+	certs := testenv.NewCertificates(t)
+	ca := certs.CAFile
 	plain, tlsPort := freePort(t), freePort(t)
 	srv := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", plain, "--tls-port", tlsPort,
-		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
+		"--tls-cert-file", certs.CertFile, "--tls-key-file", certs.KeyFile,
 		"--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--requirepass", "s3cret", "--save", "", "--appendonly", "no")
 	if err := srv.Start(); err != nil {
 		t.Fatalf("redis-server (Debian's build has TLS): %v", err)
@@ -93,40 +84,6 @@ func TestManagedRedisWithPasswordAndTLS(t *testing.T) {
 			t.Errorf("%s: the error shows the password: %v", name, err)
 		}
 	}
-}
-
-// writeCertificates writes a CA (returned: its PEM's path) and a server certificate it signs for
-// 127.0.0.1 into dir, as server.pem and server.key.
-func writeCertificates(t *testing.T, dir string) string {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "comms test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	write := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	write("server.pem", "CERTIFICATE", der)
-	write("server.key", "EC PRIVATE KEY", keyDER)
-	return write("ca.pem", "CERTIFICATE", caDER)
 }
 
 // freePort is a port below the kernel's ephemeral range, free now, for a server this test starts.

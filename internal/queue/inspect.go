@@ -19,7 +19,7 @@ func NewGroupReader(brokers []string, group, topic string) *Reader {
 
 // NewPartitionReader reads one partition of topic from its first offset, in no group.
 func NewPartitionReader(brokers []string, topic string, partition int) *Reader {
-	return &Reader{r: kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})}
+	return &Reader{r: kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Dialer: dialer(), Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})}
 }
 
 // Fetch returns the next record, waiting for one until ctx ends.
@@ -37,7 +37,7 @@ func (r *Reader) Close() error { return r.r.Close() }
 // Committed returns group's committed offset on each of topic's partitions (-1: nothing
 // committed yet).
 func Committed(ctx context.Context, brokers []string, group, topic string, partitions ...int) (map[int]int64, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c := client(brokers)
 	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of %s on %s: %w", group, topic, err)

@@ -17,11 +17,11 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// Topics.
-const (
-	TopicSend   = "comms.send"
-	TopicDLQ    = "comms.send.dlq"
-	TopicEvents = "comms.events"
+// Topics: the bare names, after the prefix Configure sets (Settings.TopicPrefix).
+var (
+	TopicSend   = baseSend
+	TopicDLQ    = baseDLQ
+	TopicEvents = baseEvents
 )
 
 // RetryTiers are the delays of the retry topics, comms.send.retry.<tier>. A waiting intent goes
@@ -136,8 +136,10 @@ type Producer struct {
 
 // NewProducer returns a producer to topic. Writes wait for every in-sync replica (acks=all).
 func NewProducer(brokers []string, topic string) *Producer {
+	_, t := current()
 	return &Producer{w: &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
+		Transport:    t,
 		Topic:        topic,
 		Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioner, so other producers agree
 		RequiredAcks: kafka.RequireAll,
@@ -231,7 +233,7 @@ func (p *Producer) Close() error { return p.w.Close() }
 
 // EnsureTopics creates topics that do not exist yet, with the given partitions and replication.
 func EnsureTopics(ctx context.Context, brokers []string, partitions, replication int, topics ...string) error {
-	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", brokers[0])
+	conn, err := dialer().DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
 		return fmt.Errorf("dial kafka %s: %w", brokers[0], err)
 	}
@@ -240,7 +242,7 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 	if err != nil {
 		return fmt.Errorf("find kafka controller: %w", err)
 	}
-	cc, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp",
+	cc, err := dialer().DialContext(ctx, "tcp",
 		net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
 	if err != nil {
 		return fmt.Errorf("dial kafka controller: %w", err)
@@ -260,6 +262,7 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     brokers,
+		Dialer:      dialer(),
 		GroupID:     group,
 		GroupTopics: topics,
 		StartOffset: kafka.FirstOffset,
@@ -281,7 +284,7 @@ func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 // partition, the high watermark minus the group's committed offset (or minus the first offset
 // still on the broker, where the group has committed nothing), as the broker reports them.
 func GroupLag(ctx context.Context, brokers []string, group, topic string) (int64, error) {
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	c := client(brokers)
 	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("lag of %s on %s: metadata: %w", group, topic, err)

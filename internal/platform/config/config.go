@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -16,10 +17,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
+	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
@@ -30,13 +34,16 @@ type Config struct {
 	RedisAddr   string // COMMS_REDIS_ADDR (or the host of COMMS_REDIS_URL)
 	// Redis is how to reach Redis: COMMS_REDIS_URL (redis:// or rediss://, with user, password
 	// and database) when set, else COMMS_REDIS_ADDR; COMMS_REDIS_TLS_CA_FILE adds a private CA.
-	Redis           *redis.Options
-	RedisPrefix     string   // COMMS_REDIS_PREFIX
-	KafkaBrokers    []string // COMMS_KAFKA_BROKERS, comma-separated
-	KafkaPartitions int      // COMMS_KAFKA_PARTITIONS: used when creating topics
-	KafkaReplicas   int      // COMMS_KAFKA_REPLICATION
-	APIAddr         string   // COMMS_API_ADDR
-	WebhookAddr     string   // COMMS_WEBHOOK_ADDR
+	Redis        *redis.Options
+	RedisPrefix  string   // COMMS_REDIS_PREFIX
+	KafkaBrokers []string // COMMS_KAFKA_BROKERS, comma-separated
+	// Kafka is SASL, TLS and the topic prefix: COMMS_KAFKA_SASL_*, COMMS_KAFKA_TLS*,
+	// COMMS_KAFKA_TOPIC_PREFIX (see kafkaSettings).
+	Kafka           queue.Settings
+	KafkaPartitions int    // COMMS_KAFKA_PARTITIONS: used when creating topics
+	KafkaReplicas   int    // COMMS_KAFKA_REPLICATION
+	APIAddr         string // COMMS_API_ADDR
+	WebhookAddr     string // COMMS_WEBHOOK_ADDR
 	// MetricsAddr is COMMS_METRICS_ADDR: where the binary serves /metrics, on a listener of its
 	// own apart from the public ports; "" for the binary's default (see MetricsListenAddr).
 	MetricsAddr       string
@@ -137,6 +144,11 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepLostAfter:    dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
 		LogFormat:         str("COMMS_LOG_FORMAT", "json"),
 	}
+	kset, err := kafkaSettings(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Kafka = kset
 	ropts, err := redisOptions(c.RedisAddr, getenv("COMMS_REDIS_URL"), getenv("COMMS_REDIS_TLS_CA_FILE"))
 	if err != nil {
 		errs = append(errs, err)
@@ -207,6 +219,78 @@ func Load(getenv func(string) string) (Config, error) {
 
 // FromEnv is Load(os.Getenv).
 func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// kafkaSettings reads how to reach a secured cluster: COMMS_KAFKA_SASL_MECHANISM (PLAIN,
+// SCRAM-SHA-256 or SCRAM-SHA-512) with COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD;
+// COMMS_KAFKA_TLS=true, with COMMS_KAFKA_TLS_CA_FILE for a private CA and
+// COMMS_KAFKA_TLS_CERT_FILE and COMMS_KAFKA_TLS_KEY_FILE for a client certificate; and
+// COMMS_KAFKA_TOPIC_PREFIX.
+func kafkaSettings(getenv func(string) string) (queue.Settings, error) {
+	var s queue.Settings
+	var errs []error
+	s.TopicPrefix = getenv("COMMS_KAFKA_TOPIC_PREFIX")
+	if p := s.TopicPrefix; p != "" && !topicPrefix.MatchString(p) {
+		errs = append(errs, fmt.Errorf("COMMS_KAFKA_TOPIC_PREFIX=%q: letters, digits, '.', '_' and '-' only, at most 100", p))
+	}
+	user, pass := getenv("COMMS_KAFKA_SASL_USERNAME"), getenv("COMMS_KAFKA_SASL_PASSWORD")
+	switch m := getenv("COMMS_KAFKA_SASL_MECHANISM"); m {
+	case "":
+		if user != "" || pass != "" {
+			errs = append(errs, errors.New("COMMS_KAFKA_SASL_USERNAME and _PASSWORD are set but COMMS_KAFKA_SASL_MECHANISM is not (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"))
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if user == "" || pass == "" {
+			errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%s needs COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD", m))
+			break
+		}
+		if m == "PLAIN" {
+			s.SASL = plain.Mechanism{Username: user, Password: pass}
+			break
+		}
+		algo := scram.SHA256
+		if m == "SCRAM-SHA-512" {
+			algo = scram.SHA512
+		}
+		mech, err := scram.Mechanism(algo, user, pass)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%s: %w", m, err))
+		}
+		s.SASL = mech
+	default:
+		errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%q: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m))
+	}
+	caFile, certFile, keyFile := getenv("COMMS_KAFKA_TLS_CA_FILE"), getenv("COMMS_KAFKA_TLS_CERT_FILE"), getenv("COMMS_KAFKA_TLS_KEY_FILE")
+	switch v := getenv("COMMS_KAFKA_TLS"); v {
+	case "", "false":
+		if caFile != "" || certFile != "" || keyFile != "" {
+			errs = append(errs, errors.New("COMMS_KAFKA_TLS_* files are set but COMMS_KAFKA_TLS is not true"))
+		}
+	case "true":
+		s.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if caFile != "" {
+			pem, err := os.ReadFile(caFile)
+			pool := x509.NewCertPool()
+			if err != nil || !pool.AppendCertsFromPEM(pem) {
+				errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS_CA_FILE=%s: no readable PEM certificate (%v)", caFile, err))
+			}
+			s.TLS.RootCAs = pool
+		}
+		if (certFile == "") != (keyFile == "") {
+			errs = append(errs, errors.New("COMMS_KAFKA_TLS_CERT_FILE and COMMS_KAFKA_TLS_KEY_FILE go together"))
+		} else if certFile != "" {
+			pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS_CERT_FILE, _KEY_FILE: %w", err))
+			}
+			s.TLS.Certificates = []tls.Certificate{pair}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS=%q: must be true or false", v))
+	}
+	return s, errors.Join(errs...)
+}
+
+var topicPrefix = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
 // redisOptions is how to reach Redis: rawURL (redis://[user:password@]host:port/db, or
 // rediss:// for TLS) when set, else addr; caFile (PEM) is the CA that signs the server's

@@ -1,0 +1,120 @@
+package queue
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+)
+
+// Settings are how this process reaches the Kafka cluster beyond the brokers' addresses: SASL,
+// TLS and a prefix for every topic name (so that two environments can share a cluster). The
+// zero value is plain TCP and the bare names (make dev, the tests).
+type Settings struct {
+	SASL        sasl.Mechanism // nil: no SASL
+	TLS         *tls.Config    // nil: plain TCP
+	TopicPrefix string         // e.g. "staging.": staging.comms.send
+}
+
+// The topic names without a prefix.
+const (
+	baseSend   = "comms.send"
+	baseDLQ    = "comms.send.dlq"
+	baseEvents = "comms.events"
+)
+
+var (
+	settingsMu sync.RWMutex
+	settings   Settings
+	transport  kafka.RoundTripper = kafka.DefaultTransport
+)
+
+// Configure sets how every producer, consumer and admin call of this process reaches the
+// cluster. Each binary calls it once at start-up, from its configuration, before anything
+// connects: what was built earlier keeps the settings it was built with.
+func Configure(s Settings) {
+	settingsMu.Lock()
+	defer settingsMu.Unlock()
+	settings = s
+	transport = kafka.DefaultTransport
+	if s.SASL != nil || s.TLS != nil {
+		transport = &kafka.Transport{SASL: s.SASL, TLS: s.TLS, DialTimeout: 10 * time.Second}
+	}
+	TopicSend, TopicDLQ, TopicEvents = s.TopicPrefix+baseSend, s.TopicPrefix+baseDLQ, s.TopicPrefix+baseEvents
+}
+
+func current() (Settings, kafka.RoundTripper) {
+	settingsMu.RLock()
+	defer settingsMu.RUnlock()
+	return settings, transport
+}
+
+// dialer is a connection dialer with the process's SASL and TLS.
+func dialer() *kafka.Dialer {
+	s, _ := current()
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: s.SASL, TLS: s.TLS}
+}
+
+// client is an admin client of brokers with the process's SASL and TLS.
+func client(brokers []string) *kafka.Client {
+	_, t := current()
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: t}
+}
+
+// ErrSettings means the cluster answered but refused this process's settings: its SASL
+// credentials, or a certificate that the configured CAs do not trust. Retrying cannot help.
+var ErrSettings = errors.New("kafka refused the connection settings")
+
+// Check connects to the cluster and asks for its brokers, so that credentials it refuses or a
+// certificate nobody trusts stop a binary at start (wrapping ErrSettings) rather than in a
+// retry loop. A cluster that cannot be reached at all is another error: the API accepts
+// messages while the broker is down, and the sweeper publishes them later.
+func Check(ctx context.Context, brokers []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	for _, b := range brokers {
+		var conn *kafka.Conn
+		if conn, err = dialer().DialContext(ctx, "tcp", b); err == nil {
+			_, err = conn.Brokers()
+			_ = conn.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if serr := settingsError(err); serr != nil {
+			return serr
+		}
+	}
+	return fmt.Errorf("reach kafka at %v: %w", brokers, err)
+}
+
+// settingsError is err as a refusal of this process's settings (wrapping ErrSettings), or nil
+// when it is not one.
+func settingsError(err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var tlsRecord tls.RecordHeaderError
+	switch {
+	case errors.Is(err, kafka.SASLAuthenticationFailed), errors.Is(err, kafka.UnsupportedSASLMechanism),
+		errors.Is(err, kafka.IllegalSASLState):
+		return fmt.Errorf("%w: SASL: %v (check COMMS_KAFKA_SASL_MECHANISM, COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD)", ErrSettings, err)
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+		return fmt.Errorf("%w: TLS: %v (check COMMS_KAFKA_TLS_CA_FILE)", ErrSettings, err)
+	case errors.As(err, &tlsRecord):
+		return fmt.Errorf("%w: TLS: the broker does not speak TLS: %v (check COMMS_KAFKA_TLS)", ErrSettings, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		// Reached, then hung up on: what a broker does to a client without the TLS or SASL it
+		// requires, or with credentials it refuses.
+		return fmt.Errorf("%w: the broker closed the connection: it expects TLS (COMMS_KAFKA_TLS) or SASL (COMMS_KAFKA_SASL_*) other than configured: %v", ErrSettings, err)
+	}
+	return nil
+}
