@@ -4,7 +4,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/api ./cmd/worker ./cmd/webhook ./cmd/commsctl
+# --build-arg VERSION=v1.4.0 --build-arg COMMIT=$(git rev-parse --short HEAD): what --version prints
+ARG VERSION=dev
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath \
+    -ldflags="-s -w -X github.com/logicspike/comms/internal/app.Version=${VERSION} -X github.com/logicspike/comms/internal/app.Commit=${COMMIT}" \
+    -o /out/ ./cmd/api ./cmd/worker ./cmd/webhook ./cmd/commsctl
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

@@ -60,8 +60,11 @@ lint: ## golangci-lint with .golangci.yml
 	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION)
 	golangci-lint run $(PKGS)
 
-build: ## build every binary into bin/
-	$(GO) build -o bin/ ./cmd/...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+build: ## build every binary into bin/, stamped with VERSION and COMMIT (--version prints them)
+	$(GO) build -ldflags "-X github.com/logicspike/comms/internal/app.Version=$(VERSION) -X github.com/logicspike/comms/internal/app.Commit=$(COMMIT)" -o bin/ ./cmd/...
 
 migrate: ## apply migrations to COMMS_DATABASE_URL
 	$(GO) run ./cmd/commsctl migrate

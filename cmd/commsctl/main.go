@@ -88,9 +88,54 @@ func main() {
 
 var errUsage = errors.New("bad usage")
 
+// wantsHelp reports whether a command's arguments ask for its help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
+}
+
+// commandUsage is the part of usage about cmd (its lines and their continuations), or all of it.
+func commandUsage(cmd string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+cmd+" "):
+			in = true
+		case strings.HasPrefix(line, "   ") && in: // a continuation of the command's line
+		default:
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return usage
+	}
+	return "usage: commsctl " + cmd + " …\n\n" + b.String() + "\nSettings come from the environment (see docs/operations.md).\n"
+}
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
+	}
+	// Help and the version need no configuration: answered before the environment is read.
+	switch args[0] {
+	case "--version", "-version", "version":
+		fmt.Fprintln(out, app.VersionLine("commsctl"))
+		return nil
+	case "--help", "-help", "-h", "help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	if wantsHelp(args[1:]) {
+		fmt.Fprint(out, commandUsage(args[0]))
+		return nil
 	}
 	if len(args) > 1 && args[0] == "keys" && args[1] == "generate" {
 		// Needs no configuration: it is how the first key is made.

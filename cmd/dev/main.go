@@ -48,6 +48,9 @@ var devDefaults = map[string]string{
 }
 
 func main() {
+	if app.AskedForVersion("dev", os.Args[1:], os.Stdout) {
+		return
+	}
 	app.TuneGC()
 	cfg, err := config.Load(func(name string) string {
 		if v := os.Getenv(name); v != "" {

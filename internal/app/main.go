@@ -22,6 +22,9 @@ import (
 // Main is the body of every service binary: load and validate the config, open the connections,
 // run until SIGINT or SIGTERM, and exit non-zero on failure.
 func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) error) {
+	if AskedForVersion(name, os.Args[1:], os.Stdout) {
+		return
+	}
 	TuneGC()
 	cfg, err := config.FromEnv()
 	if err != nil {

@@ -397,7 +397,8 @@ func TestEarlyRetryIntentIsDeferredNotDropped(t *testing.T) {
 		Attempt: 2, Parks: 1, EnqueuedAt: time.Now(), NotBefore: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	counts := s.WaitAllFinal(30 * time.Second)
+	// Through the 5 s retry tier, whose consumers join one by one on a loaded machine.
+	counts := s.WaitAllFinal(60 * time.Second)
 	if counts[message.Sent] != 1 {
 		t.Fatalf("statuses %v, want the message sent", counts)
 	}
