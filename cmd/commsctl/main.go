@@ -155,7 +155,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bad configuration:\n%w", err)
 	}
-	queue.Configure(cfg.Kafka)
+	kafka, err := queue.SettingsFrom(cfg.Kafka)
+	if err != nil {
+		return fmt.Errorf("bad configuration:\n%w", err)
+	}
+	queue.Configure(kafka)
 	cmd := args[0]
 	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox" || cmd == "usage") {
 		cmd += " " + args[1]

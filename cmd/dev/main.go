@@ -45,6 +45,7 @@ var devDefaults = map[string]string{
 	"COMMS_LOG_FORMAT":             "text", // people read the dev runner's logs
 	"COMMS_ENCRYPTION_KEYS":        "dev:ZGV2LW9ubHkta2V5LW5ldmVyLXVzZS1pbi1wcm9kISE=",
 	"COMMS_ALLOW_PRIVATE_NETWORKS": "true", // so a webhook or SMTP config may point at localhost
+	"COMMS_DRAIN_DELAY":            "0s",   // no load balancer to wait for: Ctrl-C stops at once
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 		return
 	}
 	app.TuneGC()
+	app.RecordBuildInfo("dev")
 	cfg, err := config.Load(func(name string) string {
 		if v := os.Getenv(name); v != "" {
 			return v
@@ -62,7 +64,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
 		os.Exit(2)
 	}
-	queue.Configure(cfg.Kafka) // the embedded broker speaks plain TCP; an external one as configured
+	// The embedded broker speaks plain TCP; an external one as configured.
+	kafka, err := queue.SettingsFrom(cfg.Kafka)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
+		os.Exit(2)
+	}
+	queue.Configure(kafka)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/logicspike/comms/docs"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
@@ -70,9 +71,9 @@ func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Se
 		if rt.access != accessPublic {
 			h = srv.audited(rt.pattern, h)
 		}
-		srv.mux.HandleFunc(rt.pattern, srv.authenticate(rt.access, h))
+		srv.mux.Handle(rt.pattern, metrics.Route("api", rt.pattern, srv.authenticate(rt.access, h)))
 	}
-	srv.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeProblem(w, r, errNotFound) })
+	srv.mux.Handle("/", metrics.Route("api", "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeProblem(w, r, errNotFound) })))
 	return srv
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -147,7 +148,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	wg.Add(1)
 	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
 	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, apiSrv, d.Log)), "api"))
-	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "api"))
+	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
 	return err
@@ -247,7 +248,7 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Run(bg) }()
 	go func() { defer wg.Done(); apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
-	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
 	stopBg()
 	wg.Wait()
 	return err
@@ -268,11 +269,24 @@ func newHTTPServer(h http.Handler) *http.Server {
 }
 
 // serve runs srv on ln, holding at most maxConns connections open (setting names the variable),
-// until ctx ends, then lets in-flight requests finish for up to timeout.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting string, maxConns int, timeout time.Duration, log *slog.Logger) error {
+// until ctx ends. Then it drains: for drain it goes on serving while /readyz answers 503, so that
+// load balancers and Kubernetes endpoints stop sending before it stops accepting; then it lets
+// in-flight requests finish for up to timeout.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting string, maxConns int, drain, timeout time.Duration, log *slog.Logger) error {
 	if err := checkFileLimit(setting, maxConns); err != nil {
 		return err
 	}
+	var draining atomic.Bool
+	next := srv.Handler
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" && draining.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"draining"}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 	lim := connlimit.Wrap(ln, maxConns, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(setting, "COMMS_"), "_MAX_CONNS")))
 	errc := make(chan error, 1)
 	go func() { errc <- lim.Serve(srv) }()
@@ -281,6 +295,15 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting strin
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
+	}
+	if drain > 0 {
+		draining.Store(true)
+		log.Info("draining: /readyz fails while requests are still served", "for", drain)
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		case <-time.After(drain):
+		}
 	}
 	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -26,13 +26,19 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		return
 	}
 	TuneGC()
+	RecordBuildInfo(name)
 	cfg, err := config.FromEnv()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		os.Exit(2)
 	}
-	queue.Configure(cfg.Kafka)
 	log := cfg.Logger().With("service", name)
+	kafka, err := queue.SettingsFrom(cfg.Kafka)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
+		os.Exit(2)
+	}
+	queue.Configure(kafka)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := queue.Check(ctx, cfg.KafkaBrokers); errors.Is(err, queue.ErrSettings) {

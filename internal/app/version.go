@@ -3,7 +3,10 @@ package app
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
+
+	"github.com/logicspike/comms/internal/platform/metrics"
 )
 
 // Version and Commit are stamped at build time (make build, the Dockerfile):
@@ -18,6 +21,16 @@ var (
 
 // VersionLine is what every binary's --version prints.
 func VersionLine(binary string) string {
+	return fmt.Sprintf("%s %s (commit %s)", binary, Version, commit())
+}
+
+// RecordBuildInfo sets comms_build_info for binary.
+func RecordBuildInfo(binary string) {
+	metrics.BuildInfo.WithLabelValues(binary, Version, commit(), runtime.Version()).Set(1)
+}
+
+// commit is the stamped commit, else the VCS revision Go recorded, else "unknown".
+func commit() string {
 	commit := Commit
 	if commit == "" {
 		if info, ok := debug.ReadBuildInfo(); ok {
@@ -31,7 +44,7 @@ func VersionLine(binary string) string {
 	if commit == "" {
 		commit = "unknown"
 	}
-	return fmt.Sprintf("%s %s (commit %s)", binary, Version, commit)
+	return commit
 }
 
 // AskedForVersion reports whether args (a binary's arguments) ask for its version or help, and

@@ -7,11 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/logicspike/comms/internal/platform/config"
 )
 
 // Settings are how this process reaches the Kafka cluster beyond the brokers' addresses: SASL,
@@ -21,6 +26,47 @@ type Settings struct {
 	SASL        sasl.Mechanism // nil: no SASL
 	TLS         *tls.Config    // nil: plain TCP
 	TopicPrefix string         // e.g. "staging.": staging.comms.send
+}
+
+// SettingsFrom builds the connection settings from the configuration: the SASL mechanism with
+// its credentials, and the TLS configuration with its CA and client certificate read from their
+// files. Errors name the setting.
+func SettingsFrom(k config.Kafka) (Settings, error) {
+	s := Settings{TopicPrefix: k.TopicPrefix}
+	switch k.SASLMechanism {
+	case "PLAIN":
+		s.SASL = plain.Mechanism{Username: k.SASLUsername, Password: k.SASLPassword}
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		algo := scram.SHA256
+		if k.SASLMechanism == "SCRAM-SHA-512" {
+			algo = scram.SHA512
+		}
+		mech, err := scram.Mechanism(algo, k.SASLUsername, k.SASLPassword)
+		if err != nil {
+			return Settings{}, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%s: %w", k.SASLMechanism, err)
+		}
+		s.SASL = mech
+	}
+	if !k.TLS {
+		return s, nil
+	}
+	s.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	if k.TLSCAFile != "" {
+		pem, err := os.ReadFile(k.TLSCAFile)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			return Settings{}, fmt.Errorf("COMMS_KAFKA_TLS_CA_FILE=%s: no readable PEM certificate (%v)", k.TLSCAFile, err)
+		}
+		s.TLS.RootCAs = pool
+	}
+	if k.TLSCertFile != "" {
+		pair, err := tls.LoadX509KeyPair(k.TLSCertFile, k.TLSKeyFile)
+		if err != nil {
+			return Settings{}, fmt.Errorf("COMMS_KAFKA_TLS_CERT_FILE, _KEY_FILE: %w", err)
+		}
+		s.TLS.Certificates = []tls.Certificate{pair}
+	}
+	return s, nil
 }
 
 // The topic names without a prefix.

@@ -86,10 +86,11 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) (*Server, error) {
 	s.callbacks = cbs
 	s.inbox = batch.New(st.InsertCallbacks, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
 
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	handle := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, metrics.Route("webhook", pattern, h)) }
+	handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.pool.Ping(r.Context()); err != nil {
 			s.log.WarnContext(r.Context(), "not ready: database unreachable", "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
@@ -97,10 +98,10 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) (*Server, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	s.mux.HandleFunc("POST /webhooks/{type}/{provider_id}", s.receive)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /webhooks/{type}/{provider_id}", s.receive)
+	s.mux.Handle("/", metrics.Route("webhook", "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no callback receiver at this path")
-	})
+	})))
 	return s, nil
 }
 

@@ -137,8 +137,7 @@ func TestCopiedCiphertextDoesNotOpenForAnotherTenant(t *testing.T) {
 	}
 	s.StartWorker(fast)
 	id := s.Send(keyB, "", sms("b's message"))
-	// A full suite under the race detector has been seen to take over 30 s here.
-	s.WaitAllFinal(60 * time.Second)
+	s.WaitAllFinal(30 * time.Second)
 	if m := getMessage(t, s, tidB, id); m.ProviderConfigID == b.ID || sentFrom(tw, "b's message") != "" {
 		t.Fatalf("sent with copied credentials: %+v", m)
 	}

@@ -3,7 +3,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -17,13 +16,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
-	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
@@ -39,7 +35,7 @@ type Config struct {
 	KafkaBrokers []string // COMMS_KAFKA_BROKERS, comma-separated
 	// Kafka is SASL, TLS and the topic prefix: COMMS_KAFKA_SASL_*, COMMS_KAFKA_TLS*,
 	// COMMS_KAFKA_TOPIC_PREFIX (see kafkaSettings).
-	Kafka           queue.Settings
+	Kafka           Kafka
 	KafkaPartitions int    // COMMS_KAFKA_PARTITIONS: used when creating topics
 	KafkaReplicas   int    // COMMS_KAFKA_REPLICATION
 	APIAddr         string // COMMS_API_ADDR
@@ -52,13 +48,16 @@ type Config struct {
 	WorkerInFlight    int           // COMMS_WORKER_IN_FLIGHT
 	AttemptTimeout    time.Duration // COMMS_ATTEMPT_TIMEOUT
 	ShutdownTimeout   time.Duration // COMMS_SHUTDOWN_TIMEOUT
-	AuthCacheTTL      time.Duration // COMMS_AUTH_CACHE_TTL
-	APIMaxConns       int           // COMMS_API_MAX_CONNS: connections the API holds open at once
-	WebhookMaxConns   int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
-	RouteCacheTTL     time.Duration // COMMS_ROUTE_CACHE_TTL
-	SweepInterval     time.Duration // COMMS_SWEEP_INTERVAL
-	SweepGrace        time.Duration // COMMS_SWEEP_GRACE
-	SweepLostAfter    time.Duration // COMMS_SWEEP_LOST_AFTER
+	// DrainDelay (COMMS_DRAIN_DELAY) is how long api and webhook keep serving after SIGTERM with
+	// /readyz failing, so load balancers take them out before they stop accepting.
+	DrainDelay      time.Duration
+	AuthCacheTTL    time.Duration // COMMS_AUTH_CACHE_TTL
+	APIMaxConns     int           // COMMS_API_MAX_CONNS: connections the API holds open at once
+	WebhookMaxConns int           // COMMS_WEBHOOK_MAX_CONNS: the same for the callback receiver
+	RouteCacheTTL   time.Duration // COMMS_ROUTE_CACHE_TTL
+	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
+	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
+	SweepLostAfter  time.Duration // COMMS_SWEEP_LOST_AFTER
 	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
 	// first. Required: without it no stored config can be opened.
 	Ring *secrets.Ring
@@ -135,6 +134,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WorkerInFlight:    num("COMMS_WORKER_IN_FLIGHT", 1024, 1),
 		AttemptTimeout:    dur("COMMS_ATTEMPT_TIMEOUT", 30*time.Second),
 		ShutdownTimeout:   dur("COMMS_SHUTDOWN_TIMEOUT", 25*time.Second),
+		DrainDelay:        dur("COMMS_DRAIN_DELAY", 5*time.Second),
 		AuthCacheTTL:      dur("COMMS_AUTH_CACHE_TTL", 10*time.Second),
 		APIMaxConns:       num("COMMS_API_MAX_CONNS", 4096, 1),
 		WebhookMaxConns:   num("COMMS_WEBHOOK_MAX_CONNS", 4096, 1),
@@ -220,74 +220,55 @@ func Load(getenv func(string) string) (Config, error) {
 // FromEnv is Load(os.Getenv).
 func FromEnv() (Config, error) { return Load(os.Getenv) }
 
-// kafkaSettings reads how to reach a secured cluster: COMMS_KAFKA_SASL_MECHANISM (PLAIN,
-// SCRAM-SHA-256 or SCRAM-SHA-512) with COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD;
+// Kafka is how to reach a secured cluster, as the environment says; queue.SettingsFrom builds
+// the connection settings from it.
+type Kafka struct {
+	SASLMechanism, SASLUsername, SASLPassword string // COMMS_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD
+	TLS                                       bool   // COMMS_KAFKA_TLS
+	TLSCAFile, TLSCertFile, TLSKeyFile        string // COMMS_KAFKA_TLS_CA_FILE, _CERT_FILE, _KEY_FILE
+	TopicPrefix                               string // COMMS_KAFKA_TOPIC_PREFIX
+}
+
+// kafkaSettings reads and checks COMMS_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512) with COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD;
 // COMMS_KAFKA_TLS=true, with COMMS_KAFKA_TLS_CA_FILE for a private CA and
 // COMMS_KAFKA_TLS_CERT_FILE and COMMS_KAFKA_TLS_KEY_FILE for a client certificate; and
 // COMMS_KAFKA_TOPIC_PREFIX.
-func kafkaSettings(getenv func(string) string) (queue.Settings, error) {
-	var s queue.Settings
+func kafkaSettings(getenv func(string) string) (Kafka, error) {
+	k := Kafka{SASLMechanism: getenv("COMMS_KAFKA_SASL_MECHANISM"), SASLUsername: getenv("COMMS_KAFKA_SASL_USERNAME"),
+		SASLPassword: getenv("COMMS_KAFKA_SASL_PASSWORD"), TLSCAFile: getenv("COMMS_KAFKA_TLS_CA_FILE"),
+		TLSCertFile: getenv("COMMS_KAFKA_TLS_CERT_FILE"), TLSKeyFile: getenv("COMMS_KAFKA_TLS_KEY_FILE"),
+		TopicPrefix: getenv("COMMS_KAFKA_TOPIC_PREFIX")}
 	var errs []error
-	s.TopicPrefix = getenv("COMMS_KAFKA_TOPIC_PREFIX")
-	if p := s.TopicPrefix; p != "" && !topicPrefix.MatchString(p) {
+	if p := k.TopicPrefix; p != "" && !topicPrefix.MatchString(p) {
 		errs = append(errs, fmt.Errorf("COMMS_KAFKA_TOPIC_PREFIX=%q: letters, digits, '.', '_' and '-' only, at most 100", p))
 	}
-	user, pass := getenv("COMMS_KAFKA_SASL_USERNAME"), getenv("COMMS_KAFKA_SASL_PASSWORD")
-	switch m := getenv("COMMS_KAFKA_SASL_MECHANISM"); m {
+	switch m := k.SASLMechanism; m {
 	case "":
-		if user != "" || pass != "" {
+		if k.SASLUsername != "" || k.SASLPassword != "" {
 			errs = append(errs, errors.New("COMMS_KAFKA_SASL_USERNAME and _PASSWORD are set but COMMS_KAFKA_SASL_MECHANISM is not (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"))
 		}
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		if user == "" || pass == "" {
+		if k.SASLUsername == "" || k.SASLPassword == "" {
 			errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%s needs COMMS_KAFKA_SASL_USERNAME and COMMS_KAFKA_SASL_PASSWORD", m))
-			break
 		}
-		if m == "PLAIN" {
-			s.SASL = plain.Mechanism{Username: user, Password: pass}
-			break
-		}
-		algo := scram.SHA256
-		if m == "SCRAM-SHA-512" {
-			algo = scram.SHA512
-		}
-		mech, err := scram.Mechanism(algo, user, pass)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%s: %w", m, err))
-		}
-		s.SASL = mech
 	default:
 		errs = append(errs, fmt.Errorf("COMMS_KAFKA_SASL_MECHANISM=%q: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m))
 	}
-	caFile, certFile, keyFile := getenv("COMMS_KAFKA_TLS_CA_FILE"), getenv("COMMS_KAFKA_TLS_CERT_FILE"), getenv("COMMS_KAFKA_TLS_KEY_FILE")
 	switch v := getenv("COMMS_KAFKA_TLS"); v {
 	case "", "false":
-		if caFile != "" || certFile != "" || keyFile != "" {
+		if k.TLSCAFile != "" || k.TLSCertFile != "" || k.TLSKeyFile != "" {
 			errs = append(errs, errors.New("COMMS_KAFKA_TLS_* files are set but COMMS_KAFKA_TLS is not true"))
 		}
 	case "true":
-		s.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			pool := x509.NewCertPool()
-			if err != nil || !pool.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS_CA_FILE=%s: no readable PEM certificate (%v)", caFile, err))
-			}
-			s.TLS.RootCAs = pool
-		}
-		if (certFile == "") != (keyFile == "") {
+		k.TLS = true
+		if (k.TLSCertFile == "") != (k.TLSKeyFile == "") {
 			errs = append(errs, errors.New("COMMS_KAFKA_TLS_CERT_FILE and COMMS_KAFKA_TLS_KEY_FILE go together"))
-		} else if certFile != "" {
-			pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS_CERT_FILE, _KEY_FILE: %w", err))
-			}
-			s.TLS.Certificates = []tls.Certificate{pair}
 		}
 	default:
 		errs = append(errs, fmt.Errorf("COMMS_KAFKA_TLS=%q: must be true or false", v))
 	}
-	return s, errors.Join(errs...)
+	return k, errors.Join(errs...)
 }
 
 var topicPrefix = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)

@@ -106,5 +106,11 @@ var (
 	})
 )
 
+// BuildInfo is 1, labelled with what is running: the version and commit stamped at build, and
+// the Go version. Set once at start (app.Main).
+var BuildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "comms_build_info", Help: "The running build: 1, labelled with its version, commit and Go version.",
+}, []string{"binary", "version", "commit", "goversion"})
+
 // Handler serves the default registry.
 func Handler() http.Handler { return promhttp.Handler() }

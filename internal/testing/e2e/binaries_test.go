@@ -101,7 +101,7 @@ func newBinaryEnv(t *testing.T, group string, sandboxLatencyMS int) binaryEnv {
 	return binaryEnv{pool: pool, key: key, brokers: brokers, env: []string{
 		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
 		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",
-		"COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_WORKER_GROUP=" + group,
+		"COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_WORKER_GROUP=" + group, "COMMS_DRAIN_DELAY=0s",
 		"COMMS_LOG_FORMAT=json", "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
 	}}
 }
@@ -145,7 +145,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	ctx := context.Background()
 	be := newBinaryEnv(t, "sigterm-test", 5000) // slow provider: sends are in flight at SIGTERM
 	pool, key, brokers := be.pool, be.key, be.brokers
-	env := append(be.env, "COMMS_SHUTDOWN_TIMEOUT=20s")
+	env := append(be.env, "COMMS_SHUTDOWN_TIMEOUT=20s", "COMMS_DRAIN_DELAY=3s")
 	api := startBinary(t, dir+"/api", env)
 	worker := startBinary(t, dir+"/worker", env)
 	hook := startBinary(t, dir+"/webhook", env)
@@ -181,7 +181,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `comms_build_info{binary="`+name+`"`) {
 			t.Errorf("%s's metrics listener %s: %d", name, addr, resp.StatusCode)
 		}
 	}
@@ -215,6 +215,31 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	if committed != n {
 		t.Fatalf("offsets committed for %d intents, want %d", committed, n)
 	}
-	api.terminate(t)
+	// On SIGTERM the API first drains: /readyz fails while it goes on serving, so that load
+	// balancers stop sending before it stops accepting.
+	if err := api.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		resp, err := http.Get("http://" + apiAddr + "/readyz")
+		if err != nil {
+			t.Fatalf("the API stopped accepting before it drained: %v", err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still answers %d after SIGTERM", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := apiClient.Send(context.Background(), message.Request{Channel: message.SMS, To: "+14155550123", Text: "while draining"}, ""); err != nil {
+		t.Fatalf("a send while draining: %v", err)
+	}
+	if err := <-api.done; err != nil {
+		t.Fatalf("api exited after SIGTERM with %v", err)
+	}
 	hook.terminate(t)
 }

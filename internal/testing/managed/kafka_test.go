@@ -40,7 +40,11 @@ func TestSecuredKafkaWithSCRAMOverTLSAndATopicPrefix(t *testing.T) {
 		if err != nil {
 			t.Fatalf("config: %v", err)
 		}
-		return cfg.Kafka
+		s, err := queue.SettingsFrom(cfg.Kafka)
+		if err != nil {
+			t.Fatalf("settings: %v", err)
+		}
+		return s
 	}
 	good := map[string]string{"COMMS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "COMMS_KAFKA_SASL_USERNAME": "comms",
 		"COMMS_KAFKA_SASL_PASSWORD": "s3cret", "COMMS_KAFKA_TLS": "true", "COMMS_KAFKA_TLS_CA_FILE": certs.CAFile,

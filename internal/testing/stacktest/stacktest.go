@@ -385,8 +385,13 @@ func (s *Stack) CountByStatus(ctx context.Context) (map[message.Status]int, erro
 }
 
 // WaitAllFinal waits until every message is in a final status, or fails after timeout.
+//
+// The timeout is a liveness bound, not a speed assertion, so it is doubled: the whole suite under
+// the race detector on two cores, dozens of stacks each with its own broker, has been seen to
+// take over 30 s to consume an intent.
 func (s *Stack) WaitAllFinal(timeout time.Duration) map[message.Status]int {
 	s.tb.Helper()
+	timeout *= 2
 	deadline := time.Now().Add(timeout)
 	for {
 		counts, err := s.CountByStatus(context.Background())
