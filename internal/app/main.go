@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/metrics"
@@ -60,6 +61,12 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		os.Exit(1)
 	}
 	defer d.Close()
+	if err := db.CheckMigrated(ctx, d.Pool); err != nil {
+		// Running against an older schema would fail request by request; say it once, now.
+		log.Error("start-up failed", "err", err)
+		d.Close()
+		os.Exit(2)
+	}
 	stopMetrics, err := ServeMetrics(ctx, cfg.MetricsListenAddr(name), log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
@@ -90,7 +97,7 @@ func StartTracing(ctx context.Context, service string, log *slog.Logger) (stop f
 	}, nil
 }
 
-// ServeMetrics serves Prometheus' /metrics on addr, a listener of its own: the public ports (the
+// ServeMetrics serves Prometheus' /metrics (and /healthz) on addr, a listener of its own: the public ports (the
 // API's, and the webhook receiver's that faces the internet) never serve it, since its labels
 // name every tenant and provider config. The returned function closes it.
 func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (stop func(), err error) {
@@ -100,6 +107,11 @@ func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (stop func
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler())
+	// Liveness for probes, on the one port every binary has (the worker serves nothing else).
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	// Scrapers only: a few connections are plenty.
 	go func() { _ = connlimit.Wrap(ln, 64, "metrics").Serve(srv) }()

@@ -3,6 +3,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/logicspike/comms/internal/platform/tracing"
@@ -65,6 +67,44 @@ const migrationLockID = 0x636f6d6d73 // "comms"
 // each in its own transaction with lock and statement timeouts. It returns the versions applied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 	return migrate(ctx, pool, migrations.FS)
+}
+
+// ErrNotMigrated means the database lacks migrations this binary needs.
+var ErrNotMigrated = errors.New("database not migrated")
+
+// CheckMigrated returns ErrNotMigrated, naming what is missing and the command to run, when the
+// database lacks any migration embedded in this binary. A database ahead of the binary (a
+// rolling upgrade, with the newer release's migrations applied first) is fine.
+func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	all, err := load(migrations.FS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	var versions []int
+	rows, err := pool.Query(ctx, `SELECT version FROM communication.schema_migrations`)
+	if err == nil {
+		versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"): // no table, no schema
+	case err != nil:
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, v := range versions {
+		applied[v] = true
+	}
+	var missing []string
+	for _, m := range all {
+		if !applied[m.version] {
+			missing = append(missing, m.name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of this release's migrations are not applied (%s): run commsctl migrate", ErrNotMigrated, len(missing), strings.Join(missing, ", "))
 }
 
 type migration struct {

@@ -184,6 +184,11 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `comms_build_info{binary="`+name+`"`) {
 			t.Errorf("%s's metrics listener %s: %d", name, addr, resp.StatusCode)
 		}
+		if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s's liveness on %s: %v", name, addr, err)
+		} else {
+			_ = resp.Body.Close()
+		}
 	}
 
 	count := func(status message.Status) int {

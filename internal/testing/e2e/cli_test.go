@@ -1,9 +1,13 @@
 package e2e_test
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/testing/testenv"
 )
 
 // Help and --version need no configuration: with an empty environment (no database, no keys)
@@ -40,5 +44,24 @@ func TestHelpAndVersionWithoutConfiguration(t *testing.T) {
 	}
 	if out := run("api", "--help"); !strings.Contains(out, "environment") {
 		t.Errorf("api --help: %q", out)
+	}
+}
+
+// A binary refuses to start against a database older than it needs, saying which migrations are
+// missing and what to run, rather than failing request by request.
+func TestBinaryRefusesAnUnmigratedDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries")
+	}
+	t.Parallel()
+	dir := buildBinaries(t, "api")
+	cmd := exec.Command(dir+"/api")
+	cmd.Env = []string{"COMMS_DATABASE_URL=" + testenv.EmptyDatabaseURL(t), "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
+		"COMMS_API_ADDR=127.0.0.1:0", "COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_KAFKA_BROKERS=127.0.0.1:1", "COMMS_LOG_FORMAT=text"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "run commsctl migrate") ||
+		!strings.Contains(string(out), "0001_init.sql") {
+		t.Fatalf("api against an unmigrated database: %v\n%s", err, out)
 	}
 }
