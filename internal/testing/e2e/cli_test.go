@@ -55,7 +55,7 @@ func TestBinaryRefusesAnUnmigratedDatabase(t *testing.T) {
 	}
 	t.Parallel()
 	dir := buildBinaries(t, "api")
-	cmd := exec.Command(dir+"/api")
+	cmd := exec.Command(dir + "/api")
 	cmd.Env = []string{"COMMS_DATABASE_URL=" + testenv.EmptyDatabaseURL(t), "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
 		"COMMS_API_ADDR=127.0.0.1:0", "COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_KAFKA_BROKERS=127.0.0.1:1", "COMMS_LOG_FORMAT=text"}
 	out, err := cmd.CombinedOutput()
