@@ -12,6 +12,7 @@ package tracing
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -48,15 +50,29 @@ func Configured(getenv func(string) string) bool {
 	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
-// Setup starts exporting traces over OTLP/HTTP when the environment asks for it, naming the
-// service service unless OTEL_SERVICE_NAME does. The returned function flushes and stops the
+// Setup starts exporting traces over OTLP when the environment asks for it, over gRPC or
+// HTTP/protobuf as OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL says
+// (default http/protobuf), naming the service service unless OTEL_SERVICE_NAME does. The returned function flushes and stops the
 // exporter; call it at shutdown.
 func Setup(ctx context.Context, service string, log *slog.Logger) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if !Configured(os.Getenv) {
 		return func(context.Context) error { return nil }, nil
 	}
-	exp, err := otlptracehttp.New(ctx) // endpoint, headers, timeout and TLS from OTEL_EXPORTER_OTLP_*
+	protocol := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	// Endpoint, headers, timeout and TLS come from OTEL_EXPORTER_OTLP_* for either.
+	var exp sdktrace.SpanExporter
+	switch protocol {
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	case "", "http/protobuf":
+		exp, err = otlptracehttp.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: comms exports grpc or http/protobuf", protocol)
+	}
 	if err != nil {
 		return nil, err
 	}

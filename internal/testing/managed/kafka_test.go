@@ -1,6 +1,6 @@
 // Package managed tests reaching a secured Kafka cluster, as MSK, Confluent Cloud or Aiven are:
 // SASL/SCRAM over TLS with a private CA, and a topic prefix. It is a package of its own because
-// the connection settings are the process's (queue.Configure).
+// the connection and tracing settings are the process's (queue.Configure, tracing.Setup).
 package managed
 
 import (
