@@ -7,7 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"go.opentelemetry.io/otel/trace"
+
+	"github.com/logicspike/comms/internal/platform/tracing"
 )
 
 var (
@@ -27,7 +28,7 @@ func Route(service, pattern string, h http.Handler) http.Handler {
 	duration := httpDuration.WithLabelValues(service, pattern)
 	name := service + " " + pattern
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		trace.SpanFromContext(r.Context()).SetName(name)
+		tracing.NameRoute(r.Context(), name)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)

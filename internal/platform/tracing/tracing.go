@@ -102,14 +102,33 @@ func Use(tp trace.TracerProvider) {
 func Transport(rt http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(rt) }
 
 // Handler serves h with a server span per request, continuing an incoming traceparent, when
-// tracing is on; h itself when off.
+// tracing is on; h itself when off. The span is named "<service> <method>" until the route that
+// serves the request names it (NameRoute).
 func Handler(h http.Handler, service string) http.Handler {
 	if !Enabled() {
 		return h
 	}
-	return otelhttp.NewHandler(h, service, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+	inner := otelhttp.NewHandler(h, service, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		// Called again once the request is served: the route's name, if one was given, stays.
+		if name, ok := r.Context().Value(routeKey{}).(*string); ok && *name != "" {
+			return *name
+		}
 		return service + " " + r.Method
 	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, new(string))))
+	})
+}
+
+type routeKey struct{}
+
+// NameRoute names the request's server span after the route serving it ("api POST
+// /v1/messages").
+func NameRoute(ctx context.Context, name string) {
+	if holder, ok := ctx.Value(routeKey{}).(*string); ok {
+		*holder = name
+	}
+	trace.SpanFromContext(ctx).SetName(name)
 }
 
 // Redis adds command spans to rdb when tracing is on.

@@ -124,7 +124,7 @@ func TestOneMessageIsOneTraceFromRequestToWebhook(t *testing.T) {
 	kind := func(k trace.SpanKind, prefix string) func(sdktrace.ReadOnlySpan) bool {
 		return func(sp sdktrace.ReadOnlySpan) bool { return sp.SpanKind() == k && strings.HasPrefix(sp.Name(), prefix) }
 	}
-	api := has("API request", kind(trace.SpanKindServer, "api POST"))
+	api := has("API request, named after its route", kind(trace.SpanKindServer, "api POST /v1/messages"))
 	if api != nil && api.Parent().SpanID().String() != callerSpan {
 		t.Errorf("the API span does not continue the caller's traceparent")
 	}
