@@ -243,9 +243,11 @@ func TestOpenBreakerParksIntentsWithoutAttempts(t *testing.T) {
 	}
 }
 
+// waitUntil waits for cond, or fails after a minute: a liveness bound, not a speed assertion (a
+// parked intent may wait out its park, up to 22 s here, on a machine the whole suite loads).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
