@@ -13,6 +13,7 @@ RUN CGO_ENABLED=0 go build -trimpath \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
-USER nonroot
+# The distroless "nonroot" user, by number, so that Kubernetes can check runAsNonRoot.
+USER 65532:65532
 ENTRYPOINT []
 CMD ["api"]
