@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -90,6 +93,10 @@ func TestQuotaHoldsUnder64ConcurrentSenders(t *testing.T) {
 	}
 	if accepted.Load() != limit || stored != limit || refused.Load() != 64 {
 		t.Fatalf("accepted %d, stored %d, refused %d; the quota is %d", accepted.Load(), stored, refused.Load(), limit)
+	}
+	// What the QuotaExhausted alert reads (deploy/prometheus): one per refusal, this tenant's.
+	if n := testutil.ToFloat64(metrics.QuotaRefused.WithLabelValues(tid, "email")); n != 64 {
+		t.Errorf("comms_quota_refused_total for the tenant is %v, want 64", n)
 	}
 	q, _ := sample["quota"].(map[string]any)
 	if sample["type"] != "https://github.com/logicspike/comms/blob/main/docs/errors.md#quota-exceeded" || q["hard_limit"] != float64(limit) ||

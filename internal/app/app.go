@@ -53,6 +53,8 @@ type Deps struct {
 	Pool  *pgxpool.Pool
 	Redis *redis.Client
 	Log   *slog.Logger
+
+	unwatch []func() // stops the pools' metrics
 }
 
 // Open connects to PostgreSQL and Redis. Close the result with Deps.Close.
@@ -79,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (Deps, error
 		// Redis is only a fast path: start anyway, and say so.
 		log.Warn("redis unreachable at start-up; idempotency falls back to the database", "addr", cfg.RedisAddr, "err", err)
 	}
-	return Deps{Pool: pool, Redis: rdb, Log: log}, nil
+	return Deps{Pool: pool, Redis: rdb, Log: log, unwatch: []func(){metrics.WatchPostgres(pool), metrics.WatchRedis(rdb)}}, nil
 }
 
 // isRedisSettingError reports whether Redis answered but the settings are wrong: it refused the
@@ -101,6 +103,9 @@ func isRedisSettingError(err error) bool {
 
 // Close closes the connections.
 func (d Deps) Close() {
+	for _, stop := range d.unwatch {
+		stop()
+	}
 	_ = d.Redis.Close()
 	d.Pool.Close()
 }

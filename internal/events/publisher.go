@@ -61,8 +61,13 @@ func (p *Publisher) Run(ctx context.Context) {
 	// The outbox gauge: the publishers' lag behind the changes.
 	go poll.Batches(ctx, 5*time.Second, func(ctx context.Context) (bool, error) {
 		n, err := p.store.EventOutboxLen(ctx)
+		if err != nil {
+			return false, err
+		}
+		metrics.EventOutbox.Set(float64(n))
+		age, err := p.store.EventOutboxAge(ctx)
 		if err == nil {
-			metrics.EventOutbox.Set(float64(n))
+			metrics.EventOutboxAge.Set(age.Seconds())
 		}
 		return false, err
 	})

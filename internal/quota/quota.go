@@ -22,6 +22,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -117,6 +118,7 @@ func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Chann
 	month := store.MonthStart(c.now())
 	key := fmt.Sprintf("%squota:{%s}:%s:%s", c.prefix, tenantID, ch, month.Format("2006-01"))
 	exceeded := func(used int64) error {
+		metrics.QuotaRefused.WithLabelValues(tenantID, string(ch)).Inc()
 		return &ExceededError{Channel: ch, Limit: q.HardLimit, Used: used, Requested: units, ResetAt: month.AddDate(0, 1, 0)}
 	}
 	for range 2 {

@@ -100,6 +100,17 @@ func (s *Store) EventOutboxLen(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// EventOutboxAge is how long the oldest event waiting to be published has waited (0 when none).
+func (s *Store) EventOutboxAge(ctx context.Context) (time.Duration, error) {
+	var secs float64
+	err := s.pool.QueryRow(ctx, `
+		SELECT coalesce(extract(epoch FROM now() - (
+			SELECT e.occurred_at FROM communication.event_outbox o
+			JOIN communication.message_events e ON e.id = o.event_id
+			ORDER BY o.event_id LIMIT 1)), 0)::float8`).Scan(&secs)
+	return time.Duration(secs * float64(time.Second)), err
+}
+
 // AccountEvent is a change to a tenant's setup waiting to be published (migrations/0014).
 type AccountEvent struct {
 	ID                      int64

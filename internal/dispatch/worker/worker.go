@@ -189,6 +189,9 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	switch out.Status {
 	case message.Sent:
 		metrics.Sent.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType).Inc()
+		if env.Attempt == 1 && env.Parks == 0 && !env.EnqueuedAt.IsZero() {
+			metrics.AcceptedToSent.WithLabelValues(string(claimed.Channel)).Observe(max(0, time.Since(env.EnqueuedAt).Seconds()))
+		}
 	case message.Queued:
 		metrics.Retries.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
 		w.scheduleRetry(ctx, log, env, out)

@@ -67,18 +67,23 @@ func TestDeliversEveryMessageOnceWithTimeline(t *testing.T) {
 
 // stageSamples reads how many times comms_dispatch_stage_seconds observed stage, in this process.
 func stageSamples(t *testing.T, stage string) uint64 {
+	return histogramSamples(t, "comms_dispatch_stage_seconds", "stage", stage)
+}
+
+// histogramSamples is how many observations the histogram family holds under label=value.
+func histogramSamples(t *testing.T, family, label, value string) uint64 {
 	t.Helper()
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "comms_dispatch_stage_seconds" {
+		if f.GetName() != family {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "stage" && l.GetValue() == stage {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetHistogram().GetSampleCount()
 				}
 			}
@@ -96,6 +101,7 @@ func TestDispatchStagesAreTimed(t *testing.T) {
 	for _, st := range stages {
 		before[st] = stageSamples(t, st)
 	}
+	sentBefore := histogramSamples(t, "comms_accepted_to_sent_seconds", "channel", "sms")
 	s := stacktest.Start(t, stacktest.Options{})
 	s.StartWorker(fast)
 	_, key := s.Tenant()
@@ -109,6 +115,9 @@ func TestDispatchStagesAreTimed(t *testing.T) {
 		if got := stageSamples(t, st) - before[st]; got < 5 {
 			t.Errorf("stage %s timed %d more times, want at least 5 (one per message)", st, got)
 		}
+	}
+	if got := histogramSamples(t, "comms_accepted_to_sent_seconds", "channel", "sms") - sentBefore; got < 5 {
+		t.Errorf("accepted → sent timed %d more times, want at least 5", got)
 	}
 }
 

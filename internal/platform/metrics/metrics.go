@@ -46,6 +46,13 @@ var (
 		Name: "comms_dispatch_stage_seconds", Help: "Time a message spent in each stage of dispatch (queue, claim, record), besides the provider call.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"stage"})
+	// AcceptedToSent times a message's first attempt from the intake building its intent (accepted)
+	// until the provider accepted it and the outcome was committed: the figure tenants feel. Retries
+	// and parked intents are left out: their waits are by design.
+	AcceptedToSent = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "comms_accepted_to_sent_seconds", Help: "Time from acceptance to the provider's acceptance, for first attempts sent.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"channel"})
 	// Failovers counts sends moved to the next provider config.
 	Failovers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "comms_failovers_total", Help: "Sends moved to the next provider config after an account-level failure.",
@@ -89,6 +96,15 @@ var (
 	EventOutbox = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "comms_event_outbox_pending", Help: "Events written with their change and not yet produced to comms.events.",
 	})
+	// EventOutboxAge is how long the oldest event waiting in the outbox has waited: a stuck
+	// publisher shows here while the count may stay small.
+	EventOutboxAge = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "comms_event_outbox_oldest_seconds", Help: "Age of the oldest event not yet produced to comms.events (0 when none waits).",
+	})
+	// QuotaRefused counts intake requests refused by a tenant's hard monthly quota (429 quota-exceeded).
+	QuotaRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "comms_quota_refused_total", Help: "Intake requests refused by the tenant's hard monthly quota.",
+	}, []string{"tenant", "channel"})
 	// WebhookAttempts counts deliveries attempted to tenant webhook endpoints, by result
 	// (succeeded, failed: a non-2xx answer, error: no answer) and deferred ones (busy: the
 	// endpoint had every slot taken, so the delivery waits for the retry loop).

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,6 +184,16 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `comms_build_info{binary="`+name+`"`) {
 			t.Errorf("%s's metrics listener %s: %d", name, addr, resp.StatusCode)
+		}
+		// Pool figures, read from the live pools at scrape time: every binary has used its
+		// PostgreSQL pool by now, and holds a Redis pool.
+		if m := regexp.MustCompile(`(?m)^comms_db_pool_acquires_total (\d+)`).FindStringSubmatch(string(body)); m == nil || m[1] == "0" {
+			t.Errorf("%s: comms_db_pool_acquires_total is %v, want a count above 0", name, m)
+		}
+		for _, series := range []string{`comms_db_pool_connections{state="acquired"}`, `comms_db_pool_max_connections`, `comms_redis_pool_connections{state="idle"}`, `comms_redis_pool_timeouts_total`} {
+			if !strings.Contains(string(body), "\n"+series+" ") {
+				t.Errorf("%s: no %s in its metrics", name, series)
+			}
 		}
 		if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 			t.Errorf("%s's liveness on %s: %v", name, addr, err)
