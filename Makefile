@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: browser chaos bench-isolation bench-webhooks help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: tools browser chaos bench-isolation bench-webhooks help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
 
@@ -15,6 +15,10 @@ dev: ## run the whole service locally (embedded Kafka; needs PostgreSQL and Redi
 
 test: emulators ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
 	COMMS_SCREENSHOT_DIR=$(CURDIR)/test-output/screenshots $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+tools: ## install promtool (Debian's prometheus package) for the alert-rule tests; kubectl must be on PATH for the manifest tests
+	command -v promtool >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v kubectl >/dev/null || { echo "kubectl is needed by internal/testing/deploy (https://kubernetes.io/docs/tasks/tools/)"; exit 1; }
 
 browser: ## install Debian's chromium for the browser tests (they skip without it, fail with COMMS_REQUIRE_BROWSER=1)
 	command -v chromium >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
