@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,16 +37,18 @@ const usage = `usage: commsctl <command> [flags]
 
 commands:
   setup [-sandbox-defaults]                 migrate, create the topics, and optionally seed sandbox system defaults
-  migrate                                   apply database migrations
+  migrate                                   apply database migrations (each once, under a lock; safe to run from many pods)
+  migrate status [-o json]                  every migration: applied when, and whether its file still matches
   topics                                    create the Kafka topics (COMMS_KAFKA_PARTITIONS, COMMS_KAFKA_REPLICATION)
   tenant create -name N [-plan P] [-no-fallback]
-  tenant list
+  tenant list [-o json]
   tenant set ID [-quota-email-soft N -quota-email-hard N -quota-sms-soft N -quota-sms-hard N] [-max-attempts N] [-max-retry-age 24h] [-rate R] [-burst B] [-fallback=false] [-status suspended]
   apikey create -kind tenant|service|admin [-tenant ID] -name N [-expires 720h]
+                                            prints the key as one JSON document ("key" holds it, shown once)
   apikey revoke ID
-  apikey list [-tenant ID]
+  apikey list [-tenant ID] [-o json]
   provider system-sandbox [-latency-ms N]   ensure sandbox system defaults for sms and email
-  provider list-system                      system defaults, masked
+  provider list-system [-o json]            system defaults, masked
   provider create -type T -name N -channel sms|email -credentials FILE [-sender JSON]
                   -test-recipient R [-priority N] [-disabled]
                                             add a system default after a real test send (Save & Test);
@@ -55,12 +56,13 @@ commands:
                                             secret lands in shell history or the process list
   provider test ID -test-recipient R        send a test message through a system default
   provider delete ID
-  dlq list [filters] [-include-replayed] [-limit N]
-  dlq show ID
-  dlq replay [filters] [-dry-run] [-all]    put dead-lettered messages back in the queue (each entry once);
+  dlq list [filters] [-include-replayed] [-limit N] [-o json]
+  dlq show ID [-o json]
+  dlq replay [filters] [-dry-run] [-all] [-o json]
+                                            put dead-lettered messages back in the queue (each entry once);
                                             filters: -tenant -provider -provider-id -error-code
                                             -from -to (RFC 3339) -message-id (repeatable)
-  dlq replays                               the replay audit log
+  dlq replays [-o json]                     the replay audit log
   outbox requeue                            mark every unfinished message unpublished, so the sweeper publishes
                                             it again: after the broker lost its log (restored from nothing)
   usage export -month YYYY-MM [-tenant ID] [-o FILE]
@@ -68,8 +70,9 @@ commands:
                                             tenant's or one's; progress on stderr
   keys generate [-version V]                print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)
   keys rotate [-batch N]                    re-encrypt every provider config under the newest key;
-                                            safe to interrupt and run again
+                                            safe to interrupt and run again; progress on stderr
 
+Lists and shows print a table, or one JSON document with -o json; notes and progress go to stderr.
 Settings come from the environment (COMMS_DATABASE_URL, COMMS_KAFKA_BROKERS, ...; see docs/operations.md).
 `
 
@@ -161,7 +164,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	queue.Configure(kafka)
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox" || cmd == "usage") {
+	if len(args) > 1 && (cmd == "tenant" || cmd == "apikey" || cmd == "provider" || cmd == "keys" || cmd == "dlq" || cmd == "outbox" || cmd == "usage" || cmd == "migrate" && args[1] == "status") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -170,10 +173,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	topics := func() error {
 		err := queue.EnsureTopics(ctx, cfg.KafkaBrokers, cfg.KafkaPartitions, cfg.KafkaReplicas,
 			queue.AllTopics()...)
-		if err == nil {
-			fmt.Fprintln(out, "topics ready:", strings.Join(queue.AllTopics(), " "))
+		if err != nil {
+			return fmt.Errorf("create topics: %w (check COMMS_KAFKA_BROKERS, and COMMS_KAFKA_SASL_* and COMMS_KAFKA_TLS for a secured cluster)", err)
 		}
-		return err
+		fmt.Fprintln(out, "topics ready:", strings.Join(queue.AllTopics(), " "))
+		return nil
 	}
 	if cmd == "topics" {
 		return topics()
@@ -183,10 +187,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	ctx = db.WithActor(ctx, db.Actor{Kind: "cli", ID: osUser()})
 	pool, err := db.Open(ctx, cfg.DatabaseURL, 2)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (check COMMS_DATABASE_URL: host, credentials, sslmode)", err)
 	}
 	defer pool.Close()
 	st := store.New(pool)
+	if cmd != "setup" && cmd != "migrate" && cmd != "migrate status" {
+		// Say so once, with what to run, rather than fail on a missing table.
+		if err := db.CheckMigrated(ctx, pool); err != nil {
+			return err
+		}
+	}
 
 	switch cmd {
 	case "setup":
@@ -218,6 +228,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "%d unfinished messages will be published again by the sweeper\n", n)
 		return nil
+
+	case "migrate status":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+			return errUsage
+		}
+		states, err := db.Status(ctx, pool)
+		if err != nil {
+			return err
+		}
+		t := &table{header: "VERSION\tNAME\tAPPLIED AT\tCHECKSUM"}
+		for _, m := range states {
+			at := any("not applied")
+			if m.AppliedAt != nil {
+				at = *m.AppliedAt
+			}
+			t.add(m.Version, m.Name, at, m.Checksum)
+		}
+		return emit(out, *format, states, t)
 
 	case "migrate":
 		applied, err := db.Migrate(ctx, pool)
@@ -301,19 +331,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, t)
 
 	case "tenant list":
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPLAN\tFALLBACK\tSTATUS\tCREATED")
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+			return errUsage
+		}
+		t := &table{header: "ID\tNAME\tPLAN\tFALLBACK\tSTATUS\tCREATED"}
+		all := []store.Tenant{}
 		after := ""
 		for {
 			ts, err := st.ListTenants(ctx, after, 500)
 			if err != nil {
 				return err
 			}
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", t.ID, t.Name, t.Plan, t.AllowSystemFallback, t.Status, t.CreatedAt.Format(time.RFC3339))
+			for _, tn := range ts {
+				t.add(tn.ID, tn.Name, tn.Plan, tn.AllowSystemFallback, tn.Status, tn.CreatedAt)
 			}
+			all = append(all, ts...)
 			if len(ts) < 500 {
-				return tw.Flush()
+				return emit(out, *format, all, t)
 			}
 			after = ts[len(ts)-1].ID
 		}
@@ -336,11 +372,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := printJSON(out, k); err != nil {
+		// One JSON document on stdout (jq -r .key); the note for people on stderr.
+		if err := printJSON(out, struct {
+			store.APIKey
+			Key string `json:"key"`
+		}{k, plain}); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "api key:", plain)
-		fmt.Fprintln(out, "(shown once: store it now; only its hash is kept)")
+		fmt.Fprintln(stderr, "the key is shown once: store it now; only its hash is kept")
 		return nil
 
 	case "apikey revoke":
@@ -357,15 +396,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "apikey list":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		tenant := fs.String("tenant", "", "only this tenant's keys")
-		if err := fs.Parse(args); err != nil {
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
 			return errUsage
 		}
 		keys, err := st.ListAPIKeys(ctx, *tenant)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tTENANT\tNAME\tPREFIX\tSTATE")
+		t := &table{header: "ID\tKIND\tTENANT\tNAME\tPREFIX\tSTATE"}
 		for _, k := range keys {
 			state := "active"
 			if k.RevokedAt != nil {
@@ -373,9 +412,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			} else if !k.Active(time.Now()) {
 				state = "expired"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\n", k.ID, k.Kind, k.TenantID, k.Name, k.Prefix, state)
+			t.add(k.ID, k.Kind, k.TenantID, k.Name, k.Prefix+"…", state)
 		}
-		return tw.Flush()
+		return emit(out, *format, keys, t)
 
 	case "provider system-sandbox":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -394,16 +433,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, views)
 
 	case "provider list-system":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+			return errUsage
+		}
 		ps, err := st.SystemDefaults(ctx)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tCHANNEL\tNAME\tACCOUNT\tPRIORITY\tENABLED\tHEALTH")
-		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\n", p.ID, p.Type, p.Channel, p.Name, p.Mask, p.Priority, p.Enabled, p.Health)
+		t := &table{header: "ID\tTYPE\tCHANNEL\tNAME\tACCOUNT\tPRIORITY\tENABLED\tHEALTH"}
+		views := make([]api.Provider, len(ps))
+		for i, p := range ps {
+			t.add(p.ID, p.Type, p.Channel, p.Name, p.Mask, p.Priority, p.Enabled, p.Health)
+			views[i] = api.ProviderView(p)
 		}
-		return tw.Flush()
+		return emit(out, *format, views, t)
 
 	case "provider create":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -477,7 +522,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		limit := fs.Int("limit", 100, "list: at most this many")
 		dryRun := fs.Bool("dry-run", false, "replay: count and audit, change nothing")
 		all := fs.Bool("all", false, "replay: with no filter, replay everything")
-		if err := fs.Parse(args); err != nil {
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
 			return errUsage
 		}
 		f.MessageIDs = msgIDs
@@ -500,17 +546,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFAILED AT\tTENANT\tMESSAGE\tPROVIDER\tCODE\tATTEMPTS\tREPLAYED")
+			t := &table{header: "ID\tFAILED AT\tTENANT\tMESSAGE\tPROVIDER\tCODE\tATTEMPTS\tREPLAYED"}
 			for _, d := range ds {
 				replayed := ""
 				if d.ReplayedAt != nil {
 					replayed = d.ReplayID
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.FailedAt.Format(time.RFC3339), d.TenantID, d.MessageID,
-					d.ProviderType, d.ErrorCode, d.Attempts, replayed)
+				t.add(d.ID, d.FailedAt, d.TenantID, d.MessageID, d.ProviderType, d.ErrorCode, d.Attempts, replayed)
 			}
-			return tw.Flush()
+			return emit(out, *format, ds, t)
 		}
 		if f.Empty() && !*all {
 			return fmt.Errorf("%w: give a filter, or -all to replay everything", errUsage)
@@ -522,14 +566,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if u := os.Getenv("USER"); u != "" {
 			actor += " (" + u + ")"
 		}
-		rep, err := dlq.New(st, prod, log).Replay(ctx, f, actor, *dryRun)
+		rep, err := dlq.New(st, prod, log).WithProgress(progress(stderr, "published", "replayed messages")).Replay(ctx, f, actor, *dryRun)
 		if err != nil {
 			return err
 		}
-		return printJSON(out, rep)
+		return emit(out, *format, rep, replaysTable([]store.Replay{rep}))
 
 	case "dlq show":
-		if len(args) != 1 {
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		format := outputFlag(fs)
+		if len(args) < 1 || fs.Parse(args[1:]) != nil || checkFormat(*format) != nil {
 			return errUsage
 		}
 		id, err := strconv.ParseInt(args[0], 10, 64)
@@ -540,14 +586,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("dead letter %d: %w", id, err)
 		}
-		return printJSON(out, d)
+		t := &table{header: "FIELD\tVALUE"}
+		t.add("id", d.ID)
+		t.add("failed at", d.FailedAt)
+		t.add("tenant", d.TenantID)
+		t.add("message", d.MessageID)
+		t.add("provider", d.ProviderType+" "+d.ProviderConfigID)
+		t.add("error", d.ErrorCode+": "+d.ErrorMessage)
+		t.add("attempts", d.Attempts)
+		if d.ReplayedAt != nil {
+			t.add("replayed", d.ReplayID+" at "+d.ReplayedAt.UTC().Format(time.RFC3339))
+		}
+		return emit(out, *format, d, t)
 
 	case "dlq replays":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		format := outputFlag(fs)
+		if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+			return errUsage
+		}
 		reps, err := st.ListReplays(ctx, 100)
 		if err != nil {
 			return err
 		}
-		return printJSON(out, reps)
+		// The log keeps each replay's filter as JSON; the table shows the rest.
+		rows := make([]store.Replay, len(reps))
+		for i, raw := range reps {
+			if err := json.Unmarshal(raw, &rows[i]); err != nil {
+				return fmt.Errorf("replay log: %w", err)
+			}
+		}
+		return emit(out, *format, reps, replaysTable(rows))
 
 	case "usage export":
 		return usageExport(ctx, st, args, out, os.Stderr)
@@ -558,7 +627,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err := fs.Parse(args); err != nil || *batch < 1 {
 			return errUsage
 		}
-		rep, err := providerService(cfg, st).Rotate(ctx, *batch)
+		rep, err := providerService(cfg, st).Rotate(ctx, *batch, progress(stderr, "resealed", "provider configs"))
 		fmt.Fprintf(out, "resealed %d provider configs under key %s (%d changed meanwhile and were left alone)\n",
 			rep.Resealed, cfg.Ring.Current(), rep.Skipped)
 		if err != nil {
@@ -575,8 +644,20 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// stdin is read by "provider create -credentials -"; tests replace it.
-var stdin io.Reader = os.Stdin
+// stdin is read by "provider create -credentials -"; stderr takes notes and progress, so that
+// stdout holds only the result. Tests replace both.
+var (
+	stdin  io.Reader = os.Stdin
+	stderr io.Writer = os.Stderr
+)
+
+func replaysTable(reps []store.Replay) *table {
+	t := &table{header: "REPLAY\tAT\tACTOR\tDRY RUN\tMATCHED\tREPLAYED"}
+	for _, r := range reps {
+		t.add(r.ID, r.At, r.Actor, r.DryRun, r.Matched, r.Replayed)
+	}
+	return t
+}
 
 func providerService(cfg config.Config, st *store.Store) *providerconfig.Service {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -58,15 +59,35 @@ func TestOpsWorkflow(t *testing.T) {
 	if !strings.Contains(run1("tenant", "list"), tenant) {
 		t.Fatal("tenant list misses the new tenant")
 	}
+	// stdout is one JSON document (for jq -r .key); the note for people goes to stderr.
+	var notes bytes.Buffer
+	stderr = &notes
+	defer func() { stderr = os.Stderr }()
 	out = run1("apikey", "create", "-tenant", tenant, "-name", "backend")
-	secret := regexp.MustCompile(`(?m)^api key: (ck_tenant_\S+)$`).FindStringSubmatch(out)
-	keyID := regexp.MustCompile(`key_[0-9A-Za-z]+`).FindString(out)
-	if secret == nil || keyID == "" {
-		t.Fatalf("apikey create: %s", out)
+	var created struct{ ID, Key, Kind string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Key, "ck_tenant_") || !strings.HasPrefix(created.ID, "key_") || created.Kind != "tenant" {
+		t.Fatalf("apikey create stdout is not one JSON document with the key: %v\n%s", err, out)
 	}
+	if !strings.Contains(notes.String(), "shown once") {
+		t.Errorf("apikey create told the operator nothing on stderr: %q", notes.String())
+	}
+	keyID := created.ID
 	list := run1("apikey", "list", "-tenant", tenant)
-	if !strings.Contains(list, keyID) || strings.Contains(list, secret[1]) || !strings.Contains(list, "active") {
+	if !strings.Contains(list, keyID) || strings.Contains(list, created.Key) || !strings.Contains(list, "active") {
 		t.Fatalf("apikey list must show the key, never its secret: %s", list)
+	}
+	// Every list prints one JSON document with -o json.
+	for _, args := range [][]string{{"apikey", "list", "-tenant", tenant, "-o", "json"}, {"tenant", "list", "-o", "json"}, {"migrate", "status", "-o", "json"}} {
+		var v []map[string]any
+		if err := json.Unmarshal([]byte(run1(args...)), &v); err != nil || len(v) == 0 {
+			t.Errorf("commsctl %v: %v (%d items)", args, err, len(v))
+		}
+	}
+	if err := run(ctx, []string{"tenant", "list", "-o", "yaml"}, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("-o yaml: %v, want a usage error", err)
+	}
+	if st := run1("migrate", "status"); !strings.Contains(st, "0001_init.sql") || !strings.Contains(st, " ok") || strings.Contains(st, "not applied") {
+		t.Errorf("migrate status on a migrated database:\n%s", st)
 	}
 	run1("apikey", "revoke", keyID)
 	if !strings.Contains(run1("apikey", "list"), "revoked") {
@@ -74,6 +95,10 @@ func TestOpsWorkflow(t *testing.T) {
 	}
 	if !strings.Contains(run1("provider", "system-sandbox"), `"type": "sandbox"`) {
 		t.Fatal("system sandbox not created")
+	}
+	var systems []struct{ ID, Type string }
+	if err := json.Unmarshal([]byte(run1("provider", "list-system", "-o", "json")), &systems); err != nil || len(systems) != 2 || systems[0].Type != "sandbox" {
+		t.Fatalf("provider list-system -o json: %v %+v", err, systems)
 	}
 	var out2 bytes.Buffer
 	if err := run(ctx, []string{"tenant", "explode"}, &out2); !errors.Is(err, errUsage) {
@@ -185,19 +210,35 @@ func TestDLQCommands(t *testing.T) {
 	if _, err := run1("dlq", "replay"); !errors.Is(err, errUsage) {
 		t.Fatalf("replay without a filter: %v", err)
 	}
-	if out, err := run1("dlq", "replay", "-tenant", "ten_ops", "-dry-run"); err != nil || !strings.Contains(out, `"matched": 1`) || !strings.Contains(out, `"replayed": 0`) {
+	if out, err := run1("dlq", "show", dlqID(t, pool), "-o", "json"); err != nil || !strings.Contains(out, `"message_id": "msg_dead"`) {
+		t.Fatalf("show -o json: %v\n%s", err, out)
+	}
+	if out, err := run1("dlq", "show", dlqID(t, pool)); err != nil || !strings.Contains(out, "provider_unavailable") || !strings.Contains(out, "attempts") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	if out, err := run1("dlq", "replay", "-tenant", "ten_ops", "-dry-run", "-o", "json"); err != nil || !strings.Contains(out, `"matched": 1`) || !strings.Contains(out, `"replayed": 0`) {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
-	if out, err := run1("dlq", "replay", "-error-code", "provider_unavailable"); err != nil || !strings.Contains(out, `"replayed": 1`) {
+	var progress bytes.Buffer
+	stderr = &progress
+	defer func() { stderr = os.Stderr }()
+	if out, err := run1("dlq", "replay", "-error-code", "provider_unavailable", "-o", "json"); err != nil || !strings.Contains(out, `"replayed": 1`) {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
-	if out, _ := run1("dlq", "replay", "-error-code", "provider_unavailable"); !strings.Contains(out, `"replayed": 0`) {
-		t.Fatalf("second replay: %s", out)
+	if !strings.Contains(progress.String(), "published 1 of 1 replayed messages") {
+		t.Errorf("replay progress on stderr: %q", progress.String())
+	}
+	if out, _ := run1("dlq", "replay", "-error-code", "provider_unavailable"); !regexp.MustCompile(`(?m)^rpl_\S+\s+\S+\s+commsctl.*\s0\s+0\s*$`).MatchString(out) {
+		t.Fatalf("second replay (table: matched 0, replayed 0): %s", out)
 	}
 	var status string
 	_ = pool.QueryRow(ctx, `SELECT status FROM communication.message_logs WHERE id = 'msg_dead'`).Scan(&status)
 	if out, _ := run1("dlq", "replays"); status != "queued" || !strings.Contains(out, "commsctl") {
 		t.Fatalf("status %s, audit %s", status, out)
+	}
+	var replays []map[string]any
+	if out, _ := run1("dlq", "replays", "-o", "json"); json.Unmarshal([]byte(out), &replays) != nil || len(replays) != 3 || replays[0]["filter"] == nil {
+		t.Fatalf("replays -o json: %s", out)
 	}
 	// Each replay is in the audit log as the OS user who ran commsctl.
 	var n int
@@ -205,6 +246,15 @@ func TestDLQCommands(t *testing.T) {
 		osUser()).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d audited replays (%v), want 3", n, err)
 	}
+}
+
+func dlqID(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var id string
+	if err := pool.QueryRow(context.Background(), `SELECT id::text FROM communication.dead_letters WHERE message_id = 'msg_dead'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // The billing export writes the month's rows to a file and its progress to stderr.

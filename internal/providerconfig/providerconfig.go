@@ -405,11 +405,18 @@ type RotateReport struct {
 // Rotate re-seals every config not under the ring's newest key, in batches, in id order. It is
 // resumable: stopped at any point, running it again finishes the job, and each config is resealed
 // with a compare-and-swap on its old ciphertext so a concurrent edit is never overwritten.
-func (s *Service) Rotate(ctx context.Context, batch int) (RotateReport, error) {
+func (s *Service) Rotate(ctx context.Context, batch int, progress func(done, total int)) (RotateReport, error) {
 	var rep RotateReport
 	current := s.reg.Ring().Current()
+	total, err := s.store.CountSealedNotUnder(ctx, current)
+	if err != nil {
+		return rep, err
+	}
 	after := ""
 	for {
+		if progress != nil {
+			progress(rep.Resealed+rep.Skipped, total)
+		}
 		ps, err := s.store.SealedNotUnder(ctx, current, after, batch)
 		if err != nil {
 			return rep, err

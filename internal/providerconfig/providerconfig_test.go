@@ -3,6 +3,7 @@ package providerconfig_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -68,9 +69,14 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 		t.Fatal("reseal over a changed ciphertext succeeded")
 	}
 
-	rep, err := v2.Rotate(ctx, 2)
+	var progress []string
+	rep, err := v2.Rotate(ctx, 2, func(done, total int) { progress = append(progress, fmt.Sprintf("%d/%d", done, total)) })
 	if err != nil || rep.Resealed != 3 {
 		t.Fatalf("rotate: %+v %v", rep, err)
+	}
+	// Progress after every batch of 2, of the 3 configs still under the old key.
+	if got := strings.Join(progress, " "); got != "0/3 2/3 3/3" {
+		t.Errorf("progress %q, want 0/3 2/3 3/3", got)
 	}
 	only2 := registry.New(ring(t, newKey), env, nil)
 	all, _ := st.ListProviderConfigs(ctx, tenant.ID)
@@ -83,7 +89,7 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 			t.Fatalf("%s does not open under v2 alone: %v", p.ID, err)
 		}
 	}
-	if rep, _ := v2.Rotate(ctx, 2); rep.Resealed != 0 {
+	if rep, _ := v2.Rotate(ctx, 2, nil); rep.Resealed != 0 {
 		t.Fatalf("second run resealed %d", rep.Resealed)
 	}
 }

@@ -257,6 +257,17 @@ func (s *Store) SealedNotUnder(ctx context.Context, current, afterID string, lim
 	return out, nil
 }
 
+// CountSealedNotUnder is how many configs SealedNotUnder would walk: a rotation's total.
+func (s *Store) CountSealedNotUnder(ctx context.Context, current string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.provider_configs
+		WHERE key_version IS NOT NULL AND key_version <> $1`, current).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count configs to rotate: %w", err)
+	}
+	return n, nil
+}
+
 // Reseal replaces id's ciphertext if it is still exactly old (so a concurrent edit or another
 // rotator wins cleanly); it reports whether it did. updated_at is left alone: the
 // credentials did not change, so cached adapters stay valid.

@@ -19,9 +19,20 @@ type Publisher interface {
 
 // Service replays dead letters.
 type Service struct {
-	store *store.Store
-	pub   Publisher
-	log   *slog.Logger
+	store    *store.Store
+	pub      Publisher
+	log      *slog.Logger
+	progress func(published, total int)
+}
+
+// publishChunk is how many replayed intents are published (and marked) at a time, so a replay
+// of a large outage reports progress and a broker failure midway leaves less for the sweeper.
+const publishChunk = 1000
+
+// WithProgress calls progress after each chunk of a replay's intents is published.
+func (s *Service) WithProgress(progress func(published, total int)) *Service {
+	s.progress = progress
+	return s
 }
 
 // New returns a service publishing replays with pub.
@@ -43,18 +54,25 @@ func (s *Service) Replay(ctx context.Context, f store.DLQFilter, actor string, d
 		return rep, nil
 	}
 	now := time.Now().UTC()
-	envs := make([]queue.Envelope, len(queued))
-	refs := make([]store.Ref, len(queued))
-	for i, q := range queued {
-		envs[i] = queue.Envelope{MessageID: q.ID, TenantID: q.TenantID, Channel: q.Channel, Attempt: q.Attempts + 1, EnqueuedAt: now}
-		refs[i] = q.Ref
-	}
-	if err := s.pub.Publish(ctx, envs...); err != nil {
-		s.log.WarnContext(ctx, "replayed messages are queued but not yet published; the sweeper will publish them", "replay_id", rep.ID, "err", err)
-		return rep, nil
-	}
-	if err := s.store.MarkPublished(ctx, refs); err != nil {
-		s.log.WarnContext(ctx, "could not mark replayed messages published; the sweeper may publish them again", "replay_id", rep.ID, "err", err)
+	for start := 0; start < len(queued); start += publishChunk {
+		chunk := queued[start:min(start+publishChunk, len(queued))]
+		envs := make([]queue.Envelope, len(chunk))
+		refs := make([]store.Ref, len(chunk))
+		for i, q := range chunk {
+			envs[i] = queue.Envelope{MessageID: q.ID, TenantID: q.TenantID, Channel: q.Channel, Attempt: q.Attempts + 1, EnqueuedAt: now}
+			refs[i] = q.Ref
+		}
+		if err := s.pub.Publish(ctx, envs...); err != nil {
+			s.log.WarnContext(ctx, "replayed messages are queued but not yet published; the sweeper will publish them", "replay_id", rep.ID,
+				"unpublished", len(queued)-start, "err", err)
+			return rep, nil
+		}
+		if err := s.store.MarkPublished(ctx, refs); err != nil {
+			s.log.WarnContext(ctx, "could not mark replayed messages published; the sweeper may publish them again", "replay_id", rep.ID, "err", err)
+		}
+		if s.progress != nil {
+			s.progress(start+len(chunk), len(queued))
+		}
 	}
 	return rep, nil
 }

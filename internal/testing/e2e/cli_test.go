@@ -54,14 +54,31 @@ func TestBinaryRefusesAnUnmigratedDatabase(t *testing.T) {
 		t.Skip("builds the binaries")
 	}
 	t.Parallel()
-	dir := buildBinaries(t, "api")
+	dir := buildBinaries(t, "api", "commsctl")
+	dbURL := testenv.EmptyDatabaseURL(t)
 	cmd := exec.Command(dir + "/api")
-	cmd.Env = []string{"COMMS_DATABASE_URL=" + testenv.EmptyDatabaseURL(t), "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
+	cmd.Env = []string{"COMMS_DATABASE_URL=" + dbURL, "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys,
 		"COMMS_API_ADDR=127.0.0.1:0", "COMMS_METRICS_ADDR=127.0.0.1:0", "COMMS_KAFKA_BROKERS=127.0.0.1:1", "COMMS_LOG_FORMAT=text"}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "run commsctl migrate") ||
 		!strings.Contains(string(out), "0001_init.sql") {
 		t.Fatalf("api against an unmigrated database: %v\n%s", err, out)
+	}
+	// commsctl says the same, and its status lists what is missing.
+	ctl := func(url string, args ...string) (string, error) {
+		cmd := exec.Command(dir+"/commsctl", args...)
+		cmd.Env = []string{"COMMS_DATABASE_URL=" + url, "COMMS_ENCRYPTION_KEYS=" + stacktest.TestKeys}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := ctl(dbURL, "tenant", "list"); err == nil || !strings.Contains(out, "database not migrated") || !strings.Contains(out, "run commsctl migrate") {
+		t.Errorf("commsctl tenant list against an unmigrated database: %v\n%s", err, out)
+	}
+	if out, err := ctl(dbURL, "migrate", "status"); err != nil || !strings.Contains(out, "0001_init.sql") || !strings.Contains(out, "not applied") {
+		t.Errorf("commsctl migrate status: %v\n%s", err, out)
+	}
+	if out, err := ctl("postgres://nobody@127.0.0.1:1/comms?connect_timeout=2", "tenant", "list"); err == nil || !strings.Contains(out, "check COMMS_DATABASE_URL") {
+		t.Errorf("commsctl against no database: %v\n%s", err, out)
 	}
 }

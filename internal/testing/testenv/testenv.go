@@ -54,6 +54,7 @@ var (
 func templateDB(ctx context.Context) (string, error) {
 	templateOnce.Do(func() {
 		h := sha256.New()
+		h.Write([]byte("tern ledger v1")) // the runner's own tables are part of the template
 		_ = fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
 				b, _ := fs.ReadFile(migrations.FS, path)
