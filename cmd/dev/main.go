@@ -70,7 +70,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "dev: bad configuration:\n%v\n", err)
 		os.Exit(2)
 	}
+	kafka.Log = cfg.Logger().With("service", "dev")
 	queue.Configure(kafka)
+	app.RouteLibraryLogs(kafka.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {

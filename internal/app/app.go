@@ -152,7 +152,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier})
 	wg.Add(1)
 	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
-	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, apiSrv, d.Log)), "api"))
+	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, apiSrv, d.Log)), "api"), d.Log.With("service", "api"))
 	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "api"))
 	stopBg()
 	wg.Wait()
@@ -253,7 +253,7 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	wg.Add(2)
 	go func() { defer wg.Done(); srv.Run(bg) }()
 	go func() { defer wg.Done(); apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
-	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
+	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook"), d.Log.With("service", "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
 	stopBg()
 	wg.Wait()
 	return err
@@ -262,8 +262,9 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 // MaxHeaderBytes bounds a request's headers (Go's default is 1 MiB); larger ones get 431.
 const MaxHeaderBytes = 64 << 10
 
-func newHTTPServer(h http.Handler) *http.Server {
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
+		ErrorLog:          httpErrorLog(log),
 		Handler:           h,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -39,7 +39,9 @@ func Main(name string, run func(ctx context.Context, cfg config.Config, d Deps) 
 		fmt.Fprintf(os.Stderr, "%s: bad configuration:\n%v\n", name, err)
 		os.Exit(2)
 	}
+	kafka.Log = log
 	queue.Configure(kafka)
+	RouteLibraryLogs(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := queue.Check(ctx, cfg.KafkaBrokers); errors.Is(err, queue.ErrSettings) {
@@ -112,7 +114,7 @@ func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (stop func
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: MaxHeaderBytes, ErrorLog: httpErrorLog(log)}
 	// Scrapers only: a few connections are plenty.
 	go func() { _ = connlimit.Wrap(ln, 64, "metrics").Serve(srv) }()
 	log.Info("metrics listening", "addr", ln.Addr().String())

@@ -154,6 +154,7 @@ func NewProducer(brokers []string, topic string) *Producer {
 		BatchSize:    32,
 		BatchBytes:   4 << 20,
 		WriteTimeout: 10 * time.Second,
+		ErrorLogger:  errorLogger(),
 	}}
 }
 
@@ -277,6 +278,7 @@ func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 		RebalanceTimeout:  10 * time.Second,
 		ReadBackoffMin:    10 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
+		ErrorLogger:       errorLogger(),
 	})
 }
 

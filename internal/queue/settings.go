@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type Settings struct {
 	SASL        sasl.Mechanism // nil: no SASL
 	TLS         *tls.Config    // nil: plain TCP
 	TopicPrefix string         // e.g. "staging.": staging.comms.send
+	// Log receives kafka-go's error lines (a broker unreachable, a rebalance failing) as warnings
+	// with component=kafka; nil drops them.
+	Log *slog.Logger
 }
 
 // SettingsFrom builds the connection settings from the configuration: the SASL mechanism with
@@ -100,6 +104,18 @@ func current() (Settings, kafka.RoundTripper) {
 	settingsMu.RLock()
 	defer settingsMu.RUnlock()
 	return settings, transport
+}
+
+// errorLogger routes kafka-go's error lines to the settings' logger.
+func errorLogger() kafka.Logger {
+	s, _ := current()
+	if s.Log == nil {
+		return nil
+	}
+	log := s.Log.With("component", "kafka")
+	return kafka.LoggerFunc(func(format string, args ...any) {
+		log.Warn(fmt.Sprintf(format, args...))
+	})
 }
 
 // dialer is a connection dialer with the process's SASL and TLS.
