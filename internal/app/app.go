@@ -11,40 +11,26 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/callbacks/receiver"
-	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/db"
-	"github.com/logicspike/comms/internal/dispatch/dlq"
-	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
-	"github.com/logicspike/comms/internal/dispatch/scheduler"
-	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
-	"github.com/logicspike/comms/internal/events"
-	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/metrics"
-	"github.com/logicspike/comms/internal/platform/netguard"
-	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/platform/tracing"
-	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
-	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
-	"github.com/logicspike/comms/internal/templates"
-	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 )
 
@@ -121,112 +107,6 @@ func Factory(reg *registry.Registry) worker.Factory {
 	return func(c store.ProviderConfig) (worker.Sender, error) { return reg.Stored(c) }
 }
 
-// API serves the HTTP API on ln until ctx ends. Shutdown order: stop accepting requests and let
-// in-flight ones finish; flush the intake's batches (records, then publishes); stop the sweeper;
-// close the producer.
-func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error {
-	st := store.New(d.Pool)
-	prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
-	defer prod.Close()
-	tmplCache := templates.NewCache(d.Redis, cfg.RedisPrefix, d.Log)
-	tmpl := templates.New(st, tmplCache, d.Log)
-	in := intake.New(st, intake.NewIdempotencyCache(d.Redis, cfg.RedisPrefix), prod, d.Log).WithTemplates(tmpl).
-		WithQuotas(quota.New(d.Redis, cfg.RedisPrefix, st, d.Log))
-	sw := sweeper.New(sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, LostAfter: cfg.SweepLostAfter}, st, prod, d.Log)
-	sched := scheduler.New(scheduler.Config{}, st, prod, d.Log)
-
-	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBg()
-	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); in.Run(bg) }()
-	go func() { defer wg.Done(); sw.Run(bg) }()
-	go func() { defer wg.Done(); sched.Run(bg) }()
-	go func() { defer wg.Done(); tmplCache.Run(bg) }()
-
-	notifier := invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, d.Log)
-	ps := providerconfig.New(st, Registry(cfg, nil), d.Log, cfg.ProviderTestTimeout).WithNotifier(notifier)
-	hooks := webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork),
-		AllowPrivate: cfg.AllowPrivateNetwork, Notifier: notifier}, st, cfg.Ring, d.Log)
-	apiSrv := api.New(st, in, d.Log, api.Options{AuthCacheTTL: cfg.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
-		DLQ: dlq.New(st, prod, d.Log), Limiter: ratelimit.New(d.Redis, cfg.RedisPrefix), Notifier: notifier})
-	wg.Add(1)
-	go func() { defer wg.Done(); apiSrv.Run(bg) }() // last_used_at of keys, written once a minute
-	srv := newHTTPServer(tracing.Handler(dashboard.WithAPI(apiSrv, dashboard.New(st, apiSrv, d.Log)), "api"), d.Log.With("service", "api"))
-	err := serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "api"))
-	stopBg()
-	wg.Wait()
-	return err
-}
-
-// Worker dispatches until ctx ends, then drains (see worker.Run).
-func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Registry) error {
-	st := store.New(d.Pool)
-	dlq := queue.NewProducer(cfg.KafkaBrokers, queue.TopicDLQ)
-	defer dlq.Close()
-	log := d.Log.With("service", "worker")
-	router := worker.NewRouter(st, Factory(reg), cfg.RouteCacheTTL, log)
-	listenCtx, stopListening := context.WithCancel(ctx)
-	defer stopListening()
-	go invalidate.Listen(listenCtx, d.Redis, cfg.RedisPrefix, log, router.Invalidate)
-	retries := queue.NewProducer(cfg.KafkaBrokers, "")
-	defer retries.Close()
-	w, err := worker.New(worker.Config{
-		InFlight:       cfg.WorkerInFlight,
-		AttemptTimeout: cfg.AttemptTimeout,
-		DrainTimeout:   cfg.ShutdownTimeout,
-		Brokers:        cfg.KafkaBrokers,
-		Group:          cfg.WorkerGroup,
-		SendLimiter:    ratelimit.New(d.Redis, cfg.RedisPrefix),
-		Announcer:      invalidate.NewNotifier(d.Redis, cfg.RedisPrefix, log),
-	}, st, router, dlq, retries, log)
-	if err != nil {
-		return err
-	}
-	// The retrier holds waiting retries until they are due; it stops with the worker.
-	rctx, stopRetrier := context.WithCancel(ctx)
-	rdone := make(chan struct{})
-	rt := retrier.New(retrier.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-retrier"}, d.Log)
-	go ListenForRecoveries(listenCtx, d.Redis, cfg.RedisPrefix, log, w, rt)
-	go func() {
-		defer close(rdone)
-		rt.Run(rctx)
-	}()
-	// Consumer lag, from the broker's offsets: what the group has yet to commit on comms.send.
-	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup, queue.TopicSend, log)
-	// Sent and failed counts reach the analytics rollup through the folder.
-	go apply.Fold(rctx, st, apply.FoldInterval, log)
-	// Prices the providers set after sending (Twilio) reach messages and usage.
-	go pricer.New(pricer.Config{}, st, reg, log).Run(rctx)
-	// Events leave the outbox for comms.events; every worker runs a publisher, one at a time
-	// holds the outbox.
-	evProd := queue.NewProducer(cfg.KafkaBrokers, queue.TopicEvents)
-	evDone := make(chan struct{})
-	go func() {
-		defer close(evDone)
-		events.New(events.Config{}, st, evProd, log).Run(rctx)
-		_ = evProd.Close()
-	}()
-	// Events reach tenants' webhook endpoints from comms.events, in their own consumer group.
-	deliverer := webhooks.New(webhooks.Config{Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup + "-webhooks",
-		Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), DrainTimeout: cfg.ShutdownTimeout}, st, cfg.Ring, log)
-	go invalidate.ListenEndpoints(listenCtx, d.Redis, cfg.RedisPrefix, log, deliverer.Changed)
-	go reportLag(rctx, cfg.KafkaBrokers, cfg.WorkerGroup+"-webhooks", queue.TopicEvents, log)
-	hooksDone := make(chan struct{})
-	go func() {
-		defer close(hooksDone)
-		if err := deliverer.Run(rctx); err != nil {
-			log.Error("webhook deliverer stopped", "err", err)
-		}
-	}()
-	err = w.Run(ctx)
-	stopRetrier()
-	<-rdone
-	<-evDone
-	<-hooksDone
-	return err
-}
-
 // ListenForRecoveries acts on every worker's announcements that a provider config recovered:
 // w closes its breaker for the config, and r releases the intents parked for its tenant.
 func ListenForRecoveries(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, w *worker.Worker, r *retrier.Retrier) {
@@ -247,16 +127,12 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	if err != nil {
 		return err
 	}
-	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBg()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); srv.Run(bg) }()
-	go func() { defer wg.Done(); apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run(bg) }()
-	err = serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook"), d.Log.With("service", "webhook")), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, d.Log.With("service", "webhook"))
-	stopBg()
-	wg.Wait()
-	return err
+	log := d.Log.With("service", "webhook")
+	http := runner.Stage{{Name: "http", Run: func(ctx context.Context) error {
+		return serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook"), log), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, log)
+	}}}
+	stored := runner.Stage{runner.Loop("inbox batches", srv.Run), runner.Loop("applier", apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run)}
+	return runner.Run(ctx, log, http, stored)
 }
 
 // MaxHeaderBytes bounds a request's headers (Go's default is 1 MiB); larger ones get 431.

@@ -58,19 +58,10 @@ func New(cfg Config, st *store.Store, prod Producer, log *slog.Logger) *Publishe
 // Run publishes until ctx ends: every interval it takes batches until one comes back short. A
 // failure is retried at the next interval; the events stay in the outbox until published.
 func (p *Publisher) Run(ctx context.Context) {
-	// The outbox gauge: the publishers' lag behind the changes.
-	go poll.Batches(ctx, 5*time.Second, func(ctx context.Context) (bool, error) {
-		n, err := p.store.EventOutboxLen(ctx)
-		if err != nil {
-			return false, err
-		}
-		metrics.EventOutbox.Set(float64(n))
-		age, err := p.store.EventOutboxAge(ctx)
-		if err == nil {
-			metrics.EventOutboxAge.Set(age.Seconds())
-		}
-		return false, err
-	})
+	// The outbox gauge: the publishers' lag behind the changes. Run returns once it has stopped.
+	gauge := make(chan struct{})
+	defer func() { <-gauge }()
+	go func() { defer close(gauge); poll.Batches(ctx, 5*time.Second, p.measure) }()
 	poll.Batches(ctx, p.cfg.Interval, func(ctx context.Context) (bool, error) {
 		n, err := p.store.PublishEvents(ctx, p.cfg.Batch, p.publish)
 		if err == nil {
@@ -176,4 +167,18 @@ func Build(r store.OutboxEvent) (event.Event, bool) {
 	}
 	return event.Event{SpecVersion: "1.0", ID: event.ID(r.ID), Source: event.Source(r.TenantID), Type: typ,
 		Subject: r.MessageID, Time: r.At.UTC(), DataContentType: "application/json", Data: d}, true
+}
+
+// measure sets the outbox gauges.
+func (p *Publisher) measure(ctx context.Context) (bool, error) {
+	n, err := p.store.EventOutboxLen(ctx)
+	if err != nil {
+		return false, err
+	}
+	metrics.EventOutbox.Set(float64(n))
+	age, err := p.store.EventOutboxAge(ctx)
+	if err == nil {
+		metrics.EventOutboxAge.Set(age.Seconds())
+	}
+	return false, err
 }

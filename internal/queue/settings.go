@@ -180,3 +180,13 @@ func settingsError(err error) error {
 	}
 	return nil
 }
+
+// CloseIdleConnections closes the connections the shared transport keeps to the brokers for the
+// process's producers and admin calls (they are kept between calls, like an HTTP client's). A
+// process calls it once everything that produces has stopped.
+func CloseIdleConnections() {
+	_, t := current()
+	if t, ok := t.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}

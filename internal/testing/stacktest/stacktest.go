@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +21,6 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/app"
-	"github.com/logicspike/comms/internal/callbacks/apply"
-	"github.com/logicspike/comms/internal/dashboard"
-	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
@@ -32,17 +28,14 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
-	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
-	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
-	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
-	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/internal/webhooks"
@@ -172,42 +165,35 @@ func Start(tb testing.TB, opts Options) *Stack {
 	s.AdminKey = admin
 
 	s.Producer = queue.NewProducer(brokers, queue.TopicSend)
-	pub := opts.Publisher
-	if pub == nil {
-		pub = s.Producer
-	}
-	tmplCache := templates.NewCache(rdb, prefix, log)
-	tmpl := templates.New(st, tmplCache, log)
-	s.Intake = intake.New(st, intake.NewIdempotencyCache(rdb, prefix), pub, log).WithTemplates(tmpl).
-		WithQuotas(quota.New(rdb, prefix, st, log))
-	bg, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	sched := scheduler.New(scheduler.Config{Interval: 20 * time.Millisecond}, st, pub, log)
-	wg.Add(3)
-	go func() { defer wg.Done(); s.Intake.Run(bg) }()
-	go func() { defer wg.Done(); tmplCache.Run(bg) }()
-	go func() { defer wg.Done(); sched.Run(bg) }()
+	var sweep *sweeper.Config
 	if opts.Sweeper.Interval > 0 {
-		sw := sweeper.New(opts.Sweeper, st, s.Producer, log)
-		wg.Add(1)
-		go func() { defer wg.Done(); sw.Run(bg) }()
+		sweep = &opts.Sweeper
 	}
-	notifier := invalidate.NewNotifier(rdb, prefix, log)
-	ps := providerconfig.New(st, s.Registry, log, 10*time.Second).WithNotifier(notifier)
 	s.Ring = ring
-	// Test receivers listen on loopback, which production refuses; the URL checks have their own tests.
-	s.Webhooks = webhooks.NewService(webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true,
-		Timeout: opts.WebhookTimeout, Notifier: notifier}, st, ring, log)
-	s.APIServer = api.New(st, s.Intake, log, api.Options{AuthCacheTTL: opts.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: s.Webhooks, DLQ: dlq.New(st, s.Producer, log), Limiter: s.limiter, Notifier: notifier})
-	wg.Add(1)
-	go func() { defer wg.Done(); s.APIServer.Run(bg) }()
-	srv := httptest.NewServer(tracing.Handler(dashboard.WithAPI(s.APIServer, dashboard.New(st, s.APIServer, log)), "api"))
+	// The production wiring (app.NewAPIProcess) behind an httptest server. Test receivers listen
+	// on loopback, which production refuses; the URL checks have their own tests.
+	p := app.NewAPIProcess(app.APIParts{
+		Store: st, Redis: rdb, Prefix: prefix, Log: log, Registry: s.Registry,
+		Producer: s.Producer, Publisher: opts.Publisher, Sweeper: sweep,
+		Scheduler:    scheduler.Config{Interval: 20 * time.Millisecond},
+		AuthCacheTTL: opts.AuthCacheTTL,
+		TestTimeout:  10 * time.Second,
+		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true, Timeout: opts.WebhookTimeout},
+		Limiter:      s.limiter,
+	})
+	s.Intake, s.APIServer, s.Webhooks = p.Intake, p.Server, p.Webhooks
+	bg, stop := context.WithCancel(ctx)
+	behind := make(chan error, 1)
+	go func() { behind <- runner.Run(bg, log, p.Behind...) }()
+	srv := httptest.NewServer(p.Handler)
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {
 		srv.Close()
 		stop()
-		wg.Wait()
+		if err := <-behind; err != nil {
+			tb.Errorf("stack: %v", err)
+		}
 		_ = s.Producer.Close()
 	})
 	return s
@@ -241,44 +227,25 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	if cfg.SendLimiter == nil {
 		cfg.SendLimiter = s.limiter
 	}
-	dlq := queue.NewProducer(s.Brokers, queue.TopicDLQ)
-	retries := queue.NewProducer(s.Brokers, "")
-	router := worker.NewRouter(s.Store, app.Factory(s.Registry), s.routeTTL, s.Log)
-	if cfg.Announcer == nil {
-		cfg.Announcer = invalidate.NewNotifier(s.rdb, s.prefix, s.Log)
-	}
-	cfg.Brokers, cfg.Group = s.Brokers, s.groupID
-	w, err := worker.New(cfg, s.Store, router, dlq, retries, s.Log)
+	// The production wiring (app.NewWorkerProcess), with the recording sandbox and short
+	// intervals; webhook deliverers are started by the tests that want them (StartDeliverer).
+	wp, err := app.NewWorkerProcess(app.WorkerParts{
+		Store: s.Store, Redis: s.rdb, Prefix: s.prefix, Log: s.Log, Registry: s.Registry,
+		Brokers: s.Brokers, Group: s.groupID, Worker: cfg, RouteTTL: s.routeTTL,
+		Retrier: retrier.Config{CommitInterval: 20 * time.Millisecond},
+		Fold:    50 * time.Millisecond,
+		Pricer:  pricer.Config{Interval: 20 * time.Millisecond, Delay: time.Millisecond, Retry: 50 * time.Millisecond},
+		Events:  events.Config{Interval: s.eventsEvery},
+	})
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go invalidate.Listen(ctx, s.rdb, s.prefix, s.Log, router.Invalidate)
-	rw := &Worker{Worker: w, stop: cancel, done: make(chan struct{})}
-	retrierDone := make(chan struct{})
-	rt := retrier.New(retrier.Config{Brokers: s.Brokers, Group: s.groupID + "-retrier", CommitInterval: 20 * time.Millisecond}, s.Log)
-	go app.ListenForRecoveries(ctx, s.rdb, s.prefix, s.Log, w, rt)
-	go func() {
-		defer close(retrierDone)
-		rt.Run(ctx)
-	}()
-	go apply.Fold(ctx, s.Store, 50*time.Millisecond, s.Log)
-	go pricer.New(pricer.Config{Interval: 20 * time.Millisecond, Delay: time.Millisecond, Retry: 50 * time.Millisecond}, s.Store, s.Registry, s.Log).Run(ctx)
-	evProd := queue.NewProducer(s.Brokers, queue.TopicEvents)
-	eventsDone := make(chan struct{})
-	go func() {
-		defer close(eventsDone)
-		events.New(events.Config{Interval: s.eventsEvery}, s.Store, evProd, s.Log).Run(ctx)
-	}()
+	rw := &Worker{Worker: wp.Worker, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rw.done)
-		rw.err = w.Run(ctx)
-		cancel() // a crashed or stopped worker takes its retrier with it
-		<-retrierDone
-		<-eventsDone
-		_ = evProd.Close()
-		_ = dlq.Close()
-		_ = retries.Close()
+		// A crashed worker stops the process's other parts with it, as in production.
+		rw.err = wp.Run(ctx)
 	}()
 	s.tb.Cleanup(func() {
 		cancel()

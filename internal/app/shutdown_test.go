@@ -1,0 +1,78 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/logicspike/comms/internal/app"
+	"github.com/logicspike/comms/internal/platform/config"
+	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/testing/testenv"
+)
+
+// Each binary's parts all stop when its context ends: Run returns only after every goroutine it
+// started (servers, consumers, batchers, publishers, listeners, gauges) has, and nothing is left
+// running once the connections are closed.
+func TestEveryProcessStopsEveryGoroutine(t *testing.T) {
+	brokers := testenv.Kafka(t, 2, queue.AllTopics()...)
+	dbURL := testenv.DatabaseURL(t)
+	_, prefix := testenv.Redis(t)
+	env := map[string]string{
+		"COMMS_DATABASE_URL": dbURL, "COMMS_ENCRYPTION_KEYS": stacktest.TestKeys, "COMMS_REDIS_ADDR": testenv.RedisAddr(),
+		"COMMS_REDIS_PREFIX": prefix, "COMMS_KAFKA_BROKERS": strings.Join(brokers, ","), "COMMS_DRAIN_DELAY": "0s",
+		"COMMS_SHUTDOWN_TIMEOUT": "5s", "COMMS_WORKER_GROUP": "leak-test",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	for name, run := range map[string]func(context.Context, app.Deps) error{
+		"api":     func(ctx context.Context, d app.Deps) error { return app.API(ctx, cfg, d, listen()) },
+		"worker":  func(ctx context.Context, d app.Deps) error { return app.Worker(ctx, cfg, d, app.Registry(cfg, nil)) },
+		"webhook": func(ctx context.Context, d app.Deps) error { return app.Webhook(ctx, cfg, d, listen()) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			ctx, cancel := context.WithCancel(context.Background())
+			d, err := app.Open(ctx, cfg, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, d) }()
+			time.Sleep(500 * time.Millisecond) // every part started and at work
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("%s stopped with %v", name, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s did not stop within 30 s of its context ending", name)
+			}
+			d.Close()
+			queue.CloseIdleConnections()
+			goleak.VerifyNone(t, before,
+				// The standard library's HTTP client keeps idle keep-alive connections to the
+				// brokers' and providers' hosts; they are not the process's parts.
+				goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+				goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
+		})
+	}
+}
