@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,11 +39,13 @@ type ConsumerConfig struct {
 	// DrainTimeout is how long unfinished deliveries may still finish once ctx ends; then the
 	// handlers' context is cancelled (phase two) and Consume waits for them to finish.
 	DrainTimeout time.Duration
-	// Abandon, when closed, stops the consumption as a killed process would: the handlers'
-	// context is cancelled at once and nothing more is committed. For crash tests.
-	Abandon <-chan struct{}
-	Log     *slog.Logger
+	Log          *slog.Logger
 }
+
+// ErrKilled, as the cause that ends Consume's context (context.WithCancelCause), stops the
+// consumption as a killed process would: the handlers' context is cancelled at once, nothing more
+// is committed and the reader is closed. Crash tests kill a process so; nothing else does.
+var ErrKilled = errors.New("process killed")
 
 // Delivery is a fetched message being processed. Its handler finishes it exactly once.
 type Delivery struct {
@@ -93,21 +96,15 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 	c := &consumption{slots: make(chan struct{}, max(1, cfg.InFlight)), tracker: newOffsetTracker()}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	abandoned := func() bool {
-		select {
-		case <-cfg.Abandon:
-			return true
-		default:
-			return false
-		}
-	}
+	abandoned := func() bool { return errors.Is(context.Cause(ctx), ErrKilled) }
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	go func() {
 		select {
-		case <-cfg.Abandon:
-			stopFetch()
-			stopWork()
+		case <-ctx.Done():
+			if abandoned() {
+				stopWork()
+			}
 		case <-workCtx.Done():
 		}
 	}()
@@ -159,6 +156,9 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 	// Phase one: let unfinished deliveries finish. Phase two: cancel them.
 	drained := make(chan struct{})
 	go func() { c.unfinished.Wait(); close(drained) }()
+	if abandoned() {
+		stopWork()
+	}
 	select {
 	case <-drained:
 	case <-time.After(cfg.DrainTimeout):
@@ -166,8 +166,6 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 			cfg.Log.Warn("drain timeout: cancelling unfinished deliveries", "topic", cfg.Topic, "unfinished", n)
 		}
 		stopWork()
-		<-drained
-	case <-cfg.Abandon:
 		<-drained
 	}
 	stopWork()

@@ -64,8 +64,6 @@ type Config struct {
 	Now func() time.Time
 	// DrainTimeout is how long deliveries in flight may finish at shutdown (default 15 s).
 	DrainTimeout time.Duration
-	// Abandon, when closed, stops the Deliverer as a killed process would. For crash tests.
-	Abandon <-chan struct{}
 }
 
 func (c *Config) defaults() {
@@ -158,7 +156,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	go func() { defer close(retryDone); d.retryLoop(ctx) }()
 	err := queue.Consume(ctx, queue.ConsumerConfig{
 		Brokers: d.cfg.Brokers, Group: d.cfg.Group, Topic: queue.TopicEvents, InFlight: d.cfg.InFlight,
-		DrainTimeout: d.cfg.DrainTimeout, Abandon: d.cfg.Abandon, Log: d.log,
+		DrainTimeout: d.cfg.DrainTimeout, Log: d.log,
 	}, func(ctx context.Context, del *queue.Delivery) { go d.fanOut(ctx, del) })
 	<-retryDone
 	stopRec()

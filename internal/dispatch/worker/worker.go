@@ -53,9 +53,6 @@ type Worker struct {
 	// every time they did.
 	marks     *batch.Batcher[store.Ref, batch.Done]
 	admission *admission
-
-	crashOnce sync.Once
-	crash     chan struct{}
 }
 
 // New returns a worker. dlq receives intents that cannot be decoded or ran out of retries;
@@ -65,8 +62,7 @@ func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, lo
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	w := &Worker{cfg: cfg, store: s, router: r, dlq: dlq, retries: retries, log: log,
-		crash: make(chan struct{})}
+	w := &Worker{cfg: cfg, store: s, router: r, dlq: dlq, retries: retries, log: log}
 	w.admission = newAdmission(cfg, w.breakerChanged)
 	rows := batch.Options{Size: cfg.Batch, Concurrency: 4, Linger: cfg.Linger, IsolateFailures: db.RowError}
 	w.claims = batch.New(w.claimBatch, rows)
@@ -91,20 +87,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	err := queue.Consume(ctx, queue.ConsumerConfig{
 		Brokers: w.cfg.Brokers, Group: w.cfg.Group, Topic: queue.TopicSend,
 		InFlight: w.cfg.InFlight, CommitInterval: w.cfg.CommitInterval, DrainTimeout: w.cfg.DrainTimeout,
-		Abandon: w.crash, Log: w.log,
+		Log: w.log,
 	}, func(ctx context.Context, d *queue.Delivery) {
 		go func() { d.Finish(w.handle(ctx, d)) }()
 	})
 	stopBatchers()
 	batchers.Wait()
 	return err
-}
-
-// Crash abandons the worker as a killed process would: in-flight work is cancelled, nothing more
-// is committed, and the consumer's connections are closed. Run then returns. It exists for
-// crash-safety tests.
-func (w *Worker) Crash() {
-	w.crashOnce.Do(func() { close(w.crash) })
 }
 
 // The stage histograms, looked up once rather than per message.

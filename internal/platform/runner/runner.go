@@ -46,6 +46,7 @@ var ErrStopped = errors.New("stopped before shutdown")
 
 // Run runs every service of stages until ctx ends or one stops early, then stops the stages in
 // order and waits for all of them. It returns the first failure, or nil after an orderly stop.
+// The stages' contexts end with ctx's cause, so a part can tell a kill from a shutdown.
 func Run(ctx context.Context, log *slog.Logger, stages ...Stage) error {
 	failed := make(chan error, 1)
 	fail := func(err error) {
@@ -55,14 +56,14 @@ func Run(ctx context.Context, log *slog.Logger, stages ...Stage) error {
 		}
 	}
 	type stage struct {
-		cancel context.CancelFunc
+		cancel context.CancelCauseFunc
 		wg     sync.WaitGroup
 	}
 	started := make([]*stage, len(stages))
 	var stopping sync.Mutex // held once shutdown begins; a service returning then is not a failure
 	shutdown := false
 	for i, services := range stages {
-		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 		st := &stage{cancel: cancel}
 		started[i] = st
 		for _, svc := range services {
@@ -97,8 +98,10 @@ func Run(ctx context.Context, log *slog.Logger, stages ...Stage) error {
 	stopping.Lock()
 	shutdown = true
 	stopping.Unlock()
+	// Each stage stops for the process's cause (a crash test's kill reaches every part).
+	cause := context.Cause(ctx)
 	for i, st := range started {
-		st.cancel()
+		st.cancel(cause)
 		st.wg.Wait()
 		log.Debug("stage stopped", "stage", i)
 	}

@@ -78,3 +78,27 @@ func TestAServiceStoppingEarlyStopsEverything(t *testing.T) {
 		t.Fatalf("a loop returning early: %v, want ErrStopped", err)
 	}
 }
+
+// Each stage stops for the process's cause, so a part can tell a kill (a crash test's) from a
+// shutdown.
+func TestStagesStopForTheProcesssCause(t *testing.T) {
+	killed := errors.New("killed")
+	causes := make(chan error, 2)
+	svc := func(name string) runner.Service {
+		return runner.Service{Name: name, Run: func(ctx context.Context) error {
+			<-ctx.Done()
+			causes <- context.Cause(ctx)
+			return nil
+		}}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(killed)
+	if err := runner.Run(ctx, quiet, runner.Stage{svc("a")}, runner.Stage{svc("b")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if c := <-causes; !errors.Is(c, killed) {
+			t.Fatalf("a stage stopped for %v, want the process's cause", c)
+		}
+	}
+}

@@ -202,21 +202,22 @@ func Start(tb testing.TB, opts Options) *Stack {
 // Worker is a running worker.
 type Worker struct {
 	*worker.Worker
-	stop context.CancelFunc
+	stop context.CancelCauseFunc
 	done chan struct{} // closed when Run returned; err is then set
 	err  error
 }
 
 // Stop shuts the worker down gracefully and waits.
 func (w *Worker) Stop() error {
-	w.stop()
+	w.stop(nil)
 	<-w.done
 	return w.err
 }
 
-// Kill crashes the worker (see worker.Crash) and waits for it to be gone.
+// Kill stops the worker process as a kill would (queue.ErrKilled: in-flight work cancelled,
+// nothing more committed) and waits for it to be gone.
 func (w *Worker) Kill() {
-	w.Crash()
+	w.stop(queue.ErrKilled)
 	<-w.done
 }
 
@@ -240,7 +241,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	rw := &Worker{Worker: wp.Worker, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rw.done)
@@ -248,7 +249,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 		rw.err = wp.Run(ctx)
 	}()
 	s.tb.Cleanup(func() {
-		cancel()
+		cancel(nil)
 		select {
 		case <-rw.done:
 		case <-time.After(30 * time.Second):

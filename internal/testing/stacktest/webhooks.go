@@ -13,22 +13,22 @@ import (
 	"github.com/logicspike/comms/internal/callbacks/receiver"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/netguard"
+	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/platform/tracing"
+	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/webhooks"
 )
 
 // Deliverer is a running webhook Deliverer.
 type Deliverer struct {
 	*webhooks.Deliverer
-	stop    context.CancelFunc
-	abandon chan struct{}
-	done    chan struct{}
+	stop context.CancelCauseFunc
+	done chan struct{}
 }
 
 // Kill stops the Deliverer as a killed process would: nothing more is recorded or committed.
 func (d *Deliverer) Kill() {
-	close(d.abandon)
-	d.stop()
+	d.stop(queue.ErrKilled)
 	<-d.done
 }
 
@@ -43,18 +43,18 @@ func (s *Stack) StartDeliverer(cfg webhooks.Config) *Deliverer {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 20 * time.Millisecond
 	}
-	abandon := make(chan struct{})
-	cfg.Abandon = abandon
 	d := webhooks.New(cfg, s.Store, s.Ring, s.Log)
-	ctx, cancel := context.WithCancel(context.Background())
-	go invalidate.ListenEndpoints(ctx, s.rdb, s.prefix, s.Log, d.Changed)
-	rd := &Deliverer{Deliverer: d, stop: cancel, abandon: abandon, done: make(chan struct{})}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	rd := &Deliverer{Deliverer: d, stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rd.done)
-		_ = d.Run(ctx)
+		_ = runner.Run(ctx, s.Log, runner.Stage{{Name: "webhook deliverer", Run: d.Run}},
+			runner.Stage{runner.Loop("endpoint invalidations", func(ctx context.Context) {
+				invalidate.ListenEndpoints(ctx, s.rdb, s.prefix, s.Log, d.Changed)
+			})})
 	}()
 	s.tb.Cleanup(func() {
-		cancel()
+		cancel(nil)
 		select {
 		case <-rd.done:
 		case <-time.After(30 * time.Second):
