@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -130,17 +131,8 @@ func (u *keyUses) take() (ids []string, at []time.Time) {
 
 // Run writes the keys' last uses every interval until ctx ends, and once more then.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(s.useEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.FlushKeyUses(context.WithoutCancel(ctx))
-			return
-		case <-t.C:
-			s.FlushKeyUses(ctx)
-		}
-	}
+	poll.Every(ctx, s.useEvery, s.FlushKeyUses)
+	s.FlushKeyUses(context.WithoutCancel(ctx))
 }
 
 // FlushKeyUses writes the key uses seen since the last flush. A failed write is logged and its

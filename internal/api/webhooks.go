@@ -7,6 +7,7 @@ import (
 
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/event"
 )
 
 // The webhook endpoint routes (/v1/webhook-endpoints): a tenant's endpoints, their secrets, test
@@ -83,7 +84,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 			return "", false
 		}
 		status = v
-		if v != "pending" && v != "succeeded" && v != "failed" {
+		if !event.DeliveryStatus(v).Valid() {
 			return "must be pending, succeeded or failed", true
 		}
 		return "", true

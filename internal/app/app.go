@@ -26,6 +26,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
@@ -201,21 +202,14 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, setting strin
 
 // reportLag sets comms_consumer_lag every 5 s until ctx ends.
 func reportLag(ctx context.Context, brokers []string, group, topic string, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	poll.Every(ctx, 5*time.Second, func(ctx context.Context) {
 		lag, err := queue.GroupLag(ctx, brokers, group, topic)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("consumer lag unknown", "err", err)
 			}
-			continue
+			return
 		}
 		metrics.ConsumerLag.WithLabelValues(topic, group).Set(float64(lag))
-	}
+	})
 }

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/logicspike/comms/internal/platform/retry"
 )
 
 // Message is a fetched record.
@@ -126,8 +127,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig, handle func(ctx context.Co
 		}
 	}()
 
-	fetchBackoff := backoff.NewExponentialBackOff()
-	fetchBackoff.InitialInterval, fetchBackoff.MaxInterval, fetchBackoff.MaxElapsedTime = 50*time.Millisecond, 5*time.Second, 0
+	fetchBackoff := retry.Backoff()
 	for {
 		select {
 		case c.slots <- struct{}{}:

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,38 +49,24 @@ func (f DLQFilter) Empty() bool {
 		f.From == nil && f.To == nil && len(f.MessageIDs) == 0
 }
 
-// where renders f as SQL conditions on dead_letters d, numbering arguments from len(args)+1.
-func (f DLQFilter) where(args []any) (string, []any) {
-	conds := []string{"true"}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if f.TenantID != "" {
-		add("d.tenant_id = ?", f.TenantID)
-	}
-	if f.ProviderType != "" {
-		add("d.provider_type = ?", f.ProviderType)
-	}
-	if f.ProviderConfigID != "" {
-		add("d.provider_config_id = ?", f.ProviderConfigID)
-	}
-	if f.ErrorCode != "" {
-		add("d.error_code = ?", f.ErrorCode)
-	}
+// where renders f as SQL conditions on dead_letters d.
+func (f DLQFilter) where() *where {
+	w := &where{}
+	w.addIf(f.TenantID != "", "d.tenant_id = ?", f.TenantID)
+	w.addIf(f.ProviderType != "", "d.provider_type = ?", f.ProviderType)
+	w.addIf(f.ProviderConfigID != "", "d.provider_config_id = ?", f.ProviderConfigID)
+	w.addIf(f.ErrorCode != "", "d.error_code = ?", f.ErrorCode)
 	if f.From != nil {
-		add("d.failed_at >= ?", *f.From)
+		w.add("d.failed_at >= ?", *f.From)
 	}
 	if f.To != nil {
-		add("d.failed_at < ?", *f.To)
+		w.add("d.failed_at < ?", *f.To)
 	}
-	if len(f.MessageIDs) > 0 {
-		add("d.message_id = ANY(?)", f.MessageIDs)
-	}
+	w.addIf(len(f.MessageIDs) > 0, "d.message_id = ANY(?)", f.MessageIDs)
 	if !f.IncludeReplayed {
-		conds = append(conds, "d.replayed_at IS NULL")
+		w.add("d.replayed_at IS NULL")
 	}
-	return strings.Join(conds, " AND "), args
+	return w
 }
 
 const deadLetterCols = `d.id, d.message_id, d.tenant_id, d.channel, d.provider_type, d.provider_config_id, d.error_code,
@@ -98,14 +82,10 @@ func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
 // ListDeadLetters returns up to limit entries matching f, newest first, before the entry id
 // before (0: from the newest).
 func (s *Store) ListDeadLetters(ctx context.Context, f DLQFilter, before int64, limit int) ([]DeadLetter, error) {
-	where, args := f.where(nil)
-	if before > 0 {
-		args = append(args, before)
-		where += " AND d.id < $" + strconv.Itoa(len(args))
-	}
-	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE `+where+
-		` ORDER BY d.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	w := f.where()
+	w.addIf(before > 0, "d.id < ?", before)
+	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE `+w.sql()+
+		` ORDER BY d.id DESC LIMIT `+w.arg(limit), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
@@ -153,10 +133,9 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f DLQFilter, actor string
 	var out []Stranded
 	filterJSON, _ := json.Marshal(f)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		where, args := f.where(nil)
-		args = append(args, MaxReplay)
-		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id FROM communication.dead_letters d WHERE `+where+
-			` ORDER BY d.id LIMIT $`+strconv.Itoa(len(args))+` FOR UPDATE SKIP LOCKED`, args...)
+		w := f.where()
+		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id FROM communication.dead_letters d WHERE `+w.sql()+
+			` ORDER BY d.id LIMIT `+w.arg(MaxReplay)+` FOR UPDATE SKIP LOCKED`, w.args...)
 		if err != nil {
 			return err
 		}

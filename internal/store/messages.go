@@ -343,39 +343,20 @@ func (s *Store) ListMessages(ctx context.Context, tenantID string, f ListFilter)
 			return nil, "", err
 		}
 	}
-	var (
-		where = []string{"tenant_id = $1"}
-		args  = []any{tenantID}
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
-	}
-	if f.Status != "" {
-		add("status = ?", f.Status)
-	}
-	if f.Channel != "" {
-		add("channel = ?", f.Channel)
-	}
-	if f.Recipient != "" {
-		add("recipient = ?", f.Recipient)
-	}
-	if f.Template != "" {
-		add("template_key = ?", f.Template)
-	}
-	if !f.CreatedAfter.IsZero() {
-		add("created_at >= ?", f.CreatedAfter)
-	}
-	if !f.CreatedBefore.IsZero() {
-		add("created_at < ?", f.CreatedBefore)
-	}
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	w.addIf(f.Status != "", "status = ?", f.Status)
+	w.addIf(f.Channel != "", "channel = ?", f.Channel)
+	w.addIf(f.Recipient != "", "recipient = ?", f.Recipient)
+	w.addIf(f.Template != "", "template_key = ?", f.Template)
+	w.addIf(!f.CreatedAfter.IsZero(), "created_at >= ?", f.CreatedAfter)
+	w.addIf(!f.CreatedBefore.IsZero(), "created_at < ?", f.CreatedBefore)
 	if f.Cursor != "" {
-		args = append(args, curAt, curID)
-		where = append(where, fmt.Sprintf("(created_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+		w.add("(created_at, id) < (?, ?)", curAt, curID)
 	}
-	args = append(args, f.Limit+1)
-	q := `SELECT ` + messageCols + ` FROM communication.message_logs WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
+	q := `SELECT ` + messageCols + ` FROM communication.message_logs WHERE ` + w.sql() +
+		` ORDER BY created_at DESC, id DESC LIMIT ` + w.arg(f.Limit+1)
+	args := w.args
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list messages: %w", err)

@@ -40,12 +40,17 @@ func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f Suppres
 			return nil, "", err
 		}
 	}
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	w.addIf(f.Channel != "", "channel = ?", string(f.Channel))
+	w.addIf(f.Recipient != "", "recipient = ?", f.Recipient)
+	w.addIf(f.Reason != "", "reason = ?", f.Reason)
+	if f.Cursor != "" {
+		w.add("(created_at, recipient) < (?, ?)", curAt, curRcpt)
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT channel, recipient, reason, detail, message_id, created_at FROM communication.suppressions
-		WHERE tenant_id = $1 AND ($2 = '' OR channel = $2) AND ($3 = '' OR recipient = $3) AND ($4 = '' OR reason = $4)
-		  AND ($5::timestamptz IS NULL OR (created_at, recipient) < ($5, $6))
-		ORDER BY created_at DESC, recipient DESC LIMIT $7`,
-		tenantID, string(f.Channel), f.Recipient, f.Reason, nullTime(curAt), curRcpt, f.Limit+1)
+		WHERE `+w.sql()+` ORDER BY created_at DESC, recipient DESC LIMIT `+w.arg(f.Limit+1), w.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list suppressions: %w", err)
 	}
@@ -93,11 +98,4 @@ func (s *Store) DeleteSuppression(ctx context.Context, tenantID string, ch messa
 		return ErrNotFound
 	}
 	return nil
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/logicspike/comms/pkg/event"
 )
 
 // WebhookEndpoint is a tenant's webhook endpoint. The sealed secrets never leave the server.
@@ -189,18 +191,18 @@ type WebhookAttempt struct {
 
 // WebhookDelivery is one event for one endpoint.
 type WebhookDelivery struct {
-	ID            int64            `json:"-"`
-	EndpointID    string           `json:"endpoint_id"`
-	TenantID      string           `json:"-"`
-	EventID       string           `json:"event_id"`
-	EventType     string           `json:"event_type"`
-	Payload       []byte           `json:"-"`
-	Status        string           `json:"status"` // pending, succeeded, failed
-	Attempts      int              `json:"attempts"`
-	RoundAttempts int              `json:"-"`
-	NextAttemptAt *time.Time       `json:"next_attempt_at,omitempty"`
-	CreatedAt     time.Time        `json:"created_at"`
-	AttemptLog    []WebhookAttempt `json:"attempt_log"`
+	ID            int64                `json:"-"`
+	EndpointID    string               `json:"endpoint_id"`
+	TenantID      string               `json:"-"`
+	EventID       string               `json:"event_id"`
+	EventType     string               `json:"event_type"`
+	Payload       []byte               `json:"-"`
+	Status        event.DeliveryStatus `json:"status"`
+	Attempts      int                  `json:"attempts"`
+	RoundAttempts int                  `json:"-"`
+	NextAttemptAt *time.Time           `json:"next_attempt_at,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	AttemptLog    []WebhookAttempt     `json:"attempt_log"`
 }
 
 // WebhookOutcome is where a delivery stands after an attempt (Attempt set) or after being put
@@ -224,7 +226,7 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 	)
 	for i, o := range outs {
 		d := o.Delivery
-		endpoint[i], tenant[i], event[i], typ[i], payload[i], status[i] = d.EndpointID, d.TenantID, d.EventID, d.EventType, d.Payload, d.Status
+		endpoint[i], tenant[i], event[i], typ[i], payload[i], status[i] = d.EndpointID, d.TenantID, d.EventID, d.EventType, d.Payload, string(d.Status)
 		added[i], round[i], next[i], created[i] = int32(o.AttemptsAdded), int32(d.RoundAttempts), d.NextAttemptAt, o.At
 		if a := o.Attempt; a != nil {
 			attempted[i], latency[i], resp[i], errText[i] = &a.At, ptr(int32(a.LatencyMS)), a.Response, a.Error
@@ -337,9 +339,9 @@ func (s *Store) WebhookDeliveries(ctx context.Context, tenantID, endpointID, sta
 
 // WebhookReplay is a request to deliver an endpoint's past deliveries again.
 type WebhookReplay struct {
-	Since  time.Time  `json:"since"`
-	Until  *time.Time `json:"until,omitempty"`
-	Status string     `json:"status,omitempty"` // succeeded or failed; empty: both
+	Since  time.Time            `json:"since"`
+	Until  *time.Time           `json:"until,omitempty"`
+	Status event.DeliveryStatus `json:"status,omitempty"` // succeeded or failed; empty: both
 }
 
 // ReplayWebhookDeliveries queues again, due at now, the endpoint's finished deliveries created in

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,10 +25,12 @@ import (
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
+	"github.com/logicspike/comms/internal/platform/retry"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/event"
 )
 
 // Schedule is the delay before each attempt of a delivery, the first at once: eight attempts
@@ -227,7 +228,8 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelivery, firstSeen time.Time) (o store.WebhookOutcome, busy bool) {
 	if !e.gate.acquire(ctx, time.Second) {
 		metrics.WebhookAttempts.WithLabelValues("busy").Inc()
-		dl.Status, dl.NextAttemptAt = "pending", ptr(d.cfg.Now().Add(d.cfg.RetryInterval))
+		next := d.cfg.Now().Add(d.cfg.RetryInterval)
+		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
 		return store.WebhookOutcome{Delivery: dl, At: firstSeen}, true
 	}
 	now := d.cfg.Now()
@@ -244,9 +246,10 @@ func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelive
 	case ok:
 		dl.Status, dl.NextAttemptAt = "succeeded", nil
 	case dl.RoundAttempts >= len(Schedule):
-		dl.Status, dl.NextAttemptAt = "failed", nil
+		dl.Status, dl.NextAttemptAt = event.DeliveryFailed, nil
 	default:
-		dl.Status, dl.NextAttemptAt = "pending", ptr(now.Add(Schedule[dl.RoundAttempts]))
+		next := now.Add(Schedule[dl.RoundAttempts])
+		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
 	}
 	d.health(ctx, e, ok, now)
 	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: firstSeen, AttemptsAdded: 1}, false
@@ -331,7 +334,7 @@ func (d *Deliverer) retry(ctx context.Context, dl store.WebhookDelivery) {
 	}
 	var o store.WebhookOutcome
 	if ep == nil {
-		dl.Status, dl.NextAttemptAt = "failed", nil
+		dl.Status, dl.NextAttemptAt = event.DeliveryFailed, nil
 		o = store.WebhookOutcome{Delivery: dl, At: dl.CreatedAt}
 	} else {
 		var busy bool
@@ -352,20 +355,16 @@ func (d *Deliverer) retry(ctx context.Context, dl store.WebhookDelivery) {
 // retryUntilDone runs op until it succeeds or ctx ends, backing off between failures: a
 // database outage holds events back rather than dropping them.
 func (d *Deliverer) retryUntilDone(ctx context.Context, op func() error) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 50*time.Millisecond, 5*time.Second, 0
 	logged := false
-	return backoff.Retry(func() error {
+	return retry.UntilDone(ctx, func() error {
 		err := op()
 		if err != nil && ctx.Err() == nil && !logged {
 			logged = true
 			d.log.WarnContext(ctx, "webhook delivery waits for the database", "err", err)
 		}
 		if errors.Is(err, batch.ErrStopped) {
-			return backoff.Permanent(err)
+			return retry.Permanent(err)
 		}
 		return err
-	}, backoff.WithContext(b, ctx))
+	})
 }
-
-func ptr[T any](v T) *T { return &v }

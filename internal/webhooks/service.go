@@ -124,7 +124,8 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p store.Webho
 	}
 	if p.EventTypes != nil {
 		bad = append(bad, checkTypes(*p.EventTypes)...)
-		p.EventTypes = ptr(types(*p.EventTypes))
+		ts := types(*p.EventTypes)
+		p.EventTypes = &ts
 	}
 	if len(bad) > 0 {
 		return store.WebhookEndpoint{}, &message.ValidationError{Fields: bad}
@@ -185,9 +186,9 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookD
 	}
 	a, ok := s.sender.attempt(ctx, e.URL, ev.ID, body, keys, now)
 	d := store.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: ev.ID, EventType: ev.Type, Payload: body,
-		Status: "failed", Attempts: 1, RoundAttempts: 1, CreatedAt: now, AttemptLog: []store.WebhookAttempt{a}}
+		Status: event.DeliveryFailed, Attempts: 1, RoundAttempts: 1, CreatedAt: now, AttemptLog: []store.WebhookAttempt{a}}
 	if ok {
-		d.Status = "succeeded"
+		d.Status = event.DeliverySucceeded
 	}
 	if err := s.store.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, Attempt: &a, At: now, AttemptsAdded: 1}}); err != nil {
 		return d, err
@@ -212,7 +213,7 @@ func (s *Service) Replay(ctx context.Context, tenantID, id string, r store.Webho
 	if r.Until != nil && !r.Until.After(r.Since) {
 		bad = append(bad, message.FieldError{Field: "until", Message: "must be after since"})
 	}
-	if r.Status != "" && r.Status != "succeeded" && r.Status != "failed" {
+	if r.Status != "" && !r.Status.Final() {
 		bad = append(bad, message.FieldError{Field: "status", Message: "must be succeeded or failed"})
 	}
 	if len(bad) > 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -108,16 +109,9 @@ const FoldInterval = 500 * time.Millisecond
 // until ctx ends (store.FoldAnalytics). The worker and the webhook binaries both run it: any number
 // of folders may run, each delta is counted once.
 func Fold(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	poll.Every(ctx, interval, func(ctx context.Context) {
 		if _, err := s.FoldAnalytics(ctx); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "fold analytics failed; retrying", "err", err)
 		}
-	}
+	})
 }

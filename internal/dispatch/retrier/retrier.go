@@ -15,9 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/logicspike/comms/internal/batch"
+	"github.com/logicspike/comms/internal/platform/retry"
 	"github.com/logicspike/comms/internal/queue"
 )
 
@@ -185,13 +184,13 @@ func (r *Retrier) Waiting() int {
 // publish puts a due intent back on comms.send. It reports whether the offset may be committed:
 // false when shutting down first.
 func (r *Retrier) publish(ctx context.Context, env queue.Envelope) bool {
-	return backoff.Retry(func() error {
+	return retry.UntilDone(ctx, func() error {
 		_, err := r.due.Do(ctx, env)
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("re-publishing a due retry failed; trying again", "tenant_id", env.TenantID, "message_id", env.MessageID, "attempt", env.Attempt, "err", err)
 		}
 		return err
-	}, backoff.WithContext(backoff.NewConstantBackOff(time.Second), ctx)) == nil
+	}) == nil
 }
 
 // waiting is an intent held until it is due.

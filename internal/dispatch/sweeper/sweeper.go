@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/intake"
+	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -74,15 +75,8 @@ func New(cfg Config, s *store.Store, pub intake.Publisher, log *slog.Logger) *Sw
 
 // Run sweeps every Interval until ctx ends.
 func (s *Sweeper) Run(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
 	var lastKeyCleanup, lastLeaseSweep time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	poll.Every(ctx, s.cfg.Interval, func(ctx context.Context) {
 		leases := time.Since(lastLeaseSweep) >= s.cfg.LeaseInterval
 		if leases {
 			lastLeaseSweep = time.Now()
@@ -96,7 +90,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 				s.log.ErrorContext(ctx, "idempotency key cleanup failed", "err", err)
 			}
 		}
-	}
+	})
 }
 
 // sweep re-publishes unpublished intents and, with leases, the next page of the outbox's lost

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logicspike/comms/internal/platform/retry"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -47,7 +48,7 @@ func (w *Worker) deadLetter(ctx context.Context, m queue.Message, cause error) b
 		queue.Header{Key: "error", Value: []byte(cause.Error())},
 		queue.Header{Key: "failed_at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 	)}
-	return retry(ctx, func() error { return w.dlq.PublishRaw(ctx, dl) }) == nil
+	return retry.UntilDone(ctx, func() error { return w.dlq.PublishRaw(ctx, dl) }) == nil
 }
 
 func (w *Worker) claimBatch(ctx context.Context, refs []store.Ref) ([]*store.Claimed, error) {
@@ -95,7 +96,7 @@ func (w *Worker) finishBatch(ctx context.Context, outs []store.Outcome) ([]int, 
 func (w *Worker) unclaimed(ctx context.Context, log *slog.Logger, ref store.Ref, env queue.Envelope) bool {
 	var due time.Time
 	var waits bool
-	if err := retry(ctx, func() error {
+	if err := retry.UntilDone(ctx, func() error {
 		var err error
 		due, waits, err = w.store.RetryDue(ctx, ref, env.Attempt-1)
 		return err
@@ -108,5 +109,5 @@ func (w *Worker) unclaimed(ctx context.Context, log *slog.Logger, ref store.Ref,
 	}
 	env.Parked, env.EnqueuedAt, env.NotBefore = false, time.Now().UTC(), due.UTC()
 	log.InfoContext(ctx, "intent arrived before its retry's time: deferred to it", "due", env.NotBefore)
-	return retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(time.Until(due)), env) }) == nil
+	return retry.UntilDone(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(time.Until(due)), env) }) == nil
 }

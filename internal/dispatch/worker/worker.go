@@ -27,6 +27,7 @@ import (
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/platform/metrics"
+	"github.com/logicspike/comms/internal/platform/retry"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
@@ -128,7 +129,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	ref := store.Ref{TenantID: env.TenantID, ID: env.MessageID}
 	if wait := time.Until(env.NotBefore); wait > time.Second {
 		// Early (the sweeper re-published a waiting retry): back to its tier, not attempted.
-		return retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }) == nil
+		return retry.UntilDone(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }) == nil
 	}
 
 	if wait, ok := w.parkable(ctx, env); ok {
@@ -136,7 +137,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 		// down costs a produce per intent rather than a claim, an outcome and their events.
 		env.Parks, env.Parked = env.Parks+1, true
 		env.EnqueuedAt, env.NotBefore = time.Now().UTC(), time.Now().Add(wait).UTC()
-		if err := retry(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
+		if err := retry.UntilDone(ctx, func() error { return w.deferTo(ctx, queue.RetryTopic(wait), env) }); err != nil {
 			return false
 		}
 		metrics.Parked.WithLabelValues(env.TenantID).Inc()
@@ -145,7 +146,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	}
 
 	var claimed *store.Claimed
-	if err := retry(ctx, func() error {
+	if err := retry.UntilDone(ctx, func() error {
 		var err error
 		claimed, err = w.claims.Do(ctx, ref)
 		return err
@@ -164,7 +165,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	}
 	answered := time.Now()
 	var recorded int
-	if err := retry(ctx, func() error {
+	if err := retry.UntilDone(ctx, func() error {
 		var err error
 		recorded, err = w.outs.Do(ctx, out)
 		return err
@@ -251,7 +252,7 @@ func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) 
 func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (store.Outcome, bool) {
 	out := store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}
 	var plan Plan
-	if err := retry(ctx, func() error {
+	if err := retry.UntilDone(ctx, func() error {
 		var err error
 		plan, err = w.router.Plan(ctx, c.TenantID, c.Channel, c.Category)
 		return err
@@ -413,17 +414,4 @@ func (w *Worker) send(ctx context.Context, s Sender, c *store.Claimed) (res prov
 		ID: c.ID, TenantID: c.TenantID, Channel: c.Channel, To: c.To, From: c.From,
 		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Metadata: c.Metadata,
 	})
-}
-
-func newBackoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 50 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
-	b.MaxElapsedTime = 0 // infrastructure errors: keep trying until shutdown
-	return b
-}
-
-// retry runs op until it succeeds or ctx ends, with a fresh backoff each call.
-func retry(ctx context.Context, op func() error) error {
-	return backoff.Retry(op, backoff.WithContext(newBackoff(), ctx))
 }

@@ -26,3 +26,18 @@ func Batches(ctx context.Context, interval time.Duration, take func(ctx context.
 		}
 	}
 }
+
+// Every calls tick every interval until ctx ends: a loop with nothing to drain (a gauge, a fold,
+// a sweep that pages itself).
+func Every(ctx context.Context, interval time.Duration, tick func(ctx context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tick(ctx)
+		}
+	}
+}

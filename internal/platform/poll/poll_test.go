@@ -38,3 +38,26 @@ func TestBatchesDrainsABacklogThenWaits(t *testing.T) {
 		t.Errorf("%d calls, want 7", calls)
 	}
 }
+
+// Every ticks until the context ends, and returns then.
+func TestEveryTicksUntilTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ticks := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Every(ctx, 5*time.Millisecond, func(context.Context) {
+			if ticks++; ticks == 3 {
+				cancel()
+			}
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Every did not return after its context ended")
+	}
+	if ticks != 3 {
+		t.Fatalf("%d ticks, want 3", ticks)
+	}
+}
