@@ -297,3 +297,30 @@ func TestUsageExport(t *testing.T) {
 		t.Fatalf("a bad month: %v", err)
 	}
 }
+
+// The usage is made from the command table: every command is listed, each answers -h with its
+// own lines without any configuration, and a group's -h lists the group.
+func TestUsageComesFromTheCommandTable(t *testing.T) {
+	t.Setenv("COMMS_ENCRYPTION_KEYS", "") // no configuration: help must not need it
+	var all bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands {
+		if c.run == nil || !strings.Contains(all.String(), "\n  "+c.name) {
+			t.Errorf("command %q: missing from the usage or without a run function", c.name)
+		}
+		var one bytes.Buffer
+		if err := run(context.Background(), append(strings.Fields(c.name), "-h"), &one); err != nil || !strings.Contains(one.String(), "  "+c.name) {
+			t.Errorf("%s -h: %v\n%s", c.name, err, one.String())
+		}
+	}
+	var group bytes.Buffer
+	if err := run(context.Background(), []string{"dlq", "-h"}, &group); err != nil || !strings.Contains(group.String(), "dlq replays") ||
+		!strings.Contains(group.String(), "dlq show") || strings.Contains(group.String(), "tenant") {
+		t.Errorf("dlq -h: %v\n%s", err, group.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("unknown command: %v", err)
+	}
+}

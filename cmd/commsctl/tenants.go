@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/redis/go-redis/v9"
+)
+
+// Tenants: create, set, list.
+
+func tenantCreate(ctx context.Context, e *env, args []string) error {
+	st, out := e.st, e.out
+	fs := flag.NewFlagSet("tenant create", flag.ContinueOnError)
+	name := fs.String("name", "", "tenant name (required)")
+	plan := fs.String("plan", "free", "plan")
+	noFallback := fs.Bool("no-fallback", false, "forbid the system-default providers for this tenant")
+	if err := fs.Parse(args); err != nil || *name == "" {
+		return errUsage
+	}
+	t, err := st.CreateTenant(ctx, store.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
+	if err != nil {
+		return err
+	}
+	return printJSON(out, t)
+}
+
+func tenantSet(ctx context.Context, e *env, args []string) error {
+	cfg, st, out := e.cfg, e.st, e.out
+	fs := flag.NewFlagSet("tenant set", flag.ContinueOnError)
+	var p store.TenantPatch
+	set := map[string]bool{}
+	maxAttempts := fs.Int("max-attempts", 0, "provider attempts per message before dead-lettering")
+	maxAge := fs.Duration("max-retry-age", 0, "no retry past this age of a message (e.g. 24h)")
+	rate := fs.Float64("rate", 0, "intake messages per second (0: unlimited)")
+	burst := fs.Int("burst", 0, "intake burst")
+	fallback := fs.Bool("fallback", true, "may use the system default providers")
+	status := fs.String("status", "", "active or suspended")
+	limits := map[string]*int64{}
+	for _, ch := range []string{"email", "sms"} {
+		for _, l := range []string{"soft", "hard"} {
+			limits["quota-"+ch+"-"+l] = fs.Int64("quota-"+ch+"-"+l, 0, "monthly "+l+" limit for "+ch+" (0: none; docs/usage.md#quotas)")
+		}
+	}
+	if len(args) < 1 || fs.Parse(args[1:]) != nil {
+		return errUsage
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, ch := range []string{"email", "sms"} {
+		if set["quota-"+ch+"-soft"] || set["quota-"+ch+"-hard"] {
+			if p.Quotas == nil {
+				p.Quotas = map[string]*store.Quota{}
+			}
+			p.Quotas[ch] = &store.Quota{SoftLimit: *limits["quota-"+ch+"-soft"], HardLimit: *limits["quota-"+ch+"-hard"]}
+		}
+	}
+	if set["max-attempts"] {
+		p.MaxAttempts = maxAttempts
+	}
+	if set["max-retry-age"] {
+		secs := int64(maxAge.Seconds())
+		p.MaxRetryAgeSeconds = &secs
+	}
+	if set["rate"] {
+		p.RatePerSecond = rate
+	}
+	if set["burst"] {
+		p.RateBurst = burst
+	}
+	if set["fallback"] {
+		p.AllowSystemFallback = fallback
+	}
+	if set["status"] {
+		p.Status = status
+	}
+	if errs := p.Validate(); len(errs) > 0 {
+		return describe(&message.ValidationError{Fields: errs})
+	}
+	t, err := st.UpdateTenant(ctx, args[0], p)
+	if err != nil {
+		return fmt.Errorf("update tenant %s: %w", args[0], err)
+	}
+	rdb := redis.NewClient(cfg.Redis)
+	defer rdb.Close()
+	invalidate.NewNotifier(rdb, cfg.RedisPrefix, slog.New(slog.NewTextHandler(stderr, nil))).Changed(ctx, t.ID)
+	return printJSON(out, t)
+}
+
+func tenantList(ctx context.Context, e *env, args []string) error {
+	st, out := e.st, e.out
+	fs := flag.NewFlagSet("tenant list", flag.ContinueOnError)
+	format := outputFlag(fs)
+	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+		return errUsage
+	}
+	t := &table{header: "ID\tNAME\tPLAN\tFALLBACK\tSTATUS\tCREATED"}
+	all := []store.Tenant{}
+	after := ""
+	for {
+		ts, err := st.ListTenants(ctx, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, tn := range ts {
+			t.add(tn.ID, tn.Name, tn.Plan, tn.AllowSystemFallback, tn.Status, tn.CreatedAt)
+		}
+		all = append(all, ts...)
+		if len(ts) < 500 {
+			return emit(out, *format, all, t)
+		}
+		after = ts[len(ts)-1].ID
+	}
+}
