@@ -317,7 +317,7 @@ func TestUsageComesFromTheCommandTable(t *testing.T) {
 	}
 	var group bytes.Buffer
 	if err := run(context.Background(), []string{"dlq", "-h"}, &group); err != nil || !strings.Contains(group.String(), "dlq replays") ||
-		!strings.Contains(group.String(), "dlq show") || strings.Contains(group.String(), "tenant") {
+		!strings.Contains(group.String(), "dlq show") || strings.Contains(group.String(), "tenant create") {
 		t.Errorf("dlq -h: %v\n%s", err, group.String())
 	}
 	if err := run(context.Background(), []string{"frobnicate"}, io.Discard); !errors.Is(err, errUsage) {
