@@ -48,7 +48,7 @@ func providerListSystem(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
 		return errUsage
 	}
-	ps, err := st.SystemDefaults(ctx)
+	ps, err := st.ListSystemDefaults(ctx)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	buckets, err := s.store.Timeseries(r.Context(), p.TenantID, q.channel, q.from, q.to, q.interval)
+	buckets, err := s.store.GetTimeseries(r.Context(), p.TenantID, q.channel, q.from, q.to, q.interval)
 	if err != nil {
 		s.analyticsFailed(w, r, p.TenantID, err)
 		return
@@ -138,7 +138,7 @@ func (s *Server) providerErrors(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	errs, err := s.store.ProviderErrors(r.Context(), p.TenantID, q.channel, q.from, q.to)
+	errs, err := s.store.ListProviderErrors(r.Context(), p.TenantID, q.channel, q.from, q.to)
 	if err != nil {
 		s.analyticsFailed(w, r, p.TenantID, err)
 		return

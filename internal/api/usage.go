@@ -34,7 +34,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	rows, totals, err := s.store.Usage(r.Context(), p.TenantID, from, to, groupBy)
+	rows, totals, err := s.store.GetUsage(r.Context(), p.TenantID, from, to, groupBy)
 	s.answer(w, r, http.StatusOK, usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), GroupBy: groupBy, Totals: totals, Rows: rows}, err, "the usage", nil)
 }
 
@@ -192,7 +192,7 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request) {
 		if !ok || q.HardLimit <= 0 {
 			continue
 		}
-		used, err := s.store.QuotaUsed(r.Context(), t.ID, ch, month)
+		used, err := s.store.GetQuotaUsed(r.Context(), t.ID, ch, month)
 		if err != nil {
 			s.answer(w, r, 0, nil, err, "the quotas", nil)
 			return

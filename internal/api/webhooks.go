@@ -40,7 +40,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
-	list, err := s.store.WebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
+	list, err := s.store.ListWebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
 	if list == nil {
 		list = []store.WebhookEndpoint{}
 	}
@@ -48,7 +48,7 @@ func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
-	e, err := s.store.WebhookEndpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	e, err := s.store.GetWebhookEndpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
 	s.webhookAnswer(w, r, http.StatusOK, e, err)
 }
 
@@ -94,11 +94,11 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, id := principalFrom(r.Context()).TenantID, r.PathValue("id")
-	if _, err := s.store.WebhookEndpoint(r.Context(), tenant, id); err != nil {
+	if _, err := s.store.GetWebhookEndpoint(r.Context(), tenant, id); err != nil {
 		s.webhookAnswer(w, r, 0, nil, err)
 		return
 	}
-	list, next, err := s.store.WebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
+	list, next, err := s.store.ListWebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
 	writePage(s, w, r, "webhook deliveries", list, next, err)
 }
 

@@ -15,7 +15,7 @@ import (
 // EnsureSandboxDefaults makes sure a sandbox system default exists for both channels, answering
 // after latencyMS, and returns them.
 func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) ([]store.ProviderConfig, error) {
-	existing, err := st.SystemDefaults(ctx)
+	existing, err := st.ListSystemDefaults(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return
 		}
-		sess, err := h.store.SessionByToken(r.Context(), c.Value)
+		sess, err := h.store.GetSessionByToken(r.Context(), c.Value)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			clearCookie(w, r)

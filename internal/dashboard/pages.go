@@ -90,7 +90,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess store.Se
 		ch = ""
 	}
 	to := time.Now().UTC()
-	buckets, err := h.store.Timeseries(r.Context(), sess.Key.TenantID, ch, to.Add(-rng.Span), to, rng.Interval)
+	buckets, err := h.store.GetTimeseries(r.Context(), sess.Key.TenantID, ch, to.Add(-rng.Span), to, rng.Interval)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -163,7 +163,7 @@ var advice = map[string]string{
 // provider's latest words and what to do.
 func (h *Handler) providerErrors(w http.ResponseWriter, r *http.Request, sess store.Session) {
 	to := time.Now().UTC()
-	errs, err := h.store.ProviderErrors(r.Context(), sess.Key.TenantID, "", to.AddDate(0, 0, -7), to)
+	errs, err := h.store.ListProviderErrors(r.Context(), sess.Key.TenantID, "", to.AddDate(0, 0, -7), to)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -171,12 +171,12 @@ func Build(r store.OutboxEvent) (event.Event, bool) {
 
 // measure sets the outbox gauges.
 func (p *Publisher) measure(ctx context.Context) (bool, error) {
-	n, err := p.store.EventOutboxLen(ctx)
+	n, err := p.store.CountEventOutbox(ctx)
 	if err != nil {
 		return false, err
 	}
 	metrics.EventOutbox.Set(float64(n))
-	age, err := p.store.EventOutboxAge(ctx)
+	age, err := p.store.GetEventOutboxAge(ctx)
 	if err == nil {
 		metrics.EventOutboxAge.Set(age.Seconds())
 	}

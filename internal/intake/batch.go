@@ -163,7 +163,7 @@ func (s *Service) repeatedBatch(ctx context.Context, tenantID, idemKey string, h
 	for j, m := range msgs {
 		keys[j] = m.IdempotencyKey
 	}
-	rep, err := s.store.Repeats(ctx, tenantID, keys, hash)
+	rep, err := s.store.ListRepeats(ctx, tenantID, keys, hash)
 	if err != nil || len(rep) != len(keys) {
 		return nil
 	}

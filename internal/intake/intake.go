@@ -178,7 +178,7 @@ func (s *Service) Submit(ctx context.Context, t store.Tenant, idemKey string, re
 		if idemKey == "" {
 			return Accepted{}, err
 		}
-		rep, lerr := s.store.Repeats(ctx, tenantID, []string{idemKey}, hash)
+		rep, lerr := s.store.ListRepeats(ctx, tenantID, []string{idemKey}, hash)
 		prev, ok := rep[idemKey]
 		switch {
 		case lerr != nil || !ok:

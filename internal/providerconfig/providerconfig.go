@@ -371,7 +371,7 @@ func (s *Service) Test(ctx context.Context, tenantID, id, recipient string) (Tes
 	if err != nil {
 		outcome["error"] = err.Error()
 	}
-	if aerr := s.store.Audit(ctx, "provider_config.tested", "provider_config", id, tenantID, outcome); aerr != nil && err == nil {
+	if aerr := s.store.RecordAudit(ctx, "provider_config.tested", "provider_config", id, tenantID, outcome); aerr != nil && err == nil {
 		return TestResult{}, aerr
 	}
 	return res, err
@@ -417,7 +417,7 @@ func (s *Service) Rotate(ctx context.Context, batch int, progress func(done, tot
 		if progress != nil {
 			progress(rep.Resealed+rep.Skipped, total)
 		}
-		ps, err := s.store.SealedNotUnder(ctx, current, after, batch)
+		ps, err := s.store.ListSealedNotUnder(ctx, current, after, batch)
 		if err != nil {
 			return rep, err
 		}

@@ -45,8 +45,8 @@ var ErrUnavailable = errors.New("quota check unavailable")
 
 // Store is what the counter reads and records in PostgreSQL.
 type Store interface {
-	QuotaUsed(ctx context.Context, tenantID string, ch message.Channel, month time.Time) (int64, error)
-	QuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q store.Quota, used int64) (bool, error)
+	GetQuotaUsed(ctx context.Context, tenantID string, ch message.Channel, month time.Time) (int64, error)
+	RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q store.Quota, used int64) (bool, error)
 }
 
 // Counter checks and counts quota units.
@@ -142,7 +142,7 @@ func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Chann
 			return nil, exceeded(used)
 		}
 		// No counter: start it from PostgreSQL (kept until a week after the month ends).
-		used, err := c.store.QuotaUsed(ctx, tenantID, ch, month)
+		used, err := c.store.GetQuotaUsed(ctx, tenantID, ch, month)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -161,7 +161,7 @@ func (c *Counter) reserveLocally(ctx context.Context, key, tenantID string, ch m
 	a := c.fallback[key]
 	c.mu.Unlock()
 	if a == nil {
-		used, err := c.store.QuotaUsed(ctx, tenantID, ch, month)
+		used, err := c.store.GetQuotaUsed(ctx, tenantID, ch, month)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -203,7 +203,7 @@ func (c *Counter) alert(ctx context.Context, key, tenantID string, ch message.Ch
 	if done {
 		return
 	}
-	if _, err := c.store.QuotaAlert(ctx, tenantID, ch, month, level, q, used); err != nil {
+	if _, err := c.store.RecordQuotaAlert(ctx, tenantID, ch, month, level, q, used); err != nil {
 		c.mu.Lock()
 		delete(c.alerted, key+level)
 		c.mu.Unlock()

@@ -57,10 +57,10 @@ type Bucket struct {
 	Failed     int64     `json:"failed"`
 }
 
-// Timeseries returns tenantID's counts per interval ("hour" or "day", UTC) from the hourly
+// GetTimeseries returns tenantID's counts per interval ("hour" or "day", UTC) from the hourly
 // rollup, one bucket per interval from from (rounded down to the interval) to to (exclusive),
 // empty intervals included. ch "" means both channels.
-func (s *Store) Timeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]Bucket, error) {
+func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]Bucket, error) {
 	if interval != "hour" && interval != "day" {
 		return nil, fmt.Errorf("timeseries: interval %q is not hour or day", interval)
 	}
@@ -105,11 +105,11 @@ type ErrorExample struct {
 	At           time.Time `json:"at"`
 }
 
-// ProviderErrors returns tenantID's provider errors between from (rounded down to the hour) and
+// ListProviderErrors returns tenantID's provider errors between from (rounded down to the hour) and
 // to, most frequent first. ch "" means both channels. Whole UTC days come from the daily rollup
 // and the partial days at either end from the hourly one, so a 90-day range reads about 90 rows
 // per (config, code).
-func (s *Store) ProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]ProviderErrorCount, error) {
+func (s *Store) ListProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]ProviderErrorCount, error) {
 	from = from.UTC().Truncate(time.Hour)
 	to = to.UTC()
 	// [dayFrom, dayTo) is the run of whole days inside [from, to); empty when there is none.

@@ -36,9 +36,9 @@ type AuditFilter struct {
 	From, To                time.Time
 }
 
-// Audit records an action that changes no audited row (a test send), by ctx's actor
+// RecordAudit records an action that changes no audited row (a test send), by ctx's actor
 // (db.WithActor); without one it records nothing.
-func (s *Store) Audit(ctx context.Context, action, targetType, targetID, tenantID string, after any) error {
+func (s *Store) RecordAudit(ctx context.Context, action, targetType, targetID, tenantID string, after any) error {
 	b, err := json.Marshal(after)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)

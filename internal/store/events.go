@@ -93,15 +93,15 @@ func publishBatch[E any](ctx context.Context, s *Store, lock int64, load func(pg
 	return n, err
 }
 
-// EventOutboxLen is how many events wait to be published.
-func (s *Store) EventOutboxLen(ctx context.Context) (int64, error) {
+// CountEventOutbox is how many events wait to be published.
+func (s *Store) CountEventOutbox(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.event_outbox`).Scan(&n)
 	return n, err
 }
 
-// EventOutboxAge is how long the oldest event waiting to be published has waited (0 when none).
-func (s *Store) EventOutboxAge(ctx context.Context) (time.Duration, error) {
+// GetEventOutboxAge is how long the oldest event waiting to be published has waited (0 when none).
+func (s *Store) GetEventOutboxAge(ctx context.Context) (time.Duration, error) {
 	var secs float64
 	err := s.pool.QueryRow(ctx, `
 		SELECT coalesce(extract(epoch FROM now() - (

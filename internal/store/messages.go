@@ -221,10 +221,10 @@ func (o idemOwner) answer(hash []byte) Inserted {
 	return Inserted{ID: o.id, CreatedAt: o.at, Duplicate: true, Mismatch: !bytes.Equal(o.hash, hash)}
 }
 
-// Repeats answers requests that are turned away before they are inserted (a quota reached): for
+// ListRepeats answers requests that are turned away before they are inserted (a quota reached): for
 // each of tenantID's keys already used, what InsertMessages would answer a request with hash,
 // by key; keys never used are absent.
-func (s *Store) Repeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]Inserted, error) {
+func (s *Store) ListRepeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]Inserted, error) {
 	tenants := make([]string, len(keys))
 	for i := range keys {
 		tenants[i] = tenantID

@@ -14,7 +14,7 @@ import (
 func TestEventOutboxAgeIsTheOldestEventsWait(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	if age, err := s.EventOutboxAge(ctx); err != nil || age != 0 {
+	if age, err := s.GetEventOutboxAge(ctx); err != nil || age != 0 {
 		t.Fatalf("empty outbox: age %v, %v; want 0", age, err)
 	}
 	a := tenant(t, s)
@@ -22,14 +22,14 @@ func TestEventOutboxAgeIsTheOldestEventsWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	age, err := s.EventOutboxAge(ctx)
+	age, err := s.GetEventOutboxAge(ctx)
 	if err != nil || age < 50*time.Millisecond || age > time.Minute {
 		t.Fatalf("one queued event 50 ms old: age %v, %v", age, err)
 	}
 	if _, err := s.PublishEvents(ctx, 100, func(context.Context, []store.OutboxEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if age, err := s.EventOutboxAge(ctx); err != nil || age != 0 {
+	if age, err := s.GetEventOutboxAge(ctx); err != nil || age != 0 {
 		t.Fatalf("after publishing: age %v, %v; want 0", age, err)
 	}
 }

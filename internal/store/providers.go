@@ -115,9 +115,9 @@ func (s *Store) GetProviderConfig(ctx context.Context, tenantID, id string) (Pro
 	return out, nil
 }
 
-// ProviderConfigByID returns any tenant's config id, or ErrNotFound: for the webhook receiver,
+// GetProviderConfigByID returns any tenant's config id, or ErrNotFound: for the webhook receiver,
 // which learns the config from the URL a provider calls and trusts nothing before verifying.
-func (s *Store) ProviderConfigByID(ctx context.Context, id string) (ProviderConfig, error) {
+func (s *Store) GetProviderConfigByID(ctx context.Context, id string) (ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE id = $1`, id)
 	if err != nil {
 		return ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
@@ -144,8 +144,8 @@ func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]Pro
 	return out, nil
 }
 
-// SystemDefaults lists the system-default configs.
-func (s *Store) SystemDefaults(ctx context.Context) ([]ProviderConfig, error) {
+// ListSystemDefaults lists the system-default configs.
+func (s *Store) ListSystemDefaults(ctx context.Context) ([]ProviderConfig, error) {
 	return s.ListProviderConfigs(ctx, "")
 }
 
@@ -210,11 +210,11 @@ func (s *Store) SetProviderHealth(ctx context.Context, id, health, reason string
 	return nil
 }
 
-// ProviderRoutes returns the enabled configs that may send tenantID's messages on channel, in the
+// ListProviderRoutes returns the enabled configs that may send tenantID's messages on channel, in the
 // order to try them: the tenant's own by priority, then the system defaults by priority. Configs
 // whose credentials were refused are left out until they are updated.
 // Whether the tenant may use the system defaults is the caller's decision (Tenant.AllowSystemFallback).
-func (s *Store) ProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]ProviderConfig, error) {
+func (s *Store) ListProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+providerCols+` FROM communication.provider_configs
 		WHERE (tenant_id = $1 OR tenant_id IS NULL) AND channel = $2 AND enabled AND health <> 'auth_failed'
@@ -242,9 +242,9 @@ func (s *Store) SetProviderSettings(ctx context.Context, id string, settings jso
 	return nil
 }
 
-// SealedNotUnder returns up to limit configs whose credentials are sealed under a version other
+// ListSealedNotUnder returns up to limit configs whose credentials are sealed under a version other
 // than current, after afterID in id order: the work list of a key rotation.
-func (s *Store) SealedNotUnder(ctx context.Context, current, afterID string, limit int) ([]ProviderConfig, error) {
+func (s *Store) ListSealedNotUnder(ctx context.Context, current, afterID string, limit int) ([]ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs
 		WHERE key_version IS NOT NULL AND key_version <> $1 AND id > $2 ORDER BY id LIMIT $3`, current, afterID, limit)
 	if err != nil {

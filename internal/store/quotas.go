@@ -46,9 +46,9 @@ func MonthStart(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
-// QuotaUsed is what tenantID's quota on ch has counted in the month starting at month: messages
+// GetQuotaUsed is what tenantID's quota on ch has counted in the month starting at month: messages
 // (email) or segments (SMS) accepted, from the usage rollup and the deltas not folded yet.
-func (s *Store) QuotaUsed(ctx context.Context, tenantID string, ch message.Channel, month time.Time) (int64, error) {
+func (s *Store) GetQuotaUsed(ctx context.Context, tenantID string, ch message.Channel, month time.Time) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `
 		SELECT coalesce(sum(accepted_units), 0)::bigint FROM (
@@ -62,10 +62,10 @@ func (s *Store) QuotaUsed(ctx context.Context, tenantID string, ch message.Chann
 	return n, nil
 }
 
-// QuotaAlert records that tenantID's quota on ch reached level ("warning" or "exceeded") in the
+// RecordQuotaAlert records that tenantID's quota on ch reached level ("warning" or "exceeded") in the
 // month starting at month, with its account event (comms.quota.<level>), once per month and
 // level: it reports whether this call recorded it.
-func (s *Store) QuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q Quota, used int64) (bool, error) {
+func (s *Store) RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q Quota, used int64) (bool, error) {
 	data, _ := json.Marshal(map[string]any{"quota": map[string]any{
 		"channel": ch, "month": month.Format("2006-01"), "soft_limit": q.Warning(), "hard_limit": q.HardLimit, "used": used,
 	}})

@@ -31,9 +31,9 @@ func (s *Store) CreateSession(ctx context.Context, token, keyID, csrf string, ex
 	return nil
 }
 
-// SessionByToken returns the live session of token with its key as it is now, or ErrNotFound
+// GetSessionByToken returns the live session of token with its key as it is now, or ErrNotFound
 // (unknown, expired, or its key revoked or expired).
-func (s *Store) SessionByToken(ctx context.Context, token string) (Session, error) {
+func (s *Store) GetSessionByToken(ctx context.Context, token string) (Session, error) {
 	h := sha256.Sum256([]byte(token))
 	var out Session
 	k := &out.Key

@@ -111,9 +111,9 @@ func (s *Store) ActivateTemplateVersion(ctx context.Context, tenantID, key strin
 	return a, nil
 }
 
-// ActiveTemplateVersions returns the version each locale of an unarchived template sends, or
+// ListActiveTemplateVersions returns the version each locale of an unarchived template sends, or
 // ErrNotFound.
-func (s *Store) ActiveTemplateVersions(ctx context.Context, tenantID, key string) (Template, []TemplateVersion, error) {
+func (s *Store) ListActiveTemplateVersions(ctx context.Context, tenantID, key string) (Template, []TemplateVersion, error) {
 	t, err := scanTemplate(s.pool.QueryRow(ctx,
 		`SELECT `+templateCols+` FROM communication.templates t WHERE tenant_id = $1 AND key = $2 AND archived_at IS NULL`, tenantID, key))
 	if err != nil {

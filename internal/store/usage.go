@@ -55,11 +55,11 @@ type UsageRow struct {
 	Counters
 }
 
-// Usage returns tenantID's usage on the UTC days [from, to], grouped by groupBy (names from
+// GetUsage returns tenantID's usage on the UTC days [from, to], grouped by groupBy (names from
 // UsageDimensions, in the order given), and the totals. Rows come in the order of their
 // dimensions. It reads the daily rollup and the deltas not folded into it yet, so it counts
 // every committed transition.
-func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time, groupBy []string) ([]UsageRow, Counters, error) {
+func (s *Store) GetUsage(ctx context.Context, tenantID string, from, to time.Time, groupBy []string) ([]UsageRow, Counters, error) {
 	var dims []string
 	for _, g := range groupBy {
 		expr, ok := UsageDimensions[g]
@@ -106,7 +106,7 @@ func (s *Store) Usage(ctx context.Context, tenantID string, from, to time.Time, 
 		currency string
 		c        Counters
 		cost     string
-		// what quotas count: summed with the rest, read by QuotaUsed instead
+		// what quotas count: summed with the rest, read by GetQuotaUsed instead
 		quotaUnits int64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&isTotal, &r.Day, &r.Month, &r.Channel, &r.Provider, &r.Template, &r.Category, &currency,

@@ -65,9 +65,9 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, no
 	return out, nil
 }
 
-// WebhookEndpoints lists a tenant's endpoints, oldest first; with enabledOnly, only those that
+// ListWebhookEndpoints lists a tenant's endpoints, oldest first; with enabledOnly, only those that
 // receive deliveries.
-func (s *Store) WebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]WebhookEndpoint, error) {
+func (s *Store) ListWebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints
 		WHERE tenant_id = $1 AND (enabled OR NOT $2) ORDER BY created_at, id`, tenantID, enabledOnly)
 	out, err := pgx.CollectRows(rows, scanEndpoint)
@@ -77,8 +77,8 @@ func (s *Store) WebhookEndpoints(ctx context.Context, tenantID string, enabledOn
 	return out, nil
 }
 
-// WebhookEndpoint returns one of a tenant's endpoints, or ErrNotFound.
-func (s *Store) WebhookEndpoint(ctx context.Context, tenantID, id string) (WebhookEndpoint, error) {
+// GetWebhookEndpoint returns one of a tenant's endpoints, or ErrNotFound.
+func (s *Store) GetWebhookEndpoint(ctx context.Context, tenantID, id string) (WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -147,9 +147,9 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, tenantID, id string) 
 	return nil
 }
 
-// WebhookEndpointFailed starts an endpoint's failure streak at `at` unless one is running, and
+// MarkWebhookEndpointFailed starts an endpoint's failure streak at `at` unless one is running, and
 // returns when the streak started.
-func (s *Store) WebhookEndpointFailed(ctx context.Context, id string, at time.Time) (time.Time, error) {
+func (s *Store) MarkWebhookEndpointFailed(ctx context.Context, id string, at time.Time) (time.Time, error) {
 	var since time.Time
 	err := s.pool.QueryRow(ctx, `UPDATE communication.webhook_endpoints SET failing_since = coalesce(failing_since, $2)
 		WHERE id = $1 RETURNING failing_since`, id, at).Scan(&since)
@@ -159,8 +159,8 @@ func (s *Store) WebhookEndpointFailed(ctx context.Context, id string, at time.Ti
 	return since, err
 }
 
-// WebhookEndpointSucceeded ends an endpoint's failure streak.
-func (s *Store) WebhookEndpointSucceeded(ctx context.Context, id string) error {
+// MarkWebhookEndpointSucceeded ends an endpoint's failure streak.
+func (s *Store) MarkWebhookEndpointSucceeded(ctx context.Context, id string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE communication.webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, id)
 	return err
 }
@@ -288,9 +288,9 @@ func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, le
 	return out, nil
 }
 
-// WebhookDeliveries lists an endpoint's deliveries, newest first, each with its attempts;
+// ListWebhookDeliveries lists an endpoint's deliveries, newest first, each with its attempts;
 // status filters when not empty. The cursor is the last id of the previous page.
-func (s *Store) WebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]WebhookDelivery, string, error) {
+func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]WebhookDelivery, string, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		n, err := strconv.ParseInt(cursor, 10, 64)
@@ -394,8 +394,8 @@ func pgInfinity(t *time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: *t, Valid: true}
 }
 
-// PendingWebhookDeliveries counts the deliveries waiting for an attempt.
-func (s *Store) PendingWebhookDeliveries(ctx context.Context) (int64, error) {
+// CountPendingWebhookDeliveries counts the deliveries waiting for an attempt.
+func (s *Store) CountPendingWebhookDeliveries(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM communication.webhook_deliveries WHERE status = 'pending'`).Scan(&n)
 	return n, err

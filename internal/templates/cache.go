@@ -163,7 +163,7 @@ func (c *Cache) load(ctx context.Context, st *store.Store, tenantID, key, id str
 			c.log.WarnContext(ctx, "template cache unavailable; reading the database", "tenant_id", tenantID, "err", err)
 		}
 	}
-	tpl, vs, err := st.ActiveTemplateVersions(ctx, tenantID, key)
+	tpl, vs, err := st.ListActiveTemplateVersions(ctx, tenantID, key)
 	if err != nil {
 		return shared{}, err
 	}

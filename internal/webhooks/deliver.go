@@ -129,7 +129,7 @@ func (d *Deliverer) Changed(tenantID string) { d.cache.drop(tenantID) }
 // load reads a tenant's enabled endpoints and opens their keys. An endpoint whose secret does not
 // open (a key ring missing its version) is skipped and logged: its deliveries wait.
 func (d *Deliverer) load(ctx context.Context, tenantID string) ([]*endpoint, error) {
-	eps, err := d.store.WebhookEndpoints(ctx, tenantID, true)
+	eps, err := d.store.ListWebhookEndpoints(ctx, tenantID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -262,14 +262,14 @@ func (d *Deliverer) health(ctx context.Context, e *endpoint, ok bool, now time.T
 	since := e.gate.failing.Load()
 	if ok {
 		if since != nil && e.gate.failing.CompareAndSwap(since, nil) {
-			if err := d.store.WebhookEndpointSucceeded(ctx, e.ID); err != nil {
+			if err := d.store.MarkWebhookEndpointSucceeded(ctx, e.ID); err != nil {
 				d.log.WarnContext(ctx, "could not clear a webhook endpoint's failure streak", "tenant_id", e.TenantID, "endpoint_id", e.ID, "err", err)
 			}
 		}
 		return
 	}
 	if since == nil {
-		start, err := d.store.WebhookEndpointFailed(ctx, e.ID, now)
+		start, err := d.store.MarkWebhookEndpointFailed(ctx, e.ID, now)
 		if err != nil {
 			d.log.WarnContext(ctx, "could not record a webhook endpoint's failure", "tenant_id", e.TenantID, "endpoint_id", e.ID, "err", err)
 			return

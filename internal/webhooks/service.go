@@ -149,7 +149,7 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
 // Rotate gives an endpoint a new secret; the previous one keeps signing beside it for
 // RotationOverlap, so both signatures are sent meanwhile.
 func (s *Service) Rotate(ctx context.Context, tenantID, id string) (WithSecret, error) {
-	if _, err := s.store.WebhookEndpoint(ctx, tenantID, id); err != nil {
+	if _, err := s.store.GetWebhookEndpoint(ctx, tenantID, id); err != nil {
 		return WithSecret{}, err
 	}
 	secret := newSecret()
@@ -169,7 +169,7 @@ func (s *Service) Rotate(ctx context.Context, tenantID, id string) (WithSecret, 
 // Test sends a comms.webhook.test event to the endpoint now, whether it is enabled or not, and
 // returns the delivery with its one attempt, which also joins the endpoint's delivery log.
 func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookDelivery, error) {
-	e, err := s.store.WebhookEndpoint(ctx, tenantID, id)
+	e, err := s.store.GetWebhookEndpoint(ctx, tenantID, id)
 	if err != nil {
 		return store.WebhookDelivery{}, err
 	}
@@ -193,7 +193,7 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookD
 	if err := s.store.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, Attempt: &a, At: now, AttemptsAdded: 1}}); err != nil {
 		return d, err
 	}
-	return d, s.store.Audit(ctx, "webhook_endpoint.tested", "webhook_endpoint", e.ID, tenantID, map[string]any{"event_id": ev.ID, "status": d.Status})
+	return d, s.store.RecordAudit(ctx, "webhook_endpoint.tested", "webhook_endpoint", e.ID, tenantID, map[string]any{"event_id": ev.ID, "status": d.Status})
 }
 
 // ReplayResult says what a replay queued.

@@ -169,7 +169,7 @@ func TestProviderErrorsAcrossDayAndHourRollups(t *testing.T) {
 		{h(37), h(49), 0},                       // across midnight, between errors
 		{h(0), h(23), 0},
 	} {
-		got, err := s.ProviderErrors(ctx, tn, "", c.from, c.to)
+		got, err := s.ListProviderErrors(ctx, tn, "", c.from, c.to)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestProviderErrorsAcrossDayAndHourRollups(t *testing.T) {
 		}
 	}
 	// The timeseries counts the same failures by the provider's event time.
-	ts, err := s.Timeseries(ctx, tn, "", h(0), h(72), "day")
+	ts, err := s.GetTimeseries(ctx, tn, "", h(0), h(72), "day")
 	if err != nil || len(ts) != 3 || ts[0].Failed != 1 || ts[1].Failed != 1 || ts[2].Failed != 1 {
 		t.Fatalf("timeseries: %+v %v", ts, err)
 	}

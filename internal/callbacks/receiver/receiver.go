@@ -180,7 +180,7 @@ func (s *Server) config(ctx context.Context, id string) (provider.Config, error)
 	if len(id) > 64 {
 		return provider.Config{}, store.ErrNotFound
 	}
-	p, err := s.store.ProviderConfigByID(ctx, id)
+	p, err := s.store.GetProviderConfigByID(ctx, id)
 	if err != nil {
 		return provider.Config{}, err
 	}

@@ -123,7 +123,7 @@ func (p *Pricer) Round(ctx context.Context) (int, error) {
 }
 
 func (p *Pricer) pricer(ctx context.Context, c store.PriceCheck) provider.Pricer {
-	cfg, err := p.store.ProviderConfigByID(ctx, c.ProviderConfigID)
+	cfg, err := p.store.GetProviderConfigByID(ctx, c.ProviderConfigID)
 	if err != nil {
 		return nil
 	}

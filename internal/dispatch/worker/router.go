@@ -82,7 +82,7 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 	if err != nil {
 		return Plan{}, fmt.Errorf("load tenant %s: %w", tenantID, err)
 	}
-	cfgs, err := r.store.ProviderRoutes(ctx, tenantID, channel)
+	cfgs, err := r.store.ListProviderRoutes(ctx, tenantID, channel)
 	if err != nil {
 		return Plan{}, err
 	}
