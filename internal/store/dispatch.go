@@ -116,8 +116,12 @@ type Outcome struct {
 	AwaitsCallbacks bool
 	ErrorCode       string
 	ErrorMessage    string
-	Cost, Currency  string // as the provider reported them, when it did
-	NextAttemptAt   time.Time
+	// Cost and Currency are what a sent message cost, and CostSource where the figure came from
+	// ("provider", "unit_price", or "" for unknown): the worker's price rule decides.
+	Cost, Currency, CostSource string
+	// Event is the status its timeline event records ("retrying" for a retry).
+	Event         string
+	NextAttemptAt time.Time
 	// DeadLetter (with a failed status) also indexes the message in dead_letters, in the same
 	// statement, with Envelope as the intent to replay.
 	DeadLetter bool
@@ -135,7 +139,7 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 	var (
 		tenant, id, status, cfg, typ, pmid, code, msg = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		attempt                                       = make([]int32, n)
-		cost, currency                                = make([]string, n), make([]string, n)
+		cost, currency, source, ev                    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		next                                          = make([]*time.Time, n)
 		dl                                            = make([]bool, n)
 		envs                                          = make([]string, n)
@@ -152,10 +156,13 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 		if o.Status != message.Sent && o.Status != message.Failed && (o.Status != message.Queued || o.NextAttemptAt.IsZero()) {
 			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
 		}
+		if o.Event == "" {
+			return nil, fmt.Errorf("outcome for %s: no event status", o.ID)
+		}
 		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
 		// The provider's words and ids are stored as text PostgreSQL accepts, whatever it answered.
 		pmid[i], code[i], msg[i], attempt[i] = pgText(o.ProviderMessageID), o.ErrorCode, pgText(o.ErrorMessage), int32(o.Attempt)
-		cost[i], currency[i] = pgText(o.Cost), pgText(o.Currency)
+		cost[i], currency[i], source[i], ev[i] = pgText(o.Cost), pgText(o.Currency), o.CostSource, o.Event
 		if !o.NextAttemptAt.IsZero() {
 			next[i] = &o.NextAttemptAt
 		}
@@ -166,38 +173,32 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $17::text[], $18::text[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, source, event)
 		), t AS MATERIALIZED (
 			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
-			SELECT o.*, pc.unit_price, pc.unit_currency FROM o CROSS JOIN LATERAL (
+			SELECT o.* FROM o CROSS JOIN LATERAL (
 				SELECT l.tenant_id, l.status, l.attempts FROM communication.message_logs l WHERE l.id = o.id OFFSET 0
 			) l
-			LEFT JOIN communication.provider_configs pc ON pc.id = NULLIF(o.cfg, '')
 			WHERE l.tenant_id = o.tenant_id AND l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
-			-- A sent message costs what the provider reported, else its config's unit price (per
-			-- email, per SMS segment), else nothing known.
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
-			    cost = CASE WHEN o.cost <> '' THEN o.cost WHEN o.status = 'sent' AND o.unit_price IS NOT NULL
-			           THEN (o.unit_price * CASE WHEN m.channel = 'sms' THEN coalesce(m.sms_segments, 1) ELSE 1 END)::text ELSE '' END,
-			    cost_currency = CASE WHEN o.cost <> '' THEN o.currency WHEN o.status = 'sent' AND o.unit_price IS NOT NULL THEN o.unit_currency ELSE '' END,
-			    cost_source = CASE WHEN o.cost <> '' THEN 'provider' WHEN o.status = 'sent' AND o.unit_price IS NOT NULL THEN 'unit_price' ELSE '' END,
+			    cost = o.cost, cost_currency = o.currency, cost_source = o.source,
 			    next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM t o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env,
-			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.cost AS reported
+			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event,
+			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.source
 		), prices AS (
 			-- sent without a price by a provider that prices later: the pricer fetches it
 			INSERT INTO communication.price_checks (message_id, tenant_id, provider_config_id, provider_message_id, due_at)
 			SELECT id, tenant_id, cfg, pmid, now() FROM u
-			WHERE status = 'sent' AND reported = '' AND cfg <> '' AND pmid <> '' AND typ = ANY($16::text[])
+			WHERE status = 'sent' AND source <> 'provider' AND cfg <> '' AND pmid <> '' AND typ = ANY($16::text[])
 			ON CONFLICT DO NOTHING
 		), usage AS (
 			-- every outcome is an attempt; see migration 0017 and FoldAnalytics
@@ -242,9 +243,9 @@ func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, e
 			FROM u WHERE d.message_id = u.id AND u.status = 'queued'
 		)
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
-		SELECT id, tenant_id, CASE WHEN status = 'queued' THEN 'retrying' ELSE status END, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
+		SELECT id, tenant_id, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting, pricing)
+		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting, pricing, source, ev)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d messages: %w", n, err)
 	}

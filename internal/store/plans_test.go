@@ -76,7 +76,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		}
 		outs := make([]store.Outcome, len(claimed))
 		for i, c := range claimed {
-			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
+			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, Event: "sent", ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
 		}
 		if got, err := s.FinishMessages(ctx, outs); err != nil || len(got) != n {
 			t.Fatalf("finished %d of %d: %v", len(got), n, err)

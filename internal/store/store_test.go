@@ -100,10 +100,10 @@ func TestClaimAndFinishStateMachine(t *testing.T) {
 		t.Fatalf("claimed a leased message twice")
 	}
 	// A stale attempt's outcome is ignored.
-	if got, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 7, Status: message.Sent}}); err != nil || len(got) != 0 {
+	if got, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 7, Status: message.Sent, Event: "sent"}}); err != nil || len(got) != 0 {
 		t.Fatalf("stale outcome recorded: %v %v", got, err)
 	}
-	recorded, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_1"}})
+	recorded, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, Event: "sent", ProviderType: "sandbox", ProviderMessageID: "sb_1"}})
 	n := len(recorded)
 	if err != nil || n != 1 {
 		t.Fatalf("finish: %d %v", n, err)
@@ -300,7 +300,7 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	if err != nil || len(c) != 1 {
 		t.Fatalf("claim: %v %v", c, err)
 	}
-	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: waiting, Attempt: 1, Status: message.Queued, ProviderType: "sandbox",
+	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: waiting, Attempt: 1, Status: message.Queued, Event: "retrying", ProviderType: "sandbox",
 		ErrorCode: "provider_unavailable", NextAttemptAt: time.Now().Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}

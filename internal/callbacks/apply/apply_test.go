@@ -57,7 +57,7 @@ func sentMessage(t *testing.T, s *store.Store, tenantID, cfg, pmid string) strin
 	if _, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid, AwaitsCallbacks: true}}); err != nil {
+	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, Event: "sent", ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid, AwaitsCallbacks: true}}); err != nil {
 		t.Fatal(err)
 	}
 	return id

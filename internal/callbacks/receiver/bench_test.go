@@ -135,7 +135,7 @@ func seedSentMessages(tb testing.TB, st *store.Store, tenantID, cfg string, n in
 		outs := make([]store.Outcome, k)
 		for i, r := range refs {
 			sid := fmt.Sprintf("SM%032x", len(sids)+i+int(time.Now().UnixNano()%1e9)*1000)
-			outs[i] = store.Outcome{Ref: r, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: sid}
+			outs[i] = store.Outcome{Ref: r, Attempt: 1, Status: message.Sent, Event: "sent", ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: sid}
 		}
 		if _, err := st.FinishMessages(ctx, outs); err != nil {
 			tb.Fatal(err)

@@ -163,6 +163,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	if !ok {
 		return false
 	}
+	out.Event = eventOf(out.Status)
 	answered := time.Now()
 	var recorded int
 	if err := retry.UntilDone(ctx, func() error {
@@ -297,7 +298,8 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			}
 			if err == nil {
 				t.done(ctx, nil)
-				out.Status, out.ProviderMessageID, out.Cost, out.Currency = message.Sent, res.ProviderMessageID, res.Cost, res.Currency
+				out.Status, out.ProviderMessageID = message.Sent, res.ProviderMessageID
+				out.Cost, out.Currency, out.CostSource = price(c, route.Config, res.Cost, res.Currency)
 				if len(tried) > 0 {
 					rlog.InfoContext(ctx, "sent after failing over", "failed_over_from", tried)
 				}

@@ -397,7 +397,7 @@ func TestEarlyRetryIntentIsDeferredNotDropped(t *testing.T) {
 		t.Fatalf("claim: %v %v", c, err)
 	}
 	due := time.Now().Add(3 * time.Second)
-	if _, err := s.Store.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Queued,
+	if _, err := s.Store.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Queued, Event: "retrying",
 		ProviderType: "sandbox", ErrorCode: "provider_unavailable", NextAttemptAt: due}}); err != nil {
 		t.Fatal(err)
 	}
