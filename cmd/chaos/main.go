@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -104,16 +105,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	st := store.New(pool)
-	tenant, err := st.CreateTenant(ctx, store.NewTenant{Name: "steady"})
+	tenant, err := st.CreateTenant(ctx, domain.NewTenant{Name: "steady"})
 	if err != nil {
 		return err
 	}
 	if _, err := pool.Exec(ctx, `UPDATE communication.tenants SET rate_per_second = 0`); err != nil {
 		return err
 	}
-	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "chaos", nil)
-	poisoner, _ := st.CreateTenant(ctx, store.NewTenant{Name: "poisoner"})
-	_, poisonKey, _ := st.CreateAPIKey(ctx, store.KindTenant, poisoner.ID, "chaos", nil)
+	_, key, _ := st.CreateAPIKey(ctx, domain.KindTenant, tenant.ID, "chaos", nil)
+	poisoner, _ := st.CreateTenant(ctx, domain.NewTenant{Name: "poisoner"})
+	_, poisonKey, _ := st.CreateAPIKey(ctx, domain.KindTenant, poisoner.ID, "chaos", nil)
 	for _, name := range []string{"api", "worker", "webhook"} {
 		if err := s.start(name, name, ready[name]); err != nil {
 			return err

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // API keys and the encryption key ring: apikey create|revoke|list, keys rotate.
@@ -26,15 +27,15 @@ func apikeyCreate(ctx context.Context, e *env, args []string) error {
 		t := time.Now().Add(*expires)
 		exp = &t
 	}
-	k, plain, err := st.CreateAPIKey(ctx, store.KeyKind(*kind), *tenant, *name, exp)
+	k, plain, err := st.CreateAPIKey(ctx, domain.KeyKind(*kind), *tenant, *name, exp)
 	if err != nil {
 		return err
 	}
 	// One JSON document on stdout (jq -r .key); the note for people on stderr.
 	if err := printJSON(out, struct {
-		store.APIKey
+		api.APIKey
 		Key string `json:"key"`
-	}{k, plain}); err != nil {
+	}{api.KeyView(k), plain}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "the key is shown once: store it now; only its hash is kept")
@@ -76,7 +77,7 @@ func apikeyList(ctx context.Context, e *env, args []string) error {
 		}
 		t.add(k.ID, k.Kind, k.TenantID, k.Name, k.Prefix+"…", state)
 	}
-	return emit(out, *format, keys, t)
+	return emit(out, *format, views(keys, api.KeyView), t)
 }
 
 func keysRotate(ctx context.Context, e *env, args []string) error {

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/invalidate"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/redis/go-redis/v9"
 )
@@ -23,17 +24,17 @@ func tenantCreate(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil || *name == "" {
 		return errUsage
 	}
-	t, err := st.CreateTenant(ctx, store.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
+	t, err := st.CreateTenant(ctx, domain.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
 	if err != nil {
 		return err
 	}
-	return printJSON(out, t)
+	return printJSON(out, api.TenantView(t))
 }
 
 func tenantSet(ctx context.Context, e *env, args []string) error {
 	cfg, st, out := e.cfg, e.st, e.out
 	fs := flag.NewFlagSet("tenant set", flag.ContinueOnError)
-	var p store.TenantPatch
+	var p domain.TenantPatch
 	set := map[string]bool{}
 	maxAttempts := fs.Int("max-attempts", 0, "provider attempts per message before dead-lettering")
 	maxAge := fs.Duration("max-retry-age", 0, "no retry past this age of a message (e.g. 24h)")
@@ -54,9 +55,9 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	for _, ch := range []string{"email", "sms"} {
 		if set["quota-"+ch+"-soft"] || set["quota-"+ch+"-hard"] {
 			if p.Quotas == nil {
-				p.Quotas = map[string]*store.Quota{}
+				p.Quotas = map[string]*domain.Quota{}
 			}
-			p.Quotas[ch] = &store.Quota{SoftLimit: *limits["quota-"+ch+"-soft"], HardLimit: *limits["quota-"+ch+"-hard"]}
+			p.Quotas[ch] = &domain.Quota{SoftLimit: *limits["quota-"+ch+"-soft"], HardLimit: *limits["quota-"+ch+"-hard"]}
 		}
 	}
 	if set["max-attempts"] {
@@ -88,7 +89,7 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
 	invalidate.NewNotifier(rdb, cfg.RedisPrefix, slog.New(slog.NewTextHandler(stderr, nil))).Changed(ctx, t.ID)
-	return printJSON(out, t)
+	return printJSON(out, api.TenantView(t))
 }
 
 func tenantList(ctx context.Context, e *env, args []string) error {
@@ -99,7 +100,7 @@ func tenantList(ctx context.Context, e *env, args []string) error {
 		return errUsage
 	}
 	t := &table{header: "ID\tNAME\tPLAN\tFALLBACK\tSTATUS\tCREATED"}
-	all := []store.Tenant{}
+	all := []domain.Tenant{}
 	after := ""
 	for {
 		ts, err := st.ListTenants(ctx, after, 500)
@@ -111,7 +112,7 @@ func tenantList(ctx context.Context, e *env, args []string) error {
 		}
 		all = append(all, ts...)
 		if len(ts) < 500 {
-			return emit(out, *format, all, t)
+			return emit(out, *format, views(all, api.TenantView), t)
 		}
 		after = ts[len(ts)-1].ID
 	}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/logicspike/comms/internal/app"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
@@ -151,11 +152,11 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	_, tenantKey, err := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "dev demo key", nil)
+	_, tenantKey, err := st.CreateAPIKey(ctx, domain.KindTenant, tenant.ID, "dev demo key", nil)
 	if err != nil {
 		return err
 	}
-	_, adminKey, err := st.CreateAPIKey(ctx, store.KindAdmin, "", "dev admin key", nil)
+	_, adminKey, err := st.CreateAPIKey(ctx, domain.KindAdmin, "", "dev admin key", nil)
 	if err != nil {
 		return err
 	}

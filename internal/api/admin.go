@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -23,11 +24,12 @@ type createTenantRequest struct {
 // services see the change within COMMS_AUTH_CACHE_TTL (intake) and at once through the route
 // notice (workers).
 func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
-	var p store.TenantPatch
-	if prob := decodeJSON(r, 64<<10, &p); prob != nil {
+	var req TenantPatch
+	if prob := decodeJSON(r, 64<<10, &req); prob != nil {
 		writeProblem(w, r, prob)
 		return
 	}
+	p := req.domain()
 	if errs := p.Validate(); len(errs) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", errs...))
 		return
@@ -46,7 +48,7 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 	if s.notify != nil {
 		s.notify.Changed(r.Context(), t.ID)
 	}
-	writeJSON(w, http.StatusOK, t)
+	writeJSON(w, http.StatusOK, TenantView(t))
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +62,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 			message.FieldError{Field: "name", Message: "is required, at most 200 characters"}))
 		return
 	}
-	nt := store.NewTenant{Name: req.Name, Plan: req.Plan, AllowSystemFallback: true}
+	nt := domain.NewTenant{Name: req.Name, Plan: req.Plan, AllowSystemFallback: true}
 	if req.AllowSystemFallback != nil {
 		nt.AllowSystemFallback = *req.AllowSystemFallback
 	}
@@ -70,7 +72,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the tenant could not be created; retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusCreated, t)
+	writeJSON(w, http.StatusCreated, TenantView(t))
 }
 
 func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -94,17 +96,14 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 	if len(ts) == limit {
 		next = ts[len(ts)-1].ID
 	}
-	if ts == nil {
-		ts = []store.Tenant{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": ts, "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"data": views(ts, TenantView), "next_cursor": next})
 }
 
 type createKeyRequest struct {
-	Kind      store.KeyKind `json:"kind"`
-	TenantID  string        `json:"tenant_id,omitempty"`
-	Name      string        `json:"name"`
-	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
+	Kind      domain.KeyKind `json:"kind"`
+	TenantID  string         `json:"tenant_id,omitempty"`
+	Name      string         `json:"name"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty"`
 }
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
@@ -117,10 +116,10 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	if !req.Kind.Valid() {
 		bad = append(bad, message.FieldError{Field: "kind", Message: `must be "tenant", "service" or "admin"`})
 	}
-	if req.Kind == store.KindTenant && req.TenantID == "" {
+	if req.Kind == domain.KindTenant && req.TenantID == "" {
 		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is required for a tenant key"})
 	}
-	if req.Kind != store.KindTenant && req.TenantID != "" {
+	if req.Kind != domain.KindTenant && req.TenantID != "" {
 		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is only allowed for a tenant key"})
 	}
 	bad = append(bad, checkKey(req.Name, req.ExpiresAt)...)
@@ -143,7 +142,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The only time the key is ever shown.
-	writeJSON(w, http.StatusCreated, map[string]any{"api_key": k, "secret": plain})
+	writeJSON(w, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain})
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
@@ -153,10 +152,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
 		return
 	}
-	if keys == nil {
-		keys = []store.APIKey{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": keys})
+	writeJSON(w, http.StatusOK, map[string]any{"data": views(keys, KeyView)})
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
@@ -171,5 +167,5 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auth.forgetKey(k.ID)
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, KeyView(k))
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/intake"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -117,13 +117,13 @@ func TestAuthentication(t *testing.T) {
 	ctx := context.Background()
 	tenantID, key := s.Tenant()
 	otherTenant, _ := s.Tenant()
-	_, service, _ := s.Store.CreateAPIKey(ctx, store.KindService, "", "login service", nil)
-	revoked, revokedKey, _ := s.Store.CreateAPIKey(ctx, store.KindTenant, tenantID, "old", nil)
+	_, service, _ := s.Store.CreateAPIKey(ctx, domain.KindService, "", "login service", nil)
+	revoked, revokedKey, _ := s.Store.CreateAPIKey(ctx, domain.KindTenant, tenantID, "old", nil)
 	if _, err := s.Store.RevokeAPIKey(ctx, tenantID, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	past := time.Now().Add(-time.Minute)
-	_, expiredKey, _ := s.Store.CreateAPIKey(ctx, store.KindTenant, tenantID, "expired", &past)
+	_, expiredKey, _ := s.Store.CreateAPIKey(ctx, domain.KindTenant, tenantID, "expired", &past)
 
 	body := message.Request{Channel: message.SMS, To: "+14155550123", Text: "your code is 123456"}
 	tests := []struct {
@@ -167,8 +167,8 @@ func TestRevokeThroughAdminTakesEffectAtOnce(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{AuthCacheTTL: time.Hour})
 	tenantID, _ := s.Tenant()
 	var created struct {
-		APIKey store.APIKey `json:"api_key"`
-		Secret string       `json:"secret"`
+		APIKey api.APIKey `json:"api_key"`
+		Secret string     `json:"secret"`
 	}
 	if resp := s.Do("POST", "/admin/api-keys", s.AdminKey, map[string]any{"kind": "tenant", "tenant_id": tenantID, "name": "n"}, nil, &created); resp.StatusCode != 201 {
 		t.Fatalf("create key: %d", resp.StatusCode)

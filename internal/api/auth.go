@@ -10,6 +10,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 )
@@ -17,11 +18,11 @@ import (
 // Principal is who is calling.
 type Principal struct {
 	KeyID string
-	Kind  store.KeyKind
+	Kind  domain.KeyKind
 	// TenantID is the tenant acted for: the key's own, or X-Tenant-Id for a service key.
 	TenantID string
 	// Tenant is that tenant (tenant routes only), as cached for AuthCacheTTL.
-	Tenant store.Tenant
+	Tenant domain.Tenant
 }
 
 type principalKey struct{}
@@ -37,7 +38,7 @@ type signedInKey struct{}
 // has already looked up and checked: the dashboard calls the API in-process this way for its
 // signed-in sessions, so every change it makes passes the same validation, Save & Test and
 // audit as the API's own. Only Go code in this process can set it; no header can.
-func AsKey(ctx context.Context, key store.APIKey) context.Context {
+func AsKey(ctx context.Context, key domain.APIKey) context.Context {
 	return context.WithValue(ctx, signedInKey{}, key)
 }
 
@@ -45,8 +46,8 @@ func AsKey(ctx context.Context, key store.APIKey) context.Context {
 // on every request. A revoke through this server's admin API takes effect at once here; through
 // another replica or commsctl, within ttl.
 type authCache struct {
-	keys    *ttlCache[[32]byte, store.APIKey]
-	tenants *ttlCache[string, store.Tenant]
+	keys    *ttlCache[[32]byte, domain.APIKey]
+	tenants *ttlCache[string, domain.Tenant]
 }
 
 // Bounds of the auth cache. Found entries are what the callers in use need (a deployment has at
@@ -63,23 +64,23 @@ const (
 )
 
 func newAuthCache(ttl time.Duration) *authCache {
-	return &authCache{keys: newTTLCache[[32]byte, store.APIKey](ttl), tenants: newTTLCache[string, store.Tenant](ttl)}
+	return &authCache{keys: newTTLCache[[32]byte, domain.APIKey](ttl), tenants: newTTLCache[string, domain.Tenant](ttl)}
 }
 
-func (c *authCache) key(ctx context.Context, s *store.Store, plain string) (store.APIKey, bool, error) {
-	return c.keys.get(sha256.Sum256([]byte(plain)), func() (store.APIKey, error) { return s.LookupAPIKey(ctx, plain) })
+func (c *authCache) key(ctx context.Context, s *store.Store, plain string) (domain.APIKey, bool, error) {
+	return c.keys.get(sha256.Sum256([]byte(plain)), func() (domain.APIKey, error) { return s.LookupAPIKey(ctx, plain) })
 }
 
-func (c *authCache) tenant(ctx context.Context, s *store.Store, id string) (store.Tenant, bool, error) {
-	return c.tenants.get(id, func() (store.Tenant, error) { return s.GetTenant(ctx, id) })
+func (c *authCache) tenant(ctx context.Context, s *store.Store, id string) (domain.Tenant, bool, error) {
+	return c.tenants.get(id, func() (domain.Tenant, error) { return s.GetTenant(ctx, id) })
 }
 
 func (c *authCache) forgetTenant(id string) {
-	c.tenants.forget(func(t store.Tenant) bool { return t.ID == id })
+	c.tenants.forget(func(t domain.Tenant) bool { return t.ID == id })
 }
 
 func (c *authCache) forgetKey(id string) {
-	c.keys.forget(func(k store.APIKey) bool { return k.ID == id })
+	c.keys.forget(func(k domain.APIKey) bool { return k.ID == id })
 }
 
 // ttlCache caches lookups for ttl (0 disables it), and "not found" (store.ErrNotFound) for at most
@@ -156,15 +157,15 @@ const (
 
 // callerKey is the key the request is made with: the in-process caller's (AsKey), or the
 // bearer token's. found is false for a missing, malformed or unknown key.
-func (s *Server) callerKey(r *http.Request) (store.APIKey, bool, error) {
-	if key, ok := r.Context().Value(signedInKey{}).(store.APIKey); ok {
+func (s *Server) callerKey(r *http.Request) (domain.APIKey, bool, error) {
+	if key, ok := r.Context().Value(signedInKey{}).(domain.APIKey); ok {
 		return key, true, nil
 	}
 	plain, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	plain = strings.TrimSpace(plain)
 	// Every key we issue starts with ck_: anything else is refused without a lookup.
 	if !ok || !strings.HasPrefix(plain, authKeyPrefix) || len(plain) > authKeyMaxLen {
-		return store.APIKey{}, false, nil
+		return domain.APIKey{}, false, nil
 	}
 	return s.auth.key(r.Context(), s.store, plain)
 }
@@ -188,14 +189,14 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 		s.uses.touch(key.ID, now)
 		p := Principal{KeyID: key.ID, Kind: key.Kind, TenantID: key.TenantID}
 		switch {
-		case a == accessAdmin && key.Kind != store.KindAdmin:
+		case a == accessAdmin && key.Kind != domain.KindAdmin:
 			writeProblem(w, r, errForbidden)
 			return
-		case a == accessTenant && key.Kind == store.KindAdmin:
+		case a == accessTenant && key.Kind == domain.KindAdmin:
 			writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
 				"admin keys manage the platform; send messages with a tenant key, or a service key and X-Tenant-Id"))
 			return
-		case a == accessTenant && key.Kind == store.KindService:
+		case a == accessTenant && key.Kind == domain.KindService:
 			p.TenantID = r.Header.Get("X-Tenant-Id")
 			if p.TenantID == "" {
 				writeProblem(w, r, problem(http.StatusBadRequest, "tenant-required", "Tenant required",
@@ -208,7 +209,7 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 			return
 		}
 		if a == accessTenant {
-			t, found := store.Tenant{}, false
+			t, found := domain.Tenant{}, false
 			if ids.HasPrefix(p.TenantID, ids.Tenant) && len(p.TenantID) <= authTenantIDMaxLen {
 				t, found, err = s.auth.tenant(r.Context(), s.store, p.TenantID)
 			}

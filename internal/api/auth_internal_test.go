@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -14,7 +15,7 @@ import (
 // the live heap where it was: "not found" entries are bounded and short-lived.
 func TestAuthCacheStaysBoundedUnderDistinctBadKeys(t *testing.T) {
 	c := newAuthCache(10 * time.Second)
-	notFound := func() (store.APIKey, error) { return store.APIKey{}, store.ErrNotFound }
+	notFound := func() (domain.APIKey, error) { return domain.APIKey{}, store.ErrNotFound }
 	live := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats

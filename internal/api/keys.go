@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -25,7 +26,7 @@ type tenantKeyRequest struct {
 // and a tenant key it made would outlive its own revocation and could sign in to the dashboard,
 // which service keys may not. It reports whether it refused.
 func byServiceKey(w http.ResponseWriter, r *http.Request) bool {
-	if principalFrom(r.Context()).Kind != store.KindService {
+	if principalFrom(r.Context()).Kind != domain.KindService {
 		return false
 	}
 	writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
@@ -47,7 +48,7 @@ func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := principalFrom(r.Context()).TenantID
-	k, plain, err := s.store.CreateAPIKey(r.Context(), store.KindTenant, tenant, req.Name, req.ExpiresAt)
+	k, plain, err := s.store.CreateAPIKey(r.Context(), domain.KindTenant, tenant, req.Name, req.ExpiresAt)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "create api key failed", "tenant_id", tenant, "err", err)
 		writeProblem(w, r, unavailable("the key could not be created; retry shortly"))
@@ -55,7 +56,7 @@ func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/api-keys/"+k.ID)
 	// The only time the key is ever shown.
-	writeJSON(w, http.StatusCreated, map[string]any{"api_key": k, "secret": plain})
+	writeJSON(w, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain})
 }
 
 // checkKey validates what every new key has, whoever creates it: a name and a future expiry.
@@ -81,10 +82,7 @@ func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
 		return
 	}
-	if keys == nil {
-		keys = []store.APIKey{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": keys})
+	writeJSON(w, http.StatusOK, map[string]any{"data": views(keys, KeyView)})
 }
 
 func (s *Server) revokeTenantKey(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +101,7 @@ func (s *Server) revokeTenantKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.auth.forgetKey(k.ID)
-	writeJSON(w, http.StatusOK, k)
+	writeJSON(w, http.StatusOK, KeyView(k))
 }
 
 // keyUses remembers when each key last authenticated a request, for Run to write in one

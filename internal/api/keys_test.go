@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 type createdKey struct {
-	APIKey store.APIKey `json:"api_key"`
-	Secret string       `json:"secret"`
+	APIKey api.APIKey `json:"api_key"`
+	Secret string     `json:"secret"`
 }
 
 // A tenant creates a key (shown once, stored only as a hash), sends with it, sees when it was
@@ -28,7 +29,7 @@ func TestTenantsManageTheirOwnKeys(t *testing.T) {
 	if resp := s.Do("POST", "/v1/api-keys", key, map[string]any{"name": "ci", "expires_at": exp}, nil, &k); resp.StatusCode != 201 {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
-	if k.APIKey.Kind != store.KindTenant || k.APIKey.TenantID != tenant || k.Secret == "" || k.APIKey.ExpiresAt == nil || k.APIKey.LastUsedAt != nil {
+	if k.APIKey.Kind != domain.KindTenant || k.APIKey.TenantID != tenant || k.Secret == "" || k.APIKey.ExpiresAt == nil || k.APIKey.LastUsedAt != nil {
 		t.Fatalf("created %+v", k)
 	}
 	var stored []byte
@@ -43,9 +44,9 @@ func TestTenantsManageTheirOwnKeys(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	s.Send(k.Secret, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "hi"})
 	s.APIServer.FlushKeyUses(context.Background())
-	var list struct{ Data []store.APIKey }
+	var list struct{ Data []api.APIKey }
 	s.Do("GET", "/v1/api-keys", key, nil, nil, &list)
-	var mine *store.APIKey
+	var mine *api.APIKey
 	for i := range list.Data {
 		if list.Data[i].ID == k.APIKey.ID {
 			mine = &list.Data[i]
@@ -55,7 +56,7 @@ func TestTenantsManageTheirOwnKeys(t *testing.T) {
 		t.Fatalf("listed %+v", list.Data)
 	}
 
-	var revoked store.APIKey
+	var revoked api.APIKey
 	if resp := s.Do("DELETE", "/v1/api-keys/"+k.APIKey.ID, key, nil, nil, &revoked); resp.StatusCode != 200 || revoked.RevokedAt == nil {
 		t.Fatalf("revoke: %d %+v", resp.StatusCode, revoked)
 	}
@@ -73,7 +74,7 @@ func TestTenantKeysStayWithinTheTenant(t *testing.T) {
 	tenantB, keyB := s.Tenant()
 	var b createdKey
 	s.Do("POST", "/v1/api-keys", keyB, map[string]any{"name": "b"}, nil, &b)
-	service, _, err := s.Store.CreateAPIKey(context.Background(), store.KindService, "", "login service", nil)
+	service, _, err := s.Store.CreateAPIKey(context.Background(), domain.KindService, "", "login service", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +83,10 @@ func TestTenantKeysStayWithinTheTenant(t *testing.T) {
 			t.Errorf("tenant A revoking %s: %d", id, resp.StatusCode)
 		}
 	}
-	var list struct{ Data []store.APIKey }
+	var list struct{ Data []api.APIKey }
 	s.Do("GET", "/v1/api-keys", keyA, nil, nil, &list)
 	for _, k := range list.Data {
-		if k.TenantID == tenantB || k.Kind != store.KindTenant {
+		if k.TenantID == tenantB || k.Kind != domain.KindTenant {
 			t.Errorf("tenant A lists %+v", k)
 		}
 	}
@@ -108,7 +109,7 @@ func TestServiceKeysCannotManageTenantKeys(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
 	tenant, key := s.Tenant()
-	_, service, err := s.Store.CreateAPIKey(context.Background(), store.KindService, "", "billing service", nil)
+	_, service, err := s.Store.CreateAPIKey(context.Background(), domain.KindService, "", "billing service", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,20 +128,20 @@ func TestServiceKeysCannotManageTenantKeys(t *testing.T) {
 			t.Errorf("a service key on %s %s: %d %+v, want 403 saying why", c.method, c.path, resp.StatusCode, p)
 		}
 	}
-	var list struct{ Data []store.APIKey }
+	var list struct{ Data []api.APIKey }
 	s.Do("GET", "/v1/api-keys", key, nil, nil, &list)
 	if len(list.Data) != 2 {
 		t.Fatalf("the tenant has %d keys, want its own 2", len(list.Data))
 	}
 
 	// The first key is revoked (by the one it made): the made key's audit says its maker went.
-	var creator store.APIKey
+	var creator api.APIKey
 	for _, k := range list.Data {
 		if k.ID != made.APIKey.ID {
 			creator = k
 		}
 	}
-	if resp := s.Do("DELETE", "/v1/api-keys/"+creator.ID, made.Secret, nil, nil, &store.APIKey{}); resp.StatusCode != 200 {
+	if resp := s.Do("DELETE", "/v1/api-keys/"+creator.ID, made.Secret, nil, nil, &api.APIKey{}); resp.StatusCode != 200 {
 		t.Fatalf("revoke the creator: %d", resp.StatusCode)
 	}
 	var audit struct {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/store"
@@ -77,12 +78,12 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 // (draft-ietf-httpapi-ratelimit-headers) on every answer and a 429 with Retry-After when the
 // bucket is empty. If Redis cannot answer, the request is let through: a lost limit is better than
 // lost messages, and it is counted (comms_ratelimit_errors_total).
-func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t store.Tenant) bool {
+func (s *Server) allowIntake(w http.ResponseWriter, r *http.Request, t domain.Tenant) bool {
 	return s.allowIntakeN(w, r, t, 1)
 }
 
 // allowIntakeN takes n tokens at once, for a batch of n recipients: all of it fits or none does.
-func (s *Server) allowIntakeN(w http.ResponseWriter, r *http.Request, t store.Tenant, n int) bool {
+func (s *Server) allowIntakeN(w http.ResponseWriter, r *http.Request, t domain.Tenant, n int) bool {
 	if s.limiter == nil {
 		return true
 	}

@@ -97,10 +97,10 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 	spec := loadSpec(t)
 	for name, v := range map[string]any{
 		"MessageRequest": message.Request{}, "Message": message.Message{}, "Event": message.Event{},
-		"MessageError": message.Error{}, "Accepted": intake.Accepted{}, "Tenant": store.Tenant{},
-		"APIKey": store.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
+		"MessageError": message.Error{}, "Accepted": intake.Accepted{}, "Tenant": api.Tenant{},
+		"APIKey": api.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
 		"ProviderInput": providerconfig.Input{}, "ProviderPatch": providerconfig.Patch{}, "TestResult": providerconfig.TestResult{},
-		"DeadLetter": store.DeadLetter{}, "TenantPatch": store.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
+		"DeadLetter": store.DeadLetter{}, "TenantPatch": api.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
 		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
 		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{}, "SMSSize": message.SMSSize{},
 		"Template": store.Template{}, "TemplateInput": templates.Input{}, "TemplatePatch": store.TemplatePatch{},

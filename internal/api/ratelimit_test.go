@@ -10,7 +10,6 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -71,7 +70,7 @@ func TestAdminUpdatesTenantSettings(t *testing.T) {
 	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"max_attempts": 0, "status": "paused"}, nil, &prob); resp.StatusCode != 422 || len(prob.Errors) != 2 {
 		t.Fatalf("bad patch: %d %+v", resp.StatusCode, prob)
 	}
-	var got store.Tenant
+	var got api.Tenant
 	resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"rate_per_second": 0.001, "rate_burst": 1, "max_attempts": 3, "max_retry_age_seconds": 3600}, nil, &got)
 	if resp.StatusCode != 200 || got.MaxAttempts != 3 || got.MaxRetryAgeSeconds != 3600 || got.RateBurst != 1 {
 		t.Fatalf("patch: %d %+v", resp.StatusCode, got)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/ids"
@@ -31,7 +32,7 @@ func FuzzAcceptedMessageIsStorable(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	st := store.New(testenv.DB(f))
-	tenant, err := st.CreateTenant(context.Background(), store.NewTenant{Name: "fuzz", Plan: "free"})
+	tenant, err := st.CreateTenant(context.Background(), domain.NewTenant{Name: "fuzz", Plan: "free"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -48,10 +49,10 @@ func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) 
 }
 
 // EnsureTenant returns the tenant called name, creating it if needed.
-func EnsureTenant(ctx context.Context, st *store.Store, name string) (store.Tenant, error) {
+func EnsureTenant(ctx context.Context, st *store.Store, name string) (domain.Tenant, error) {
 	t, err := st.FindTenantByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return st.CreateTenant(ctx, store.NewTenant{Name: name, AllowSystemFallback: true})
+		return st.CreateTenant(ctx, domain.NewTenant{Name: name, AllowSystemFallback: true})
 	}
 	return t, err
 }

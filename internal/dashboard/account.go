@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -16,7 +17,7 @@ func (h *Handler) keys(w http.ResponseWriter, r *http.Request, sess store.Sessio
 
 func (h *Handler) keysPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, secret string) {
 	var list struct {
-		Data []store.APIKey `json:"data"`
+		Data []api.APIKey `json:"data"`
 	}
 	if prob, err := h.call(r, sess, http.MethodGet, "/v1/api-keys", nil, &list); err != nil || prob != nil {
 		h.failCall(w, r, prob, err)

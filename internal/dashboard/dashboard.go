@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -128,8 +129,8 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 
 // suspended applies the API's rule to a dashboard session: a tenant key acts only while its
 // tenant is active.
-func suspended(kind store.KeyKind, tenantStatus string) bool {
-	return kind == store.KindTenant && tenantStatus != "active"
+func suspended(kind domain.KeyKind, tenantStatus string) bool {
+	return kind == domain.KindTenant && tenantStatus != "active"
 }
 
 func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +143,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	plain := strings.TrimSpace(r.PostFormValue("key"))
 	k, err := h.store.LookupAPIKey(r.Context(), plain)
-	if err != nil || !k.Active(time.Now()) || k.Kind == store.KindService {
+	if err != nil || !k.Active(time.Now()) || k.Kind == domain.KindService {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.fail(w, r, err)
 			return
@@ -151,7 +152,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "signin.html", map[string]any{"Error": "That is not a valid, unrevoked tenant or admin key."})
 		return
 	}
-	if k.Kind == store.KindTenant {
+	if k.Kind == domain.KindTenant {
 		t, err := h.store.GetTenant(r.Context(), k.TenantID)
 		if err != nil {
 			h.fail(w, r, err)

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/logicspike/comms/internal/dashboard"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -175,7 +175,7 @@ func TestDashboardSessionRules(t *testing.T) {
 		t.Fatalf("CSP: %q", csp)
 	}
 	// A service key acts for any tenant and belongs to a program: it cannot sign in.
-	_, service, err := s.Store.CreateAPIKey(t.Context(), store.KindService, "", "svc", nil)
+	_, service, err := s.Store.CreateAPIKey(t.Context(), domain.KindService, "", "svc", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -16,8 +17,8 @@ func (h *Handler) tenants(w http.ResponseWriter, r *http.Request, sess store.Ses
 
 func (h *Handler) tenantsPage(w http.ResponseWriter, r *http.Request, sess store.Session, id string, f *form) {
 	var page struct {
-		Data []store.Tenant `json:"data"`
-		Next string         `json:"next_cursor"`
+		Data []api.Tenant `json:"data"`
+		Next string       `json:"next_cursor"`
 	}
 	path := "/admin/tenants?cursor=" + url.QueryEscape(r.URL.Query().Get("cursor"))
 	if prob, err := h.call(r, sess, http.MethodGet, path, nil, &page); err != nil || prob != nil {

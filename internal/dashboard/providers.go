@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
@@ -34,7 +35,7 @@ func providerTypes() []providerType {
 // providersBase is the API collection the session manages: its tenant's configs, or the
 // system defaults for an operator.
 func providersBase(sess store.Session) string {
-	if sess.Key.Kind == store.KindAdmin {
+	if sess.Key.Kind == domain.KindAdmin {
 		return "/admin/providers"
 	}
 	return "/v1/providers"
@@ -56,7 +57,7 @@ func (h *Handler) providersPage(w http.ResponseWriter, r *http.Request, sess sto
 		f = &form{}
 	}
 	h.render(w, r, http.StatusOK, "providers.html", map[string]any{"Providers": list.Data, "Types": providerTypes(), "Form": f,
-		"System": sess.Key.Kind == store.KindAdmin, "Saved": r.URL.Query().Get("saved"), "Deleted": r.URL.Query().Get("deleted")})
+		"System": sess.Key.Kind == domain.KindAdmin, "Saved": r.URL.Query().Get("saved"), "Deleted": r.URL.Query().Get("deleted")})
 }
 
 // createProvider is Save & Test: the API test-sends with the typed credentials and stores the

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -11,14 +12,14 @@ type pageFunc func(http.ResponseWriter, *http.Request, store.Session)
 // page is one signed-in route and the kind of key whose sessions may use it ("": either).
 type page struct {
 	pattern string
-	kind    store.KeyKind
+	kind    domain.KeyKind
 	page    pageFunc
 }
 
 // pagesTable is every signed-in route, in one table: a tenant's pages, the providers page (a
 // tenant's own configs, or the system defaults for an operator), and the ops pages.
 func (h *Handler) pagesTable() []page {
-	tenant, admin := store.KindTenant, store.KindAdmin
+	tenant, admin := domain.KindTenant, domain.KindAdmin
 	return []page{
 		{"GET /ui/{$}", "", h.home},
 		{"GET /ui/errors", tenant, h.providerErrors},
@@ -58,7 +59,7 @@ func (h *Handler) pagesTable() []page {
 }
 
 // only serves page to sessions of kind (any, for ""); others are sent to their own first page.
-func only(kind store.KeyKind, page pageFunc) pageFunc {
+func only(kind domain.KeyKind, page pageFunc) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, sess store.Session) {
 		if kind != "" && sess.Key.Kind != kind {
 			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
@@ -70,7 +71,7 @@ func only(kind store.KeyKind, page pageFunc) pageFunc {
 
 // home is the first page: the overview for a tenant, the tenants for an operator.
 func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	if sess.Key.Kind == store.KindAdmin {
+	if sess.Key.Kind == domain.KindAdmin {
 		http.Redirect(w, r, "/ui/ops/tenants", http.StatusSeeOther)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/store"
@@ -39,7 +40,7 @@ type ItemResult struct {
 //
 // Each item counts against its channel's quota; if the valid items do not all fit, the batch is
 // refused whole (*quota.ExceededError) and nothing is recorded.
-func (s *Service) SubmitBatch(ctx context.Context, t store.Tenant, idemKey string, b message.BatchRequest) ([]ItemResult, error) {
+func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey string, b message.BatchRequest) ([]ItemResult, error) {
 	tenantID := t.ID
 	out := make([]ItemResult, len(b.Messages))
 	var hash []byte

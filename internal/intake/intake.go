@@ -22,6 +22,7 @@ import (
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/quota"
@@ -129,7 +130,7 @@ func (s *Service) Run(ctx context.Context) {
 // Submit validates req and records it for tenant t. idemKey may be empty.
 // Errors: *message.ValidationError, ErrIdempotencyMismatch, ErrSuppressed, *quota.ExceededError,
 // quota.ErrUnavailable, or an infrastructure error.
-func (s *Service) Submit(ctx context.Context, t store.Tenant, idemKey string, req message.Request) (Accepted, error) {
+func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, req message.Request) (Accepted, error) {
 	tenantID := t.ID
 	// An ad-hoc request is checked before the idempotency check, a template send after it, so
 	// that a retry replays the original even once the template has changed.
@@ -224,7 +225,7 @@ func quotaUnits(nm store.NewMessage) int64 {
 }
 
 // reserve counts units against t's quota on ch, if it has one.
-func (s *Service) reserve(ctx context.Context, t store.Tenant, ch message.Channel, units int64) (*quota.Reservation, error) {
+func (s *Service) reserve(ctx context.Context, t domain.Tenant, ch message.Channel, units int64) (*quota.Reservation, error) {
 	if s.quotas == nil {
 		return nil, nil
 	}

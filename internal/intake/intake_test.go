@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
@@ -25,7 +26,7 @@ func (nopPublisher) Publish(context.Context, ...queue.Envelope) error { return n
 func running(t *testing.T, idem *intake.IdempotencyCache) (*intake.Service, string) {
 	t.Helper()
 	st := store.New(testenv.DB(t))
-	tn, err := st.CreateTenant(context.Background(), store.NewTenant{Name: "t", AllowSystemFallback: true})
+	tn, err := st.CreateTenant(context.Background(), domain.NewTenant{Name: "t", AllowSystemFallback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acc, err := svc.Submit(ctx, store.Tenant{ID: tenantID}, "k", req)
+			acc, err := svc.Submit(ctx, domain.Tenant{ID: tenantID}, "k", req)
 			if err != nil {
 				t.Error(err)
 			}
@@ -66,7 +67,7 @@ func TestIdempotencyHoldsWithRedisDown(t *testing.T) {
 		}
 	}
 	req.Text = "code 2"
-	if _, err := svc.Submit(ctx, store.Tenant{ID: tenantID}, "k", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+	if _, err := svc.Submit(ctx, domain.Tenant{ID: tenantID}, "k", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
 		t.Fatalf("changed body: %v", err)
 	}
 }
@@ -78,17 +79,17 @@ func TestDefaultCategoryIsTheSameRequest(t *testing.T) {
 	svc, tenantID := running(t, intake.NewIdempotencyCache(rdb, prefix))
 	ctx := context.Background()
 	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"}
-	a, err := svc.Submit(ctx, store.Tenant{ID: tenantID}, "same", req)
+	a, err := svc.Submit(ctx, domain.Tenant{ID: tenantID}, "same", req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Category = message.Transactional
-	b, err := svc.Submit(ctx, store.Tenant{ID: tenantID}, "same", req)
+	b, err := svc.Submit(ctx, domain.Tenant{ID: tenantID}, "same", req)
 	if err != nil || b.ID != a.ID || !b.Replayed {
 		t.Fatalf("%+v %+v %v", a, b, err)
 	}
 	req.Category = message.Marketing
-	if _, err := svc.Submit(ctx, store.Tenant{ID: tenantID}, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
+	if _, err := svc.Submit(ctx, domain.Tenant{ID: tenantID}, "same", req); !errors.Is(err, intake.ErrIdempotencyMismatch) {
 		t.Fatalf("a different category under the same key: %v", err)
 	}
 }
@@ -113,7 +114,7 @@ func TestPublishedIntentsAreMarkedBeforeShutdownEnds(t *testing.T) {
 	db := testenv.DB(t)
 	st := store.New(db)
 	ctx := context.Background()
-	tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
+	tn, err := st.CreateTenant(ctx, domain.NewTenant{Name: "t", AllowSystemFallback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestPublishedIntentsAreMarkedBeforeShutdownEnds(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := svc.Submit(ctx, store.Tenant{ID: tn.ID}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprint("code ", i)}); err != nil {
+			if _, err := svc.Submit(ctx, domain.Tenant{ID: tn.ID}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprint("code ", i)}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -163,13 +164,13 @@ func TestUnstorableRowFailsOnlyItsOwnRequest(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if _, err := svc.Submit(ctx, store.Tenant{ID: tenantB + "-poison"}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "a\x00b"}); err == nil {
+			if _, err := svc.Submit(ctx, domain.Tenant{ID: tenantB + "-poison"}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "a\x00b"}); err == nil {
 				t.Errorf("a message with a NUL was accepted")
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			acc, err := svc.Submit(ctx, store.Tenant{ID: tenantB}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprintf("valid %d", i)})
+			acc, err := svc.Submit(ctx, domain.Tenant{ID: tenantB}, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprintf("valid %d", i)})
 			if err != nil {
 				t.Errorf("valid message %d failed beside a bad one: %v", i, err)
 				return

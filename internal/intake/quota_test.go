@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/quota"
 	"github.com/logicspike/comms/internal/store"
@@ -32,8 +33,8 @@ func TestQuotaWithRedisDownIsABoundedAllowance(t *testing.T) {
 	go svc.Run(runCtx)
 
 	// tenant makes a tenant whose month has already counted used emails.
-	tenant := func(hard, used int64) store.Tenant {
-		tn, err := st.CreateTenant(ctx, store.NewTenant{Name: "t"})
+	tenant := func(hard, used int64) domain.Tenant {
+		tn, err := st.CreateTenant(ctx, domain.NewTenant{Name: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,10 +42,10 @@ func TestQuotaWithRedisDownIsABoundedAllowance(t *testing.T) {
 			VALUES ($1, current_date, 'email', 'transactional', $2, $2)`, tn.ID, used); err != nil {
 			t.Fatal(err)
 		}
-		tn.Quotas = store.Quotas{message.Email: {HardLimit: hard}}
+		tn.Quotas = domain.Quotas{message.Email: {HardLimit: hard}}
 		return tn
 	}
-	send := func(tn store.Tenant, n int) (accepted int, err error) {
+	send := func(tn domain.Tenant, n int) (accepted int, err error) {
 		for i := range n {
 			if _, err = svc.Submit(ctx, tn, "", message.Request{Channel: message.Email, To: fmt.Sprintf("u%d@example.com", i), Subject: "s", Text: "t"}); err != nil {
 				return accepted, err
@@ -63,7 +64,7 @@ func TestQuotaWithRedisDownIsABoundedAllowance(t *testing.T) {
 	if n, err := send(tight, 6); n != 5 || !errors.As(err, &qe) || qe.Used != 100 || qe.Limit != 100 {
 		t.Fatalf("accepted %d with Redis down, then %v; want 5 then the quota exceeded at 100", n, err)
 	}
-	unlimited, _ := st.CreateTenant(ctx, store.NewTenant{Name: "no quota"})
+	unlimited, _ := st.CreateTenant(ctx, domain.NewTenant{Name: "no quota"})
 	if n, err := send(unlimited, 20); n != 20 || err != nil {
 		t.Fatalf("a tenant without a quota is not held back by Redis: %d %v", n, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/registry"
@@ -37,7 +38,7 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 	st := store.New(testenv.DB(t))
 	env := provider.Env{TwilioBaseURL: tw.URL}
 	v1 := providerconfig.New(st, registry.New(ring(t, stacktest.TestKeys), env, nil), stacktest.Logger(), 0)
-	tenant, err := st.CreateTenant(ctx, store.NewTenant{Name: "t"})
+	tenant, err := st.CreateTenant(ctx, domain.NewTenant{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

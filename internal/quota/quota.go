@@ -22,6 +22,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -46,7 +47,7 @@ var ErrUnavailable = errors.New("quota check unavailable")
 // Store is what the counter reads and records in PostgreSQL.
 type Store interface {
 	GetQuotaUsed(ctx context.Context, tenantID string, ch message.Channel, month time.Time) (int64, error)
-	RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q store.Quota, used int64) (bool, error)
+	RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q domain.Quota, used int64) (bool, error)
 }
 
 // Counter checks and counts quota units.
@@ -111,7 +112,7 @@ func (r *Reservation) Release(ctx context.Context, n int64) {
 
 // Reserve counts units against tenantID's quota q on ch for the current month, or returns
 // *ExceededError or ErrUnavailable. A quota without a hard limit counts nothing (nil, nil).
-func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Channel, q store.Quota, units int64) (*Reservation, error) {
+func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Channel, q domain.Quota, units int64) (*Reservation, error) {
 	if q.HardLimit <= 0 || units <= 0 {
 		return nil, nil
 	}
@@ -155,7 +156,7 @@ func (c *Counter) Reserve(ctx context.Context, tenantID string, ch message.Chann
 
 // reserveLocally is the fallback while Redis is unreachable: the month's count from PostgreSQL,
 // read once per outage, plus at most 1% of the hard limit (at least 10) taken by this replica.
-func (c *Counter) reserveLocally(ctx context.Context, key, tenantID string, ch message.Channel, month time.Time, q store.Quota, units int64,
+func (c *Counter) reserveLocally(ctx context.Context, key, tenantID string, ch message.Channel, month time.Time, q domain.Quota, units int64,
 	exceeded func(int64) error) (*Reservation, error) {
 	c.mu.Lock()
 	a := c.fallback[key]
@@ -195,7 +196,7 @@ func (c *Counter) recovered(key string) {
 
 // alert records a level's event (each once per month, whoever reaches it first); a replica
 // remembers the ones it recorded, so that a stream of refused requests writes nothing.
-func (c *Counter) alert(ctx context.Context, key, tenantID string, ch message.Channel, month time.Time, q store.Quota, level string, used int64) {
+func (c *Counter) alert(ctx context.Context, key, tenantID string, ch message.Channel, month time.Time, q domain.Quota, level string, used int64) {
 	c.mu.Lock()
 	done := c.alerted[key+level]
 	c.alerted[key+level] = true

@@ -9,41 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/ids"
 )
-
-// KeyKind says what an API key may do.
-type KeyKind string
-
-// Key kinds: a tenant key acts for its own tenant; a service key acts for the tenant named in
-// X-Tenant-Id (internal services such as login/OTP); an admin key manages the platform.
-const (
-	KindTenant  KeyKind = "tenant"
-	KindService KeyKind = "service"
-	KindAdmin   KeyKind = "admin"
-)
-
-// Valid reports whether k is a known kind.
-func (k KeyKind) Valid() bool { return k == KindTenant || k == KindService || k == KindAdmin }
-
-// APIKey is a stored key: never the key itself, only its hash and a display prefix.
-type APIKey struct {
-	ID        string     `json:"id"`
-	TenantID  string     `json:"tenant_id,omitempty"`
-	Kind      KeyKind    `json:"kind"`
-	Name      string     `json:"name"`
-	Prefix    string     `json:"prefix"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// LastUsedAt is when the key last authenticated a request, to within a minute.
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-}
-
-// Active reports whether the key may be used at now.
-func (k APIKey) Active(now time.Time) bool {
-	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
-}
 
 // HashKey is how keys are stored and looked up.
 func HashKey(key string) []byte {
@@ -53,20 +21,20 @@ func HashKey(key string) []byte {
 
 const apiKeyCols = `id, coalesce(tenant_id, ''), kind, name, prefix, created_at, expires_at, revoked_at, last_used_at` //nolint:gosec // column names, not a credential
 
-func scanAPIKey(row pgx.Row) (APIKey, error) {
-	var k APIKey
+func scanAPIKey(row pgx.Row) (domain.APIKey, error) {
+	var k domain.APIKey
 	err := row.Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
 	return k, err
 }
 
 // CreateAPIKey makes a new key and returns it with its plaintext, which is shown once and never
 // stored. tenantID is required for tenant keys and must be empty for the others.
-func (s *Store) CreateAPIKey(ctx context.Context, kind KeyKind, tenantID, name string, expiresAt *time.Time) (APIKey, string, error) {
+func (s *Store) CreateAPIKey(ctx context.Context, kind domain.KeyKind, tenantID, name string, expiresAt *time.Time) (domain.APIKey, string, error) {
 	if !kind.Valid() {
-		return APIKey{}, "", fmt.Errorf("unknown key kind %q", kind)
+		return domain.APIKey{}, "", fmt.Errorf("unknown key kind %q", kind)
 	}
-	if (kind == KindTenant) != (tenantID != "") {
-		return APIKey{}, "", fmt.Errorf("a %s key %s a tenant", kind, map[bool]string{true: "needs", false: "must not name"}[kind == KindTenant])
+	if (kind == domain.KindTenant) != (tenantID != "") {
+		return domain.APIKey{}, "", fmt.Errorf("a %s key %s a tenant", kind, map[bool]string{true: "needs", false: "must not name"}[kind == domain.KindTenant])
 	}
 	plain := "ck_" + string(kind) + "_" + ids.Random(40)
 	prefix := plain[:len("ck_")+len(kind)+1+6]
@@ -79,28 +47,28 @@ func (s *Store) CreateAPIKey(ctx context.Context, kind KeyKind, tenantID, name s
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+apiKeyCols,
 		ids.New(ids.APIKey), tenant, kind, name, prefix, HashKey(plain), expiresAt))
 	if err != nil {
-		return APIKey{}, "", fmt.Errorf("insert api key: %w", err)
+		return domain.APIKey{}, "", fmt.Errorf("insert api key: %w", err)
 	}
 	return k, plain, nil
 }
 
 // LookupAPIKey finds a key by its plaintext, or ErrNotFound. Callers check Active.
-func (s *Store) LookupAPIKey(ctx context.Context, plain string) (APIKey, error) {
+func (s *Store) LookupAPIKey(ctx context.Context, plain string) (domain.APIKey, error) {
 	k, err := scanAPIKey(s.pool.QueryRow(ctx,
 		`SELECT `+apiKeyCols+` FROM communication.api_keys WHERE key_hash = $1`, HashKey(plain)))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, ErrNotFound
+		return domain.APIKey{}, ErrNotFound
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("look up api key: %w", err)
+		return domain.APIKey{}, fmt.Errorf("look up api key: %w", err)
 	}
 	return k, nil
 }
 
 // RevokeAPIKey revokes the key with id. tenantID scopes the revoke to one tenant's keys; empty
 // means any key (admin). Revoking twice is not an error.
-func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
-	var k APIKey
+func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id string) (domain.APIKey, error) {
+	var k domain.APIKey
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE communication.api_keys SET revoked_at = now()
@@ -125,22 +93,22 @@ func (s *Store) RevokeAPIKey(ctx context.Context, tenantID, id string) (APIKey, 
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return APIKey{}, ErrNotFound
+		return domain.APIKey{}, ErrNotFound
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
+		return domain.APIKey{}, fmt.Errorf("revoke api key %s: %w", id, err)
 	}
 	return k, nil
 }
 
 // ListAPIKeys lists keys, of one tenant when tenantID is set, else all.
-func (s *Store) ListAPIKeys(ctx context.Context, tenantID string) ([]APIKey, error) {
+func (s *Store) ListAPIKeys(ctx context.Context, tenantID string) ([]domain.APIKey, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyCols+` FROM communication.api_keys
 		WHERE $1 = '' OR tenant_id = $1 ORDER BY created_at, id`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) { return scanAPIKey(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.APIKey, error) { return scanAPIKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}

@@ -6,38 +6,46 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// maxQuota bounds a limit: far above any month, far below overflow.
-const maxQuota = 1_000_000_000_000
-
-// Quota is one channel's monthly limits, in messages for email and segments for SMS (0: none).
-type Quota struct {
-	// SoftLimit warns (comms.quota.warning); 0 means 80% of HardLimit.
+// quotaRow is how tenants.quotas (jsonb) spells one channel's quota.
+type quotaRow struct {
 	SoftLimit int64 `json:"soft_limit"`
-	// HardLimit refuses intake beyond it (429 quota-exceeded); 0 means no limit.
 	HardLimit int64 `json:"hard_limit"`
 }
 
-// Warning is where the warning fires: the soft limit, else 80% of the hard one.
-func (q Quota) Warning() int64 {
-	if q.SoftLimit > 0 {
-		return q.SoftLimit
-	}
-	return q.HardLimit * 8 / 10
-}
-
-// Quotas are a tenant's quotas by channel.
-type Quotas map[message.Channel]Quota
-
-// quotaPatch encodes a patch's quotas for a jsonb merge (nil: no change).
-func quotaPatch(q map[string]*Quota) []byte {
+// quotaPatch encodes a patch's quotas for a jsonb merge (nil: no change; a nil quota removes it).
+func quotaPatch(q map[string]*domain.Quota) []byte {
 	if q == nil {
 		return nil
 	}
-	b, _ := json.Marshal(q)
+	rows := make(map[string]*quotaRow, len(q))
+	for ch, v := range q {
+		if v != nil {
+			rows[ch] = &quotaRow{SoftLimit: v.SoftLimit, HardLimit: v.HardLimit}
+		} else {
+			rows[ch] = nil
+		}
+	}
+	b, _ := json.Marshal(rows)
 	return b
+}
+
+// scanQuotas decodes tenants.quotas.
+func scanQuotas(raw []byte) (domain.Quotas, error) {
+	var rows map[message.Channel]quotaRow
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			return nil, fmt.Errorf("tenant quotas: %w", err)
+		}
+	}
+	out := make(domain.Quotas, len(rows))
+	for ch, r := range rows {
+		out[ch] = domain.Quota{SoftLimit: r.SoftLimit, HardLimit: r.HardLimit}
+	}
+	return out, nil
 }
 
 // MonthStart is the first instant of t's UTC calendar month.
@@ -65,7 +73,7 @@ func (s *Store) GetQuotaUsed(ctx context.Context, tenantID string, ch message.Ch
 // RecordQuotaAlert records that tenantID's quota on ch reached level ("warning" or "exceeded") in the
 // month starting at month, with its account event (comms.quota.<level>), once per month and
 // level: it reports whether this call recorded it.
-func (s *Store) RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q Quota, used int64) (bool, error) {
+func (s *Store) RecordQuotaAlert(ctx context.Context, tenantID string, ch message.Channel, month time.Time, level string, q domain.Quota, used int64) (bool, error) {
 	data, _ := json.Marshal(map[string]any{"quota": map[string]any{
 		"channel": ch, "month": month.Format("2006-01"), "soft_limit": q.Warning(), "hard_limit": q.HardLimit, "used": used,
 	}})

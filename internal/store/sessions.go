@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // Session is a signed-in dashboard browser: the key it signed in with, and its CSRF token.
 type Session struct {
-	Key  APIKey
+	Key  domain.APIKey
 	CSRF string
 	// TenantStatus is the status of the key's tenant now ("active", "suspended"); "" for an
 	// admin key.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/ids"
@@ -21,7 +22,7 @@ func newStore(t *testing.T) *store.Store {
 
 func tenant(t *testing.T, s *store.Store) string {
 	t.Helper()
-	tn, err := s.CreateTenant(context.Background(), store.NewTenant{Name: "t", AllowSystemFallback: true})
+	tn, err := s.CreateTenant(context.Background(), domain.NewTenant{Name: "t", AllowSystemFallback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -18,7 +19,7 @@ import (
 func otpTemplate(t *testing.T, st *store.Store, svc *templates.Service) string {
 	t.Helper()
 	ctx := context.Background()
-	ten, err := st.CreateTenant(ctx, store.NewTenant{Name: "templates"})
+	ten, err := st.CreateTenant(ctx, domain.NewTenant{Name: "templates"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/testing/testenv"
@@ -34,7 +35,7 @@ func setup(t *testing.T) (*store.Store, applier) {
 
 func tenant(t *testing.T, s *store.Store) string {
 	t.Helper()
-	tn, err := s.CreateTenant(context.Background(), store.NewTenant{Name: "t", AllowSystemFallback: true})
+	tn, err := s.CreateTenant(context.Background(), domain.NewTenant{Name: "t", AllowSystemFallback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

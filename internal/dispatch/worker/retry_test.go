@@ -8,8 +8,8 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/queue"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -33,11 +33,11 @@ func eventStatuses(m message.Message) []string {
 func ownOnly(t *testing.T, s *stacktest.Stack) (tenantID, key string) {
 	t.Helper()
 	ctx := context.Background()
-	tn, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "own only", AllowSystemFallback: false})
+	tn, err := s.Store.CreateTenant(ctx, domain.NewTenant{Name: "own only", AllowSystemFallback: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err = s.Store.CreateAPIKey(ctx, store.KindTenant, tn.ID, "k", nil)
+	_, key, err = s.Store.CreateAPIKey(ctx, domain.KindTenant, tn.ID, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -89,11 +89,11 @@ func TestRoutingFallsBackOnlyWhereAllowed(t *testing.T) {
 	allowed, key := s.Tenant() // stacktest tenants may use the system default (the sandbox)
 	id := s.Send(key, "", sms("via default"))
 
-	strict, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "strict", AllowSystemFallback: false})
+	strict, err := s.Store.CreateTenant(ctx, domain.NewTenant{Name: "strict", AllowSystemFallback: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, strictKey, err := s.Store.CreateAPIKey(ctx, store.KindTenant, strict.ID, "k", nil)
+	_, strictKey, err := s.Store.CreateAPIKey(ctx, domain.KindTenant, strict.ID, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -143,11 +144,11 @@ func TestNoProviderWhenFallbackForbidden(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	s.StartWorker(fast)
 	ctx := context.Background()
-	tn, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "strict", AllowSystemFallback: false})
+	tn, err := s.Store.CreateTenant(ctx, domain.NewTenant{Name: "strict", AllowSystemFallback: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, _ := s.Store.CreateAPIKey(ctx, store.KindTenant, tn.ID, "k", nil)
+	_, key, _ := s.Store.CreateAPIKey(ctx, domain.KindTenant, tn.ID, "k", nil)
 	id := s.Send(key, "", sms("x"))
 	s.WaitAllFinal(30 * time.Second)
 	m := getMessage(t, s, tn.ID, id)

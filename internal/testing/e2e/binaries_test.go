@@ -22,6 +22,7 @@ import (
 
 	"github.com/logicspike/comms/internal/app"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -97,8 +98,8 @@ func newBinaryEnv(t *testing.T, group string, sandboxLatencyMS int) binaryEnv {
 	if _, err := app.EnsureSandboxDefaults(ctx, st, sandboxLatencyMS); err != nil {
 		t.Fatal(err)
 	}
-	tenant, _ := st.CreateTenant(ctx, store.NewTenant{Name: "t", AllowSystemFallback: true})
-	_, key, _ := st.CreateAPIKey(ctx, store.KindTenant, tenant.ID, "k", nil)
+	tenant, _ := st.CreateTenant(ctx, domain.NewTenant{Name: "t", AllowSystemFallback: true})
+	_, key, _ := st.CreateAPIKey(ctx, domain.KindTenant, tenant.ID, "k", nil)
 	return binaryEnv{pool: pool, key: key, brokers: brokers, env: []string{
 		"COMMS_DATABASE_URL=" + dbURL, "COMMS_REDIS_ADDR=" + testenv.RedisAddr(), "COMMS_REDIS_PREFIX=" + prefix,
 		"COMMS_KAFKA_BROKERS=" + strings.Join(brokers, ","), "COMMS_API_ADDR=127.0.0.1:0", "COMMS_WEBHOOK_ADDR=127.0.0.1:0",

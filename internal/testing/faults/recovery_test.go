@@ -8,7 +8,7 @@ import (
 
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -41,11 +41,11 @@ func TestProviderOutageBacklogIsSentPromptlyAfterRecovery(t *testing.T) {
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	ctx := context.Background()
-	tn, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "only twilio"})
+	tn, err := s.Store.CreateTenant(ctx, domain.NewTenant{Name: "only twilio"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := s.Store.CreateAPIKey(ctx, store.KindTenant, tn.ID, "k", nil)
+	_, key, err := s.Store.CreateAPIKey(ctx, domain.KindTenant, tn.ID, "k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ var layers = [][]string{
 	{"pkg/message", "pkg/event", "pkg/ids"},
 	{"pkg/provider", "pkg/client"},
 	{"pkg/provider/"}, // the adapters and their conformance suite
+	{"internal/domain"},
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
 	{"internal/registry", "internal/templates", "internal/quota"},

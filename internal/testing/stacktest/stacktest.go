@@ -26,6 +26,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/events"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/netguard"
@@ -158,7 +159,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	if _, err := app.EnsureSandboxDefaults(ctx, st, opts.SandboxLatencyMS); err != nil {
 		tb.Fatal(err)
 	}
-	_, admin, err := st.CreateAPIKey(ctx, store.KindAdmin, "", "test admin", nil)
+	_, admin, err := st.CreateAPIKey(ctx, domain.KindAdmin, "", "test admin", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -265,11 +266,11 @@ func (s *Stack) GroupID() string { return s.groupID }
 func (s *Stack) Tenant() (tenantID, key string) {
 	s.tb.Helper()
 	ctx := context.Background()
-	t, err := s.Store.CreateTenant(ctx, store.NewTenant{Name: "tenant " + ids.Random(4), AllowSystemFallback: true})
+	t, err := s.Store.CreateTenant(ctx, domain.NewTenant{Name: "tenant " + ids.Random(4), AllowSystemFallback: true})
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	_, key, err = s.Store.CreateAPIKey(ctx, store.KindTenant, t.ID, "test", nil)
+	_, key, err = s.Store.CreateAPIKey(ctx, domain.KindTenant, t.ID, "test", nil)
 	if err != nil {
 		s.tb.Fatal(err)
 	}

@@ -1,0 +1,117 @@
+// Package domain holds the types the flows share, apart from how the store's rows and the API's
+// responses spell them: the store maps rows to these, the API maps these to its responses, so a
+// column can change without changing the public JSON, and the other way round. The rules that
+// belong to a type (a patch's validation, a key's activity) live here with it.
+package domain
+
+import (
+	"time"
+
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// Tenant is one seller on the platform.
+type Tenant struct {
+	ID                  string
+	Name                string
+	Plan                string
+	AllowSystemFallback bool
+	MaxAttempts         int     // provider attempts per message before it is dead-lettered
+	MaxRetryAgeSeconds  int64   // no retry is scheduled past this age
+	RatePerSecond       float64 // intake token bucket: refill rate (0: unlimited)
+	RateBurst           int     // and size
+	// FallbackCategories are the message categories that may use the system default (with
+	// AllowSystemFallback); default transactional only.
+	FallbackCategories []string
+	// Quotas are the monthly limits per channel (docs/usage.md#quotas); a channel absent has none.
+	Quotas    Quotas
+	Status    string
+	CreatedAt time.Time
+}
+
+// NewTenant is what creating a tenant takes.
+type NewTenant struct {
+	Name                string
+	Plan                string
+	AllowSystemFallback bool
+}
+
+// TenantPatch changes a tenant's settings; nil fields are left alone.
+type TenantPatch struct {
+	Name                *string
+	Plan                *string
+	AllowSystemFallback *bool
+	MaxAttempts         *int
+	MaxRetryAgeSeconds  *int64
+	RatePerSecond       *float64
+	RateBurst           *int
+	FallbackCategories  []string
+	Status              *string
+	// Quotas sets each channel named; null removes a channel's quota.
+	Quotas map[string]*Quota
+}
+
+// Validate names each bad field.
+func (p TenantPatch) Validate() []message.FieldError {
+	var errs []message.FieldError
+	add := func(f, m string) { errs = append(errs, message.FieldError{Field: f, Message: m}) }
+	if p.Name != nil && (*p.Name == "" || len(*p.Name) > 200) {
+		add("name", "must be 1 to 200 characters")
+	}
+	if p.MaxAttempts != nil && (*p.MaxAttempts < 1 || *p.MaxAttempts > 50) {
+		add("max_attempts", "must be from 1 to 50")
+	}
+	if p.MaxRetryAgeSeconds != nil && (*p.MaxRetryAgeSeconds < 60 || *p.MaxRetryAgeSeconds > 7*86400) {
+		add("max_retry_age_seconds", "must be from 60 to 604800 (7 days)")
+	}
+	if p.RatePerSecond != nil && (*p.RatePerSecond < 0 || *p.RatePerSecond > 1e6) {
+		add("rate_per_second", "must be from 0 (unlimited) to 1000000")
+	}
+	if p.RateBurst != nil && (*p.RateBurst < 0 || *p.RateBurst > 10_000_000) {
+		add("rate_burst", "must be from 0 to 10000000")
+	}
+	for _, c := range p.FallbackCategories {
+		if c != string(message.Transactional) && c != string(message.Marketing) {
+			add("fallback_categories", `may list only "transactional" and "marketing"`)
+			break
+		}
+	}
+	if p.Status != nil && *p.Status != "active" && *p.Status != "suspended" {
+		add("status", `must be "active" or "suspended"`)
+	}
+	for ch, q := range p.Quotas {
+		f := "quotas." + ch
+		switch {
+		case !message.Channel(ch).Valid():
+			add(f, `must be "sms" or "email"`)
+		case q == nil:
+		case q.HardLimit < 0 || q.SoftLimit < 0 || q.HardLimit > MaxQuota || q.SoftLimit > MaxQuota:
+			add(f, "limits must be from 0 (none) to 1000000000000")
+		case q.HardLimit > 0 && q.SoftLimit > q.HardLimit:
+			add(f+".soft_limit", "must not exceed hard_limit")
+		}
+	}
+	return errs
+}
+
+// MaxQuota bounds a limit: far above any month, far below overflow.
+const MaxQuota = 1_000_000_000_000
+
+// Quota is one channel's monthly limits, in messages for email and segments for SMS (0: none).
+type Quota struct {
+	// SoftLimit warns (comms.quota.warning); 0 means 80% of HardLimit.
+	SoftLimit int64
+	// HardLimit refuses intake beyond it (429 quota-exceeded); 0 means no limit.
+	HardLimit int64
+}
+
+// Warning is where the warning fires: the soft limit, else 80% of the hard one.
+func (q Quota) Warning() int64 {
+	if q.SoftLimit > 0 {
+		return q.SoftLimit
+	}
+	return q.HardLimit * 8 / 10
+}
+
+// Quotas are a tenant's quotas by channel.
+type Quotas map[message.Channel]Quota
