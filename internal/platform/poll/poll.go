@@ -11,20 +11,13 @@ import (
 // while take reports a full batch (more may be waiting), and stops on a short batch or an error
 // (take logs its own errors).
 func Batches(ctx context.Context, interval time.Duration, take func(ctx context.Context) (full bool, err error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	Every(ctx, interval, func(ctx context.Context) {
 		for ctx.Err() == nil {
 			if full, err := take(ctx); err != nil || !full {
-				break
+				return
 			}
 		}
-	}
+	})
 }
 
 // Every calls tick every interval until ctx ends: a loop with nothing to drain (a gauge, a fold,
