@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -108,6 +109,8 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"TemplatePreviewInput": templates.PreviewInput{}, "TemplatePreview": templates.Preview{},
 		"TemplateRef": message.TemplateRef{}, "TemplateUse": message.TemplateUse{},
 		"BatchRequest": message.BatchRequest{}, "BatchItem": message.BatchItem{}, "BatchResult": api.BatchResult{}, "BatchEntry": api.BatchEntry{},
+		"WebhookEndpoint": api.WebhookEndpoint{}, "WebhookEndpointPatch": api.WebhookEndpointPatch{}, "WebhookAttempt": api.WebhookAttempt{},
+		"WebhookDelivery": api.WebhookDelivery{}, "WebhookReplay": api.WebhookReplay{}, "WebhookEndpointInput": webhooks.Input{},
 		"CloudEvent": event.Event{}, "CloudEventData": event.Data{}, "CloudEventProvider": event.Provider{}, "CloudEventError": event.Error{},
 	} {
 		schema, ok := spec.Components.Schemas[name]

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 )
@@ -36,30 +35,27 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		w.Header().Set("Location", "/v1/webhook-endpoints/"+e.ID)
 	}
-	s.webhookAnswer(w, r, http.StatusCreated, e, err)
+	s.webhookAnswer(w, r, http.StatusCreated, endpointWithSecret(e), err)
 }
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.ListWebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
-	if list == nil {
-		list = []store.WebhookEndpoint{}
-	}
-	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": list}, err)
+	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": views(list, EndpointView)}, err)
 }
 
 func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 	e, err := s.store.GetWebhookEndpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
-	s.webhookAnswer(w, r, http.StatusOK, e, err)
+	s.webhookAnswer(w, r, http.StatusOK, EndpointView(e), err)
 }
 
 func (s *Server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
-	var p store.WebhookEndpointPatch
+	var p WebhookEndpointPatch
 	if prob := decodeJSON(r, maxEndpointBody, &p); prob != nil {
 		writeProblem(w, r, prob)
 		return
 	}
-	e, err := s.webhooks.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), p)
-	s.webhookAnswer(w, r, http.StatusOK, e, err)
+	e, err := s.webhooks.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), p.domain())
+	s.webhookAnswer(w, r, http.StatusOK, EndpointView(e), err)
 }
 
 func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -69,12 +65,12 @@ func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	e, err := s.webhooks.Rotate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
-	s.webhookAnswer(w, r, http.StatusOK, e, err)
+	s.webhookAnswer(w, r, http.StatusOK, endpointWithSecret(e), err)
 }
 
 func (s *Server) testWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 	d, err := s.webhooks.Test(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
-	s.webhookAnswer(w, r, http.StatusOK, d, err)
+	s.webhookAnswer(w, r, http.StatusOK, DeliveryView(d), err)
 }
 
 func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
@@ -99,15 +95,15 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, next, err := s.store.ListWebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
-	writePage(s, w, r, "webhook deliveries", list, next, err)
+	writePage(s, w, r, "webhook deliveries", views(list, DeliveryView), next, err)
 }
 
 func (s *Server) replayWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	var in store.WebhookReplay
+	var in WebhookReplay
 	if prob := decodeJSON(r, maxEndpointBody, &in); prob != nil {
 		writeProblem(w, r, prob)
 		return
 	}
-	res, err := s.webhooks.Replay(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), in)
+	res, err := s.webhooks.Replay(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), in.domain())
 	s.webhookAnswer(w, r, http.StatusOK, res, err)
 }

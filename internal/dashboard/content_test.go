@@ -12,10 +12,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
-	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -106,7 +106,9 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 		chromedp.SendKeys(`#w-description`, "orders"), chromedp.Click(`input[value="`+event.Delivered+`"]`))
 	tab.Press("add it", `#add-endpoint button`, `#created`)
 	secret := tab.Get("secret", chromedp.Text(`#secret`))
-	var list struct{ Data []webhooks.WithSecret }
+	var list struct {
+		Data []api.WebhookEndpointWithSecret
+	}
 	s.Do("GET", "/v1/webhook-endpoints", key, nil, nil, &list)
 	if !strings.HasPrefix(secret, "whsec_") || len(list.Data) != 1 || list.Data[0].URL != rcv.URL+"/events" ||
 		len(list.Data[0].EventTypes) != 1 || list.Data[0].EventTypes[0] != event.Delivered {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -45,7 +46,7 @@ func value(b store.Bucket, name string) int64 {
 var funcs = template.FuncMap{"dict": dict, "list": func(v ...string) []string { return v }, "pairs": pairs, "last": last}
 
 // last is a webhook delivery's latest attempt, if any.
-func last(log []store.WebhookAttempt) *store.WebhookAttempt {
+func last(log []api.WebhookAttempt) *api.WebhookAttempt {
 	if len(log) == 0 {
 		return nil
 	}

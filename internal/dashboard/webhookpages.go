@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
@@ -15,9 +16,9 @@ func (h *Handler) webhookList(w http.ResponseWriter, r *http.Request, sess store
 	h.webhookListPage(w, r, sess, nil, nil)
 }
 
-func (h *Handler) webhookListPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, created *webhooks.WithSecret) {
+func (h *Handler) webhookListPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, created *api.WebhookEndpointWithSecret) {
 	var list struct {
-		Data []store.WebhookEndpoint `json:"data"`
+		Data []api.WebhookEndpoint `json:"data"`
 	}
 	if prob, err := h.call(r, sess, http.MethodGet, "/v1/webhook-endpoints", nil, &list); err != nil || prob != nil {
 		h.failCall(w, r, prob, err)
@@ -37,7 +38,7 @@ func (h *Handler) createWebhook(w http.ResponseWriter, r *http.Request, sess sto
 	for _, t := range in.EventTypes {
 		values["event:"+t] = "on"
 	}
-	var created webhooks.WithSecret
+	var created api.WebhookEndpointWithSecret
 	prob, err := h.call(r, sess, http.MethodPost, "/v1/webhook-endpoints", in, &created)
 	switch {
 	case err != nil:
@@ -55,12 +56,12 @@ func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, sess store.Ses
 	h.webhookPage(w, r, sess, nil, nil)
 }
 
-func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, tested *store.WebhookDelivery) {
+func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, tested *api.WebhookDelivery) {
 	base := "/v1/webhook-endpoints/" + url.PathEscape(r.PathValue("id"))
-	var e store.WebhookEndpoint
+	var e api.WebhookEndpoint
 	var deliveries struct {
-		Data []store.WebhookDelivery `json:"data"`
-		Next string                  `json:"next_cursor"`
+		Data []api.WebhookDelivery `json:"data"`
+		Next string                `json:"next_cursor"`
 	}
 	q := url.Values{}
 	if s := r.URL.Query().Get("status"); s != "" {
@@ -86,7 +87,7 @@ func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess store
 }
 
 func (h *Handler) testWebhook(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	var d store.WebhookDelivery
+	var d api.WebhookDelivery
 	prob, err := h.call(r, sess, http.MethodPost, "/v1/webhook-endpoints/"+url.PathEscape(r.PathValue("id"))+"/test", nil, &d)
 	switch {
 	case err != nil:

@@ -9,36 +9,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/logicspike/comms/pkg/event"
+	"github.com/logicspike/comms/internal/domain"
 )
-
-// WebhookEndpoint is a tenant's webhook endpoint. The sealed secrets never leave the server.
-type WebhookEndpoint struct {
-	ID             string     `json:"id"`
-	TenantID       string     `json:"-"`
-	URL            string     `json:"url"`
-	Description    string     `json:"description"`
-	EventTypes     []string   `json:"event_types"` // empty: every type
-	Enabled        bool       `json:"enabled"`
-	DisabledReason string     `json:"disabled_reason,omitempty"`
-	FailingSince   *time.Time `json:"failing_since,omitempty"`
-	// PreviousSecretExpiresAt is when the secret replaced by the last rotation stops signing.
-	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
-	CreatedAt               time.Time  `json:"created_at"`
-	UpdatedAt               time.Time  `json:"updated_at"`
-
-	KeyVersion         string `json:"-"`
-	Sealed             []byte `json:"-"`
-	PreviousKeyVersion string `json:"-"`
-	PreviousSealed     []byte `json:"-"`
-}
 
 const endpointCols = `id, tenant_id, url, description, event_types, enabled, disabled_reason, failing_since,
 	previous_expires_at, created_at, updated_at, key_version, secret_sealed, coalesce(previous_key_version, ''), previous_sealed`
 
-func scanEndpoint(r pgx.CollectableRow) (WebhookEndpoint, error) {
-	var e WebhookEndpoint
+func scanEndpoint(r pgx.CollectableRow) (domain.WebhookEndpoint, error) {
+	var e domain.WebhookEndpoint
 	err := r.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &e.EventTypes, &e.Enabled, &e.DisabledReason, &e.FailingSince,
 		&e.PreviousSecretExpiresAt, &e.CreatedAt, &e.UpdatedAt, &e.KeyVersion, &e.Sealed, &e.PreviousKeyVersion, &e.PreviousSealed)
 	return e, err
@@ -53,21 +31,21 @@ func (s *Store) CountWebhookEndpoints(ctx context.Context, tenantID string) (int
 
 // CreateWebhookEndpoint stores e (ID, TenantID, URL, Description, EventTypes, Enabled and the
 // sealed secret) and returns it as stored.
-func (s *Store) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, now time.Time) (WebhookEndpoint, error) {
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e domain.WebhookEndpoint, now time.Time) (domain.WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `INSERT INTO communication.webhook_endpoints
 		(id, tenant_id, url, description, event_types, enabled, key_version, secret_sealed, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING `+endpointCols,
 		e.ID, e.TenantID, e.URL, e.Description, e.EventTypes, e.Enabled, e.KeyVersion, e.Sealed, now)
 	out, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
+		return domain.WebhookEndpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
 	}
 	return out, nil
 }
 
 // ListWebhookEndpoints lists a tenant's endpoints, oldest first; with enabledOnly, only those that
 // receive deliveries.
-func (s *Store) ListWebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]WebhookEndpoint, error) {
+func (s *Store) ListWebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]domain.WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints
 		WHERE tenant_id = $1 AND (enabled OR NOT $2) ORDER BY created_at, id`, tenantID, enabledOnly)
 	out, err := pgx.CollectRows(rows, scanEndpoint)
@@ -78,29 +56,20 @@ func (s *Store) ListWebhookEndpoints(ctx context.Context, tenantID string, enabl
 }
 
 // GetWebhookEndpoint returns one of a tenant's endpoints, or ErrNotFound.
-func (s *Store) GetWebhookEndpoint(ctx context.Context, tenantID, id string) (WebhookEndpoint, error) {
+func (s *Store) GetWebhookEndpoint(ctx context.Context, tenantID, id string) (domain.WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+endpointCols+` FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return WebhookEndpoint{}, ErrNotFound
+		return domain.WebhookEndpoint{}, ErrNotFound
 	}
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("get webhook endpoint: %w", err)
+		return domain.WebhookEndpoint{}, fmt.Errorf("get webhook endpoint: %w", err)
 	}
 	return e, nil
 }
 
-// WebhookEndpointPatch changes an endpoint; nil fields stay as they are. Enabling an endpoint
-// clears its disabled reason and its failure streak.
-type WebhookEndpointPatch struct {
-	URL         *string   `json:"url,omitempty"`
-	Description *string   `json:"description,omitempty"`
-	EventTypes  *[]string `json:"event_types,omitempty"`
-	Enabled     *bool     `json:"enabled,omitempty"`
-}
-
 // UpdateWebhookEndpoint applies p, or returns ErrNotFound.
-func (s *Store) UpdateWebhookEndpoint(ctx context.Context, tenantID, id string, p WebhookEndpointPatch, now time.Time) (WebhookEndpoint, error) {
+func (s *Store) UpdateWebhookEndpoint(ctx context.Context, tenantID, id string, p domain.WebhookEndpointPatch, now time.Time) (domain.WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET
 			url = coalesce($3, url), description = coalesce($4, description), event_types = coalesce($5, event_types),
 			enabled = coalesce($6, enabled),
@@ -110,27 +79,27 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, tenantID, id string, 
 		WHERE tenant_id = $1 AND id = $2 RETURNING `+endpointCols, tenantID, id, p.URL, p.Description, p.EventTypes, p.Enabled, now)
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return WebhookEndpoint{}, ErrNotFound
+		return domain.WebhookEndpoint{}, ErrNotFound
 	}
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("update webhook endpoint: %w", err)
+		return domain.WebhookEndpoint{}, fmt.Errorf("update webhook endpoint: %w", err)
 	}
 	return e, nil
 }
 
 // RotateWebhookSecret makes the sealed secret current and keeps the one it replaces signing
 // until expires.
-func (s *Store) RotateWebhookSecret(ctx context.Context, tenantID, id, keyVersion string, sealed []byte, expires, now time.Time) (WebhookEndpoint, error) {
+func (s *Store) RotateWebhookSecret(ctx context.Context, tenantID, id, keyVersion string, sealed []byte, expires, now time.Time) (domain.WebhookEndpoint, error) {
 	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET
 			previous_key_version = key_version, previous_sealed = secret_sealed, previous_expires_at = $5,
 			key_version = $3, secret_sealed = $4, updated_at = $6
 		WHERE tenant_id = $1 AND id = $2 RETURNING `+endpointCols, tenantID, id, keyVersion, sealed, expires, now)
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return WebhookEndpoint{}, ErrNotFound
+		return domain.WebhookEndpoint{}, ErrNotFound
 	}
 	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
+		return domain.WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
 	}
 	return e, nil
 }
@@ -167,49 +136,24 @@ func (s *Store) MarkWebhookEndpointSucceeded(ctx context.Context, id string) err
 
 // DisableFailingWebhookEndpoint disables an endpoint still enabled whose failure streak started
 // at or before streakStart, and reports whether this call disabled it (exactly one caller does).
-func (s *Store) DisableFailingWebhookEndpoint(ctx context.Context, id string, streakStart time.Time, reason string, now time.Time) (WebhookEndpoint, bool, error) {
+func (s *Store) DisableFailingWebhookEndpoint(ctx context.Context, id string, streakStart time.Time, reason string, now time.Time) (domain.WebhookEndpoint, bool, error) {
 	rows, _ := s.pool.Query(ctx, `UPDATE communication.webhook_endpoints SET enabled = false, disabled_reason = $3, updated_at = $4
 		WHERE id = $1 AND enabled AND failing_since <= $2 RETURNING `+endpointCols, id, streakStart, reason, now)
 	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return WebhookEndpoint{}, false, nil
+		return domain.WebhookEndpoint{}, false, nil
 	}
 	if err != nil {
-		return WebhookEndpoint{}, false, fmt.Errorf("disable webhook endpoint: %w", err)
+		return domain.WebhookEndpoint{}, false, fmt.Errorf("disable webhook endpoint: %w", err)
 	}
 	return e, true, nil
-}
-
-// WebhookAttempt is one try at delivering an event to an endpoint.
-type WebhookAttempt struct {
-	At         time.Time `json:"attempted_at"`
-	StatusCode int       `json:"status_code,omitempty"` // 0: no response
-	LatencyMS  int       `json:"latency_ms"`
-	Response   string    `json:"response,omitempty"` // the start of the response body
-	Error      string    `json:"error,omitempty"`
-}
-
-// WebhookDelivery is one event for one endpoint.
-type WebhookDelivery struct {
-	ID            int64                `json:"-"`
-	EndpointID    string               `json:"endpoint_id"`
-	TenantID      string               `json:"-"`
-	EventID       string               `json:"event_id"`
-	EventType     string               `json:"event_type"`
-	Payload       []byte               `json:"-"`
-	Status        event.DeliveryStatus `json:"status"`
-	Attempts      int                  `json:"attempts"`
-	RoundAttempts int                  `json:"-"`
-	NextAttemptAt *time.Time           `json:"next_attempt_at,omitempty"`
-	CreatedAt     time.Time            `json:"created_at"`
-	AttemptLog    []WebhookAttempt     `json:"attempt_log"`
 }
 
 // WebhookOutcome is where a delivery stands after an attempt (Attempt set) or after being put
 // off without one (Attempt nil: its endpoint was busy).
 type WebhookOutcome struct {
-	Delivery      WebhookDelivery // EndpointID, TenantID, EventID, EventType, Payload, Status, RoundAttempts, NextAttemptAt
-	Attempt       *WebhookAttempt
+	Delivery      domain.WebhookDelivery // EndpointID, TenantID, EventID, EventType, Payload, Status, RoundAttempts, NextAttemptAt
+	Attempt       *domain.WebhookAttempt
 	At            time.Time // when the delivery was first seen, for a new row
 	AttemptsAdded int
 }
@@ -269,7 +213,7 @@ func ptr[T any](v T) *T { return &v }
 
 // ClaimDueWebhookDeliveries takes up to limit pending deliveries due at now, oldest due first,
 // and leases them until now+lease: a worker that dies holding them leaves them due again then.
-func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]WebhookDelivery, error) {
+func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]domain.WebhookDelivery, error) {
 	rows, _ := s.pool.Query(ctx, `
 		UPDATE communication.webhook_deliveries d SET next_attempt_at = $2
 		FROM (SELECT id FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
@@ -277,8 +221,8 @@ func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, le
 		WHERE d.id = due.id
 		RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.event_type, d.payload, d.status, d.attempts, d.round_attempts, d.created_at`,
 		now, now.Add(lease), limit)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
-		var d WebhookDelivery
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.WebhookDelivery, error) {
+		var d domain.WebhookDelivery
 		err := r.Scan(&d.ID, &d.EndpointID, &d.TenantID, &d.EventID, &d.EventType, &d.Payload, &d.Status, &d.Attempts, &d.RoundAttempts, &d.CreatedAt)
 		return d, err
 	})
@@ -290,7 +234,7 @@ func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, le
 
 // ListWebhookDeliveries lists an endpoint's deliveries, newest first, each with its attempts;
 // status filters when not empty. The cursor is the last id of the previous page.
-func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]WebhookDelivery, string, error) {
+func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]domain.WebhookDelivery, string, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		n, err := strconv.ParseInt(cursor, 10, 64)
@@ -307,8 +251,8 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID,
 		FROM communication.webhook_deliveries d
 		WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND d.id < $3 AND ($4 = '' OR d.status = $4)
 		ORDER BY d.id DESC LIMIT $5`, tenantID, endpointID, before, status, limit+1)
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
-		var d WebhookDelivery
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.WebhookDelivery, error) {
+		var d domain.WebhookDelivery
 		var log []struct {
 			At         time.Time `json:"attempted_at"`
 			StatusCode *int      `json:"status_code"`
@@ -317,9 +261,9 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID,
 			Error      string    `json:"error"`
 		}
 		err := r.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.CreatedAt, &log)
-		d.AttemptLog = make([]WebhookAttempt, len(log))
+		d.AttemptLog = make([]domain.WebhookAttempt, len(log))
 		for i, a := range log {
-			d.AttemptLog[i] = WebhookAttempt{At: a.At, LatencyMS: a.LatencyMS, Response: a.Response, Error: a.Error}
+			d.AttemptLog[i] = domain.WebhookAttempt{At: a.At, LatencyMS: a.LatencyMS, Response: a.Response, Error: a.Error}
 			if a.StatusCode != nil {
 				d.AttemptLog[i].StatusCode = *a.StatusCode
 			}
@@ -337,18 +281,11 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID,
 	return out, next, nil
 }
 
-// WebhookReplay is a request to deliver an endpoint's past deliveries again.
-type WebhookReplay struct {
-	Since  time.Time            `json:"since"`
-	Until  *time.Time           `json:"until,omitempty"`
-	Status event.DeliveryStatus `json:"status,omitempty"` // succeeded or failed; empty: both
-}
-
 // ReplayWebhookDeliveries queues again, due at now, the endpoint's finished deliveries created in
 // [since, until) with the status asked for, keeping their event ids, and returns how many it
 // queued. A replay asked for before (the same endpoint and filter) queues nothing and reports
 // what the first one queued, with repeated set.
-func (s *Store) ReplayWebhookDeliveries(ctx context.Context, tenantID, endpointID string, r WebhookReplay, now time.Time) (queued int, repeated bool, err error) {
+func (s *Store) ReplayWebhookDeliveries(ctx context.Context, tenantID, endpointID string, r domain.WebhookReplay, now time.Time) (queued int, repeated bool, err error) {
 	until := pgInfinity(r.Until)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var owned bool

@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // endpoint is an enabled endpoint ready to deliver to: its keys opened, its gate attached.
 type endpoint struct {
-	store.WebhookEndpoint
+	domain.WebhookEndpoint
 	keys [][]byte
 	gate *gate
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/platform/retry"
@@ -208,7 +209,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dl := store.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
+			dl := domain.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
 			outs[i], _ = d.try(ctx, e, dl, now)
 		}()
 	}
@@ -225,7 +226,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 // try makes the delivery's next attempt if the endpoint has room within a second, and returns
 // where the delivery then stands; without room it is put off to the retry loop, unattempted
 // (busy reports that).
-func (d *Deliverer) try(ctx context.Context, e *endpoint, dl store.WebhookDelivery, firstSeen time.Time) (o store.WebhookOutcome, busy bool) {
+func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDelivery, firstSeen time.Time) (o store.WebhookOutcome, busy bool) {
 	if !e.gate.acquire(ctx, time.Second) {
 		metrics.WebhookAttempts.WithLabelValues("busy").Inc()
 		next := d.cfg.Now().Add(d.cfg.RetryInterval)
@@ -321,7 +322,7 @@ func (d *Deliverer) retryLoop(ctx context.Context) {
 
 // retry makes a claimed delivery's next attempt. A delivery whose endpoint is gone or disabled
 // is failed without one; replaying it after re-enabling the endpoint sends it again.
-func (d *Deliverer) retry(ctx context.Context, dl store.WebhookDelivery) {
+func (d *Deliverer) retry(ctx context.Context, dl domain.WebhookDelivery) {
 	eps, err := d.cache.get(ctx, dl.TenantID)
 	if err != nil {
 		return // the lease runs out and the delivery is due again

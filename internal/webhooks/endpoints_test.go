@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/platform/netguard"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
@@ -29,7 +29,7 @@ func TestRotatedSecretSignsBesideTheOldOneFor24Hours(t *testing.T) {
 	_, key := s.Tenant()
 	oldOnly, newOnly := newReceiver(t), newReceiver(t)
 	ep := createEndpoint(t, s, key, webhooks.Input{URL: oldOnly.URL, EventTypes: []string{event.Accepted}})
-	var rotated webhooks.WithSecret
+	var rotated api.WebhookEndpointWithSecret
 	if resp := s.Do("POST", "/v1/webhook-endpoints/"+ep.ID+"/rotate-secret", key, nil, nil, &rotated); resp.StatusCode != 200 {
 		t.Fatalf("rotate: %d", resp.StatusCode)
 	}
@@ -41,11 +41,11 @@ func TestRotatedSecretSignsBesideTheOldOneFor24Hours(t *testing.T) {
 	newOnly.trust(rotated.Secret)
 
 	// Both receivers get the same deliveries: one endpoint each, at the same URL path.
-	var e store.WebhookEndpoint
-	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, store.WebhookEndpointPatch{URL: ptr(oldOnly.URL)}, nil, &e)
+	var e api.WebhookEndpoint
+	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, api.WebhookEndpointPatch{URL: ptr(oldOnly.URL)}, nil, &e)
 	s.Send(key, "", sms(1))
 	waitFor(t, "a delivery signed with the old secret", func() bool { return oldOnly.distinct() == 1 })
-	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, store.WebhookEndpointPatch{URL: ptr(newOnly.URL)}, nil, &e)
+	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, api.WebhookEndpointPatch{URL: ptr(newOnly.URL)}, nil, &e)
 	s.Send(key, "", sms(2))
 	waitFor(t, "a delivery signed with the new secret", func() bool { return newOnly.distinct() == 1 })
 	for _, r := range []*receiver{oldOnly, newOnly} {
@@ -57,7 +57,7 @@ func TestRotatedSecretSignsBesideTheOldOneFor24Hours(t *testing.T) {
 	// A day later the old secret no longer signs.
 	clock.advance(webhooks.RotationOverlap + time.Second)
 	d.Changed("")
-	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, store.WebhookEndpointPatch{URL: ptr(oldOnly.URL)}, nil, &e)
+	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, api.WebhookEndpointPatch{URL: ptr(oldOnly.URL)}, nil, &e)
 	s.Send(key, "", sms(3))
 	waitFor(t, "a delivery after the overlap", func() bool { return oldOnly.distinct() == 2 })
 	if _, _, bad := oldOnly.snapshot(); len(bad) != 1 || !strings.Contains(bad[0], "signature") {
@@ -85,7 +85,7 @@ func TestReplayResendsWithTheOriginalIDsOnce(t *testing.T) {
 
 	replay := func() webhooks.ReplayResult {
 		var res webhooks.ReplayResult
-		if resp := s.Do("POST", "/v1/webhook-endpoints/"+ep.ID+"/replay", key, store.WebhookReplay{Since: since, Status: "succeeded"}, nil, &res); resp.StatusCode != 200 {
+		if resp := s.Do("POST", "/v1/webhook-endpoints/"+ep.ID+"/replay", key, api.WebhookReplay{Since: since, Status: "succeeded"}, nil, &res); resp.StatusCode != 200 {
 			t.Fatalf("replay: %d", resp.StatusCode)
 		}
 		return res
@@ -177,20 +177,20 @@ func TestAnotherTenantsEndpointIsNotFound(t *testing.T) {
 		method, path string
 		body         any
 	}{
-		{"GET", base, nil}, {"PATCH", base, store.WebhookEndpointPatch{Enabled: ptr(false)}}, {"DELETE", base, nil},
+		{"GET", base, nil}, {"PATCH", base, api.WebhookEndpointPatch{Enabled: ptr(false)}}, {"DELETE", base, nil},
 		{"POST", base + "/rotate-secret", nil}, {"POST", base + "/test", nil}, {"GET", base + "/deliveries", nil},
-		{"POST", base + "/replay", store.WebhookReplay{Since: time.Now().Add(-time.Hour)}},
+		{"POST", base + "/replay", api.WebhookReplay{Since: time.Now().Add(-time.Hour)}},
 	} {
 		if resp := s.Do(c.method, c.path, other, c.body, nil, nil); resp.StatusCode != 404 {
 			t.Errorf("%s %s by another tenant: %d", c.method, c.path, resp.StatusCode)
 		}
 	}
-	var list struct{ Data []store.WebhookEndpoint }
+	var list struct{ Data []api.WebhookEndpoint }
 	s.Do("GET", "/v1/webhook-endpoints", other, nil, nil, &list)
 	if len(list.Data) != 0 {
 		t.Fatalf("another tenant lists %d endpoints", len(list.Data))
 	}
-	var e store.WebhookEndpoint
+	var e api.WebhookEndpoint
 	if resp := s.Do("GET", base, key, nil, nil, &e); resp.StatusCode != 200 || !e.Enabled {
 		t.Fatalf("after the attempts the owner sees %d %+v", resp.StatusCode, e)
 	}
@@ -198,8 +198,8 @@ func TestAnotherTenantsEndpointIsNotFound(t *testing.T) {
 	// The owner's test send is signed with the endpoint's secret and joins its delivery log.
 	rcv := newReceiver(t)
 	rcv.trust(ep.Secret)
-	s.Do("PATCH", base, key, store.WebhookEndpointPatch{URL: ptr(rcv.URL)}, nil, &e)
-	var d store.WebhookDelivery
+	s.Do("PATCH", base, key, api.WebhookEndpointPatch{URL: ptr(rcv.URL)}, nil, &e)
+	var d api.WebhookDelivery
 	if resp := s.Do("POST", base+"/test", key, nil, nil, &d); resp.StatusCode != 200 || d.Status != "succeeded" || d.EventType != event.Test {
 		t.Fatalf("test send: %d %+v", resp.StatusCode, d)
 	}
@@ -240,7 +240,7 @@ func TestBadEndpointInputIsRefusedByField(t *testing.T) {
 			t.Errorf("%+v: %d %+v", c.in, resp.StatusCode, p.Errors)
 		}
 	}
-	var list struct{ Data []store.WebhookEndpoint }
+	var list struct{ Data []api.WebhookEndpoint }
 	s.Do("GET", "/v1/webhook-endpoints", key, nil, nil, &list)
 	if len(list.Data) != 0 {
 		t.Fatalf("refused input created %d endpoints", len(list.Data))

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/netguard"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
@@ -48,7 +48,7 @@ func newSender(dial func(ctx context.Context, network, addr string) (net.Conn, e
 // attempt POSTs body to url signed with keys, and reports what happened, as of `at` on the
 // Deliverer's clock. The signature's timestamp is the wall clock's: receivers check it against
 // theirs.
-func (s *sender) attempt(ctx context.Context, url, eventID string, body []byte, keys [][]byte, at time.Time) (a store.WebhookAttempt, ok bool) {
+func (s *sender) attempt(ctx context.Context, url, eventID string, body []byte, keys [][]byte, at time.Time) (a domain.WebhookAttempt, ok bool) {
 	a.At = at
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/store"
@@ -79,8 +80,8 @@ type Input struct {
 // WithSecret is an endpoint with its signing secret: the answer to a create or a rotation, the
 // only times the secret is shown.
 type WithSecret struct {
-	store.WebhookEndpoint
-	Secret string `json:"secret"`
+	domain.WebhookEndpoint
+	Secret string
 }
 
 // Create validates and stores an endpoint with a new secret.
@@ -99,7 +100,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (WithSe
 	if n >= MaxEndpoints {
 		return WithSecret{}, ErrTooManyEndpoints
 	}
-	e := store.WebhookEndpoint{ID: ids.New(ids.Endpoint), TenantID: tenantID, URL: in.URL, Description: in.Description,
+	e := domain.WebhookEndpoint{ID: ids.New(ids.Endpoint), TenantID: tenantID, URL: in.URL, Description: in.Description,
 		EventTypes: types(in.EventTypes), Enabled: in.Enabled == nil || *in.Enabled}
 	secret := newSecret()
 	if e.KeyVersion, e.Sealed, err = seal(s.ring, tenantID, e.ID, secret); err != nil {
@@ -114,7 +115,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (WithSe
 }
 
 // Update validates and applies a patch.
-func (s *Service) Update(ctx context.Context, tenantID, id string, p store.WebhookEndpointPatch) (store.WebhookEndpoint, error) {
+func (s *Service) Update(ctx context.Context, tenantID, id string, p domain.WebhookEndpointPatch) (domain.WebhookEndpoint, error) {
 	var bad []message.FieldError
 	if p.URL != nil {
 		bad = append(bad, s.checkURL(*p.URL)...)
@@ -128,7 +129,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p store.Webho
 		p.EventTypes = &ts
 	}
 	if len(bad) > 0 {
-		return store.WebhookEndpoint{}, &message.ValidationError{Fields: bad}
+		return domain.WebhookEndpoint{}, &message.ValidationError{Fields: bad}
 	}
 	e, err := s.store.UpdateWebhookEndpoint(ctx, tenantID, id, p, s.now())
 	if err == nil {
@@ -168,25 +169,25 @@ func (s *Service) Rotate(ctx context.Context, tenantID, id string) (WithSecret, 
 
 // Test sends a comms.webhook.test event to the endpoint now, whether it is enabled or not, and
 // returns the delivery with its one attempt, which also joins the endpoint's delivery log.
-func (s *Service) Test(ctx context.Context, tenantID, id string) (store.WebhookDelivery, error) {
+func (s *Service) Test(ctx context.Context, tenantID, id string) (domain.WebhookDelivery, error) {
 	e, err := s.store.GetWebhookEndpoint(ctx, tenantID, id)
 	if err != nil {
-		return store.WebhookDelivery{}, err
+		return domain.WebhookDelivery{}, err
 	}
 	now := s.now()
 	keys, err := signingKeys(s.ring, e, now)
 	if err != nil {
-		return store.WebhookDelivery{}, err
+		return domain.WebhookDelivery{}, err
 	}
 	ev := event.Event{SpecVersion: "1.0", ID: "evt_test_" + ids.Random(16), Source: event.Source(tenantID), Type: event.Test,
 		Subject: e.ID, Time: now.UTC(), DataContentType: "application/json", Data: event.Data{TenantID: tenantID, EndpointID: e.ID}}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return store.WebhookDelivery{}, err
+		return domain.WebhookDelivery{}, err
 	}
 	a, ok := s.sender.attempt(ctx, e.URL, ev.ID, body, keys, now)
-	d := store.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: ev.ID, EventType: ev.Type, Payload: body,
-		Status: event.DeliveryFailed, Attempts: 1, RoundAttempts: 1, CreatedAt: now, AttemptLog: []store.WebhookAttempt{a}}
+	d := domain.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: ev.ID, EventType: ev.Type, Payload: body,
+		Status: event.DeliveryFailed, Attempts: 1, RoundAttempts: 1, CreatedAt: now, AttemptLog: []domain.WebhookAttempt{a}}
 	if ok {
 		d.Status = event.DeliverySucceeded
 	}
@@ -205,7 +206,7 @@ type ReplayResult struct {
 }
 
 // Replay queues an endpoint's finished deliveries again, with their original ids.
-func (s *Service) Replay(ctx context.Context, tenantID, id string, r store.WebhookReplay) (ReplayResult, error) {
+func (s *Service) Replay(ctx context.Context, tenantID, id string, r domain.WebhookReplay) (ReplayResult, error) {
 	var bad []message.FieldError
 	if r.Since.IsZero() {
 		bad = append(bad, message.FieldError{Field: "since", Message: "is required (RFC 3339)"})

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/provider/webhook"
 )
 
@@ -34,7 +34,7 @@ func seal(ring *secrets.Ring, tenantID, endpointID, secret string) (version stri
 
 // signingKeys opens the endpoint's secrets: the current one, and the previous one while its
 // overlap lasts at now.
-func signingKeys(ring *secrets.Ring, e store.WebhookEndpoint, now time.Time) ([][]byte, error) {
+func signingKeys(ring *secrets.Ring, e domain.WebhookEndpoint, now time.Time) ([][]byte, error) {
 	var keys [][]byte
 	open := func(version string, sealed []byte) error {
 		secret, err := ring.Open(version, sealed, aad(e.TenantID, e.ID))

@@ -14,8 +14,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
@@ -116,9 +116,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // createEndpoint adds an endpoint through the API and returns it with its secret.
-func createEndpoint(t testing.TB, s *stacktest.Stack, key string, in webhooks.Input) webhooks.WithSecret {
+func createEndpoint(t testing.TB, s *stacktest.Stack, key string, in webhooks.Input) api.WebhookEndpointWithSecret {
 	t.Helper()
-	var out webhooks.WithSecret
+	var out api.WebhookEndpointWithSecret
 	if resp := s.Do("POST", "/v1/webhook-endpoints", key, in, nil, &out); resp.StatusCode != 201 {
 		t.Fatalf("create endpoint: %d", resp.StatusCode)
 	}
@@ -159,10 +159,10 @@ func (c *fakeClock) Now() time.Time          { return *c.now.Load() }
 func (c *fakeClock) set(t time.Time)         { c.now.Store(&t) }
 func (c *fakeClock) advance(d time.Duration) { c.set(c.Now().Add(d)) }
 
-func deliveries(t testing.TB, s *stacktest.Stack, key, endpointID, query string) []store.WebhookDelivery {
+func deliveries(t testing.TB, s *stacktest.Stack, key, endpointID, query string) []api.WebhookDelivery {
 	t.Helper()
 	var page struct {
-		Data []store.WebhookDelivery `json:"data"`
+		Data []api.WebhookDelivery `json:"data"`
 	}
 	if resp := s.Do("GET", "/v1/webhook-endpoints/"+endpointID+"/deliveries"+query, key, nil, nil, &page); resp.StatusCode != 200 {
 		t.Fatalf("list deliveries: %d", resp.StatusCode)
@@ -300,8 +300,8 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 	ep := createEndpoint(t, s, key, webhooks.Input{URL: rcv.URL, EventTypes: []string{event.Accepted}})
 	watcher := newReceiver(t) // the tenant's other endpoint, told when the first is disabled
 	watcher.trust(createEndpoint(t, s, key, webhooks.Input{URL: watcher.URL, EventTypes: []string{event.EndpointDisabled}}).Secret)
-	get := func() store.WebhookEndpoint {
-		var e store.WebhookEndpoint
+	get := func() api.WebhookEndpoint {
+		var e api.WebhookEndpoint
 		s.Do("GET", "/v1/webhook-endpoints/"+ep.ID, key, nil, nil, &e)
 		return e
 	}
@@ -346,8 +346,8 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		t.Fatal("a disabled endpoint got a delivery")
 	}
 
-	var e store.WebhookEndpoint
-	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, store.WebhookEndpointPatch{Enabled: ptr(true)}, nil, &e)
+	var e api.WebhookEndpoint
+	s.Do("PATCH", "/v1/webhook-endpoints/"+ep.ID, key, api.WebhookEndpointPatch{Enabled: ptr(true)}, nil, &e)
 	if !e.Enabled || e.DisabledReason != "" || e.FailingSince != nil {
 		t.Fatalf("re-enabled endpoint: %+v", e)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
@@ -48,7 +49,7 @@ func TestOneMessageIsOneTraceFromRequestToWebhook(t *testing.T) {
 		}
 	}))
 	defer rcv.Close()
-	var ep webhooks.WithSecret
+	var ep api.WebhookEndpointWithSecret
 	s.Do("POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL, EventTypes: []string{event.Delivered}}, nil, &ep)
 
 	// The caller's own span: the message's trace continues it.
