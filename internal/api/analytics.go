@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -159,7 +160,7 @@ func (s *Server) analyticsFailed(w http.ResponseWriter, r *http.Request, tenantI
 // listSuppressions serves the tenant's suppression list, newest first.
 func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	f := store.SuppressionFilter{Limit: 50}
+	f := domain.SuppressionFilter{Limit: 50}
 	bad := pageQuery(r.URL.Query(), &f.Limit, &f.Cursor, func(name, v string) (string, bool) {
 		switch name {
 		case "channel":
@@ -191,7 +192,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, next, err := s.store.ListSuppressions(r.Context(), p.TenantID, f)
-	writePage(s, w, r, "suppressions", list, next, err)
+	writePage(s, w, r, "suppressions", views(list, SuppressionView), next, err)
 }
 
 type addSuppressionRequest struct {
@@ -223,7 +224,7 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the suppression list is unreachable; retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusCreated, sup)
+	writeJSON(w, http.StatusCreated, SuppressionView(sup))
 }
 
 // deleteSuppression lifts a suppression, so the recipient can be sent to again.
@@ -267,7 +268,7 @@ func checkSuppressionTarget(ch message.Channel, rcpt string) []message.FieldErro
 // listUnmatchedCallbacks shows callbacks that never found their message, for reconciliation.
 func (s *Server) listUnmatchedCallbacks(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.ListUnmatchedCallbacks(r.Context(), MaxPageSize)
-	writePage(s, w, r, "unmatched callbacks", list, "", err) // the newest 200: no further pages
+	writePage(s, w, r, "unmatched callbacks", views(list, unmatchedView), "", err) // the newest 200: no further pages
 }
 
 // retryUnmatchedCallbacks queues every unmatched callback for matching again.

@@ -103,7 +103,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"ProviderInput": providerconfig.Input{}, "ProviderPatch": providerconfig.Patch{}, "TestResult": providerconfig.TestResult{},
 		"DeadLetter": store.DeadLetter{}, "TenantPatch": api.TenantPatch{}, "DLQFilter": store.DLQFilter{}, "Replay": store.Replay{},
 		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
-		"Suppression": store.Suppression{}, "UnmatchedCallback": store.UnmatchedCallback{}, "SMSSize": message.SMSSize{},
+		"Suppression": api.Suppression{}, "UnmatchedCallback": api.UnmatchedCallback{}, "SMSSize": message.SMSSize{},
 		"Template": store.Template{}, "TemplateInput": templates.Input{}, "TemplatePatch": store.TemplatePatch{},
 		"TemplateVersion": store.TemplateVersion{}, "TemplateVersionInput": templates.VersionInput{},
 		"TemplatePreviewInput": templates.PreviewInput{}, "TemplatePreview": templates.Preview{},

@@ -101,7 +101,7 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	}
 	tab.Shoot("suppressions")
 	tab.Press("remove", `#suppressions tbody button`, `p.notice`)
-	var sup struct{ Data []store.Suppression }
+	var sup struct{ Data []api.Suppression }
 	if s.Do("GET", "/v1/suppressions", key, nil, nil, &sup); len(sup.Data) != 0 || tab.Count("#suppressions tbody tr") != 0 {
 		t.Fatalf("after removing: %d suppressions", len(sup.Data))
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -21,8 +22,8 @@ func (h *Handler) suppressionsPage(w http.ResponseWriter, r *http.Request, sess 
 		}
 	}
 	var page struct {
-		Data []store.Suppression `json:"data"`
-		Next string              `json:"next_cursor"`
+		Data []api.Suppression `json:"data"`
+		Next string            `json:"next_cursor"`
 	}
 	prob, err := h.call(r, sess, http.MethodGet, "/v1/suppressions?"+q.Encode(), nil, &page)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/provider"
 )
 
@@ -48,27 +49,16 @@ func (s *Store) InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bo
 	return out, nil
 }
 
-// UnmatchedCallback is a callback that never found its message.
-type UnmatchedCallback struct {
-	ID                int64     `json:"id"`
-	ProviderConfigID  string    `json:"provider_id"`
-	ProviderType      string    `json:"provider"`
-	ProviderMessageID string    `json:"provider_message_id"`
-	Status            string    `json:"status"`
-	ReceivedAt        time.Time `json:"received_at"`
-	Tries             int       `json:"tries"`
-}
-
 // ListUnmatchedCallbacks returns up to limit callbacks that gave up waiting for their message,
 // newest first, for reconciliation.
-func (s *Store) ListUnmatchedCallbacks(ctx context.Context, limit int) ([]UnmatchedCallback, error) {
+func (s *Store) ListUnmatchedCallbacks(ctx context.Context, limit int) ([]domain.UnmatchedCallback, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, provider_config_id, provider_type, provider_message_id, status, received_at, tries
 		FROM communication.callbacks WHERE outcome = 'unmatched' ORDER BY received_at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unmatched callbacks: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[UnmatchedCallback])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[domain.UnmatchedCallback])
 }
 
 // RetryUnmatchedCallbacks puts every unmatched callback back in the queue, for after a

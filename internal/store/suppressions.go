@@ -8,30 +8,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// Suppression is a recipient a tenant does not send to on a channel.
-type Suppression struct {
-	Channel   message.Channel `json:"channel"`
-	Recipient string          `json:"recipient"`
-	Reason    string          `json:"reason"`           // bounce, complaint or manual
-	Detail    string          `json:"detail,omitempty"` // the provider's words
-	MessageID string          `json:"message_id,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-}
-
-// SuppressionFilter narrows ListSuppressions; zero values do not filter.
-type SuppressionFilter struct {
-	Channel   message.Channel
-	Recipient string // exact, compared as message.RecipientKey
-	Reason    string
-	Cursor    string
-	Limit     int
-}
-
 // ListSuppressions returns tenantID's suppressions newest first and the next page's cursor.
-func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f SuppressionFilter) ([]Suppression, string, error) {
+func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f domain.SuppressionFilter) ([]domain.Suppression, string, error) {
 	var curAt time.Time
 	var curRcpt string
 	if f.Cursor != "" {
@@ -54,7 +36,7 @@ func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f Suppres
 	if err != nil {
 		return nil, "", fmt.Errorf("list suppressions: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Suppression])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.Suppression])
 	if err != nil {
 		return nil, "", fmt.Errorf("list suppressions: %w", err)
 	}
@@ -69,7 +51,7 @@ func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f Suppres
 
 // AddSuppression suppresses a recipient by hand; adding one that exists changes nothing and
 // returns the existing entry.
-func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient, detail string) (Suppression, error) {
+func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient, detail string) (domain.Suppression, error) {
 	row := s.pool.QueryRow(ctx, `
 		WITH ins AS (
 			INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason, detail)
@@ -80,9 +62,9 @@ func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.
 		SELECT channel, recipient, reason, detail, message_id, created_at FROM communication.suppressions
 		WHERE tenant_id = $1 AND channel = $2 AND recipient = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
 		tenantID, string(ch), message.RecipientKey(ch, recipient), detail)
-	var out Suppression
+	var out domain.Suppression
 	if err := row.Scan(&out.Channel, &out.Recipient, &out.Reason, &out.Detail, &out.MessageID, &out.CreatedAt); err != nil {
-		return Suppression{}, fmt.Errorf("add suppression: %w", err)
+		return domain.Suppression{}, fmt.Errorf("add suppression: %w", err)
 	}
 	return out, nil
 }

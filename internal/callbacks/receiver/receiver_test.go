@@ -332,7 +332,7 @@ func TestSESEventsThroughSNS(t *testing.T) {
 	if resp.StatusCode != 422 || len(prob.Errors) != 1 || prob.Errors[0].Field != "to" || !strings.HasSuffix(prob.Type, "recipient-suppressed") {
 		t.Fatalf("send to a bounced address: %d %+v", resp.StatusCode, prob)
 	}
-	var list struct{ Data []store.Suppression }
+	var list struct{ Data []api.Suppression }
 	s.Do("GET", "/v1/suppressions?channel=email", key, nil, nil, &list)
 	if len(list.Data) != 1 || list.Data[0].Recipient != "gone@example.com" || list.Data[0].Reason != "bounce" || list.Data[0].MessageID != bad {
 		t.Fatalf("suppressions: %+v", list.Data)
