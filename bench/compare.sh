@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 BASE=${1:?usage: bench/compare.sh GIT-REF}
 ROUNDS=${BENCH_ROUNDS:-3}
 MODE=${BENCH_MODE:-e2e}
-WORKER=on; [ "$MODE" = intake ] && WORKER=off
+WORKER=on; E2E=(-database-url "$DB")
+# Intake alone: no worker, and nothing end to end to wait for.
+[ "$MODE" = intake ] && { WORKER=off; E2E=(); }
 DURATION=${BENCH_DURATION:-20s}
 DB=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/comms_bench?sslmode=disable}
 OUT=$PWD/bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -26,7 +28,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for side in base new; do
     dir=$PWD; [ "$side" = base ] && dir=$WT
     (cd "$dir" && start_stack 0 $WORKER && measured "$OUT" ./bin/loadgen -admin-key "$ADMIN" -tenants 100 -duration "$DURATION" \
-      -label "$side round $round" -concurrency 128 -database-url "$DB"; stop_stack)
+      -label "$side round $round" -concurrency 128 "${E2E[@]}"; stop_stack)
   done
 done
 awk '/^run "/ { side = $2; sub(/^"/, "", side) }
