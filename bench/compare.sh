@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 BASE=${1:?usage: bench/compare.sh GIT-REF}
 ROUNDS=${BENCH_ROUNDS:-3}
 MODE=${BENCH_MODE:-e2e}
+DURATION=${BENCH_DURATION:-20s}
+DB=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/comms_bench?sslmode=disable}
 WORKER=on; E2E=(-database-url "$DB")
 # Intake alone: no worker, and nothing end to end to wait for.
 [ "$MODE" = intake ] && { WORKER=off; E2E=(); }
-DURATION=${BENCH_DURATION:-20s}
-DB=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/comms_bench?sslmode=disable}
 OUT=$PWD/bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).txt
 WT=/tmp/comms-compare-base
 mkdir -p bench/results bin
