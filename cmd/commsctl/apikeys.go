@@ -77,7 +77,7 @@ func apikeyList(ctx context.Context, e *env, args []string) error {
 		}
 		t.add(k.ID, k.Kind, k.TenantID, k.Name, k.Prefix+"…", state)
 	}
-	return emit(out, *format, views(keys, api.KeyView), t)
+	return emit(out, *format, api.Views(keys, api.KeyView), t)
 }
 
 func keysRotate(ctx context.Context, e *env, args []string) error {

@@ -74,12 +74,3 @@ func progress(w io.Writer, verb, unit string) func(done, total int) {
 		fmt.Fprintf(w, "%s %d of %d %s (%.0f/s)\n", verb, done, total, unit, rate)
 	}
 }
-
-// views maps each of xs with view (an API response type), for -o json.
-func views[T, V any](xs []T, view func(T) V) []V {
-	out := make([]V, len(xs))
-	for i, x := range xs {
-		out[i] = view(x)
-	}
-	return out
-}

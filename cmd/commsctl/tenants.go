@@ -112,7 +112,7 @@ func tenantList(ctx context.Context, e *env, args []string) error {
 		}
 		all = append(all, ts...)
 		if len(ts) < 500 {
-			return emit(out, *format, views(all, api.TenantView), t)
+			return emit(out, *format, api.Views(all, api.TenantView), t)
 		}
 		after = ts[len(ts)-1].ID
 	}

@@ -96,7 +96,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 	if len(ts) == limit {
 		next = ts[len(ts)-1].ID
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": views(ts, TenantView), "next_cursor": next})
+	writeJSON(w, http.StatusOK, map[string]any{"data": Views(ts, TenantView), "next_cursor": next})
 }
 
 type createKeyRequest struct {
@@ -152,7 +152,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": views(keys, KeyView)})
+	writeJSON(w, http.StatusOK, map[string]any{"data": Views(keys, KeyView)})
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {

@@ -192,7 +192,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, next, err := s.store.ListSuppressions(r.Context(), p.TenantID, f)
-	writePage(s, w, r, "suppressions", views(list, SuppressionView), next, err)
+	writePage(s, w, r, "suppressions", Views(list, SuppressionView), next, err)
 }
 
 type addSuppressionRequest struct {
@@ -268,7 +268,7 @@ func checkSuppressionTarget(ch message.Channel, rcpt string) []message.FieldErro
 // listUnmatchedCallbacks shows callbacks that never found their message, for reconciliation.
 func (s *Server) listUnmatchedCallbacks(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.ListUnmatchedCallbacks(r.Context(), MaxPageSize)
-	writePage(s, w, r, "unmatched callbacks", views(list, unmatchedView), "", err) // the newest 200: no further pages
+	writePage(s, w, r, "unmatched callbacks", Views(list, unmatchedView), "", err) // the newest 200: no further pages
 }
 
 // retryUnmatchedCallbacks queues every unmatched callback for matching again.

@@ -82,7 +82,7 @@ func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": views(keys, KeyView)})
+	writeJSON(w, http.StatusOK, map[string]any{"data": Views(keys, KeyView)})
 }
 
 func (s *Server) revokeTenantKey(w http.ResponseWriter, r *http.Request) {

@@ -95,8 +95,8 @@ func KeyView(k domain.APIKey) APIKey {
 		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
 }
 
-// views maps each of xs with view.
-func views[T, V any](xs []T, view func(T) V) []V {
+// Views maps each of xs with view (TenantView, KeyView, EndpointView…): a list as the API shows it.
+func Views[T, V any](xs []T, view func(T) V) []V {
 	out := make([]V, len(xs))
 	for i, x := range xs {
 		out[i] = view(x)

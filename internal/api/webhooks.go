@@ -40,7 +40,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.ListWebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
-	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": views(list, EndpointView)}, err)
+	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": Views(list, EndpointView)}, err)
 }
 
 func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +95,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list, next, err := s.store.ListWebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
-	writePage(s, w, r, "webhook deliveries", views(list, DeliveryView), next, err)
+	writePage(s, w, r, "webhook deliveries", Views(list, DeliveryView), next, err)
 }
 
 func (s *Server) replayWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
