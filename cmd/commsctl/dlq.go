@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,18 +10,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/queue"
-	"github.com/logicspike/comms/internal/store"
 )
 
 // Dead letters: list, show, replay, and the replay log.
+
+// quiet logs only warnings, on stderr: stdout is the command's output.
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
 
 func dlqFiltered(cmd string) func(ctx context.Context, e *env, args []string) error {
 	return func(ctx context.Context, e *env, args []string) error {
 		cfg, st, out := e.cfg, e.st, e.out
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		var f store.DLQFilter
+		var f domain.DeadLetterFilter
 		var from, to string
 		var msgIDs multiFlag
 		fs.StringVar(&f.TenantID, "tenant", "", "tenant id")
@@ -56,7 +61,7 @@ func dlqFiltered(cmd string) func(ctx context.Context, e *env, args []string) er
 		}
 		if cmd == "dlq list" {
 			f.IncludeReplayed = *includeReplayed
-			ds, err := st.ListDeadLetters(ctx, f, 0, *limit)
+			ds, err := dlq.New(st, nil, quiet()).List(ctx, f, 0, *limit)
 			if err != nil {
 				return err
 			}
@@ -68,23 +73,22 @@ func dlqFiltered(cmd string) func(ctx context.Context, e *env, args []string) er
 				}
 				t.add(d.ID, d.FailedAt, d.TenantID, d.MessageID, d.ProviderType, d.ErrorCode, d.Attempts, replayed)
 			}
-			return emit(out, *format, ds, t)
+			return emit(out, *format, api.Views(ds, api.DeadLetterView), t)
 		}
 		if f.Empty() && !*all {
 			return fmt.Errorf("%w: give a filter, or -all to replay everything", errUsage)
 		}
 		prod := queue.NewProducer(cfg.KafkaBrokers, queue.TopicSend)
 		defer prod.Close()
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		actor := "commsctl"
 		if u := os.Getenv("USER"); u != "" {
 			actor += " (" + u + ")"
 		}
-		rep, err := dlq.New(st, prod, log).WithProgress(progress(stderr, "published", "replayed messages")).Replay(ctx, f, actor, *dryRun)
+		rep, err := dlq.New(st, prod, quiet()).WithProgress(progress(stderr, "published", "replayed messages")).Replay(ctx, f, actor, *dryRun)
 		if err != nil {
 			return err
 		}
-		return emit(out, *format, rep, replaysTable([]store.Replay{rep}))
+		return emit(out, *format, api.ReplayView(rep), replaysTable([]domain.Replay{rep}))
 	}
 }
 
@@ -99,7 +103,7 @@ func dlqShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return errUsage
 	}
-	d, err := st.GetDeadLetter(ctx, id)
+	d, err := dlq.New(st, nil, quiet()).Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("dead letter %d: %w", id, err)
 	}
@@ -114,7 +118,7 @@ func dlqShow(ctx context.Context, e *env, args []string) error {
 	if d.ReplayedAt != nil {
 		t.add("replayed", d.ReplayID+" at "+d.ReplayedAt.UTC().Format(time.RFC3339))
 	}
-	return emit(out, *format, d, t)
+	return emit(out, *format, api.DeadLetterView(d), t)
 }
 
 func dlqReplays(ctx context.Context, e *env, args []string) error {
@@ -124,18 +128,11 @@ func dlqReplays(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
 		return errUsage
 	}
-	reps, err := st.ListReplays(ctx, 100)
+	reps, err := dlq.New(st, nil, quiet()).Replays(ctx, 100)
 	if err != nil {
 		return err
 	}
-	// The log keeps each replay's filter as JSON; the table shows the rest.
-	rows := make([]store.Replay, len(reps))
-	for i, raw := range reps {
-		if err := json.Unmarshal(raw, &rows[i]); err != nil {
-			return fmt.Errorf("replay log: %w", err)
-		}
-	}
-	return emit(out, *format, reps, replaysTable(rows))
+	return emit(out, *format, api.Views(reps, api.ReplayLogView), replaysTable(reps))
 }
 
 // multiFlag collects a repeated flag.
@@ -144,7 +141,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func replaysTable(reps []store.Replay) *table {
+func replaysTable(reps []domain.Replay) *table {
 	t := &table{header: "REPLAY\tAT\tACTOR\tDRY RUN\tMATCHED\tREPLAYED"}
 	for _, r := range reps {
 		t.add(r.ID, r.At, r.Actor, r.DryRun, r.Matched, r.Replayed)

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -125,7 +124,7 @@ func providerDelete(ctx context.Context, e *env, args []string) error {
 }
 
 func providerService(cfg config.Config, st *store.Store) *providerconfig.Service {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := quiet()
 	// Tell running workers at once; if Redis is unreachable they notice within their route TTL.
 	rdb := redis.NewClient(cfg.Redis)
 	return providerconfig.New(st, app.Registry(cfg, nil), log, cfg.ProviderTestTimeout).

@@ -7,13 +7,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 // parseDLQFilter reads the filter query parameters, naming each bad one.
-func parseDLQFilter(q url.Values) (store.DLQFilter, []message.FieldError) {
-	f := store.DLQFilter{TenantID: q.Get("tenant_id"), ProviderType: q.Get("provider"), ProviderConfigID: q.Get("provider_id"),
+func parseDLQFilter(q url.Values) (domain.DeadLetterFilter, []message.FieldError) {
+	f := domain.DeadLetterFilter{TenantID: q.Get("tenant_id"), ProviderType: q.Get("provider"), ProviderConfigID: q.Get("provider_id"),
 		ErrorCode: q.Get("error_code"), MessageIDs: q["message_id"], IncludeReplayed: q.Get("include_replayed") == "true"}
 	var errs []message.FieldError
 	for _, name := range []string{"from", "to"} {
@@ -57,13 +58,13 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", errs...))
 		return
 	}
-	entries, err := s.store.ListDeadLetters(r.Context(), f, before, limit)
+	entries, err := s.dlq.List(r.Context(), f, before, limit)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list dead letters failed", "err", err)
 		writeProblem(w, r, unavailable("the dead-letter index is unreachable; retry shortly"))
 		return
 	}
-	out := map[string]any{"data": entries}
+	out := map[string]any{"data": Views(entries, DeadLetterView)}
 	if len(entries) == limit {
 		out["next_cursor"] = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
@@ -76,7 +77,7 @@ func (s *Server) getDLQ(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, errNotFound)
 		return
 	}
-	d, err := s.store.GetDeadLetter(r.Context(), id)
+	d, err := s.dlq.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, r, errNotFound)
@@ -84,13 +85,13 @@ func (s *Server) getDLQ(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(r.Context(), "get dead letter failed", "err", err)
 		writeProblem(w, r, unavailable("the dead-letter index is unreachable; retry shortly"))
 	default:
-		writeJSON(w, http.StatusOK, d)
+		writeJSON(w, http.StatusOK, DeadLetterView(d))
 	}
 }
 
 type replayRequest struct {
-	Filter store.DLQFilter `json:"filter"`
-	DryRun bool            `json:"dry_run"`
+	Filter DeadLetterFilter `json:"filter"`
+	DryRun bool             `json:"dry_run"`
 	// All must be set to replay with an empty filter: replaying everything is never an accident.
 	All bool `json:"all"`
 }
@@ -101,7 +102,7 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	if req.Filter.Empty() && !req.All {
+	if req.Filter.domain().Empty() && !req.All {
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
 			message.FieldError{Field: "filter", Message: "select what to replay (tenant_id, provider, provider_id, error_code, from, to, message_ids), or set all: true"}))
 		return
@@ -112,21 +113,21 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor := "admin key " + principalFrom(r.Context()).KeyID
-	rep, err := s.dlq.Replay(r.Context(), req.Filter, actor, req.DryRun)
+	rep, err := s.dlq.Replay(r.Context(), req.Filter.domain(), actor, req.DryRun)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "replay failed", "err", err)
 		writeProblem(w, r, unavailable("the replay did not run (nothing changed); retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, ReplayView(rep))
 }
 
 func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
-	reps, err := s.store.ListReplays(r.Context(), 100)
+	reps, err := s.dlq.Replays(r.Context(), 100)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list replays failed", "err", err)
 		writeProblem(w, r, unavailable("the replay log is unreachable; retry shortly"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": reps})
+	writeJSON(w, http.StatusOK, map[string]any{"data": Views(reps, ReplayLogView)})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -17,9 +16,9 @@ import (
 func newBlowUpTemplate(t *testing.T, s *stacktest.Stack, apiKey, key string, n int) {
 	t.Helper()
 	mustDo(t, s, 201, "POST", "/v1/templates", apiKey, map[string]any{"key": key, "name": key, "channel": "email",
-		"variables": rawJSON(`{"type": "object", "properties": {"a": {"type": "string"}}}`)}, &store.Template{})
-	mustDo(t, s, 201, "POST", "/v1/templates/"+key+"/versions", apiKey, map[string]any{"subject": "s", "text": strings.Repeat("{{a}}", n)}, &store.TemplateVersion{})
-	mustDo(t, s, 200, "POST", "/v1/templates/"+key+"/versions/1/activate", apiKey, nil, &store.TemplateVersion{})
+		"variables": rawJSON(`{"type": "object", "properties": {"a": {"type": "string"}}}`)}, &api.Template{})
+	mustDo(t, s, 201, "POST", "/v1/templates/"+key+"/versions", apiKey, map[string]any{"subject": "s", "text": strings.Repeat("{{a}}", n)}, &api.TemplateVersion{})
+	mustDo(t, s, 200, "POST", "/v1/templates/"+key+"/versions/1/activate", apiKey, nil, &api.TemplateVersion{})
 }
 
 // The reproduction of a render that would build 500 MB: {{a}} × 10,000 previewed with a 50,000

@@ -36,7 +36,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		w.Header().Set("Location", "/v1/templates/"+t.Key)
 	}
-	s.templateAnswer(w, r, http.StatusCreated, t, err)
+	s.templateAnswer(w, r, http.StatusCreated, TemplateView(t), err)
 }
 
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
@@ -56,23 +56,23 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	list, next, err := s.store.ListTemplates(r.Context(), principalFrom(r.Context()).TenantID, cursor, archived, limit)
-	writePage(s, w, r, "templates", list, next, err)
+	list, next, err := s.templates.List(r.Context(), principalFrom(r.Context()).TenantID, cursor, archived, limit)
+	writePage(s, w, r, "templates", Views(list, TemplateView), next, err)
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	t, err := s.store.GetTemplate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
-	s.templateAnswer(w, r, http.StatusOK, t, err)
+	t, err := s.templates.Get(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
+	s.templateAnswer(w, r, http.StatusOK, TemplateView(t), err)
 }
 
 func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) {
-	var p store.TemplatePatch
+	var p TemplatePatch
 	if prob := decodeJSON(r, templates.MaxSchemaBytes+16<<10, &p); prob != nil {
 		writeProblem(w, r, prob)
 		return
 	}
-	t, err := s.templates.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), p)
-	s.templateAnswer(w, r, http.StatusOK, t, err)
+	t, err := s.templates.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), p.domain())
+	s.templateAnswer(w, r, http.StatusOK, TemplateView(t), err)
 }
 
 func (s *Server) archiveTemplate(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +91,7 @@ func (s *Server) createTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		w.Header().Set("Location", "/v1/templates/"+key+"/versions/"+strconv.Itoa(v.Version))
 	}
-	s.templateAnswer(w, r, http.StatusCreated, v, err)
+	s.templateAnswer(w, r, http.StatusCreated, TemplateVersionView(v), err)
 }
 
 func (s *Server) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
@@ -117,16 +117,16 @@ func (s *Server) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenantID, key := principalFrom(r.Context()).TenantID, r.PathValue("key")
-	if _, err := s.store.GetTemplate(r.Context(), tenantID, key); err != nil {
+	list, next, err := s.templates.ListVersions(r.Context(), tenantID, key, before, limit)
+	if errors.Is(err, store.ErrNotFound) {
 		s.templateAnswer(w, r, 0, nil, err)
 		return
 	}
-	list, next, err := s.store.ListTemplateVersions(r.Context(), tenantID, key, before, limit)
 	cursor := ""
 	if next > 0 {
 		cursor = strconv.Itoa(next)
 	}
-	writePage(s, w, r, "template versions", list, cursor, err)
+	writePage(s, w, r, "template versions", Views(list, TemplateVersionView), cursor, err)
 }
 
 // versionNumber reads {n}, answering 404 for anything but a positive number.
@@ -141,15 +141,15 @@ func versionNumber(w http.ResponseWriter, r *http.Request) (int, bool) {
 
 func (s *Server) getTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	if n, ok := versionNumber(w, r); ok {
-		v, err := s.store.GetTemplateVersion(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
-		s.templateAnswer(w, r, http.StatusOK, v, err)
+		v, err := s.templates.GetVersion(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
+		s.templateAnswer(w, r, http.StatusOK, TemplateVersionView(v), err)
 	}
 }
 
 func (s *Server) activateTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	if n, ok := versionNumber(w, r); ok {
 		v, err := s.templates.Activate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
-		s.templateAnswer(w, r, http.StatusOK, v, err)
+		s.templateAnswer(w, r, http.StatusOK, TemplateVersionView(v), err)
 	}
 }
 

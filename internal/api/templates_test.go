@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -47,12 +46,12 @@ func problemFields(t *testing.T, s *stacktest.Stack, status int, method, path, k
 
 func newOTPTemplate(t *testing.T, s *stacktest.Stack, key string) {
 	t.Helper()
-	mustDo(t, s, 201, "POST", "/v1/templates", key, map[string]any{"key": "otp", "name": "Login code", "channel": "sms", "variables": rawJSON(otpSchema)}, &store.Template{})
+	mustDo(t, s, 201, "POST", "/v1/templates", key, map[string]any{"key": "otp", "name": "Login code", "channel": "sms", "variables": rawJSON(otpSchema)}, &api.Template{})
 	for i, v := range []map[string]any{
 		{"locale": "en", "text": "Your code is {{code}}"},
 		{"locale": "fr", "text": "Votre code est {{code}}"},
 	} {
-		var ver store.TemplateVersion
+		var ver api.TemplateVersion
 		mustDo(t, s, 201, "POST", "/v1/templates/otp/versions", key, v, &ver)
 		if ver.Version != i+1 || ver.Active {
 			t.Fatalf("version %d: %+v", i+1, ver)
@@ -73,7 +72,7 @@ func TestTemplateSendRecordsWhatWasRendered(t *testing.T) {
 	_, key := s.Tenant()
 	newOTPTemplate(t, s, key)
 
-	var tpl store.Template
+	var tpl api.Template
 	mustDo(t, s, 200, "GET", "/v1/templates/otp", key, nil, &tpl)
 	if tpl.ActiveVersions["en"] != 1 || tpl.ActiveVersions["fr"] != 2 || tpl.DefaultLocale != "en" || tpl.Category != message.Transactional {
 		t.Fatalf("template: %+v", tpl)
@@ -161,14 +160,14 @@ func TestTemplateSendRefusalsNameTheField(t *testing.T) {
 	if f := send(message.Request{To: "+14155550123", Template: ref(map[string]any{"code": "123456"})}); f["template.key"] == "" {
 		t.Errorf("archived template still sends: %v", f)
 	}
-	var tpl store.Template
+	var tpl api.Template
 	mustDo(t, s, 200, "GET", "/v1/templates/otp", key, nil, &tpl)
-	var versions struct{ Data []store.TemplateVersion }
+	var versions struct{ Data []api.TemplateVersion }
 	mustDo(t, s, 200, "GET", "/v1/templates/otp/versions", key, nil, &versions)
 	if !tpl.Archived || len(versions.Data) != 2 || versions.Data[0].Version != 2 {
 		t.Errorf("archived template: %+v, versions %+v", tpl, versions.Data)
 	}
-	var list struct{ Data []store.Template }
+	var list struct{ Data []api.Template }
 	mustDo(t, s, 200, "GET", "/v1/templates", key, nil, &list)
 	if len(list.Data) != 0 {
 		t.Errorf("archived template listed by default: %+v", list.Data)
@@ -182,7 +181,7 @@ func TestTemplateVersionFaults(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	_, key := s.Tenant()
 	mustDo(t, s, 201, "POST", "/v1/templates", key, map[string]any{"key": "receipt", "name": "Receipt", "channel": "email",
-		"variables": rawJSON(`{"type": "object", "properties": {"name": {"type": "string"}, "items": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}}}}}}`)}, &store.Template{})
+		"variables": rawJSON(`{"type": "object", "properties": {"name": {"type": "string"}, "items": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}}}}}}`)}, &api.Template{})
 	for _, tc := range []struct {
 		body         map[string]any
 		field, inMsg string
@@ -197,9 +196,9 @@ func TestTemplateVersionFaults(t *testing.T) {
 			t.Errorf("%v: faults %v, want %s: …%s…", tc.body, f, tc.field, tc.inMsg)
 		}
 	}
-	var tpl store.Template
+	var tpl api.Template
 	mustDo(t, s, 200, "GET", "/v1/templates/receipt", key, nil, &tpl)
-	var versions struct{ Data []store.TemplateVersion }
+	var versions struct{ Data []api.TemplateVersion }
 	mustDo(t, s, 200, "GET", "/v1/templates/receipt/versions", key, nil, &versions)
 	if len(versions.Data) != 0 {
 		t.Errorf("refused versions were stored: %+v", versions.Data)
@@ -213,7 +212,7 @@ func TestTemplateVersionFaults(t *testing.T) {
 	}
 
 	// Hostile data renders inert in html and as given in text.
-	var v store.TemplateVersion
+	var v api.TemplateVersion
 	mustDo(t, s, 201, "POST", "/v1/templates/receipt/versions", key, map[string]any{"subject": "Hi {{name}}", "text": "Hi {{name}}", "html": "<p>Hi {{name}}</p>"}, &v)
 	mustDo(t, s, 200, "POST", "/v1/templates/receipt/versions/1/activate", key, nil, &v)
 	id := s.Send(key, "", message.Request{To: "a@example.com", Template: &message.TemplateRef{Key: "receipt", Data: map[string]any{"name": "<img src=x onerror=alert(1)>"}}})
@@ -230,7 +229,7 @@ func TestActivationRacingSendsRendersOneVersion(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	_, key := s.Tenant()
 	newOTPTemplate(t, s, key)
-	var v3 store.TemplateVersion
+	var v3 api.TemplateVersion
 	mustDo(t, s, 201, "POST", "/v1/templates/otp/versions", key, map[string]any{"locale": "en", "text": "Code: {{code}}"}, &v3)
 
 	var wg sync.WaitGroup
@@ -251,7 +250,7 @@ func TestActivationRacingSendsRendersOneVersion(t *testing.T) {
 	}
 	for i := 0; i < 20; i++ {
 		n := []int{1, 3}[i%2]
-		var v store.TemplateVersion
+		var v api.TemplateVersion
 		mustDo(t, s, http.StatusOK, "POST", fmt.Sprintf("/v1/templates/otp/versions/%d/activate", n), key, nil, &v)
 	}
 	wg.Wait()

@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/event"
@@ -45,7 +44,7 @@ func TestTemplatesAndWebhooksInChromium(t *testing.T) {
 	tab.Shoot("templates")
 	tab.Press("open the template", `#templates tbody a`, `#versions`)
 	tab.Press("activate v1", `#versions button`, `p.notice`)
-	var tpl store.Template
+	var tpl api.Template
 	if s.Do("GET", "/v1/templates/receipt", key, nil, nil, &tpl); tpl.ActiveVersions["en"] != 1 {
 		t.Fatalf("after Activate: %v", tpl.ActiveVersions)
 	}

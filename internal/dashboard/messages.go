@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -25,7 +26,7 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request, sess store.Se
 		f.Cursor = ""
 		list, next, err = h.store.ListMessages(r.Context(), sess.Key.TenantID, f)
 	}
-	var tpls []store.Template
+	var tpls []domain.Template
 	if err == nil {
 		tpls, _, err = h.store.ListTemplates(r.Context(), sess.Key.TenantID, "", false, 200)
 	}

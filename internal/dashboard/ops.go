@@ -94,7 +94,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess store
 	h.deadLettersPage(w, r, sess, q, nil, nil)
 }
 
-func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess store.Session, q url.Values, rep *store.Replay, f *form) {
+func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess store.Session, q url.Values, rep *api.Replay, f *form) {
 	query := url.Values{"limit": {"50"}}
 	_, filter := dlqFilter(q.Get)
 	for k, v := range filter {
@@ -104,8 +104,8 @@ func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess s
 		query.Set("cursor", c)
 	}
 	var page struct {
-		Data []store.DeadLetter `json:"data"`
-		Next string             `json:"next_cursor"`
+		Data []api.DeadLetter `json:"data"`
+		Next string           `json:"next_cursor"`
 	}
 	prob, err := h.call(r, sess, http.MethodGet, "/admin/dlq?"+query.Encode(), nil, &page)
 	if err != nil {
@@ -128,7 +128,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sess store.Sess
 	q, filter := dlqFilter(r.PostFormValue)
 	confirmed := r.PostFormValue("confirm") == "replay"
 	body := map[string]any{"filter": filter, "dry_run": !confirmed, "all": len(filter) == 0}
-	var rep store.Replay
+	var rep api.Replay
 	prob, err := h.call(r, sess, http.MethodPost, "/admin/dlq/replay", body, &rep)
 	switch {
 	case err != nil:

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/message"
@@ -16,8 +17,8 @@ import (
 // templateList lists the tenant's templates (GET /v1/templates).
 func (h *Handler) templateList(w http.ResponseWriter, r *http.Request, sess store.Session) {
 	var page struct {
-		Data []store.Template `json:"data"`
-		Next string           `json:"next_cursor"`
+		Data []domain.Template `json:"data"`
+		Next string            `json:"next_cursor"`
 	}
 	if prob, err := h.call(r, sess, http.MethodGet, "/v1/templates?cursor="+url.QueryEscape(r.URL.Query().Get("cursor")), nil, &page); err != nil || prob != nil {
 		h.failCall(w, r, prob, err)
@@ -34,9 +35,9 @@ func (h *Handler) template(w http.ResponseWriter, r *http.Request, sess store.Se
 
 func (h *Handler) templatePage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, p *templates.Preview, frame string) {
 	base := "/v1/templates/" + url.PathEscape(r.PathValue("key"))
-	var t store.Template
+	var t domain.Template
 	var versions struct {
-		Data []store.TemplateVersion `json:"data"`
+		Data []domain.TemplateVersion `json:"data"`
 	}
 	for _, c := range []struct {
 		path string

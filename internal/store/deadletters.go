@@ -9,29 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/ids"
-	"github.com/logicspike/comms/pkg/message"
 )
 
-// DeadLetter is a message that ran out of retries, as ops list and replay it.
-type DeadLetter struct {
-	ID               int64           `json:"id"`
-	MessageID        string          `json:"message_id"`
-	TenantID         string          `json:"tenant_id"`
-	Channel          message.Channel `json:"channel"`
-	ProviderType     string          `json:"provider"`
-	ProviderConfigID string          `json:"provider_id"`
-	ErrorCode        string          `json:"error_code"`
-	ErrorMessage     string          `json:"error_message"`
-	Attempts         int             `json:"attempts"`
-	Envelope         json.RawMessage `json:"envelope"`
-	FailedAt         time.Time       `json:"failed_at"`
-	ReplayedAt       *time.Time      `json:"replayed_at,omitempty"`
-	ReplayID         string          `json:"replay_id,omitempty"`
-}
-
-// DLQFilter selects dead letters; empty fields match everything.
-type DLQFilter struct {
+// replayFilter is a replay's filter as dlq_replays.filter keeps it (JSON: these names are
+// in every row written since the table exists, so they do not change).
+type replayFilter struct {
 	TenantID         string     `json:"tenant_id,omitempty"`
 	ProviderType     string     `json:"provider,omitempty"`
 	ProviderConfigID string     `json:"provider_id,omitempty"`
@@ -39,18 +23,10 @@ type DLQFilter struct {
 	From             *time.Time `json:"from,omitempty"`
 	To               *time.Time `json:"to,omitempty"`
 	MessageIDs       []string   `json:"message_ids,omitempty"`
-	// IncludeReplayed lists entries already replayed too (never for a replay).
-	IncludeReplayed bool `json:"include_replayed,omitempty"`
 }
 
-// Empty reports whether f selects everything.
-func (f DLQFilter) Empty() bool {
-	return f.TenantID == "" && f.ProviderType == "" && f.ProviderConfigID == "" && f.ErrorCode == "" &&
-		f.From == nil && f.To == nil && len(f.MessageIDs) == 0
-}
-
-// where renders f as SQL conditions on dead_letters d.
-func (f DLQFilter) where() *where {
+// deadLetterWhere renders f as SQL conditions on dead_letters d.
+func deadLetterWhere(f domain.DeadLetterFilter) *where {
 	w := &where{}
 	w.addIf(f.TenantID != "", "d.tenant_id = ?", f.TenantID)
 	w.addIf(f.ProviderType != "", "d.provider_type = ?", f.ProviderType)
@@ -72,8 +48,8 @@ func (f DLQFilter) where() *where {
 const deadLetterCols = `d.id, d.message_id, d.tenant_id, d.channel, d.provider_type, d.provider_config_id, d.error_code,
 	d.error_message, d.attempts, d.envelope, d.failed_at, d.replayed_at, coalesce(d.replay_id, '')`
 
-func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
-	var d DeadLetter
+func scanDeadLetter(r pgx.CollectableRow) (domain.DeadLetter, error) {
+	var d domain.DeadLetter
 	err := r.Scan(&d.ID, &d.MessageID, &d.TenantID, &d.Channel, &d.ProviderType, &d.ProviderConfigID, &d.ErrorCode,
 		&d.ErrorMessage, &d.Attempts, &d.Envelope, &d.FailedAt, &d.ReplayedAt, &d.ReplayID)
 	return d, err
@@ -81,8 +57,8 @@ func scanDeadLetter(r pgx.CollectableRow) (DeadLetter, error) {
 
 // ListDeadLetters returns up to limit entries matching f, newest first, before the entry id
 // before (0: from the newest).
-func (s *Store) ListDeadLetters(ctx context.Context, f DLQFilter, before int64, limit int) ([]DeadLetter, error) {
-	w := f.where()
+func (s *Store) ListDeadLetters(ctx context.Context, f domain.DeadLetterFilter, before int64, limit int) ([]domain.DeadLetter, error) {
+	w := deadLetterWhere(f)
 	w.addIf(before > 0, "d.id < ?", before)
 	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE `+w.sql()+
 		` ORDER BY d.id DESC LIMIT `+w.arg(limit), w.args...)
@@ -97,26 +73,16 @@ func (s *Store) ListDeadLetters(ctx context.Context, f DLQFilter, before int64, 
 }
 
 // GetDeadLetter returns one entry, or ErrNotFound.
-func (s *Store) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
+func (s *Store) GetDeadLetter(ctx context.Context, id int64) (domain.DeadLetter, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+deadLetterCols+` FROM communication.dead_letters d WHERE d.id = $1`, id)
 	if err != nil {
-		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", id, err)
+		return domain.DeadLetter{}, fmt.Errorf("get dead letter %d: %w", id, err)
 	}
 	d, err := pgx.CollectExactlyOneRow(rows, scanDeadLetter)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return DeadLetter{}, ErrNotFound
+		return domain.DeadLetter{}, ErrNotFound
 	}
 	return d, err
-}
-
-// Replay is one replay's record.
-type Replay struct {
-	ID       string    `json:"replay_id"`
-	Actor    string    `json:"actor"`
-	At       time.Time `json:"at"`
-	DryRun   bool      `json:"dry_run"`
-	Matched  int       `json:"matched"`  // entries the filter selected (not yet replayed)
-	Replayed int       `json:"replayed"` // messages put back in the queue
 }
 
 // MaxReplay bounds one replay; run it again for more.
@@ -127,13 +93,17 @@ const MaxReplay = 10_000
 // the audit row, in one transaction. A dry run only counts and audits. Replaying the same entries
 // again finds them replayed and does nothing, so a message is re-sent at most once per dead
 // letter. It returns the messages to publish (the sweeper publishes them if the caller cannot).
-func (s *Store) ReplayDeadLetters(ctx context.Context, f DLQFilter, actor string, dryRun bool) (Replay, []Stranded, error) {
+func (s *Store) ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter, actor string, dryRun bool) (domain.Replay, []Stranded, error) {
 	f.IncludeReplayed = false
-	rep := Replay{ID: ids.New("rpl"), Actor: actor, DryRun: dryRun}
+	rep := domain.Replay{ID: ids.New("rpl"), Actor: actor, Filter: f, DryRun: dryRun}
 	var out []Stranded
-	filterJSON, _ := json.Marshal(f)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		w := f.where()
+	filterJSON, err := json.Marshal(replayFilter{TenantID: f.TenantID, ProviderType: f.ProviderType, ProviderConfigID: f.ProviderConfigID,
+		ErrorCode: f.ErrorCode, From: f.From, To: f.To, MessageIDs: f.MessageIDs})
+	if err != nil {
+		return domain.Replay{}, nil, fmt.Errorf("replay dead letters: encode the filter: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		w := deadLetterWhere(f)
 		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id FROM communication.dead_letters d WHERE `+w.sql()+
 			` ORDER BY d.id LIMIT `+w.arg(MaxReplay)+` FOR UPDATE SKIP LOCKED`, w.args...)
 		if err != nil {
@@ -191,17 +161,30 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f DLQFilter, actor string
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING at`, rep.ID, actor, filterJSON, dryRun, rep.Matched, rep.Replayed).Scan(&rep.At)
 	})
 	if err != nil {
-		return Replay{}, nil, fmt.Errorf("replay dead letters: %w", err)
+		return domain.Replay{}, nil, fmt.Errorf("replay dead letters: %w", err)
 	}
 	return rep, out, nil
 }
 
-// ListReplays returns the replay audit log, newest first.
-func (s *Store) ListReplays(ctx context.Context, limit int) ([]json.RawMessage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT json_build_object('replay_id', id, 'actor', actor, 'at', at, 'filter', filter,
-		'dry_run', dry_run, 'matched', matched, 'replayed', replayed) FROM communication.dlq_replays ORDER BY at DESC LIMIT $1`, limit)
+// ListReplays returns the replay log, newest first.
+func (s *Store) ListReplays(ctx context.Context, limit int) ([]domain.Replay, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, actor, at, filter, dry_run, matched, replayed
+		FROM communication.dlq_replays ORDER BY at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list replays: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[json.RawMessage])
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Replay, error) {
+		var rep domain.Replay
+		var f replayFilter
+		if err := r.Scan(&rep.ID, &rep.Actor, &rep.At, &f, &rep.DryRun, &rep.Matched, &rep.Replayed); err != nil {
+			return rep, err
+		}
+		rep.Filter = domain.DeadLetterFilter{TenantID: f.TenantID, ProviderType: f.ProviderType, ProviderConfigID: f.ProviderConfigID,
+			ErrorCode: f.ErrorCode, From: f.From, To: f.To, MessageIDs: f.MessageIDs}
+		return rep, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list replays: %w", err)
+	}
+	return out, nil
 }

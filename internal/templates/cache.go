@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/invalidate"
-	"github.com/logicspike/comms/internal/store"
 )
 
 // The active versions of a template are cached in three places: compiled in each API process,
@@ -33,7 +33,7 @@ const (
 
 // active is a template with its active version per locale, compiled.
 type active struct {
-	tpl      store.Template // with its revision
+	tpl      domain.Template // with its revision
 	schema   *Schema
 	byLocale map[string]*compiled
 	expires  time.Time
@@ -105,14 +105,22 @@ func (c *Cache) current(id string, rev int64) bool {
 	return rev >= f.rev || time.Since(f.at) > floorTTL
 }
 
+// activeVersions reads what the cache holds.
+type activeVersions interface {
+	ListActiveTemplateVersions(ctx context.Context, tenantID, key string) (domain.Template, []domain.TemplateVersion, error)
+}
+
+// shared is what Redis holds for one template: JSON in domain's field names. redisKey carries
+// cacheFormat, so an entry written in another shape by an older or newer release is a miss, not
+// a misread; bump it whenever domain.Template or domain.TemplateVersion changes shape.
 type shared struct {
-	Template store.Template          `json:"template"`
-	Versions []store.TemplateVersion `json:"versions"`
-	Revision int64                   `json:"revision"`
+	Template domain.Template          `json:"template"`
+	Versions []domain.TemplateVersion `json:"versions"`
+	Revision int64                    `json:"revision"`
 }
 
 // get returns tenantID's unarchived template key with its active versions, or store.ErrNotFound.
-func (c *Cache) get(ctx context.Context, st *store.Store, tenantID, key string) (*active, error) {
+func (c *Cache) get(ctx context.Context, st activeVersions, tenantID, key string) (*active, error) {
 	id := tenantID + " " + key
 	c.mu.Lock()
 	e, ok := c.entries[id]
@@ -149,7 +157,7 @@ func (c *Cache) get(ctx context.Context, st *store.Store, tenantID, key string) 
 }
 
 // load reads the template from Redis (unless skipRedis) or PostgreSQL, refilling Redis.
-func (c *Cache) load(ctx context.Context, st *store.Store, tenantID, key, id string, skipRedis bool) (shared, error) {
+func (c *Cache) load(ctx context.Context, st activeVersions, tenantID, key, id string, skipRedis bool) (shared, error) {
 	var sh shared
 	if c.rdb != nil && !skipRedis {
 		raw, err := c.rdb.Get(ctx, c.redisKey(id)).Bytes()
@@ -210,6 +218,9 @@ func (c *Cache) changed(ctx context.Context, tenantID, key string, rev int64) {
 	}
 }
 
+// cacheFormat names the shape of shared in its Redis key.
+const cacheFormat = "v2"
+
 func (c *Cache) redisKey(id string) string {
-	return c.prefix + "template:" + strings.Replace(id, " ", ":", 1)
+	return c.prefix + "template:" + cacheFormat + ":" + strings.Replace(id, " ", ":", 1)
 }

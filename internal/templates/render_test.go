@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -115,7 +115,7 @@ func TestVersionsAreCheckedAgainstTheSchema(t *testing.T) {
 		{"block params", `{{#each items as |it|}}{{it.title}}{{/each}}`, []string{"block parameters"}},
 		{"syntax error", `{{#if vip}}x`, []string{"Parse error on line 1"}},
 	} {
-		_, faults := compile(store.TemplateVersion{Subject: "s", HTML: tc.html}, message.Email, schema, true)
+		_, faults := compile(domain.TemplateVersion{Subject: "s", HTML: tc.html}, message.Email, schema, true)
 		if len(faults) < len(tc.want) || (len(tc.want) == 0 && len(faults) > 0) {
 			t.Errorf("%s: faults %+v, want %q", tc.name, faults, tc.want)
 			continue
@@ -192,7 +192,7 @@ func FuzzTemplates(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src, rawData string) {
 		var data map[string]any
 		_ = json.Unmarshal([]byte(rawData), &data)
-		c, faults := compile(store.TemplateVersion{Subject: "s", HTML: src}, message.Email, schema, true)
+		c, faults := compile(domain.TemplateVersion{Subject: "s", HTML: src}, message.Email, schema, true)
 		if len(faults) > 0 {
 			return
 		}

@@ -11,20 +11,61 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
 
+// Store is what the template service keeps in the database; *store.Store implements it.
+type Store interface {
+	CreateTemplate(ctx context.Context, tenantID string, t domain.Template) (domain.Template, error)
+	GetTemplate(ctx context.Context, tenantID, key string) (domain.Template, error)
+	ListTemplates(ctx context.Context, tenantID, after string, archived bool, limit int) ([]domain.Template, string, error)
+	UpdateTemplate(ctx context.Context, tenantID, key string, p domain.TemplatePatch) (domain.Template, error)
+	ArchiveTemplate(ctx context.Context, tenantID, key string) (int64, error)
+	CreateTemplateVersion(ctx context.Context, tenantID, key string, v domain.TemplateVersion) (domain.TemplateVersion, error)
+	GetTemplateVersion(ctx context.Context, tenantID, key string, n int) (domain.TemplateVersion, error)
+	ListTemplateVersions(ctx context.Context, tenantID, key string, before, limit int) ([]domain.TemplateVersion, int, error)
+	ActivateTemplateVersion(ctx context.Context, tenantID, key string, n int) (domain.Activation, error)
+	activeVersions
+}
+
 // Service manages templates and renders messages from them.
 type Service struct {
-	store *store.Store
+	store Store
 	cache *Cache
 	log   *slog.Logger
 }
 
 // New returns the service.
-func New(s *store.Store, cache *Cache, log *slog.Logger) *Service {
+func New(s Store, cache *Cache, log *slog.Logger) *Service {
 	return &Service{store: s, cache: cache, log: log}
+}
+
+// Get returns tenantID's template key, archived or not. Errors: store.ErrNotFound.
+func (s *Service) Get(ctx context.Context, tenantID, key string) (domain.Template, error) {
+	return s.store.GetTemplate(ctx, tenantID, key)
+}
+
+// List returns a page of tenantID's templates after the key cursor (archived ones when archived
+// is set) and the next page's cursor. Errors: store.ErrBadCursor.
+func (s *Service) List(ctx context.Context, tenantID, cursor string, archived bool, limit int) ([]domain.Template, string, error) {
+	return s.store.ListTemplates(ctx, tenantID, cursor, archived, limit)
+}
+
+// GetVersion returns version n of a template. Errors: store.ErrNotFound.
+func (s *Service) GetVersion(ctx context.Context, tenantID, key string, n int) (domain.TemplateVersion, error) {
+	return s.store.GetTemplateVersion(ctx, tenantID, key, n)
+}
+
+// ListVersions returns a page of a template's versions, newest first, before version before (0:
+// from the newest), and the next page's cursor (0: none). Errors: store.ErrNotFound when the
+// template does not exist.
+func (s *Service) ListVersions(ctx context.Context, tenantID, key string, before, limit int) ([]domain.TemplateVersion, int, error) {
+	if _, err := s.store.GetTemplate(ctx, tenantID, key); err != nil {
+		return nil, 0, err
+	}
+	return s.store.ListTemplateVersions(ctx, tenantID, key, before, limit)
 }
 
 // Input creates a template.
@@ -42,7 +83,7 @@ var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 func invalid(fields ...message.FieldError) error { return &message.ValidationError{Fields: fields} }
 
 // Create validates and stores a template. Errors: *message.ValidationError, store.ErrKeyTaken.
-func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.Template, error) {
+func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain.Template, error) {
 	var faults []message.FieldError
 	add := func(field, msg string) { faults = append(faults, message.FieldError{Field: field, Message: msg}) }
 	if !keyPattern.MatchString(in.Key) {
@@ -72,14 +113,14 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 		in.Variables, _ = json.Marshal(schema.doc)
 	}
 	if len(faults) > 0 {
-		return store.Template{}, invalid(faults...)
+		return domain.Template{}, invalid(faults...)
 	}
-	return s.store.CreateTemplate(ctx, tenantID, store.Template{Key: in.Key, Name: in.Name, Channel: in.Channel,
+	return s.store.CreateTemplate(ctx, tenantID, domain.Template{Key: in.Key, Name: in.Name, Channel: in.Channel,
 		Category: in.Category, DefaultLocale: in.DefaultLocale, Variables: in.Variables})
 }
 
 // Update applies p. Errors: *message.ValidationError, store.ErrNotFound.
-func (s *Service) Update(ctx context.Context, tenantID, key string, p store.TemplatePatch) (store.Template, error) {
+func (s *Service) Update(ctx context.Context, tenantID, key string, p domain.TemplatePatch) (domain.Template, error) {
 	var faults []message.FieldError
 	if p.Name != nil {
 		if *p.Name = strings.TrimSpace(*p.Name); *p.Name == "" || len(*p.Name) > 200 {
@@ -102,7 +143,7 @@ func (s *Service) Update(ctx context.Context, tenantID, key string, p store.Temp
 		}
 	}
 	if len(faults) > 0 {
-		return store.Template{}, invalid(faults...)
+		return domain.Template{}, invalid(faults...)
 	}
 	t, err := s.store.UpdateTemplate(ctx, tenantID, key, p)
 	if err == nil {
@@ -133,17 +174,17 @@ type VersionInput struct {
 // CreateVersion checks in against the template's schema and channel and stores it as the next
 // version (not yet active). Errors: *message.ValidationError (a syntax error or an undeclared
 // variable names its field and line), store.ErrNotFound.
-func (s *Service) CreateVersion(ctx context.Context, tenantID, key string, in VersionInput) (store.TemplateVersion, error) {
+func (s *Service) CreateVersion(ctx context.Context, tenantID, key string, in VersionInput) (domain.TemplateVersion, error) {
 	tpl, err := s.store.GetTemplate(ctx, tenantID, key)
 	if err != nil {
-		return store.TemplateVersion{}, err
+		return domain.TemplateVersion{}, err
 	}
 	if tpl.Archived {
-		return store.TemplateVersion{}, store.ErrNotFound
+		return domain.TemplateVersion{}, store.ErrNotFound
 	}
 	schema, err := ParseSchema(tpl.Variables)
 	if err != nil {
-		return store.TemplateVersion{}, fmt.Errorf("template %s's stored schema: %w", key, err)
+		return domain.TemplateVersion{}, fmt.Errorf("template %s's stored schema: %w", key, err)
 	}
 	var faults []message.FieldError
 	loc := tpl.DefaultLocale
@@ -152,20 +193,20 @@ func (s *Service) CreateVersion(ctx context.Context, tenantID, key string, in Ve
 			faults = append(faults, message.FieldError{Field: "locale", Message: err.Error()})
 		}
 	}
-	v := store.TemplateVersion{Locale: loc, Subject: in.Subject, Text: in.Text, HTML: in.HTML}
+	v := domain.TemplateVersion{Locale: loc, Subject: in.Subject, Text: in.Text, HTML: in.HTML}
 	_, more := compile(v, tpl.Channel, schema, true)
 	if faults = append(faults, more...); len(faults) > 0 {
-		return store.TemplateVersion{}, invalid(faults...)
+		return domain.TemplateVersion{}, invalid(faults...)
 	}
 	return s.store.CreateTemplateVersion(ctx, tenantID, key, v)
 }
 
 // Activate makes version n the one its locale sends, for every API process at once (through the
 // cache's notice).
-func (s *Service) Activate(ctx context.Context, tenantID, key string, n int) (store.TemplateVersion, error) {
+func (s *Service) Activate(ctx context.Context, tenantID, key string, n int) (domain.TemplateVersion, error) {
 	a, err := s.store.ActivateTemplateVersion(ctx, tenantID, key, n)
 	if err != nil {
-		return store.TemplateVersion{}, err
+		return domain.TemplateVersion{}, err
 	}
 	s.cache.changed(ctx, tenantID, key, a.Revision)
 	s.log.InfoContext(ctx, "template version activated", "tenant_id", tenantID, "template", key,

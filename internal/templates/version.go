@@ -5,13 +5,13 @@ import (
 
 	"github.com/mailgun/raymond/v2/parser"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 // compiled is a version ready to render.
 type compiled struct {
-	store.TemplateVersion
+	domain.TemplateVersion
 	subject, text, html *Part
 }
 
@@ -24,7 +24,7 @@ type Rendered struct {
 
 // compile parses each part of v. With check, it also holds every part to the schema and the
 // channel's rules, naming each fault by field and line; stored versions passed that check.
-func compile(v store.TemplateVersion, ch message.Channel, schema *Schema, check bool) (*compiled, []message.FieldError) {
+func compile(v domain.TemplateVersion, ch message.Channel, schema *Schema, check bool) (*compiled, []message.FieldError) {
 	var faults []message.FieldError
 	add := func(field, msg string) { faults = append(faults, message.FieldError{Field: field, Message: msg}) }
 	if check {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -17,9 +18,18 @@ type Publisher interface {
 	Publish(ctx context.Context, envs ...queue.Envelope) error
 }
 
-// Service replays dead letters.
+// Store is what the dead-letter service reads and changes; *store.Store implements it.
+type Store interface {
+	ListDeadLetters(ctx context.Context, f domain.DeadLetterFilter, before int64, limit int) ([]domain.DeadLetter, error)
+	GetDeadLetter(ctx context.Context, id int64) (domain.DeadLetter, error)
+	ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter, actor string, dryRun bool) (domain.Replay, []store.Stranded, error)
+	ListReplays(ctx context.Context, limit int) ([]domain.Replay, error)
+	MarkPublished(ctx context.Context, refs []store.Ref) error
+}
+
+// Service lists and replays dead letters.
 type Service struct {
-	store    *store.Store
+	store    Store
 	pub      Publisher
 	log      *slog.Logger
 	progress func(published, total int)
@@ -36,17 +46,33 @@ func (s *Service) WithProgress(progress func(published, total int)) *Service {
 }
 
 // New returns a service publishing replays with pub.
-func New(s *store.Store, pub Publisher, log *slog.Logger) *Service {
+func New(s Store, pub Publisher, log *slog.Logger) *Service {
 	return &Service{store: s, pub: pub, log: log}
 }
 
-// Replay re-queues the messages of the dead letters f selects (see store.ReplayDeadLetters) and
+// List returns up to limit entries f selects, newest first, before the entry id before (0:
+// from the newest).
+func (s *Service) List(ctx context.Context, f domain.DeadLetterFilter, before int64, limit int) ([]domain.DeadLetter, error) {
+	return s.store.ListDeadLetters(ctx, f, before, limit)
+}
+
+// Get returns one entry. Errors: store.ErrNotFound.
+func (s *Service) Get(ctx context.Context, id int64) (domain.DeadLetter, error) {
+	return s.store.GetDeadLetter(ctx, id)
+}
+
+// Replays returns the last limit replays, newest first.
+func (s *Service) Replays(ctx context.Context, limit int) ([]domain.Replay, error) {
+	return s.store.ListReplays(ctx, limit)
+}
+
+// Replay re-queues the messages of the dead letters f selects (see domain.ReplayDeadLetters) and
 // publishes their intents. If publishing fails they are already durable and queued: the sweeper
 // publishes them.
-func (s *Service) Replay(ctx context.Context, f store.DLQFilter, actor string, dryRun bool) (store.Replay, error) {
+func (s *Service) Replay(ctx context.Context, f domain.DeadLetterFilter, actor string, dryRun bool) (domain.Replay, error) {
 	rep, queued, err := s.store.ReplayDeadLetters(ctx, f, actor, dryRun)
 	if err != nil {
-		return store.Replay{}, err
+		return domain.Replay{}, err
 	}
 	s.log.InfoContext(ctx, "dead letters replayed", "replay_id", rep.ID, "actor", actor, "dry_run", dryRun,
 		"matched", rep.Matched, "replayed", rep.Replayed, "tenant_id", f.TenantID)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -42,21 +42,21 @@ func TestDeadLetterReplayIsFilteredIdempotentAndAudited(t *testing.T) {
 	tw.FailAll("") // the outage is over
 
 	var list struct {
-		Data []store.DeadLetter `json:"data"`
+		Data []api.DeadLetter `json:"data"`
 	}
 	s.Do("GET", "/admin/dlq?tenant_id="+tid+"&provider=twilio&error_code=provider_unavailable", s.AdminKey, nil, nil, &list)
 	if len(list.Data) != 2 {
 		t.Fatalf("listed %d dead letters for the tenant, want 2", len(list.Data))
 	}
-	var one store.DeadLetter
+	var one api.DeadLetter
 	s.Do("GET", "/admin/dlq/"+itoa(list.Data[0].ID), s.AdminKey, nil, nil, &one)
 	if one.MessageID == "" || one.Attempts != 2 || !strings.Contains(string(one.Envelope), one.MessageID) {
 		t.Fatalf("show: %+v", one)
 	}
 
-	replay := func(body map[string]any) store.Replay {
+	replay := func(body map[string]any) api.Replay {
 		t.Helper()
-		var rep store.Replay
+		var rep api.Replay
 		if resp := s.Do("POST", "/admin/dlq/replay", s.AdminKey, body, nil, &rep); resp.StatusCode != 200 {
 			t.Fatalf("replay %v: %d", body, resp.StatusCode)
 		}
@@ -100,11 +100,15 @@ func TestDeadLetterReplayIsFilteredIdempotentAndAudited(t *testing.T) {
 		t.Fatal("the filter replayed another tenant's message")
 	}
 	var audit struct {
-		Data []map[string]any `json:"data"`
+		Data []api.Replay `json:"data"`
 	}
 	s.Do("GET", "/admin/dlq/replays", s.AdminKey, nil, nil, &audit)
-	if len(audit.Data) != 3 || !strings.HasPrefix(audit.Data[0]["actor"].(string), "admin key key_") {
+	if len(audit.Data) != 3 || !strings.HasPrefix(audit.Data[0].Actor, "admin key key_") {
 		t.Fatalf("audit log: %+v", audit.Data)
+	}
+	// The log shows each replay's filter as it was given.
+	if f := audit.Data[0].Filter; f == nil || f.TenantID != tid || f.ErrorCode != "provider_unavailable" {
+		t.Fatalf("the replay log lost the filter: %+v", f)
 	}
 }
 
