@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
 )
@@ -27,9 +28,9 @@ func apikeyCreate(ctx context.Context, e *env, args []string) error {
 		t := time.Now().Add(*expires)
 		exp = &t
 	}
-	k, plain, err := st.CreateAPIKey(ctx, domain.KeyKind(*kind), *tenant, *name, exp)
+	k, plain, err := accounts.New(st, nil).CreateKey(ctx, accounts.NewKey{Kind: domain.KeyKind(*kind), TenantID: *tenant, Name: *name, ExpiresAt: exp})
 	if err != nil {
-		return err
+		return describe(err)
 	}
 	// One JSON document on stdout (jq -r .key); the note for people on stderr.
 	if err := printJSON(out, struct {
@@ -47,7 +48,7 @@ func apikeyRevoke(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 {
 		return errUsage
 	}
-	k, err := st.RevokeAPIKey(ctx, "", args[0])
+	k, err := accounts.New(st, nil).RevokeKey(ctx, "", args[0])
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", args[0], err)
 	}
@@ -63,7 +64,7 @@ func apikeyList(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
 		return errUsage
 	}
-	keys, err := st.ListAPIKeys(ctx, *tenant)
+	keys, err := accounts.New(st, nil).Keys(ctx, *tenant)
 	if err != nil {
 		return err
 	}

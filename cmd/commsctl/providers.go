@@ -141,7 +141,7 @@ func describe(err error) error {
 		for _, f := range verr.Fields {
 			b.WriteString("\n  " + f.Field + ": " + f.Message)
 		}
-		return fmt.Errorf("invalid provider config:%s", b.String())
+		return fmt.Errorf("invalid:%s", b.String())
 	case errors.As(err, &failed):
 		return fmt.Errorf("test send failed, nothing was saved: %s", failed.Err.Describe())
 	}

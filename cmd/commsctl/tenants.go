@@ -4,12 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/invalidate"
-	"github.com/logicspike/comms/pkg/message"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,9 +23,9 @@ func tenantCreate(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil || *name == "" {
 		return errUsage
 	}
-	t, err := st.CreateTenant(ctx, domain.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
+	t, err := accounts.New(st, nil).CreateTenant(ctx, domain.NewTenant{Name: *name, Plan: *plan, AllowSystemFallback: !*noFallback})
 	if err != nil {
-		return err
+		return describe(err)
 	}
 	return printJSON(out, api.TenantView(t))
 }
@@ -79,16 +78,13 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	if set["status"] {
 		p.Status = status
 	}
-	if errs := p.Validate(); len(errs) > 0 {
-		return describe(&message.ValidationError{Fields: errs})
-	}
-	t, err := st.UpdateTenant(ctx, args[0], p)
-	if err != nil {
-		return fmt.Errorf("update tenant %s: %w", args[0], err)
-	}
+	// Running workers are told at once; if Redis is unreachable they notice within their route TTL.
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
-	invalidate.NewNotifier(rdb, cfg.RedisPrefix, slog.New(slog.NewTextHandler(stderr, nil))).Changed(ctx, t.ID)
+	t, err := accounts.New(st, invalidate.NewNotifier(rdb, cfg.RedisPrefix, quiet())).UpdateTenant(ctx, args[0], p)
+	if err != nil {
+		return fmt.Errorf("update tenant %s: %w", args[0], describe(err))
+	}
 	return printJSON(out, api.TenantView(t))
 }
 
@@ -103,7 +99,7 @@ func tenantList(ctx context.Context, e *env, args []string) error {
 	all := []domain.Tenant{}
 	after := ""
 	for {
-		ts, err := st.ListTenants(ctx, after, 500)
+		ts, err := accounts.New(st, nil).Tenants(ctx, after, 500)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logicspike/comms/internal/reports"
 	"github.com/logicspike/comms/internal/store"
 )
 
@@ -61,7 +62,7 @@ func usageExport(ctx context.Context, st *store.Store, args []string, out, progr
 			}
 		}
 	}()
-	_, err = st.ExportMessages(ctx, lines, *tenant, month)
+	_, err = reports.New(st).Export(ctx, lines, *tenant, month)
 	close(stop)
 	<-done
 	if err != nil {

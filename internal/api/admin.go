@@ -4,9 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -29,26 +29,11 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	p := req.domain()
-	if errs := p.Validate(); len(errs) > 0 {
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", errs...))
-		return
+	t, err := s.Accounts.UpdateTenant(r.Context(), r.PathValue("id"), req.domain())
+	if err == nil {
+		s.auth.forgetTenant(t.ID)
 	}
-	t, err := s.store.UpdateTenant(r.Context(), r.PathValue("id"), p)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, r, errNotFound)
-		return
-	case err != nil:
-		s.log.ErrorContext(r.Context(), "update tenant failed", "tenant_id", r.PathValue("id"), "err", err)
-		writeProblem(w, r, unavailable("the tenant could not be updated; nothing changed; retry shortly"))
-		return
-	}
-	s.auth.forgetTenant(t.ID)
-	if s.notify != nil {
-		s.notify.Changed(r.Context(), t.ID)
-	}
-	writeJSON(w, http.StatusOK, TenantView(t))
+	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store (nothing changed)", nil)
 }
 
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
@@ -57,22 +42,12 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
-			message.FieldError{Field: "name", Message: "is required, at most 200 characters"}))
-		return
-	}
 	nt := domain.NewTenant{Name: req.Name, Plan: req.Plan, AllowSystemFallback: true}
 	if req.AllowSystemFallback != nil {
 		nt.AllowSystemFallback = *req.AllowSystemFallback
 	}
-	t, err := s.store.CreateTenant(r.Context(), nt)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "create tenant failed", "err", err)
-		writeProblem(w, r, unavailable("the tenant could not be created; retry shortly"))
-		return
-	}
-	writeJSON(w, http.StatusCreated, TenantView(t))
+	t, err := s.Accounts.CreateTenant(r.Context(), nt)
+	s.answer(w, r, http.StatusCreated, TenantView(t), err, "the tenant store", nil)
 }
 
 func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +61,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ts, err := s.store.ListTenants(r.Context(), r.URL.Query().Get("cursor"), limit)
+	ts, err := s.Accounts.Tenants(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list tenants failed", "err", err)
 		writeProblem(w, r, unavailable("the tenant store is unreachable; retry shortly"))
@@ -112,41 +87,13 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	var bad []message.FieldError
-	if !req.Kind.Valid() {
-		bad = append(bad, message.FieldError{Field: "kind", Message: `must be "tenant", "service" or "admin"`})
-	}
-	if req.Kind == domain.KindTenant && req.TenantID == "" {
-		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is required for a tenant key"})
-	}
-	if req.Kind != domain.KindTenant && req.TenantID != "" {
-		bad = append(bad, message.FieldError{Field: "tenant_id", Message: "is only allowed for a tenant key"})
-	}
-	bad = append(bad, checkKey(req.Name, req.ExpiresAt)...)
-	if len(bad) == 0 && req.TenantID != "" {
-		if _, err := s.store.GetTenant(r.Context(), req.TenantID); errors.Is(err, store.ErrNotFound) {
-			bad = append(bad, message.FieldError{Field: "tenant_id", Message: "names no tenant"})
-		} else if err != nil {
-			writeProblem(w, r, unavailable("the tenant store is unreachable; retry shortly"))
-			return
-		}
-	}
-	if len(bad) > 0 {
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", bad...))
-		return
-	}
-	k, plain, err := s.store.CreateAPIKey(r.Context(), req.Kind, req.TenantID, req.Name, req.ExpiresAt)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "create api key failed", "err", err)
-		writeProblem(w, r, unavailable("the key could not be created; retry shortly"))
-		return
-	}
+	k, plain, err := s.Accounts.CreateKey(r.Context(), accounts.NewKey{Kind: req.Kind, TenantID: req.TenantID, Name: req.Name, ExpiresAt: req.ExpiresAt})
 	// The only time the key is ever shown.
-	writeJSON(w, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain})
+	s.answer(w, r, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain}, err, "the key store", nil)
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := s.store.ListAPIKeys(r.Context(), r.URL.Query().Get("tenant_id"))
+	keys, err := s.Accounts.Keys(r.Context(), r.URL.Query().Get("tenant_id"))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list api keys failed", "err", err)
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
@@ -156,7 +103,7 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.store.RevokeAPIKey(r.Context(), "", r.PathValue("id"))
+	k, err := s.Accounts.RevokeKey(r.Context(), "", r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		writeProblem(w, r, errNotFound)
 		return

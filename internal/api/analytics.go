@@ -95,8 +95,8 @@ type timeseriesResponse struct {
 	Interval string          `json:"interval"`
 	From     time.Time       `json:"from"`
 	To       time.Time       `json:"to"`
-	Buckets  []store.Bucket  `json:"buckets"`
-	Totals   store.Bucket    `json:"totals"`
+	Buckets  []Bucket        `json:"buckets"`
+	Totals   Bucket          `json:"totals"`
 }
 
 // timeseries serves sent, delivered, opened, clicked, bounced, complained and failed per hour or
@@ -109,25 +109,13 @@ func (s *Server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	buckets, err := s.store.GetTimeseries(r.Context(), p.TenantID, q.channel, q.from, q.to, q.interval)
+	ts, err := s.Reports.Timeseries(r.Context(), p.TenantID, q.channel, q.from, q.to, q.interval)
 	if err != nil {
 		s.analyticsFailed(w, r, p.TenantID, err)
 		return
 	}
-	out := timeseriesResponse{Channel: q.channel, Interval: q.interval, From: q.from, To: q.to, Buckets: buckets}
-	for _, b := range buckets {
-		out.Totals.Sent += b.Sent
-		out.Totals.Delivered += b.Delivered
-		out.Totals.Opened += b.Opened
-		out.Totals.Clicked += b.Clicked
-		out.Totals.Bounced += b.Bounced
-		out.Totals.Complained += b.Complained
-		out.Totals.Failed += b.Failed
-	}
-	if len(buckets) > 0 {
-		out.Totals.Start = buckets[0].Start
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, timeseriesResponse{Channel: q.channel, Interval: q.interval, From: q.from, To: q.to,
+		Buckets: Views(ts.Buckets, BucketView), Totals: BucketView(ts.Totals)})
 }
 
 // providerErrors serves the breakdown of provider errors by provider config and normalized code,
@@ -139,15 +127,12 @@ func (s *Server) providerErrors(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	errs, err := s.store.ListProviderErrors(r.Context(), p.TenantID, q.channel, q.from, q.to)
+	errs, err := s.Reports.ProviderErrors(r.Context(), p.TenantID, q.channel, q.from, q.to)
 	if err != nil {
 		s.analyticsFailed(w, r, p.TenantID, err)
 		return
 	}
-	if errs == nil {
-		errs = []store.ProviderErrorCount{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": q.from, "to": q.to, "channel": q.channel, "errors": errs})
+	writeJSON(w, http.StatusOK, map[string]any{"from": q.from, "to": q.to, "channel": q.channel, "errors": Views(errs, ProviderErrorView)})
 }
 
 func (s *Server) analyticsFailed(w http.ResponseWriter, r *http.Request, tenantID string, err error) {
@@ -191,7 +176,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	list, next, err := s.store.ListSuppressions(r.Context(), p.TenantID, f)
+	list, next, err := s.Recipients.Suppressions(r.Context(), p.TenantID, f)
 	writePage(s, w, r, "suppressions", Views(list, SuppressionView), next, err)
 }
 
@@ -218,7 +203,7 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 			message.FieldError{Field: "detail", Message: "is at most 500 bytes"}))
 		return
 	}
-	sup, err := s.store.AddSuppression(r.Context(), p.TenantID, req.Channel, req.Recipient, req.Detail)
+	sup, err := s.Recipients.Suppress(r.Context(), p.TenantID, req.Channel, req.Recipient, req.Detail)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "add suppression failed", "tenant_id", p.TenantID, "err", err)
 		writeProblem(w, r, unavailable("the suppression list is unreachable; retry shortly"))
@@ -235,7 +220,7 @@ func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid path", bad...))
 		return
 	}
-	err := s.store.DeleteSuppression(r.Context(), p.TenantID, ch, rcpt)
+	err := s.Recipients.Unsuppress(r.Context(), p.TenantID, ch, rcpt)
 	if errors.Is(err, store.ErrNotFound) {
 		writeProblem(w, r, errNotFound)
 		return
@@ -267,13 +252,13 @@ func checkSuppressionTarget(ch message.Channel, rcpt string) []message.FieldErro
 
 // listUnmatchedCallbacks shows callbacks that never found their message, for reconciliation.
 func (s *Server) listUnmatchedCallbacks(w http.ResponseWriter, r *http.Request) {
-	list, err := s.store.ListUnmatchedCallbacks(r.Context(), MaxPageSize)
+	list, err := s.Unmatched.List(r.Context(), MaxPageSize)
 	writePage(s, w, r, "unmatched callbacks", Views(list, unmatchedView), "", err) // the newest 200: no further pages
 }
 
 // retryUnmatchedCallbacks queues every unmatched callback for matching again.
 func (s *Server) retryUnmatchedCallbacks(w http.ResponseWriter, r *http.Request) {
-	n, err := s.store.RetryUnmatchedCallbacks(r.Context())
+	n, err := s.Unmatched.Retry(r.Context())
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "retry unmatched callbacks failed", "err", err)
 		writeProblem(w, r, unavailable("the callbacks inbox is unreachable; retry shortly"))

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/db"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/ids"
 )
 
@@ -74,7 +74,7 @@ func timeParam(v string, dst *time.Time) (problem string, known bool) {
 // on /v1.
 func (s *Server) listAudit(admin bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var f store.AuditFilter
+		var f domain.AuditFilter
 		if !admin {
 			f.TenantID = principalFrom(r.Context()).TenantID
 		}
@@ -101,7 +101,7 @@ func (s *Server) listAudit(admin bool) http.HandlerFunc {
 			writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 			return
 		}
-		list, next, err := s.store.ListAudit(r.Context(), f, cursor, limit)
-		writePage(s, w, r, "audit log", list, next, err)
+		list, next, err := s.Reports.Audit(r.Context(), f, cursor, limit)
+		writePage(s, w, r, "audit log", Views(list, AuditView), next, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
@@ -67,12 +68,12 @@ func newAuthCache(ttl time.Duration) *authCache {
 	return &authCache{keys: newTTLCache[[32]byte, domain.APIKey](ttl), tenants: newTTLCache[string, domain.Tenant](ttl)}
 }
 
-func (c *authCache) key(ctx context.Context, s *store.Store, plain string) (domain.APIKey, bool, error) {
-	return c.keys.get(sha256.Sum256([]byte(plain)), func() (domain.APIKey, error) { return s.LookupAPIKey(ctx, plain) })
+func (c *authCache) key(ctx context.Context, s *accounts.Service, plain string) (domain.APIKey, bool, error) {
+	return c.keys.get(sha256.Sum256([]byte(plain)), func() (domain.APIKey, error) { return s.LookupKey(ctx, plain) })
 }
 
-func (c *authCache) tenant(ctx context.Context, s *store.Store, id string) (domain.Tenant, bool, error) {
-	return c.tenants.get(id, func() (domain.Tenant, error) { return s.GetTenant(ctx, id) })
+func (c *authCache) tenant(ctx context.Context, s *accounts.Service, id string) (domain.Tenant, bool, error) {
+	return c.tenants.get(id, func() (domain.Tenant, error) { return s.Tenant(ctx, id) })
 }
 
 func (c *authCache) forgetTenant(id string) {
@@ -167,7 +168,7 @@ func (s *Server) callerKey(r *http.Request) (domain.APIKey, bool, error) {
 	if !ok || !strings.HasPrefix(plain, authKeyPrefix) || len(plain) > authKeyMaxLen {
 		return domain.APIKey{}, false, nil
 	}
-	return s.auth.key(r.Context(), s.store, plain)
+	return s.auth.key(r.Context(), s.Accounts, plain)
 }
 
 func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc {
@@ -211,7 +212,7 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 		if a == accessTenant {
 			t, found := domain.Tenant{}, false
 			if ids.HasPrefix(p.TenantID, ids.Tenant) && len(p.TenantID) <= authTenantIDMaxLen {
-				t, found, err = s.auth.tenant(r.Context(), s.store, p.TenantID)
+				t, found, err = s.auth.tenant(r.Context(), s.Accounts, p.TenantID)
 			}
 			if err != nil {
 				s.log.ErrorContext(r.Context(), "tenant lookup failed", "tenant_id", p.TenantID, "err", err)

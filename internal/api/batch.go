@@ -52,7 +52,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	if !s.allowIntakeN(w, r, p.Tenant, len(b.Messages)) {
 		return
 	}
-	results, err := s.intake.SubmitBatch(r.Context(), p.Tenant, key, b)
+	results, err := s.Intake.SubmitBatch(r.Context(), p.Tenant, key, b)
 	switch {
 	case quotaProblem(err) != nil:
 		writeProblem(w, r, quotaProblem(err))

@@ -58,7 +58,7 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", errs...))
 		return
 	}
-	entries, err := s.dlq.List(r.Context(), f, before, limit)
+	entries, err := s.DLQ.List(r.Context(), f, before, limit)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list dead letters failed", "err", err)
 		writeProblem(w, r, unavailable("the dead-letter index is unreachable; retry shortly"))
@@ -77,7 +77,7 @@ func (s *Server) getDLQ(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, errNotFound)
 		return
 	}
-	d, err := s.dlq.Get(r.Context(), id)
+	d, err := s.DLQ.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, r, errNotFound)
@@ -113,7 +113,7 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor := "admin key " + principalFrom(r.Context()).KeyID
-	rep, err := s.dlq.Replay(r.Context(), req.Filter.domain(), actor, req.DryRun)
+	rep, err := s.DLQ.Replay(r.Context(), req.Filter.domain(), actor, req.DryRun)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "replay failed", "err", err)
 		writeProblem(w, r, unavailable("the replay did not run (nothing changed); retry shortly"))
@@ -123,7 +123,7 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listReplays(w http.ResponseWriter, r *http.Request) {
-	reps, err := s.dlq.Replays(r.Context(), 100)
+	reps, err := s.DLQ.Replays(r.Context(), 100)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list replays failed", "err", err)
 		writeProblem(w, r, unavailable("the replay log is unreachable; retry shortly"))

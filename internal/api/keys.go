@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/store"
-	"github.com/logicspike/comms/pkg/message"
 )
 
 // The self-service key routes (/v1/api-keys): a tenant creates, lists and revokes its own tenant
@@ -43,32 +42,13 @@ func (s *Server) createTenantKey(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	if bad := checkKey(req.Name, req.ExpiresAt); len(bad) > 0 {
-		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "validation", "Invalid request", bad...))
-		return
-	}
 	tenant := principalFrom(r.Context()).TenantID
-	k, plain, err := s.store.CreateAPIKey(r.Context(), domain.KindTenant, tenant, req.Name, req.ExpiresAt)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "create api key failed", "tenant_id", tenant, "err", err)
-		writeProblem(w, r, unavailable("the key could not be created; retry shortly"))
-		return
+	k, plain, err := s.Accounts.CreateKey(r.Context(), accounts.NewKey{Kind: domain.KindTenant, TenantID: tenant, Name: req.Name, ExpiresAt: req.ExpiresAt})
+	if err == nil {
+		w.Header().Set("Location", "/v1/api-keys/"+k.ID)
 	}
-	w.Header().Set("Location", "/v1/api-keys/"+k.ID)
 	// The only time the key is ever shown.
-	writeJSON(w, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain})
-}
-
-// checkKey validates what every new key has, whoever creates it: a name and a future expiry.
-func checkKey(name string, expiresAt *time.Time) []message.FieldError {
-	var bad []message.FieldError
-	if strings.TrimSpace(name) == "" || len(name) > 200 {
-		bad = append(bad, message.FieldError{Field: "name", Message: "is required, at most 200 characters"})
-	}
-	if expiresAt != nil && !expiresAt.After(time.Now()) {
-		bad = append(bad, message.FieldError{Field: "expires_at", Message: "must be in the future"})
-	}
-	return bad
+	s.answer(w, r, http.StatusCreated, map[string]any{"api_key": KeyView(k), "secret": plain}, err, "the key store", nil)
 }
 
 func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
@@ -76,7 +56,7 @@ func (s *Server) listTenantKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := principalFrom(r.Context()).TenantID
-	keys, err := s.store.ListAPIKeys(r.Context(), tenant)
+	keys, err := s.Accounts.Keys(r.Context(), tenant)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list api keys failed", "tenant_id", tenant, "err", err)
 		writeProblem(w, r, unavailable("the key store is unreachable; retry shortly"))
@@ -90,7 +70,7 @@ func (s *Server) revokeTenantKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := principalFrom(r.Context()).TenantID
-	k, err := s.store.RevokeAPIKey(r.Context(), tenant, r.PathValue("id"))
+	k, err := s.Accounts.RevokeKey(r.Context(), tenant, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		writeProblem(w, r, errNotFound) // another tenant's key, or a service or admin key: 404
 		return
@@ -140,7 +120,7 @@ func (s *Server) FlushKeyUses(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
-	if err := s.store.TouchAPIKeys(ctx, ids, at); err != nil && ctx.Err() == nil {
+	if err := s.Accounts.TouchKeys(ctx, ids, at); err != nil && ctx.Err() == nil {
 		s.log.WarnContext(ctx, "recording api key use failed", "keys", len(ids), "err", err)
 	}
 }

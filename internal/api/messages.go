@@ -33,7 +33,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	acc, err := s.intake.Submit(r.Context(), p.Tenant, key, req)
+	acc, err := s.Intake.Submit(r.Context(), p.Tenant, key, req)
 	var verr *message.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -149,7 +149,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, errNotFound)
 		return
 	}
-	m, err := s.store.GetMessage(r.Context(), p.TenantID, id)
+	m, err := s.Intake.Message(r.Context(), p.TenantID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeProblem(w, r, errNotFound) // also for another tenant's message: 404, never 403
 		return
@@ -171,7 +171,7 @@ func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, errNotFound)
 		return
 	}
-	_, err := s.store.CancelScheduled(r.Context(), p.TenantID, id)
+	err := s.Intake.Cancel(r.Context(), p.TenantID, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, r, errNotFound)
@@ -185,7 +185,6 @@ func (s *Server) cancelMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))
 		return
 	}
-	s.log.InfoContext(r.Context(), "scheduled message canceled", "tenant_id", p.TenantID, "message_id", id)
 	s.getMessage(w, r)
 }
 
@@ -195,7 +194,7 @@ const MaxPageSize = 200
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	q := r.URL.Query()
-	f := store.ListFilter{Limit: 50}
+	f := domain.MessageFilter{Limit: 50}
 	bad := pageQuery(q, &f.Limit, &f.Cursor, func(name, v string) (string, bool) {
 		switch name {
 		case "status":
@@ -225,6 +224,6 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	msgs, next, err := s.store.ListMessages(r.Context(), p.TenantID, f)
+	msgs, next, err := s.Intake.Messages(r.Context(), p.TenantID, f)
 	writePage(s, w, r, "messages", msgs, next, err)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/providerconfig"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -102,7 +101,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"APIKey": api.APIKey{}, "Problem": api.Problem{}, "Provider": api.Provider{},
 		"ProviderInput": providerconfig.Input{}, "ProviderPatch": providerconfig.Patch{}, "TestResult": providerconfig.TestResult{},
 		"DeadLetter": api.DeadLetter{}, "TenantPatch": api.TenantPatch{}, "DLQFilter": api.DeadLetterFilter{}, "Replay": api.Replay{},
-		"Bucket": store.Bucket{}, "ProviderErrorCount": store.ProviderErrorCount{}, "ErrorExample": store.ErrorExample{},
+		"Bucket": api.Bucket{}, "ProviderErrorCount": api.ProviderErrorCount{}, "ErrorExample": api.ErrorExample{},
 		"Suppression": api.Suppression{}, "UnmatchedCallback": api.UnmatchedCallback{}, "SMSSize": message.SMSSize{},
 		"Template": api.Template{}, "TemplateInput": templates.Input{}, "TemplatePatch": api.TemplatePatch{},
 		"TemplateVersion": api.TemplateVersion{}, "TemplateVersionInput": templates.VersionInput{},

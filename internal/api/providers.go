@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
@@ -33,7 +34,7 @@ type Provider struct {
 }
 
 // ProviderView renders a stored config for clients.
-func ProviderView(p store.ProviderConfig) Provider {
+func ProviderView(p domain.ProviderConfig) Provider {
 	sender := p.Sender
 	if p.Type == "sandbox" {
 		sender = p.Settings
@@ -94,7 +95,7 @@ func (s *Server) createProvider(system bool) http.HandlerFunc {
 			writeProblem(w, r, prob)
 			return
 		}
-		p, res, err := s.providers.Create(r.Context(), owner(r, system), in)
+		p, res, err := s.Providers.Create(r.Context(), owner(r, system), in)
 		if err != nil {
 			s.providerProblem(w, r, err, "create provider config")
 			return
@@ -108,7 +109,7 @@ func (s *Server) createProvider(system bool) http.HandlerFunc {
 
 func (s *Server) listProviders(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ps, err := s.store.ListProviderConfigs(r.Context(), owner(r, system))
+		ps, err := s.Providers.Configs(r.Context(), owner(r, system))
 		if err != nil {
 			s.providerProblem(w, r, err, "list provider configs")
 			return
@@ -123,7 +124,7 @@ func (s *Server) listProviders(system bool) http.HandlerFunc {
 
 func (s *Server) getProvider(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.store.GetProviderConfig(r.Context(), owner(r, system), r.PathValue("id"))
+		p, err := s.Providers.Config(r.Context(), owner(r, system), r.PathValue("id"))
 		if err != nil {
 			s.providerProblem(w, r, err, "get provider config")
 			return
@@ -139,7 +140,7 @@ func (s *Server) updateProvider(system bool) http.HandlerFunc {
 			writeProblem(w, r, prob)
 			return
 		}
-		p, res, err := s.providers.Update(r.Context(), owner(r, system), r.PathValue("id"), patch)
+		p, res, err := s.Providers.Update(r.Context(), owner(r, system), r.PathValue("id"), patch)
 		if err != nil {
 			s.providerProblem(w, r, err, "update provider config")
 			return
@@ -152,7 +153,7 @@ func (s *Server) updateProvider(system bool) http.HandlerFunc {
 
 func (s *Server) deleteProvider(system bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.providers.Delete(r.Context(), owner(r, system), r.PathValue("id")); err != nil {
+		if err := s.Providers.Delete(r.Context(), owner(r, system), r.PathValue("id")); err != nil {
 			s.providerProblem(w, r, err, "delete provider config")
 			return
 		}
@@ -167,7 +168,7 @@ func (s *Server) testProvider(system bool) http.HandlerFunc {
 			writeProblem(w, r, prob)
 			return
 		}
-		res, err := s.providers.Test(r.Context(), owner(r, system), r.PathValue("id"), req.TestRecipient)
+		res, err := s.Providers.Test(r.Context(), owner(r, system), r.PathValue("id"), req.TestRecipient)
 		if err != nil {
 			s.providerProblem(w, r, err, "test provider config")
 			return

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,11 +12,15 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/docs"
+	"github.com/logicspike/comms/internal/accounts"
+	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/providerconfig"
+	"github.com/logicspike/comms/internal/recipients"
+	"github.com/logicspike/comms/internal/reports"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/webhooks"
@@ -24,44 +29,44 @@ import (
 
 // Server serves the API.
 type Server struct {
-	store     *store.Store
-	intake    *intake.Service
-	providers *providerconfig.Service
-	templates *templates.Service
-	webhooks  *webhooks.Service
-	dlq       *dlq.Service
-	limiter   *ratelimit.Limiter
-	notify    providerconfig.Notifier
-	auth      *authCache
-	uses      *keyUses
-	useEvery  time.Duration
-	log       *slog.Logger
-	mux       *http.ServeMux
+	Services
+	limiter  *ratelimit.Limiter
+	auth     *authCache
+	uses     *keyUses
+	useEvery time.Duration
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// Services are the flows the API serves; the handlers call them, never the store. Each is
+// required.
+type Services struct {
+	Accounts   *accounts.Service
+	Intake     *intake.Service
+	Providers  *providerconfig.Service
+	Templates  *templates.Service
+	Webhooks   *webhooks.Service
+	DLQ        *dlq.Service
+	Reports    *reports.Service
+	Recipients *recipients.Service
+	Unmatched  *apply.Unmatched
+	// Ready reports whether the database answers, for /readyz.
+	Ready func(context.Context) error
 }
 
 // Options tunes the server.
 type Options struct {
 	// AuthCacheTTL is how long key and tenant lookups are cached (0 disables the cache).
 	AuthCacheTTL time.Duration
-	// Providers manages provider configs (Save & Test). Required.
-	Providers *providerconfig.Service
-	// Templates manages templates. Required.
-	Templates *templates.Service
-	// Webhooks manages tenants' webhook endpoints. Required.
-	Webhooks *webhooks.Service
-	// DLQ replays dead letters. Required.
-	DLQ *dlq.Service
 	// Limiter enforces each tenant's intake rate; nil: no limit.
 	Limiter *ratelimit.Limiter
-	// Notifier tells workers a tenant's settings changed; nil: they see it when caches expire.
-	Notifier providerconfig.Notifier
 	// KeyUseInterval is how often Run writes the keys' last_used_at (default 1 min).
 	KeyUseInterval time.Duration
 }
 
 // New returns the API server.
-func New(s *store.Store, in *intake.Service, log *slog.Logger, opts Options) *Server {
-	srv := &Server{store: s, intake: in, providers: opts.Providers, templates: opts.Templates, webhooks: opts.Webhooks, dlq: opts.DLQ, limiter: opts.Limiter, notify: opts.Notifier, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux(),
+func New(svc Services, log *slog.Logger, opts Options) *Server {
+	srv := &Server{Services: svc, limiter: opts.Limiter, auth: newAuthCache(opts.AuthCacheTTL), log: log, mux: http.NewServeMux(),
 		uses: &keyUses{m: map[string]time.Time{}}, useEvery: opts.KeyUseInterval}
 	if srv.useEvery <= 0 {
 		srv.useEvery = time.Minute
@@ -203,7 +208,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Pool().Ping(r.Context()); err != nil {
+	if err := s.Ready(r.Context()); err != nil {
 		writeProblem(w, r, unavailable("database unreachable"))
 		return
 	}

@@ -32,7 +32,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	t, err := s.templates.Create(r.Context(), principalFrom(r.Context()).TenantID, in)
+	t, err := s.Templates.Create(r.Context(), principalFrom(r.Context()).TenantID, in)
 	if err == nil {
 		w.Header().Set("Location", "/v1/templates/"+t.Key)
 	}
@@ -56,12 +56,12 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	list, next, err := s.templates.List(r.Context(), principalFrom(r.Context()).TenantID, cursor, archived, limit)
+	list, next, err := s.Templates.List(r.Context(), principalFrom(r.Context()).TenantID, cursor, archived, limit)
 	writePage(s, w, r, "templates", Views(list, TemplateView), next, err)
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	t, err := s.templates.Get(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
+	t, err := s.Templates.Get(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
 	s.templateAnswer(w, r, http.StatusOK, TemplateView(t), err)
 }
 
@@ -71,12 +71,12 @@ func (s *Server) updateTemplate(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	t, err := s.templates.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), p.domain())
+	t, err := s.Templates.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), p.domain())
 	s.templateAnswer(w, r, http.StatusOK, TemplateView(t), err)
 }
 
 func (s *Server) archiveTemplate(w http.ResponseWriter, r *http.Request) {
-	err := s.templates.Archive(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
+	err := s.Templates.Archive(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"))
 	s.templateAnswer(w, r, http.StatusNoContent, nil, err)
 }
 
@@ -87,7 +87,7 @@ func (s *Server) createTemplateVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
-	v, err := s.templates.CreateVersion(r.Context(), principalFrom(r.Context()).TenantID, key, in)
+	v, err := s.Templates.CreateVersion(r.Context(), principalFrom(r.Context()).TenantID, key, in)
 	if err == nil {
 		w.Header().Set("Location", "/v1/templates/"+key+"/versions/"+strconv.Itoa(v.Version))
 	}
@@ -117,7 +117,7 @@ func (s *Server) listTemplateVersions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenantID, key := principalFrom(r.Context()).TenantID, r.PathValue("key")
-	list, next, err := s.templates.ListVersions(r.Context(), tenantID, key, before, limit)
+	list, next, err := s.Templates.ListVersions(r.Context(), tenantID, key, before, limit)
 	if errors.Is(err, store.ErrNotFound) {
 		s.templateAnswer(w, r, 0, nil, err)
 		return
@@ -141,14 +141,14 @@ func versionNumber(w http.ResponseWriter, r *http.Request) (int, bool) {
 
 func (s *Server) getTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	if n, ok := versionNumber(w, r); ok {
-		v, err := s.templates.GetVersion(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
+		v, err := s.Templates.GetVersion(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
 		s.templateAnswer(w, r, http.StatusOK, TemplateVersionView(v), err)
 	}
 }
 
 func (s *Server) activateTemplateVersion(w http.ResponseWriter, r *http.Request) {
 	if n, ok := versionNumber(w, r); ok {
-		v, err := s.templates.Activate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
+		v, err := s.Templates.Activate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), n)
 		s.templateAnswer(w, r, http.StatusOK, TemplateVersionView(v), err)
 	}
 }
@@ -164,6 +164,6 @@ func (s *Server) previewTemplate(w http.ResponseWriter, r *http.Request) {
 			message.FieldError{Field: "version", Message: "must be a version number, or absent for the active version"}))
 		return
 	}
-	p, err := s.templates.Preview(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), in)
+	p, err := s.Templates.Preview(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("key"), in)
 	s.templateAnswer(w, r, http.StatusOK, p, err)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/reports"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -19,11 +20,11 @@ var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 const maxUsageDays = 400
 
 type usageResponse struct {
-	From    string           `json:"from"`
-	To      string           `json:"to"`
-	GroupBy []string         `json:"group_by"`
-	Totals  store.Counters   `json:"totals"`
-	Rows    []store.UsageRow `json:"rows"`
+	From    string     `json:"from"`
+	To      string     `json:"to"`
+	GroupBy []string   `json:"group_by"`
+	Totals  Counters   `json:"totals"`
+	Rows    []UsageRow `json:"rows"`
 }
 
 // usage serves the tenant's usage and cost over UTC days, grouped as asked.
@@ -34,8 +35,9 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	rows, totals, err := s.store.GetUsage(r.Context(), p.TenantID, from, to, groupBy)
-	s.answer(w, r, http.StatusOK, usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), GroupBy: groupBy, Totals: totals, Rows: rows}, err, "the usage", nil)
+	rows, totals, err := s.Reports.Usage(r.Context(), p.TenantID, from, to, groupBy)
+	s.answer(w, r, http.StatusOK, usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), GroupBy: groupBy,
+		Totals: CountersView(totals), Rows: Views(rows, UsageRowView)}, err, "the usage", nil)
 }
 
 // parseUsageQuery reads from and to (UTC days, both included; default the 30 days up to today)
@@ -132,7 +134,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, tenantID string,
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
 		w.WriteHeader(http.StatusOK)
 	}}
-	rows, err := s.store.ExportMessages(r.Context(), cw, tenantID, month)
+	rows, err := s.Reports.Export(r.Context(), cw, tenantID, month)
 	switch {
 	case err == nil:
 		s.log.InfoContext(r.Context(), "usage exported", "tenant_id", tenantID, "month", month.Format("2006-01"), "rows", rows)
@@ -178,29 +180,12 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}
-	t, err := s.store.GetTenant(r.Context(), p.TenantID) // not the auth cache: a change shows at once
-	if err != nil {
-		s.answer(w, r, 0, nil, err, "the quotas", nil)
-		return
-	}
-	month := store.MonthStart(time.Now())
-	out := struct {
-		Data []QuotaState `json:"data"`
-	}{Data: []QuotaState{}}
-	for _, ch := range []message.Channel{message.Email, message.SMS} {
-		q, ok := t.Quotas[ch]
-		if !ok || q.HardLimit <= 0 {
-			continue
-		}
-		used, err := s.store.GetQuotaUsed(r.Context(), t.ID, ch, month)
-		if err != nil {
-			s.answer(w, r, 0, nil, err, "the quotas", nil)
-			return
-		}
-		out.Data = append(out.Data, QuotaState{Channel: ch, SoftLimit: q.Warning(), Limit: q.HardLimit, Used: used,
-			Remaining: max(q.HardLimit-used, 0), ResetsAt: month.AddDate(0, 1, 0)})
-	}
-	writeJSON(w, http.StatusOK, out)
+	qs, err := s.Reports.Quotas(r.Context(), p.TenantID)
+	s.answer(w, r, http.StatusOK, map[string]any{"data": Views(qs, quotaStateView)}, err, "the quotas", nil)
+}
+
+func quotaStateView(q reports.QuotaState) QuotaState {
+	return QuotaState{Channel: q.Channel, SoftLimit: q.Warning, Limit: q.Limit, Used: q.Used, Remaining: q.Remaining, ResetsAt: q.ResetsAt}
 }
 
 func unknownParams(q url.Values) []message.FieldError {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 )
@@ -31,7 +32,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	e, err := s.webhooks.Create(r.Context(), principalFrom(r.Context()).TenantID, in)
+	e, err := s.Webhooks.Create(r.Context(), principalFrom(r.Context()).TenantID, in)
 	if err == nil {
 		w.Header().Set("Location", "/v1/webhook-endpoints/"+e.ID)
 	}
@@ -39,12 +40,12 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
-	list, err := s.store.ListWebhookEndpoints(r.Context(), principalFrom(r.Context()).TenantID, false)
+	list, err := s.Webhooks.Endpoints(r.Context(), principalFrom(r.Context()).TenantID)
 	s.webhookAnswer(w, r, http.StatusOK, map[string]any{"data": Views(list, EndpointView)}, err)
 }
 
 func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
-	e, err := s.store.GetWebhookEndpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	e, err := s.Webhooks.Endpoint(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
 	s.webhookAnswer(w, r, http.StatusOK, EndpointView(e), err)
 }
 
@@ -54,22 +55,22 @@ func (s *Server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	e, err := s.webhooks.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), p.domain())
+	e, err := s.Webhooks.Update(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), p.domain())
 	s.webhookAnswer(w, r, http.StatusOK, EndpointView(e), err)
 }
 
 func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
-	err := s.webhooks.Delete(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	err := s.Webhooks.Delete(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
 	s.webhookAnswer(w, r, http.StatusNoContent, nil, err)
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	e, err := s.webhooks.Rotate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	e, err := s.Webhooks.Rotate(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
 	s.webhookAnswer(w, r, http.StatusOK, endpointWithSecret(e), err)
 }
 
 func (s *Server) testWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
-	d, err := s.webhooks.Test(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
+	d, err := s.Webhooks.Test(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"))
 	s.webhookAnswer(w, r, http.StatusOK, DeliveryView(d), err)
 }
 
@@ -90,11 +91,11 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, id := principalFrom(r.Context()).TenantID, r.PathValue("id")
-	if _, err := s.store.GetWebhookEndpoint(r.Context(), tenant, id); err != nil {
+	list, next, err := s.Webhooks.Deliveries(r.Context(), tenant, id, status, cursor, limit)
+	if errors.Is(err, store.ErrNotFound) {
 		s.webhookAnswer(w, r, 0, nil, err)
 		return
 	}
-	list, next, err := s.store.ListWebhookDeliveries(r.Context(), tenant, id, status, cursor, limit)
 	writePage(s, w, r, "webhook deliveries", Views(list, DeliveryView), next, err)
 }
 
@@ -104,6 +105,6 @@ func (s *Server) replayWebhookDeliveries(w http.ResponseWriter, r *http.Request)
 		writeProblem(w, r, prob)
 		return
 	}
-	res, err := s.webhooks.Replay(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), in.domain())
+	res, err := s.Webhooks.Replay(r.Context(), principalFrom(r.Context()).TenantID, r.PathValue("id"), in.domain())
 	s.webhookAnswer(w, r, http.StatusOK, res, err)
 }

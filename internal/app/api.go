@@ -9,7 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
@@ -24,7 +26,9 @@ import (
 	"github.com/logicspike/comms/internal/providerconfig"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/quota"
+	"github.com/logicspike/comms/internal/recipients"
 	"github.com/logicspike/comms/internal/registry"
+	"github.com/logicspike/comms/internal/reports"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/webhooks"
@@ -79,8 +83,19 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	ps := providerconfig.New(p.Store, p.Registry, log, p.TestTimeout).WithNotifier(notifier)
 	p.Webhooks.Notifier = notifier
 	hooks := webhooks.NewService(p.Webhooks, p.Store, p.Registry.Ring(), log)
-	srv := api.New(p.Store, in, log, api.Options{AuthCacheTTL: p.AuthCacheTTL, Providers: ps, Templates: tmpl, Webhooks: hooks,
-		DLQ: dlq.New(p.Store, p.Producer, log), Limiter: p.Limiter, Notifier: notifier})
+	svc := api.Services{
+		Accounts:   accounts.New(p.Store, notifier),
+		Intake:     in,
+		Providers:  ps,
+		Templates:  tmpl,
+		Webhooks:   hooks,
+		DLQ:        dlq.New(p.Store, p.Producer, log),
+		Reports:    reports.New(p.Store),
+		Recipients: recipients.New(p.Store),
+		Unmatched:  apply.NewUnmatched(p.Store),
+		Ready:      func(ctx context.Context) error { return p.Store.Pool().Ping(ctx) },
+	}
+	srv := api.New(svc, log, api.Options{AuthCacheTTL: p.AuthCacheTTL, Limiter: p.Limiter})
 	loops := runner.Stage{
 		runner.Loop("scheduler", scheduler.New(p.Scheduler, p.Store, p.Publisher, log).Run),
 		runner.Loop("template invalidations", tmplCache.Run),
@@ -89,7 +104,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		loops = append(loops, runner.Loop("sweeper", sweeper.New(*p.Sweeper, p.Store, p.Producer, log).Run))
 	}
 	return &APIProcess{
-		Handler:  tracing.Handler(dashboard.WithAPI(srv, dashboard.New(p.Store, srv, log)), "api"),
+		Handler:  tracing.Handler(dashboard.WithAPI(srv, dashboard.New(svc, srv, log)), "api"),
 		Intake:   in,
 		Server:   srv,
 		Webhooks: hooks,

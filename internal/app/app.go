@@ -22,6 +22,7 @@ import (
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/connlimit"
 	"github.com/logicspike/comms/internal/platform/invalidate"
@@ -105,7 +106,7 @@ func Registry(cfg config.Config, rec *sandbox.Recorder) *registry.Registry {
 
 // Factory is the worker's view of a registry.
 func Factory(reg *registry.Registry) worker.Factory {
-	return func(c store.ProviderConfig) (worker.Sender, error) { return reg.Stored(c) }
+	return func(c domain.ProviderConfig) (worker.Sender, error) { return reg.Stored(c) }
 }
 
 // ListenForRecoveries acts on every worker's announcements that a provider config recovered:

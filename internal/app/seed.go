@@ -15,15 +15,15 @@ import (
 
 // EnsureSandboxDefaults makes sure a sandbox system default exists for both channels, answering
 // after latencyMS, and returns them.
-func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) ([]store.ProviderConfig, error) {
+func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) ([]domain.ProviderConfig, error) {
 	existing, err := st.ListSystemDefaults(ctx)
 	if err != nil {
 		return nil, err
 	}
 	settings, _ := json.Marshal(sandbox.Settings{LatencyMS: latencyMS})
-	var out []store.ProviderConfig
+	var out []domain.ProviderConfig
 	for _, ch := range []message.Channel{message.SMS, message.Email} {
-		var found *store.ProviderConfig
+		var found *domain.ProviderConfig
 		for i := range existing {
 			if existing[i].Type == sandbox.Type && existing[i].Channel == ch {
 				found = &existing[i]
@@ -37,7 +37,7 @@ func EnsureSandboxDefaults(ctx context.Context, st *store.Store, latencyMS int) 
 			out = append(out, *found)
 			continue
 		}
-		p, err := st.CreateProviderConfig(ctx, "", store.ProviderConfig{
+		p, err := st.CreateProviderConfig(ctx, "", domain.ProviderConfig{
 			ID: ids.New(ids.Provider), Type: sandbox.Type, Name: "sandbox " + string(ch), Channel: ch, Settings: settings, Enabled: true, Priority: 100,
 		})
 		if err != nil {

@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // keys lists the tenant's API keys (GET /v1/api-keys) with a form to create one, whose secret
 // is shown once on the page that answers the form, and a button to revoke each.
-func (h *Handler) keys(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) keys(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.keysPage(w, r, sess, nil, "")
 }
 
-func (h *Handler) keysPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, secret string) {
+func (h *Handler) keysPage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form, secret string) {
 	var list struct {
 		Data []api.APIKey `json:"data"`
 	}
@@ -29,7 +29,7 @@ func (h *Handler) keysPage(w http.ResponseWriter, r *http.Request, sess store.Se
 	h.render(w, r, http.StatusOK, "keys.html", map[string]any{"Keys": list.Data, "Form": f, "Secret": secret, "Now": time.Now()})
 }
 
-func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	values := map[string]string{}
 	body := map[string]any{"name": field(r, "name", values)}
 	if d, err := time.Parse(time.DateOnly, field(r, "expires", values)); err == nil {
@@ -50,7 +50,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, sess store.S
 }
 
 // revokeKey revokes a key; revoking the session's own key ends the session.
-func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	id := r.PostFormValue("id")
 	prob, err := h.call(r, sess, http.MethodDelete, "/v1/api-keys/"+url.PathEscape(id), nil, nil)
 	switch {
@@ -64,7 +64,7 @@ func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, sess store.S
 }
 
 // audit lists the changes made to the tenant's account (GET /v1/audit), newest first.
-func (h *Handler) audit(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) audit(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	q := url.Values{}
 	for _, name := range []string{"action", "cursor"} {
 		if v := r.URL.Query().Get(name); v != "" {
@@ -72,8 +72,8 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, sess store.Sessi
 		}
 	}
 	var page struct {
-		Data []store.AuditEntry `json:"data"`
-		Next string             `json:"next_cursor"`
+		Data []api.AuditEntry `json:"data"`
+		Next string           `json:"next_cursor"`
 	}
 	if prob, err := h.call(r, sess, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil || prob != nil {
 		h.failCall(w, r, prob, err)

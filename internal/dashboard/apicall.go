@@ -8,14 +8,14 @@ import (
 	"net/http"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // call makes one API request in-process as the session's key, so every change the dashboard
 // makes is validated, tested and audited exactly as the API's own, by the same code. A 2xx
 // answer is decoded into out (if not nil); any other comes back as its problem. err is only
 // for an answer that cannot be read.
-func (h *Handler) call(r *http.Request, sess store.Session, method, path string, body, out any) (*api.Problem, error) {
+func (h *Handler) call(r *http.Request, sess domain.Session, method, path string, body, out any) (*api.Problem, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -55,7 +55,7 @@ func (h *Handler) call(r *http.Request, sess store.Session, method, path string,
 }
 
 // forward serves an API answer, such as a CSV export, straight to the browser as it streams.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, sess store.Session, path string) {
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, sess domain.Session, path string) {
 	//nolint:gosec // as in call
 	req, err := http.NewRequestWithContext(api.AsKey(r.Context(), sess.Key), http.MethodGet, path, nil)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -43,7 +44,7 @@ const csp = "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'se
 
 // Handler serves the dashboard.
 type Handler struct {
-	store *store.Store
+	svc   api.Services // for what it reads; changes go through the API
 	api   http.Handler // the API, called in-process for every change (call)
 	log   *slog.Logger
 	pages *template.Template
@@ -51,8 +52,8 @@ type Handler struct {
 }
 
 // New returns the dashboard, which makes its changes through apiHandler.
-func New(st *store.Store, apiHandler http.Handler, log *slog.Logger) *Handler {
-	h := &Handler{store: st, api: apiHandler, log: log, mux: http.NewServeMux(),
+func New(svc api.Services, apiHandler http.Handler, log *slog.Logger) *Handler {
+	h := &Handler{svc: svc, api: apiHandler, log: log, mux: http.NewServeMux(),
 		pages: template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
@@ -99,7 +100,7 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 			return
 		}
-		sess, err := h.store.GetSessionByToken(r.Context(), c.Value)
+		sess, err := h.svc.Accounts.Session(r.Context(), c.Value)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			clearCookie(w, r)
@@ -111,7 +112,7 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 		}
 		if suspended(sess.Key.Kind, sess.TenantStatus) {
 			// The API's rule (403 tenant-suspended): the session ends at once, on any page.
-			if err := h.store.DeleteSession(r.Context(), c.Value); err != nil {
+			if err := h.svc.Accounts.EndSession(r.Context(), c.Value); err != nil {
 				h.fail(w, r, err)
 				return
 			}
@@ -142,7 +143,7 @@ func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	plain := strings.TrimSpace(r.PostFormValue("key"))
-	k, err := h.store.LookupAPIKey(r.Context(), plain)
+	k, err := h.svc.Accounts.LookupKey(r.Context(), plain)
 	if err != nil || !k.Active(time.Now()) || k.Kind == domain.KindService {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			h.fail(w, r, err)
@@ -153,7 +154,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if k.Kind == domain.KindTenant {
-		t, err := h.store.GetTenant(r.Context(), k.TenantID)
+		t, err := h.svc.Accounts.Tenant(r.Context(), k.TenantID)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -164,7 +165,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	token, csrf := random(), random()
-	if err := h.store.CreateSession(r.Context(), token, k.ID, csrf, time.Now().Add(SessionTTL)); err != nil {
+	if err := h.svc.Accounts.StartSession(r.Context(), token, k.ID, csrf, time.Now().Add(SessionTTL)); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -174,9 +175,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 
-func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ store.Session) {
+func (h *Handler) signout(w http.ResponseWriter, r *http.Request, _ domain.Session) {
 	if c, err := r.Cookie(cookieName); err == nil {
-		if err := h.store.DeleteSession(r.Context(), c.Value); err != nil {
+		if err := h.svc.Accounts.EndSession(r.Context(), c.Value); err != nil {
 			h.fail(w, r, err)
 			return
 		}
@@ -202,7 +203,7 @@ func random() string {
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
-	if sess, ok := r.Context().Value(sessionKey{}).(store.Session); ok {
+	if sess, ok := r.Context().Value(sessionKey{}).(domain.Session); ok {
 		data["Session"] = sess
 	}
 	data["Path"] = r.URL.Path

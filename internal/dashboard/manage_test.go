@@ -10,7 +10,6 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -115,7 +114,7 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 		s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550142", Text: "hello"})
 	}
 	s.WaitAllFinal(30 * time.Second)
-	var use struct{ Totals store.Counters }
+	var use struct{ Totals api.Counters }
 	s.Do("GET", "/v1/usage", key, nil, nil, &use)
 	tab.Do("usage", chromedp.Navigate(s.URL+"/ui/usage"), chromedp.WaitVisible(`#quota-sms`))
 	for id, want := range map[string]int64{"accepted": use.Totals.Accepted, "sent": use.Totals.Sent} {

@@ -12,23 +12,23 @@ import (
 
 // messages searches the tenant's messages by recipient, status, day and template, newest first, a page of
 // 50 at a time (the same query as GET /v1/messages).
-func (h *Handler) messages(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) messages(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	q := r.URL.Query()
-	f := store.ListFilter{Recipient: q.Get("to"), Status: message.Status(q.Get("status")), Template: q.Get("template"), Cursor: q.Get("cursor"), Limit: 50}
+	f := domain.MessageFilter{Recipient: q.Get("to"), Status: message.Status(q.Get("status")), Template: q.Get("template"), Cursor: q.Get("cursor"), Limit: 50}
 	if f.Status != "" && !f.Status.Valid() {
 		f.Status = ""
 	}
 	if d, err := time.Parse(time.DateOnly, q.Get("day")); err == nil {
 		f.CreatedAfter, f.CreatedBefore = d, d.AddDate(0, 0, 1)
 	}
-	list, next, err := h.store.ListMessages(r.Context(), sess.Key.TenantID, f)
+	list, next, err := h.svc.Intake.Messages(r.Context(), sess.Key.TenantID, f)
 	if errors.Is(err, store.ErrBadCursor) {
 		f.Cursor = ""
-		list, next, err = h.store.ListMessages(r.Context(), sess.Key.TenantID, f)
+		list, next, err = h.svc.Intake.Messages(r.Context(), sess.Key.TenantID, f)
 	}
 	var tpls []domain.Template
 	if err == nil {
-		tpls, _, err = h.store.ListTemplates(r.Context(), sess.Key.TenantID, "", false, 200)
+		tpls, _, err = h.svc.Templates.List(r.Context(), sess.Key.TenantID, "", false, 200)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -42,8 +42,8 @@ var statuses = []message.Status{message.Scheduled, message.Queued, message.Sendi
 	message.Failed, message.Undelivered, message.Bounced, message.Complained, message.Canceled}
 
 // message shows one message with its timeline, the provider's events included.
-func (h *Handler) message(w http.ResponseWriter, r *http.Request, sess store.Session) {
-	m, err := h.store.GetMessage(r.Context(), sess.Key.TenantID, r.PathValue("id"))
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, sess domain.Session) {
+	m, err := h.svc.Intake.Message(r.Context(), sess.Key.TenantID, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		h.render(w, r, http.StatusNotFound, "message.html", map[string]any{"Missing": r.PathValue("id")})
 		return

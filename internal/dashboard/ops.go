@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 // tenants lists the tenants (GET /admin/tenants, 100 at a time), each with a settings form.
-func (h *Handler) tenants(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) tenants(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.tenantsPage(w, r, sess, "", nil)
 }
 
-func (h *Handler) tenantsPage(w http.ResponseWriter, r *http.Request, sess store.Session, id string, f *form) {
+func (h *Handler) tenantsPage(w http.ResponseWriter, r *http.Request, sess domain.Session, id string, f *form) {
 	var page struct {
 		Data []api.Tenant `json:"data"`
 		Next string       `json:"next_cursor"`
@@ -34,7 +34,7 @@ func (h *Handler) tenantsPage(w http.ResponseWriter, r *http.Request, sess store
 
 // updateTenant applies a tenant's settings form (PATCH /admin/tenants/{id}). An empty hard
 // limit removes the channel's quota.
-func (h *Handler) updateTenant(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) updateTenant(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	id := r.PathValue("id")
 	values := map[string]string{}
 	patch := map[string]any{"plan": field(r, "plan", values), "status": field(r, "status", values),
@@ -89,12 +89,12 @@ func dlqFilter(get func(string) string) (url.Values, map[string]any) {
 }
 
 // deadLetters lists dead letters matching the filter (GET /admin/dlq), newest first.
-func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	q, _ := dlqFilter(r.URL.Query().Get)
 	h.deadLettersPage(w, r, sess, q, nil, nil)
 }
 
-func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess store.Session, q url.Values, rep *api.Replay, f *form) {
+func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess domain.Session, q url.Values, rep *api.Replay, f *form) {
 	query := url.Values{"limit": {"50"}}
 	_, filter := dlqFilter(q.Get)
 	for k, v := range filter {
@@ -124,7 +124,7 @@ func (h *Handler) deadLettersPage(w http.ResponseWriter, r *http.Request, sess s
 
 // replay counts what the filter selects (a dry run, which asks for confirmation) or, confirmed,
 // replays it (POST /admin/dlq/replay).
-func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	q, filter := dlqFilter(r.PostFormValue)
 	confirmed := r.PostFormValue("confirm") == "replay"
 	body := map[string]any{"filter": filter, "dry_run": !confirmed, "all": len(filter) == 0}

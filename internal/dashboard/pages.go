@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -29,7 +29,7 @@ var series = []struct{ Name, Colour string }{
 	{"sent", "#1f5fbf"}, {"delivered", "#1e7d32"}, {"opened", "#8a4baf"}, {"clicked", "#b25d00"}, {"failed", "#c62828"},
 }
 
-func value(b store.Bucket, name string) int64 {
+func value(b domain.Bucket, name string) int64 {
 	switch name {
 	case "sent":
 		return b.Sent
@@ -79,7 +79,7 @@ func dict(kv ...any) map[string]any {
 
 // overview draws sent, delivered, opened, clicked and failed over the chosen range, from the
 // same rollup and query as GET /v1/analytics/timeseries.
-func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	rng := ranges[1]
 	for _, x := range ranges {
 		if x.Name == r.URL.Query().Get("range") {
@@ -91,16 +91,12 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess store.Se
 		ch = ""
 	}
 	to := time.Now().UTC()
-	buckets, err := h.store.GetTimeseries(r.Context(), sess.Key.TenantID, ch, to.Add(-rng.Span), to, rng.Interval)
+	ts, err := h.svc.Reports.Timeseries(r.Context(), sess.Key.TenantID, ch, to.Add(-rng.Span), to, rng.Interval)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	var total store.Bucket
-	for _, b := range buckets {
-		total.Sent, total.Delivered, total.Opened = total.Sent+b.Sent, total.Delivered+b.Delivered, total.Opened+b.Opened
-		total.Clicked, total.Failed = total.Clicked+b.Clicked, total.Failed+b.Failed
-	}
+	buckets, total := ts.Buckets, ts.Totals
 	h.render(w, r, http.StatusOK, "overview.html", map[string]any{
 		"Range": rng.Name, "Ranges": ranges, "Channel": string(ch), "Chart": chart(buckets), "Series": series, "Total": total,
 		"DeliveredRate": rate(total.Delivered, total.Sent), "OpenedRate": rate(total.Opened, total.Delivered), "FailedRate": rate(total.Failed, total.Sent+total.Failed),
@@ -126,7 +122,7 @@ type svgLine struct {
 	Name, Colour, Points string
 }
 
-func chart(buckets []store.Bucket) svgChart {
+func chart(buckets []domain.Bucket) svgChart {
 	c := svgChart{Width: 720, Height: 240}
 	for _, b := range buckets {
 		for _, s := range series {
@@ -162,9 +158,9 @@ var advice = map[string]string{
 
 // providerErrors lists the last 7 days' provider errors, most frequent first, with the
 // provider's latest words and what to do.
-func (h *Handler) providerErrors(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) providerErrors(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	to := time.Now().UTC()
-	errs, err := h.store.ListProviderErrors(r.Context(), sess.Key.TenantID, "", to.AddDate(0, 0, -7), to)
+	errs, err := h.svc.Reports.ProviderErrors(r.Context(), sess.Key.TenantID, "", to.AddDate(0, 0, -7), to)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -6,17 +6,17 @@ import (
 	"strings"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/providerconfig"
-	"github.com/logicspike/comms/internal/store"
 )
 
 // provider is one config's page: its health, and forms to edit, disable, replace credentials
 // (re-tested before anything changes), test-send and delete.
-func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) provider(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.providerPage(w, r, sess, nil, nil)
 }
 
-func (h *Handler) providerPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, tested *providerconfig.TestResult) {
+func (h *Handler) providerPage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form, tested *providerconfig.TestResult) {
 	var p api.Provider
 	if prob, err := h.call(r, sess, http.MethodGet, providersBase(sess)+"/"+url.PathEscape(r.PathValue("id")), nil, &p); err != nil || prob != nil {
 		h.failCall(w, r, prob, err)
@@ -37,7 +37,7 @@ func (h *Handler) providerPage(w http.ResponseWriter, r *http.Request, sess stor
 
 // updateProvider applies the settings form (name, priority, rate limit, enabled) or, from the
 // credentials form, new credentials and sender, which the API test-sends before storing.
-func (h *Handler) updateProvider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) updateProvider(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	path := providersBase(sess) + "/" + url.PathEscape(r.PathValue("id"))
 	values := map[string]string{}
 	patch := map[string]any{}
@@ -81,7 +81,7 @@ func (h *Handler) updateProvider(w http.ResponseWriter, r *http.Request, sess st
 }
 
 // testProvider sends a test message through the stored config and shows the provider's answer.
-func (h *Handler) testProvider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) testProvider(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	values := map[string]string{}
 	var res providerconfig.TestResult
 	prob, err := h.call(r, sess, http.MethodPost, providersBase(sess)+"/"+url.PathEscape(r.PathValue("id"))+"/test",
@@ -97,7 +97,7 @@ func (h *Handler) testProvider(w http.ResponseWriter, r *http.Request, sess stor
 }
 
 // deleteProvider deletes the config once the form's confirmation box is ticked.
-func (h *Handler) deleteProvider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) deleteProvider(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	if r.PostFormValue("confirm") != "on" {
 		h.providerPage(w, r, sess, &form{Name: "delete", Errors: map[string]string{"confirm": "Tick the box to confirm."}}, nil)
 		return

@@ -7,7 +7,6 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -34,18 +33,18 @@ func providerTypes() []providerType {
 
 // providersBase is the API collection the session manages: its tenant's configs, or the
 // system defaults for an operator.
-func providersBase(sess store.Session) string {
+func providersBase(sess domain.Session) string {
 	if sess.Key.Kind == domain.KindAdmin {
 		return "/admin/providers"
 	}
 	return "/v1/providers"
 }
 
-func (h *Handler) providers(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) providers(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.providersPage(w, r, sess, nil)
 }
 
-func (h *Handler) providersPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form) {
+func (h *Handler) providersPage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form) {
 	var list struct {
 		Data []api.Provider `json:"data"`
 	}
@@ -62,7 +61,7 @@ func (h *Handler) providersPage(w http.ResponseWriter, r *http.Request, sess sto
 
 // createProvider is Save & Test: the API test-sends with the typed credentials and stores the
 // config only if the provider accepts; otherwise the form comes back with the provider's reason.
-func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	typ := r.PostFormValue("type")
 	var pt *providerType
 	for _, t := range providerTypes() {

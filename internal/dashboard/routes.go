@@ -4,10 +4,9 @@ import (
 	"net/http"
 
 	"github.com/logicspike/comms/internal/domain"
-	"github.com/logicspike/comms/internal/store"
 )
 
-type pageFunc func(http.ResponseWriter, *http.Request, store.Session)
+type pageFunc func(http.ResponseWriter, *http.Request, domain.Session)
 
 // page is one signed-in route and the kind of key whose sessions may use it ("": either).
 type page struct {
@@ -60,7 +59,7 @@ func (h *Handler) pagesTable() []page {
 
 // only serves page to sessions of kind (any, for ""); others are sent to their own first page.
 func only(kind domain.KeyKind, page pageFunc) pageFunc {
-	return func(w http.ResponseWriter, r *http.Request, sess store.Session) {
+	return func(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 		if kind != "" && sess.Key.Kind != kind {
 			http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 			return
@@ -70,7 +69,7 @@ func only(kind domain.KeyKind, page pageFunc) pageFunc {
 }
 
 // home is the first page: the overview for a tenant, the tenants for an operator.
-func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	if sess.Key.Kind == domain.KindAdmin {
 		http.Redirect(w, r, "/ui/ops/tenants", http.StatusSeeOther)
 		return

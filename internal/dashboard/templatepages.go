@@ -9,13 +9,12 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 // templateList lists the tenant's templates (GET /v1/templates).
-func (h *Handler) templateList(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) templateList(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	var page struct {
 		Data []domain.Template `json:"data"`
 		Next string            `json:"next_cursor"`
@@ -29,11 +28,11 @@ func (h *Handler) templateList(w http.ResponseWriter, r *http.Request, sess stor
 
 // template shows a template's versions, each activatable, and a preview form: a version and
 // locale rendered with the data typed, exactly as a send would render them.
-func (h *Handler) template(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) template(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.templatePage(w, r, sess, nil, nil, "")
 }
 
-func (h *Handler) templatePage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, p *templates.Preview, frame string) {
+func (h *Handler) templatePage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form, p *templates.Preview, frame string) {
 	base := "/v1/templates/" + url.PathEscape(r.PathValue("key"))
 	var t domain.Template
 	var versions struct {
@@ -77,7 +76,7 @@ func previewInput(get func(string) string, values map[string]string) (templates.
 
 // preview renders the template of the request's path with the version, locale and data get
 // reads (POST /v1/templates/{key}/preview).
-func (h *Handler) preview(r *http.Request, sess store.Session, get func(string) string, values map[string]string) (templates.Preview, *api.Problem, error) {
+func (h *Handler) preview(r *http.Request, sess domain.Session, get func(string) string, values map[string]string) (templates.Preview, *api.Problem, error) {
 	var p templates.Preview
 	in, prob := previewInput(get, values)
 	if prob != nil {
@@ -87,7 +86,7 @@ func (h *Handler) preview(r *http.Request, sess store.Session, get func(string) 
 	return p, prob, err
 }
 
-func (h *Handler) previewTemplate(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) previewTemplate(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	values := map[string]string{}
 	p, prob, err := h.preview(r, sess, r.PostFormValue, values)
 	if err != nil {
@@ -112,7 +111,7 @@ const previewCSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-
 
 // previewHTML serves a version's HTML rendered with the data in the query, for the preview's
 // frame.
-func (h *Handler) previewHTML(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) previewHTML(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	p, prob, err := h.preview(r, sess, r.URL.Query().Get, map[string]string{})
 	if err != nil {
 		h.fail(w, r, err)
@@ -128,7 +127,7 @@ func (h *Handler) previewHTML(w http.ResponseWriter, r *http.Request, sess store
 }
 
 // activateTemplate makes a version the one its locale sends.
-func (h *Handler) activateTemplate(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) activateTemplate(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	key := url.PathEscape(r.PathValue("key"))
 	prob, err := h.call(r, sess, http.MethodPost, "/v1/templates/"+key+"/versions/"+url.PathEscape(r.PathValue("n"))+"/activate", nil, nil)
 	switch {

@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 )
 
 // usage shows this month's usage and cost by channel and provider (GET /v1/usage), the quotas
 // as bars (GET /v1/quota), and links to the billing export of this month and the last.
-func (h *Handler) usage(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) usage(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	now := time.Now().UTC()
 	month := store.MonthStart(now)
 	q := url.Values{"from": {month.Format(time.DateOnly)}, "to": {now.Format(time.DateOnly)}, "group_by": {"channel,provider"}}
 	var use struct {
-		Totals store.Counters   `json:"totals"`
-		Rows   []store.UsageRow `json:"rows"`
+		Totals api.Counters   `json:"totals"`
+		Rows   []api.UsageRow `json:"rows"`
 	}
 	var quotas struct {
 		Data []api.QuotaState `json:"data"`
@@ -47,7 +48,7 @@ var monthPattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}$`)
 
 // exportUsage streams the month's billing export (GET /v1/usage/export), which names itself
 // as a download.
-func (h *Handler) exportUsage(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) exportUsage(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	month := r.URL.Query().Get("month")
 	if !monthPattern.MatchString(month) {
 		http.Error(w, "month must be YYYY-MM", http.StatusBadRequest)

@@ -5,18 +5,18 @@ import (
 	"net/url"
 
 	"github.com/logicspike/comms/internal/api"
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 )
 
 // webhookList lists the tenant's event endpoints (GET /v1/webhook-endpoints) with a form to add
 // one; the new endpoint's signing secret is shown once, on the page that answers the form.
-func (h *Handler) webhookList(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) webhookList(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.webhookListPage(w, r, sess, nil, nil)
 }
 
-func (h *Handler) webhookListPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, created *api.WebhookEndpointWithSecret) {
+func (h *Handler) webhookListPage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form, created *api.WebhookEndpointWithSecret) {
 	var list struct {
 		Data []api.WebhookEndpoint `json:"data"`
 	}
@@ -30,7 +30,7 @@ func (h *Handler) webhookListPage(w http.ResponseWriter, r *http.Request, sess s
 	h.render(w, r, http.StatusOK, "webhooks.html", map[string]any{"Endpoints": list.Data, "Form": f, "Created": created, "Types": event.Types})
 }
 
-func (h *Handler) createWebhook(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) createWebhook(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	values := map[string]string{}
 	in := webhooks.Input{URL: field(r, "url", values), Description: field(r, "description", values)}
 	_ = r.ParseForm()
@@ -52,11 +52,11 @@ func (h *Handler) createWebhook(w http.ResponseWriter, r *http.Request, sess sto
 
 // webhook shows an endpoint and its latest deliveries (GET .../deliveries), each with its
 // attempts, and sends a test event on request.
-func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) webhook(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	h.webhookPage(w, r, sess, nil, nil)
 }
 
-func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess store.Session, f *form, tested *api.WebhookDelivery) {
+func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess domain.Session, f *form, tested *api.WebhookDelivery) {
 	base := "/v1/webhook-endpoints/" + url.PathEscape(r.PathValue("id"))
 	var e api.WebhookEndpoint
 	var deliveries struct {
@@ -86,7 +86,7 @@ func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, sess store
 		"Status": q.Get("status"), "Form": f, "Tested": tested})
 }
 
-func (h *Handler) testWebhook(w http.ResponseWriter, r *http.Request, sess store.Session) {
+func (h *Handler) testWebhook(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	var d api.WebhookDelivery
 	prob, err := h.call(r, sess, http.MethodPost, "/v1/webhook-endpoints/"+url.PathEscape(r.PathValue("id"))+"/test", nil, &d)
 	switch {

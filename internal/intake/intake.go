@@ -343,3 +343,26 @@ func requestHash(r message.Request) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
 }
+
+// Message returns tenantID's message id with its events. Errors: store.ErrNotFound (also for
+// another tenant's message).
+func (s *Service) Message(ctx context.Context, tenantID, id string) (message.Message, error) {
+	return s.store.GetMessage(ctx, tenantID, id)
+}
+
+// Messages returns a page of tenantID's messages, newest first, and the next page's cursor.
+// Errors: store.ErrBadCursor.
+func (s *Service) Messages(ctx context.Context, tenantID string, f domain.MessageFilter) ([]message.Message, string, error) {
+	return s.store.ListMessages(ctx, tenantID, f)
+}
+
+// Cancel cancels tenantID's scheduled message id. Racing its due time, exactly one of the two
+// wins: the message ends canceled, or it is sent and Cancel returns store.ErrNotScheduled.
+// Errors: store.ErrNotFound, store.ErrNotScheduled.
+func (s *Service) Cancel(ctx context.Context, tenantID, id string) error {
+	if _, err := s.store.CancelScheduled(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "scheduled message canceled", "tenant_id", tenantID, "message_id", id)
+	return nil
+}

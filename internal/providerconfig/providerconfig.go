@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
@@ -48,16 +49,6 @@ func (s *Service) changed(ctx context.Context, tenantID string) {
 	if s.notify != nil {
 		s.notify.Changed(ctx, tenantID)
 	}
-}
-
-// Delete removes tenantID's config id.
-func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
-	if err := s.store.DeleteProviderConfig(ctx, tenantID, id); err != nil {
-		return err
-	}
-	s.log.InfoContext(ctx, "provider config deleted", "tenant_id", tenantID, "provider_id", id)
-	s.changed(ctx, tenantID)
-	return nil
 }
 
 // New returns a service; testTimeout 0 means DefaultTestTimeout.
@@ -108,7 +99,7 @@ func validatePrice(f *provider.Fields, p *UnitPrice) {
 }
 
 // setPrice applies a validated price to p; a zero amount removes it.
-func setPrice(p *store.ProviderConfig, up *UnitPrice) {
+func setPrice(p *domain.ProviderConfig, up *UnitPrice) {
 	if up == nil {
 		return
 	}
@@ -204,7 +195,7 @@ func merge(f *provider.Fields, err error) error {
 // Create validates in, sends a test message through the provider to in.TestRecipient and, only if
 // the provider accepts it, seals the credentials and stores the config. tenantID empty creates a
 // system default.
-func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.ProviderConfig, TestResult, error) {
+func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain.ProviderConfig, TestResult, error) {
 	var f provider.Fields
 	validateCommon(&f, in.Name, in.Priority)
 	validateRate(&f, in.RateLimitPerSecond)
@@ -223,21 +214,21 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 	cfg := provider.Config{ID: id, TenantID: tenantID, Type: in.Type, Channel: in.Channel, Credentials: in.Credentials, Sender: in.Sender}
 	adapter, err := s.reg.Build(cfg)
 	if err := merge(&f, err); err != nil {
-		return store.ProviderConfig{}, TestResult{}, err
+		return domain.ProviderConfig{}, TestResult{}, err
 	}
 	if err := s.nameFree(ctx, tenantID, in.Name, ""); err != nil {
-		return store.ProviderConfig{}, TestResult{}, err
+		return domain.ProviderConfig{}, TestResult{}, err
 	}
 	res, err := s.testSend(ctx, cfg, in.Name, adapter, in.TestRecipient)
 	if err != nil {
-		return store.ProviderConfig{}, TestResult{}, err
+		return domain.ProviderConfig{}, TestResult{}, err
 	}
 	version, sealed, err := s.reg.Seal(tenantID, id, in.Credentials)
 	if err != nil {
-		return store.ProviderConfig{}, TestResult{}, fmt.Errorf("seal credentials: %w", err)
+		return domain.ProviderConfig{}, TestResult{}, fmt.Errorf("seal credentials: %w", err)
 	}
 	sender, _ := json.Marshal(adapter.Public())
-	p := store.ProviderConfig{ID: id, Type: in.Type, Name: in.Name, Channel: in.Channel, Sender: sender,
+	p := domain.ProviderConfig{ID: id, Type: in.Type, Name: in.Name, Channel: in.Channel, Sender: sender,
 		Sealed: sealed, KeyVersion: version, Mask: adapter.Mask(), Enabled: true, LastTestedAt: &res.SentAt}
 	if in.Enabled != nil {
 		p.Enabled = *in.Enabled
@@ -251,7 +242,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (store.
 	setPrice(&p, in.UnitPrice)
 	out, err := s.store.CreateProviderConfig(ctx, tenantID, p)
 	if err != nil {
-		return store.ProviderConfig{}, TestResult{}, err
+		return domain.ProviderConfig{}, TestResult{}, err
 	}
 	s.log.InfoContext(ctx, "provider config created", "tenant_id", tenantID, "provider_id", id, "type", in.Type, "channel", in.Channel)
 	s.changed(ctx, tenantID)
@@ -273,10 +264,10 @@ func (s *Service) nameFree(ctx context.Context, tenantID, name, except string) e
 
 // Update applies p to tenantID's config id. When credentials or sender change, the merged config
 // must pass a test send to p.TestRecipient first; otherwise nothing is sent.
-func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (store.ProviderConfig, *TestResult, error) {
+func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (domain.ProviderConfig, *TestResult, error) {
 	cur, err := s.store.GetProviderConfig(ctx, tenantID, id)
 	if err != nil {
-		return store.ProviderConfig{}, nil, err
+		return domain.ProviderConfig{}, nil, err
 	}
 	var f provider.Fields
 	if p.Type != nil {
@@ -307,12 +298,12 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (sto
 	if retest {
 		if cur.Type == "sandbox" {
 			f.Add("credentials", "the sandbox has no credentials")
-			return store.ProviderConfig{}, nil, f.Err()
+			return domain.ProviderConfig{}, nil, f.Err()
 		}
 		validateRecipient(&f, cur.Channel, p.TestRecipient)
 		cfg, err := s.reg.Open(cur)
 		if err != nil {
-			return store.ProviderConfig{}, nil, err
+			return domain.ProviderConfig{}, nil, err
 		}
 		if len(p.Credentials) > 0 {
 			cfg.Credentials = p.Credentials
@@ -322,28 +313,28 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (sto
 		}
 		adapter, err := s.reg.Build(cfg)
 		if err := merge(&f, err); err != nil {
-			return store.ProviderConfig{}, nil, err
+			return domain.ProviderConfig{}, nil, err
 		}
 		if err := s.nameFree(ctx, tenantID, next.Name, id); err != nil {
-			return store.ProviderConfig{}, nil, err
+			return domain.ProviderConfig{}, nil, err
 		}
 		r, err := s.testSend(ctx, cfg, next.Name, adapter, p.TestRecipient)
 		if err != nil {
-			return store.ProviderConfig{}, nil, err
+			return domain.ProviderConfig{}, nil, err
 		}
 		res = &r
 		version, sealed, err := s.reg.Seal(tenantID, id, cfg.Credentials)
 		if err != nil {
-			return store.ProviderConfig{}, nil, fmt.Errorf("seal credentials: %w", err)
+			return domain.ProviderConfig{}, nil, fmt.Errorf("seal credentials: %w", err)
 		}
 		next.Sender, _ = json.Marshal(adapter.Public())
 		next.Sealed, next.KeyVersion, next.Mask, next.LastTestedAt = sealed, version, adapter.Mask(), &r.SentAt
 	} else if err := f.Err(); err != nil {
-		return store.ProviderConfig{}, nil, err
+		return domain.ProviderConfig{}, nil, err
 	}
 	out, err := s.store.UpdateProviderConfig(ctx, next)
 	if err != nil {
-		return store.ProviderConfig{}, nil, err
+		return domain.ProviderConfig{}, nil, err
 	}
 	s.log.InfoContext(ctx, "provider config updated", "tenant_id", tenantID, "provider_id", id, "retested", retest)
 	s.changed(ctx, tenantID)

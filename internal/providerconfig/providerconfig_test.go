@@ -42,7 +42,7 @@ func TestRotationIsResumableAndNeverOverwritesAnEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var created []store.ProviderConfig
+	var created []domain.ProviderConfig
 	for _, name := range []string{"a", "b", "c", "d"} {
 		p, _, err := v1.Create(ctx, tenant.ID, providerconfig.Input{Type: "twilio", Name: name, Channel: message.SMS, TestRecipient: "+14155550100",
 			Credentials: json.RawMessage(`{"account_sid":"` + tw.AccountSID + `","auth_token":"` + tw.AuthToken + `"}`),

@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	_ "github.com/logicspike/comms/pkg/provider/all" // every adapter registers itself
@@ -72,7 +72,7 @@ func (r *Registry) Seal(tenantID, configID string, credentials json.RawMessage) 
 }
 
 // Open decrypts a stored config's credentials.
-func (r *Registry) Open(p store.ProviderConfig) (provider.Config, error) {
+func (r *Registry) Open(p domain.ProviderConfig) (provider.Config, error) {
 	cfg := provider.Config{ID: p.ID, TenantID: p.TenantID, Type: p.Type, Channel: p.Channel, Sender: p.Sender}
 	if p.Sealed == nil {
 		return cfg, nil
@@ -86,7 +86,7 @@ func (r *Registry) Open(p store.ProviderConfig) (provider.Config, error) {
 }
 
 // Stored returns the adapter of a stored config: the worker's factory.
-func (r *Registry) Stored(p store.ProviderConfig) (provider.Adapter, error) {
+func (r *Registry) Stored(p domain.ProviderConfig) (provider.Adapter, error) {
 	if p.Type == sandbox.Type {
 		return sandbox.New(p.Settings, r.sandbox)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -45,22 +46,10 @@ func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
 	return int(tag.RowsAffected() + usage.RowsAffected()), nil
 }
 
-// Bucket is one interval of a tenant's delivery counts.
-type Bucket struct {
-	Start      time.Time `json:"start"`
-	Sent       int64     `json:"sent"`
-	Delivered  int64     `json:"delivered"`
-	Opened     int64     `json:"opened"`
-	Clicked    int64     `json:"clicked"`
-	Bounced    int64     `json:"bounced"`
-	Complained int64     `json:"complained"`
-	Failed     int64     `json:"failed"`
-}
-
 // GetTimeseries returns tenantID's counts per interval ("hour" or "day", UTC) from the hourly
 // rollup, one bucket per interval from from (rounded down to the interval) to to (exclusive),
 // empty intervals included. ch "" means both channels.
-func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]Bucket, error) {
+func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]domain.Bucket, error) {
 	if interval != "hour" && interval != "day" {
 		return nil, fmt.Errorf("timeseries: interval %q is not hour or day", interval)
 	}
@@ -80,36 +69,18 @@ func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.C
 	if err != nil {
 		return nil, fmt.Errorf("timeseries: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Bucket])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[domain.Bucket])
 	if err != nil {
 		return nil, fmt.Errorf("timeseries: %w", err)
 	}
 	return out, nil
 }
 
-// ProviderErrorCount is how often one provider config met one error in a period.
-type ProviderErrorCount struct {
-	ProviderType     string          `json:"provider"`
-	ProviderConfigID string          `json:"provider_id,omitempty"`
-	ProviderName     string          `json:"provider_name,omitempty"`
-	Channel          message.Channel `json:"channel"`
-	Code             string          `json:"code"`
-	Count            int64           `json:"count"`
-	Example          ErrorExample    `json:"example"`
-}
-
-// ErrorExample is the latest provider message for an error.
-type ErrorExample struct {
-	Message      string    `json:"message"`
-	ProviderCode string    `json:"provider_code,omitempty"`
-	At           time.Time `json:"at"`
-}
-
 // ListProviderErrors returns tenantID's provider errors between from (rounded down to the hour) and
 // to, most frequent first. ch "" means both channels. Whole UTC days come from the daily rollup
 // and the partial days at either end from the hourly one, so a 90-day range reads about 90 rows
 // per (config, code).
-func (s *Store) ListProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]ProviderErrorCount, error) {
+func (s *Store) ListProviderErrors(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time) ([]domain.ProviderErrorCount, error) {
 	from = from.UTC().Truncate(time.Hour)
 	to = to.UTC()
 	// [dayFrom, dayTo) is the run of whole days inside [from, to); empty when there is none.
@@ -145,8 +116,8 @@ func (s *Store) ListProviderErrors(ctx context.Context, tenantID string, ch mess
 	if err != nil {
 		return nil, fmt.Errorf("provider errors: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProviderErrorCount, error) {
-		var c ProviderErrorCount
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.ProviderErrorCount, error) {
+		var c domain.ProviderErrorCount
 		err := r.Scan(&c.ProviderType, &c.ProviderConfigID, &c.ProviderName, &c.Channel, &c.Code, &c.Count,
 			&c.Example.Message, &c.Example.ProviderCode, &c.Example.At)
 		return c, err

@@ -8,33 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/logicspike/comms/internal/domain"
 )
-
-// AuditEntry is one audit log row (docs/audit.md).
-type AuditEntry struct {
-	ID         string          `json:"id"`
-	At         time.Time       `json:"at"`
-	TenantID   string          `json:"tenant_id,omitempty"`
-	Actor      AuditActor      `json:"actor"`
-	RequestID  string          `json:"request_id,omitempty"`
-	Action     string          `json:"action"`
-	TargetType string          `json:"target_type"`
-	TargetID   string          `json:"target_id"`
-	Before     json.RawMessage `json:"before"`
-	After      json.RawMessage `json:"after"`
-}
-
-// AuditActor is who made a change: an API key (its kind and id) or an OS user through commsctl.
-type AuditActor struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-}
-
-// AuditFilter narrows an audit listing; empty fields match everything.
-type AuditFilter struct {
-	TenantID, Action, Actor string
-	From, To                time.Time
-}
 
 // RecordAudit records an action that changes no audited row (a test send), by ctx's actor
 // (db.WithActor); without one it records nothing.
@@ -51,7 +26,7 @@ func (s *Store) RecordAudit(ctx context.Context, action, targetType, targetID, t
 
 // ListAudit returns audit entries matching f, newest first, after the cursor of a previous page,
 // and the cursor of the next page ("" at the end).
-func (s *Store) ListAudit(ctx context.Context, f AuditFilter, cursor string, limit int) ([]AuditEntry, string, error) {
+func (s *Store) ListAudit(ctx context.Context, f domain.AuditFilter, cursor string, limit int) ([]domain.AuditEntry, string, error) {
 	before := int64(1<<63 - 1)
 	if cursor != "" {
 		n, err := strconv.ParseInt(cursor, 10, 64)
@@ -78,8 +53,8 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, cursor string, lim
 		return nil, "", fmt.Errorf("list audit: %w", err)
 	}
 	var ids []int64
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
-		var e AuditEntry
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.AuditEntry, error) {
+		var e domain.AuditEntry
 		var id int64
 		err := r.Scan(&id, &e.At, &e.TenantID, &e.Actor.Kind, &e.Actor.ID, &e.RequestID, &e.Action, &e.TargetType, &e.TargetID, &e.Before, &e.After)
 		e.ID = "aud_" + strconv.FormatInt(id, 10)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -315,24 +316,12 @@ func (s *Store) GetMessage(ctx context.Context, tenantID, id string) (message.Me
 	return m, nil
 }
 
-// ListFilter narrows ListMessages. Zero values do not filter.
-type ListFilter struct {
-	Status        message.Status
-	Channel       message.Channel
-	Recipient     string
-	Template      string    // a template's key
-	CreatedAfter  time.Time // inclusive
-	CreatedBefore time.Time // exclusive
-	Cursor        string    // from a previous page's NextCursor
-	Limit         int
-}
-
 // ErrBadCursor is returned for a cursor this server did not make.
 var ErrBadCursor = errors.New("malformed cursor")
 
 // ListMessages returns tenantID's messages newest first, and the cursor of the next page ("" when
 // this is the last).
-func (s *Store) ListMessages(ctx context.Context, tenantID string, f ListFilter) ([]message.Message, string, error) {
+func (s *Store) ListMessages(ctx context.Context, tenantID string, f domain.MessageFilter) ([]message.Message, string, error) {
 	var (
 		curAt time.Time
 		curID string

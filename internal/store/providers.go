@@ -5,49 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/pkg/message"
 )
 
 // ErrNameTaken is returned when an owner already has a provider config of that name.
 var ErrNameTaken = errors.New("a provider config of that name exists")
 
-// ProviderConfig is a configured provider account: a tenant's own, or a system default
-// (TenantID empty). Sealed holds the encrypted credentials; it never leaves the process.
-type ProviderConfig struct {
-	ID         string
-	TenantID   string
-	Type       string
-	Name       string
-	Channel    message.Channel
-	Settings   json.RawMessage // non-secret adapter settings (the sandbox's latency)
-	Sender     json.RawMessage // non-secret: from number or address
-	Sealed     []byte
-	KeyVersion string
-	Mask       string
-	Enabled    bool
-	Priority   int
-	// SendRatePerSecond caps sends through this config across all workers (0: no cap).
-	SendRatePerSecond float64
-	// UnitPrice (a decimal string, "" for none) in UnitCurrency prices one email or SMS segment
-	// when the provider reports no price.
-	UnitPrice, UnitCurrency string
-	Health                  string
-	HealthReason            string
-	LastTestedAt            *time.Time
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
-}
-
 const providerCols = `id, coalesce(tenant_id, ''), type, name, channel, settings, sender, encrypted_config,
 	coalesce(key_version, ''), mask, enabled, priority, send_rate_per_second::float8, coalesce(unit_price::text, ''), unit_currency, health, health_reason, last_tested_at, created_at, updated_at`
 
-func scanProvider(r pgx.CollectableRow) (ProviderConfig, error) {
-	var p ProviderConfig
+func scanProvider(r pgx.CollectableRow) (domain.ProviderConfig, error) {
+	var p domain.ProviderConfig
 	err := r.Scan(&p.ID, &p.TenantID, &p.Type, &p.Name, &p.Channel, &p.Settings, &p.Sender, &p.Sealed,
 		&p.KeyVersion, &p.Mask, &p.Enabled, &p.Priority, &p.SendRatePerSecond, &p.UnitPrice, &p.UnitCurrency, &p.Health, &p.HealthReason, &p.LastTestedAt, &p.CreatedAt, &p.UpdatedAt)
 	return p, err
@@ -76,7 +49,7 @@ func mapProviderErr(what string, err error) error {
 
 // CreateProviderConfig stores p under p.ID (callers choose the id: the ciphertext is bound to
 // it). tenantID empty makes a system default.
-func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p ProviderConfig) (ProviderConfig, error) {
+func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p domain.ProviderConfig) (domain.ProviderConfig, error) {
 	if p.Settings == nil {
 		p.Settings = json.RawMessage(`{}`)
 	}
@@ -91,47 +64,47 @@ func (s *Store) CreateProviderConfig(ctx context.Context, tenantID string, p Pro
 		p.ID, nullable(tenantID), p.Type, p.Name, p.Channel, p.Settings, p.Sender, p.Sealed, nullable(p.KeyVersion),
 		p.Mask, p.Enabled, p.Priority, p.LastTestedAt, p.SendRatePerSecond, nullable(p.UnitPrice), p.UnitCurrency)
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("insert provider config", err)
+		return domain.ProviderConfig{}, mapProviderErr("insert provider config", err)
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("insert provider config", err)
+		return domain.ProviderConfig{}, mapProviderErr("insert provider config", err)
 	}
 	return out, nil
 }
 
 // GetProviderConfig returns tenantID's config id (a system default when tenantID is empty), or
 // ErrNotFound, also when it belongs to someone else.
-func (s *Store) GetProviderConfig(ctx context.Context, tenantID, id string) (ProviderConfig, error) {
+func (s *Store) GetProviderConfig(ctx context.Context, tenantID, id string) (domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE `+owner+` AND id = $2`,
 		nullable(tenantID), id)
 	if err != nil {
-		return ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
+		return domain.ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("get provider config "+id, err)
+		return domain.ProviderConfig{}, mapProviderErr("get provider config "+id, err)
 	}
 	return out, nil
 }
 
 // GetProviderConfigByID returns any tenant's config id, or ErrNotFound: for the webhook receiver,
 // which learns the config from the URL a provider calls and trusts nothing before verifying.
-func (s *Store) GetProviderConfigByID(ctx context.Context, id string) (ProviderConfig, error) {
+func (s *Store) GetProviderConfigByID(ctx context.Context, id string) (domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE id = $1`, id)
 	if err != nil {
-		return ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
+		return domain.ProviderConfig{}, fmt.Errorf("get provider config %s: %w", id, err)
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("get provider config "+id, err)
+		return domain.ProviderConfig{}, mapProviderErr("get provider config "+id, err)
 	}
 	return out, nil
 }
 
 // ListProviderConfigs lists tenantID's configs (the system defaults when tenantID is empty) by
 // channel and priority.
-func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]ProviderConfig, error) {
+func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs WHERE `+owner+`
 		ORDER BY channel, priority, id`, nullable(tenantID))
 	if err != nil {
@@ -145,14 +118,14 @@ func (s *Store) ListProviderConfigs(ctx context.Context, tenantID string) ([]Pro
 }
 
 // ListSystemDefaults lists the system-default configs.
-func (s *Store) ListSystemDefaults(ctx context.Context) ([]ProviderConfig, error) {
+func (s *Store) ListSystemDefaults(ctx context.Context) ([]domain.ProviderConfig, error) {
 	return s.ListProviderConfigs(ctx, "")
 }
 
 // UpdateProviderConfig writes p's mutable fields (name, sender, sealed credentials, mask,
 // enabled, priority, last test) if the row is still at p.UpdatedAt, so two concurrent edits
 // cannot silently overwrite each other's credentials. A lost race is ErrConflict.
-func (s *Store) UpdateProviderConfig(ctx context.Context, p ProviderConfig) (ProviderConfig, error) {
+func (s *Store) UpdateProviderConfig(ctx context.Context, p domain.ProviderConfig) (domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `
 		UPDATE communication.provider_configs
 		SET name = $3, sender = $4, encrypted_config = $5, key_version = $6, mask = $7, enabled = $8,
@@ -166,17 +139,17 @@ func (s *Store) UpdateProviderConfig(ctx context.Context, p ProviderConfig) (Pro
 		nullable(p.TenantID), p.ID, p.Name, p.Sender, p.Sealed, nullable(p.KeyVersion), p.Mask, p.Enabled,
 		p.Priority, p.LastTestedAt, p.Settings, p.UpdatedAt, p.SendRatePerSecond, nullable(p.UnitPrice), p.UnitCurrency)
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
+		return domain.ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanProvider)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, gerr := s.GetProviderConfig(ctx, p.TenantID, p.ID); gerr != nil {
-			return ProviderConfig{}, gerr
+			return domain.ProviderConfig{}, gerr
 		}
-		return ProviderConfig{}, ErrConflict
+		return domain.ProviderConfig{}, ErrConflict
 	}
 	if err != nil {
-		return ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
+		return domain.ProviderConfig{}, mapProviderErr("update provider config "+p.ID, err)
 	}
 	return out, nil
 }
@@ -214,7 +187,7 @@ func (s *Store) SetProviderHealth(ctx context.Context, id, health, reason string
 // order to try them: the tenant's own by priority, then the system defaults by priority. Configs
 // whose credentials were refused are left out until they are updated.
 // Whether the tenant may use the system defaults is the caller's decision (Tenant.AllowSystemFallback).
-func (s *Store) ListProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]ProviderConfig, error) {
+func (s *Store) ListProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+providerCols+` FROM communication.provider_configs
 		WHERE (tenant_id = $1 OR tenant_id IS NULL) AND channel = $2 AND enabled AND health <> 'auth_failed'
@@ -244,7 +217,7 @@ func (s *Store) SetProviderSettings(ctx context.Context, id string, settings jso
 
 // ListSealedNotUnder returns up to limit configs whose credentials are sealed under a version other
 // than current, after afterID in id order: the work list of a key rotation.
-func (s *Store) ListSealedNotUnder(ctx context.Context, current, afterID string, limit int) ([]ProviderConfig, error) {
+func (s *Store) ListSealedNotUnder(ctx context.Context, current, afterID string, limit int) ([]domain.ProviderConfig, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+providerCols+` FROM communication.provider_configs
 		WHERE key_version IS NOT NULL AND key_version <> $1 AND id > $2 ORDER BY id LIMIT $3`, current, afterID, limit)
 	if err != nil {

@@ -11,15 +11,6 @@ import (
 	"github.com/logicspike/comms/internal/domain"
 )
 
-// Session is a signed-in dashboard browser: the key it signed in with, and its CSRF token.
-type Session struct {
-	Key  domain.APIKey
-	CSRF string
-	// TenantStatus is the status of the key's tenant now ("active", "suspended"); "" for an
-	// admin key.
-	TenantStatus string
-}
-
 // CreateSession stores a session for keyID under token (only its hash is kept) until expires.
 func (s *Store) CreateSession(ctx context.Context, token, keyID, csrf string, expires time.Time) error {
 	h := sha256.Sum256([]byte(token))
@@ -34,9 +25,9 @@ func (s *Store) CreateSession(ctx context.Context, token, keyID, csrf string, ex
 
 // GetSessionByToken returns the live session of token with its key as it is now, or ErrNotFound
 // (unknown, expired, or its key revoked or expired).
-func (s *Store) GetSessionByToken(ctx context.Context, token string) (Session, error) {
+func (s *Store) GetSessionByToken(ctx context.Context, token string) (domain.Session, error) {
 	h := sha256.Sum256([]byte(token))
-	var out Session
+	var out domain.Session
 	k := &out.Key
 	err := s.pool.QueryRow(ctx, `
 		SELECT k.id, coalesce(k.tenant_id, ''), k.kind, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.last_used_at, s.csrf,
@@ -46,13 +37,13 @@ func (s *Store) GetSessionByToken(ctx context.Context, token string) (Session, e
 		WHERE s.token_hash = $1 AND s.expires_at > now()`, h[:]).
 		Scan(&k.ID, &k.TenantID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &out.CSRF, &out.TenantStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, ErrNotFound
+		return domain.Session{}, ErrNotFound
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("look up session: %w", err)
+		return domain.Session{}, fmt.Errorf("look up session: %w", err)
 	}
 	if !k.Active(time.Now()) {
-		return Session{}, ErrNotFound
+		return domain.Session{}, ErrNotFound
 	}
 	return out, nil
 }

@@ -69,7 +69,7 @@ func TestInsertMessagesIdempotency(t *testing.T) {
 	if !again[1].Mismatch {
 		t.Fatalf("different body under the same key must be a mismatch: %+v", again[1])
 	}
-	list, _, err := s.ListMessages(ctx, a, store.ListFilter{Limit: 10})
+	list, _, err := s.ListMessages(ctx, a, domain.MessageFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestListMessagesFiltersAndPaginates(t *testing.T) {
 	seen := map[string]bool{}
 	cursor := ""
 	for pages := 0; ; pages++ {
-		page, next, err := s.ListMessages(ctx, ten, store.ListFilter{Channel: message.SMS, Limit: 2, Cursor: cursor})
+		page, next, err := s.ListMessages(ctx, ten, domain.MessageFilter{Channel: message.SMS, Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestListMessagesFiltersAndPaginates(t *testing.T) {
 	if len(seen) != 4 {
 		t.Fatalf("saw %d sms messages, want 4", len(seen))
 	}
-	if _, _, err := s.ListMessages(ctx, ten, store.ListFilter{Cursor: "!!", Limit: 2}); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := s.ListMessages(ctx, ten, domain.MessageFilter{Cursor: "!!", Limit: 2}); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }

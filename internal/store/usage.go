@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/logicspike/comms/internal/domain"
 )
 
 // usageSums sums every usage counter of a usage_daily or usage_deltas row set.
@@ -24,47 +25,16 @@ var UsageDimensions = map[string]string{
 	"category": `category`,
 }
 
-// Counters are usage counts. Each counts transitions, so duplicate and out-of-order callbacks,
-// retries and replays never count twice: a message is accepted once, sent once, delivered once.
-type Counters struct {
-	Accepted  int64 `json:"accepted"`
-	Attempts  int64 `json:"attempts"`
-	Sent      int64 `json:"sent"`
-	Delivered int64 `json:"delivered"`
-	Failed    int64 `json:"failed"`
-	Bounced   int64 `json:"bounced"`
-	Segments  int64 `json:"segments"`
-	// Cost is one amount per currency, as exact decimal strings.
-	Cost []Money `json:"cost"`
-}
-
-// Money is an amount in one currency.
-type Money struct {
-	Currency string `json:"currency"`
-	Amount   string `json:"amount"`
-}
-
-// UsageRow is the usage of one combination of the grouped dimensions; only those are set.
-type UsageRow struct {
-	Day      string `json:"day,omitempty"`
-	Month    string `json:"month,omitempty"`
-	Channel  string `json:"channel,omitempty"`
-	Provider string `json:"provider_id,omitempty"`
-	Template string `json:"template,omitempty"`
-	Category string `json:"category,omitempty"`
-	Counters
-}
-
 // GetUsage returns tenantID's usage on the UTC days [from, to], grouped by groupBy (names from
 // UsageDimensions, in the order given), and the totals. Rows come in the order of their
 // dimensions. It reads the daily rollup and the deltas not folded into it yet, so it counts
 // every committed transition.
-func (s *Store) GetUsage(ctx context.Context, tenantID string, from, to time.Time, groupBy []string) ([]UsageRow, Counters, error) {
+func (s *Store) GetUsage(ctx context.Context, tenantID string, from, to time.Time, groupBy []string) ([]domain.UsageRow, domain.Counters, error) {
 	var dims []string
 	for _, g := range groupBy {
 		expr, ok := UsageDimensions[g]
 		if !ok {
-			return nil, Counters{}, fmt.Errorf("usage: unknown dimension %q", g)
+			return nil, domain.Counters{}, fmt.Errorf("usage: unknown dimension %q", g)
 		}
 		dims = append(dims, expr)
 	}
@@ -96,15 +66,15 @@ func (s *Store) GetUsage(ctx context.Context, tenantID string, from, to time.Tim
 		FROM u GROUP BY GROUPING SETS (`+sets+`) ORDER BY 1, `+strings.Join(append(slices.Clone(dims), "currency"), ", "),
 		tenantID, from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly))
 	if err != nil {
-		return nil, Counters{}, fmt.Errorf("usage: %w", err)
+		return nil, domain.Counters{}, fmt.Errorf("usage: %w", err)
 	}
 	var (
-		out      []UsageRow
-		totals   = Counters{Cost: []Money{}}
+		out      []domain.UsageRow
+		totals   = domain.Counters{Cost: []domain.Money{}}
 		isTotal  bool
-		r        UsageRow
+		r        domain.UsageRow
 		currency string
-		c        Counters
+		c        domain.Counters
 		cost     string
 		// what quotas count: summed with the rest, read by GetQuotaUsed instead
 		quotaUnits int64
@@ -113,43 +83,31 @@ func (s *Store) GetUsage(ctx context.Context, tenantID string, from, to time.Tim
 		&c.Accepted, &quotaUnits, &c.Attempts, &c.Sent, &c.Delivered, &c.Failed, &c.Bounced, &c.Segments, &cost}, func() error {
 		c.Cost = nil
 		if currency != "" {
-			c.Cost = []Money{{Currency: currency, Amount: cost}}
+			c.Cost = []domain.Money{{Currency: currency, Amount: cost}}
 		}
 		switch {
 		case isTotal:
-			totals.add(c)
+			totals.Add(c)
 		case len(out) > 0 && sameDims(out[len(out)-1], r):
-			out[len(out)-1].add(c) // the same dimensions in another currency
+			out[len(out)-1].Add(c) // the same dimensions in another currency
 		default:
 			row := r
-			row.Counters = Counters{Cost: []Money{}}
-			row.add(c)
+			row.Counters = domain.Counters{Cost: []domain.Money{}}
+			row.Add(c)
 			out = append(out, row)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, Counters{}, fmt.Errorf("usage: %w", err)
+		return nil, domain.Counters{}, fmt.Errorf("usage: %w", err)
 	}
 	if out == nil {
-		out = []UsageRow{}
+		out = []domain.UsageRow{}
 	}
 	return out, totals, nil
 }
 
-func sameDims(a, b UsageRow) bool {
+func sameDims(a, b domain.UsageRow) bool {
 	return a.Day == b.Day && a.Month == b.Month && a.Channel == b.Channel && a.Provider == b.Provider &&
 		a.Template == b.Template && a.Category == b.Category
-}
-
-// add adds c to n. Each call brings its own currencies: rows of one grouping differ in currency.
-func (n *Counters) add(c Counters) {
-	n.Accepted += c.Accepted
-	n.Attempts += c.Attempts
-	n.Sent += c.Sent
-	n.Delivered += c.Delivered
-	n.Failed += c.Failed
-	n.Bounced += c.Bounced
-	n.Segments += c.Segments
-	n.Cost = append(n.Cost, c.Cost...)
 }

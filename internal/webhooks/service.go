@@ -292,3 +292,23 @@ func types(ts []string) []string {
 	slices.Sort(out)
 	return append([]string{}, slices.Compact(out)...)
 }
+
+// Endpoint returns tenantID's endpoint id. Errors: store.ErrNotFound.
+func (s *Service) Endpoint(ctx context.Context, tenantID, id string) (domain.WebhookEndpoint, error) {
+	return s.store.GetWebhookEndpoint(ctx, tenantID, id)
+}
+
+// Endpoints returns tenantID's endpoints.
+func (s *Service) Endpoints(ctx context.Context, tenantID string) ([]domain.WebhookEndpoint, error) {
+	return s.store.ListWebhookEndpoints(ctx, tenantID, false)
+}
+
+// Deliveries returns a page of the deliveries to tenantID's endpoint id (with status, if not
+// ""), newest first, and the next page's cursor. Errors: store.ErrNotFound for no such
+// endpoint, store.ErrBadCursor.
+func (s *Service) Deliveries(ctx context.Context, tenantID, id, status, cursor string, limit int) ([]domain.WebhookDelivery, string, error) {
+	if _, err := s.store.GetWebhookEndpoint(ctx, tenantID, id); err != nil {
+		return nil, "", err
+	}
+	return s.store.ListWebhookDeliveries(ctx, tenantID, id, status, cursor, limit)
+}

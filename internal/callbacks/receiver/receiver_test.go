@@ -13,7 +13,6 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -52,9 +51,9 @@ func getMessage(s *stacktest.Stack, key, id string) message.Message {
 
 // analytics returns both analytics answers for the last day, as JSON, for before/after checks.
 func analytics(t *testing.T, s *stacktest.Stack, key, channel string) (ts struct {
-	Buckets []store.Bucket
-	Totals  store.Bucket
-}, errs []store.ProviderErrorCount, raw string) {
+	Buckets []api.Bucket
+	Totals  api.Bucket
+}, errs []api.ProviderErrorCount, raw string) {
 	t.Helper()
 	from := time.Now().UTC().Add(-24 * time.Hour).Format(time.RFC3339)
 	to := time.Now().UTC().Add(24 * time.Hour).Format(time.RFC3339)
@@ -62,7 +61,7 @@ func analytics(t *testing.T, s *stacktest.Stack, key, channel string) (ts struct
 	if resp := s.Do("GET", "/v1/analytics/timeseries"+q+"&interval=hour", key, nil, nil, &ts); resp.StatusCode != 200 {
 		t.Fatalf("timeseries: %d", resp.StatusCode)
 	}
-	var pe struct{ Errors []store.ProviderErrorCount }
+	var pe struct{ Errors []api.ProviderErrorCount }
 	if resp := s.Do("GET", "/v1/analytics/provider-errors"+q, key, nil, nil, &pe); resp.StatusCode != 200 {
 		t.Fatalf("provider-errors: %d", resp.StatusCode)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -26,7 +27,7 @@ type Config struct {
 
 // Adapters builds the adapter of a stored provider config.
 type Adapters interface {
-	Stored(p store.ProviderConfig) (provider.Adapter, error)
+	Stored(p domain.ProviderConfig) (provider.Adapter, error)
 }
 
 // Pricer runs the price checks.

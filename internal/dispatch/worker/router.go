@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
@@ -19,11 +20,11 @@ type Sender interface {
 }
 
 // Factory builds the Sender of one stored provider config (decrypting its credentials).
-type Factory func(cfg store.ProviderConfig) (Sender, error)
+type Factory func(cfg domain.ProviderConfig) (Sender, error)
 
 // Route is a config chosen to send a message, with its adapter.
 type Route struct {
-	Config store.ProviderConfig
+	Config domain.ProviderConfig
 	Sender Sender
 }
 
@@ -110,7 +111,7 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 
 // sender returns c's adapter, building it (and decrypting its credentials) only when the config
 // changed since the last build: decrypted clients are cached per config version.
-func (r *Router) sender(c store.ProviderConfig) (Sender, error) {
+func (r *Router) sender(c domain.ProviderConfig) (Sender, error) {
 	r.mu.Lock()
 	v, ok := r.senders[c.ID]
 	r.mu.Unlock()

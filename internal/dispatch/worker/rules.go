@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -20,7 +21,7 @@ const (
 // price is what a sent message costs and where the figure comes from: what the provider
 // reported; else the config's unit price for each unit (an SMS segment, an email); else nothing
 // known (a provider that prices later fills it in through the pricer).
-func price(c *store.Claimed, cfg store.ProviderConfig, reportedCost, reportedCurrency string) (cost, currency, source string) {
+func price(c *store.Claimed, cfg domain.ProviderConfig, reportedCost, reportedCurrency string) (cost, currency, source string) {
 	if reportedCost != "" {
 		return reportedCost, reportedCurrency, costFromProvider
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"testing"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -18,22 +19,22 @@ func TestPrice(t *testing.T) {
 	}
 	email := &store.Claimed{}
 	email.Channel = message.Email
-	priced := store.ProviderConfig{UnitPrice: "0.0079", UnitCurrency: "USD"}
+	priced := domain.ProviderConfig{UnitPrice: "0.0079", UnitCurrency: "USD"}
 	for _, tc := range []struct {
 		name               string
 		c                  *store.Claimed
-		cfg                store.ProviderConfig
+		cfg                domain.ProviderConfig
 		reported, currency string
 		want               [3]string
 	}{
 		{"the provider's price wins", sms(3), priced, "-0.02370", "USD", [3]string{"-0.02370", "USD", "provider"}},
 		{"unit price per segment", sms(3), priced, "", "", [3]string{"0.0237", "USD", "unit_price"}},
 		{"an SMS of unknown size is one segment", sms(0), priced, "", "", [3]string{"0.0079", "USD", "unit_price"}},
-		{"an email is one unit", email, store.ProviderConfig{UnitPrice: "0.0001", UnitCurrency: "EUR"}, "", "", [3]string{"0.0001", "EUR", "unit_price"}},
-		{"a whole price keeps no decimals", sms(2), store.ProviderConfig{UnitPrice: "5", UnitCurrency: "JPY"}, "", "", [3]string{"10", "JPY", "unit_price"}},
-		{"trailing zeros are kept, as numeric does", sms(2), store.ProviderConfig{UnitPrice: "0.0100", UnitCurrency: "USD"}, "", "", [3]string{"0.0200", "USD", "unit_price"}},
-		{"no price known", sms(2), store.ProviderConfig{}, "", "", [3]string{"", "", ""}},
-		{"an unreadable unit price prices nothing", sms(2), store.ProviderConfig{UnitPrice: "cheap"}, "", "", [3]string{"", "", ""}},
+		{"an email is one unit", email, domain.ProviderConfig{UnitPrice: "0.0001", UnitCurrency: "EUR"}, "", "", [3]string{"0.0001", "EUR", "unit_price"}},
+		{"a whole price keeps no decimals", sms(2), domain.ProviderConfig{UnitPrice: "5", UnitCurrency: "JPY"}, "", "", [3]string{"10", "JPY", "unit_price"}},
+		{"trailing zeros are kept, as numeric does", sms(2), domain.ProviderConfig{UnitPrice: "0.0100", UnitCurrency: "USD"}, "", "", [3]string{"0.0200", "USD", "unit_price"}},
+		{"no price known", sms(2), domain.ProviderConfig{}, "", "", [3]string{"", "", ""}},
+		{"an unreadable unit price prices nothing", sms(2), domain.ProviderConfig{UnitPrice: "cheap"}, "", "", [3]string{"", "", ""}},
 	} {
 		cost, cur, src := price(tc.c, tc.cfg, tc.reported, tc.currency)
 		if got := [3]string{cost, cur, src}; got != tc.want {

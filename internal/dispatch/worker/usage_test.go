@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/message"
@@ -14,8 +14,8 @@ import (
 )
 
 type usageAnswer struct {
-	Totals store.Counters   `json:"totals"`
-	Rows   []store.UsageRow `json:"rows"`
+	Totals api.Counters   `json:"totals"`
+	Rows   []api.UsageRow `json:"rows"`
 }
 
 // Usage is a recount of the messages and their timelines, whatever happened to them: a retry, a
@@ -91,7 +91,7 @@ func TestUsageEqualsARecountOfMessages(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	var want store.Counters
+	var want api.Counters
 	var usd, eur string
 	if err := s.Pool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM communication.message_logs WHERE tenant_id = $1),
@@ -143,7 +143,7 @@ func TestUsageEqualsARecountOfMessages(t *testing.T) {
 	}
 }
 
-func costs(ms []store.Money) map[string]string {
+func costs(ms []api.Money) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
 		out[m.Currency] = m.Amount
