@@ -41,7 +41,7 @@ func FuzzAcceptedMessageIsStorable(f *testing.F) {
 		if p := decodeBytes(body, &req); p != nil || req.Validate() != nil {
 			return
 		}
-		_, err := st.InsertMessages(context.Background(), []store.NewMessage{{ID: ids.NewSortable(ids.Message), TenantID: tenant.ID, Request: req}})
+		_, err := testenv.Record(context.Background(), st, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenant.ID, Request: req})
 		if err != nil {
 			t.Fatalf("accepted body could not be stored: %q: %v", body, err)
 		}

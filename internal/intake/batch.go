@@ -111,7 +111,12 @@ func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey stri
 			return nil, err
 		}
 	}
-	res, err := s.store.InsertMessages(ctx, msgs)
+	res, err := s.store.RecordMessages(ctx, func(tx *store.IntakeTx) error {
+		for _, m := range msgs {
+			record(tx, m)
+		}
+		return nil
+	})
 	if err != nil {
 		for c, r := range held {
 			r.Release(ctx, units[c])

@@ -89,7 +89,12 @@ func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger
 	// a tenth as often at a thousand requests a second. Publishing is off the request path, so
 	// it can wait longer for bigger Kafka batches.
 	svc.inserts = batch.New(func(ctx context.Context, in []store.NewMessage) ([]store.Inserted, error) {
-		return s.InsertMessages(ctx, in)
+		return s.RecordMessages(ctx, func(tx *store.IntakeTx) error {
+			for _, m := range in {
+				record(tx, m)
+			}
+			return nil
+		})
 	}, batch.Options{Size: 500, Concurrency: 4, Linger: 2 * time.Millisecond, IsolateFailures: db.RowError})
 	// The queues hold a burst of batch sends (8 calls of 1,000 recipients at once) with room
 	// to spare; an envelope is about 200 bytes.
@@ -217,6 +222,27 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 
 // quotaUnits is what a message counts against its channel's quota: one email, or its SMS
 // segments.
+// intakeWriter is what the intake's rules write through: store.IntakeTx.
+type intakeWriter interface {
+	Record(m store.NewMessage)
+	CountUsage(id string, units int)
+	Enqueue(id string)
+	Schedule(id string)
+}
+
+// record states what an accepted message writes: its row and first event (with its idempotency
+// key); its accepted usage, in the units its quota counts; and the outbox row that queues it now,
+// or the schedule entry that queues it at its time.
+func record(tx intakeWriter, m store.NewMessage) {
+	tx.Record(m)
+	tx.CountUsage(m.ID, int(quotaUnits(m)))
+	if m.SendAt != nil {
+		tx.Schedule(m.ID)
+	} else {
+		tx.Enqueue(m.ID)
+	}
+}
+
 func quotaUnits(nm store.NewMessage) int64 {
 	if nm.SMS != nil {
 		return int64(max(nm.SMS.Segments, 1))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +20,7 @@ type Ref struct {
 // Claimed is a message a worker now owns for one attempt, until its lease expires.
 type Claimed struct {
 	message.Message
-	// Attempt is this claim's attempt number: the fencing token FinishMessages checks, so a worker
+	// Attempt is this claim's attempt number: the fencing token FinishAttempts checks, so a worker
 	// whose lease expired cannot overwrite the outcome of the attempt that replaced it.
 	Attempt int
 	// AttemptBase and RetrySince start the retry budget: attempts above AttemptBase, time since
@@ -98,162 +97,6 @@ func (s *Store) RetryDue(ctx context.Context, ref Ref, attempts int) (time.Time,
 		return time.Time{}, false, fmt.Errorf("look up the retry time of %s: %w", ref.ID, err)
 	}
 	return due, true, nil
-}
-
-// Outcome is the result of one attempt.
-type Outcome struct {
-	Ref
-	Attempt           int            // from Claimed.Attempt
-	Status            message.Status // sent, failed, or queued for a retry at NextAttemptAt
-	ProviderConfigID  string
-	ProviderType      string
-	ProviderMessageID string
-	// PricedLater (the provider prices after sending) queues a sent message without a price for
-	// the pricer.
-	PricedLater bool
-	// AwaitsCallbacks (the provider reports deliveries) indexes a sent message by its provider
-	// message id, for its callbacks to find it.
-	AwaitsCallbacks bool
-	ErrorCode       string
-	ErrorMessage    string
-	// Cost and Currency are what a sent message cost, and CostSource where the figure came from
-	// ("provider", "unit_price", or "" for unknown): the worker's price rule decides.
-	Cost, Currency, CostSource string
-	// Event is the status its timeline event records ("retrying" for a retry).
-	Event         string
-	NextAttemptAt time.Time
-	// DeadLetter (with a failed status) also indexes the message in dead_letters, in the same
-	// statement, with Envelope as the intent to replay.
-	DeadLetter bool
-	Envelope   []byte
-}
-
-// FinishMessages records each outcome and its event, for messages still in the attempt that
-// produced it. It returns the ids of the messages recorded; an outcome of a superseded attempt is
-// ignored.
-// A sent or failed message leaves the outbox. A retry (status queued) goes back to waiting with
-// its outbox row unpublished, so if the caller dies before putting it on a retry topic the sweeper
-// publishes it, carrying its next_attempt_at.
-func (s *Store) FinishMessages(ctx context.Context, outs []Outcome) ([]string, error) {
-	n := len(outs)
-	var (
-		tenant, id, status, cfg, typ, pmid, code, msg = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		attempt                                       = make([]int32, n)
-		cost, currency, source, ev                    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		next                                          = make([]*time.Time, n)
-		dl                                            = make([]bool, n)
-		envs                                          = make([]string, n)
-		awaiting                                      []string // provider types whose sends are indexed
-		pricing                                       []string // provider types that price later
-	)
-	for i, o := range outs {
-		if o.AwaitsCallbacks && !slices.Contains(awaiting, o.ProviderType) {
-			awaiting = append(awaiting, o.ProviderType)
-		}
-		if o.PricedLater && !slices.Contains(pricing, o.ProviderType) {
-			pricing = append(pricing, o.ProviderType)
-		}
-		if o.Status != message.Sent && o.Status != message.Failed && (o.Status != message.Queued || o.NextAttemptAt.IsZero()) {
-			return nil, fmt.Errorf("outcome for %s: status %q is not sent, failed, or queued with a next attempt", o.ID, o.Status)
-		}
-		if o.Event == "" {
-			return nil, fmt.Errorf("outcome for %s: no event status", o.ID)
-		}
-		tenant[i], id[i], status[i], cfg[i], typ[i] = o.TenantID, o.ID, string(o.Status), o.ProviderConfigID, o.ProviderType
-		// The provider's words and ids are stored as text PostgreSQL accepts, whatever it answered.
-		pmid[i], code[i], msg[i], attempt[i] = pgText(o.ProviderMessageID), o.ErrorCode, pgText(o.ErrorMessage), int32(o.Attempt)
-		cost[i], currency[i], source[i], ev[i] = pgText(o.Cost), pgText(o.Currency), o.CostSource, o.Event
-		if !o.NextAttemptAt.IsZero() {
-			next[i] = &o.NextAttemptAt
-		}
-		dl[i], envs[i] = o.DeadLetter && o.Status == message.Failed, string(o.Envelope)
-		if dl[i] && len(o.Envelope) == 0 {
-			return nil, fmt.Errorf("outcome for %s: a dead letter needs its envelope", o.ID)
-		}
-	}
-	rows, err := s.pool.Query(ctx, `
-		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $17::text[], $18::text[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, source, event)
-		), t AS MATERIALIZED (
-			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
-			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
-			-- plan of it scans message_logs. The update checks again, on the row it locks.
-			SELECT o.* FROM o CROSS JOIN LATERAL (
-				SELECT l.tenant_id, l.status, l.attempts FROM communication.message_logs l WHERE l.id = o.id OFFSET 0
-			) l
-			WHERE l.tenant_id = o.tenant_id AND l.status = 'sending' AND l.attempts = o.attempt
-		), u AS (
-			UPDATE communication.message_logs m
-			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
-			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
-			    cost = o.cost, cost_currency = o.currency, cost_source = o.source,
-			    next_attempt_at = o.next,
-			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
-			FROM t o
-			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event,
-			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.source
-		), prices AS (
-			-- sent without a price by a provider that prices later: the pricer fetches it
-			INSERT INTO communication.price_checks (message_id, tenant_id, provider_config_id, provider_message_id, due_at)
-			SELECT id, tenant_id, cfg, pmid, now() FROM u
-			WHERE status = 'sent' AND source <> 'provider' AND cfg <> '' AND pmid <> '' AND typ = ANY($16::text[])
-			ON CONFLICT DO NOTHING
-		), usage AS (
-			-- every outcome is an attempt; see migration 0017 and FoldAnalytics
-			INSERT INTO communication.usage_deltas (tenant_id, day, channel, provider_config_id, template_key, category, currency, attempts, sent, failed, segments, cost)
-			SELECT tenant_id, (now() AT TIME ZONE 'UTC')::date, channel, cfg, tmpl, category, cost_currency, count(*),
-			       count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed'),
-			       coalesce(sum(coalesce(sms_segments, 1)) FILTER (WHERE status = 'sent' AND channel = 'sms'), 0),
-			       coalesce(sum(CASE WHEN cost ~ '^-?[0-9]+(\.[0-9]+)?$' THEN abs(cost::numeric) END) FILTER (WHERE status = 'sent'), 0)
-			FROM u GROUP BY 1, 2, 3, 4, 5, 6, 7
-		), refs AS (
-			-- how this message's delivery callbacks will find it (only providers that call back)
-			INSERT INTO communication.provider_message_refs (provider_config_id, provider_message_id, tenant_id, message_id)
-			SELECT cfg, pmid, tenant_id, id FROM u WHERE status = 'sent' AND cfg <> '' AND pmid <> '' AND typ = ANY($15::text[])
-			ON CONFLICT DO NOTHING
-		), roll AS (
-			-- the transitions this statement made, for the analytics rollup (see FoldAnalytics)
-			INSERT INTO communication.analytics_deltas (tenant_id, channel, bucket, sent, failed)
-			SELECT tenant_id, channel, date_trunc('hour', now(), 'UTC'), count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
-			FROM u WHERE status IN ('sent', 'failed') GROUP BY tenant_id, channel
-		), errs AS (
-			SELECT tenant_id, channel, typ, cfg, code, count(*) AS n, max(msg) AS msg
-			FROM u WHERE code <> '' GROUP BY tenant_id, channel, typ, cfg, code ORDER BY tenant_id, channel, typ, cfg, code
-		), errs_hourly AS (
-			INSERT INTO communication.provider_errors_hourly AS e
-				(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_at)
-			SELECT tenant_id, date_trunc('hour', now(), 'UTC'), channel, typ, cfg, code, n, msg, now() FROM errs
-			ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
-			DO UPDATE SET count = e.count + excluded.count, last_message = excluded.last_message, last_at = excluded.last_at
-		), errs_daily AS (
-			INSERT INTO communication.provider_errors_daily AS e
-				(tenant_id, bucket, channel, provider_type, provider_config_id, error_code, count, last_message, last_at)
-			SELECT tenant_id, date_trunc('day', now(), 'UTC'), channel, typ, cfg, code, n, msg, now() FROM errs
-			ON CONFLICT (tenant_id, bucket, channel, provider_type, provider_config_id, error_code)
-			DO UPDATE SET count = e.count + excluded.count, last_message = excluded.last_message, last_at = excluded.last_at
-		), dead AS (
-			INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, provider_config_id, error_code, error_message, attempts, envelope)
-			SELECT id, tenant_id, channel, typ, cfg, code, msg, attempt, env::jsonb FROM u WHERE dl
-		), done AS (
-			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id AND u.status <> 'queued'
-		), waiting AS (
-			UPDATE communication.dispatch_queue d SET published_at = NULL, created_at = now()
-			FROM u WHERE d.message_id = u.id AND u.status = 'queued'
-		)
-		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
-		SELECT id, tenant_id, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
-		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, awaiting, pricing, source, ev)
-	if err != nil {
-		return nil, fmt.Errorf("finish %d messages: %w", n, err)
-	}
-	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("finish %d messages: %w", n, err)
-	}
-	return recorded, nil
 }
 
 // MarkPublished records that these messages' intents reached comms.send, so the sweeper leaves them.

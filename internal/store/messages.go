@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,7 +24,7 @@ type NewMessage struct {
 	RequestHash    []byte               // identifies the body for idempotency comparisons
 	SMS            *message.SMSSize     // an SMS body's encoding and segments; nil for email
 	Template       *message.TemplateUse // what the body was rendered from; nil for ad-hoc bodies
-	SendAt         *time.Time           // scheduled: queued at this time; nil: now
+	SendAt         *time.Time           // when IntakeTx.Schedule queues it; nil for a message queued now
 	TraceParent    string               // the request's W3C trace context; empty with tracing off
 }
 
@@ -42,175 +41,6 @@ type Inserted struct {
 	Suppressed bool
 }
 
-// InsertMessages records a batch of messages in status queued, each with its queued event, in one
-// statement (so one transaction) and one round trip. Idempotency keys are enforced by the
-// idempotency_keys primary key: a repeated (tenant, key) records nothing and reports the earlier
-// message instead, found by a second statement only when a batch has such repeats.
-//
-// No explicit transaction: BEGIN and COMMIT were two more round trips per batch, and at a few
-// hundred requests a second (batches of one or two) they were most of the intake's database
-// traffic, holding connections idle in transaction while the process waited for CPU. The second
-// statement needs none either: ON CONFLICT DO NOTHING skips a key only once its owner has
-// committed, so a later statement sees the owner.
-func (s *Store) InsertMessages(ctx context.Context, msgs []NewMessage) ([]Inserted, error) {
-	n := len(msgs)
-	var (
-		id, tenant, channel, to, from, subject, text, html, meta, key = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		hash                                                          = make([][]byte, n)
-		category                                                      = make([]string, n)
-		rkey                                                          = make([]string, n)
-		smsEnc                                                        = make([]*string, n)
-		smsUnits, smsSegs                                             = make([]*int32, n), make([]*int32, n)
-		tmplKey, tmplLocale                                           = make([]*string, n), make([]*string, n)
-		tmplVersion                                                   = make([]*int32, n)
-		sendAt                                                        = make([]*time.Time, n)
-		traceParent                                                   = make([]*string, n)
-	)
-	for i, m := range msgs {
-		r := m.Request
-		id[i], tenant[i], channel[i], to[i], from[i] = m.ID, m.TenantID, string(r.Channel), r.To, r.From
-		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
-		category[i] = string(r.Category)
-		rkey[i] = message.RecipientKey(r.Channel, r.To)
-		if sz := m.SMS; sz != nil {
-			u, g := int32(sz.Units), int32(sz.Segments)
-			smsEnc[i], smsUnits[i], smsSegs[i] = &sz.Encoding, &u, &g
-		}
-		sendAt[i] = m.SendAt
-		if m.TraceParent != "" {
-			traceParent[i] = &m.TraceParent
-		}
-		if t := m.Template; t != nil {
-			v := int32(t.Version)
-			tmplKey[i], tmplVersion[i], tmplLocale[i] = &t.Key, &v, &t.Locale
-		}
-		if category[i] == "" {
-			category[i] = string(message.Transactional)
-		}
-		meta[i] = "{}"
-		if len(r.Metadata) > 0 {
-			b, err := json.Marshal(r.Metadata)
-			if err != nil {
-				return nil, fmt.Errorf("encode metadata: %w", err)
-			}
-			meta[i] = string(b)
-		}
-		if hash[i] == nil {
-			hash[i] = []byte{}
-		}
-	}
-
-	out := make([]Inserted, n)
-	err := func() error {
-		rows, err := s.pool.Query(ctx, `
-			WITH req AS (
-				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
-				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[])
-				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey,
-				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent)
-			), sup AS (
-				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
-				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
-				SELECT req.id FROM req CROSS JOIN LATERAL (
-					SELECT 1 FROM communication.suppressions s
-					WHERE s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient = req.rkey OFFSET 0
-				) s
-			), ok AS (
-				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup)
-			), idem AS (
-				INSERT INTO communication.idempotency_keys (tenant_id, key, message_id, request_hash)
-				SELECT tenant_id, idem_key, id, req_hash FROM ok WHERE idem_key <> ''
-				ON CONFLICT (tenant_id, key) DO NOTHING
-				RETURNING message_id
-			), ins AS (
-				INSERT INTO communication.message_logs
-					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
-					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent)
-				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
-				       CASE WHEN send_at IS NULL THEN 'queued' ELSE 'scheduled' END, category,
-				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
-				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
-				RETURNING id, tenant_id, created_at, status, scheduled_at, channel, coalesce(template_key, '') AS tmpl, category, sms_segments
-			), usage AS (
-				-- accepted, and the units quotas count (see migration 0017)
-				INSERT INTO communication.usage_deltas (tenant_id, day, channel, template_key, category, accepted, accepted_units)
-				SELECT tenant_id, (created_at AT TIME ZONE 'UTC')::date, channel, tmpl, category, count(*),
-				       sum(CASE WHEN channel = 'sms' THEN coalesce(sms_segments, 1) ELSE 1 END)
-				FROM ins GROUP BY 1, 2, 3, 4, 5
-			), ev AS (
-				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
-				SELECT id, tenant_id, status, 'internal' FROM ins
-			), pending AS (
-				-- the outbox: a scheduled message enters it when due (ReleaseDue)
-				INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
-				SELECT id, tenant_id, created_at FROM ins WHERE status = 'queued'
-			), sched AS (
-				INSERT INTO communication.schedule (message_id, tenant_id, due_at)
-				SELECT id, tenant_id, scheduled_at FROM ins WHERE status = 'scheduled'
-			)
-			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
-			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent)
-		if err != nil {
-			return err
-		}
-		created := make(map[string]time.Time, n)
-		suppressed := map[string]bool{}
-		var (
-			gotID string
-			at    time.Time
-			sup   bool
-		)
-		_, err = pgx.ForEachRow(rows, []any{&gotID, &at, &sup}, func() error {
-			if sup {
-				suppressed[gotID] = true
-			} else {
-				created[gotID] = at
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-
-		// Whatever was not inserted (nor suppressed) lost an idempotency race or repeated an
-		// earlier key: report the message that owns the key.
-		var lostTenant, lostKey []string
-		for i := range msgs {
-			if at, ok := created[id[i]]; ok {
-				out[i] = Inserted{ID: id[i], CreatedAt: at}
-			} else if suppressed[id[i]] {
-				out[i] = Inserted{Suppressed: true}
-			} else {
-				lostTenant, lostKey = append(lostTenant, tenant[i]), append(lostKey, key[i])
-			}
-		}
-		if len(lostKey) == 0 {
-			return nil
-		}
-		owners, err := s.idempotencyOwners(ctx, lostTenant, lostKey)
-		if err != nil {
-			return err
-		}
-		for i := range msgs {
-			if _, ok := created[id[i]]; ok || suppressed[id[i]] {
-				continue
-			}
-			o, ok := owners[[2]string{tenant[i], key[i]}]
-			if !ok {
-				return fmt.Errorf("message %s was not inserted and owns no idempotency key", id[i])
-			}
-			out[i] = o.answer(hash[i])
-		}
-		return nil
-	}()
-	if err != nil {
-		return nil, fmt.Errorf("insert %d messages: %w", n, err)
-	}
-	return out, nil
-}
-
 type idemOwner struct {
 	id   string
 	hash []byte
@@ -223,7 +53,7 @@ func (o idemOwner) answer(hash []byte) Inserted {
 }
 
 // ListRepeats answers requests that are turned away before they are inserted (a quota reached): for
-// each of tenantID's keys already used, what InsertMessages would answer a request with hash,
+// each of tenantID's keys already used, what RecordMessages would answer a request with hash,
 // by key; keys never used are absent.
 func (s *Store) ListRepeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]Inserted, error) {
 	tenants := make([]string, len(keys))

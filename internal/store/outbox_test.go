@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/ids"
 )
 
@@ -18,7 +19,7 @@ func TestEventOutboxAgeIsTheOldestEventsWait(t *testing.T) {
 		t.Fatalf("empty outbox: age %v, %v; want 0", age, err)
 	}
 	a := tenant(t, s)
-	if _, err := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100")}}); err != nil {
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)

@@ -59,7 +59,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		for i := range msgs {
 			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
 		}
-		ins, err := s.InsertMessages(ctx, msgs)
+		ins, err := testenv.Record(ctx, s, msgs...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,9 +76,16 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		}
 		outs := make([]store.Outcome, len(claimed))
 		for i, c := range claimed {
-			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, Event: "sent", ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
+			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
 		}
-		if got, err := s.FinishMessages(ctx, outs); err != nil || len(got) != n {
+		got, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+			for _, o := range outs {
+				tx.Record(o)
+				tx.Emit(o.Ref, "sent")
+			}
+			return nil
+		})
+		if err != nil || len(got) != n {
 			t.Fatalf("finished %d of %d: %v", len(got), n, err)
 		}
 		if _, _, err := s.SweepLost(ctx, "", 500, time.Hour, func(context.Context, []store.Stranded) error { return nil }); err != nil {
@@ -100,7 +107,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		for i := range msgs {
 			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550000")}
 		}
-		if _, err := s.InsertMessages(ctx, msgs); err != nil {
+		if _, err := testenv.Record(ctx, s, msgs...); err != nil {
 			t.Fatal(err)
 		}
 	}

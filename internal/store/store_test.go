@@ -33,19 +33,19 @@ func sms(to string) message.Request {
 	return message.Request{Channel: message.SMS, To: to, Text: "hi"}
 }
 
-func TestInsertMessagesIdempotency(t *testing.T) {
+func TestRecordMessagesIdempotency(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	a, b := tenant(t, s), tenant(t, s)
 
-	first, err := s.InsertMessages(ctx, []store.NewMessage{
-		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+	first, err := testenv.Record(ctx, s,
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
 		// same key, same tenant, same batch: must collapse onto the first
-		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
 		// same key, other tenant: independent
-		{ID: ids.New(ids.Message), TenantID: b, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
-		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550101")},
-	})
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: b, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550101")},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +56,10 @@ func TestInsertMessagesIdempotency(t *testing.T) {
 		t.Fatalf("tenants or keyless messages interfered: %+v", first)
 	}
 
-	again, err := s.InsertMessages(ctx, []store.NewMessage{
-		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
-		{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550199"), IdempotencyKey: "k1", RequestHash: []byte("other")},
-	})
+	again, err := testenv.Record(ctx, s,
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550199"), IdempotencyKey: "k1", RequestHash: []byte("other")},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestClaimAndFinishStateMachine(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	ins, err := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}})
+	ins, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +101,10 @@ func TestClaimAndFinishStateMachine(t *testing.T) {
 		t.Fatalf("claimed a leased message twice")
 	}
 	// A stale attempt's outcome is ignored.
-	if got, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 7, Status: message.Sent, Event: "sent"}}); err != nil || len(got) != 0 {
+	if got, err := finish(ctx, s, "sent", store.Outcome{Ref: ref, Attempt: 7, Status: message.Sent}); err != nil || len(got) != 0 {
 		t.Fatalf("stale outcome recorded: %v %v", got, err)
 	}
-	recorded, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, Event: "sent", ProviderType: "sandbox", ProviderMessageID: "sb_1"}})
+	recorded, err := finish(ctx, s, "sent", store.Outcome{Ref: ref, Attempt: 1, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_1"})
 	n := len(recorded)
 	if err != nil || n != 1 {
 		t.Fatalf("finish: %d %v", n, err)
@@ -133,7 +133,7 @@ func TestExpiredLeaseIsReclaimedAndSwept(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	ins, _ := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}})
+	ins, _ := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")})
 	ref := store.Ref{TenantID: ten, ID: ins[0].ID}
 	if c, _ := s.ClaimMessages(ctx, []store.Ref{ref}, time.Millisecond); len(c) != 1 {
 		t.Fatal("claim failed")
@@ -158,7 +158,7 @@ func TestSweepUnpublishedFailedPublishKeepsThem(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	if _, err := s.InsertMessages(ctx, []store.NewMessage{{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}}); err != nil {
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("broker down")
@@ -186,7 +186,7 @@ func TestListMessagesFiltersAndPaginates(t *testing.T) {
 		}
 		batch = append(batch, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: r})
 	}
-	if _, err := s.InsertMessages(ctx, batch); err != nil {
+	if _, err := testenv.Record(ctx, s, batch...); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
@@ -226,7 +226,7 @@ func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
 	}
-	ins, err := s.InsertMessages(ctx, msgs)
+	ins, err := testenv.Record(ctx, s, msgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,10 +288,10 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	s := store.New(pool)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	ins, err := s.InsertMessages(ctx, []store.NewMessage{
-		{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")},
-		{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550101")},
-	})
+	ins, err := testenv.Record(ctx, s,
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")},
+		store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550101")},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,8 +301,8 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	if err != nil || len(c) != 1 {
 		t.Fatalf("claim: %v %v", c, err)
 	}
-	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: waiting, Attempt: 1, Status: message.Queued, Event: "retrying", ProviderType: "sandbox",
-		ErrorCode: "provider_unavailable", NextAttemptAt: time.Now().Add(time.Hour)}}); err != nil {
+	if _, err := finish(ctx, s, "retrying", store.Outcome{Ref: waiting, Attempt: 1, Status: message.Queued, ProviderType: "sandbox",
+		ErrorCode: "provider_unavailable", NextAttemptAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.MarkPublished(ctx, []store.Ref{lost, waiting}); err != nil {

@@ -51,14 +51,19 @@ func sentMessage(t *testing.T, s *store.Store, tenantID, cfg, pmid string) strin
 	t.Helper()
 	ctx := context.Background()
 	id := ids.New(ids.Message)
-	if _, err := s.InsertMessages(ctx, []store.NewMessage{{ID: id, TenantID: tenantID, Request: sms("+14155550100")}}); err != nil {
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: id, TenantID: tenantID, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}
 	ref := store.Ref{TenantID: tenantID, ID: id}
 	if _, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Sent, Event: "sent", ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid, AwaitsCallbacks: true}}); err != nil {
+	if _, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		tx.Record(store.Outcome{Ref: ref, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: pmid})
+		tx.Emit(ref, "sent")
+		tx.IndexForCallbacks(ref)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return id

@@ -16,6 +16,7 @@ import (
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
@@ -126,7 +127,7 @@ func seedSentMessages(tb testing.TB, st *store.Store, tenantID, cfg string, n in
 			msgs[i] = store.NewMessage{ID: id, TenantID: tenantID, Request: message.Request{Channel: message.SMS, To: "+14155550123", Text: "code"}}
 			refs[i] = store.Ref{TenantID: tenantID, ID: id}
 		}
-		if _, err := st.InsertMessages(ctx, msgs); err != nil {
+		if _, err := testenv.Record(ctx, st, msgs...); err != nil {
 			tb.Fatal(err)
 		}
 		if _, err := st.ClaimMessages(ctx, refs, time.Minute); err != nil {
@@ -135,9 +136,15 @@ func seedSentMessages(tb testing.TB, st *store.Store, tenantID, cfg string, n in
 		outs := make([]store.Outcome, k)
 		for i, r := range refs {
 			sid := fmt.Sprintf("SM%032x", len(sids)+i+int(time.Now().UnixNano()%1e9)*1000)
-			outs[i] = store.Outcome{Ref: r, Attempt: 1, Status: message.Sent, Event: "sent", ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: sid}
+			outs[i] = store.Outcome{Ref: r, Attempt: 1, Status: message.Sent, ProviderConfigID: cfg, ProviderType: "twilio", ProviderMessageID: sid}
 		}
-		if _, err := st.FinishMessages(ctx, outs); err != nil {
+		if _, err := st.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+			for _, o := range outs {
+				tx.Record(o)
+				tx.Emit(o.Ref, "sent")
+			}
+			return nil
+		}); err != nil {
 			tb.Fatal(err)
 		}
 		for _, o := range outs {

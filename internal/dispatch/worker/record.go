@@ -69,10 +69,15 @@ func (w *Worker) claimBatch(ctx context.Context, refs []store.Ref) ([]*store.Cla
 	return out, nil
 }
 
-// finishBatch records outcomes; each caller learns whether its own was recorded (1) or belonged to
-// a superseded attempt (0).
-func (w *Worker) finishBatch(ctx context.Context, outs []store.Outcome) ([]int, error) {
-	recorded, err := w.store.FinishMessages(ctx, outs)
+// finishBatch records outcomes as the rules say (write); each caller learns whether its own was
+// recorded (1) or belonged to a superseded attempt (0).
+func (w *Worker) finishBatch(ctx context.Context, outs []outcome) ([]int, error) {
+	recorded, err := w.store.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		for _, o := range outs {
+			write(tx, o)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,44 @@ import (
 )
 
 // The rules of an attempt's outcome, stated in Go; the store records what they decide, in one
-// round trip per batch (store.FinishMessages).
+// round trip per batch (store.FinishAttempts).
+
+// outcome is one attempt's result: what its message records, and what the rules need to know to
+// decide the rest.
+type outcome struct {
+	store.Outcome
+	awaitsCallbacks bool   // the provider reports deliveries by callback
+	pricedLater     bool   // the provider prices a send some time after it
+	envelope        []byte // the intent to replay, when the attempt dead-letters the message
+}
+
+// outcomeWriter is what the rules write through: store.OutcomeTx.
+type outcomeWriter interface {
+	Record(o store.Outcome)
+	Emit(ref store.Ref, event string)
+	IndexForCallbacks(ref store.Ref)
+	PriceLater(ref store.Ref)
+	DeadLetter(ref store.Ref, envelope []byte)
+}
+
+// write states what an outcome writes: its message's row and timeline event, always; for a
+// message sent through a provider that calls back, the index its callbacks find it by; for one
+// sent without a price through a provider that prices later, a price check; for one that ran
+// out of retries, a dead letter.
+func write(tx outcomeWriter, o outcome) {
+	tx.Record(o.Outcome)
+	tx.Emit(o.Ref, eventOf(o.Status))
+	tracked := o.Status == message.Sent && o.ProviderConfigID != "" && o.ProviderMessageID != ""
+	if tracked && o.awaitsCallbacks {
+		tx.IndexForCallbacks(o.Ref)
+	}
+	if tracked && o.pricedLater && o.CostSource != costFromProvider {
+		tx.PriceLater(o.Ref)
+	}
+	if o.Status == message.Failed && o.envelope != nil {
+		tx.DeadLetter(o.Ref, o.envelope)
+	}
+}
 
 // Cost sources, as message_logs.cost_source records them.
 const (

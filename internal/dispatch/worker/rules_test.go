@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/logicspike/comms/internal/domain"
@@ -47,6 +48,53 @@ func TestEventOf(t *testing.T) {
 	for s, want := range map[message.Status]string{message.Sent: "sent", message.Failed: "failed", message.Queued: "retrying"} {
 		if got := eventOf(s); got != want {
 			t.Errorf("eventOf(%s) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// writes records what write asked of the transaction, as one line per call.
+type writes []string
+
+func (w *writes) Record(o store.Outcome)           { *w = append(*w, "record "+string(o.Status)) }
+func (w *writes) Emit(_ store.Ref, event string)   { *w = append(*w, "event "+event) }
+func (w *writes) IndexForCallbacks(store.Ref)      { *w = append(*w, "index for callbacks") }
+func (w *writes) PriceLater(store.Ref)             { *w = append(*w, "price later") }
+func (w *writes) DeadLetter(_ store.Ref, e []byte) { *w = append(*w, "dead letter "+string(e)) }
+
+func TestWhatAnOutcomeWrites(t *testing.T) {
+	sent := func(cfg, pmid, source string) store.Outcome {
+		return store.Outcome{Status: message.Sent, ProviderConfigID: cfg, ProviderMessageID: pmid, CostSource: source}
+	}
+	for _, tc := range []struct {
+		name string
+		o    outcome
+		want []string
+	}{
+		{"a send through a provider that neither calls back nor prices later", outcome{Outcome: sent("prv_1", "id1", "")},
+			[]string{"record sent", "event sent"}},
+		{"a send through a provider that calls back is indexed", outcome{Outcome: sent("prv_1", "SM1", ""), awaitsCallbacks: true},
+			[]string{"record sent", "event sent", "index for callbacks"}},
+		{"no provider message id: nothing to index or price", outcome{Outcome: sent("prv_1", "", ""), awaitsCallbacks: true, pricedLater: true},
+			[]string{"record sent", "event sent"}},
+		{"no config (a sandbox route): nothing to index or price", outcome{Outcome: sent("", "SM1", ""), awaitsCallbacks: true, pricedLater: true},
+			[]string{"record sent", "event sent"}},
+		{"priced later without a price: a price check", outcome{Outcome: sent("prv_1", "SM1", ""), awaitsCallbacks: true, pricedLater: true},
+			[]string{"record sent", "event sent", "index for callbacks", "price later"}},
+		{"priced later by unit price: still asks the provider", outcome{Outcome: sent("prv_1", "SM1", costFromUnitPrice), pricedLater: true},
+			[]string{"record sent", "event sent", "price later"}},
+		{"the provider priced it with the send: no price check", outcome{Outcome: sent("prv_1", "SM1", costFromProvider), pricedLater: true},
+			[]string{"record sent", "event sent"}},
+		{"a retry is recorded as queued, its event retrying", outcome{Outcome: store.Outcome{Status: message.Queued}, envelope: []byte("env")},
+			[]string{"record queued", "event retrying"}},
+		{"a permanent failure: failed, not dead-lettered", outcome{Outcome: store.Outcome{Status: message.Failed}},
+			[]string{"record failed", "event failed"}},
+		{"retries exhausted: failed and dead-lettered with its intent", outcome{Outcome: store.Outcome{Status: message.Failed}, envelope: []byte("env")},
+			[]string{"record failed", "event failed", "dead letter env"}},
+	} {
+		var got writes
+		write(&got, tc.o)
+		if strings.Join(got, "; ") != strings.Join(tc.want, "; ") {
+			t.Errorf("%s:\n got  %q\n want %q", tc.name, got, tc.want)
 		}
 	}
 }

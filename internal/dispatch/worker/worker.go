@@ -44,7 +44,7 @@ type Worker struct {
 	log    *slog.Logger
 
 	claims  *batch.Batcher[store.Ref, *store.Claimed]
-	outs    *batch.Batcher[store.Outcome, int]
+	outs    *batch.Batcher[outcome, int]
 	retries *queue.Producer // no fixed topic: retry tiers
 	// defers carries intents to retry tiers. Concurrent ones share a produce: behind an open
 	// breaker every intent of the tenant is deferred, hundreds a second.
@@ -163,7 +163,6 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	if !ok {
 		return false
 	}
-	out.Event = eventOf(out.Status)
 	answered := time.Now()
 	var recorded int
 	if err := retry.UntilDone(ctx, func() error {
@@ -185,12 +184,12 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 		}
 	case message.Queued:
 		metrics.Retries.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
-		w.scheduleRetry(ctx, log, env, out)
+		w.scheduleRetry(ctx, log, env, out.Outcome)
 	default:
 		metrics.Failed.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType, out.ErrorCode).Inc()
-		if out.DeadLetter {
+		if out.envelope != nil {
 			metrics.DeadLetters.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
-			w.publishDeadLetter(ctx, log, m, out)
+			w.publishDeadLetter(ctx, log, m, out.Outcome)
 		}
 	}
 	return true
@@ -250,8 +249,8 @@ func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) 
 // schedules a retry, while the tenant's budget lasts; a permanent one, or an exhausted budget,
 // fails the message, and an exhausted budget also dead-letters it.
 // release gives back the message's in-flight slot while it waits for a bulkhead.
-func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (store.Outcome, bool) {
-	out := store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}
+func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (outcome, bool) {
+	out := outcome{Outcome: store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}}
 	var plan Plan
 	if err := retry.UntilDone(ctx, func() error {
 		var err error
@@ -273,7 +272,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
 		reg, _ := provider.Lookup(route.Config.Type)
-		out.AwaitsCallbacks, out.PricedLater = reg.Callbacks != nil, reg.PricedLater
+		out.awaitsCallbacks, out.pricedLater = reg.Callbacks != nil, reg.PricedLater
 		t, refused, ok := w.admission.admit(ctx, route, release)
 		switch {
 		case !ok:
@@ -337,7 +336,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		log.InfoContext(ctx, "retry scheduled", "code", last.Code, "in", delay.Round(time.Millisecond))
 		return out, true
 	}
-	out.DeadLetter, out.Envelope = true, env
+	out.envelope = env
 	log.WarnContext(ctx, "retries exhausted: dead-lettered", "code", last.Code, "attempts", used)
 	return out, true
 }

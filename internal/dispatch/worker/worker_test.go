@@ -398,8 +398,11 @@ func TestEarlyRetryIntentIsDeferredNotDropped(t *testing.T) {
 		t.Fatalf("claim: %v %v", c, err)
 	}
 	due := time.Now().Add(3 * time.Second)
-	if _, err := s.Store.FinishMessages(ctx, []store.Outcome{{Ref: ref, Attempt: 1, Status: message.Queued, Event: "retrying",
-		ProviderType: "sandbox", ErrorCode: "provider_unavailable", NextAttemptAt: due}}); err != nil {
+	if _, err := s.Store.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		tx.Record(store.Outcome{Ref: ref, Attempt: 1, Status: message.Queued, ProviderType: "sandbox", ErrorCode: "provider_unavailable", NextAttemptAt: due})
+		tx.Emit(ref, "retrying")
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// The retry's intent, made due now, as Release did to a retry that had once been parked.
