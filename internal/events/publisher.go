@@ -35,17 +35,25 @@ type Config struct {
 	Batch int
 }
 
+// Store is what the publisher reads and changes; *store.Store implements it.
+type Store interface {
+	PublishEvents(ctx context.Context, limit int, publish func(context.Context, []store.OutboxEvent) error) (int, error)
+	PublishAccountEvents(ctx context.Context, limit int, publish func(context.Context, []store.AccountEvent) error) (int, error)
+	CountEventOutbox(ctx context.Context) (int64, error)
+	GetEventOutboxAge(ctx context.Context) (time.Duration, error)
+}
+
 // Publisher moves events from the outbox to comms.events. Any number may run: one at a time
 // holds the outbox, the others wait their turn.
 type Publisher struct {
 	cfg   Config
-	store *store.Store
+	store Store
 	prod  Producer
 	log   *slog.Logger
 }
 
 // New returns a publisher; start it with Run.
-func New(cfg Config, st *store.Store, prod Producer, log *slog.Logger) *Publisher {
+func New(cfg Config, st Store, prod Producer, log *slog.Logger) *Publisher {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 50 * time.Millisecond
 	}

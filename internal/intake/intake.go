@@ -60,9 +60,20 @@ type Renderer interface {
 	Render(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error)
 }
 
+// Store is what the intake records and reads; *store.Store implements it.
+type Store interface {
+	RecordMessages(ctx context.Context, fn func(tx *store.IntakeTx) error) ([]store.Inserted, error)
+	ClaimRequestKey(ctx context.Context, tenantID, key string, hash []byte) (bool, error)
+	ListRepeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]store.Inserted, error)
+	MarkPublished(ctx context.Context, refs []store.Ref) error
+	GetMessage(ctx context.Context, tenantID, id string) (message.Message, error)
+	ListMessages(ctx context.Context, tenantID string, f domain.MessageFilter) ([]message.Message, string, error)
+	CancelScheduled(ctx context.Context, tenantID, id string) (message.Status, error)
+}
+
 // Service is the intake.
 type Service struct {
-	store     *store.Store
+	store     Store
 	templates Renderer          // nil: template sends are refused
 	quotas    *quota.Counter    // nil: quotas are not enforced
 	idem      *IdempotencyCache // nil: no fast path
@@ -83,7 +94,7 @@ type Service struct {
 const markLinger = 250 * time.Millisecond
 
 // New returns an intake service. Run it before calling Submit.
-func New(s *store.Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger) *Service {
+func New(s Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger) *Service {
 	svc := &Service{store: s, idem: idem, pub: pub, log: log}
 	// Inserts wait up to 2 ms for company: a request pays at most that, and the database commits
 	// a tenth as often at a thousand requests a second. Publishing is off the request path, so

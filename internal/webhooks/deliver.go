@@ -98,10 +98,20 @@ func (c *Config) defaults() {
 	}
 }
 
+// DeliveryStore is what the deliverer reads and changes; *store.Store implements it.
+type DeliveryStore interface {
+	ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]domain.WebhookDelivery, error)
+	RecordWebhookOutcomes(ctx context.Context, outs []store.WebhookOutcome) error
+	ListWebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]domain.WebhookEndpoint, error)
+	MarkWebhookEndpointFailed(ctx context.Context, id string, at time.Time) (time.Time, error)
+	MarkWebhookEndpointSucceeded(ctx context.Context, id string) error
+	DisableFailingWebhookEndpoint(ctx context.Context, id string, streakStart time.Time, reason string, now time.Time) (domain.WebhookEndpoint, bool, error)
+}
+
 // Deliverer delivers events to endpoints. Any number may run in one consumer group.
 type Deliverer struct {
 	cfg    Config
-	store  *store.Store
+	store  DeliveryStore
 	ring   *secrets.Ring
 	log    *slog.Logger
 	sender *sender
@@ -113,7 +123,7 @@ type Deliverer struct {
 }
 
 // New returns a Deliverer; start it with Run.
-func New(cfg Config, st *store.Store, ring *secrets.Ring, log *slog.Logger) *Deliverer {
+func New(cfg Config, st DeliveryStore, ring *secrets.Ring, log *slog.Logger) *Deliverer {
 	cfg.defaults()
 	d := &Deliverer{cfg: cfg, store: st, ring: ring, log: log.With("component", "webhooks"),
 		sender: newSender(cfg.Dial, cfg.Timeout), gates: &gates{m: map[string]*gate{}, perHost: cfg.PerEndpoint},

@@ -37,9 +37,24 @@ type Notifier interface {
 	EndpointsChanged(ctx context.Context, tenantID string)
 }
 
+// Store is what the endpoint service keeps in the database; *store.Store implements it.
+type Store interface {
+	CountWebhookEndpoints(ctx context.Context, tenantID string) (int, error)
+	CreateWebhookEndpoint(ctx context.Context, e domain.WebhookEndpoint, now time.Time) (domain.WebhookEndpoint, error)
+	GetWebhookEndpoint(ctx context.Context, tenantID, id string) (domain.WebhookEndpoint, error)
+	ListWebhookEndpoints(ctx context.Context, tenantID string, enabledOnly bool) ([]domain.WebhookEndpoint, error)
+	UpdateWebhookEndpoint(ctx context.Context, tenantID, id string, p domain.WebhookEndpointPatch, now time.Time) (domain.WebhookEndpoint, error)
+	DeleteWebhookEndpoint(ctx context.Context, tenantID, id string) error
+	RotateWebhookSecret(ctx context.Context, tenantID, id, keyVersion string, sealed []byte, expires, now time.Time) (domain.WebhookEndpoint, error)
+	ListWebhookDeliveries(ctx context.Context, tenantID, endpointID, status, cursor string, limit int) ([]domain.WebhookDelivery, string, error)
+	ReplayWebhookDeliveries(ctx context.Context, tenantID, endpointID string, r domain.WebhookReplay, now time.Time) (queued int, repeated bool, err error)
+	RecordWebhookOutcomes(ctx context.Context, outs []store.WebhookOutcome) error
+	RecordAudit(ctx context.Context, action, targetType, targetID, tenantID string, after any) error
+}
+
 // Service manages tenants' endpoints for the API.
 type Service struct {
-	store        *store.Store
+	store        Store
 	ring         *secrets.Ring
 	sender       *sender
 	notify       Notifier
@@ -61,7 +76,7 @@ type ServiceConfig struct {
 }
 
 // NewService returns the API's endpoint service.
-func NewService(cfg ServiceConfig, st *store.Store, ring *secrets.Ring, log *slog.Logger) *Service {
+func NewService(cfg ServiceConfig, st Store, ring *secrets.Ring, log *slog.Logger) *Service {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}

@@ -55,15 +55,21 @@ func Backoff(tries int) time.Duration {
 	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
 }
 
+// Store is what the applier changes; *store.Store implements it.
+type Store interface {
+	ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *store.CallbackTx, due []store.DueCallback) error) error
+	FoldAnalytics(ctx context.Context) (int, error)
+}
+
 // Applier applies callbacks.
 type Applier struct {
 	cfg   Config
-	store *store.Store
+	store Store
 	log   *slog.Logger
 }
 
 // New returns an applier.
-func New(cfg Config, s *store.Store, log *slog.Logger) *Applier {
+func New(cfg Config, s Store, log *slog.Logger) *Applier {
 	return &Applier{cfg: cfg.withDefaults(), store: s, log: log.With("service", "applier")}
 }
 
@@ -108,7 +114,7 @@ const FoldInterval = 500 * time.Millisecond
 // Fold moves the worker's pending sent and failed counts into the analytics rollup every interval
 // until ctx ends (store.FoldAnalytics). The worker and the webhook binaries both run it: any number
 // of folders may run, each delta is counted once.
-func Fold(ctx context.Context, s *store.Store, interval time.Duration, log *slog.Logger) {
+func Fold(ctx context.Context, s Store, interval time.Duration, log *slog.Logger) {
 	poll.Every(ctx, interval, func(ctx context.Context) {
 		if _, err := s.FoldAnalytics(ctx); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "fold analytics failed; retrying", "err", err)

@@ -30,16 +30,23 @@ type Adapters interface {
 	Stored(p domain.ProviderConfig) (provider.Adapter, error)
 }
 
+// Store is what the pricer reads and changes; *store.Store implements it.
+type Store interface {
+	ClaimPriceChecks(ctx context.Context, limit int, delay, lease time.Duration) ([]store.PriceCheck, error)
+	ApplyPrices(ctx context.Context, results []store.PriceResult, retryAt time.Time, maxTries int) error
+	GetProviderConfigByID(ctx context.Context, id string) (domain.ProviderConfig, error)
+}
+
 // Pricer runs the price checks.
 type Pricer struct {
 	cfg      Config
-	store    *store.Store
+	store    Store
 	adapters Adapters
 	log      *slog.Logger
 }
 
 // New returns a pricer.
-func New(cfg Config, st *store.Store, adapters Adapters, log *slog.Logger) *Pricer {
+func New(cfg Config, st Store, adapters Adapters, log *slog.Logger) *Pricer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Second
 	}

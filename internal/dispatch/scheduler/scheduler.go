@@ -25,16 +25,22 @@ type Config struct {
 	Batch int
 }
 
+// Store is what the scheduler reads and changes; *store.Store implements it.
+type Store interface {
+	ReleaseDue(ctx context.Context, limit int) ([]store.Due, error)
+	MarkPublished(ctx context.Context, refs []store.Ref) error
+}
+
 // Scheduler is the loop.
 type Scheduler struct {
 	cfg   Config
-	store *store.Store
+	store Store
 	pub   intake.Publisher
 	log   *slog.Logger
 }
 
 // New returns a scheduler publishing through pub.
-func New(cfg Config, s *store.Store, pub intake.Publisher, log *slog.Logger) *Scheduler {
+func New(cfg Config, s Store, pub intake.Publisher, log *slog.Logger) *Scheduler {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 100 * time.Millisecond
 	}

@@ -57,10 +57,17 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// Store is what the sweeper reads and changes; *store.Store implements it.
+type Store interface {
+	SweepUnpublished(ctx context.Context, grace time.Duration, limit int, publish func(context.Context, []store.Stranded) error) (int, error)
+	SweepLost(ctx context.Context, after string, pageSize int, lostAfter time.Duration, publish func(context.Context, []store.Stranded) error) (n int, next string, err error)
+	DeleteExpiredIdempotencyKeys(ctx context.Context, ttl time.Duration, limit int) (int, error)
+}
+
 // Sweeper is the loop.
 type Sweeper struct {
 	cfg   Config
-	store *store.Store
+	store Store
 	pub   intake.Publisher
 	log   *slog.Logger
 	// leasePage is where the next page of the expired-lease sweep starts (a message id; "" for
@@ -69,7 +76,7 @@ type Sweeper struct {
 }
 
 // New returns a sweeper.
-func New(cfg Config, s *store.Store, pub intake.Publisher, log *slog.Logger) *Sweeper {
+func New(cfg Config, s Store, pub intake.Publisher, log *slog.Logger) *Sweeper {
 	return &Sweeper{cfg: cfg.WithDefaults(), store: s, pub: pub, log: log}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/domain"
-	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -28,11 +27,17 @@ type Route struct {
 	Sender Sender
 }
 
+// RouteStore is what the router reads; *store.Store implements it.
+type RouteStore interface {
+	GetTenant(ctx context.Context, id string) (domain.Tenant, error)
+	ListProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]domain.ProviderConfig, error)
+}
+
 // Router picks the provider configs for a tenant's message: the tenant's own enabled configs by
 // priority, then the system defaults if the tenant may fall back. Lookups are cached for ttl, so a
 // config change reaches running workers within ttl; adapters are cached per config version.
 type Router struct {
-	store   *store.Store
+	store   RouteStore
 	factory Factory
 	ttl     time.Duration
 	log     *slog.Logger
@@ -60,7 +65,7 @@ type Plan struct {
 }
 
 // NewRouter returns a router building adapters with factory.
-func NewRouter(s *store.Store, factory Factory, ttl time.Duration, log *slog.Logger) *Router {
+func NewRouter(s RouteStore, factory Factory, ttl time.Duration, log *slog.Logger) *Router {
 	return &Router{store: s, factory: factory, ttl: ttl, log: log, routes: map[string]routeEntry{}, senders: map[string]versioned{}}
 }
 

@@ -35,10 +35,19 @@ import (
 	"github.com/logicspike/comms/pkg/provider"
 )
 
+// Store is what the dispatcher reads and changes; *store.Store implements it.
+type Store interface {
+	ClaimMessages(ctx context.Context, refs []store.Ref, lease time.Duration) ([]store.Claimed, error)
+	RetryDue(ctx context.Context, ref store.Ref, attempts int) (time.Time, bool, error)
+	FinishAttempts(ctx context.Context, fn func(tx *store.OutcomeTx) error) ([]string, error)
+	MarkPublished(ctx context.Context, refs []store.Ref) error
+	SetProviderHealth(ctx context.Context, id, health, reason string) error
+}
+
 // Worker is one dispatcher.
 type Worker struct {
 	cfg    Config
-	store  *store.Store
+	store  Store
 	router *Router
 	dlq    *queue.Producer
 	log    *slog.Logger
@@ -58,7 +67,7 @@ type Worker struct {
 
 // New returns a worker. dlq receives intents that cannot be decoded or ran out of retries;
 // retries (a producer with no fixed topic) carries waiting intents to the retry tiers.
-func New(cfg Config, s *store.Store, r *Router, dlq, retries *queue.Producer, log *slog.Logger) (*Worker, error) {
+func New(cfg Config, s Store, r *Router, dlq, retries *queue.Producer, log *slog.Logger) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
