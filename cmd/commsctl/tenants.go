@@ -76,7 +76,7 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 		p.AllowSystemFallback = fallback
 	}
 	if set["status"] {
-		p.Status = status
+		p.Status = (*domain.TenantStatus)(status)
 	}
 	// Running workers are told at once; if Redis is unreachable they notice within their route TTL.
 	rdb := redis.NewClient(cfg.Redis)

@@ -224,7 +224,7 @@ func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc 
 					"X-Tenant-Id names no tenant"))
 				return
 			}
-			if t.Status != "active" {
+			if t.Status != domain.TenantActive {
 				writeProblem(w, r, problem(http.StatusForbidden, "tenant-suspended", "Tenant suspended",
 					"this tenant is suspended and cannot send"))
 				return

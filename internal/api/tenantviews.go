@@ -41,7 +41,7 @@ func TenantView(t domain.Tenant) Tenant {
 	}
 	return Tenant{ID: t.ID, Name: t.Name, Plan: t.Plan, AllowSystemFallback: t.AllowSystemFallback, MaxAttempts: t.MaxAttempts,
 		MaxRetryAgeSeconds: t.MaxRetryAgeSeconds, RatePerSecond: t.RatePerSecond, RateBurst: t.RateBurst,
-		FallbackCategories: t.FallbackCategories, Quotas: quotas, Status: t.Status, CreatedAt: t.CreatedAt}
+		FallbackCategories: t.FallbackCategories, Quotas: quotas, Status: string(t.Status), CreatedAt: t.CreatedAt}
 }
 
 // TenantPatch is the body of PATCH /admin/tenants/{id}; absent fields are left alone.
@@ -62,7 +62,7 @@ type TenantPatch struct {
 func (p TenantPatch) domain() domain.TenantPatch {
 	out := domain.TenantPatch{Name: p.Name, Plan: p.Plan, AllowSystemFallback: p.AllowSystemFallback, MaxAttempts: p.MaxAttempts,
 		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
-		FallbackCategories: p.FallbackCategories, Status: p.Status}
+		FallbackCategories: p.FallbackCategories, Status: (*domain.TenantStatus)(p.Status)}
 	if p.Quotas != nil {
 		out.Quotas = make(map[string]*domain.Quota, len(p.Quotas))
 		for ch, q := range p.Quotas {

@@ -130,8 +130,8 @@ func (h *Handler) signedIn(next pageFunc) http.HandlerFunc {
 
 // suspended applies the API's rule to a dashboard session: a tenant key acts only while its
 // tenant is active.
-func suspended(kind domain.KeyKind, tenantStatus string) bool {
-	return kind == domain.KindTenant && tenantStatus != "active"
+func suspended(kind domain.KeyKind, tenantStatus domain.TenantStatus) bool {
+	return kind == domain.KindTenant && tenantStatus != domain.TenantActive
 }
 
 func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {

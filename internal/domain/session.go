@@ -6,5 +6,5 @@ type Session struct {
 	CSRF string
 	// TenantStatus is the status of the key's tenant now ("active", "suspended"); "" for an
 	// admin key.
-	TenantStatus string
+	TenantStatus TenantStatus
 }

@@ -25,9 +25,18 @@ type Tenant struct {
 	FallbackCategories []string
 	// Quotas are the monthly limits per channel (docs/usage.md#quotas); a channel absent has none.
 	Quotas    Quotas
-	Status    string
+	Status    TenantStatus
 	CreatedAt time.Time
 }
+
+// TenantStatus is whether a tenant may act.
+type TenantStatus string
+
+// A tenant is active, or suspended: its keys are refused (403) and its dashboard sessions end.
+const (
+	TenantActive    TenantStatus = "active"
+	TenantSuspended TenantStatus = "suspended"
+)
 
 // NewTenant is what creating a tenant takes.
 type NewTenant struct {
@@ -46,7 +55,7 @@ type TenantPatch struct {
 	RatePerSecond       *float64
 	RateBurst           *int
 	FallbackCategories  []string
-	Status              *string
+	Status              *TenantStatus
 	// Quotas sets each channel named; null removes a channel's quota.
 	Quotas map[string]*Quota
 }
@@ -76,7 +85,7 @@ func (p TenantPatch) Validate() []message.FieldError {
 			break
 		}
 	}
-	if p.Status != nil && *p.Status != "active" && *p.Status != "suspended" {
+	if p.Status != nil && *p.Status != TenantActive && *p.Status != TenantSuspended {
 		add("status", `must be "active" or "suspended"`)
 	}
 	for ch, q := range p.Quotas {
