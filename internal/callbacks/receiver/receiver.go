@@ -26,6 +26,7 @@ import (
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
@@ -47,10 +48,16 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Store is what the receiver reads and records; *store.Store implements it.
+type Store interface {
+	GetProviderConfigByID(ctx context.Context, id string) (domain.ProviderConfig, error)
+	InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bool, error)
+}
+
 // Server is the receiver.
 type Server struct {
 	pool  *pgxpool.Pool
-	store *store.Store
+	store Store
 	log   *slog.Logger
 	mux   *http.ServeMux
 	opts  Options
