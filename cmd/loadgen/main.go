@@ -7,6 +7,8 @@
 // stalls cannot hide the wait it causes (no coordinated omission).
 //
 //	loadgen -admin-key ck_admin_... -tenants 100 -rate 2000 -duration 60s
+//
+// `loadgen seed` loads a history of sent messages into a database first (seed.go).
 package main
 
 import (
@@ -46,6 +48,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "seed" {
+		os.Exit(seedMain(os.Args[2:]))
+	}
 	var o options
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "API base URL")
 	flag.StringVar(&o.adminKey, "admin-key", os.Getenv("COMMS_ADMIN_KEY"), "admin key, to create the tenants and their keys")

@@ -29,7 +29,26 @@ func New(prefix string) string {
 // edge: an insert touches the last few pages instead of a random one anywhere in the index, and
 // the pages a busy table needs stay few enough to remain in memory.
 func NewSortable(prefix string) string {
-	return prefix + "_" + timePrefix(time.Now()) + Random(14)
+	return NewSortableAt(prefix, time.Now())
+}
+
+// NewSortableAt is NewSortable for an id made at t: history loaded after the fact (a benchmark's
+// seed, an import) sorts where it would have had it been made then.
+func NewSortableAt(prefix string, t time.Time) string {
+	return prefix + "_" + timePrefix(t) + Random(14)
+}
+
+// SortableTime is the time a NewSortable id was made at, to the millisecond; false for an id
+// that is not one.
+func SortableTime(id, prefix string) (time.Time, bool) {
+	if !HasPrefix(id, prefix) || len(id) != len(prefix)+1+22 {
+		return time.Time{}, false
+	}
+	var ms uint64
+	for _, c := range id[len(prefix)+1 : len(prefix)+9] {
+		ms = ms*62 + uint64(strings.IndexRune(alphabet, c))
+	}
+	return time.UnixMilli(int64(ms)), true
 }
 
 func timePrefix(t time.Time) string {

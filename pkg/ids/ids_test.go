@@ -34,3 +34,22 @@ func TestNewSortableOrdersByTime(t *testing.T) {
 		t.Fatalf("%q !< %q", early, late)
 	}
 }
+
+func TestSortableIDsCarryTheirTime(t *testing.T) {
+	for _, at := range []time.Time{time.Now(), time.Date(2026, 9, 1, 12, 0, 0, 123e6, time.UTC), time.UnixMilli(0)} {
+		id := NewSortableAt(Message, at)
+		got, ok := SortableTime(id, Message)
+		if !ok || !got.Equal(at.Truncate(time.Millisecond)) {
+			t.Errorf("%s: %v %v, want %v", id, got, ok, at.Truncate(time.Millisecond))
+		}
+	}
+	earlier, later := NewSortableAt(Message, time.Now().Add(-time.Hour)), NewSortable(Message)
+	if earlier >= later {
+		t.Errorf("an id made an hour earlier sorts after: %s >= %s", earlier, later)
+	}
+	for _, id := range []string{"msg_short", "ten_" + Random(22), "msg_" + Random(21) + "-"} {
+		if _, ok := SortableTime(id, Message); ok {
+			t.Errorf("%s read as a sortable message id", id)
+		}
+	}
+}

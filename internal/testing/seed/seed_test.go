@@ -1,0 +1,105 @@
+package seed_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/seed"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// TestSeededHistoryIsWhatTheServiceWouldHaveWritten: the seed's messages read back through the
+// store as the service's own do (newest first, with their timelines), their ids carry their
+// times, the hot tenant has its share, the rollups count them, and nothing was queued for
+// publishing.
+func TestSeededHistoryIsWhatTheServiceWouldHaveWritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	now := time.Now()
+	plan := seed.Plan{Messages: 3_000, Days: 3, Tenants: 5, HotShare: 0.5, Now: now, Seed: 1}
+	var calls int
+	rep, err := seed.History(ctx, pool, plan, func(done, total int) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Messages != 3_000 || len(rep.Tenants) != 5 || calls != 1 || rep.Events < 3*rep.Messages {
+		t.Fatalf("report: %+v after %d progress calls", rep, calls)
+	}
+	var hot, total, outbox, misdated int64
+	var oldest, newest time.Time
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE tenant_id = $1), count(*), min(created_at), max(created_at),
+		(SELECT count(*) FROM communication.event_outbox)
+		FROM communication.message_logs`, rep.Tenants[0]).Scan(&hot, &total, &oldest, &newest, &outbox); err != nil {
+		t.Fatal(err)
+	}
+	if share := float64(hot) / float64(total); math.Abs(share-0.5) > 0.05 {
+		t.Errorf("the hot tenant has %.2f of the messages, want 0.5", share)
+	}
+	if oldest.Before(now.Add(-73*time.Hour)) || newest.After(now) || newest.Sub(oldest) < 71*time.Hour {
+		t.Errorf("messages from %v to %v, want the 3 days before %v", oldest, newest, now)
+	}
+	if outbox != 0 {
+		t.Errorf("%d seeded events were queued for publishing", outbox)
+	}
+	rows, err := pool.Query(ctx, `SELECT id, created_at FROM communication.message_logs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		if idAt, ok := ids.SortableTime(id, ids.Message); !ok || !idAt.Equal(at.Truncate(time.Millisecond)) {
+			misdated++
+		}
+	}
+	if rows.Err() != nil || misdated > 0 {
+		t.Errorf("%d ids do not carry their message's time (%v)", misdated, rows.Err())
+	}
+
+	// Read back as the API reads: the newest first page, a delivered message's timeline.
+	st := store.New(pool)
+	page, next, err := st.ListMessages(ctx, rep.Tenants[0], domain.MessageFilter{Limit: 50})
+	if err != nil || len(page) != 50 || next == "" || page[0].CreatedAt.Before(page[49].CreatedAt) {
+		t.Fatalf("first page: %d messages, next %q, %v", len(page), next, err)
+	}
+	var delivered message.Message
+	for _, m := range page {
+		if m.Status == message.Delivered {
+			delivered = m
+			break
+		}
+	}
+	m, err := st.GetMessage(ctx, rep.Tenants[0], delivered.ID)
+	if err != nil || len(m.Events) != 4 || m.Events[3].Status != "delivered" {
+		t.Fatalf("a delivered message's timeline: %+v %v", m.Events, err)
+	}
+
+	// The rollups count every seeded message: the overview and usage read them.
+	var sent, accepted int64
+	if err := pool.QueryRow(ctx, `SELECT (SELECT sum(sent) FROM communication.analytics_hourly),
+		(SELECT sum(accepted) FROM communication.usage_daily)`).Scan(&sent, &accepted); err != nil {
+		t.Fatal(err)
+	}
+	var wantSent int64
+	if err := pool.QueryRow(ctx, `SELECT count(sent_at) FROM communication.message_logs`).Scan(&wantSent); err != nil {
+		t.Fatal(err)
+	}
+	if sent != wantSent || accepted != 3_000 {
+		t.Errorf("rollups: %d sent (want %d), %d accepted (want 3000)", sent, wantSent, accepted)
+	}
+
+	sizes, err := seed.Footprint(ctx, pool)
+	if err != nil || len(sizes) != len(seed.HistoryTables) || sizes[0].Table != "message_logs" || sizes[0].Rows != 3_000 || sizes[0].Bytes == 0 {
+		t.Fatalf("footprint: %+v %v", sizes, err)
+	}
+}
