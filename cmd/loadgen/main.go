@@ -8,7 +8,8 @@
 //
 //	loadgen -admin-key ck_admin_... -tenants 100 -rate 2000 -duration 60s
 //
-// `loadgen seed` loads a history of sent messages into a database first (seed.go).
+// `loadgen seed` loads a history of sent messages into a database (seed.go); `loadgen reads`
+// measures a tenant's reads of it (reads.go).
 package main
 
 import (
@@ -50,6 +51,9 @@ type options struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "seed" {
 		os.Exit(seedMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "reads" {
+		os.Exit(readsMain(os.Args[2:]))
 	}
 	var o options
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "API base URL")
