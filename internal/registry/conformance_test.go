@@ -19,7 +19,7 @@ func received(log func() []fakeprovider.Received) func() []providertest.Received
 	return func() []providertest.Received {
 		var out []providertest.Received
 		for _, r := range log() {
-			out = append(out, providertest.Received{To: r.To, Subject: r.Subject, Text: r.Text, HTML: r.HTML, ProviderMessageID: r.ProviderMessageID})
+			out = append(out, providertest.Received{To: r.To, From: r.From, Subject: r.Subject, Text: r.Text, HTML: r.HTML, ProviderMessageID: r.ProviderMessageID})
 		}
 		return out
 	}

@@ -27,8 +27,8 @@ type OutboxEvent struct {
 const eventsLock = 0x636f6d6d73657674 // "commsevt"
 
 // PublishEvents takes up to limit of the oldest events in the outbox, hands them to publish in
-// order, and removes them (an event whose message is gone, deleted by retention, comes with an
-// empty Channel: publish skips it) in the same transaction once publish returns nil: an event is removed
+// order, and removes them (an event whose message row is missing comes with an empty Channel,
+// and publish skips it, so the outbox never stalls on one) in the same transaction once publish returns nil: an event is removed
 // only after it was published, and a crash between the two publishes it again (at least once).
 // It returns 0 with no error when another publisher holds the outbox.
 func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(context.Context, []OutboxEvent) error) (int, error) {

@@ -30,6 +30,15 @@ type Message struct {
 	Metadata map[string]string
 }
 
+// SenderOr is who the message is from: its own From when it has one, else def (the config's
+// sender).
+func (m Message) SenderOr(def string) string {
+	if m.From != "" {
+		return m.From
+	}
+	return def
+}
+
 // Result is the provider's receipt.
 type Result struct {
 	ProviderMessageID string

@@ -21,8 +21,8 @@ import (
 
 // Received is what the fake says it accepted.
 type Received struct {
-	To, Subject, Text, HTML string
-	ProviderMessageID       string
+	To, From, Subject, Text, HTML string
+	ProviderMessageID             string
 }
 
 // Harness adapts one provider's fake to the suite.
@@ -65,6 +65,22 @@ func Run(t *testing.T, h Harness) {
 		}
 		if !strings.Contains(r.Text, "123456") || (h.Channel == message.Email && (r.Subject != m.Subject || !strings.Contains(r.HTML, "<b>123456</b>"))) {
 			t.Fatalf("content changed on the way: %+v", r)
+		}
+	})
+	t.Run("a message's own from is its sender", func(t *testing.T) {
+		m := testMessage(h.Channel, recipient(h.Channel, 5))
+		want := "other@acme.example"
+		m.ID, m.From = m.ID+"_from", "Other Team <other@acme.example>" // another message: providers deduplicate by id
+		if h.Channel == message.SMS {
+			m.From, want = "+14155550123", "+14155550123"
+		}
+		before := len(h.Received())
+		if _, err := build(t, h.Config, h.Env).Send(ctx, m); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		got := h.Received()
+		if len(got) != before+1 || !strings.Contains(got[len(got)-1].From, want) {
+			t.Fatalf("sent from %+v, want %s", got[before:], want)
 		}
 	})
 	t.Run("wrong credentials are auth_failed and permanent", func(t *testing.T) {

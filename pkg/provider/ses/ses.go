@@ -162,7 +162,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 		body.Html = &types.Content{Data: aws.String(m.HTML), Charset: aws.String("UTF-8")}
 	}
 	in := &sesv2.SendEmailInput{
-		FromEmailAddress: aws.String(a.sender.From),
+		FromEmailAddress: aws.String(m.SenderOr(a.sender.From)),
 		Destination:      &types.Destination{ToAddresses: []string{m.To}},
 		Content: &types.EmailContent{Simple: &types.Message{
 			Subject: &types.Content{Data: aws.String(m.Subject), Charset: aws.String("UTF-8")},

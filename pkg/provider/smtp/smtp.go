@@ -122,11 +122,19 @@ func (a *Adapter) Public() any { return Sender{From: a.from.String()} }
 
 // Send delivers one message in one SMTP session.
 func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {
-	msgID, body, err := Build(a.from, m, time.Now())
+	from := a.from
+	if m.From != "" { // a message's own from wins, in the header and the envelope
+		addr, err := mail.ParseAddress(m.From)
+		if err != nil {
+			return provider.Result{}, provider.Failure(Type, provider.InvalidSender, "", "from: "+err.Error())
+		}
+		from = addr
+	}
+	msgID, body, err := Build(from, m, time.Now())
 	if err != nil {
 		return provider.Result{}, provider.Failure(Type, provider.ContentRejected, "", err.Error())
 	}
-	if err := a.deliver(ctx, m.To, body); err != nil {
+	if err := a.deliver(ctx, from.Address, m.To, body); err != nil {
 		return provider.Result{}, classify(ctx, err)
 	}
 	return provider.Result{ProviderMessageID: msgID}, nil
@@ -142,7 +150,7 @@ type step struct {
 func (s *step) Error() string { return s.name + ": " + s.err.Error() }
 func (s *step) Unwrap() error { return s.err }
 
-func (a *Adapter) deliver(ctx context.Context, to string, body []byte) error {
+func (a *Adapter) deliver(ctx context.Context, from, to string, body []byte) error {
 	addr := net.JoinHostPort(a.creds.Host, strconv.Itoa(a.creds.Port))
 	conn, err := a.env.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -184,7 +192,7 @@ func (a *Adapter) deliver(ctx context.Context, to string, body []byte) error {
 			return &step{"auth", err}
 		}
 	}
-	if err := c.Mail(a.from.Address, nil); err != nil {
+	if err := c.Mail(from, nil); err != nil {
 		return &step{"mail", err}
 	}
 	if err := c.Rcpt(to, nil); err != nil {

@@ -119,10 +119,13 @@ func (a *Adapter) Public() any { return a.sender }
 // Send creates one message.
 func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {
 	params := (&openapi.CreateMessageParams{}).SetTo(m.To).SetBody(m.Text)
+	// A message's own from wins; with a Messaging Service it must be a sender in the service's
+	// pool, which Twilio checks (21606 otherwise).
 	if a.sender.MessagingServiceSID != "" {
 		params.SetMessagingServiceSid(a.sender.MessagingServiceSID)
-	} else {
-		params.SetFrom(a.sender.From)
+	}
+	if from := m.SenderOr(a.sender.From); from != "" {
+		params.SetFrom(from)
 	}
 	if a.callback != "" {
 		params.SetStatusCallback(a.callback)
