@@ -42,6 +42,8 @@ type outcomeWrites struct {
 	event             string
 	index, priceLater bool
 	deadLetter        []byte // the intent to replay; nil: not dead-lettered
+	suppress          string // the suppression's reason; "": none
+	recipientKey      string
 }
 
 // Record records o on its message (status, provider, error, cost, next attempt; a sent or failed
@@ -92,6 +94,15 @@ func (tx *OutcomeTx) DeadLetter(ref Ref, envelope []byte) {
 	}
 }
 
+// Suppress adds the message's recipient (recipientKey, as message.RecipientKey makes it) to its
+// tenant's suppression list on the message's channel, with reason ("bounce" or "complaint") and
+// the outcome's error as its detail.
+func (tx *OutcomeTx) Suppress(ref Ref, recipientKey, reason string) {
+	if w := tx.writes(ref, "Suppress"); w != nil {
+		w.suppress, w.recipientKey = reason, recipientKey
+	}
+}
+
 func (tx *OutcomeTx) writes(ref Ref, what string) *outcomeWrites {
 	i, ok := tx.pos[ref.ID]
 	if !ok {
@@ -128,6 +139,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		cost, currency, source, ev, envs              = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		next                                          = make([]*time.Time, n)
 		dl, idx, price                                = make([]bool, n), make([]bool, n), make([]bool, n)
+		supReason, supRcpt                            = make([]string, n), make([]string, n)
 	)
 	for i, o := range tx.outs {
 		w := tx.w[i]
@@ -142,11 +154,12 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			next[i] = &o.NextAttemptAt
 		}
 		dl[i], envs[i], idx[i], price[i] = w.deadLetter != nil, string(w.deadLetter), w.index, w.priceLater
+		supReason[i], supRcpt[i] = w.suppress, w.recipientKey
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt)
 		), t AS MATERIALIZED (
 			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
@@ -164,7 +177,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM t o
 			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event, o.idx, o.price,
+			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event, o.idx, o.price, o.sup_reason, o.sup_rcpt,
 			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.source
 		), prices AS (
 			INSERT INTO communication.price_checks (message_id, tenant_id, provider_config_id, provider_message_id, due_at)
@@ -205,6 +218,10 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		), dead AS (
 			INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, provider_config_id, error_code, error_message, attempts, envelope)
 			SELECT id, tenant_id, channel, typ, cfg, code, msg, attempt, env::jsonb FROM u WHERE dl
+		), sup AS (
+			INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason, detail, message_id)
+			SELECT tenant_id, channel, sup_rcpt, sup_reason, msg, id FROM u WHERE sup_reason <> ''
+			ON CONFLICT DO NOTHING
 		), done AS (
 			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id AND u.status <> 'queued'
 		), waiting AS (
@@ -214,7 +231,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev)
+		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
 	}

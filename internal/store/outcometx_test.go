@@ -25,8 +25,8 @@ func finish(ctx context.Context, s *store.Store, event string, outs ...store.Out
 
 // TestASupersededOutcomeWritesNothing: every write an outcome asks for is gated on its message
 // still being in the attempt that produced it, so a late outcome of an attempt whose lease
-// expired and was claimed again neither changes the message nor indexes, prices or
-// dead-letters it.
+// expired and was claimed again neither changes the message nor indexes, prices, dead-letters or
+// suppresses it.
 func TestASupersededOutcomeWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -51,24 +51,27 @@ func TestASupersededOutcomeWritesNothing(t *testing.T) {
 		tx.IndexForCallbacks(ref)
 		tx.PriceLater(ref)
 		tx.DeadLetter(ref, []byte(`{"message_id":"`+ref.ID+`"}`))
+		tx.Suppress(ref, "+14155550100", "complaint")
 		return nil
 	})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("the superseded outcome was recorded: %v %v", got, err)
 	}
 	var status string
-	var refs, prices, dead, events int
+	var refs, prices, dead, events, sups int
 	if err := s.Pool().QueryRow(ctx, `SELECT
 		(SELECT status FROM communication.message_logs WHERE id = $1),
 		(SELECT count(*) FROM communication.provider_message_refs WHERE message_id = $1),
 		(SELECT count(*) FROM communication.price_checks WHERE message_id = $1),
 		(SELECT count(*) FROM communication.dead_letters WHERE message_id = $1),
-		(SELECT count(*) FROM communication.message_events WHERE message_id = $1 AND status = 'failed')`, ref.ID).
-		Scan(&status, &refs, &prices, &dead, &events); err != nil {
+		(SELECT count(*) FROM communication.message_events WHERE message_id = $1 AND status = 'failed'),
+		(SELECT count(*) FROM communication.suppressions WHERE message_id = $1)`, ref.ID).
+		Scan(&status, &refs, &prices, &dead, &events, &sups); err != nil {
 		t.Fatal(err)
 	}
-	if status != "sending" || refs+prices+dead+events != 0 {
-		t.Fatalf("after a superseded outcome: status %s, %d refs, %d price checks, %d dead letters, %d failed events", status, refs, prices, dead, events)
+	if status != "sending" || refs+prices+dead+events+sups != 0 {
+		t.Fatalf("after a superseded outcome: status %s, %d refs, %d price checks, %d dead letters, %d failed events, %d suppressions",
+			status, refs, prices, dead, events, sups)
 	}
 }
 

@@ -154,6 +154,9 @@ type Error struct {
 	Message   string // the provider's own words
 	// RetryAfter is the provider's requested wait, when it sent one.
 	RetryAfter time.Duration
+	// Suppress ("bounce" or "complaint", as Event.Suppress) says the provider refuses this
+	// recipient from now on (it opted out): the tenant's suppression list takes it.
+	Suppress string
 }
 
 func (e *Error) Error() string {

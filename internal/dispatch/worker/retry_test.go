@@ -382,3 +382,31 @@ func TestAMessagesFromIsWhatTheProviderSends(t *testing.T) {
 		t.Fatalf("the message without a from: %s", m.Status)
 	}
 }
+
+// TestARecipientWhoRepliedStopIsSuppressedWhenTwilioRefusesTheSend: Twilio refuses a send to a
+// recipient who replied STOP with 21610 at once, with no callback to follow; the recipient joins
+// the tenant's suppression list all the same (docs/api.md), so the next send is refused at intake.
+func TestARecipientWhoRepliedStopIsSuppressedWhenTwilioRefusesTheSend(t *testing.T) {
+	t.Parallel()
+	s, tw := twilioStack(t)
+	s.StartWorker(fast)
+	tid, key := ownOnly(t, s)
+	addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+	tw.Stop("+14155550401")
+	id := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550401", Text: "are you there?"})
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, id); m.Status != message.Failed || m.Error == nil || m.Error.Code != "invalid_recipient" {
+		t.Fatalf("the refused send: %s %+v", m.Status, m.Error)
+	}
+	var list struct {
+		Data []api.Suppression `json:"data"`
+	}
+	s.Do("GET", "/v1/suppressions?channel=sms&recipient=%2B14155550401", key, nil, nil, &list)
+	if len(list.Data) != 1 || list.Data[0].Reason != "complaint" || list.Data[0].MessageID != id || !strings.Contains(list.Data[0].Detail, "21610") {
+		t.Fatalf("suppressions: %+v", list.Data)
+	}
+	resp := s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: "+14155550401", Text: "again"}, nil, nil)
+	if resp.StatusCode != 422 {
+		t.Fatalf("a send to the suppressed recipient: %d, want 422", resp.StatusCode)
+	}
+}

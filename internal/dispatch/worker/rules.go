@@ -19,6 +19,9 @@ type outcome struct {
 	awaitsCallbacks bool   // the provider reports deliveries by callback
 	pricedLater     bool   // the provider prices a send some time after it
 	envelope        []byte // the intent to replay, when the attempt dead-letters the message
+	// suppress ("bounce" or "complaint") is set when the provider refused the recipient for good
+	// (Twilio 21610, a STOP); recipientKey is the address as the suppression list keys it.
+	suppress, recipientKey string
 }
 
 // outcomeWriter is what the rules write through: store.OutcomeTx.
@@ -28,12 +31,14 @@ type outcomeWriter interface {
 	IndexForCallbacks(ref store.Ref)
 	PriceLater(ref store.Ref)
 	DeadLetter(ref store.Ref, envelope []byte)
+	Suppress(ref store.Ref, recipientKey, reason string)
 }
 
 // write states what an outcome writes: its message's row and timeline event, always; for a
 // message sent through a provider that calls back, the index its callbacks find it by; for one
 // sent without a price through a provider that prices later, a price check; for one that ran
-// out of retries, a dead letter.
+// out of retries, a dead letter; for one whose recipient the provider refuses from now on (a
+// STOP), the suppression the callback of such a refusal would have added.
 func write(tx outcomeWriter, o outcome) {
 	tx.Record(o.Outcome)
 	tx.Emit(o.Ref, eventOf(o.Status))
@@ -46,6 +51,9 @@ func write(tx outcomeWriter, o outcome) {
 	}
 	if o.Status == message.Failed && o.envelope != nil {
 		tx.DeadLetter(o.Ref, o.envelope)
+	}
+	if o.Status == message.Failed && o.suppress != "" {
+		tx.Suppress(o.Ref, o.recipientKey, o.suppress)
 	}
 }
 

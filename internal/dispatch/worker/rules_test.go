@@ -60,6 +60,9 @@ func (w *writes) Emit(_ store.Ref, event string)   { *w = append(*w, "event "+ev
 func (w *writes) IndexForCallbacks(store.Ref)      { *w = append(*w, "index for callbacks") }
 func (w *writes) PriceLater(store.Ref)             { *w = append(*w, "price later") }
 func (w *writes) DeadLetter(_ store.Ref, e []byte) { *w = append(*w, "dead letter "+string(e)) }
+func (w *writes) Suppress(_ store.Ref, rcpt, reason string) {
+	*w = append(*w, "suppress "+rcpt+" ("+reason+")")
+}
 
 func TestWhatAnOutcomeWrites(t *testing.T) {
 	sent := func(cfg, pmid, source string) store.Outcome {
@@ -90,6 +93,8 @@ func TestWhatAnOutcomeWrites(t *testing.T) {
 			[]string{"record failed", "event failed"}},
 		{"retries exhausted: failed and dead-lettered with its intent", outcome{Outcome: store.Outcome{Status: message.Failed}, envelope: []byte("env")},
 			[]string{"record failed", "event failed", "dead letter env"}},
+		{"a recipient who opted out is suppressed", outcome{Outcome: store.Outcome{Status: message.Failed}, suppress: "complaint", recipientKey: "+14155550100"},
+			[]string{"record failed", "event failed", "suppress +14155550100 (complaint)"}},
 	} {
 		var got writes
 		write(&got, tc.o)

@@ -330,6 +330,9 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 	out.ErrorCode, out.ErrorMessage = string(last.Code), last.Describe()
 	out.Status = message.Failed
 	if last.Permanent {
+		if last.Suppress != "" {
+			out.suppress, out.recipientKey = last.Suppress, message.RecipientKey(c.Channel, c.To)
+		}
 		return out, true
 	}
 	used := c.Attempt - c.AttemptBase

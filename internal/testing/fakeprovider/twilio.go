@@ -26,7 +26,11 @@ type Twilio struct {
 	// that a fetcher must try again.
 	PriceLater bool
 	fetches    sync.Map // sid → fetches so far
+	stopped    sync.Map // recipients who replied STOP
 }
+
+// Stop makes recipient one who replied STOP: every send to it is refused with 21610.
+func (f *Twilio) Stop(recipient string) { f.stopped.Store(recipient, true) }
 
 // Twilio's error codes for each class (https://www.twilio.com/docs/api/errors).
 var twilioErrors = map[provider.Code]struct {
@@ -92,6 +96,10 @@ func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 	if code, ok := f.failure(to); ok {
 		e := twilioErrors[code]
 		twilioError(w, e.status, e.code, e.msg)
+		return
+	}
+	if _, stopped := f.stopped.Load(to); stopped {
+		twilioError(w, 400, 21610, "Attempt to send to unsubscribed recipient")
 		return
 	}
 	switch {

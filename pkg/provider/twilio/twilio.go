@@ -285,7 +285,11 @@ func classify(ctx context.Context, err error) error {
 			e.Permanent = true
 			return e
 		}
-		return provider.Failure(Type, code, raw, te.Message)
+		e := provider.Failure(Type, code, raw, te.Message)
+		if te.Code == 21610 {
+			e.Suppress = "complaint" // the recipient replied STOP: as its callback does
+		}
+		return e
 	}
 	// A 5xx body twilio-go could not decode, or a connection failure.
 	return provider.Unreachable(ctx, Type, err)
