@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,34 @@ func TestAdminUpdatesTenantSettings(t *testing.T) {
 	}
 	if resp := s.Do("PATCH", "/admin/tenants/ten_nope", s.AdminKey, map[string]any{"max_attempts": 2}, nil, nil); resp.StatusCode != 404 {
 		t.Fatalf("unknown tenant: %d", resp.StatusCode)
+	}
+}
+
+// An admin sets how long a tenant's message content is kept: 30 days unless changed, 0 allowed
+// (until final), a negative or overlong retention refused naming the field, nothing changed.
+func TestAdminSetsContentRetention(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	var got api.Tenant
+	if resp := s.Do("POST", "/admin/tenants", s.AdminKey, map[string]any{"name": "kept"}, nil, &got); resp.StatusCode != 201 || got.ContentRetentionSeconds != 30*86400 {
+		t.Fatalf("default: %d %d", resp.StatusCode, got.ContentRetentionSeconds)
+	}
+	tid := got.ID
+	for _, bad := range []int64{-1, 3651 * 86400} {
+		var prob api.Problem
+		resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"content_retention_seconds": bad}, nil, &prob)
+		if resp.StatusCode != 422 || len(prob.Errors) != 1 || prob.Errors[0].Field != "content_retention_seconds" {
+			t.Fatalf("retention %d: %d %+v", bad, resp.StatusCode, prob)
+		}
+	}
+	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"content_retention_seconds": 0}, nil, &got); resp.StatusCode != 200 || got.ContentRetentionSeconds != 0 {
+		t.Fatalf("retention 0: %d %+v", resp.StatusCode, got)
+	}
+	var audit struct {
+		Data []api.AuditEntry `json:"data"`
+	}
+	s.Do("GET", "/admin/audit?tenant_id="+tid+"&action=tenant.updated", s.AdminKey, nil, nil, &audit)
+	if len(audit.Data) == 0 || !strings.Contains(string(audit.Data[0].After), `"content_retention"`) {
+		t.Fatalf("the change is not audited: %+v", audit.Data)
 	}
 }

@@ -23,8 +23,10 @@ type Tenant struct {
 	RateBurst           int                       `json:"rate_burst"`
 	FallbackCategories  []string                  `json:"fallback_categories"`
 	Quotas              map[message.Channel]Quota `json:"quotas"`
-	Status              string                    `json:"status"`
-	CreatedAt           time.Time                 `json:"created_at"`
+	// ContentRetentionSeconds is how long message subjects and bodies are kept (0: until final).
+	ContentRetentionSeconds int64     `json:"content_retention_seconds"`
+	Status                  string    `json:"status"`
+	CreatedAt               time.Time `json:"created_at"`
 }
 
 // Quota is one channel's monthly limits.
@@ -41,27 +43,29 @@ func TenantView(t domain.Tenant) Tenant {
 	}
 	return Tenant{ID: t.ID, Name: t.Name, Plan: t.Plan, AllowSystemFallback: t.AllowSystemFallback, MaxAttempts: t.MaxAttempts,
 		MaxRetryAgeSeconds: t.MaxRetryAgeSeconds, RatePerSecond: t.RatePerSecond, RateBurst: t.RateBurst,
-		FallbackCategories: t.FallbackCategories, Quotas: quotas, Status: string(t.Status), CreatedAt: t.CreatedAt}
+		FallbackCategories: t.FallbackCategories, Quotas: quotas, ContentRetentionSeconds: t.ContentRetentionSeconds, Status: string(t.Status), CreatedAt: t.CreatedAt}
 }
 
 // TenantPatch is the body of PATCH /admin/tenants/{id}; absent fields are left alone.
 type TenantPatch struct {
-	Name                *string  `json:"name"`
-	Plan                *string  `json:"plan"`
-	AllowSystemFallback *bool    `json:"allow_system_fallback"`
-	MaxAttempts         *int     `json:"max_attempts"`
-	MaxRetryAgeSeconds  *int64   `json:"max_retry_age_seconds"`
-	RatePerSecond       *float64 `json:"rate_per_second"`
-	RateBurst           *int     `json:"rate_burst"`
-	FallbackCategories  []string `json:"fallback_categories"`
-	Status              *string  `json:"status"`
+	Name                *string `json:"name"`
+	Plan                *string `json:"plan"`
+	AllowSystemFallback *bool   `json:"allow_system_fallback"`
+	MaxAttempts         *int    `json:"max_attempts"`
+	MaxRetryAgeSeconds  *int64  `json:"max_retry_age_seconds"`
+	// ContentRetentionSeconds changes how long message content is kept, from now on.
+	ContentRetentionSeconds *int64   `json:"content_retention_seconds"`
+	RatePerSecond           *float64 `json:"rate_per_second"`
+	RateBurst               *int     `json:"rate_burst"`
+	FallbackCategories      []string `json:"fallback_categories"`
+	Status                  *string  `json:"status"`
 	// Quotas sets each channel named; null removes a channel's quota.
 	Quotas map[string]*Quota `json:"quotas"`
 }
 
 func (p TenantPatch) domain() domain.TenantPatch {
 	out := domain.TenantPatch{Name: p.Name, Plan: p.Plan, AllowSystemFallback: p.AllowSystemFallback, MaxAttempts: p.MaxAttempts,
-		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
+		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, ContentRetentionSeconds: p.ContentRetentionSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
 		FallbackCategories: p.FallbackCategories, Status: (*domain.TenantStatus)(p.Status)}
 	if p.Quotas != nil {
 		out.Quotas = make(map[string]*domain.Quota, len(p.Quotas))

@@ -19,6 +19,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
+	"github.com/logicspike/comms/internal/retention"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/webhooks"
 )
@@ -39,6 +40,8 @@ type WorkerParts struct {
 	Fold     time.Duration  // how often callbacks' counts are folded into the rollups
 	Pricer   pricer.Config
 	Events   events.Config
+	// Retention purges message content past each tenant's content retention.
+	Retention retention.Config
 	// Webhooks, when set, delivers events to tenants' endpoints in this process (Brokers and
 	// Group are filled in); the test stack runs its deliverers itself.
 	Webhooks *webhooks.Config
@@ -89,6 +92,7 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 		runner.Loop("events publisher", events.New(p.Events, p.Store, evProd, log).Run),
 		runner.Loop("pricer", pricer.New(p.Pricer, p.Store, p.Registry, log).Run),
 		runner.Loop("fold", func(ctx context.Context) { apply.Fold(ctx, p.Store, p.Fold, log) }),
+		runner.Loop("content retention", retention.New(p.Retention, p.Store, log).Run),
 	}
 	listen := runner.Stage{
 		runner.Loop("route invalidations", func(ctx context.Context) { invalidate.Listen(ctx, p.Redis, p.Prefix, log, router.Invalidate) }),

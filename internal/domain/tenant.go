@@ -24,10 +24,16 @@ type Tenant struct {
 	// AllowSystemFallback); default transactional only.
 	FallbackCategories []string
 	// Quotas are the monthly limits per channel (docs/usage.md#quotas); a channel absent has none.
-	Quotas    Quotas
-	Status    TenantStatus
-	CreatedAt time.Time
+	Quotas Quotas
+	// ContentRetentionSeconds is how long a message's subject and bodies are kept after it was
+	// created (0: until the message is final); then the content purger blanks them.
+	ContentRetentionSeconds int64
+	Status                  TenantStatus
+	CreatedAt               time.Time
 }
+
+// MaxContentRetentionSeconds bounds ContentRetentionSeconds: ten years.
+const MaxContentRetentionSeconds = 3650 * 86400
 
 // TenantStatus is whether a tenant may act.
 type TenantStatus string
@@ -52,6 +58,9 @@ type TenantPatch struct {
 	AllowSystemFallback *bool
 	MaxAttempts         *int
 	MaxRetryAgeSeconds  *int64
+	// ContentRetentionSeconds changes how long message content is kept, from now on (content
+	// already purged does not come back).
+	ContentRetentionSeconds *int64
 	RatePerSecond       *float64
 	RateBurst           *int
 	FallbackCategories  []string
@@ -69,6 +78,9 @@ func (p TenantPatch) Validate() []message.FieldError {
 	}
 	if p.MaxAttempts != nil && (*p.MaxAttempts < 1 || *p.MaxAttempts > 50) {
 		add("max_attempts", "must be from 1 to 50")
+	}
+	if p.ContentRetentionSeconds != nil && (*p.ContentRetentionSeconds < 0 || *p.ContentRetentionSeconds > MaxContentRetentionSeconds) {
+		add("content_retention_seconds", "must be from 0 (until the message is final) to 315360000 (10 years)")
 	}
 	if p.MaxRetryAgeSeconds != nil && (*p.MaxRetryAgeSeconds < 60 || *p.MaxRetryAgeSeconds > 7*86400) {
 		add("max_retry_age_seconds", "must be from 60 to 604800 (7 days)")

@@ -131,7 +131,7 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter
 					UPDATE communication.message_logs m
 					SET status = 'queued', next_attempt_at = NULL, attempt_base = attempts, retry_since = now(),
 					    error_code = '', error_message = '', lease_expires_at = NULL, updated_at = now()
-					WHERE m.id = ANY($1) AND m.status = 'failed'
+					WHERE m.id = ANY($1) AND m.status = 'failed' AND m.content_purged_at IS NULL -- nothing left to send
 					RETURNING m.id, m.tenant_id, m.channel, m.attempts
 				), ev AS (
 					INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, reason)

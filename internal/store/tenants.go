@@ -11,12 +11,14 @@ import (
 	"github.com/logicspike/comms/pkg/ids"
 )
 
-const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, quotas, status, created_at`
+const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, quotas, status, created_at,
+	extract(epoch FROM content_retention)::bigint`
 
 func scanTenant(row pgx.Row) (domain.Tenant, error) {
 	var t domain.Tenant
 	var quotas []byte
-	if err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &quotas, &t.Status, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &quotas, &t.Status, &t.CreatedAt,
+		&t.ContentRetentionSeconds); err != nil {
 		return t, err
 	}
 	var err error
@@ -87,9 +89,11 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p domain.TenantPatc
 			max_attempts = coalesce($5, max_attempts), max_retry_age = coalesce(make_interval(secs => $6::float8), max_retry_age),
 			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status),
 			fallback_categories = coalesce($10, fallback_categories),
-			quotas = CASE WHEN $11::jsonb IS NULL THEN quotas ELSE jsonb_strip_nulls(quotas || $11::jsonb) END
+			quotas = CASE WHEN $11::jsonb IS NULL THEN quotas ELSE jsonb_strip_nulls(quotas || $11::jsonb) END,
+			content_retention = coalesce(make_interval(secs => $12::float8), content_retention)
 		WHERE id = $1 RETURNING `+tenantCols,
-		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories, quotaPatch(p.Quotas)))
+		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories,
+		quotaPatch(p.Quotas), p.ContentRetentionSeconds))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, ErrNotFound
 	}

@@ -141,13 +141,16 @@ type Message struct {
 	Cost              string            `json:"cost,omitempty"` // as the provider reported it
 	CostCurrency      string            `json:"cost_currency,omitempty"`
 	Error             *Error            `json:"error,omitempty"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
-	SentAt            *time.Time        `json:"sent_at,omitempty"`
-	DeliveredAt       *time.Time        `json:"delivered_at,omitempty"` // the provider's time of the first delivery
-	OpenedAt          *time.Time        `json:"opened_at,omitempty"`    // of the first open
-	ClickedAt         *time.Time        `json:"clicked_at,omitempty"`   // of the first click
-	Events            []Event           `json:"events,omitempty"`
+	// ContentPurgedAt is when the subject and bodies were blanked under the tenant's content
+	// retention; absent while they are kept.
+	ContentPurgedAt *time.Time `json:"content_purged_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	SentAt          *time.Time `json:"sent_at,omitempty"`
+	DeliveredAt     *time.Time `json:"delivered_at,omitempty"` // the provider's time of the first delivery
+	OpenedAt        *time.Time `json:"opened_at,omitempty"`    // of the first open
+	ClickedAt       *time.Time `json:"clicked_at,omitempty"`   // of the first click
+	Events          []Event    `json:"events,omitempty"`
 }
 
 // Error is a failed message's normalized code and the provider's own words.
