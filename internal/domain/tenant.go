@@ -61,10 +61,10 @@ type TenantPatch struct {
 	// ContentRetentionSeconds changes how long message content is kept, from now on (content
 	// already purged does not come back).
 	ContentRetentionSeconds *int64
-	RatePerSecond       *float64
-	RateBurst           *int
-	FallbackCategories  []string
-	Status              *TenantStatus
+	RatePerSecond           *float64
+	RateBurst               *int
+	FallbackCategories      []string
+	Status                  *TenantStatus
 	// Quotas sets each channel named; null removes a channel's quota.
 	Quotas map[string]*Quota
 }
