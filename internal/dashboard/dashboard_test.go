@@ -119,6 +119,16 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	tab.Shoot("message")
 
+	// Past the content retention the page says the content was removed, and shows none.
+	if _, err := s.Pool.Exec(context.Background(), `UPDATE communication.message_logs SET subject = '', body_text = '', body_html = '',
+		content_purged_at = now() WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("reload the purged message", chromedp.Reload(), chromedp.WaitVisible(`#content-purged`))
+	if got := tab.Get("content", chromedp.Text(`#content-purged`)); !strings.Contains(got, "Removed") || tab.Count("#subject") != 0 {
+		t.Fatalf("a purged message shows %q, and %d subjects", got, tab.Count("#subject"))
+	}
+
 	// Signing out ends the session: the overview sends the browser back to sign in.
 	tab.Do("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))
 	if loc := tab.Location(); !strings.HasSuffix(loc, "/ui/signin") {
