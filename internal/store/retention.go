@@ -8,9 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// contentLock is the advisory lock, per tenant, under which one purger at a time purges that
-// tenant's content: any number of workers run the purger.
-const contentLock = 0x636f6d6d73636e74 // "commscnt"
+// contentLock is the class of the advisory locks (one per tenant: the second key is the hash of
+// its id) under which one purger at a time purges a tenant's content: any number of workers run
+// the purger. No other lock of comms has it as its upper 32 bits.
+const contentLock int32 = 0x636e7470 // "cntp"
 
 // pendingStatuses still need their content: they are to be sent.
 const pendingStatuses = `('scheduled', 'queued', 'sending')`
@@ -30,7 +31,7 @@ func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.T
 	var out Purged
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var mine bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, int64(contentLock)>>32, tenantID).Scan(&mine); err != nil || !mine {
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, contentLock, tenantID).Scan(&mine); err != nil || !mine {
 			return err
 		}
 		// Messages deferred before and now final.
