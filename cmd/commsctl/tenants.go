@@ -41,6 +41,7 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	burst := fs.Int("burst", 0, "intake burst")
 	fallback := fs.Bool("fallback", true, "may use the system default providers")
 	status := fs.String("status", "", "active or suspended")
+	contentRetention := fs.Duration("content-retention", 0, "keep message subjects and bodies this long (e.g. 720h; 0: until the message is final)")
 	limits := map[string]*int64{}
 	for _, ch := range []string{"email", "sms"} {
 		for _, l := range []string{"soft", "hard"} {
@@ -74,6 +75,10 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	}
 	if set["fallback"] {
 		p.AllowSystemFallback = fallback
+	}
+	if set["content-retention"] {
+		secs := int64(contentRetention.Seconds())
+		p.ContentRetentionSeconds = &secs
 	}
 	if set["status"] {
 		p.Status = (*domain.TenantStatus)(status)
