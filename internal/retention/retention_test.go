@@ -144,3 +144,34 @@ func TestZeroRetentionPurgesOnceFinalAndAPurgedMessageIsNotReplayed(t *testing.T
 		t.Fatalf("the purged message is %s after a replay", m.Status)
 	}
 }
+
+// TestATenantIsPurgedByOnePurgerAtATime: while another purger holds a tenant, a purge of it does
+// nothing (and returns at once); once released, the next one purges.
+func TestATenantIsPurgedByOnePurgerAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture{t, store.New(testenv.DB(t))}
+	ten := f.tenant(3600)
+	old := f.message(ten, 2*time.Hour, message.Delivered)
+	other, err := f.st.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The purger's lock for this tenant, as another worker's purge would hold it.
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_xact_lock(x'636e7470'::int, hashtext($1))`, ten); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.st.PurgeContent(ctx, ten, time.Now().Add(-time.Hour), 100)
+	if err != nil || res.Looked != 0 || res.Purged != 0 {
+		t.Fatalf("a purge beside another purger's: %+v %v", res, err)
+	}
+	if c, purged := f.content(ten, old); c == "" || purged {
+		t.Fatal("purged while another purger held the tenant")
+	}
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.st.PurgeContent(ctx, ten, time.Now().Add(-time.Hour), 100); err != nil || res.Purged != 1 {
+		t.Fatalf("the purge after: %+v %v", res, err)
+	}
+}
