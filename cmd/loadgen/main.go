@@ -9,7 +9,8 @@
 //	loadgen -admin-key ck_admin_... -tenants 100 -rate 2000 -duration 60s
 //
 // `loadgen seed` loads a history of sent messages into a database (seed.go); `loadgen reads`
-// measures a tenant's reads of it (reads.go).
+// measures a tenant's reads of it (reads.go); `loadgen erase` times the erasure of a person in it
+// (erase.go).
 package main
 
 import (
@@ -51,6 +52,9 @@ type options struct {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "seed" {
 		os.Exit(seedMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "erase" {
+		os.Exit(eraseMain(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "reads" {
 		os.Exit(readsMain(os.Args[2:]))

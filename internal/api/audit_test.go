@@ -59,6 +59,7 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "DELETE /v1/api-keys/{id}", path: "/v1/api-keys/{key}"},
 		{pattern: "POST /v1/suppressions", path: "/v1/suppressions", body: map[string]any{"channel": "email", "recipient": "x@example.com"}},
 		{pattern: "DELETE /v1/suppressions/{channel}/{recipient}", path: "/v1/suppressions/email/x@example.com"},
+		{pattern: "POST /v1/erasures", path: "/v1/erasures", body: map[string]any{"recipient": "Gone@Example.com"}},
 		{pattern: "POST /v1/templates", path: "/v1/templates", body: map[string]any{"key": "otp", "name": "Login code", "channel": "sms", "variables": json.RawMessage(otpSchema)}},
 		{pattern: "PATCH /v1/templates/{key}", path: "/v1/templates/otp", body: map[string]any{"name": "Sign-in code"}},
 		{pattern: "POST /v1/templates/{key}/versions", path: "/v1/templates/otp/versions", body: map[string]any{"locale": "en", "text": "Your code is {{code}}"}},
@@ -125,6 +126,13 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		if n == 0 || actor != keyIDs[as] || kind != as {
 			t.Errorf("%s: %d audit rows for request %s (actor %q %q, want %q %s)", st.pattern, n, reqID, kind, actor, keyIDs[as], as)
 		}
+	}
+
+	// Recipients' addresses are in it only as their keyed hash.
+	var clear int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.audit_log
+		WHERE concat(target_id, before::text, after::text) ILIKE ANY (ARRAY['%x@example.com%', '%gone@example.com%'])`).Scan(&clear); err != nil || clear > 0 {
+		t.Errorf("%d audit rows hold a recipient's address in clear (%v)", clear, err)
 	}
 
 	// Reading it: a tenant sees its own entries, an admin everyone's, filtered and paged.

@@ -111,6 +111,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"WebhookEndpoint": api.WebhookEndpoint{}, "WebhookEndpointPatch": api.WebhookEndpointPatch{}, "WebhookAttempt": api.WebhookAttempt{},
 		"WebhookDelivery": api.WebhookDelivery{}, "WebhookReplay": api.WebhookReplay{}, "WebhookEndpointInput": webhooks.Input{},
 		"CloudEvent": event.Event{}, "CloudEventData": event.Data{}, "CloudEventProvider": event.Provider{}, "CloudEventError": event.Error{},
+		"Erasure": api.Erasure{}, "ErasureCounts": api.ErasureCounts{}, "CloudEventErasure": event.Erasure{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

@@ -113,6 +113,8 @@ func (srv *Server) routes() []route {
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
+		{"POST /v1/erasures", accessTenant, srv.createErasure},
+		{"GET /v1/erasures/{id}", accessTenant, srv.getErasure},
 
 		{"POST /v1/templates", accessTenant, srv.createTemplate},
 		{"GET /v1/templates", accessTenant, srv.listTemplates},

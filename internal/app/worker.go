@@ -42,6 +42,8 @@ type WorkerParts struct {
 	Events   events.Config
 	// Retention purges message content past each tenant's content retention.
 	Retention retention.Config
+	// Eraser carries out the erasures of recipients tenants ask for.
+	Eraser retention.EraserConfig
 	// Webhooks, when set, delivers events to tenants' endpoints in this process (Brokers and
 	// Group are filled in); the test stack runs its deliverers itself.
 	Webhooks *webhooks.Config
@@ -93,6 +95,7 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 		runner.Loop("pricer", pricer.New(p.Pricer, p.Store, p.Registry, log).Run),
 		runner.Loop("fold", func(ctx context.Context) { apply.Fold(ctx, p.Store, p.Fold, log) }),
 		runner.Loop("content retention", retention.New(p.Retention, p.Store, log).Run),
+		runner.Loop("eraser", retention.NewEraser(p.Eraser, p.Store, log).Run),
 	}
 	listen := runner.Stage{
 		runner.Loop("route invalidations", func(ctx context.Context) { invalidate.Listen(ctx, p.Redis, p.Prefix, log, router.Invalidate) }),

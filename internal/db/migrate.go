@@ -98,14 +98,11 @@ func migrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) (applied []i
 		return nil, fmt.Errorf("connect to migrate: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	// Waiting for another migrator is not a migration: that wait is bounded by ctx alone.
-	if _, err := conn.Exec(ctx, `SET lock_timeout = 0`); err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
-		return nil, fmt.Errorf("take migration lock: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `RESET lock_timeout`); err != nil {
+	// Waiting for another migrator is not a migration: that wait is bounded by ctx alone. It
+	// polls rather than blocks in pg_advisory_lock, because a blocked statement holds a snapshot,
+	// and CREATE INDEX CONCURRENTLY in the migrator holding the lock waits for every older
+	// snapshot to go: the two would deadlock.
+	if err := lockMigrations(ctx, conn); err != nil {
 		return nil, err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockID) //nolint:errcheck // the session ends with the connection anyway
@@ -257,4 +254,22 @@ func adopt(ctx context.Context, conn *pgx.Conn, ledger map[int]ledgerRow) error 
 		return fmt.Errorf("start %s: %w", versionTable, err)
 	}
 	return nil
+}
+
+// lockMigrations takes the migration lock, trying every 100 ms until ctx ends.
+func lockMigrations(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, migrationLockID).Scan(&ok); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("take migration lock: %w", context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -113,6 +113,13 @@ func BuildAccount(r store.AccountEvent) event.Event {
 		if json.Unmarshal(r.Quota, &q) == nil {
 			d.Quota, d.Channel = &q, q.Channel
 		}
+	case r.Type == event.RecipientErased:
+		var c event.Erasure
+		if json.Unmarshal(r.Erasure, &c) == nil {
+			c.ID = r.Subject
+			d.Erasure = &c
+		}
+		d.Channel, d.RecipientHash = r.Channel, r.RecipientHash
 	default:
 		d.EndpointID = r.Subject
 	}

@@ -127,8 +127,15 @@ func (tx *CallbackTx) Record(c DueCallback, reason string) {
 	w, m := tx.w, c.Message
 	w.evMsg, w.evTenant, w.evStatus = append(w.evMsg, m.ID), append(w.evTenant, m.TenantID), append(w.evStatus, string(c.Status))
 	w.evCfg, w.evType, w.evCode = append(w.evCfg, c.ProviderConfigID), append(w.evType, c.ProviderType), append(w.evCode, c.ErrorCode)
-	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, string(c.Payload)), append(w.evAt, c.OccurredAt)
-	w.doneID, w.doneMsg = append(w.doneID, c.ID), append(w.doneMsg, m.ID)
+	// A message whose recipient was erased (POST /v1/erasures) keeps no provider payload: a late
+	// callback's body holds the address.
+	erased := m.Recipient == ""
+	var payload *string
+	if !erased {
+		payload = ptr(string(c.Payload))
+	}
+	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, payload), append(w.evAt, c.OccurredAt)
+	w.doneID, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneMsg, m.ID), append(w.doneErased, erased)
 }
 
 // SetTracking writes m's status and first delivered, opened and clicked times.
@@ -173,6 +180,9 @@ func (tx *CallbackTx) CountError(c DueCallback, hour time.Time) {
 // Suppress adds recipientKey to m's tenant's suppression list for m's channel (a no-op when
 // already there), naming m as the cause.
 func (tx *CallbackTx) Suppress(m *TrackedMessage, recipientKey, reason, detail string) {
+	if recipientKey == "" { // the message's recipient was erased
+		return
+	}
 	w := tx.w
 	w.supTenant, w.supChannel = append(w.supTenant, m.TenantID), append(w.supChannel, string(m.Channel))
 	w.supRcpt, w.supReason, w.supDetail, w.supMsg = append(w.supRcpt, recipientKey), append(w.supReason, reason), append(w.supDetail, detail), append(w.supMsg, m.ID)
@@ -201,19 +211,21 @@ type errorDelta struct {
 
 // trackWriter gathers one batch's writes and sends them in one round trip.
 type trackWriter struct {
-	evMsg, evTenant, evStatus, evCfg, evType, evCode, evReason, evPayload []string
-	evAt                                                                  []time.Time
-	updID, updTenant, updStatus                                           []string
-	updDelivered, updOpened, updClicked                                   []*time.Time
-	rollups                                                               map[rollupKey]*message.Counts
-	usage                                                                 map[usageKey]*message.Counts
-	errors                                                                map[errorKey]*errorDelta
-	supTenant, supChannel, supRcpt, supReason, supDetail, supMsg          []string
-	doneID                                                                []int64
-	doneMsg                                                               []string
-	waitID                                                                []int64
-	waitNext                                                              []time.Time
-	waitGiveUp                                                            []bool
+	evMsg, evTenant, evStatus, evCfg, evType, evCode, evReason   []string
+	evPayload                                                    []*string
+	evAt                                                         []time.Time
+	updID, updTenant, updStatus                                  []string
+	updDelivered, updOpened, updClicked                          []*time.Time
+	rollups                                                      map[rollupKey]*message.Counts
+	usage                                                        map[usageKey]*message.Counts
+	errors                                                       map[errorKey]*errorDelta
+	supTenant, supChannel, supRcpt, supReason, supDetail, supMsg []string
+	doneID                                                       []int64
+	doneMsg                                                      []string
+	doneErased                                                   []bool
+	waitID                                                       []int64
+	waitNext                                                     []time.Time
+	waitGiveUp                                                   []bool
 }
 
 func newTrackWriter() *trackWriter {

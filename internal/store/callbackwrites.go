@@ -105,8 +105,9 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 	}
 	if len(w.doneID) > 0 {
 		b.Queue(`
-			UPDATE communication.callbacks c SET outcome = 'applied', applied_at = now(), message_id = d.msg, tries = c.tries + 1
-			FROM unnest($1::bigint[], $2::text[]) AS d(id, msg) WHERE c.id = d.id`, w.doneID, w.doneMsg)
+			UPDATE communication.callbacks c SET outcome = 'applied', applied_at = now(), message_id = d.msg, tries = c.tries + 1,
+				payload = CASE WHEN d.erased THEN '{}' ELSE c.payload END, recipient = CASE WHEN d.erased THEN '' ELSE c.recipient END
+			FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS d(id, msg, erased) WHERE c.id = d.id`, w.doneID, w.doneMsg, w.doneErased)
 	}
 	if len(w.waitID) > 0 {
 		b.Queue(`

@@ -118,6 +118,8 @@ type AccountEvent struct {
 	ProviderType, Health    string
 	Reason                  string
 	Quota                   []byte // quota events: the quota's JSON
+	Erasure                 []byte // comms.recipient.erased: what the erasure changed, as JSON
+	Channel, RecipientHash  string // comms.recipient.erased
 	At                      time.Time
 }
 
@@ -127,11 +129,12 @@ type AccountEvent struct {
 func (s *Store) PublishAccountEvents(ctx context.Context, limit int, publish func(context.Context, []AccountEvent) error) (int, error) {
 	load := func(tx pgx.Tx) ([]AccountEvent, error) {
 		rows, _ := tx.Query(ctx, `SELECT id, tenant_id, type, subject, coalesce(data->>'provider_type', ''), coalesce(data->>'health', ''),
-				coalesce(data->>'reason', ''), data->'quota', occurred_at
+				coalesce(data->>'reason', ''), data->'quota', data->'erasure', coalesce(data->>'channel', ''),
+				coalesce(data->>'recipient_hash', ''), occurred_at
 			FROM communication.account_events WHERE NOT published ORDER BY id LIMIT $1`, limit)
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
 			var e AccountEvent
-			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.Quota, &e.At)
+			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.Quota, &e.Erasure, &e.Channel, &e.RecipientHash, &e.At)
 			return e, err
 		})
 	}

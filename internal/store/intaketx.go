@@ -109,12 +109,16 @@ func (s *Store) RecordMessages(ctx context.Context, fn func(tx *IntakeTx) error)
 }
 
 func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []intakeWrites) ([]Inserted, error) {
+	hashKey, err := s.recipientHashKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n := len(msgs)
 	var (
 		id, tenant, channel, to, from, subject, text, html, meta, key = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		hash                                                          = make([][]byte, n)
 		category                                                      = make([]string, n)
-		rkey                                                          = make([]string, n)
+		rhash                                                         = make([]string, n) // suppressions are looked up by the hash
 		smsEnc                                                        = make([]*string, n)
 		smsUnits, smsSegs                                             = make([]*int32, n), make([]*int32, n)
 		tmplKey, tmplLocale                                           = make([]*string, n), make([]*string, n)
@@ -129,7 +133,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		id[i], tenant[i], channel[i], to[i], from[i] = m.ID, m.TenantID, string(r.Channel), r.To, r.From
 		subject[i], text[i], html[i], key[i], hash[i] = r.Subject, r.Text, r.HTML, m.IdempotencyKey, m.RequestHash
 		category[i] = string(r.Category)
-		rkey[i] = message.RecipientKey(r.Channel, r.To)
+		rhash[i] = recipientHash(hashKey, m.TenantID, string(r.Channel), message.RecipientKey(r.Channel, r.To))
 		if sz := m.SMS; sz != nil {
 			u, g := int32(sz.Units), int32(sz.Segments)
 			smsEnc[i], smsUnits[i], smsSegs[i] = &sz.Encoding, &u, &g
@@ -160,14 +164,14 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 	}
 
 	out := make([]Inserted, n)
-	err := func() error {
+	err = func() error {
 		rows, err := s.pool.Query(ctx, `
 			WITH req AS (
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
 				                     $22::text[], $23::int[])
-				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rkey,
+				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
 				     status, units)
 			), sup AS (
@@ -175,7 +179,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
 				SELECT req.id FROM req CROSS JOIN LATERAL (
 					SELECT 1 FROM communication.suppressions s
-					WHERE s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient = req.rkey OFFSET 0
+					WHERE s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient_hash = req.rhash OFFSET 0
 				) s
 			), ok AS (
 				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup)
@@ -210,7 +214,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				SELECT id, tenant_id, scheduled_at FROM ins WHERE status = 'scheduled'
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
-			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rkey, smsEnc, smsUnits, smsSegs,
+			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
 			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units)
 		if err != nil {
 			return err

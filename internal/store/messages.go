@@ -74,7 +74,7 @@ func (s *Store) ListRepeats(ctx context.Context, tenantID string, keys []string,
 const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata,
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
 	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category,
-	delivered_at, opened_at, clicked_at, content_purged_at, sms_encoding, sms_characters, sms_segments,
+	delivered_at, opened_at, clicked_at, content_purged_at, erased_at, sms_encoding, sms_characters, sms_segments,
 	template_key, template_version, template_locale, scheduled_at`
 
 // messageRow receives the columns of messageCols, in order.
@@ -93,7 +93,7 @@ func (r *messageRow) dest() []any {
 	return []any{&m.ID, &m.TenantID, &m.Channel, &m.To, &m.From, &m.Subject, &m.Text, &m.HTML, &m.Metadata,
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
 		&m.ProviderMessageID, &r.errCode, &r.errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
-		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt, &m.ContentPurgedAt, &r.smsEncoding, &r.smsUnits, &r.smsSegments,
+		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt, &m.ContentPurgedAt, &m.ErasedAt, &r.smsEncoding, &r.smsUnits, &r.smsSegments,
 		&r.tmplKey, &r.tmplVersion, &r.tmplLocale, &m.ScheduledAt}
 }
 
@@ -166,7 +166,14 @@ func (s *Store) ListMessages(ctx context.Context, tenantID string, f domain.Mess
 	w.add("tenant_id = ?", tenantID)
 	w.addIf(f.Status != "", "status = ?", f.Status)
 	w.addIf(f.Channel != "", "channel = ?", f.Channel)
-	w.addIf(f.Recipient != "", "recipient = ?", f.Recipient)
+	if f.Recipient != "" {
+		// as the index has it: "Ann <Ann@Example.com>" is found by ann@example.com
+		ch := message.SMS
+		if strings.Contains(f.Recipient, "@") {
+			ch = message.Email
+		}
+		w.add("communication.recipient_key(channel, recipient) = ?", message.RecipientKey(ch, f.Recipient))
+	}
 	w.addIf(f.Template != "", "template_key = ?", f.Template)
 	w.addIf(!f.CreatedAfter.IsZero(), "created_at >= ?", f.CreatedAfter)
 	w.addIf(!f.CreatedBefore.IsZero(), "created_at < ?", f.CreatedBefore)

@@ -220,7 +220,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			SELECT id, tenant_id, channel, typ, cfg, code, msg, attempt, env::jsonb FROM u WHERE dl
 		), sup AS (
 			INSERT INTO communication.suppressions (tenant_id, channel, recipient, reason, detail, message_id)
-			SELECT tenant_id, channel, sup_rcpt, sup_reason, msg, id FROM u WHERE sup_reason <> ''
+			SELECT tenant_id, channel, sup_rcpt, sup_reason, msg, id FROM u WHERE sup_reason <> '' AND sup_rcpt <> ''
 			ON CONFLICT DO NOTHING
 		), done AS (
 			DELETE FROM communication.dispatch_queue d USING u WHERE d.message_id = u.id AND u.status <> 'queued'

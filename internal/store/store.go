@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,7 +23,8 @@ const cachedPlan = pgx.QueryExecModeCacheStatement
 
 // Store wraps the pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	hashKey atomic.Pointer[[]byte] // the recipient hash key, read once (erasures.go)
 }
 
 // New returns a Store over pool.

@@ -25,7 +25,20 @@ func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f domain.
 	w := &where{}
 	w.add("tenant_id = ?", tenantID)
 	w.addIf(f.Channel != "", "channel = ?", string(f.Channel))
-	w.addIf(f.Recipient != "", "recipient = ?", f.Recipient)
+	if f.Recipient != "" {
+		// by the hash, which finds an erased recipient's opt-out too
+		var hashes []string
+		for _, ch := range []message.Channel{message.Email, message.SMS} {
+			if f.Channel == "" || f.Channel == ch {
+				h, err := s.RecipientHash(ctx, tenantID, ch, f.Recipient)
+				if err != nil {
+					return nil, "", err
+				}
+				hashes = append(hashes, h)
+			}
+		}
+		w.add("recipient_hash = ANY(?)", hashes)
+	}
 	w.addIf(f.Reason != "", "reason = ?", f.Reason)
 	if f.Cursor != "" {
 		w.add("(created_at, recipient) < (?, ?)", curAt, curRcpt)
@@ -60,7 +73,7 @@ func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.
 		)
 		SELECT * FROM ins UNION ALL
 		SELECT channel, recipient, reason, detail, message_id, created_at FROM communication.suppressions
-		WHERE tenant_id = $1 AND channel = $2 AND recipient = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+		WHERE tenant_id = $1 AND channel = $2 AND recipient_hash = communication.recipient_hash($1, $2, $3) AND NOT EXISTS (SELECT 1 FROM ins)`,
 		tenantID, string(ch), message.RecipientKey(ch, recipient), detail)
 	var out domain.Suppression
 	if err := row.Scan(&out.Channel, &out.Recipient, &out.Reason, &out.Detail, &out.MessageID, &out.CreatedAt); err != nil {
@@ -71,7 +84,8 @@ func (s *Store) AddSuppression(ctx context.Context, tenantID string, ch message.
 
 // DeleteSuppression lifts a suppression, or returns ErrNotFound.
 func (s *Store) DeleteSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.suppressions WHERE tenant_id = $1 AND channel = $2 AND recipient = $3`,
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.suppressions
+		WHERE tenant_id = $1 AND channel = $2 AND recipient_hash = communication.recipient_hash($1, $2, $3)`,
 		tenantID, string(ch), message.RecipientKey(ch, recipient))
 	if err != nil {
 		return fmt.Errorf("delete suppression: %w", err)

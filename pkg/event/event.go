@@ -43,13 +43,17 @@ const (
 	QuotaWarning = "comms.quota.warning"
 	// QuotaExceeded: a channel's use this month reached its hard limit, or a request was refused for it.
 	QuotaExceeded = "comms.quota.exceeded"
+	// RecipientErased: an erasure (POST /v1/erasures) removed a recipient from the tenant's
+	// history; the subject is the erasure's id and data names the recipient by its hash only.
+	RecipientErased = "comms.recipient.erased"
 	// Test is what POST /v1/webhook-endpoints/{id}/test sends; it goes only to that endpoint.
 	Test = "comms.webhook.test"
 )
 
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
-	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded}
+	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
+	RecipientErased}
 
 // Event is one CloudEvent.
 type Event struct {
@@ -83,6 +87,22 @@ type Data struct {
 	DeadLettered bool `json:"dead_lettered,omitempty"`
 	// Quota is on quota events: the limits and the use that reached them.
 	Quota *Quota `json:"quota,omitempty"`
+	// RecipientHash and Erasure are on comms.recipient.erased: the recipient's keyed hash (never
+	// the address) and what the erasure changed.
+	RecipientHash string   `json:"recipient_hash,omitempty"`
+	Erasure       *Erasure `json:"erasure,omitempty"`
+}
+
+// Erasure is what an erasure changed, as comms.recipient.erased reports it.
+type Erasure struct {
+	ID                string `json:"id"`
+	Messages          int64  `json:"messages"`
+	Canceled          int64  `json:"canceled"`
+	Events            int64  `json:"events"`
+	Callbacks         int64  `json:"callbacks"`
+	DeadLetters       int64  `json:"dead_letters"`
+	WebhookDeliveries int64  `json:"webhook_deliveries"`
+	Suppressions      int64  `json:"suppressions"`
 }
 
 // Quota is a channel's monthly quota as a quota event reports it.

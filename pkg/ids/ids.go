@@ -16,6 +16,7 @@ const (
 	APIKey   = "key"
 	Provider = "prv"
 	Endpoint = "whe"
+	Erasure  = "era"
 )
 
 // New returns prefix + "_" + 22 base62 characters (about 131 bits of randomness).

@@ -144,13 +144,16 @@ type Message struct {
 	// ContentPurgedAt is when the subject and bodies were blanked under the tenant's content
 	// retention; absent while they are kept.
 	ContentPurgedAt *time.Time `json:"content_purged_at,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	SentAt          *time.Time `json:"sent_at,omitempty"`
-	DeliveredAt     *time.Time `json:"delivered_at,omitempty"` // the provider's time of the first delivery
-	OpenedAt        *time.Time `json:"opened_at,omitempty"`    // of the first open
-	ClickedAt       *time.Time `json:"clicked_at,omitempty"`   // of the first click
-	Events          []Event    `json:"events,omitempty"`
+	// ErasedAt is when an erasure of the recipient (POST /v1/erasures) removed the address,
+	// content and metadata; to is then empty.
+	ErasedAt    *time.Time `json:"erased_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	SentAt      *time.Time `json:"sent_at,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"` // the provider's time of the first delivery
+	OpenedAt    *time.Time `json:"opened_at,omitempty"`    // of the first open
+	ClickedAt   *time.Time `json:"clicked_at,omitempty"`   // of the first click
+	Events      []Event    `json:"events,omitempty"`
 }
 
 // Error is a failed message's normalized code and the provider's own words.

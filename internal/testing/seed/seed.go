@@ -29,6 +29,10 @@ type Plan struct {
 	HotShare float64 // the share of the messages that go to the first tenant (0: an even spread)
 	Now      time.Time
 	Seed     uint64 // the same plan and seed make the same history (ids aside)
+	// Person, when set, is the recipient (an E.164 number) of PersonMessages of the hot tenant's
+	// messages, spread evenly: someone to erase.
+	Person         string
+	PersonMessages int
 }
 
 // Report is what was loaded.
@@ -53,6 +57,9 @@ func History(ctx context.Context, pool *pgxpool.Pool, p Plan, progress func(done
 	}
 	if p.Now.IsZero() {
 		p.Now = time.Now()
+	}
+	if p.Person == "" {
+		p.PersonMessages = 0
 	}
 	start := time.Now()
 	var rep Report
@@ -211,6 +218,10 @@ func (g *generator) batch(first, n int) rows {
 		}
 		id := ids.NewSortableAt(ids.Message, at)
 		sms := g.rnd.IntN(10) < 4
+		person := g.p.PersonMessages > 0 && i%max(1, g.p.Messages/g.p.PersonMessages) == 0
+		if person {
+			tenant, sms = g.tenants[0], true
+		}
 		channel, cfg, typ, pmid := "email", "prv_seed_email", "ses", "0100019"+ids.Random(20)
 		recipient := "person" + strconv.Itoa(g.rnd.IntN(20_000)) + "@" + tenant + ".example"
 		sender, subject, text, html := "receipts@shop.example", "Your receipt", "Thank you for your order. Your items are on their way.", emailHTML
@@ -218,6 +229,9 @@ func (g *generator) batch(first, n int) rows {
 		if sms {
 			channel, cfg, typ, pmid = "sms", "prv_seed_sms", "twilio", "SM"+ids.Random(32)
 			recipient = "+1415" + fmt.Sprintf("%07d", g.rnd.IntN(10_000_000))
+			if person {
+				recipient = g.p.Person
+			}
 			sender, subject, html = "+14155550000", "", ""
 			text = "Your login code is " + fmt.Sprintf("%06d", g.rnd.IntN(1_000_000)) + ". It expires in 10 minutes."
 			enc, chars, segs = "GSM-7", len(text), 1

@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// RecipientHash is a recipient's keyed hash within tenantID and ch, as
+// communication.recipient_hash computes it (migration 0022): HMAC-SHA-256 under the database's
+// key of tenant, channel and recipient key, NUL-separated, in hex.
+func (s *Store) RecipientHash(ctx context.Context, tenantID string, ch message.Channel, recipient string) (string, error) {
+	key, err := s.recipientHashKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	return recipientHash(key, tenantID, string(ch), message.RecipientKey(ch, recipient)), nil
+}
+
+func recipientHash(key []byte, tenantID, ch, rkey string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(tenantID))
+	m.Write([]byte{0})
+	m.Write([]byte(ch))
+	m.Write([]byte{0})
+	m.Write([]byte(rkey))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// recipientHashKey reads the key once: it never changes.
+func (s *Store) recipientHashKey(ctx context.Context) ([]byte, error) {
+	if k := s.hashKey.Load(); k != nil {
+		return *k, nil
+	}
+	var k []byte
+	if err := s.pool.QueryRow(ctx, `SELECT key FROM communication.recipient_hash_key`).Scan(&k); err != nil {
+		return nil, fmt.Errorf("read the recipient hash key: %w", err)
+	}
+	s.hashKey.Store(&k)
+	return k, nil
+}
+
+const erasureCols = `id, tenant_id, channel, recipient_hash, status,
+	messages, canceled, events, callbacks, dead_letters, webhook_deliveries, suppressions, created_at, finished_at`
+
+func scanErasure(r pgx.Row) (domain.Erasure, error) {
+	var e domain.Erasure
+	c := &e.Counts
+	err := r.Scan(&e.ID, &e.TenantID, &e.Channel, &e.RecipientHash, &e.Status,
+		&c.Messages, &c.Canceled, &c.Events, &c.Callbacks, &c.DeadLetters, &c.WebhookDeliveries, &c.Suppressions, &e.CreatedAt, &e.FinishedAt)
+	return e, err
+}
+
+// CreateErasure starts erasing recipient on ch from tenantID's history under id, or returns the
+// erasure of that recipient already running (created false).
+func (s *Store) CreateErasure(ctx context.Context, id, tenantID string, ch message.Channel, recipient string) (domain.Erasure, bool, error) {
+	hash, err := s.RecipientHash(ctx, tenantID, ch, recipient)
+	if err != nil {
+		return domain.Erasure{}, false, err
+	}
+	var e domain.Erasure
+	created := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		e, err = scanErasure(tx.QueryRow(ctx, `
+			INSERT INTO communication.erasures (id, tenant_id, channel, recipient, recipient_hash) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (tenant_id, channel, recipient_hash) WHERE status = 'running' DO NOTHING
+			RETURNING `+erasureCols, id, tenantID, string(ch), message.RecipientKey(ch, recipient), hash))
+		if err == nil {
+			created = true
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		e, err = scanErasure(tx.QueryRow(ctx, `SELECT `+erasureCols+` FROM communication.erasures
+			WHERE tenant_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'running'`, tenantID, string(ch), hash))
+		return err
+	})
+	if err != nil {
+		return domain.Erasure{}, false, fmt.Errorf("create erasure: %w", err)
+	}
+	return e, created, nil
+}
+
+// GetErasure returns one of tenantID's erasures, or ErrNotFound.
+func (s *Store) GetErasure(ctx context.Context, tenantID, id string) (domain.Erasure, error) {
+	e, err := scanErasure(s.pool.QueryRow(ctx, `SELECT `+erasureCols+` FROM communication.erasures WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Erasure{}, ErrNotFound
+	}
+	if err != nil {
+		return domain.Erasure{}, fmt.Errorf("get erasure %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// EraseNext takes the running erasure that waited longest, which no other eraser holds, and
+// erases up to limit of its recipient's messages in one transaction: their recipient, content
+// and metadata are blanked (those still to be sent are canceled), their events' provider
+// payloads dropped, and the address removed from their callbacks, dead letters and webhook
+// deliveries. Messages being sent are left for a later call. Once none is left, the callbacks
+// not matched to a message, the provider error rollups and the suppressions are cleaned, the
+// address itself is dropped from the erasure, and comms.recipient.erased is recorded. It returns
+// false when no erasure is waiting. A crash between calls loses nothing: each call's work and
+// counts commit together, and the next call finds what is left by the address.
+func (s *Store) EraseNext(ctx context.Context, limit int) (domain.Erasure, bool, error) {
+	var e domain.Erasure
+	found := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var rkey string
+		err := tx.QueryRow(ctx, `SELECT id, tenant_id, channel, recipient, recipient_hash FROM communication.erasures
+			WHERE status = 'running' ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&e.ID, &e.TenantID, &e.Channel, &rkey, &e.RecipientHash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		// The address as provider errors and event payloads write it, in any case.
+		pattern := `(?i)` + regexp.QuoteMeta(rkey)
+		c, done, err := eraseBatch(ctx, tx, e.TenantID, string(e.Channel), rkey, pattern, limit)
+		if err != nil {
+			return err
+		}
+		if done {
+			if c.Callbacks, c.Suppressions, err = eraseRest(ctx, tx, e, rkey, pattern, c.Callbacks); err != nil {
+				return err
+			}
+		}
+		e, err = scanErasure(tx.QueryRow(ctx, `
+			UPDATE communication.erasures SET messages = messages + $2, canceled = canceled + $3, events = events + $4,
+				callbacks = callbacks + $5, dead_letters = dead_letters + $6, webhook_deliveries = webhook_deliveries + $7,
+				suppressions = suppressions + $8, updated_at = now(),
+				status = CASE WHEN $9 THEN 'done' ELSE status END,
+				recipient = CASE WHEN $9 THEN '' ELSE recipient END,
+				finished_at = CASE WHEN $9 THEN now() END
+			WHERE id = $1 RETURNING `+erasureCols,
+			e.ID, c.Messages, c.Canceled, c.Events, c.Callbacks, c.DeadLetters, c.WebhookDeliveries, c.Suppressions, done))
+		if err != nil || !done {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO communication.account_events (tenant_id, type, subject, data)
+			VALUES ($1, 'comms.recipient.erased', $2, jsonb_build_object('channel', $3::text, 'recipient_hash', $4::text, 'erasure',
+				(SELECT jsonb_build_object('messages', messages, 'canceled', canceled, 'events', events, 'callbacks', callbacks,
+					'dead_letters', dead_letters, 'webhook_deliveries', webhook_deliveries, 'suppressions', suppressions)
+				 FROM communication.erasures WHERE id = $2)))`,
+			e.TenantID, e.ID, string(e.Channel), e.RecipientHash)
+		return err
+	})
+	if err != nil {
+		return domain.Erasure{}, false, fmt.Errorf("erase: %w", err)
+	}
+	return e, found, nil
+}
+
+// eraseBatch erases up to limit messages and what hangs off them; done is set when no message
+// of the recipient is left, not even one being sent.
+func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern string, limit int) (c domain.ErasureCounts, done bool, err error) {
+	var ids []string
+	err = tx.QueryRow(ctx, `
+		WITH m AS (
+			SELECT id, status FROM communication.message_logs
+			WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3 AND status <> 'sending'
+			LIMIT $4 FOR UPDATE
+		), pend AS (
+			SELECT id FROM m WHERE status IN ('queued', 'scheduled')
+		), dq AS (
+			DELETE FROM communication.dispatch_queue d USING pend WHERE d.message_id = pend.id
+		), sc AS (
+			DELETE FROM communication.schedule s USING pend WHERE s.message_id = pend.id
+		), ev AS (
+			INSERT INTO communication.message_events (message_id, tenant_id, status, source, reason)
+			SELECT id, $1, 'canceled', 'internal', 'canceled: its recipient was erased' FROM pend
+		), u AS (
+			UPDATE communication.message_logs l
+			SET recipient = '', subject = '', body_text = '', body_html = '', metadata = '{}',
+				error_message = regexp_replace(l.error_message, $5, '[erased]', 'g'),
+				status = CASE WHEN l.status IN ('queued', 'scheduled') THEN 'canceled' ELSE l.status END,
+				erased_at = now(), content_purged_at = coalesce(l.content_purged_at, now()), updated_at = now()
+			FROM m WHERE l.tenant_id = $1 AND l.id = m.id
+			RETURNING l.id
+		)
+		SELECT coalesce(array_agg(id), '{}'), (SELECT count(*) FROM pend) FROM u`,
+		tenantID, rkey, ch, limit, pattern).Scan(&ids, &c.Canceled)
+	if err != nil {
+		return c, false, fmt.Errorf("erase messages: %w", err)
+	}
+	c.Messages = int64(len(ids))
+	if len(ids) > 0 {
+		b := &pgx.Batch{}
+		b.Queue(`
+			UPDATE communication.message_events SET payload = NULL, reason = regexp_replace(reason, $3, '[erased]', 'g')
+			WHERE message_id = ANY($1) AND tenant_id = $2 AND (payload IS NOT NULL OR reason ~ $3)`, ids, tenantID, pattern).
+			Exec(func(ct pgconn.CommandTag) error { c.Events = ct.RowsAffected(); return nil })
+		b.Queue(`
+			UPDATE communication.callbacks SET payload = '{}', recipient = '', reason = regexp_replace(reason, $2, '[erased]', 'g')
+			WHERE message_id = ANY($1)`, ids, pattern).
+			Exec(func(ct pgconn.CommandTag) error { c.Callbacks = ct.RowsAffected(); return nil })
+		b.Queue(`
+			UPDATE communication.dead_letters SET error_message = regexp_replace(error_message, $2, '[erased]', 'g')
+			WHERE message_id = ANY($1)`, ids, pattern).
+			Exec(func(ct pgconn.CommandTag) error { c.DeadLetters = ct.RowsAffected(); return nil })
+		// A delivery's body is the CloudEvent as sent; it keeps its shape, without the address.
+		b.Queue(`
+			WITH d AS (
+				UPDATE communication.webhook_deliveries d
+				SET payload = convert_to(regexp_replace(
+					jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')
+				WHERE d.endpoint_id IN (SELECT id FROM communication.webhook_endpoints WHERE tenant_id = $2)
+				  AND d.event_id IN (SELECT 'evt_' || e.id FROM communication.message_events e WHERE e.message_id = ANY($1))
+				RETURNING d.id
+			), a AS (
+				UPDATE communication.webhook_attempts SET response = regexp_replace(response, $3, '[erased]', 'g'),
+					error = regexp_replace(error, $3, '[erased]', 'g')
+				WHERE delivery_id IN (SELECT id FROM d) AND (response ~ $3 OR error ~ $3)
+			)
+			SELECT count(*) FROM d`, ids, tenantID, pattern).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&c.WebhookDeliveries) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return c, false, fmt.Errorf("erase what hangs off %d messages: %w", len(ids), err)
+		}
+	}
+	if len(ids) == limit {
+		return c, false, nil
+	}
+	var left bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM communication.message_logs
+		WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3)`, tenantID, rkey, ch).Scan(&left)
+	if err != nil {
+		return c, false, fmt.Errorf("look for messages being sent: %w", err)
+	}
+	return c, !left, nil
+}
+
+// eraseRest cleans what is not found through a message, once the messages are done.
+func eraseRest(ctx context.Context, tx pgx.Tx, e domain.Erasure, rkey, pattern string, callbacks int64) (int64, int64, error) {
+	// Callbacks not (yet) matched to a message: the tenant's configs' and the system defaults'
+	// (whose callbacks name no tenant until matched).
+	tag, err := tx.Exec(ctx, `
+		UPDATE communication.callbacks SET payload = '{}', recipient = '', reason = regexp_replace(reason, $3, '[erased]', 'g')
+		WHERE outcome IN ('pending', 'unmatched')
+		  AND provider_config_id IN (SELECT id FROM communication.provider_configs WHERE tenant_id = $1 OR tenant_id IS NULL)
+		  AND (communication.recipient_key($2, recipient) = $4 OR payload::text ~ $3)`, e.TenantID, string(e.Channel), pattern, rkey)
+	if err != nil {
+		return 0, 0, fmt.Errorf("erase unmatched callbacks: %w", err)
+	}
+	callbacks += tag.RowsAffected()
+	for _, table := range []string{"provider_errors_hourly", "provider_errors_daily"} {
+		if _, err := tx.Exec(ctx, `UPDATE communication.`+table+` SET last_message = regexp_replace(last_message, $2, '[erased]', 'g')
+			WHERE tenant_id = $1 AND last_message ~ $2`, e.TenantID, pattern); err != nil {
+			return 0, 0, fmt.Errorf("erase from %s: %w", table, err)
+		}
+	}
+	// An opt-out keeps holding: the intake looks suppressions up by the hash.
+	tag, err = tx.Exec(ctx, `UPDATE communication.suppressions SET recipient = 'erased:' || recipient_hash
+		WHERE tenant_id = $1 AND channel = $2 AND recipient_hash = $3 AND recipient NOT LIKE 'erased:%'`,
+		e.TenantID, string(e.Channel), e.RecipientHash)
+	if err != nil {
+		return 0, 0, fmt.Errorf("erase suppressions: %w", err)
+	}
+	return callbacks, tag.RowsAffected(), nil
+}

@@ -1,0 +1,101 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The database's recipient_key and recipient_hash (migration 0022) agree with Go's
+// message.RecipientKey and Store.RecipientHash, which the intake uses: an opt-out kept as the
+// hash alone holds only if they do.
+func TestRecipientKeyAndHashAgreeWithTheDatabase(t *testing.T) {
+	t.Parallel()
+	pool := testenv.DB(t)
+	s := store.New(pool)
+	ctx := context.Background()
+	for _, c := range []struct {
+		ch message.Channel
+		to string
+	}{
+		{message.Email, "ann@example.com"}, {message.Email, "Ann@Example.COM"}, {message.Email, "Ann <Ann@Example.com>"},
+		{message.Email, `"Smith, Ann" <ann.smith+news@example.co.uk>`}, {message.Email, " ann@example.com "},
+		{message.SMS, "+14155550123"}, {message.SMS, " +14155550123"},
+	} {
+		var key, hash string
+		if err := pool.QueryRow(ctx, `SELECT communication.recipient_key($1, $2), communication.recipient_hash('ten_1', $1, communication.recipient_key($1, $2))`,
+			string(c.ch), c.to).Scan(&key, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if want := message.RecipientKey(c.ch, c.to); key != want {
+			t.Errorf("recipient_key(%s, %q) = %q, Go says %q", c.ch, c.to, key, want)
+		}
+		want, err := s.RecipientHash(ctx, "ten_1", c.ch, c.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hash != want || len(hash) != 64 {
+			t.Errorf("recipient_hash of %q = %s, Go says %s", c.to, hash, want)
+		}
+		if other, _ := s.RecipientHash(ctx, "ten_2", c.ch, c.to); other == want {
+			t.Errorf("two tenants share the hash of %q", c.to)
+		}
+	}
+}
+
+// An erasure runs in batches of the limit, each committed with its counts, so one stopped
+// half-way resumes where it was; asking again while it runs answers the same erasure.
+func TestErasureRunsInBatchesAndResumes(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	var msgs []store.NewMessage
+	for range 5 {
+		msgs = append(msgs, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550123")})
+	}
+	msgs = append(msgs, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550124")})
+	if _, err := testenv.Record(ctx, s, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	e, created, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123")
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	again, created, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, " +14155550123")
+	if err != nil || created || again.ID != e.ID {
+		t.Fatalf("asked again: %s (created %v), running %s, %v", again.ID, created, e.ID, err)
+	}
+	var steps []int64
+	for range 10 {
+		got, found, err := s.EraseNext(ctx, 2)
+		if err != nil || !found {
+			t.Fatal(found, err)
+		}
+		steps = append(steps, got.Counts.Messages)
+		if got.Status == domain.ErasureDone {
+			break
+		}
+	}
+	if len(steps) != 3 || steps[0] != 2 || steps[1] != 4 || steps[2] != 5 {
+		t.Fatalf("messages erased after each call: %v", steps)
+	}
+	if _, found, err := s.EraseNext(ctx, 2); err != nil || found {
+		t.Fatalf("a finished erasure was taken again: %v %v", found, err)
+	}
+	got, err := s.GetErasure(ctx, ten, e.ID)
+	if err != nil || got.Status != domain.ErasureDone || got.FinishedAt == nil || got.Counts.Canceled != 5 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := s.GetErasure(ctx, tenant(t, s), e.ID); err != store.ErrNotFound {
+		t.Fatalf("another tenant reads the erasure: %v", err)
+	}
+	list, _, err := s.ListMessages(ctx, ten, domain.MessageFilter{Recipient: "+14155550124", Limit: 10})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("the other recipient's messages: %d %v", len(list), err)
+	}
+}
