@@ -41,8 +41,10 @@ func TestOpsWorkflow(t *testing.T) {
 	if tenant == "" || !strings.Contains(out, `"allow_system_fallback": false`) {
 		t.Fatalf("tenant create: %s", out)
 	}
-	if out := run1("tenant", "set", tenant, "-max-attempts", "3", "-rate", "50", "-max-retry-age", "2h", "-content-retention", "168h"); !strings.Contains(out, `"max_attempts": 3`) ||
-		!strings.Contains(out, `"rate_per_second": 50`) || !strings.Contains(out, `"max_retry_age_seconds": 7200`) || !strings.Contains(out, `"content_retention_seconds": 604800`) {
+	if out := run1("tenant", "set", tenant, "-max-attempts", "3", "-rate", "50", "-max-retry-age", "2h", "-content-retention", "168h",
+		"-history-retention", "720h", "-audit-retention", "8760h"); !strings.Contains(out, `"max_attempts": 3`) ||
+		!strings.Contains(out, `"rate_per_second": 50`) || !strings.Contains(out, `"max_retry_age_seconds": 7200`) || !strings.Contains(out, `"content_retention_seconds": 604800`) ||
+		!strings.Contains(out, `"history_retention_seconds": 2592000`) || !strings.Contains(out, `"audit_retention_seconds": 31536000`) {
 		t.Fatalf("tenant set: %s", out)
 	}
 	if out := run1("tenant", "set", tenant, "-quota-sms-hard", "5000", "-quota-email-soft", "800", "-quota-email-hard", "1000"); !strings.Contains(out, `"sms": {

@@ -42,6 +42,8 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	fallback := fs.Bool("fallback", true, "may use the system default providers")
 	status := fs.String("status", "", "active or suspended")
 	contentRetention := fs.Duration("content-retention", 0, "keep message subjects and bodies this long (e.g. 720h; 0: until the message is final)")
+	historyRetention := fs.Duration("history-retention", 0, "keep messages and everything about them this long (e.g. 2160h; 24h to 87600h)")
+	auditRetention := fs.Duration("audit-retention", 0, "keep the tenant's audit entries this long (e.g. 9600h; 720h to 87600h)")
 	limits := map[string]*int64{}
 	for _, ch := range []string{"email", "sms"} {
 		for _, l := range []string{"soft", "hard"} {
@@ -79,6 +81,14 @@ func tenantSet(ctx context.Context, e *env, args []string) error {
 	if set["content-retention"] {
 		secs := int64(contentRetention.Seconds())
 		p.ContentRetentionSeconds = &secs
+	}
+	if set["history-retention"] {
+		secs := int64(historyRetention.Seconds())
+		p.HistoryRetentionSeconds = &secs
+	}
+	if set["audit-retention"] {
+		secs := int64(auditRetention.Seconds())
+		p.AuditRetentionSeconds = &secs
 	}
 	if set["status"] {
 		p.Status = (*domain.TenantStatus)(status)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -29,11 +30,14 @@ func seedMain(args []string) int {
 	fs.IntVar(&p.Tenants, "tenants", 1000, "tenants, created for the seed")
 	fs.Float64Var(&p.HotShare, "hot-share", 0.2, "the share of the messages of the first (hot) tenant")
 	fs.Uint64Var(&p.Seed, "seed", 1, "random seed: the same flags make the same history")
-	fs.StringVar(&p.Person, "person", "", "an E.164 number that receives -person-messages of the hot tenant's messages (someone to erase)")
-	fs.IntVar(&p.PersonMessages, "person-messages", 10_000, "with -person: how many messages they received")
+	persons := fs.String("persons", "", "E.164 numbers, comma-separated, each the recipient of -person-messages of the hot tenant's messages (people to erase)")
+	fs.IntVar(&p.PersonMessages, "person-messages", 10_000, "with -persons: how many messages each received")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *persons != "" {
+		p.Persons = strings.Split(*persons, ",")
 	}
 	if *dbURL == "" {
 		fmt.Fprintln(os.Stderr, "loadgen seed: -database-url (or COMMS_DATABASE_URL) is required")

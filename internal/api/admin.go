@@ -36,6 +36,13 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store (nothing changed)", nil)
 }
 
+// getSettings shows the tenant its own settings: plan, retry budget, rate limit, fallback,
+// quotas and how long its history is kept.
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	t, err := s.Accounts.Tenant(r.Context(), principalFrom(r.Context()).TenantID)
+	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store", nil)
+}
+
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 	var req createTenantRequest
 	if prob := decodeJSON(r, 64<<10, &req); prob != nil {

@@ -154,6 +154,12 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, errNotFound) // also for another tenant's message: 404, never 403
 		return
 	}
+	if errors.Is(err, intake.ErrExpired) {
+		writeProblem(w, r, problem(http.StatusNotFound, "expired", "Expired",
+			fmt.Sprintf("this message was made more than %d days ago, past this account's history retention, and is deleted",
+				p.Tenant.HistoryRetentionSeconds/86400)))
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "get message failed", "tenant_id", p.TenantID, "message_id", id, "err", err)
 		writeProblem(w, r, unavailable("the message store is unreachable; retry shortly"))

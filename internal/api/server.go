@@ -110,6 +110,7 @@ func (srv *Server) routes() []route {
 		{"GET /v1/usage/export", accessTenant, srv.exportUsage},
 		{"GET /v1/quota", accessTenant, srv.quotas},
 		{"GET /v1/audit", accessTenant, srv.listAudit(false)},
+		{"GET /v1/settings", accessTenant, srv.getSettings},
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},

@@ -24,7 +24,11 @@ type Tenant struct {
 	FallbackCategories  []string                  `json:"fallback_categories"`
 	Quotas              map[message.Channel]Quota `json:"quotas"`
 	// ContentRetentionSeconds is how long message subjects and bodies are kept (0: until final).
-	ContentRetentionSeconds int64     `json:"content_retention_seconds"`
+	ContentRetentionSeconds int64 `json:"content_retention_seconds"`
+	// HistoryRetentionSeconds is how long messages and everything about them are kept;
+	// AuditRetentionSeconds how long audit entries are.
+	HistoryRetentionSeconds int64     `json:"history_retention_seconds"`
+	AuditRetentionSeconds   int64     `json:"audit_retention_seconds"`
 	Status                  string    `json:"status"`
 	CreatedAt               time.Time `json:"created_at"`
 }
@@ -43,7 +47,8 @@ func TenantView(t domain.Tenant) Tenant {
 	}
 	return Tenant{ID: t.ID, Name: t.Name, Plan: t.Plan, AllowSystemFallback: t.AllowSystemFallback, MaxAttempts: t.MaxAttempts,
 		MaxRetryAgeSeconds: t.MaxRetryAgeSeconds, RatePerSecond: t.RatePerSecond, RateBurst: t.RateBurst,
-		FallbackCategories: t.FallbackCategories, Quotas: quotas, ContentRetentionSeconds: t.ContentRetentionSeconds, Status: string(t.Status), CreatedAt: t.CreatedAt}
+		FallbackCategories: t.FallbackCategories, Quotas: quotas, ContentRetentionSeconds: t.ContentRetentionSeconds,
+		HistoryRetentionSeconds: t.HistoryRetentionSeconds, AuditRetentionSeconds: t.AuditRetentionSeconds, Status: string(t.Status), CreatedAt: t.CreatedAt}
 }
 
 // TenantPatch is the body of PATCH /admin/tenants/{id}; absent fields are left alone.
@@ -54,7 +59,11 @@ type TenantPatch struct {
 	MaxAttempts         *int    `json:"max_attempts"`
 	MaxRetryAgeSeconds  *int64  `json:"max_retry_age_seconds"`
 	// ContentRetentionSeconds changes how long message content is kept, from now on.
-	ContentRetentionSeconds *int64   `json:"content_retention_seconds"`
+	ContentRetentionSeconds *int64 `json:"content_retention_seconds"`
+	// HistoryRetentionSeconds and AuditRetentionSeconds change how long messages and audit
+	// entries are kept, from now on.
+	HistoryRetentionSeconds *int64   `json:"history_retention_seconds"`
+	AuditRetentionSeconds   *int64   `json:"audit_retention_seconds"`
 	RatePerSecond           *float64 `json:"rate_per_second"`
 	RateBurst               *int     `json:"rate_burst"`
 	FallbackCategories      []string `json:"fallback_categories"`
@@ -65,7 +74,8 @@ type TenantPatch struct {
 
 func (p TenantPatch) domain() domain.TenantPatch {
 	out := domain.TenantPatch{Name: p.Name, Plan: p.Plan, AllowSystemFallback: p.AllowSystemFallback, MaxAttempts: p.MaxAttempts,
-		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, ContentRetentionSeconds: p.ContentRetentionSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
+		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, ContentRetentionSeconds: p.ContentRetentionSeconds,
+		HistoryRetentionSeconds: p.HistoryRetentionSeconds, AuditRetentionSeconds: p.AuditRetentionSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
 		FallbackCategories: p.FallbackCategories, Status: (*domain.TenantStatus)(p.Status)}
 	if p.Quotas != nil {
 		out.Quotas = make(map[string]*domain.Quota, len(p.Quotas))

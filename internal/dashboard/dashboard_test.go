@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -128,6 +129,14 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := tab.Get("content", chromedp.Text(`#content-purged`)); !strings.Contains(got, "Removed") || tab.Count("#subject") != 0 {
 		t.Fatalf("a purged message shows %q, and %d subjects", got, tab.Count("#subject"))
 	}
+	// Past the history retention (90 days by default) a message is gone, and the page says so.
+	old := ids.NewSortableAt(ids.Message, time.Now().Add(-91*24*time.Hour))
+	tab.Do("open an expired message", chromedp.Navigate(s.URL+"/ui/messages/"+old), chromedp.WaitVisible(`#expired`))
+	tab.Do("open an unknown message", chromedp.Navigate(s.URL+"/ui/messages/"+ids.NewSortable(ids.Message)), chromedp.WaitVisible(`main h1`))
+	if tab.Count("#expired") != 0 {
+		t.Fatal("a message that never existed shows as expired")
+	}
+	tab.Forgive("status of 404") // the two pages answered 404, as they should
 
 	// Signing out ends the session: the overview sends the browser back to sign in.
 	tab.Do("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -44,8 +45,9 @@ var statuses = []message.Status{message.Scheduled, message.Queued, message.Sendi
 // message shows one message with its timeline, the provider's events included.
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	m, err := h.svc.Intake.Message(r.Context(), sess.Key.TenantID, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		h.render(w, r, http.StatusNotFound, "message.html", map[string]any{"Missing": r.PathValue("id")})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, intake.ErrExpired) {
+		h.render(w, r, http.StatusNotFound, "message.html", map[string]any{"Missing": r.PathValue("id"),
+			"Expired": errors.Is(err, intake.ErrExpired)})
 		return
 	}
 	if err != nil {

@@ -28,12 +28,28 @@ type Tenant struct {
 	// ContentRetentionSeconds is how long a message's subject and bodies are kept after it was
 	// created (0: until the message is final); then the content purger blanks them.
 	ContentRetentionSeconds int64
+	// HistoryRetentionSeconds is how long a message and everything about it (events, callbacks,
+	// dead letters, webhook deliveries) are kept after it was created; then the history purger
+	// deletes them. AuditRetentionSeconds is the same for the tenant's audit entries.
+	HistoryRetentionSeconds int64
+	AuditRetentionSeconds   int64
 	Status                  TenantStatus
 	CreatedAt               time.Time
 }
 
-// MaxContentRetentionSeconds bounds ContentRetentionSeconds: ten years.
+// MaxContentRetentionSeconds bounds the retentions: ten years.
 const MaxContentRetentionSeconds = 3650 * 86400
+
+// The shortest history and audit retentions.
+const (
+	MinHistoryRetentionSeconds = 86400      // a day
+	MinAuditRetentionSeconds   = 30 * 86400 // 30 days
+)
+
+// HistoryExpired reports whether something made at is past the tenant's history retention at now.
+func (t Tenant) HistoryExpired(at, now time.Time) bool {
+	return at.Before(now.Add(-time.Duration(t.HistoryRetentionSeconds) * time.Second))
+}
 
 // TenantStatus is whether a tenant may act.
 type TenantStatus string
@@ -61,6 +77,10 @@ type TenantPatch struct {
 	// ContentRetentionSeconds changes how long message content is kept, from now on (content
 	// already purged does not come back).
 	ContentRetentionSeconds *int64
+	// HistoryRetentionSeconds and AuditRetentionSeconds change how long messages and audit
+	// entries are kept, from now on (what was deleted does not come back).
+	HistoryRetentionSeconds *int64
+	AuditRetentionSeconds   *int64
 	RatePerSecond           *float64
 	RateBurst               *int
 	FallbackCategories      []string
@@ -81,6 +101,12 @@ func (p TenantPatch) Validate() []message.FieldError {
 	}
 	if p.ContentRetentionSeconds != nil && (*p.ContentRetentionSeconds < 0 || *p.ContentRetentionSeconds > MaxContentRetentionSeconds) {
 		add("content_retention_seconds", "must be from 0 (until the message is final) to 315360000 (10 years)")
+	}
+	if p.HistoryRetentionSeconds != nil && (*p.HistoryRetentionSeconds < MinHistoryRetentionSeconds || *p.HistoryRetentionSeconds > MaxContentRetentionSeconds) {
+		add("history_retention_seconds", "must be from 86400 (a day) to 315360000 (10 years)")
+	}
+	if p.AuditRetentionSeconds != nil && (*p.AuditRetentionSeconds < MinAuditRetentionSeconds || *p.AuditRetentionSeconds > MaxContentRetentionSeconds) {
+		add("audit_retention_seconds", "must be from 2592000 (30 days) to 315360000 (10 years)")
 	}
 	if p.MaxRetryAgeSeconds != nil && (*p.MaxRetryAgeSeconds < 60 || *p.MaxRetryAgeSeconds > 7*86400) {
 		add("max_retry_age_seconds", "must be from 60 to 604800 (7 days)")

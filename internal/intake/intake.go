@@ -67,6 +67,7 @@ type Store interface {
 	ListRepeats(ctx context.Context, tenantID string, keys []string, hash []byte) (map[string]store.Inserted, error)
 	MarkPublished(ctx context.Context, refs []store.Ref) error
 	GetMessage(ctx context.Context, tenantID, id string) (message.Message, error)
+	GetTenant(ctx context.Context, id string) (domain.Tenant, error)
 	ListMessages(ctx context.Context, tenantID string, f domain.MessageFilter) ([]message.Message, string, error)
 	CancelScheduled(ctx context.Context, tenantID, id string) (message.Status, error)
 }
@@ -381,10 +382,26 @@ func requestHash(r message.Request) []byte {
 	return h[:]
 }
 
+// ErrExpired is a message that is gone because it was older than its tenant's history retention.
+var ErrExpired = errors.New("past the history retention")
+
 // Message returns tenantID's message id with its events. Errors: store.ErrNotFound (also for
-// another tenant's message).
+// another tenant's message); ErrExpired when no such message exists and its id was made before
+// the tenant's history retention: it was deleted, or it would have been.
 func (s *Service) Message(ctx context.Context, tenantID, id string) (message.Message, error) {
-	return s.store.GetMessage(ctx, tenantID, id)
+	m, err := s.store.GetMessage(ctx, tenantID, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return m, err
+	}
+	made, ok := ids.SortableTime(id, ids.Message)
+	if !ok {
+		return m, err
+	}
+	t, terr := s.store.GetTenant(ctx, tenantID)
+	if terr == nil && t.HistoryExpired(made, time.Now()) {
+		return m, ErrExpired
+	}
+	return m, err
 }
 
 // Messages returns a page of tenantID's messages, newest first, and the next page's cursor.

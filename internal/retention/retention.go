@@ -1,7 +1,9 @@
 // Package retention enforces how long comms keeps what it was given: every interval it blanks the
 // subject and bodies of each tenant's messages older than the tenant's content retention (0:
-// as soon as the message is final), a bounded batch at a time, so no long statement ever holds
-// the messages table. Any number of workers run it: each tenant is purged by one at a time.
+// as soon as the message is final), deletes its messages and everything about them older than
+// its history retention, and its audit entries older than its audit retention, a bounded batch
+// at a time, so no long statement ever holds a table. Any number of workers run it: each tenant
+// is purged by one at a time. The Eraser (eraser.go) erases one person on request.
 package retention
 
 import (
@@ -18,6 +20,8 @@ import (
 type Store interface {
 	ListTenants(ctx context.Context, after string, limit int) ([]domain.Tenant, error)
 	PurgeContent(ctx context.Context, tenantID string, cutoff time.Time, limit int) (store.Purged, error)
+	PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int) (store.HistoryPurged, error)
+	PurgePlatformAudit(ctx context.Context, limit int) (int, bool, error)
 }
 
 // Config tunes the purger.
@@ -60,9 +64,19 @@ func (p *Purger) Run(ctx context.Context) {
 	})
 }
 
-// Pass purges each tenant's expired content once and returns how many messages it blanked.
+// Pass purges each tenant's expired content and history once and returns how many messages it
+// blanked or deleted.
 func (p *Purger) Pass(ctx context.Context) (int, error) {
 	total, after := 0, ""
+	for range p.cfg.PerTenant {
+		_, more, err := p.store.PurgePlatformAudit(ctx, p.cfg.Batch)
+		if err != nil {
+			return 0, err
+		}
+		if !more {
+			break
+		}
+	}
 	for {
 		tenants, err := p.store.ListTenants(ctx, after, 500)
 		if err != nil {
@@ -76,6 +90,17 @@ func (p *Purger) Pass(ctx context.Context) (int, error) {
 					return total, err
 				}
 				total += res.Purged
+				if !res.More {
+					break
+				}
+			}
+			cutoff = p.now().Add(-time.Duration(t.HistoryRetentionSeconds) * time.Second)
+			for range p.cfg.PerTenant {
+				res, err := p.store.PurgeHistory(ctx, t.ID, cutoff, p.cfg.Batch)
+				if err != nil {
+					return total, err
+				}
+				total += res.Messages
 				if !res.More {
 					break
 				}

@@ -26,6 +26,21 @@ type Tab struct {
 	problems []string
 }
 
+// Forgive drops the console messages so far that contain s: a step that loads a page answered
+// with an error status on purpose (a 404 page) forgives "status of 404", since the browser
+// reports every such load.
+func (tab *Tab) Forgive(s string) {
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	kept := tab.problems[:0]
+	for _, p := range tab.problems {
+		if !strings.Contains(p, s) {
+			kept = append(kept, p)
+		}
+	}
+	tab.problems = kept
+}
+
 // NewTab starts Chromium for t. Screenshots go to COMMS_SCREENSHOT_DIR (default: a temporary
 // folder).
 func NewTab(t testing.TB) *Tab {

@@ -29,9 +29,9 @@ type Plan struct {
 	HotShare float64 // the share of the messages that go to the first tenant (0: an even spread)
 	Now      time.Time
 	Seed     uint64 // the same plan and seed make the same history (ids aside)
-	// Person, when set, is the recipient (an E.164 number) of PersonMessages of the hot tenant's
-	// messages, spread evenly: someone to erase.
-	Person         string
+	// Persons, when set, are recipients (E.164 numbers) of PersonMessages each of the hot
+	// tenant's messages, spread evenly: people to erase.
+	Persons        []string
 	PersonMessages int
 }
 
@@ -58,7 +58,7 @@ func History(ctx context.Context, pool *pgxpool.Pool, p Plan, progress func(done
 	if p.Now.IsZero() {
 		p.Now = time.Now()
 	}
-	if p.Person == "" {
+	if len(p.Persons) == 0 {
 		p.PersonMessages = 0
 	}
 	start := time.Now()
@@ -218,8 +218,13 @@ func (g *generator) batch(first, n int) rows {
 		}
 		id := ids.NewSortableAt(ids.Message, at)
 		sms := g.rnd.IntN(10) < 4
-		person := g.p.PersonMessages > 0 && i%max(1, g.p.Messages/g.p.PersonMessages) == 0
-		if person {
+		person := ""
+		if n := g.p.PersonMessages * len(g.p.Persons); n > 0 {
+			if step := max(1, g.p.Messages/n); i%step == 0 {
+				person = g.p.Persons[(i/step)%len(g.p.Persons)]
+			}
+		}
+		if person != "" {
 			tenant, sms = g.tenants[0], true
 		}
 		channel, cfg, typ, pmid := "email", "prv_seed_email", "ses", "0100019"+ids.Random(20)
@@ -229,8 +234,8 @@ func (g *generator) batch(first, n int) rows {
 		if sms {
 			channel, cfg, typ, pmid = "sms", "prv_seed_sms", "twilio", "SM"+ids.Random(32)
 			recipient = "+1415" + fmt.Sprintf("%07d", g.rnd.IntN(10_000_000))
-			if person {
-				recipient = g.p.Person
+			if person != "" {
+				recipient = person
 			}
 			sender, subject, html = "+14155550000", "", ""
 			text = "Your login code is " + fmt.Sprintf("%06d", g.rnd.IntN(1_000_000)) + ". It expires in 10 minutes."

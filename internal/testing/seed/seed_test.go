@@ -23,7 +23,8 @@ func TestSeededHistoryIsWhatTheServiceWouldHaveWritten(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.DB(t)
 	now := time.Now()
-	plan := seed.Plan{Messages: 3_000, Days: 3, Tenants: 5, HotShare: 0.5, Now: now, Seed: 1}
+	plan := seed.Plan{Messages: 3_000, Days: 3, Tenants: 5, HotShare: 0.5, Now: now, Seed: 1,
+		Persons: []string{"+14155550901", "+14155550902"}, PersonMessages: 100}
 	var calls int
 	rep, err := seed.History(ctx, pool, plan, func(done, total int) { calls++ })
 	if err != nil {
@@ -47,6 +48,13 @@ func TestSeededHistoryIsWhatTheServiceWouldHaveWritten(t *testing.T) {
 	}
 	if outbox != 0 {
 		t.Errorf("%d seeded events were queued for publishing", outbox)
+	}
+	for _, person := range plan.Persons {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM communication.message_logs WHERE tenant_id = $1 AND recipient = $2 AND channel = 'sms'`,
+			rep.Tenants[0], person).Scan(&n); err != nil || n != 100 {
+			t.Errorf("%s received %d of the hot tenant's messages, want 100 (%v)", person, n, err)
+		}
 	}
 	rows, err := pool.Query(ctx, `SELECT id, created_at FROM communication.message_logs`)
 	if err != nil {

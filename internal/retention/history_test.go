@@ -1,0 +1,109 @@
+package retention_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/retention"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// TestHistoryIsDeletedPastItsRetentionAndNothingElse: a tenant's messages past its history
+// retention go with their events, callbacks, dead letters and webhook deliveries, and its audit
+// entries past the audit retention go too; younger ones, messages still to be sent, another
+// tenant's under a longer retention and the usage rollups stay. The audit log still refuses to
+// lose an entry before its time.
+func TestHistoryIsDeletedPastItsRetentionAndNothingElse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture{t, store.New(testenv.DB(t))}
+	pool := f.st.Pool()
+	day := int64(86400)
+	short, long := f.tenant(30*day), f.tenant(30*day)
+	if _, err := f.st.UpdateTenant(ctx, short, domain.TenantPatch{HistoryRetentionSeconds: &day}); err != nil {
+		t.Fatal(err)
+	}
+	old := f.message(short, 50*time.Hour, message.Delivered)
+	oldWaiting := f.message(short, 50*time.Hour, message.Queued)
+	young := f.message(short, 2*time.Hour, message.Delivered)
+	theirs := f.message(long, 50*time.Hour, message.Delivered)
+	past := time.Now().Add(-50 * time.Hour)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status, recipient, occurred_at, payload, received_at, next_try_at, message_id, outcome)
+		 VALUES ('prv_x', 'twilio', 'SM1:delivered', 'SM1', 'delivered', 'ada@example.com', $2, '{}', $2, $2, $1, 'applied')`, []any{old, past}},
+		{`INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, provider_config_id, error_code, error_message, attempts, envelope)
+		 VALUES ($1, $2, 'email', 'ses', 'prv_x', 'provider_unavailable', '', 3, '{}')`, []any{old, short}},
+		{`INSERT INTO communication.webhook_endpoints (id, tenant_id, url, description, event_types, enabled, key_version, secret_sealed, created_at, updated_at)
+		 VALUES ('whe_old', $1, 'https://example.com/h', '', '{}', true, 'v1', '\x00', $2, $2)`, []any{short, past}},
+		{`INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts, round_attempts, next_attempt_at, created_at)
+		 VALUES ('whe_old', $1, 'evt_1', 'comms.message.delivered', '\x7b7d', 'succeeded', 1, 1, $2, $2)`, []any{short, past}},
+		{`INSERT INTO communication.audit_log (at, tenant_id, actor_kind, actor_id, action, target_type, target_id)
+		 VALUES (now() - interval '401 days', $1, 'cli', 'ops', 'tenant.updated', 'tenant', $1), (now() - interval '10 days', $1, 'cli', 'ops', 'tenant.updated', 'tenant', $1)`, []any{short}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	usage := count(`SELECT count(*) FROM communication.usage_deltas WHERE tenant_id = $1`, short) +
+		count(`SELECT count(*) FROM communication.usage_daily WHERE tenant_id = $1`, short)
+	if _, err := pool.Exec(ctx, `DELETE FROM communication.audit_log WHERE tenant_id = $1 AND at > now() - interval '1 day' * 20`, short); err == nil {
+		t.Fatal("the audit log let an entry go before its retention")
+	}
+
+	p := retention.New(retention.Config{Batch: 1}, f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := p.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ tenant, id string }{{short, oldWaiting}, {short, young}, {long, theirs}} {
+		if _, err := f.st.GetMessage(ctx, m.tenant, m.id); err != nil {
+			t.Errorf("%s went: %v", m.id, err)
+		}
+	}
+	if _, err := f.st.GetMessage(ctx, short, old); err != store.ErrNotFound {
+		t.Fatalf("the message past its retention: %v", err)
+	}
+	for table, n := range map[string]int{
+		"events":              count(`SELECT count(*) FROM communication.message_events WHERE message_id = $1`, old),
+		"callbacks":           count(`SELECT count(*) FROM communication.callbacks WHERE message_id = $1`, old),
+		"dead letters":        count(`SELECT count(*) FROM communication.dead_letters WHERE message_id = $1`, old),
+		"webhook deliveries":  count(`SELECT count(*) FROM communication.webhook_deliveries WHERE tenant_id = $1`, short),
+		"old audit entries":   count(`SELECT count(*) FROM communication.audit_log WHERE tenant_id = $1 AND at < now() - interval '400 days'`, short),
+		"young audit entries": count(`SELECT count(*) FROM communication.audit_log WHERE tenant_id = $1 AND at > now() - interval '400 days'`, short) - 1,
+	} {
+		if n != 0 {
+			t.Errorf("%s: %d left over", table, n)
+		}
+	}
+	if count(`SELECT count(*) FROM communication.message_events WHERE message_id = $1`, theirs) == 0 {
+		t.Error("the other tenant's events went")
+	}
+	if got := count(`SELECT count(*) FROM communication.usage_deltas WHERE tenant_id = $1`, short) +
+		count(`SELECT count(*) FROM communication.usage_daily WHERE tenant_id = $1`, short); got != usage || usage == 0 {
+		t.Errorf("usage rows %d, were %d: the bill must stay", got, usage)
+	}
+	// The message still to be sent goes once it is final.
+	f.set(short, oldWaiting, message.Sent, past)
+	if _, err := p.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.GetMessage(ctx, short, oldWaiting); err != store.ErrNotFound {
+		t.Fatalf("the message sent past its retention: %v", err)
+	}
+}

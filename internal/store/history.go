@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// historyLock is the class of the advisory locks under which one purger at a time deletes a
+// tenant's expired history (the second key is the hash of its id).
+const historyLock int32 = 0x68737470 // "hstp"
+
+// HistoryPurged is what one PurgeHistory call deleted.
+type HistoryPurged struct {
+	Messages, Events, Callbacks, DeadLetters, WebhookDeliveries, AuditEntries int
+	// More is set when a statement stopped at its limit: call again.
+	More bool
+}
+
+// PurgeHistory deletes up to limit of tenantID's final messages created before cutoff, oldest
+// first, with their events, callbacks, provider references, dead letters and price checks; up
+// to limit of its webhook deliveries (with their attempts), unmatched callbacks and published
+// account events from before cutoff; and up to limit of its audit entries older than its audit
+// retention (by the database's clock, which the audit log's trigger checks too). A message still to be sent is kept until it is final. Usage and analytics rollups
+// are never deleted: they are the bill. It returns at once, having done nothing, while another
+// purger holds the tenant.
+func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int) (HistoryPurged, error) {
+	var out HistoryPurged
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, historyLock, tenantID).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			WITH m AS (
+				SELECT id, provider_config_id, provider_message_id FROM communication.message_logs
+				WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN `+pendingStatuses+`
+				ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED
+			), ev AS (
+				DELETE FROM communication.message_events e USING m WHERE e.message_id = m.id RETURNING 1
+			), cb AS (
+				DELETE FROM communication.callbacks c USING m WHERE c.message_id = m.id RETURNING 1
+			), refs AS (
+				DELETE FROM communication.provider_message_refs r USING m
+				WHERE r.provider_config_id = m.provider_config_id AND r.provider_message_id = m.provider_message_id AND m.provider_message_id <> ''
+			), dl AS (
+				DELETE FROM communication.dead_letters d USING m WHERE d.message_id = m.id RETURNING 1
+			), pc AS (
+				DELETE FROM communication.price_checks p USING m WHERE p.message_id = m.id
+			), cpd AS (
+				DELETE FROM communication.content_purge_deferred d USING m WHERE d.tenant_id = $1 AND d.message_id = m.id
+			), del AS (
+				DELETE FROM communication.message_logs l USING m WHERE l.tenant_id = $1 AND l.id = m.id RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ev), (SELECT count(*) FROM cb), (SELECT count(*) FROM dl)`,
+			tenantID, cutoff, limit).Scan(&out.Messages, &out.Events, &out.Callbacks, &out.DeadLetters)
+		if err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		var unmatched, account int
+		err = tx.QueryRow(ctx, `
+			WITH wd AS (
+				DELETE FROM communication.webhook_deliveries WHERE id IN (
+					SELECT d.id FROM communication.webhook_deliveries d
+					WHERE d.endpoint_id IN (SELECT id FROM communication.webhook_endpoints WHERE tenant_id = $1)
+					  AND d.created_at < $2 AND d.status <> 'pending'
+					ORDER BY d.endpoint_id, d.id LIMIT $3)
+				RETURNING 1
+			), um AS (
+				DELETE FROM communication.callbacks WHERE id IN (
+					SELECT c.id FROM communication.callbacks c
+					WHERE c.outcome = 'unmatched' AND c.received_at < $2
+					  AND c.provider_config_id IN (SELECT id FROM communication.provider_configs WHERE tenant_id = $1)
+					LIMIT $3)
+				RETURNING 1
+			), ae AS (
+				DELETE FROM communication.account_events WHERE id IN (
+					SELECT id FROM communication.account_events WHERE tenant_id = $1 AND occurred_at < $2 AND published LIMIT $3)
+				RETURNING 1
+			), au AS (
+				DELETE FROM communication.audit_log WHERE id IN (
+					SELECT id FROM communication.audit_log
+					WHERE tenant_id = $1 AND at < now() - (SELECT audit_retention FROM communication.tenants WHERE id = $1) ORDER BY id LIMIT $3)
+				RETURNING 1
+			)
+			SELECT (SELECT count(*) FROM wd), (SELECT count(*) FROM um), (SELECT count(*) FROM ae), (SELECT count(*) FROM au)`,
+			tenantID, cutoff, limit).Scan(&out.WebhookDeliveries, &unmatched, &account, &out.AuditEntries)
+		if err != nil {
+			return fmt.Errorf("deliveries, callbacks and audit entries: %w", err)
+		}
+		out.Callbacks += unmatched
+		out.More = out.Messages == limit || out.WebhookDeliveries == limit || unmatched == limit || account == limit || out.AuditEntries == limit
+		return nil
+	})
+	if err != nil {
+		return HistoryPurged{}, fmt.Errorf("purge history of %s: %w", tenantID, err)
+	}
+	return out, nil
+}
+
+// PurgePlatformAudit deletes up to limit of the audit entries of no tenant (platform-wide
+// changes) older than 400 days, oldest first, and reports whether it stopped at the limit.
+func (s *Store) PurgePlatformAudit(ctx context.Context, limit int) (int, bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.audit_log WHERE id IN (
+		SELECT id FROM communication.audit_log WHERE tenant_id IS NULL AND at < now() - interval '400 days' ORDER BY at LIMIT $1)`, limit)
+	if err != nil {
+		return 0, false, fmt.Errorf("purge platform audit entries: %w", err)
+	}
+	return int(tag.RowsAffected()), int(tag.RowsAffected()) == limit, nil
+}
