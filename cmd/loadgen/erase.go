@@ -29,6 +29,7 @@ func eraseMain(args []string) int {
 	tenant := fs.String("tenant", "", "the tenant (loadgen seed prints the hot one)")
 	recipient := fs.String("recipient", "", "the address to erase")
 	batch := fs.Int("batch", 1000, "messages per transaction, as the eraser's default")
+	busy := fs.Float64("busy", 0.5, "the share of time in transactions, as the eraser's default (1: no rest)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -54,7 +55,7 @@ func eraseMain(args []string) int {
 		return 1
 	}
 	counter := &countingStore{EraserStore: st}
-	er := retention.NewEraser(retention.EraserConfig{Batch: *batch}, counter, slog.New(slog.DiscardHandler))
+	er := retention.NewEraser(retention.EraserConfig{Batch: *batch, Busy: *busy}, counter, slog.New(slog.DiscardHandler))
 	if _, err := er.Pass(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen erase:", err)
 		return 1

@@ -18,6 +18,10 @@ type EraserStore interface {
 type EraserConfig struct {
 	Interval time.Duration // between looks for waiting erasures (default 1 s)
 	Batch    int           // messages per transaction (default 1,000)
+	// Busy is the share of the eraser's time spent in transactions (default 0.5): after each one
+	// it rests for as long again, so that an erasure, which may wait for hours under the law but
+	// not for intake, takes at most about half of a core from the database beside live traffic.
+	Busy float64
 }
 
 // Eraser carries out the erasures tenants ask for (POST /v1/erasures), a bounded batch per
@@ -37,6 +41,9 @@ func NewEraser(cfg EraserConfig, s EraserStore, log *slog.Logger) *Eraser {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
+	}
+	if cfg.Busy <= 0 || cfg.Busy > 1 {
+		cfg.Busy = 0.5
 	}
 	return &Eraser{cfg: cfg, store: s, log: log}
 }
@@ -58,9 +65,17 @@ func (e *Eraser) Pass(ctx context.Context) (int, error) {
 	last := map[string]domain.ErasureCounts{}
 	stalled := map[string]bool{}
 	for ctx.Err() == nil {
+		start := time.Now()
 		er, found, err := e.store.EraseNext(ctx, e.cfg.Batch)
 		if err != nil || !found {
 			return finished, err
+		}
+		if rest := time.Duration(float64(time.Since(start)) * (1 - e.cfg.Busy) / e.cfg.Busy); rest > 0 {
+			select {
+			case <-ctx.Done():
+				return finished, ctx.Err()
+			case <-time.After(rest):
+			}
 		}
 		if er.Status == domain.ErasureDone {
 			finished++
