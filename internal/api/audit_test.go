@@ -60,6 +60,9 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "POST /v1/suppressions", path: "/v1/suppressions", body: map[string]any{"channel": "email", "recipient": "x@example.com"}},
 		{pattern: "DELETE /v1/suppressions/{channel}/{recipient}", path: "/v1/suppressions/email/x@example.com"},
 		{pattern: "POST /v1/erasures", path: "/v1/erasures", body: map[string]any{"recipient": "Gone@Example.com"}},
+		{pattern: "PUT /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"email": "x@example.com", "phone": "+14155550111"}},
+		{pattern: "PATCH /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"phone": "+14155550112"}},
+		{pattern: "DELETE /v1/recipients/{id}", path: "/v1/recipients/u_audit"},
 		{pattern: "POST /v1/templates", path: "/v1/templates", body: map[string]any{"key": "otp", "name": "Login code", "channel": "sms", "variables": json.RawMessage(otpSchema)}},
 		{pattern: "PATCH /v1/templates/{key}", path: "/v1/templates/otp", body: map[string]any{"name": "Sign-in code"}},
 		{pattern: "POST /v1/templates/{key}/versions", path: "/v1/templates/otp/versions", body: map[string]any{"locale": "en", "text": "Your code is {{code}}"}},
@@ -131,7 +134,7 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 	// Recipients' addresses are in it only as their keyed hash.
 	var clear int
 	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.audit_log
-		WHERE concat(target_id, before::text, after::text) ILIKE ANY (ARRAY['%x@example.com%', '%gone@example.com%'])`).Scan(&clear); err != nil || clear > 0 {
+		WHERE concat(target_id, before::text, after::text) ILIKE ANY (ARRAY['%x@example.com%', '%gone@example.com%', '%14155550111%', '%14155550112%'])`).Scan(&clear); err != nil || clear > 0 {
 		t.Errorf("%d audit rows hold a recipient's address in clear (%v)", clear, err)
 	}
 

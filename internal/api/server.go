@@ -114,6 +114,11 @@ func (srv *Server) routes() []route {
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},
+		{"GET /v1/recipients", accessTenant, srv.listRecipients},
+		{"PUT /v1/recipients/{id}", accessTenant, srv.putRecipient},
+		{"GET /v1/recipients/{id}", accessTenant, srv.getRecipient},
+		{"PATCH /v1/recipients/{id}", accessTenant, srv.updateRecipient},
+		{"DELETE /v1/recipients/{id}", accessTenant, srv.deleteRecipient},
 		{"POST /v1/erasures", accessTenant, srv.createErasure},
 		{"GET /v1/erasures/{id}", accessTenant, srv.getErasure},
 

@@ -6,9 +6,15 @@ package recipients
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -20,6 +26,11 @@ type Store interface {
 	DeleteSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient string) error
 	CreateErasure(ctx context.Context, id, tenantID string, ch message.Channel, recipient string) (domain.Erasure, bool, error)
 	GetErasure(ctx context.Context, tenantID, id string) (domain.Erasure, error)
+	PutRecipient(ctx context.Context, tenantID string, x domain.Recipient) (domain.Recipient, bool, error)
+	GetRecipient(ctx context.Context, tenantID, externalID string) (domain.Recipient, error)
+	UpdateRecipient(ctx context.Context, tenantID, externalID string, p domain.RecipientPatch) (domain.Recipient, error)
+	DeleteRecipient(ctx context.Context, tenantID, externalID string) error
+	ListRecipients(ctx context.Context, tenantID string, f domain.RecipientFilter) ([]domain.Recipient, string, error)
 }
 
 // Service manages recipients.
@@ -62,4 +73,99 @@ func (s *Service) Erase(ctx context.Context, tenantID, address string) (domain.E
 // Erasure returns one of tenantID's erasures. Errors: store.ErrNotFound.
 func (s *Service) Erasure(ctx context.Context, tenantID, id string) (domain.Erasure, error) {
 	return s.store.GetErasure(ctx, tenantID, id)
+}
+
+// MaxDataBytes bounds a profile's data.
+const MaxDataBytes = 16 << 10
+
+// externalID is what a tenant's id for a person may be: not an address (an erasure finds people
+// by their addresses, and an id must not be one).
+var externalID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// ValidID names what is wrong with a recipient id, or returns "".
+func ValidID(id string) string {
+	if !externalID.MatchString(id) {
+		return "must be 1 to 128 letters, digits, '.', '_', ':' or '-' (not an address)"
+	}
+	return ""
+}
+
+// check validates and canonicalises a profile's fields, naming each bad one.
+func check(email, phone, locale, timezone *string, data []byte) error {
+	var bad []message.FieldError
+	add := func(f, m string) { bad = append(bad, message.FieldError{Field: f, Message: m}) }
+	if email != nil && *email != "" {
+		if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email || a.Name != "" {
+			add("email", "must be a bare email address (ada@example.com)")
+		} else if r := (message.Request{Channel: message.Email, To: *email, Subject: "x", Text: "x"}); r.Validate() != nil {
+			add("email", "is not an address comms can send to")
+		}
+	}
+	if phone != nil && *phone != "" {
+		if r := (message.Request{Channel: message.SMS, To: *phone, Text: "x"}); r.Validate() != nil {
+			add("phone", "must be an E.164 number (+14155550123)")
+		}
+	}
+	if locale != nil && *locale != "" {
+		loc, err := templates.CanonicalLocale(*locale)
+		if err != nil {
+			add("locale", err.Error())
+		} else {
+			*locale = loc
+		}
+	}
+	if timezone != nil && *timezone != "" {
+		if _, err := time.LoadLocation(*timezone); err != nil || *timezone == "Local" {
+			add("timezone", "must be an IANA time zone (Europe/Lisbon, America/New_York)")
+		}
+	}
+	if data != nil {
+		var obj map[string]any
+		if len(data) > MaxDataBytes {
+			add("data", fmt.Sprintf("is at most %d bytes", MaxDataBytes))
+		} else if json.Unmarshal(data, &obj) != nil || obj == nil {
+			add("data", "must be a JSON object")
+		}
+	}
+	if len(bad) > 0 {
+		return &message.ValidationError{Fields: bad}
+	}
+	return nil
+}
+
+// Put creates or replaces tenantID's profile x (created true when it is new). Errors:
+// *message.ValidationError naming each bad field.
+func (s *Service) Put(ctx context.Context, tenantID string, x domain.Recipient) (domain.Recipient, bool, error) {
+	if len(x.Data) == 0 {
+		x.Data = []byte("{}")
+	}
+	if err := check(&x.Email, &x.Phone, &x.Locale, &x.Timezone, x.Data); err != nil {
+		return domain.Recipient{}, false, err
+	}
+	return s.store.PutRecipient(ctx, tenantID, x)
+}
+
+// Profile returns one of tenantID's profiles. Errors: store.ErrNotFound.
+func (s *Service) Profile(ctx context.Context, tenantID, externalID string) (domain.Recipient, error) {
+	return s.store.GetRecipient(ctx, tenantID, externalID)
+}
+
+// Update applies p to one of tenantID's profiles. Errors: *message.ValidationError,
+// store.ErrNotFound.
+func (s *Service) Update(ctx context.Context, tenantID, externalID string, p domain.RecipientPatch) (domain.Recipient, error) {
+	if err := check(p.Email, p.Phone, p.Locale, p.Timezone, p.Data); err != nil {
+		return domain.Recipient{}, err
+	}
+	return s.store.UpdateRecipient(ctx, tenantID, externalID, p)
+}
+
+// Delete removes one of tenantID's profiles; the messages sent to it stay. Errors:
+// store.ErrNotFound.
+func (s *Service) Delete(ctx context.Context, tenantID, externalID string) error {
+	return s.store.DeleteRecipient(ctx, tenantID, externalID)
+}
+
+// Profiles returns a page of tenantID's profiles in id order and the next page's cursor.
+func (s *Service) Profiles(ctx context.Context, tenantID string, f domain.RecipientFilter) ([]domain.Recipient, string, error) {
+	return s.store.ListRecipients(ctx, tenantID, f)
 }

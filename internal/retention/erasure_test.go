@@ -148,6 +148,10 @@ func TestErasureLeavesTheAddressNowhere(t *testing.T) {
 	callback(sent, victim, "delivered", "")
 	callback(other, bystander, "delivered", "")
 	callback("", victim, "undelivered", "30003")
+	if resp := s.Do("PUT", "/v1/recipients/u_victim", key, map[string]any{"phone": victim, "email": "victim@example.com",
+		"data": map[string]any{"mobile": victim, "plan": "pro"}}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("profile: %d", resp.StatusCode)
+	}
 	if resp := s.Do("POST", "/v1/suppressions", key, map[string]any{"channel": "sms", "recipient": victim}, nil, nil); resp.StatusCode != 201 {
 		t.Fatalf("suppress: %d", resp.StatusCode)
 	}
@@ -157,7 +161,7 @@ func TestErasureLeavesTheAddressNowhere(t *testing.T) {
 		t.Fatalf("the dead letter's message is %s", m.Status)
 	}
 	before := whereFound(t, s, victim)
-	for _, want := range []string{"message_logs.recipient", "message_logs.metadata", "message_events.payload", "callbacks.recipient",
+	for _, want := range []string{"recipients.phone", "recipients.data", "message_logs.recipient", "message_logs.metadata", "message_events.payload", "callbacks.recipient",
 		"callbacks.payload", "webhook_deliveries.payload", "webhook_attempts.response"} {
 		if !strings.Contains(strings.Join(before, " "), want+" ") {
 			t.Fatalf("the seed did not put the address in %s: found in %v", want, before)
@@ -197,6 +201,11 @@ func TestErasureLeavesTheAddressNowhere(t *testing.T) {
 	}
 	if found := whereFound(t, s, bystander); !strings.Contains(strings.Join(found, " "), "message_logs.recipient ") {
 		t.Fatalf("the bystander's history went too: %v", found)
+	}
+	var profile api.Recipient
+	if resp := s.Do("GET", "/v1/recipients/u_victim", key, nil, nil, &profile); resp.StatusCode != 200 || profile.Phone != "" ||
+		profile.Email != "victim@example.com" || !strings.Contains(string(profile.Data), `"plan":"pro"`) {
+		t.Fatalf("the profile after erasing its number: %d %+v %s", resp.StatusCode, profile, profile.Data)
 	}
 	for _, id := range []string{dead, sent, scheduled.ID} {
 		m, err := s.Store.GetMessage(ctx, tid, id)
@@ -250,6 +259,13 @@ func TestErasureLeavesTheAddressNowhere(t *testing.T) {
 			t.Fatal("no comms.recipient.erased delivered")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The tenant lifts it by the address, and may send to the person again.
+	if resp := s.Do("DELETE", "/v1/suppressions/sms/%2B14155550123", key, nil, nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("lift the erased opt-out: %d", resp.StatusCode)
+	}
+	if resp := s.Do("POST", "/v1/messages", key, map[string]any{"channel": "sms", "to": victim, "text": "welcome back"}, nil, nil); resp.StatusCode != 202 {
+		t.Fatalf("a send once the opt-out is lifted: %d", resp.StatusCode)
 	}
 }
 

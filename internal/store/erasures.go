@@ -264,6 +264,18 @@ func eraseRest(ctx context.Context, tx pgx.Tx, e domain.Erasure, rkey, pattern s
 			return 0, 0, fmt.Errorf("erase from %s: %w", table, err)
 		}
 	}
+	// The tenant's profiles of the person keep no address (the profile itself is the tenant's to
+	// delete: it holds the tenant's id for them).
+	// Their data loses the address too.
+	q := `UPDATE communication.recipients SET phone = '', data = regexp_replace(data::text, $3, '[erased]', 'g')::jsonb, updated_at = now()
+		WHERE tenant_id = $1 AND phone <> '' AND phone = $2`
+	if e.Channel == message.Email { // profiles hold bare addresses (recipients.check)
+		q = `UPDATE communication.recipients SET email = '', data = regexp_replace(data::text, $3, '[erased]', 'g')::jsonb, updated_at = now()
+			WHERE tenant_id = $1 AND email <> '' AND lower(email) = $2`
+	}
+	if _, err := tx.Exec(ctx, q, e.TenantID, rkey, pattern); err != nil {
+		return 0, 0, fmt.Errorf("erase profiles: %w", err)
+	}
 	// An opt-out keeps holding: the intake looks suppressions up by the hash.
 	tag, err = tx.Exec(ctx, `UPDATE communication.suppressions SET recipient = 'erased:' || recipient_hash
 		WHERE tenant_id = $1 AND channel = $2 AND recipient_hash = $3 AND recipient NOT LIKE 'erased:%'`,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
@@ -97,5 +98,46 @@ func TestErasureRunsInBatchesAndResumes(t *testing.T) {
 	list, _, err := s.ListMessages(ctx, ten, domain.MessageFilter{Recipient: "+14155550124", Limit: 10})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("the other recipient's messages: %d %v", len(list), err)
+	}
+}
+
+// A message being sent is left to its attempt: the erasure stays running until it is final, then
+// erases it. An email address is found however it was written ("Ann <Ann@Example.com>"), by the
+// eraser and by the message list's recipient filter alike.
+func TestErasureWaitsForAMessageBeingSent(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	mail := message.Request{Channel: message.Email, To: "Ann <Ann@Example.com>", Subject: "hi", Text: "hello"}
+	sending := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: mail}
+	if _, err := testenv.Record(ctx, s, sending, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: mail}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _, err := s.ListMessages(ctx, ten, domain.MessageFilter{Recipient: "ann@example.com", Limit: 10}); err != nil || len(list) != 2 {
+		t.Fatalf("listed by the bare address: %d %v", len(list), err)
+	}
+	ref := store.Ref{TenantID: ten, ID: sending.ID}
+	if _, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.Email, "ANN@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := s.EraseNext(ctx, 100)
+	if err != nil || e.Status != domain.ErasureRunning || e.Counts.Messages != 1 {
+		t.Fatalf("beside a send: %+v %v", e, err)
+	}
+	if _, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		tx.Record(store.Outcome{Ref: ref, Attempt: 1, Status: message.Sent})
+		tx.Emit(ref, "sent")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, err = s.EraseNext(ctx, 100); err != nil || e.Status != domain.ErasureDone || e.Counts.Messages != 2 {
+		t.Fatalf("once sent: %+v %v", e, err)
+	}
+	if m, err := s.GetMessage(ctx, ten, sending.ID); err != nil || m.To != "" || m.ErasedAt == nil || m.Status != message.Sent {
+		t.Fatalf("the message sent during the erasure: %+v %v", m, err)
 	}
 }
