@@ -20,6 +20,8 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (domain.Tenant, error)
 	ListTenants(ctx context.Context, after string, limit int) ([]domain.Tenant, error)
 	UpdateTenant(ctx context.Context, id string, p domain.TenantPatch) (domain.Tenant, error)
+	PutPlan(ctx context.Context, p domain.Plan) (domain.Plan, error)
+	ListPlans(ctx context.Context) ([]domain.Plan, error)
 	CreateAPIKey(ctx context.Context, kind domain.KeyKind, tenantID, name string, expiresAt *time.Time) (domain.APIKey, string, error)
 	LookupAPIKey(ctx context.Context, plain string) (domain.APIKey, error)
 	ListAPIKeys(ctx context.Context, tenantID string) ([]domain.APIKey, error)
@@ -81,6 +83,20 @@ func (s *Service) UpdateTenant(ctx context.Context, id string, p domain.TenantPa
 		s.notify.Changed(ctx, t.ID)
 	}
 	return t, nil
+}
+
+// PutPlan creates or replaces a plan's retention defaults; tenants created on it or moved to it
+// from now on take them. Errors: *message.ValidationError.
+func (s *Service) PutPlan(ctx context.Context, p domain.Plan) (domain.Plan, error) {
+	if errs := p.Validate(); len(errs) > 0 {
+		return domain.Plan{}, invalid(errs...)
+	}
+	return s.store.PutPlan(ctx, p)
+}
+
+// Plans returns every plan by name.
+func (s *Service) Plans(ctx context.Context) ([]domain.Plan, error) {
+	return s.store.ListPlans(ctx)
 }
 
 // NewKey is a key to create.

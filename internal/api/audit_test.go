@@ -41,6 +41,7 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 	steps := []auditStep{
 		{pattern: "POST /admin/tenants", as: "admin", path: "/admin/tenants", body: map[string]any{"name": "audited"}, capture: "tenant"},
 		{pattern: "PATCH /admin/tenants/{id}", as: "admin", path: "/admin/tenants/" + tid, body: map[string]any{"quotas": map[string]any{"sms": map[string]any{"hard_limit": 1000}}}},
+		{pattern: "PUT /admin/plans/{name}", as: "admin", path: "/admin/plans/pro", body: map[string]any{"history_retention_seconds": 15552000}},
 		{pattern: "POST /admin/api-keys", as: "admin", path: "/admin/api-keys", body: map[string]any{"kind": "service", "name": "svc"}, capture: "adminkey"},
 		{pattern: "DELETE /admin/api-keys/{id}", as: "admin", path: "/admin/api-keys/{adminkey}"},
 		{pattern: "POST /admin/providers", as: "admin", path: "/admin/providers", body: map[string]any{"type": "twilio", "name": "sys", "channel": "sms", "test_recipient": "+14155550199",

@@ -156,6 +156,8 @@ func (srv *Server) routes() []route {
 
 		{"POST /admin/tenants", accessAdmin, srv.createTenant},
 		{"GET /admin/tenants", accessAdmin, srv.listTenants},
+		{"GET /admin/plans", accessAdmin, srv.listPlans},
+		{"PUT /admin/plans/{name}", accessAdmin, srv.putPlan},
 		{"PATCH /admin/tenants/{id}", accessAdmin, srv.updateTenant},
 		{"POST /admin/api-keys", accessAdmin, srv.createAPIKey},
 		{"GET /admin/api-keys", accessAdmin, srv.listAPIKeys},

@@ -5,6 +5,7 @@
 package domain
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -162,3 +163,23 @@ func (q Quota) Warning() int64 {
 
 // Quotas are a tenant's quotas by channel.
 type Quotas map[message.Channel]Quota
+
+// Plan is a plan's retention defaults: a tenant takes them when it is created on the plan or
+// moved to it. Nil: the global default at creation, the tenant's own on a move.
+type Plan struct {
+	Name                                                                    string
+	ContentRetentionSeconds, HistoryRetentionSeconds, AuditRetentionSeconds *int64
+	UpdatedAt                                                               time.Time
+}
+
+// Validate names each bad field.
+func (p Plan) Validate() []message.FieldError {
+	errs := TenantPatch{ContentRetentionSeconds: p.ContentRetentionSeconds, HistoryRetentionSeconds: p.HistoryRetentionSeconds,
+		AuditRetentionSeconds: p.AuditRetentionSeconds}.Validate()
+	if !planName.MatchString(p.Name) {
+		errs = append(errs, message.FieldError{Field: "name", Message: "must be 1 to 40 lower-case letters, digits, '_' or '-'"})
+	}
+	return errs
+}
+
+var planName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)

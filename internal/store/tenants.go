@@ -32,8 +32,11 @@ func (s *Store) CreateTenant(ctx context.Context, nt domain.NewTenant) (domain.T
 		nt.Plan = "free"
 	}
 	t, err := scanTenant(s.pool.QueryRow(ctx, `
-		INSERT INTO communication.tenants (id, name, plan, allow_system_fallback)
-		VALUES ($1, $2, $3, $4) RETURNING `+tenantCols,
+		INSERT INTO communication.tenants (id, name, plan, allow_system_fallback, content_retention, history_retention, audit_retention)
+		SELECT $1, $2, $3, $4, coalesce(p.content_retention, interval '30 days'), coalesce(p.history_retention, interval '90 days'),
+		       coalesce(p.audit_retention, interval '400 days')
+		FROM (SELECT 1) x LEFT JOIN communication.plans p ON p.name = $3
+		RETURNING `+tenantCols,
 		ids.New(ids.Tenant), nt.Name, nt.Plan, nt.AllowSystemFallback))
 	if err != nil {
 		return domain.Tenant{}, fmt.Errorf("insert tenant: %w", err)
@@ -84,15 +87,18 @@ func (s *Store) ListTenants(ctx context.Context, after string, limit int) ([]dom
 // UpdateTenant applies p to tenant id, or returns ErrNotFound.
 func (s *Store) UpdateTenant(ctx context.Context, id string, p domain.TenantPatch) (domain.Tenant, error) {
 	t, err := scanTenant(s.pool.QueryRow(ctx, `
+		WITH moved AS ( -- the retentions of the plan the tenant moves to
+			SELECT p.* FROM communication.plans p, communication.tenants t WHERE t.id = $1 AND p.name = $3 AND t.plan <> $3
+		)
 		UPDATE communication.tenants SET
 			name = coalesce($2, name), plan = coalesce($3, plan), allow_system_fallback = coalesce($4, allow_system_fallback),
 			max_attempts = coalesce($5, max_attempts), max_retry_age = coalesce(make_interval(secs => $6::float8), max_retry_age),
 			rate_per_second = coalesce($7::numeric, rate_per_second), rate_burst = coalesce($8, rate_burst), status = coalesce($9, status),
 			fallback_categories = coalesce($10, fallback_categories),
 			quotas = CASE WHEN $11::jsonb IS NULL THEN quotas ELSE jsonb_strip_nulls(quotas || $11::jsonb) END,
-			content_retention = coalesce(make_interval(secs => $12::float8), content_retention),
-			history_retention = coalesce(make_interval(secs => $13::float8), history_retention),
-			audit_retention = coalesce(make_interval(secs => $14::float8), audit_retention)
+			content_retention = coalesce(make_interval(secs => $12::float8), (SELECT content_retention FROM moved), content_retention),
+			history_retention = coalesce(make_interval(secs => $13::float8), (SELECT history_retention FROM moved), history_retention),
+			audit_retention = coalesce(make_interval(secs => $14::float8), (SELECT audit_retention FROM moved), audit_retention)
 		WHERE id = $1 RETURNING `+tenantCols,
 		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories,
 		quotaPatch(p.Quotas), p.ContentRetentionSeconds, p.HistoryRetentionSeconds, p.AuditRetentionSeconds))
