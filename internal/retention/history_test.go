@@ -107,3 +107,30 @@ func TestHistoryIsDeletedPastItsRetentionAndNothingElse(t *testing.T) {
 		t.Fatalf("the message sent past its retention: %v", err)
 	}
 }
+
+// A pass of the eraser returns, rather than spinning, when the only erasure left waits for a
+// message being sent, and finishes it on a later pass once the message is final.
+func TestEraserPassReturnsWhileAMessageIsBeingSent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture{t, store.New(testenv.DB(t))}
+	ten := f.tenant(30 * 86400)
+	sending := f.message(ten, time.Minute, message.Sending)
+	f.message(ten, time.Minute, message.Delivered)
+	if _, _, err := f.st.CreateErasure(ctx, "era_pass", ten, message.Email, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e := retention.NewEraser(retention.EraserConfig{Busy: 1}, f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pass, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if n, err := e.Pass(pass); err != nil || n != 0 {
+		t.Fatalf("the pass beside a send: %d finished, %v (a timeout means it spun)", n, err)
+	}
+	f.set(ten, sending, message.Sent, time.Now().Add(-time.Minute))
+	if n, err := e.Pass(ctx); err != nil || n != 1 {
+		t.Fatalf("the pass once sent: %d finished, %v", n, err)
+	}
+	if got, err := f.st.GetErasure(ctx, ten, "era_pass"); err != nil || got.Counts.Messages != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+}
