@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/testing/fakeprovider"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
 )
 
 func TestOpsWorkflow(t *testing.T) {
@@ -193,12 +194,14 @@ func TestDLQCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(ctx, `
+	dead := ids.NewSortable(ids.Message)
+	// A message id carries the time it was made (migration 0027).
+	if _, err := pool.Exec(ctx, strings.ReplaceAll(`
 		INSERT INTO communication.tenants (id, name) VALUES ('ten_ops', 'ops');
-		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, body_text, status, attempts, error_code)
-		VALUES ('msg_dead', 'ten_ops', 'sms', '+14155550123', 'x', 'failed', 6, 'provider_unavailable');
+		INSERT INTO communication.message_logs (id, tenant_id, created_at, channel, recipient, body_text, status, attempts, error_code)
+		VALUES ('msg_dead', 'ten_ops', communication.id_time('msg_dead'), 'sms', '+14155550123', 'x', 'failed', 6, 'provider_unavailable');
 		INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, error_code, attempts, envelope)
-		VALUES ('msg_dead', 'ten_ops', 'sms', 'twilio', 'provider_unavailable', 6, '{"message_id":"msg_dead","tenant_id":"ten_ops"}')`); err != nil {
+		VALUES ('msg_dead', 'ten_ops', 'sms', 'twilio', 'provider_unavailable', 6, '{"message_id":"msg_dead","tenant_id":"ten_ops"}')`, "msg_dead", dead)); err != nil {
 		t.Fatal(err)
 	}
 	run1 := func(args ...string) (string, error) {
@@ -206,13 +209,13 @@ func TestDLQCommands(t *testing.T) {
 		err := run(ctx, args, &out)
 		return out.String(), err
 	}
-	if out, err := run1("dlq", "list", "-tenant", "ten_ops"); err != nil || !strings.Contains(out, "msg_dead") || !strings.Contains(out, "provider_unavailable") {
+	if out, err := run1("dlq", "list", "-tenant", "ten_ops"); err != nil || !strings.Contains(out, dead) || !strings.Contains(out, "provider_unavailable") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	if _, err := run1("dlq", "replay"); !errors.Is(err, errUsage) {
 		t.Fatalf("replay without a filter: %v", err)
 	}
-	if out, err := run1("dlq", "show", dlqID(t, pool), "-o", "json"); err != nil || !strings.Contains(out, `"message_id": "msg_dead"`) {
+	if out, err := run1("dlq", "show", dlqID(t, pool), "-o", "json"); err != nil || !strings.Contains(out, `"message_id": "`+dead+`"`) {
 		t.Fatalf("show -o json: %v\n%s", err, out)
 	}
 	if out, err := run1("dlq", "show", dlqID(t, pool)); err != nil || !strings.Contains(out, "provider_unavailable") || !strings.Contains(out, "attempts") {
@@ -234,7 +237,7 @@ func TestDLQCommands(t *testing.T) {
 		t.Fatalf("second replay (table: matched 0, replayed 0): %s", out)
 	}
 	var status string
-	_ = pool.QueryRow(ctx, `SELECT status FROM communication.message_logs WHERE id = 'msg_dead'`).Scan(&status)
+	_ = pool.QueryRow(ctx, `SELECT status FROM communication.message_logs WHERE id = $1`, dead).Scan(&status)
 	if out, _ := run1("dlq", "replays"); status != "queued" || !strings.Contains(out, "commsctl") {
 		t.Fatalf("status %s, audit %s", status, out)
 	}
@@ -253,7 +256,7 @@ func TestDLQCommands(t *testing.T) {
 func dlqID(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
 	var id string
-	if err := pool.QueryRow(context.Background(), `SELECT id::text FROM communication.dead_letters WHERE message_id = 'msg_dead'`).Scan(&id); err != nil {
+	if err := pool.QueryRow(context.Background(), `SELECT id::text FROM communication.dead_letters WHERE tenant_id = 'ten_ops'`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -273,6 +276,7 @@ func TestUsageExport(t *testing.T) {
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(ctx, `
+		SELECT communication.create_day_partitions('message_logs', '2026-11-02', '2026-11-02');
 		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, status, created_at)
 		SELECT 'msg_' || i, CASE WHEN i % 2 = 0 THEN 'ten_a' ELSE 'ten_b' END, 'email', 'x@example.com', 'sent', timestamptz '2026-11-02' + i * interval '1 minute'
 		FROM generate_series(1, 10) AS i`); err != nil {

@@ -126,6 +126,9 @@ func get(t testing.TB, c *http.Client, s *stacktest.Stack, path, key string) *ht
 
 // seedMonth writes n messages for tenantID in November 2026, straight into message_logs.
 func seedMonth(t testing.TB, s *stacktest.Stack, tenantID string, n int) {
+	if _, err := s.Pool.Exec(context.Background(), `SELECT communication.create_day_partitions('message_logs', '2026-11-01', '2026-12-01')`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Pool.Exec(context.Background(), `
 		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, status, attempts, provider_type, provider_config_id,
 			sms_segments, cost, cost_currency, cost_source, created_at, sent_at, delivered_at)

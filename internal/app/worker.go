@@ -44,6 +44,8 @@ type WorkerParts struct {
 	Retention retention.Config
 	// Eraser carries out the erasures of recipients tenants ask for.
 	Eraser retention.EraserConfig
+	// Partitions makes the days of message history ahead and drops those every retention passed.
+	Partitions retention.PartitionConfig
 	// Webhooks, when set, delivers events to tenants' endpoints in this process (Brokers and
 	// Group are filled in); the test stack runs its deliverers itself.
 	Webhooks *webhooks.Config
@@ -96,6 +98,7 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 		runner.Loop("fold", func(ctx context.Context) { apply.Fold(ctx, p.Store, p.Fold, log) }),
 		runner.Loop("content retention", retention.New(p.Retention, p.Store, log).Run),
 		runner.Loop("eraser", retention.NewEraser(p.Eraser, p.Store, log).Run),
+		runner.Loop("partitions", retention.NewPartitions(p.Partitions, p.Store, log).Run),
 	}
 	listen := runner.Stage{
 		runner.Loop("route invalidations", func(ctx context.Context) { invalidate.Listen(ctx, p.Redis, p.Prefix, log, router.Invalidate) }),

@@ -99,7 +99,7 @@ func TestHistoryIsDeletedPastItsRetentionAndNothingElse(t *testing.T) {
 		t.Errorf("usage rows %d, were %d: the bill must stay", got, usage)
 	}
 	// The message still to be sent goes once it is final.
-	f.set(short, oldWaiting, message.Sent, past)
+	f.set(short, oldWaiting, message.Sent)
 	if _, err := p.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestEraserPassReturnsWhileAMessageIsBeingSent(t *testing.T) {
 	if n, err := e.Pass(pass); err != nil || n != 0 {
 		t.Fatalf("the pass beside a send: %d finished, %v (a timeout means it spun)", n, err)
 	}
-	f.set(ten, sending, message.Sent, time.Now().Add(-time.Minute))
+	f.set(ten, sending, message.Sent)
 	if n, err := e.Pass(ctx); err != nil || n != 1 {
 		t.Fatalf("the pass once sent: %d finished, %v", n, err)
 	}

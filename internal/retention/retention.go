@@ -20,7 +20,8 @@ import (
 type Store interface {
 	ListTenants(ctx context.Context, after string, limit int) ([]domain.Tenant, error)
 	PurgeContent(ctx context.Context, tenantID string, cutoff time.Time, limit int) (store.Purged, error)
-	PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int) (store.HistoryPurged, error)
+	PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int, messages bool) (store.HistoryPurged, error)
+	HistoryHorizon(ctx context.Context) (time.Time, error)
 	PurgePlatformAudit(ctx context.Context, limit int) (int, bool, error)
 }
 
@@ -77,6 +78,13 @@ func (p *Purger) Pass(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	// The tenants whose history retention is the longest (within a day) have their messages go
+	// with whole days of partitions (partitions.go), not row by row.
+	horizon, err := p.store.HistoryHorizon(ctx)
+	if err != nil {
+		return 0, err
+	}
+	longest := p.now().Sub(horizon)
 	for {
 		tenants, err := p.store.ListTenants(ctx, after, 500)
 		if err != nil {
@@ -94,9 +102,10 @@ func (p *Purger) Pass(ctx context.Context) (int, error) {
 					break
 				}
 			}
-			cutoff = p.now().Add(-time.Duration(t.HistoryRetentionSeconds) * time.Second)
+			retain := time.Duration(t.HistoryRetentionSeconds) * time.Second
+			byRow := retain <= longest-24*time.Hour
 			for range p.cfg.PerTenant {
-				res, err := p.store.PurgeHistory(ctx, t.ID, cutoff, p.cfg.Batch)
+				res, err := p.store.PurgeHistory(ctx, t.ID, p.now().Add(-retain), p.cfg.Batch, byRow)
 				if err != nil {
 					return total, err
 				}

@@ -27,6 +27,7 @@ type TrackedMessage struct {
 	Recipient string
 	Template  string // '' for ad-hoc bodies
 	Category  string
+	CreatedAt time.Time
 	message.Tracking
 }
 
@@ -99,15 +100,16 @@ func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*Tracke
 		return out, nil
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT m.id, m.tenant_id, m.channel, m.recipient, coalesce(m.template_key, ''), m.category, m.status, m.delivered_at, m.opened_at, m.clicked_at
+		SELECT m.id, m.tenant_id, m.channel, m.recipient, coalesce(m.template_key, ''), m.category, m.created_at, m.status, m.delivered_at, m.opened_at, m.clicked_at
 		FROM communication.message_logs m
 		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS r(tenant_id, id) ON m.tenant_id = r.tenant_id AND m.id = r.id
+		  AND `+madeAt("m.created_at", "r.id")+`
 		ORDER BY m.id FOR UPDATE OF m`, tenants, msgIDs)
 	if err != nil {
 		return nil, err
 	}
 	var m TrackedMessage
-	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.TenantID, &m.Channel, &m.Recipient, &m.Template, &m.Category, &m.Status, &m.DeliveredAt, &m.OpenedAt, &m.ClickedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.TenantID, &m.Channel, &m.Recipient, &m.Template, &m.Category, &m.CreatedAt, &m.Status, &m.DeliveredAt, &m.OpenedAt, &m.ClickedAt}, func() error {
 		c := m
 		out[c.ID] = &c
 		return nil
@@ -135,6 +137,7 @@ func (tx *CallbackTx) Record(c DueCallback, reason string) {
 		payload = ptr(string(c.Payload))
 	}
 	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, payload), append(w.evAt, c.OccurredAt)
+	w.evMsgAt = append(w.evMsgAt, m.CreatedAt)
 	w.doneID, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneMsg, m.ID), append(w.doneErased, erased)
 }
 
@@ -213,7 +216,7 @@ type errorDelta struct {
 type trackWriter struct {
 	evMsg, evTenant, evStatus, evCfg, evType, evCode, evReason   []string
 	evPayload                                                    []*string
-	evAt                                                         []time.Time
+	evAt, evMsgAt                                                []time.Time
 	updID, updTenant, updStatus                                  []string
 	updDelivered, updOpened, updClicked                          []*time.Time
 	rollups                                                      map[rollupKey]*message.Counts

@@ -15,9 +15,9 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(w.evMsg) > 0 {
 		b.Queue(`
-			INSERT INTO communication.message_events (message_id, tenant_id, status, source, provider_config_id, provider_type, error_code, reason, payload, occurred_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], array_fill('provider'::text, ARRAY[cardinality($1::text[])]), $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[])`,
-			w.evMsg, w.evTenant, w.evStatus, w.evCfg, w.evType, w.evCode, w.evReason, w.evPayload, w.evAt)
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source, provider_config_id, provider_type, error_code, reason, payload, occurred_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $10::timestamptz[], $3::text[], array_fill('provider'::text, ARRAY[cardinality($1::text[])]), $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[])`,
+			w.evMsg, w.evTenant, w.evStatus, w.evCfg, w.evType, w.evCode, w.evReason, w.evPayload, w.evAt, w.evMsgAt)
 	}
 	if len(w.updID) > 0 {
 		b.Queue(`
@@ -25,7 +25,7 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 			SET status = u.status, delivered_at = u.delivered_at, opened_at = u.opened_at, clicked_at = u.clicked_at, updated_at = now()
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
 			  AS u(id, tenant_id, status, delivered_at, opened_at, clicked_at)
-			WHERE m.tenant_id = u.tenant_id AND m.id = u.id`,
+			WHERE m.tenant_id = u.tenant_id AND m.id = u.id AND `+madeAt("m.created_at", "u.id"),
 			w.updID, w.updTenant, w.updStatus, w.updDelivered, w.updOpened, w.updClicked)
 	}
 	if len(w.rollups) > 0 {

@@ -104,21 +104,21 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		w := deadLetterWhere(f)
-		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id FROM communication.dead_letters d WHERE `+w.sql()+
+		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id, d.tenant_id FROM communication.dead_letters d WHERE `+w.sql()+
 			` ORDER BY d.id LIMIT `+w.arg(MaxReplay)+` FOR UPDATE SKIP LOCKED`, w.args...)
 		if err != nil {
 			return err
 		}
 		var entryIDs []int64
-		var msgIDs []string
+		var msgIDs, tenantIDs []string
 		for rows.Next() {
 			var id int64
-			var mid string
-			if err := rows.Scan(&id, &mid); err != nil {
+			var mid, tid string
+			if err := rows.Scan(&id, &mid, &tid); err != nil {
 				rows.Close()
 				return err
 			}
-			entryIDs, msgIDs = append(entryIDs, id), append(msgIDs, mid)
+			entryIDs, msgIDs, tenantIDs = append(entryIDs, id), append(msgIDs, mid), append(tenantIDs, tid)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -131,17 +131,19 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter
 					UPDATE communication.message_logs m
 					SET status = 'queued', next_attempt_at = NULL, attempt_base = attempts, retry_since = now(),
 					    error_code = '', error_message = '', lease_expires_at = NULL, updated_at = now()
-					WHERE m.id = ANY($1) AND m.status = 'failed' AND m.content_purged_at IS NULL -- nothing left to send
-					RETURNING m.id, m.tenant_id, m.channel, m.attempts
+					FROM unnest($1::text[], $4::text[]) AS r(id, tenant_id)
+					WHERE m.tenant_id = r.tenant_id AND m.id = r.id AND `+madeAt("m.created_at", "r.id")+`
+					  AND m.status = 'failed' AND m.content_purged_at IS NULL -- nothing left to send
+					RETURNING m.id, m.tenant_id, m.created_at, m.channel, m.attempts
 				), ev AS (
-					INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, reason)
-					SELECT id, tenant_id, 'queued', attempts, 'replay', 'replayed from the dead-letter queue by ' || $2 || ' (' || $3 || ')' FROM m
+					INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source, reason)
+					SELECT id, tenant_id, created_at, 'queued', attempts, 'replay', 'replayed from the dead-letter queue by ' || $2 || ' (' || $3 || ')' FROM m
 				), q AS (
 					INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
 					SELECT id, tenant_id, now() FROM m
 					ON CONFLICT (message_id) DO UPDATE SET published_at = NULL, created_at = now()
 				)
-				SELECT tenant_id, id, channel, attempts FROM m`, msgIDs, actor, rep.ID)
+				SELECT tenant_id, id, channel, attempts FROM m`, msgIDs, actor, rep.ID, tenantIDs)
 			if err != nil {
 				return err
 			}

@@ -34,37 +34,33 @@ type Claimed struct {
 // other state is not returned: that is what stops a redelivered intent from being sent twice.
 func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Duration) ([]Claimed, error) {
 	tenants, msgIDs := splitRefs(refs)
-	rows, err := s.pool.Query(ctx, `
+	rows := queryByKey(ctx, s.pool, `
 		WITH target AS MATERIALIZED (
-			-- Each message is looked up by primary key: the lateral subquery behind OFFSET 0 is
-			-- never merged into a join, so no plan, generic or not, can trade the lookups for a scan
-			-- of message_logs. Rows are locked as the outer loop reaches them, in id order, so that
-			-- concurrent claims of overlapping batches cannot deadlock. The lookup names the id alone
-			-- (a tenant index could otherwise be chosen); the tenant is checked outside.
-			SELECT m.id FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id) ORDER BY id) r
+			-- Each message is looked up by primary key in its day's partition: the lateral
+			-- subquery behind OFFSET 0 is never merged into a join, so no plan, generic or not,
+			-- can trade the lookups for a scan of message_logs. Rows are locked as the outer loop
+			-- reaches them, in id order, so that concurrent claims of overlapping batches cannot
+			-- deadlock.
+			SELECT r.tenant_id, m.id, m.created_at FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id) ORDER BY id) r
 			CROSS JOIN LATERAL (
-				SELECT l.id, l.tenant_id FROM communication.message_logs l
-				WHERE l.id = r.id
+				SELECT l.id, l.created_at FROM communication.message_logs l
+				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND `+madeAt("l.created_at", "r.id")+` AND l.created_at = ANY($4)
 				  -- a message waiting for a retry is not claimable before its time (1 s of clock
 				  -- skew between the retry scheduler and the database is tolerated)
 				  AND ((l.status = 'queued' AND (l.next_attempt_at IS NULL OR l.next_attempt_at <= now() + interval '1 second'))
 				    OR (l.status = 'sending' AND l.lease_expires_at < now()))
 				FOR UPDATE OFFSET 0
 			) m
-			WHERE m.tenant_id = r.tenant_id
 		), c AS (
 			UPDATE communication.message_logs m
 			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, next_attempt_at = NULL, updated_at = now()
-			FROM target WHERE m.id = target.id
+			FROM target WHERE m.tenant_id = target.tenant_id AND m.id = target.id AND m.created_at = target.created_at AND m.created_at = ANY($4)
 			RETURNING m.*
 		), ev AS (
-			INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source)
-			SELECT id, tenant_id, 'sending', attempts, 'internal' FROM c
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source)
+			SELECT id, tenant_id, created_at, 'sending', attempts, 'internal' FROM c
 		)
-		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, cachedPlan, tenants, msgIDs, lease)
-	if err != nil {
-		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
-	}
+		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease, madeTimes(msgIDs))
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
 		var (
 			row messageRow
@@ -88,7 +84,7 @@ func (s *Store) RetryDue(ctx context.Context, ref Ref, attempts int) (time.Time,
 	var due time.Time
 	err := s.pool.QueryRow(ctx, `
 		SELECT next_attempt_at FROM communication.message_logs
-		WHERE id = $1 AND tenant_id = $2 AND status = 'queued' AND attempts = $3
+		WHERE tenant_id = $2 AND id = $1 AND `+madeAt("created_at", "$1")+` AND status = 'queued' AND attempts = $3
 		  AND next_attempt_at > now() + interval '1 second'`, ref.ID, ref.TenantID, attempts).Scan(&due)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -145,7 +141,7 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 	return s.sweep(ctx, `
 		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, m.next_attempt_at
 		FROM communication.dispatch_queue d
-		JOIN communication.message_logs m ON m.id = d.message_id AND m.tenant_id = d.tenant_id
+		JOIN communication.message_logs m ON m.tenant_id = d.tenant_id AND m.id = d.message_id AND `+madeAt("m.created_at", "d.message_id")+`
 		WHERE d.published_at IS NULL AND d.created_at < now() - $1::interval AND m.status = 'queued'
 		ORDER BY d.created_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, publish, grace, limit)
 }
@@ -168,9 +164,9 @@ func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit
 //
 // No index serves it on purpose: one on lease_expires_at or status would make every claim and
 // outcome update non-HOT (migration 0008). So the outbox drives, and each of its messages is
-// looked up by primary key: the lateral subquery with OFFSET 0 is not merged into a join, so the
-// planner cannot trade the lookups for a scan of message_logs, whatever its statistics say, and
-// the lookup names the id alone so that it cannot pick a tenant index instead.
+// looked up by primary key in its day's partition: the lateral subquery with OFFSET 0 is not
+// merged into a join, so the planner cannot trade the lookups for a scan of message_logs,
+// whatever its statistics say.
 func (s *Store) SweepLost(ctx context.Context, after string, pageSize int, lostAfter time.Duration, publish func(context.Context, []Stranded) error) (n int, next string, err error) {
 	var (
 		last *string
@@ -191,9 +187,10 @@ func (s *Store) SweepLost(ctx context.Context, after string, pageSize int, lostA
 		FROM communication.dispatch_queue d
 		CROSS JOIN LATERAL (
 			SELECT l.tenant_id, l.channel, l.attempts, l.status, l.lease_expires_at, l.next_attempt_at, l.created_at
-			FROM communication.message_logs l WHERE l.id = d.message_id OFFSET 0
+			FROM communication.message_logs l
+			WHERE l.tenant_id = d.tenant_id AND l.id = d.message_id AND `+madeAt("l.created_at", "d.message_id")+` OFFSET 0
 		) m
-		WHERE d.message_id > $1 AND d.message_id <= $2 AND m.tenant_id = d.tenant_id
+		WHERE d.message_id > $1 AND d.message_id <= $2
 		  AND ((m.status = 'sending' AND m.lease_expires_at < now()
 		        AND (d.published_at IS NULL OR d.published_at < m.lease_expires_at))
 		    OR (m.status = 'queued' AND d.published_at < now() - $3::interval

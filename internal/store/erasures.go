@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -169,32 +170,35 @@ func (s *Store) EraseNext(ctx context.Context, limit int) (domain.Erasure, bool,
 // eraseBatch erases up to limit messages and what hangs off them; done is set when no message
 // of the recipient is left, not even one being sent.
 func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern string, limit int) (c domain.ErasureCounts, done bool, err error) {
-	var ids []string
+	var (
+		ids []string
+		ats []time.Time // their created_at, which finds their events' partitions
+	)
 	err = tx.QueryRow(ctx, `
 		WITH m AS (
-			SELECT id, status FROM communication.message_logs
+			SELECT id, created_at, status FROM communication.message_logs
 			WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3 AND status <> 'sending'
 			LIMIT $4 FOR UPDATE
 		), pend AS (
-			SELECT id FROM m WHERE status IN ('queued', 'scheduled')
+			SELECT id, created_at FROM m WHERE status IN ('queued', 'scheduled')
 		), dq AS (
 			DELETE FROM communication.dispatch_queue d USING pend WHERE d.message_id = pend.id
 		), sc AS (
 			DELETE FROM communication.schedule s USING pend WHERE s.message_id = pend.id
 		), ev AS (
-			INSERT INTO communication.message_events (message_id, tenant_id, status, source, reason)
-			SELECT id, $1, 'canceled', 'internal', 'canceled: its recipient was erased' FROM pend
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source, reason)
+			SELECT id, $1, created_at, 'canceled', 'internal', 'canceled: its recipient was erased' FROM pend
 		), u AS (
 			UPDATE communication.message_logs l
 			SET recipient = '', subject = '', body_text = '', body_html = '', metadata = '{}',
 				error_message = regexp_replace(l.error_message, $5, '[erased]', 'g'),
 				status = CASE WHEN l.status IN ('queued', 'scheduled') THEN 'canceled' ELSE l.status END,
 				erased_at = now(), content_purged_at = coalesce(l.content_purged_at, now()), updated_at = now()
-			FROM m WHERE l.tenant_id = $1 AND l.id = m.id
-			RETURNING l.id
+			FROM m WHERE l.tenant_id = $1 AND l.id = m.id AND l.created_at = m.created_at
+			RETURNING l.id, l.created_at
 		)
-		SELECT coalesce(array_agg(id), '{}'), (SELECT count(*) FROM pend) FROM u`,
-		tenantID, rkey, ch, limit, pattern).Scan(&ids, &c.Canceled)
+		SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(created_at), '{}'), (SELECT count(*) FROM pend) FROM u`,
+		tenantID, rkey, ch, limit, pattern).Scan(&ids, &ats, &c.Canceled)
 	if err != nil {
 		return c, false, fmt.Errorf("erase messages: %w", err)
 	}
@@ -202,8 +206,10 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 	if len(ids) > 0 {
 		b := &pgx.Batch{}
 		b.Queue(`
-			UPDATE communication.message_events SET payload = NULL, reason = regexp_replace(reason, $3, '[erased]', 'g')
-			WHERE message_id = ANY($1) AND tenant_id = $2 AND (payload IS NOT NULL OR reason ~ $3)`, ids, tenantID, pattern).
+			UPDATE communication.message_events e SET payload = NULL, reason = regexp_replace(reason, $3, '[erased]', 'g')
+			FROM unnest($1::text[], $4::timestamptz[]) AS m(id, at)
+			WHERE e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at AND (e.payload IS NOT NULL OR e.reason ~ $3)`,
+			ids, tenantID, pattern, ats).
 			Exec(func(ct pgconn.CommandTag) error { c.Events = ct.RowsAffected(); return nil })
 		b.Queue(`
 			UPDATE communication.callbacks SET payload = '{}', recipient = '', reason = regexp_replace(reason, $2, '[erased]', 'g')
@@ -220,14 +226,16 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 				SET payload = convert_to(regexp_replace(
 					jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')
 				WHERE d.endpoint_id IN (SELECT id FROM communication.webhook_endpoints WHERE tenant_id = $2)
-				  AND d.event_id IN (SELECT 'evt_' || e.id FROM communication.message_events e WHERE e.message_id = ANY($1))
+				  AND d.event_id IN (
+					SELECT 'evt_' || e.id FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
+					ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at)
 				RETURNING d.id
 			), a AS (
 				UPDATE communication.webhook_attempts SET response = regexp_replace(response, $3, '[erased]', 'g'),
 					error = regexp_replace(error, $3, '[erased]', 'g')
 				WHERE delivery_id IN (SELECT id FROM d) AND (response ~ $3 OR error ~ $3)
 			)
-			SELECT count(*) FROM d`, ids, tenantID, pattern).
+			SELECT count(*) FROM d`, ids, tenantID, pattern, ats).
 			QueryRow(func(r pgx.Row) error { return r.Scan(&c.WebhookDeliveries) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return c, false, fmt.Errorf("erase what hangs off %d messages: %w", len(ids), err)

@@ -40,9 +40,10 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			       coalesce(m.channel, ''), coalesce(m.recipient, ''), coalesce(m.category, ''), coalesce(m.template_key, ''),
 			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id),
 			       coalesce(m.trace_parent, '')
-			FROM (SELECT event_id FROM communication.event_outbox ORDER BY event_id LIMIT $1) o
-			LEFT JOIN communication.message_events e ON e.id = o.event_id
-			LEFT JOIN communication.message_logs m ON m.id = e.message_id
+			FROM (SELECT * FROM communication.event_outbox ORDER BY event_id LIMIT $1) o
+			LEFT JOIN communication.message_events e
+			       ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
+			LEFT JOIN communication.message_logs m ON m.tenant_id = o.tenant_id AND m.id = o.message_id AND m.created_at = o.message_at
 			ORDER BY o.event_id`, limit)
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
 			var e OutboxEvent
@@ -106,7 +107,8 @@ func (s *Store) GetEventOutboxAge(ctx context.Context) (time.Duration, error) {
 	err := s.pool.QueryRow(ctx, `
 		SELECT coalesce(extract(epoch FROM now() - (
 			SELECT e.occurred_at FROM communication.event_outbox o
-			JOIN communication.message_events e ON e.id = o.event_id
+			JOIN communication.message_events e
+			  ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
 			ORDER BY o.event_id LIMIT 1)), 0)::float8`).Scan(&secs)
 	return time.Duration(secs * float64(time.Second)), err
 }

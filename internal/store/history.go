@@ -26,20 +26,43 @@ type HistoryPurged struct {
 // retention (by the database's clock, which the audit log's trigger checks too). A message still to be sent is kept until it is final. Usage and analytics rollups
 // are never deleted: they are the bill. It returns at once, having done nothing, while another
 // purger holds the tenant.
-func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int) (HistoryPurged, error) {
+//
+// With messages false the tenant's messages are left to DropExpiredPartitions: its retention is
+// (within a day) the longest, so they go with whole days.
+func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int, messages bool) (HistoryPurged, error) {
 	var out HistoryPurged
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var mine bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, historyLock, tenantID).Scan(&mine); err != nil || !mine {
 			return err
 		}
-		err := tx.QueryRow(ctx, `
+		if messages {
+			if err := purgeMessages(ctx, tx, tenantID, cutoff, limit, &out); err != nil {
+				return err
+			}
+		}
+		return purgeRest(ctx, tx, tenantID, cutoff, limit, &out)
+	})
+	if err != nil {
+		return HistoryPurged{}, fmt.Errorf("purge history of %s: %w", tenantID, err)
+	}
+	return out, nil
+}
+
+// purgeMessages deletes up to limit of the tenant's final messages created before cutoff, with
+// what hangs off them.
+func purgeMessages(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.Time, limit int, out *HistoryPurged) error {
+	if _, err := tx.Exec(ctx, byKey); err != nil {
+		return err
+	}
+	err := tx.QueryRow(ctx, `
 			WITH m AS (
-				SELECT id, provider_config_id, provider_message_id FROM communication.message_logs
+				SELECT id, created_at, provider_config_id, provider_message_id FROM communication.message_logs
 				WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN `+pendingStatuses+`
 				ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED
 			), ev AS (
-				DELETE FROM communication.message_events e USING m WHERE e.message_id = m.id RETURNING 1
+				DELETE FROM communication.message_events e USING m
+				WHERE e.tenant_id = $1 AND e.message_id = m.id AND e.message_at = m.created_at RETURNING 1
 			), cb AS (
 				DELETE FROM communication.callbacks c USING m WHERE c.message_id = m.id RETURNING 1
 			), refs AS (
@@ -52,15 +75,22 @@ func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.T
 			), cpd AS (
 				DELETE FROM communication.content_purge_deferred d USING m WHERE d.tenant_id = $1 AND d.message_id = m.id
 			), del AS (
-				DELETE FROM communication.message_logs l USING m WHERE l.tenant_id = $1 AND l.id = m.id RETURNING 1
+				DELETE FROM communication.message_logs l USING m WHERE l.tenant_id = $1 AND l.id = m.id AND l.created_at = m.created_at RETURNING 1
 			)
 			SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ev), (SELECT count(*) FROM cb), (SELECT count(*) FROM dl)`,
-			tenantID, cutoff, limit).Scan(&out.Messages, &out.Events, &out.Callbacks, &out.DeadLetters)
-		if err != nil {
-			return fmt.Errorf("messages: %w", err)
-		}
-		var unmatched, account int
-		err = tx.QueryRow(ctx, `
+		tenantID, cutoff, limit).Scan(&out.Messages, &out.Events, &out.Callbacks, &out.DeadLetters)
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	out.More = out.Messages == limit
+	return nil
+}
+
+// purgeRest deletes up to limit each of the tenant's webhook deliveries, unmatched callbacks and
+// published account events from before cutoff, and of its audit entries past their retention.
+func purgeRest(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.Time, limit int, out *HistoryPurged) error {
+	var unmatched, account int
+	err := tx.QueryRow(ctx, `
 			WITH wd AS (
 				DELETE FROM communication.webhook_deliveries WHERE id IN (
 					SELECT d.id FROM communication.webhook_deliveries d
@@ -86,18 +116,13 @@ func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.T
 				RETURNING 1
 			)
 			SELECT (SELECT count(*) FROM wd), (SELECT count(*) FROM um), (SELECT count(*) FROM ae), (SELECT count(*) FROM au)`,
-			tenantID, cutoff, limit).Scan(&out.WebhookDeliveries, &unmatched, &account, &out.AuditEntries)
-		if err != nil {
-			return fmt.Errorf("deliveries, callbacks and audit entries: %w", err)
-		}
-		out.Callbacks += unmatched
-		out.More = out.Messages == limit || out.WebhookDeliveries == limit || unmatched == limit || account == limit || out.AuditEntries == limit
-		return nil
-	})
+		tenantID, cutoff, limit).Scan(&out.WebhookDeliveries, &unmatched, &account, &out.AuditEntries)
 	if err != nil {
-		return HistoryPurged{}, fmt.Errorf("purge history of %s: %w", tenantID, err)
+		return fmt.Errorf("deliveries, callbacks and audit entries: %w", err)
 	}
-	return out, nil
+	out.Callbacks += unmatched
+	out.More = out.More || out.WebhookDeliveries == limit || unmatched == limit || account == limit || out.AuditEntries == limit
+	return nil
 }
 
 // PurgePlatformAudit deletes up to limit of the audit entries of no tenant (platform-wide

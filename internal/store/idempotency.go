@@ -48,7 +48,7 @@ func (s *Store) idempotencyOwners(ctx context.Context, tenants, keys []string) (
 		SELECT k.tenant_id, k.key, k.message_id, k.request_hash, m.created_at
 		FROM communication.idempotency_keys k
 		JOIN unnest($1::text[], $2::text[]) AS l(tenant_id, key) USING (tenant_id, key)
-		JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id`, tenants, keys)
+		JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id AND `+madeAt("m.created_at", "k.message_id"), tenants, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -190,9 +190,10 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				RETURNING message_id
 			), ins AS (
 				INSERT INTO communication.message_logs
-					(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
+					(id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
 					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent)
-				SELECT id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
+				-- created when its id was made: the id finds the row's day (migration 0027)
+				SELECT id, tenant_id, coalesce(communication.id_time(id), now()), channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       status, category,
 				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
@@ -203,8 +204,8 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				SELECT ins.tenant_id, (ins.created_at AT TIME ZONE 'UTC')::date, ins.channel, ins.tmpl, ins.category, count(*), sum(ok.units)
 				FROM ins JOIN ok USING (id) WHERE ok.units > 0 GROUP BY 1, 2, 3, 4, 5
 			), ev AS (
-				INSERT INTO communication.message_events (message_id, tenant_id, status, source)
-				SELECT id, tenant_id, status, 'internal' FROM ins
+				INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
+				SELECT id, tenant_id, created_at, status, 'internal' FROM ins
 			), pending AS (
 				-- the outbox: a scheduled message enters it when due (ReleaseDue)
 				INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)

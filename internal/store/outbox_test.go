@@ -19,7 +19,7 @@ func TestEventOutboxAgeIsTheOldestEventsWait(t *testing.T) {
 		t.Fatalf("empty outbox: age %v, %v; want 0", age, err)
 	}
 	a := tenant(t, s)
-	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100")}); err != nil {
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)

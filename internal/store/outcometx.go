@@ -156,7 +156,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		dl[i], envs[i], idx[i], price[i] = w.deadLetter != nil, string(w.deadLetter), w.index, w.priceLater
 		supReason[i], supRcpt[i] = w.suppress, w.recipientKey
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows := queryByKey(ctx, s.pool, `
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[])
 			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt)
@@ -164,10 +164,11 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
-			SELECT o.* FROM o CROSS JOIN LATERAL (
-				SELECT l.tenant_id, l.status, l.attempts FROM communication.message_logs l WHERE l.id = o.id OFFSET 0
+			SELECT o.*, l.created_at FROM o CROSS JOIN LATERAL (
+				SELECT l.status, l.attempts, l.created_at FROM communication.message_logs l
+				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND `+madeAt("l.created_at", "o.id")+` AND l.created_at = ANY($21) OFFSET 0
 			) l
-			WHERE l.tenant_id = o.tenant_id AND l.status = 'sending' AND l.attempts = o.attempt
+			WHERE l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
 			UPDATE communication.message_logs m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
@@ -176,8 +177,8 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			    next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM t o
-			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.status = 'sending' AND m.attempts = o.attempt
-			RETURNING m.id, m.tenant_id, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event, o.idx, o.price, o.sup_reason, o.sup_rcpt,
+			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.created_at = o.created_at AND m.created_at = ANY($21) AND m.status = 'sending' AND m.attempts = o.attempt
+			RETURNING m.id, m.tenant_id, m.created_at, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event, o.idx, o.price, o.sup_reason, o.sup_rcpt,
 			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.source
 		), prices AS (
 			INSERT INTO communication.price_checks (message_id, tenant_id, provider_config_id, provider_message_id, due_at)
@@ -228,13 +229,10 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			UPDATE communication.dispatch_queue d SET published_at = NULL, created_at = now()
 			FROM u WHERE d.message_id = u.id AND u.status = 'queued'
 		)
-		INSERT INTO communication.message_events (message_id, tenant_id, status, attempt, source, provider_config_id, provider_type, error_code, reason)
-		SELECT id, tenant_id, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
+		INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source, provider_config_id, provider_type, error_code, reason)
+		SELECT id, tenant_id, created_at, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		cachedPlan, tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt)
-	if err != nil {
-		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
-	}
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, madeTimes(id))
 	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("finish %d attempts: %w", n, err)

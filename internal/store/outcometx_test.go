@@ -31,7 +31,7 @@ func TestASupersededOutcomeWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	ten := tenant(t, s)
-	ins, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")})
+	ins, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550100")})
 	if err != nil {
 		t.Fatal(err)
 	}

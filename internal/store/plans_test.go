@@ -57,7 +57,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		t.Helper()
 		msgs := make([]store.NewMessage, n)
 		for i := range msgs {
-			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
+			msgs[i] = store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
 		}
 		ins, err := testenv.Record(ctx, s, msgs...)
 		if err != nil {
@@ -105,7 +105,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 	for range 20 {
 		msgs := make([]store.NewMessage, 1000)
 		for i := range msgs {
-			msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550000")}
+			msgs[i] = store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550000")}
 		}
 		if _, err := testenv.Record(ctx, s, msgs...); err != nil {
 			t.Fatal(err)
@@ -147,10 +147,15 @@ func tableScans(t *testing.T, pool *pgxpool.Pool) scans {
 		t.Fatal(err)
 	}
 	var s scans
+	// message_logs' counters are its partitions' (migration 0027).
 	err := pool.QueryRow(ctx, `SELECT coalesce(m.seq_scan, 0), coalesce(m.seq_tup_read, 0), coalesce(m.idx_scan, 0), m.n_tup_upd, m.n_tup_hot_upd,
 			coalesce(s.seq_scan, 0), coalesce(s.seq_tup_read, 0), coalesce(u.idx_tup_read, 0)
-		FROM pg_stat_user_tables m, pg_stat_user_tables s, pg_stat_user_indexes u
-		WHERE m.relid = 'communication.message_logs'::regclass AND s.relid = 'communication.suppressions'::regclass
+		FROM (SELECT sum(seq_scan)::bigint AS seq_scan, sum(seq_tup_read)::bigint AS seq_tup_read, sum(idx_scan)::bigint AS idx_scan,
+		             sum(n_tup_upd)::bigint AS n_tup_upd, sum(n_tup_hot_upd)::bigint AS n_tup_hot_upd
+		      FROM pg_stat_user_tables WHERE relid IN (
+		          SELECT inhrelid FROM pg_inherits WHERE inhparent = 'communication.message_logs'::regclass)) m,
+		     pg_stat_user_tables s, pg_stat_user_indexes u
+		WHERE s.relid = 'communication.suppressions'::regclass
 		  AND u.indexrelid = 'communication.dispatch_queue_unpublished'::regclass`).
 		Scan(&s.seq, &s.rows, &s.idx, &s.upd, &s.hot, &s.supSeq, &s.supRows, &s.unpublished)
 	if err != nil {

@@ -55,12 +55,13 @@ func (s *Store) ApplyPrices(ctx context.Context, results []PriceResult, retryAt 
 		), old AS MATERIALIZED (
 			SELECT m.id, m.tenant_id, m.channel, coalesce(m.provider_config_id, '') AS cfg, coalesce(m.template_key, '') AS tmpl, m.category,
 			       (coalesce(m.sent_at, now()) AT TIME ZONE 'UTC')::date AS day, m.cost, m.cost_currency, m.cost_source
-			FROM communication.message_logs m JOIN priced ON priced.id = m.id
+			FROM priced JOIN communication.price_checks c ON c.message_id = priced.id
+			JOIN communication.message_logs m ON m.tenant_id = c.tenant_id AND m.id = priced.id AND `+madeAt("m.created_at", "priced.id")+`
 			WHERE m.cost_source <> 'provider'
 			ORDER BY m.id FOR UPDATE OF m
 		), upd AS (
 			UPDATE communication.message_logs m SET cost = p.cost, cost_currency = p.currency, cost_source = 'provider'
-			FROM priced p, old WHERE m.id = p.id AND old.id = p.id
+			FROM priced p, old WHERE m.tenant_id = old.tenant_id AND m.id = p.id AND `+madeAt("m.created_at", "p.id")+` AND old.id = p.id
 		), usage AS (
 			INSERT INTO communication.usage_deltas (tenant_id, day, channel, provider_config_id, template_key, category, currency, cost)
 			SELECT old.tenant_id, old.day, old.channel, old.cfg, old.tmpl, old.category, old.cost_currency, -abs(old.cost::numeric)

@@ -38,11 +38,12 @@ func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.T
 		tag, err := tx.Exec(ctx, `
 			WITH d AS (
 				DELETE FROM communication.content_purge_deferred d USING communication.message_logs m
-				WHERE d.tenant_id = $1 AND m.tenant_id = $1 AND m.id = d.message_id AND m.status NOT IN `+pendingStatuses+`
+				WHERE d.tenant_id = $1 AND m.tenant_id = $1 AND m.id = d.message_id AND `+madeAt("m.created_at", "d.message_id")+`
+				  AND m.status NOT IN `+pendingStatuses+`
 				RETURNING d.message_id
 			)
 			UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', content_purged_at = now()
-			FROM d WHERE m.tenant_id = $1 AND m.id = d.message_id AND m.content_purged_at IS NULL`, tenantID)
+			FROM d WHERE m.tenant_id = $1 AND m.id = d.message_id AND `+madeAt("m.created_at", "d.message_id")+` AND m.content_purged_at IS NULL`, tenantID)
 		if err != nil {
 			return err
 		}
@@ -56,10 +57,12 @@ func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.T
 			), c AS (
 				SELECT l.id, l.created_at, l.status FROM communication.message_logs l, mark
 				WHERE l.tenant_id = $1 AND (l.created_at, l.id) > (mark.at, mark.id) AND l.created_at < $2
+				  -- the days before the mark are not searched
+				  AND l.created_at >= coalesce((SELECT through_at FROM communication.content_purge WHERE tenant_id = $1), '-infinity')
 				ORDER BY l.created_at, l.id LIMIT $3
 			), p AS (
 				UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', content_purged_at = now()
-				FROM c WHERE m.tenant_id = $1 AND m.id = c.id AND m.status NOT IN `+pendingStatuses+` AND m.content_purged_at IS NULL
+				FROM c WHERE m.tenant_id = $1 AND m.id = c.id AND m.created_at = c.created_at AND m.status NOT IN `+pendingStatuses+` AND m.content_purged_at IS NULL
 				RETURNING m.id
 			), d AS (
 				INSERT INTO communication.content_purge_deferred (tenant_id, message_id)

@@ -30,11 +30,12 @@ func (s *Store) ReleaseDue(ctx context.Context, limit int) ([]Due, error) {
 			DELETE FROM communication.schedule s USING due WHERE s.message_id = due.message_id
 		), m AS (
 			UPDATE communication.message_logs l SET status = 'queued', updated_at = now()
-			FROM due WHERE l.tenant_id = due.tenant_id AND l.id = due.message_id AND l.status = 'scheduled'
-			RETURNING l.id, l.tenant_id, l.channel, l.category
+			FROM due WHERE l.tenant_id = due.tenant_id AND l.id = due.message_id AND `+madeAt("l.created_at", "due.message_id")+`
+			  AND l.status = 'scheduled'
+			RETURNING l.id, l.tenant_id, l.created_at, l.channel, l.category
 		), ev AS (
-			INSERT INTO communication.message_events (message_id, tenant_id, status, source)
-			SELECT id, tenant_id, 'queued', 'internal' FROM m
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
+			SELECT id, tenant_id, created_at, 'queued', 'internal' FROM m
 		), outbox AS (
 			INSERT INTO communication.dispatch_queue (message_id, tenant_id, created_at)
 			SELECT id, tenant_id, now() FROM m
@@ -68,15 +69,16 @@ func (s *Store) CancelScheduled(ctx context.Context, tenantID, id string) (messa
 	err := s.pool.QueryRow(ctx, `
 		WITH m AS (
 			UPDATE communication.message_logs SET status = 'canceled', updated_at = now()
-			WHERE tenant_id = $1 AND id = $2 AND status = 'scheduled'
-			RETURNING id, tenant_id
+			WHERE tenant_id = $1 AND id = $2 AND `+madeAt("created_at", "$2")+` AND status = 'scheduled'
+			RETURNING id, tenant_id, created_at
 		), ev AS (
-			INSERT INTO communication.message_events (message_id, tenant_id, status, source, reason)
-			SELECT id, tenant_id, 'canceled', 'internal', 'canceled through the API' FROM m
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source, reason)
+			SELECT id, tenant_id, created_at, 'canceled', 'internal', 'canceled through the API' FROM m
 		)
 		SELECT 'canceled', true FROM m
 		UNION ALL
-		SELECT status, false FROM communication.message_logs WHERE tenant_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM m)`,
+		SELECT status, false FROM communication.message_logs
+		WHERE tenant_id = $1 AND id = $2 AND `+madeAt("created_at", "$2")+` AND NOT EXISTS (SELECT 1 FROM m)`,
 		tenantID, id).Scan(&status, &canceled)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

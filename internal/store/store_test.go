@@ -39,12 +39,12 @@ func TestRecordMessagesIdempotency(t *testing.T) {
 	a, b := tenant(t, s), tenant(t, s)
 
 	first, err := testenv.Record(ctx, s,
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
 		// same key, same tenant, same batch: must collapse onto the first
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
 		// same key, other tenant: independent
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: b, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550101")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: b, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550101")},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +57,8 @@ func TestRecordMessagesIdempotency(t *testing.T) {
 	}
 
 	again, err := testenv.Record(ctx, s,
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: a, Request: sms("+14155550199"), IdempotencyKey: "k1", RequestHash: []byte("other")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550100"), IdempotencyKey: "k1", RequestHash: []byte("h1")},
+		store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: a, Request: sms("+14155550199"), IdempotencyKey: "k1", RequestHash: []byte("other")},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestClaimAndFinishStateMachine(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	ins, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")})
+	ins, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550100")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestExpiredLeaseIsReclaimedAndSwept(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	ins, _ := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")})
+	ins, _ := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550100")})
 	ref := store.Ref{TenantID: ten, ID: ins[0].ID}
 	if c, _ := s.ClaimMessages(ctx, []store.Ref{ref}, time.Millisecond); len(c) != 1 {
 		t.Fatal("claim failed")
@@ -158,7 +158,7 @@ func TestSweepUnpublishedFailedPublishKeepsThem(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")}); err != nil {
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("broker down")
@@ -184,7 +184,7 @@ func TestListMessagesFiltersAndPaginates(t *testing.T) {
 		if i%2 == 1 {
 			r = message.Request{Channel: message.Email, To: "a@example.com", Subject: "s", Text: "t"}
 		}
-		batch = append(batch, store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: r})
+		batch = append(batch, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: r})
 	}
 	if _, err := testenv.Record(ctx, s, batch...); err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func TestExpiredLeaseSweepPagesThroughTheOutbox(t *testing.T) {
 	ten := tenant(t, s)
 	msgs := make([]store.NewMessage, 25)
 	for i := range msgs {
-		msgs[i] = store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
+		msgs[i] = store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms(fmt.Sprintf("+1415555%04d", i))}
 	}
 	ins, err := testenv.Record(ctx, s, msgs...)
 	if err != nil {
@@ -288,9 +288,10 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	s := store.New(pool)
 	ctx := context.Background()
 	ten := tenant(t, s)
+	hourAgo := time.Now().Add(-time.Hour) // when both were accepted
 	ins, err := testenv.Record(ctx, s,
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550100")},
-		store.NewMessage{ID: ids.New(ids.Message), TenantID: ten, Request: sms("+14155550101")},
+		store.NewMessage{ID: ids.NewSortableAt(ids.Message, hourAgo), TenantID: ten, Request: sms("+14155550100")},
+		store.NewMessage{ID: ids.NewSortableAt(ids.Message, hourAgo), TenantID: ten, Request: sms("+14155550101")},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -323,10 +324,7 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	if got := sweep(); len(got) != 0 {
 		t.Fatalf("swept %v, just published", got)
 	}
-	// An hour later, nothing has touched either message.
-	if _, err := pool.Exec(ctx, `UPDATE communication.message_logs SET created_at = created_at - interval '1 hour' WHERE tenant_id = $1`, ten); err != nil {
-		t.Fatal(err)
-	}
+	// An hour after their publication, nothing has touched either message.
 	if _, err := pool.Exec(ctx, `UPDATE communication.dispatch_queue SET published_at = published_at - interval '1 hour' WHERE tenant_id = $1`, ten); err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func sms(to string) message.Request {
 func sentMessage(t *testing.T, s *store.Store, tenantID, cfg, pmid string) string {
 	t.Helper()
 	ctx := context.Background()
-	id := ids.New(ids.Message)
+	id := ids.NewSortable(ids.Message)
 	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: id, TenantID: tenantID, Request: sms("+14155550100")}); err != nil {
 		t.Fatal(err)
 	}

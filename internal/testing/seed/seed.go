@@ -82,6 +82,9 @@ func History(ctx context.Context, pool *pgxpool.Pool, p Plan, progress func(done
 	defer conn.Exec(context.WithoutCancel(ctx), `RESET session_replication_role`) //nolint:errcheck // the connection goes back to the pool either way
 
 	g := newGenerator(p, rep.Tenants)
+	if _, err := st.CreatePartitions(ctx, g.from, p.Now.Add(14*24*time.Hour)); err != nil {
+		return rep, fmt.Errorf("seed: %w", err)
+	}
 	for done := 0; done < p.Messages; {
 		n := min(chunk, p.Messages-done)
 		b := g.batch(done, n)
@@ -164,8 +167,10 @@ func Footprint(ctx context.Context, pool *pgxpool.Pool) ([]TableSize, error) {
 			return nil, fmt.Errorf("analyze %s: %w", t, err)
 		}
 		ts := TableSize{Table: t}
-		if err := pool.QueryRow(ctx, `SELECT greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)
-			FROM pg_class c WHERE c.oid = ('communication.' || $1)::regclass`, t).Scan(&ts.Rows, &ts.Bytes); err != nil {
+		// a partitioned table (migration 0027) is the sum of its partitions
+		if err := pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+			FROM pg_partition_tree(('communication.' || $1)::regclass) p JOIN pg_class c ON c.oid = p.relid
+			WHERE p.isleaf`, t).Scan(&ts.Rows, &ts.Bytes); err != nil {
 			return nil, fmt.Errorf("size of %s: %w", t, err)
 		}
 		out = append(out, ts)
@@ -195,7 +200,7 @@ var (
 		"attempts", "provider_config_id", "provider_type", "provider_message_id", "error_code", "error_message", "created_at",
 		"updated_at", "sent_at", "delivered_at", "cost", "cost_currency", "cost_source", "category", "sms_encoding",
 		"sms_characters", "sms_segments"}
-	eventCols    = []string{"message_id", "tenant_id", "status", "attempt", "source", "provider_config_id", "provider_type", "error_code", "reason", "payload", "occurred_at"}
+	eventCols    = []string{"message_id", "tenant_id", "message_at", "status", "attempt", "source", "provider_config_id", "provider_type", "error_code", "reason", "payload", "occurred_at"}
 	refCols      = []string{"provider_config_id", "provider_message_id", "tenant_id", "message_id", "created_at"}
 	callbackCols = []string{"provider_config_id", "provider_type", "event_key", "provider_message_id", "status", "recipient", "occurred_at",
 		"payload", "received_at", "applied_at", "message_id", "outcome"}
@@ -211,7 +216,7 @@ const emailHTML = `<!doctype html><html><body style="font-family:sans-serif"><h1
 func (g *generator) batch(first, n int) rows {
 	var r rows
 	for i := first; i < first+n; i++ {
-		at := g.from.Add(time.Duration(i)*g.step + time.Duration(g.rnd.Int64N(int64(g.step)+1))).UTC().Truncate(time.Microsecond)
+		at := g.from.Add(time.Duration(i)*g.step + time.Duration(g.rnd.Int64N(int64(g.step)+1))).UTC().Truncate(time.Millisecond) // an id carries milliseconds
 		tenant := g.tenants[0]
 		if len(g.tenants) > 1 && g.rnd.Float64() >= g.p.HotShare {
 			tenant = g.tenants[1+g.rnd.IntN(len(g.tenants)-1)]
@@ -268,8 +273,9 @@ func (g *generator) batch(first, n int) rows {
 		}
 		r.messages = append(r.messages, []any{id, tenant, channel, recipient, sender, subject, text, html, status,
 			1, cfg, typ, pmid, errCode, errMsg, at, updated, sent, delivered, cost, currency, source, "transactional", enc, chars, segs})
+		created := at // the message's, which its events carry as message_at
 		event := func(status, source string, at time.Time, payload any) {
-			r.events = append(r.events, []any{id, tenant, status, 1, source, cfg, typ, "", "", payload, at})
+			r.events = append(r.events, []any{id, tenant, created, status, 1, source, cfg, typ, "", "", payload, at})
 		}
 		event("queued", "internal", at, nil)
 		event("sending", "internal", sendingAt, nil)

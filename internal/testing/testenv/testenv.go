@@ -48,13 +48,15 @@ var (
 	templateErr  error
 )
 
-// templateDB creates, once per process (and once per migration set across processes), a database
-// with every migration applied, named after the migrations' hash so a changed migration gets a
-// fresh template.
+// templateDB creates, once per process (and once per migration set and day across processes), a
+// database with every migration applied, named after the migrations' hash and the day so a
+// changed migration gets a fresh template, and so does a new day (its partitions start today).
 func templateDB(ctx context.Context) (string, error) {
 	templateOnce.Do(func() {
 		h := sha256.New()
 		h.Write([]byte("tern ledger v1")) // the runner's own tables are part of the template
+		// The migrations make message history's day partitions from today: a template is a day's.
+		h.Write([]byte(time.Now().UTC().Format(time.DateOnly)))
 		_ = fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
 				b, _ := fs.ReadFile(migrations.FS, path)

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// The day partitions of message history (docs/operations.md#partitions). The workers' maintenance
+// loop does the same as "create" and "drop-expired" every ten minutes; these are for operators.
+
+type partitionView struct {
+	Table   string     `json:"table"`
+	Name    string     `json:"name"`
+	From    *time.Time `json:"from,omitempty"` // absent for the default partition
+	To      *time.Time `json:"to,omitempty"`
+	Bytes   int64      `json:"bytes"`
+	Rows    int64      `json:"rows"` // the planner's estimate
+	Default bool       `json:"default"`
+}
+
+type droppedView struct {
+	Day      string `json:"day"`
+	Messages int64  `json:"messages"`
+	Events   int64  `json:"events"`
+	TookMS   int64  `json:"took_ms"`
+}
+
+func partitionsList(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("partitions list", flag.ContinueOnError)
+	format := outputFlag(fs)
+	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+		return errUsage
+	}
+	parts, err := e.st.ListPartitions(ctx)
+	if err != nil {
+		return err
+	}
+	views := make([]partitionView, len(parts))
+	t := &table{header: "TABLE\tPARTITION\tFROM\tTO\tROWS\tBYTES"}
+	for i, p := range parts {
+		views[i] = partitionView{Table: p.Table, Name: p.Name, Bytes: p.Bytes, Rows: p.Rows, Default: p.Default}
+		from, to := "(default)", ""
+		if !p.Default {
+			views[i].From, views[i].To = &parts[i].From, &parts[i].To
+			from, to = p.From.Format(time.DateOnly), p.To.Format(time.DateOnly)
+		}
+		t.add(p.Table, p.Name, from, to, p.Rows, p.Bytes)
+	}
+	return emit(e.out, *format, views, t)
+}
+
+func partitionsCreate(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("partitions create", flag.ContinueOnError)
+	ahead := fs.Int("ahead", 14, "days ahead of today")
+	from := fs.String("from", "", "first day (YYYY-MM-DD; default today), to make days in the past, before a restore")
+	if err := fs.Parse(args); err != nil || *ahead < 0 {
+		return errUsage
+	}
+	start := time.Now()
+	if *from != "" {
+		var err error
+		if start, err = time.Parse(time.DateOnly, *from); err != nil {
+			return fmt.Errorf("%w: -from: %v", errUsage, err)
+		}
+	}
+	n, err := e.st.CreatePartitions(ctx, start, time.Now().AddDate(0, 0, *ahead))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "created %d partitions\n", n)
+	return nil
+}
+
+func partitionsDropExpired(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("partitions drop-expired", flag.ContinueOnError)
+	format := outputFlag(fs)
+	if err := fs.Parse(args); err != nil || checkFormat(*format) != nil {
+		return errUsage
+	}
+	horizon, err := e.st.HistoryHorizon(ctx)
+	if err != nil {
+		return err
+	}
+	dropped, err := e.st.DropExpiredPartitions(ctx, horizon)
+	views := make([]droppedView, len(dropped))
+	t := &table{header: "DAY\tMESSAGES\tEVENTS\tTOOK"}
+	for i, d := range dropped {
+		views[i] = droppedView{Day: d.Day.Format(time.DateOnly), Messages: d.Messages, Events: d.Events, TookMS: d.Took.Milliseconds()}
+		t.add(views[i].Day, d.Messages, d.Events, d.Took.Round(time.Millisecond))
+	}
+	if err := emit(e.out, *format, views, t); err != nil {
+		return err
+	}
+	return err
+}

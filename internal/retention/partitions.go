@@ -1,0 +1,72 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/logicspike/comms/internal/platform/poll"
+	"github.com/logicspike/comms/internal/store"
+)
+
+// PartitionStore is what the partition maintainer reads and changes; *store.Store implements it.
+type PartitionStore interface {
+	CreatePartitions(ctx context.Context, from, to time.Time) (int, error)
+	HistoryHorizon(ctx context.Context) (time.Time, error)
+	DropExpiredPartitions(ctx context.Context, before time.Time) ([]store.DroppedDay, error)
+}
+
+// PartitionConfig tunes the partition maintainer.
+type PartitionConfig struct {
+	Interval time.Duration // between passes (default 10 min)
+	Ahead    int           // days of partitions kept made ahead of today (default 14)
+}
+
+// Partitions keeps the day partitions of messages and their events (migration 0027): it makes
+// them Ahead days ahead, so that a stalled loop has two weeks before rows land in the default
+// partition, and drops each day once every tenant's history retention has passed it. Any number
+// of workers run it: creating and dropping take an advisory lock.
+type Partitions struct {
+	cfg   PartitionConfig
+	store PartitionStore
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewPartitions returns the maintainer.
+func NewPartitions(cfg PartitionConfig, s PartitionStore, log *slog.Logger) *Partitions {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 10 * time.Minute
+	}
+	if cfg.Ahead <= 0 {
+		cfg.Ahead = 14
+	}
+	return &Partitions{cfg: cfg, store: s, log: log, now: time.Now}
+}
+
+// Run maintains the partitions every interval until ctx ends.
+func (p *Partitions) Run(ctx context.Context) {
+	poll.Every(ctx, p.cfg.Interval, func(ctx context.Context) {
+		if _, err := p.Pass(ctx); err != nil && ctx.Err() == nil {
+			p.log.WarnContext(ctx, "partition maintenance failed; the next pass tries again", "err", err)
+		}
+	})
+}
+
+// Pass creates the partitions ahead and drops the expired days once, and returns the days dropped.
+func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedDay, error) {
+	now := p.now()
+	if _, err := p.store.CreatePartitions(ctx, now, now.AddDate(0, 0, p.cfg.Ahead)); err != nil && !errors.Is(err, store.ErrPartitionsBusy) {
+		return nil, err
+	}
+	horizon, err := p.store.HistoryHorizon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dropped, err := p.store.DropExpiredPartitions(ctx, horizon)
+	for _, d := range dropped {
+		p.log.InfoContext(ctx, "dropped a day of history", "day", d.Day.Format(time.DateOnly), "messages", d.Messages, "events", d.Events, "took", d.Took)
+	}
+	return dropped, err
+}

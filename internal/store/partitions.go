@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/logicspike/comms/pkg/ids"
+)
+
+// madeAt is the condition that finds the row of the message whose id is idExpr by its full primary
+// key, in its own day's partition (migration 0027): col, the row's created_at (an event's
+// message_at), is the instant the id carries. With it a lookup by id is one index probe in one
+// partition.
+func madeAt(col, idExpr string) string {
+	return col + " = communication.id_time(" + idExpr + ")"
+}
+
+// Partition is one day of a partitioned history table, or its default partition.
+type Partition struct {
+	Table, Name string
+	From, To    time.Time // zero for the default partition
+	Bytes       int64     // rows, indexes and TOAST
+	Rows        int64     // the planner's estimate
+	Default     bool
+}
+
+// partitionLock is the advisory lock under which one process at a time creates or drops
+// partitions, so that any number of workers run the maintenance loop safely.
+const partitionLock int64 = 0x7061727469746e73 // "partitns"
+
+// partitionsOf lists the partitions of every partitioned history table, oldest first.
+const partitionsOf = `
+	SELECT p.name, c.relname, coalesce(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)'), ''),
+	       coalesce(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)'), ''),
+	       pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::bigint
+	FROM communication.partitioned_tables p
+	JOIN pg_inherits i ON i.inhparent = ('communication.' || p.name)::regclass
+	JOIN pg_class c ON c.oid = i.inhrelid
+	ORDER BY p.name, c.relname`
+
+// ListPartitions returns every partition of the partitioned history tables, by table and day.
+func (s *Store) ListPartitions(ctx context.Context) ([]Partition, error) {
+	rows, err := s.pool.Query(ctx, partitionsOf)
+	if err != nil {
+		return nil, fmt.Errorf("list partitions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partition, error) {
+		var (
+			p        Partition
+			from, to string
+		)
+		if err := r.Scan(&p.Table, &p.Name, &from, &to, &p.Bytes, &p.Rows); err != nil {
+			return p, err
+		}
+		if from == "" {
+			p.Default = true
+			return p, nil
+		}
+		var err error
+		if p.From, err = time.Parse("2006-01-02 15:04:05-07", from); err != nil {
+			return p, fmt.Errorf("bound of %s: %w", p.Name, err)
+		}
+		if p.To, err = time.Parse("2006-01-02 15:04:05-07", to); err != nil {
+			return p, fmt.Errorf("bound of %s: %w", p.Name, err)
+		}
+		p.From, p.To = p.From.UTC(), p.To.UTC()
+		return p, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list partitions: %w", err)
+	}
+	return out, nil
+}
+
+// ErrPartitionsBusy is returned when another process holds the partition lock.
+var ErrPartitionsBusy = errors.New("another process is maintaining the partitions")
+
+// CreatePartitions creates, for every partitioned history table, the day partitions from the UTC
+// day of from to that of to that are missing, and returns how many it created.
+func (s *Store) CreatePartitions(ctx context.Context, from, to time.Time) (int, error) {
+	var n int
+	err := s.withPartitionLock(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT coalesce(sum(communication.create_day_partitions(name, $1::date, $2::date)), 0)
+			FROM communication.partitioned_tables`, from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly)).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("create partitions: %w", err)
+	}
+	return n, nil
+}
+
+// HistoryHorizon is the instant before which every tenant's history has expired: now less the
+// longest history retention of any tenant. A day wholly before it may be dropped.
+func (s *Store) HistoryHorizon(ctx context.Context) (time.Time, error) {
+	var at time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT now() - coalesce((SELECT max(history_retention) FROM communication.tenants), interval '90 days')
+		                       `).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("history horizon: %w", err)
+	}
+	return at, nil
+}
+
+// DroppedDay is a day whose partitions DropExpiredPartitions dropped.
+type DroppedDay struct {
+	Day              time.Time
+	Messages, Events int64
+	Took             time.Duration
+}
+
+// DropExpiredPartitions drops, a day at a time and oldest first, the day partitions of messages and
+// their events that end at or before before (HistoryHorizon: every tenant's history in them has
+// expired). A day holding a message still to be sent (scheduled far ahead, or waiting for a retry)
+// is kept until it is final. The rows that refer to the day's messages from unpartitioned tables
+// (provider references, dead letters, price checks, callbacks) are deleted with it.
+func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]DroppedDay, error) {
+	parts, err := s.ListPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DroppedDay
+	for _, p := range parts {
+		if p.Table != "message_logs" || p.Default || p.To.After(before) {
+			continue
+		}
+		d, dropped, err := s.dropDay(ctx, p.From)
+		if errors.Is(err, ErrPartitionsBusy) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if dropped {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// dropDay drops the message_logs and message_events partitions of day, unless one of its
+// messages is not final. The rows of unpartitioned tables that refer to its messages go first, in
+// statements of dropBatch messages; the drop itself waits at most dropLockWait for the tables'
+// lock, so that it never holds up intake for longer (it is tried again on the next pass).
+func (s *Store) dropDay(ctx context.Context, day time.Time) (DroppedDay, bool, error) {
+	start := time.Now()
+	suffix := "_p" + day.UTC().Format("20060102")
+	logs, events := pgx.Identifier{"communication", "message_logs" + suffix}.Sanitize(), pgx.Identifier{"communication", "message_events" + suffix}.Sanitize()
+	d := DroppedDay{Day: day}
+	fail := func(err error) (DroppedDay, bool, error) {
+		return d, false, fmt.Errorf("drop the partitions of %s: %w", day.Format(time.DateOnly), err)
+	}
+	// Every message still to be sent is in the dispatch outbox or the schedule: both are small.
+	var live bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (
+		SELECT 1 FROM (SELECT tenant_id, message_id FROM communication.dispatch_queue
+		               UNION ALL SELECT tenant_id, message_id FROM communication.schedule) q
+		JOIN `+logs+` l ON l.tenant_id = q.tenant_id AND l.id = q.message_id)`).Scan(&live); err != nil || live {
+		if err != nil {
+			return fail(err)
+		}
+		return d, false, nil
+	}
+	var afterTenant, afterID string
+	for {
+		var n int64
+		var lastTenant, lastID *string
+		err := s.pool.QueryRow(ctx, `
+			WITH m AS MATERIALIZED (
+				SELECT id, tenant_id, provider_config_id, provider_message_id FROM `+logs+`
+				WHERE (tenant_id, id) > ($1, $2) ORDER BY tenant_id, id LIMIT $3
+			), refs AS (
+				DELETE FROM communication.provider_message_refs r USING m
+				WHERE r.provider_config_id = m.provider_config_id AND r.provider_message_id = m.provider_message_id AND m.provider_message_id <> ''
+			), dl AS (
+				DELETE FROM communication.dead_letters d USING m WHERE d.message_id = m.id
+			), pc AS (
+				DELETE FROM communication.price_checks p USING m WHERE p.message_id = m.id
+			), cpd AS (
+				DELETE FROM communication.content_purge_deferred c USING m WHERE c.tenant_id = m.tenant_id AND c.message_id = m.id
+			), cb AS (
+				DELETE FROM communication.callbacks c USING m WHERE c.message_id = m.id
+			)
+			SELECT count(*), max(tenant_id), max(id) FILTER (WHERE tenant_id = (SELECT max(tenant_id) FROM m)) FROM m`,
+			afterTenant, afterID, dropBatch).Scan(&n, &lastTenant, &lastID)
+		if err != nil {
+			return fail(fmt.Errorf("delete what refers to its messages: %w", err))
+		}
+		d.Messages += n
+		if n < dropBatch {
+			break
+		}
+		afterTenant, afterID = *lastTenant, *lastID
+	}
+	err := s.withPartitionLock(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = `+fmt.Sprint(dropLockWait.Milliseconds())); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+events).Scan(&d.Events); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DROP TABLE `+events+`, `+logs)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	d.Took = time.Since(start)
+	return d, true, nil
+}
+
+const (
+	dropBatch    = 5000
+	dropLockWait = 500 * time.Millisecond
+)
+
+// withPartitionLock runs fn in a transaction that holds the partition lock, or returns
+// ErrPartitionsBusy at once.
+func (s *Store) withPartitionLock(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, partitionLock).Scan(&mine); err != nil {
+			return err
+		}
+		if !mine {
+			return ErrPartitionsBusy
+		}
+		return fn(tx)
+	})
+}
+
+// byKey plans the statements after it, to the end of their transaction, without hash or merge
+// joins. A statement that joins a batch of messages to message_logs (or their events) by key
+// probes one partition's index per message once runtime pruning has removed the other days, but
+// the planner costs the probe as if every partition were searched and, while the days are of
+// modest size, prefers a hash join that reads them all.
+const byKey = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+
+// sender is a pool or a transaction.
+type sender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// queryByKey runs query after byKey, in one round trip (a batch is one implicit transaction).
+func queryByKey(ctx context.Context, db sender, query string, args ...any) pgx.Rows {
+	b := &pgx.Batch{}
+	b.Queue(byKey)
+	b.Queue(query, args...)
+	br := db.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		return errRows{err: err, br: br}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return errRows{err: err, br: br}
+	}
+	return batchRows{Rows: rows, br: br}
+}
+
+// batchRows closes its batch with its rows.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r batchRows) Close() {
+	r.Rows.Close()
+	r.br.Close() //nolint:errcheck // the rows' error is the statement's
+}
+
+// errRows is a failed batch as rows that hold its error.
+type errRows struct {
+	pgx.Rows
+	err error
+	br  pgx.BatchResults
+}
+
+func (r errRows) Close()                                       { r.br.Close() } //nolint:errcheck // r.err is the error
+func (r errRows) Err() error                                   { return r.err }
+func (r errRows) Next() bool                                   { return false }
+func (r errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+
+// madeTimes are the instants ids carry, as an argument for "created_at = ANY(...)": the planner
+// then plans for those days' partitions only.
+func madeTimes(msgIDs []string) []time.Time {
+	out := make([]time.Time, 0, len(msgIDs))
+	for _, id := range msgIDs {
+		if at, ok := ids.SortableTime(id, ids.Message); ok {
+			out = append(out, at)
+		}
+	}
+	return out
+}

@@ -1,0 +1,347 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The database reads the time out of a message id as pkg/ids does: it is how a row finds its day.
+func TestIDTimeInSQLIsTheIDsTime(t *testing.T) {
+	pool := testenv.DB(t)
+	ctx := context.Background()
+	for _, at := range []time.Time{time.Now(), time.Date(2026, 2, 28, 23, 59, 59, 999e6, time.UTC), time.UnixMilli(1), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		id := ids.NewSortableAt(ids.Message, at)
+		var got *time.Time
+		if err := pool.QueryRow(ctx, `SELECT communication.id_time($1)`, id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := ids.SortableTime(id, ids.Message)
+		if got == nil || !got.Equal(want) {
+			t.Errorf("id_time(%s) = %v, want %v", id, got, want)
+		}
+	}
+	for _, id := range []string{"msg_dead", "msg", "", "nounderscore0123456789012"} {
+		var got *time.Time
+		if err := pool.QueryRow(ctx, `SELECT communication.id_time($1)`, id).Scan(&got); err != nil || got != nil {
+			t.Errorf("id_time(%q) = %v, %v: want NULL", id, got, err)
+		}
+	}
+}
+
+// statements records the statements that read or write the partitioned history tables, with
+// their arguments, and whether they ran in a batch (after store's byKey).
+type statements struct {
+	mu   sync.Mutex
+	list []statement
+}
+
+type statement struct {
+	sql     string
+	args    []any
+	batched bool
+}
+
+var historyTable = regexp.MustCompile(`communication\.message_(logs|events)\b`)
+
+func (s *statements) add(sql string, args []any, batched bool) {
+	if !historyTable.MatchString(sql) || strings.HasPrefix(strings.TrimSpace(sql), "EXPLAIN") {
+		return
+	}
+	var kept []any
+	for _, a := range args {
+		if _, mode := a.(pgx.QueryExecMode); !mode {
+			kept = append(kept, a)
+		}
+	}
+	s.mu.Lock()
+	s.list = append(s.list, statement{sql, kept, batched})
+	s.mu.Unlock()
+}
+
+func (s *statements) take() []statement {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.list
+	s.list = nil
+	return out
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.add(d.SQL, d.Args, false)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (s *statements) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	s.add(d.SQL, d.Args, true)
+}
+func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+var historyPartition = regexp.MustCompile(`^message_(logs|events)_(p\d{8}|default)$`)
+
+// partitionsRun runs st under EXPLAIN ANALYZE (rolled back) and returns the history partitions
+// it executed a scan of. (How a day is read is TestDispatchStatementsDoNotScanMessageLogsAsItGrows'
+// business: here the days hold a few rows, which a sequential scan reads best.)
+func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a rollback is the point
+	if st.batched {
+		if _, err := tx.Exec(ctx, `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []byte
+	if err := tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+st.sql, st.args...).Scan(&out); err != nil {
+		t.Fatalf("explain %s: %v", st.sql, err)
+	}
+	var plans []struct{ Plan map[string]any }
+	if err := json.Unmarshal(out, &plans); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if rel, _ := n["Relation Name"].(string); historyPartition.MatchString(rel) {
+			if loops, _ := n["Actual Loops"].(float64); loops > 0 {
+				scanned = append(scanned, rel)
+			}
+		}
+		children, _ := n["Plans"].([]any)
+		for _, c := range children {
+			if m, ok := c.(map[string]any); ok {
+				walk(m)
+			}
+		}
+	}
+	for _, p := range plans {
+		walk(p.Plan)
+	}
+	slices.Sort(scanned)
+	return slices.Compact(scanned)
+}
+
+// Every statement of the hot paths (claim, outcome, status by id and its timeline, the message
+// list and its last page, the event outbox) reads only the days it needs: with 25 days of
+// partitions and messages on three of them, none scans more than those three days, a message
+// looked up by id is found in its own day, and a list reads from its cursor's day back only as
+// far as its page needs.
+func TestHotPathsReadOnlyTheirDays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testenv.DatabaseURL(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statements{}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe // as db.Open
+	cfg.ConnConfig.Tracer = rec
+	traced, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close()
+	plain, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	s := store.New(traced)
+	now := time.Now()
+	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -10), now.AddDate(0, 0, 14)); err != nil {
+		t.Fatal(err)
+	}
+	ten := tenant(t, s)
+	var refs []store.Ref
+	for _, daysAgo := range []int{7, 3, 0} {
+		for i := range 4 {
+			at := now.AddDate(0, 0, -daysAgo).Add(-time.Duration(i) * time.Minute)
+			in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, at), TenantID: ten, Request: sms("+14155550100")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs = append(refs, store.Ref{TenantID: ten, ID: in[0].ID})
+		}
+	}
+	old := refs[0] // 7 days old
+	oldDay := "_p" + now.AddDate(0, 0, -7).UTC().Format("20060102")
+	rec.take()
+
+	day := func(at time.Time) string { return "_p" + at.UTC().Format("20060102") }
+	// check runs each statement traced since the last check and fails on one that scans a day
+	// not allowed, or more than the three days with messages.
+	check := func(path string, allowed func(day string) bool) {
+		t.Helper()
+		sts := rec.take()
+		if len(sts) == 0 {
+			t.Fatalf("%s: no statement on message_logs or message_events was traced", path)
+		}
+		for _, st := range sts {
+			scanned := partitionsRun(t, plain, st)
+			days := map[string]bool{}
+			for _, p := range scanned {
+				d := p[strings.LastIndex(p, "_"):]
+				days[d] = true
+				if allowed != nil && !allowed(d) {
+					t.Errorf("%s: scanned %s: %s", path, p, st.sql)
+				}
+			}
+			if allowed == nil && len(days) > 3 {
+				t.Errorf("%s: scanned %d days (%v), want at most the 3 with messages: %s", path, len(days), scanned, st.sql)
+			}
+		}
+	}
+	only := func(d string) func(string) bool { return func(got string) bool { return got == d } }
+	// between allows the days from the oldest to the newest message of a page: a list reads the
+	// days newest first and stops when the page is full (the last page looks back to the oldest
+	// day for one more).
+	between := func(page []message.Message, last bool) func(string) bool {
+		return func(got string) bool {
+			return (last || got >= day(page[len(page)-1].CreatedAt)) && got <= day(page[0].CreatedAt)
+		}
+	}
+
+	if _, err := s.GetMessage(ctx, ten, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("status by id and timeline", only(oldDay))
+	if err := s.MarkPublished(ctx, refs); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	claimed, err := s.ClaimMessages(ctx, []store.Ref{old}, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %d: %v", len(claimed), err)
+	}
+	check("claim", only(oldDay))
+	if _, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		o := store.Outcome{Ref: old, Attempt: claimed[0].Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + old.ID}
+		tx.Record(o)
+		tx.Emit(o.Ref, "sent")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("outcome", only(oldDay))
+	if _, err := s.ClaimMessages(ctx, refs, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	check("claim of three days", nil)
+	page, next, err := s.ListMessages(ctx, ten, domain.MessageFilter{Limit: 6})
+	if err != nil || len(page) != 6 || next == "" {
+		t.Fatalf("%d messages, next %q: %v", len(page), next, err)
+	}
+	check("message list", between(page, false))
+	page, next, err = s.ListMessages(ctx, ten, domain.MessageFilter{Limit: 6, Cursor: next})
+	if err != nil || len(page) != 6 || next != "" {
+		t.Fatalf("%d messages, next %q: %v", len(page), next, err)
+	}
+	check("message list, last page", between(page, true))
+	if _, err := s.PublishEvents(ctx, 100, func(context.Context, []store.OutboxEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	check("event outbox", nil)
+}
+
+// A day goes whole once every tenant's history retention passed it, with what refers to its
+// messages from other tables; a day holding a message still to be sent stays, and so do younger
+// days.
+func TestExpiredDaysAreDroppedWhole(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	expired, waiting, young := now.AddDate(0, 0, -100), now.AddDate(0, 0, -95), now.AddDate(0, 0, -10)
+	if _, err := s.CreatePartitions(ctx, expired, now.AddDate(0, 0, 14)); err != nil {
+		t.Fatal(err)
+	}
+	ten := tenant(t, s) // the default history retention, 90 days
+	record := func(at time.Time, sendAt *time.Time) string {
+		in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, at), TenantID: ten, Request: sms("+14155550100"), SendAt: sendAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in[0].ID
+	}
+	gone := record(expired, nil)
+	later := now.Add(time.Hour)
+	record(waiting, &later) // scheduled 95 days ago for an hour from now
+	kept := record(young, nil)
+	// both sent and delivered long ago
+	for _, q := range []string{`UPDATE communication.message_logs SET status = 'delivered' WHERE id = ANY($1)`,
+		`DELETE FROM communication.dispatch_queue WHERE message_id = ANY($1)`} {
+		if _, err := s.Pool().Exec(ctx, q, []string{gone, kept}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, `
+		INSERT INTO communication.dead_letters (message_id, tenant_id, channel, provider_type, error_code, attempts, envelope)
+		SELECT id, tenant_id, 'sms', 'twilio', 'x', 1, '{}' FROM communication.message_logs WHERE id = ANY($1)`, []string{gone, kept}); err != nil {
+		t.Fatal(err)
+	}
+	horizon, err := s.HistoryHorizon(ctx)
+	if err != nil || now.Sub(horizon).Round(time.Hour) != 90*24*time.Hour {
+		t.Fatalf("horizon %v (%v), want 90 days ago", horizon, err)
+	}
+	dropped, err := s.DropExpiredPartitions(ctx, horizon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var days []string
+	for _, d := range dropped {
+		days = append(days, d.Day.Format(time.DateOnly))
+		if d.Day.Format(time.DateOnly) == expired.Format(time.DateOnly) && (d.Messages != 1 || d.Events != 1) {
+			t.Errorf("the expired day dropped %d messages and %d events, want 1 and 1", d.Messages, d.Events)
+		}
+	}
+	if !slices.Contains(days, expired.Format(time.DateOnly)) || slices.Contains(days, waiting.Format(time.DateOnly)) {
+		t.Fatalf("dropped %v: want %s and not %s (a message is still to be sent)", days, expired.Format(time.DateOnly), waiting.Format(time.DateOnly))
+	}
+	for _, d := range days {
+		if d >= horizon.Format(time.DateOnly) {
+			t.Errorf("dropped %s, not expired for every tenant", d)
+		}
+	}
+	parts, err := s.ListPartitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parts {
+		if !p.Default && p.From.Format(time.DateOnly) == expired.Format(time.DateOnly) {
+			t.Errorf("%s is still there", p.Name)
+		}
+	}
+	var letters []string
+	if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(message_id), '{}') FROM communication.dead_letters WHERE tenant_id = $1`, ten).Scan(&letters); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(letters, []string{kept}) {
+		t.Errorf("dead letters %v, want only the young message's", letters)
+	}
+	if _, err := s.GetMessage(ctx, ten, kept); err != nil {
+		t.Errorf("the young message: %v", err)
+	}
+	if _, err := s.GetMessage(ctx, ten, gone); err != store.ErrNotFound {
+		t.Errorf("the dropped message: %v, want not found", err)
+	}
+}
