@@ -36,15 +36,16 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	tenants, msgIDs := splitRefs(refs)
 	rows := queryByKey(ctx, s.pool, `
 		WITH target AS MATERIALIZED (
-			-- Each message is looked up by primary key in its day's partition: the lateral
+			-- Each message is looked up by primary key (its time is its id's, madeTimes) in its
+			-- day's partition, which ANY($4) names to the planner: the lateral
 			-- subquery behind OFFSET 0 is never merged into a join, so no plan, generic or not,
 			-- can trade the lookups for a scan of message_logs. Rows are locked as the outer loop
 			-- reaches them, in id order, so that concurrent claims of overlapping batches cannot
 			-- deadlock.
-			SELECT r.tenant_id, m.id, m.created_at FROM (SELECT * FROM unnest($1::text[], $2::text[]) AS r(tenant_id, id) ORDER BY id) r
+			SELECT r.tenant_id, m.id, m.created_at FROM (SELECT * FROM unnest($1::text[], $2::text[], $4::timestamptz[]) AS r(tenant_id, id, at) ORDER BY id) r
 			CROSS JOIN LATERAL (
 				SELECT l.id, l.created_at FROM communication.message_logs l
-				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND `+madeAt("l.created_at", "r.id")+` AND l.created_at = ANY($4)
+				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND l.created_at = r.at AND l.created_at = ANY($4)
 				  -- a message waiting for a retry is not claimable before its time (1 s of clock
 				  -- skew between the retry scheduler and the database is tolerated)
 				  AND ((l.status = 'queued' AND (l.next_attempt_at IS NULL OR l.next_attempt_at <= now() + interval '1 second'))

@@ -127,6 +127,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		traceParent                                                   = make([]*string, n)
 		status                                                        = make([]string, n)
 		units                                                         = make([]int32, n)
+		created                                                       = madeTimes(msgIDs(msgs))
 	)
 	for i, m := range msgs {
 		r := m.Request
@@ -170,10 +171,10 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
-				                     $22::text[], $23::int[])
+				                     $22::text[], $23::int[], $24::timestamptz[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				     status, units)
+				     status, units, created_at)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -193,7 +194,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 					(id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
 					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent)
 				-- created when its id was made: the id finds the row's day (migration 0027)
-				SELECT id, tenant_id, coalesce(communication.id_time(id), now()), channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
+				SELECT id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       status, category,
 				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
@@ -216,7 +217,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units)
+			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created)
 		if err != nil {
 			return err
 		}
@@ -274,4 +275,12 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		return nil, fmt.Errorf("record %d messages: %w", n, err)
 	}
 	return out, nil
+}
+
+func msgIDs(msgs []NewMessage) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.ID
+	}
+	return out
 }

@@ -158,15 +158,15 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 	}
 	rows := queryByKey(ctx, s.pool, `
 		WITH o AS (
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[])
-			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[])
+			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt, at)
 		), t AS MATERIALIZED (
 			-- The outcomes whose attempt is current, each looked up by primary key behind OFFSET 0
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
 			SELECT o.*, l.created_at FROM o CROSS JOIN LATERAL (
 				SELECT l.status, l.attempts, l.created_at FROM communication.message_logs l
-				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND `+madeAt("l.created_at", "o.id")+` AND l.created_at = ANY($21) OFFSET 0
+				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND l.created_at = o.at AND l.created_at = ANY($21) OFFSET 0
 			) l
 			WHERE l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (

@@ -345,3 +345,24 @@ func TestExpiredDaysAreDroppedWhole(t *testing.T) {
 		t.Errorf("the dropped message: %v, want not found", err)
 	}
 }
+
+// A message's row is created at the instant its id carries, and its events carry that instant:
+// the invariant every lookup by id stands on (no CHECK holds it, migration 0027).
+func TestAMessageIsCreatedWhenItsIDWasMade(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	id := ids.NewSortable(ids.Message)
+	if _, err := testenv.Record(ctx, s, store.NewMessage{ID: id, TenantID: ten, Request: sms("+14155550100")}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ids.SortableTime(id, ids.Message)
+	var created, eventAt time.Time
+	if err := s.Pool().QueryRow(ctx, `SELECT m.created_at, e.message_at FROM communication.message_logs m
+		JOIN communication.message_events e ON e.tenant_id = m.tenant_id AND e.message_id = m.id WHERE m.id = $1`, id).Scan(&created, &eventAt); err != nil {
+		t.Fatal(err)
+	}
+	if !created.Equal(want) || !eventAt.Equal(want) {
+		t.Fatalf("created_at %v, event's message_at %v: want the id's %v", created, eventAt, want)
+	}
+}
