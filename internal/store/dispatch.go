@@ -34,7 +34,15 @@ type Claimed struct {
 // other state is not returned: that is what stops a redelivered intent from being sent twice.
 func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Duration) ([]Claimed, error) {
 	tenants, msgIDs := splitRefs(refs)
-	rows := queryByKey(ctx, s.pool, `
+	out, err := collectByKey(ctx, s, func(r pgx.CollectableRow) (Claimed, error) {
+		var (
+			row messageRow
+			c   Claimed
+		)
+		err := r.Scan(append(row.dest(), &c.Attempt, &c.AttemptBase, &c.RetrySince)...)
+		c.Message = row.message()
+		return c, err
+	}, `
 		WITH target AS MATERIALIZED (
 			-- Each message is looked up by primary key (its time is its id's, madeTimes) in its
 			-- day's partition, which ANY($4) names to the planner: the lateral
@@ -62,15 +70,6 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			SELECT id, tenant_id, created_at, 'sending', attempts, 'internal' FROM c
 		)
 		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease, madeTimes(msgIDs))
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
-		var (
-			row messageRow
-			c   Claimed
-		)
-		err := r.Scan(append(row.dest(), &c.Attempt, &c.AttemptBase, &c.RetrySince)...)
-		c.Message = row.message()
-		return c, err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}

@@ -156,7 +156,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		dl[i], envs[i], idx[i], price[i] = w.deadLetter != nil, string(w.deadLetter), w.index, w.priceLater
 		supReason[i], supRcpt[i] = w.suppress, w.recipientKey
 	}
-	rows := queryByKey(ctx, s.pool, `
+	recorded, err := collectByKey(ctx, s, pgx.RowTo[string], `
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[])
 			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt, at)
@@ -233,7 +233,6 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		SELECT id, tenant_id, created_at, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
 		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, madeTimes(id))
-	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
 	}

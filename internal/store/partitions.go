@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/logicspike/comms/pkg/ids"
 )
 
@@ -234,57 +233,31 @@ func (s *Store) withPartitionLock(ctx context.Context, fn func(pgx.Tx) error) er
 	})
 }
 
-// byKey plans the statements after it, to the end of their transaction, without hash or merge
-// joins. A statement that joins a batch of messages to message_logs (or their events) by key
-// probes one partition's index per message once runtime pruning has removed the other days, but
-// the planner costs the probe as if every partition were searched and, while the days are of
-// modest size, prefers a hash join that reads them all.
-const byKey = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+// byKey plans the statements after it, to the end of their transaction, without sequential
+// scans, hash joins or merge joins. A statement that joins a batch of messages to message_logs
+// (or their events) by key probes one partition's index per message once runtime pruning has
+// removed the other days, but the planner costs each probe as if every partition were searched
+// and, while the days are of modest size, prefers reading them whole.
+const byKey = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true)`
 
-// sender is a pool or a transaction.
-type sender interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+// collectByKey runs query (a prepared statement, see cachedPlan) after byKey in a transaction of
+// its own and collects its rows with scan.
+func collectByKey[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], query string, args ...any) ([]T, error) {
+	var out []T
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, byKey); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, query, append([]any{cachedPlan}, args...)...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	return out, err
 }
-
-// queryByKey runs query after byKey, in one round trip (a batch is one implicit transaction).
-func queryByKey(ctx context.Context, db sender, query string, args ...any) pgx.Rows {
-	b := &pgx.Batch{}
-	b.Queue(byKey)
-	b.Queue(query, args...)
-	br := db.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		return errRows{err: err, br: br}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return errRows{err: err, br: br}
-	}
-	return batchRows{Rows: rows, br: br}
-}
-
-// batchRows closes its batch with its rows.
-type batchRows struct {
-	pgx.Rows
-	br pgx.BatchResults
-}
-
-func (r batchRows) Close() {
-	r.Rows.Close()
-	r.br.Close() //nolint:errcheck // the rows' error is the statement's
-}
-
-// errRows is a failed batch as rows that hold its error.
-type errRows struct {
-	pgx.Rows
-	err error
-	br  pgx.BatchResults
-}
-
-func (r errRows) Close()                                       { r.br.Close() } //nolint:errcheck // r.err is the error
-func (r errRows) Err() error                                   { return r.err }
-func (r errRows) Next() bool                                   { return false }
-func (r errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
-func (r errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
 
 // madeTimes are the instants msgIDs carry, in their order: the created_at of their rows
 // (migration 0027). An id that carries none (made by hand, not by comms) gets the zero time, which

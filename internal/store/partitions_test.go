@@ -44,33 +44,43 @@ func TestIDTimeInSQLIsTheIDsTime(t *testing.T) {
 }
 
 // statements records the statements that read or write the partitioned history tables, with
-// their arguments, and whether they ran in a batch (after store's byKey).
+// their arguments, and whether they ran after store's byKey settings (in the same transaction).
 type statements struct {
-	mu   sync.Mutex
-	list []statement
+	mu    sync.Mutex
+	list  []statement
+	keyed map[*pgx.Conn]bool // the connection's transaction set byKey
 }
 
 type statement struct {
-	sql     string
-	args    []any
-	batched bool
+	sql   string
+	args  []any
+	byKey bool
 }
 
 var historyTable = regexp.MustCompile(`communication\.message_(logs|events)\b`)
 
-func (s *statements) add(sql string, args []any, batched bool) {
+func (s *statements) add(conn *pgx.Conn, sql string, args []any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if strings.Contains(sql, "set_config('enable_seqscan', 'off', true)") {
+		if s.keyed == nil {
+			s.keyed = map[*pgx.Conn]bool{}
+		}
+		s.keyed[conn] = true
+		return
+	}
+	byKey := s.keyed[conn]
 	if !historyTable.MatchString(sql) || strings.HasPrefix(strings.TrimSpace(sql), "EXPLAIN") {
 		return
 	}
+	delete(s.keyed, conn)
 	var kept []any
 	for _, a := range args {
 		if _, mode := a.(pgx.QueryExecMode); !mode {
 			kept = append(kept, a)
 		}
 	}
-	s.mu.Lock()
-	s.list = append(s.list, statement{sql, kept, batched})
-	s.mu.Unlock()
+	s.list = append(s.list, statement{sql, kept, byKey})
 }
 
 func (s *statements) take() []statement {
@@ -81,16 +91,16 @@ func (s *statements) take() []statement {
 	return out
 }
 
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	s.add(d.SQL, d.Args, false)
+func (s *statements) TraceQueryStart(ctx context.Context, conn *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	s.add(conn, d.SQL, d.Args)
 	return ctx
 }
 func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	return ctx
 }
-func (s *statements) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
-	s.add(d.SQL, d.Args, true)
+func (s *statements) TraceBatchQuery(_ context.Context, conn *pgx.Conn, d pgx.TraceBatchQueryData) {
+	s.add(conn, d.SQL, d.Args)
 }
 func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -107,8 +117,8 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a rollback is the point
-	if st.batched {
-		if _, err := tx.Exec(ctx, `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
+	if st.byKey {
+		if _, err := tx.Exec(ctx, `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`); err != nil {
 			t.Fatal(err)
 		}
 	}
