@@ -102,7 +102,7 @@ func (s *Store) ReplayDeadLetters(ctx context.Context, f domain.DeadLetterFilter
 	if err != nil {
 		return domain.Replay{}, nil, fmt.Errorf("replay dead letters: encode the filter: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.keyedTx(ctx, func(tx pgx.Tx) error {
 		w := deadLetterWhere(f)
 		rows, err := tx.Query(ctx, `SELECT d.id, d.message_id, d.tenant_id FROM communication.dead_letters d WHERE `+w.sql()+
 			` ORDER BY d.id LIMIT `+w.arg(MaxReplay)+` FOR UPDATE SKIP LOCKED`, w.args...)

@@ -206,7 +206,7 @@ func (s *Store) SweepLost(ctx context.Context, after string, pageSize int, lostA
 // publish with them while holding the locks, and marks them published only if publish succeeds.
 func (s *Store) sweep(ctx context.Context, query string, publish func(context.Context, []Stranded) error, args ...any) (int, error) {
 	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return err

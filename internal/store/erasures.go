@@ -118,7 +118,7 @@ func (s *Store) GetErasure(ctx context.Context, tenantID, id string) (domain.Era
 func (s *Store) EraseNext(ctx context.Context, limit int) (domain.Erasure, bool, error) {
 	var e domain.Erasure
 	found := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		var rkey string
 		err := tx.QueryRow(ctx, `SELECT id, tenant_id, channel, recipient, recipient_hash FROM communication.erasures
 			WHERE status = 'running' ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&e.ID, &e.TenantID, &e.Channel, &rkey, &e.RecipientHash)

@@ -69,7 +69,7 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 func publishBatch[E any](ctx context.Context, s *Store, lock int64, load func(pgx.Tx) ([]E, error), id func(E) int64,
 	publish func(context.Context, []E) error, done string) (int, error) {
 	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		var mine bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lock).Scan(&mine); err != nil || !mine {
 			return err
@@ -104,12 +104,14 @@ func (s *Store) CountEventOutbox(ctx context.Context) (int64, error) {
 // GetEventOutboxAge is how long the oldest event waiting to be published has waited (0 when none).
 func (s *Store) GetEventOutboxAge(ctx context.Context) (time.Duration, error) {
 	var secs float64
-	err := s.pool.QueryRow(ctx, `
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
 		SELECT coalesce(extract(epoch FROM now() - (
 			SELECT e.occurred_at FROM communication.event_outbox o
 			JOIN communication.message_events e
 			  ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
 			ORDER BY o.event_id LIMIT 1)), 0)::float8`).Scan(&secs)
+	})
 	return time.Duration(secs * float64(time.Second)), err
 }
 

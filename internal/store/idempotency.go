@@ -44,23 +44,26 @@ func (s *Store) ClaimRequestKey(ctx context.Context, tenantID, key string, hash 
 
 // idempotencyOwners returns the messages that own these (tenant, key) pairs, by pair.
 func (s *Store) idempotencyOwners(ctx context.Context, tenants, keys []string) (map[[2]string]idemOwner, error) {
-	rows, err := s.pool.Query(ctx, `
+	owners := map[[2]string]idemOwner{}
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
 		SELECT k.tenant_id, k.key, k.message_id, k.request_hash, m.created_at
 		FROM communication.idempotency_keys k
 		JOIN unnest($1::text[], $2::text[]) AS l(tenant_id, key) USING (tenant_id, key)
 		JOIN communication.message_logs m ON m.tenant_id = k.tenant_id AND m.id = k.message_id AND `+madeAt("m.created_at", "k.message_id"), tenants, keys)
-	if err != nil {
-		return nil, err
-	}
-	owners := map[[2]string]idemOwner{}
-	var (
-		t, k, mid string
-		h         []byte
-		at        time.Time
-	)
-	_, err = pgx.ForEachRow(rows, []any{&t, &k, &mid, &h, &at}, func() error {
-		owners[[2]string{t, k}] = idemOwner{mid, bytes.Clone(h), at}
-		return nil
+		if err != nil {
+			return err
+		}
+		var (
+			t, k, mid string
+			h         []byte
+			at        time.Time
+		)
+		_, err = pgx.ForEachRow(rows, []any{&t, &k, &mid, &h, &at}, func() error {
+			owners[[2]string{t, k}] = idemOwner{mid, bytes.Clone(h), at}
+			return nil
+		})
+		return err
 	})
 	return owners, err
 }

@@ -241,14 +241,21 @@ func (s *Store) withPartitionLock(ctx context.Context, fn func(pgx.Tx) error) er
 const byKey = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true)`
 
+// keyedTx runs fn in a transaction planned by key (byKey).
+func (s *Store) keyedTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, byKey); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
 // collectByKey runs query (a prepared statement, see cachedPlan) after byKey in a transaction of
 // its own and collects its rows with scan.
 func collectByKey[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], query string, args ...any) ([]T, error) {
 	var out []T
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, byKey); err != nil {
-			return err
-		}
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, query, append([]any{cachedPlan}, args...)...)
 		if err != nil {
 			return err

@@ -262,7 +262,9 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 	if err != nil || len(page) != 6 || next == "" {
 		t.Fatalf("%d messages, next %q: %v", len(page), next, err)
 	}
-	check("message list", between(page, false))
+	// a first page starts from the day of now and an hour (the list allows that much clock skew)
+	first := between(page, false)
+	check("message list", func(d string) bool { return first(d) || d == day(time.Now().Add(time.Hour)) })
 	page, next, err = s.ListMessages(ctx, ten, domain.MessageFilter{Limit: 6, Cursor: next})
 	if err != nil || len(page) != 6 || next != "" {
 		t.Fatalf("%d messages, next %q: %v", len(page), next, err)

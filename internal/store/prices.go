@@ -47,7 +47,8 @@ func (s *Store) ApplyPrices(ctx context.Context, results []PriceResult, retryAt 
 	for _, r := range results {
 		id, cost, currency = append(id, r.MessageID), append(cost, pgText(r.Cost)), append(currency, pgText(r.Currency))
 	}
-	_, err := s.pool.Exec(ctx, `
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
 		WITH r AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS r(id, cost, currency)
 		), priced AS (
@@ -75,7 +76,9 @@ func (s *Store) ApplyPrices(ctx context.Context, results []PriceResult, retryAt 
 		)
 		UPDATE communication.price_checks c SET due_at = $4
 		FROM r WHERE c.message_id = r.id AND r.id NOT IN (SELECT id FROM priced) AND c.tries < $5`,
-		id, cost, currency, retryAt, maxTries)
+			id, cost, currency, retryAt, maxTries)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("apply %d prices: %w", len(results), err)
 	}

@@ -29,7 +29,7 @@ type Purged struct {
 // done nothing, while another purger holds the tenant.
 func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.Time, limit int) (Purged, error) {
 	var out Purged
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		var mine bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, contentLock, tenantID).Scan(&mine); err != nil || !mine {
 			return err

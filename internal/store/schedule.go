@@ -22,7 +22,11 @@ type Due struct {
 // cannot). Several replicas may call it at once: due rows are locked with SKIP LOCKED. A row whose
 // message was canceled meanwhile is dropped without queuing anything.
 func (s *Store) ReleaseDue(ctx context.Context, limit int) ([]Due, error) {
-	rows, err := s.pool.Query(ctx, `
+	out, err := collectByKey(ctx, s, func(r pgx.CollectableRow) (Due, error) {
+		var d Due
+		err := r.Scan(&d.ID, &d.TenantID, &d.Channel, &d.Category)
+		return d, err
+	}, `
 		WITH due AS (
 			SELECT message_id, tenant_id FROM communication.schedule
 			WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -41,14 +45,6 @@ func (s *Store) ReleaseDue(ctx context.Context, limit int) ([]Due, error) {
 			SELECT id, tenant_id, now() FROM m
 		)
 		SELECT id, tenant_id, channel, category FROM m`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("release due messages: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Due, error) {
-		var d Due
-		err := r.Scan(&d.ID, &d.TenantID, &d.Channel, &d.Category)
-		return d, err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("release due messages: %w", err)
 	}
