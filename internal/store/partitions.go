@@ -251,19 +251,32 @@ func (s *Store) keyedTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// collectByKey runs query (a prepared statement, see cachedPlan) after byKey in a transaction of
-// its own and collects its rows with scan.
+// collectByKey runs query after byKey in one round trip (a batch is one implicit transaction) and
+// collects its rows with scan. The statement is prepared on the connection under its own text,
+// which the batch then uses, so that PostgreSQL keeps its plan (see cachedPlan): planning the hot
+// path's statements for every batch costs much of their time.
 func collectByKey[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], query string, args ...any) ([]T, error) {
-	var out []T
-	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, query, append([]any{cachedPlan}, args...)...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scan)
-		return err
-	})
-	return out, err
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Release()
+	if _, err := c.Conn().Prepare(ctx, query, query); err != nil { // idempotent: one round trip per connection
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(byKey)
+	b.Queue(query, args...)
+	br := c.SendBatch(ctx, b)
+	defer br.Close() //nolint:errcheck // the statements' errors are returned below
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scan)
 }
 
 // madeTimes are the instants msgIDs carry, in their order: the created_at of their rows
