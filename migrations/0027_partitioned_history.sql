@@ -1,13 +1,13 @@
--- Messages and their events, the two largest tables, are range-partitioned by UTC day
--- (docs/operations.md#partitions): history past every tenant's retention goes by dropping a day's
--- partitions, not by deleting rows, and every hot query names the day it needs.
+-- Messages and their events, the two largest tables, are range-partitioned by UTC week, Monday
+-- to Monday (docs/operations.md#partitions): history past every tenant's retention goes by
+-- dropping a week's partitions, not by deleting rows, and every hot query names the week it needs.
 --
 -- A message id carries the millisecond it was made (pkg/ids), and a message's created_at is that
 -- instant (the intake writes it so; this file brings older rows to it), so a lookup by id alone
 -- names its partition and its primary key: created_at = id_time(id). No CHECK holds rows to it:
 -- evaluating id_time for every row written cost the intake a quarter of its rate. A message's
 -- events carry the message's created_at as message_at, their partition key, so a timeline is in
--- the same day as its message.
+-- the same week as its message.
 --
 -- This file rewrites both tables in one transaction, which blocks writers for as long as the copy
 -- takes (about two minutes a million messages on a small machine). docs/operations.md#partitions says
@@ -43,14 +43,15 @@ INSERT INTO communication.partitioned_tables (name, storage) VALUES
     ('message_logs', 'fillfactor = 70'), -- room for HOT updates, as the table had (0008)
     ('message_events', '');
 
--- Creates parent's partitions for the UTC days first through last that it lacks, named
--- <parent>_pYYYYMMDD, and returns how many it created. There is no default partition: with one,
--- PostgreSQL cannot read the days in order (a message list would probe every day), so the
--- workers make the days two weeks ahead (docs/operations.md#partitions).
-CREATE FUNCTION communication.create_day_partitions(parent text, first date, last date) RETURNS int
+-- Creates parent's partitions for the UTC weeks (from Monday) that hold the days first through
+-- last and that it lacks, named <parent>_pYYYYMMDD after their Monday, and returns how many it
+-- created. There is no default partition: with one, PostgreSQL cannot read the weeks in order (a
+-- message list would probe every one), so the workers make the weeks ahead
+-- (docs/operations.md#partitions).
+CREATE FUNCTION communication.create_partitions(parent text, first date, last date) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-    d       date;
+    w       date;
     n       int := 0;
     storage text := (SELECT p.storage FROM communication.partitioned_tables p WHERE p.name = parent);
     opts    text := '';
@@ -61,11 +62,11 @@ BEGIN
     IF storage <> '' THEN
         opts := ' WITH (' || storage || ')';
     END IF;
-    FOR d IN SELECT generate_series(first, last, interval '1 day')::date LOOP
-        IF to_regclass(format('communication.%I', parent || '_p' || to_char(d, 'YYYYMMDD'))) IS NULL THEN
+    FOR w IN SELECT generate_series(date_trunc('week', first::timestamp), date_trunc('week', last::timestamp), interval '7 days')::date LOOP
+        IF to_regclass(format('communication.%I', parent || '_p' || to_char(w, 'YYYYMMDD'))) IS NULL THEN
             EXECUTE format('CREATE TABLE communication.%I PARTITION OF communication.%I FOR VALUES FROM (%L) TO (%L)%s',
-                parent || '_p' || to_char(d, 'YYYYMMDD'), parent,
-                d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC', opts);
+                parent || '_p' || to_char(w, 'YYYYMMDD'), parent,
+                w::timestamp AT TIME ZONE 'UTC', (w + 7)::timestamp AT TIME ZONE 'UTC', opts);
             n := n + 1;
         END IF;
     END LOOP;
@@ -80,7 +81,7 @@ CREATE TABLE communication.message_logs (
     LIKE communication.message_logs_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE
 ) PARTITION BY RANGE (created_at);
 
-SELECT communication.create_day_partitions('message_logs',
+SELECT communication.create_partitions('message_logs',
     coalesce((SELECT min(created_at AT TIME ZONE 'UTC')::date FROM communication.message_logs_unpartitioned), current_date),
     (now() AT TIME ZONE 'UTC')::date + 14);
 -- Every row's created_at becomes its id's time (they differed by the milliseconds between making
@@ -127,7 +128,7 @@ CREATE TABLE communication.message_events (
     PRIMARY KEY (tenant_id, message_id, id, message_at)
 ) PARTITION BY RANGE (message_at);
 
-SELECT communication.create_day_partitions('message_events',
+SELECT communication.create_partitions('message_events',
     coalesce((SELECT min(created_at AT TIME ZONE 'UTC')::date FROM communication.message_logs), current_date),
     (now() AT TIME ZONE 'UTC')::date + 14);
 INSERT INTO communication.message_events (id, message_id, tenant_id, message_at, status, attempt, source, provider_config_id,

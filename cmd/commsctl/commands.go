@@ -70,9 +70,9 @@ var commands = []command{
 		run: func(ctx context.Context, e *env, args []string) error {
 			return usageExport(ctx, e.st, args, e.out, stderr)
 		}},
-	{name: "partitions list", args: "[-o json]", help: "the day partitions of message history, with their sizes", run: partitionsList},
-	{name: "partitions create", args: "[-ahead 14] [-from YYYY-MM-DD]", help: "make the missing days from today (or -from) to -ahead days ahead", run: partitionsCreate},
-	{name: "partitions drop-expired", args: "[-o json]", help: "drop the days every tenant's history retention has passed\n(a day holding a message still to be sent is kept)", run: partitionsDropExpired},
+	{name: "partitions list", args: "[-o json]", help: "the week partitions of message history, with their sizes", run: partitionsList},
+	{name: "partitions create", args: "[-ahead 14] [-from YYYY-MM-DD]", help: "make the missing weeks from today (or -from) to -ahead days ahead", run: partitionsCreate},
+	{name: "partitions drop-expired", args: "[-o json]", help: "drop the weeks every tenant's history retention has passed\n(a week holding a message still to be sent is kept)", run: partitionsDropExpired},
 	{name: "keys generate", args: "[-version V]", help: "print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)", needs: needNothing, run: keysGenerate},
 	{name: "keys rotate", args: "[-batch N]", help: "re-encrypt every provider config under the newest key;\nsafe to interrupt and run again; progress on stderr", run: keysRotate},
 }

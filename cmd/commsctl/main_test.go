@@ -276,7 +276,7 @@ func TestUsageExport(t *testing.T) {
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(ctx, `
-		SELECT communication.create_day_partitions('message_logs', '2026-11-02', '2026-11-02');
+		SELECT communication.create_partitions('message_logs', '2026-11-02', '2026-11-02');
 		INSERT INTO communication.message_logs (id, tenant_id, channel, recipient, status, created_at)
 		SELECT 'msg_' || i, CASE WHEN i % 2 = 0 THEN 'ten_a' ELSE 'ten_b' END, 'email', 'x@example.com', 'sent', timestamptz '2026-11-02' + i * interval '1 minute'
 		FROM generate_series(1, 10) AS i`); err != nil {

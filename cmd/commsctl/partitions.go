@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The day partitions of message history (docs/operations.md#partitions). The workers' maintenance
+// The week partitions of message history (docs/operations.md#partitions). The workers' maintenance
 // loop does the same as "create" and "drop-expired" every ten minutes; these are for operators.
 
 type partitionView struct {
@@ -21,7 +21,7 @@ type partitionView struct {
 }
 
 type droppedView struct {
-	Day      string `json:"day"`
+	Week     string `json:"week"` // its Monday
 	Messages int64  `json:"messages"`
 	Events   int64  `json:"events"`
 	TookMS   int64  `json:"took_ms"`
@@ -54,7 +54,7 @@ func partitionsList(ctx context.Context, e *env, args []string) error {
 func partitionsCreate(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("partitions create", flag.ContinueOnError)
 	ahead := fs.Int("ahead", 14, "days ahead of today")
-	from := fs.String("from", "", "first day (YYYY-MM-DD; default today), to make days in the past, before a restore")
+	from := fs.String("from", "", "first day (YYYY-MM-DD; default today), to make weeks in the past, before a restore")
 	if err := fs.Parse(args); err != nil || *ahead < 0 {
 		return errUsage
 	}
@@ -85,10 +85,10 @@ func partitionsDropExpired(ctx context.Context, e *env, args []string) error {
 	}
 	dropped, err := e.st.DropExpiredPartitions(ctx, horizon)
 	views := make([]droppedView, len(dropped))
-	t := &table{header: "DAY\tMESSAGES\tEVENTS\tTOOK"}
+	t := &table{header: "WEEK\tMESSAGES\tEVENTS\tTOOK"}
 	for i, d := range dropped {
-		views[i] = droppedView{Day: d.Day.Format(time.DateOnly), Messages: d.Messages, Events: d.Events, TookMS: d.Took.Milliseconds()}
-		t.add(views[i].Day, d.Messages, d.Events, d.Took.Round(time.Millisecond))
+		views[i] = droppedView{Week: d.From.Format(time.DateOnly), Messages: d.Messages, Events: d.Events, TookMS: d.Took.Milliseconds()}
+		t.add(views[i].Week, d.Messages, d.Events, d.Took.Round(time.Millisecond))
 	}
 	if err := emit(e.out, *format, views, t); err != nil {
 		return err

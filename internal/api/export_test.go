@@ -126,7 +126,7 @@ func get(t testing.TB, c *http.Client, s *stacktest.Stack, path, key string) *ht
 
 // seedMonth writes n messages for tenantID in November 2026, straight into message_logs.
 func seedMonth(t testing.TB, s *stacktest.Stack, tenantID string, n int) {
-	if _, err := s.Pool.Exec(context.Background(), `SELECT communication.create_day_partitions('message_logs', '2026-11-01', '2026-12-01')`); err != nil {
+	if _, err := s.Pool.Exec(context.Background(), `SELECT communication.create_partitions('message_logs', '2026-11-01', '2026-12-01')`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Pool.Exec(context.Background(), `

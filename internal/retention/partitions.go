@@ -14,19 +14,19 @@ import (
 type PartitionStore interface {
 	CreatePartitions(ctx context.Context, from, to time.Time) (int, error)
 	HistoryHorizon(ctx context.Context) (time.Time, error)
-	DropExpiredPartitions(ctx context.Context, before time.Time) ([]store.DroppedDay, error)
+	DropExpiredPartitions(ctx context.Context, before time.Time) ([]store.DroppedWeek, error)
 }
 
 // PartitionConfig tunes the partition maintainer.
 type PartitionConfig struct {
 	Interval time.Duration // between passes (default 10 min)
-	Ahead    int           // days of partitions kept made ahead of today (default 14)
+	Ahead    int           // days ahead of today that have their week's partition (default 14)
 }
 
-// Partitions keeps the day partitions of messages and their events (migration 0027): it makes
-// them Ahead days ahead, so that a stalled loop has two weeks before rows land in the default
-// partition, and drops each day once every tenant's history retention has passed it. Any number
-// of workers run it: creating and dropping take an advisory lock.
+// Partitions keeps the week partitions of messages and their events (migration 0027): it makes
+// them to Ahead days ahead, so that a stalled loop has two weeks before the intake finds no
+// partition for a new message, and drops each week once every tenant's history retention has
+// passed it. Any number of workers run it: creating and dropping take an advisory lock.
 type Partitions struct {
 	cfg   PartitionConfig
 	store PartitionStore
@@ -54,8 +54,8 @@ func (p *Partitions) Run(ctx context.Context) {
 	})
 }
 
-// Pass creates the partitions ahead and drops the expired days once, and returns the days dropped.
-func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedDay, error) {
+// Pass creates the partitions ahead and drops the expired weeks once, and returns the weeks dropped.
+func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedWeek, error) {
 	now := p.now()
 	if _, err := p.store.CreatePartitions(ctx, now, now.AddDate(0, 0, p.cfg.Ahead)); err != nil && !errors.Is(err, store.ErrPartitionsBusy) {
 		return nil, err
@@ -66,7 +66,7 @@ func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedDay, error) {
 	}
 	dropped, err := p.store.DropExpiredPartitions(ctx, horizon)
 	for _, d := range dropped {
-		p.log.InfoContext(ctx, "dropped a day of history", "day", d.Day.Format(time.DateOnly), "messages", d.Messages, "events", d.Events, "took", d.Took)
+		p.log.InfoContext(ctx, "dropped a week of history", "week", d.From.Format(time.DateOnly), "messages", d.Messages, "events", d.Events, "took", d.Took)
 	}
 	return dropped, err
 }

@@ -78,8 +78,8 @@ func (p *Purger) Pass(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	// The tenants whose history retention is the longest (within a day) have their messages go
-	// with whole days of partitions (partitions.go), not row by row.
+	// The tenants whose history retention is the longest (within a week) have their messages go
+	// with whole weeks of partitions (partitions.go), not row by row.
 	horizon, err := p.store.HistoryHorizon(ctx)
 	if err != nil {
 		return 0, err
@@ -103,7 +103,7 @@ func (p *Purger) Pass(ctx context.Context) (int, error) {
 				}
 			}
 			retain := time.Duration(t.HistoryRetentionSeconds) * time.Second
-			byRow := retain <= longest-24*time.Hour
+			byRow := retain <= longest-7*24*time.Hour
 			for range p.cfg.PerTenant {
 				res, err := p.store.PurgeHistory(ctx, t.ID, p.now().Add(-retain), p.cfg.Batch, byRow)
 				if err != nil {

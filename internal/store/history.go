@@ -28,7 +28,7 @@ type HistoryPurged struct {
 // purger holds the tenant.
 //
 // With messages false the tenant's messages are left to DropExpiredPartitions: its retention is
-// (within a day) the longest, so they go with whole days.
+// (within a week) the longest, so they go with whole weeks.
 func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int, messages bool) (HistoryPurged, error) {
 	var out HistoryPurged
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

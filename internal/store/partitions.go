@@ -11,14 +11,14 @@ import (
 )
 
 // madeAt is the condition that finds the row of the message whose id is idExpr by its full primary
-// key, in its own day's partition (migration 0027): col, the row's created_at (an event's
+// key, in its own week's partition (migration 0027): col, the row's created_at (an event's
 // message_at), is the instant the id carries. With it a lookup by id is one index probe in one
 // partition.
 func madeAt(col, idExpr string) string {
 	return col + " = communication.id_time(" + idExpr + ")"
 }
 
-// Partition is one day of a partitioned history table, or its default partition.
+// Partition is one week of a partitioned history table.
 type Partition struct {
 	Table, Name string
 	From, To    time.Time // zero for the default partition
@@ -41,7 +41,7 @@ const partitionsOf = `
 	JOIN pg_class c ON c.oid = i.inhrelid
 	ORDER BY p.name, c.relname`
 
-// ListPartitions returns every partition of the partitioned history tables, by table and day.
+// ListPartitions returns every partition of the partitioned history tables, by table and week.
 func (s *Store) ListPartitions(ctx context.Context) ([]Partition, error) {
 	rows, err := s.pool.Query(ctx, partitionsOf)
 	if err != nil {
@@ -78,13 +78,13 @@ func (s *Store) ListPartitions(ctx context.Context) ([]Partition, error) {
 // ErrPartitionsBusy is returned when another process holds the partition lock.
 var ErrPartitionsBusy = errors.New("another process is maintaining the partitions")
 
-// CreatePartitions creates, for every partitioned history table, the day partitions from the UTC
-// day of from to that of to that are missing, and returns how many it created.
+// CreatePartitions creates, for every partitioned history table, the missing week partitions
+// that hold the UTC days from through to, and returns how many it created.
 func (s *Store) CreatePartitions(ctx context.Context, from, to time.Time) (int, error) {
 	var n int
 	err := s.withPartitionLock(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
-			SELECT coalesce(sum(communication.create_day_partitions(name, $1::date, $2::date)), 0)
+			SELECT coalesce(sum(communication.create_partitions(name, $1::date, $2::date)), 0)
 			FROM communication.partitioned_tables`, from.UTC().Format(time.DateOnly), to.UTC().Format(time.DateOnly)).Scan(&n)
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Store) CreatePartitions(ctx context.Context, from, to time.Time) (int, 
 }
 
 // HistoryHorizon is the instant before which every tenant's history has expired: now less the
-// longest history retention of any tenant. A day wholly before it may be dropped.
+// longest history retention of any tenant. A week wholly before it may be dropped.
 func (s *Store) HistoryHorizon(ctx context.Context) (time.Time, error) {
 	var at time.Time
 	err := s.pool.QueryRow(ctx, `
@@ -106,29 +106,29 @@ func (s *Store) HistoryHorizon(ctx context.Context) (time.Time, error) {
 	return at, nil
 }
 
-// DroppedDay is a day whose partitions DropExpiredPartitions dropped.
-type DroppedDay struct {
-	Day              time.Time
+// DroppedWeek is a week whose partitions DropExpiredPartitions dropped.
+type DroppedWeek struct {
+	From             time.Time // its Monday
 	Messages, Events int64
 	Took             time.Duration
 }
 
-// DropExpiredPartitions drops, a day at a time and oldest first, the day partitions of messages and
-// their events that end at or before before (HistoryHorizon: every tenant's history in them has
-// expired). A day holding a message still to be sent (scheduled far ahead, or waiting for a retry)
-// is kept until it is final. The rows that refer to the day's messages from unpartitioned tables
-// (provider references, dead letters, price checks, callbacks) are deleted with it.
-func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]DroppedDay, error) {
+// DropExpiredPartitions drops, a week at a time and oldest first, the week partitions of messages
+// and their events that end at or before before (HistoryHorizon: every tenant's history in them
+// has expired). A week holding a message still to be sent (scheduled far ahead, or waiting for a
+// retry) is kept until it is final. The rows that refer to the week's messages from unpartitioned
+// tables (provider references, dead letters, price checks, callbacks) are deleted with it.
+func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]DroppedWeek, error) {
 	parts, err := s.ListPartitions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []DroppedDay
+	var out []DroppedWeek
 	for _, p := range parts {
 		if p.Table != "message_logs" || p.Default || p.To.After(before) {
 			continue
 		}
-		d, dropped, err := s.dropDay(ctx, p.From)
+		d, dropped, err := s.dropWeek(ctx, p.From)
 		if errors.Is(err, ErrPartitionsBusy) {
 			return out, nil
 		}
@@ -142,17 +142,17 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 	return out, nil
 }
 
-// dropDay drops the message_logs and message_events partitions of day, unless one of its
+// dropWeek drops the message_logs and message_events partitions of the week from monday, unless one of its
 // messages is not final. The rows of unpartitioned tables that refer to its messages go first, in
 // statements of dropBatch messages; the drop itself waits at most dropLockWait for the tables'
 // lock, so that it never holds up intake for longer (it is tried again on the next pass).
-func (s *Store) dropDay(ctx context.Context, day time.Time) (DroppedDay, bool, error) {
+func (s *Store) dropWeek(ctx context.Context, monday time.Time) (DroppedWeek, bool, error) {
 	start := time.Now()
-	suffix := "_p" + day.UTC().Format("20060102")
+	suffix := "_p" + monday.UTC().Format("20060102")
 	logs, events := pgx.Identifier{"communication", "message_logs" + suffix}.Sanitize(), pgx.Identifier{"communication", "message_events" + suffix}.Sanitize()
-	d := DroppedDay{Day: day}
-	fail := func(err error) (DroppedDay, bool, error) {
-		return d, false, fmt.Errorf("drop the partitions of %s: %w", day.Format(time.DateOnly), err)
+	d := DroppedWeek{From: monday}
+	fail := func(err error) (DroppedWeek, bool, error) {
+		return d, false, fmt.Errorf("drop the partitions of the week of %s: %w", monday.Format(time.DateOnly), err)
 	}
 	// Every message still to be sent is in the dispatch outbox or the schedule: both are small.
 	var live bool
@@ -236,8 +236,8 @@ func (s *Store) withPartitionLock(ctx context.Context, fn func(pgx.Tx) error) er
 // byKey plans the statements after it, to the end of their transaction, without sequential
 // scans, hash joins or merge joins. A statement that joins a batch of messages to message_logs
 // (or their events) by key probes one partition's index per message once runtime pruning has
-// removed the other days, but the planner costs each probe as if every partition were searched
-// and, while the days are of modest size, prefers reading them whole.
+// removed the other weeks, but the planner costs each probe as if every partition were searched
+// and, while the weeks are of modest size, prefers reading them whole.
 const byKey = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true)`
 
@@ -281,7 +281,7 @@ func collectByKey[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], q
 
 // madeTimes are the instants msgIDs carry, in their order: the created_at of their rows
 // (migration 0027). An id that carries none (made by hand, not by comms) gets the zero time, which
-// no day holds.
+// no week holds.
 func madeTimes(msgIDs []string) []time.Time {
 	out := make([]time.Time, len(msgIDs))
 	for i, id := range msgIDs {

@@ -152,10 +152,10 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 }
 
 // Every statement of the hot paths (claim, outcome, status by id and its timeline, the message
-// list and its last page, the event outbox) reads only the days it needs: with 25 days of
-// partitions and messages on three of them, none scans more than those three days, a message
-// looked up by id is found in its own day, and a list reads from its cursor's day back only as
-// far as its page needs.
+// list and its last page, the event outbox) reads only the weeks it needs: with 12 weeks of
+// partitions and messages on three days of the last two, none scans more than three weeks, a
+// message looked up by id is found in its own week, and a list reads from its cursor's week back
+// only as far as its page needs.
 func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -179,7 +179,7 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 	defer plain.Close()
 	s := store.New(traced)
 	now := time.Now()
-	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -10), now.AddDate(0, 0, 14)); err != nil {
+	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -70), now.AddDate(0, 0, 14)); err != nil {
 		t.Fatal(err)
 	}
 	ten := tenant(t, s)
@@ -195,12 +195,12 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 		}
 	}
 	old := refs[0] // 7 days old
-	oldDay := "_p" + now.AddDate(0, 0, -7).UTC().Format("20060102")
 	rec.take()
 
-	day := func(at time.Time) string { return "_p" + at.UTC().Format("20060102") }
-	// check runs each statement traced since the last check and fails on one that scans a day
-	// not allowed, or more than the three days with messages.
+	day := weekOf // a partition's suffix: its Monday
+	oldDay := day(now.AddDate(0, 0, -7))
+	// check runs each statement traced since the last check and fails on one that scans a week
+	// not allowed, or more than three weeks.
 	check := func(path string, allowed func(day string) bool) {
 		t.Helper()
 		sts := rec.take()
@@ -218,14 +218,14 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 				}
 			}
 			if allowed == nil && len(days) > 3 {
-				t.Errorf("%s: scanned %d days (%v), want at most the 3 with messages: %s", path, len(days), scanned, st.sql)
+				t.Errorf("%s: scanned %d weeks (%v), want at most the 3 with messages: %s", path, len(days), scanned, st.sql)
 			}
 		}
 	}
 	only := func(d string) func(string) bool { return func(got string) bool { return got == d } }
-	// between allows the days from the oldest to the newest message of a page: a list reads the
-	// days newest first and stops when the page is full (the last page looks back to the oldest
-	// day for one more).
+	// between allows the weeks from the oldest to the newest message of a page: a list reads the
+	// weeks newest first and stops when the page is full (the last page looks back to the oldest
+	// week for one more).
 	between := func(page []message.Message, last bool) func(string) bool {
 		return func(got string) bool {
 			return (last || got >= day(page[len(page)-1].CreatedAt)) && got <= day(page[0].CreatedAt)
@@ -262,7 +262,7 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 	if err != nil || len(page) != 6 || next == "" {
 		t.Fatalf("%d messages, next %q: %v", len(page), next, err)
 	}
-	// a first page starts from the day of now and an hour (the list allows that much clock skew)
+	// a first page starts from the week of now and an hour (the list allows that much clock skew)
 	first := between(page, false)
 	check("message list", func(d string) bool { return first(d) || d == day(time.Now().Add(time.Hour)) })
 	page, next, err = s.ListMessages(ctx, ten, domain.MessageFilter{Limit: 6, Cursor: next})
@@ -276,15 +276,15 @@ func TestHotPathsReadOnlyTheirDays(t *testing.T) {
 	check("event outbox", nil)
 }
 
-// A day goes whole once every tenant's history retention passed it, with what refers to its
-// messages from other tables; a day holding a message still to be sent stays, and so do younger
-// days.
-func TestExpiredDaysAreDroppedWhole(t *testing.T) {
+// A week goes whole once every tenant's history retention passed it, with what refers to its
+// messages from other tables; a week holding a message still to be sent stays, and so do younger
+// weeks.
+func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	expired, waiting, young := now.AddDate(0, 0, -100), now.AddDate(0, 0, -95), now.AddDate(0, 0, -10)
-	if _, err := s.CreatePartitions(ctx, expired, now.AddDate(0, 0, 14)); err != nil {
+	expired, waiting, young := now.AddDate(0, 0, -100), now.AddDate(0, 0, -120), now.AddDate(0, 0, -10)
+	if _, err := s.CreatePartitions(ctx, waiting, now.AddDate(0, 0, 14)); err != nil {
 		t.Fatal(err)
 	}
 	ten := tenant(t, s) // the default history retention, 90 days
@@ -297,7 +297,7 @@ func TestExpiredDaysAreDroppedWhole(t *testing.T) {
 	}
 	gone := record(expired, nil)
 	later := now.Add(time.Hour)
-	record(waiting, &later) // scheduled 95 days ago for an hour from now
+	record(waiting, &later) // scheduled 120 days ago for an hour from now
 	kept := record(young, nil)
 	// both sent and delivered long ago
 	for _, q := range []string{`UPDATE communication.message_logs SET status = 'delivered' WHERE id = ANY($1)`,
@@ -319,27 +319,25 @@ func TestExpiredDaysAreDroppedWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var days []string
+	var weeks []string
 	for _, d := range dropped {
-		days = append(days, d.Day.Format(time.DateOnly))
-		if d.Day.Format(time.DateOnly) == expired.Format(time.DateOnly) && (d.Messages != 1 || d.Events != 1) {
-			t.Errorf("the expired day dropped %d messages and %d events, want 1 and 1", d.Messages, d.Events)
+		weeks = append(weeks, weekOf(d.From))
+		if weekOf(d.From) == weekOf(expired) && (d.Messages != 1 || d.Events != 1) {
+			t.Errorf("the expired week dropped %d messages and %d events, want 1 and 1", d.Messages, d.Events)
+		}
+		if d.From.AddDate(0, 0, 7).After(horizon) {
+			t.Errorf("dropped the week of %s, not expired for every tenant", d.From)
 		}
 	}
-	if !slices.Contains(days, expired.Format(time.DateOnly)) || slices.Contains(days, waiting.Format(time.DateOnly)) {
-		t.Fatalf("dropped %v: want %s and not %s (a message is still to be sent)", days, expired.Format(time.DateOnly), waiting.Format(time.DateOnly))
-	}
-	for _, d := range days {
-		if d >= horizon.Format(time.DateOnly) {
-			t.Errorf("dropped %s, not expired for every tenant", d)
-		}
+	if !slices.Contains(weeks, weekOf(expired)) || slices.Contains(weeks, weekOf(waiting)) {
+		t.Fatalf("dropped %v: want %s and not %s (a message is still to be sent)", weeks, weekOf(expired), weekOf(waiting))
 	}
 	parts, err := s.ListPartitions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range parts {
-		if !p.Default && p.From.Format(time.DateOnly) == expired.Format(time.DateOnly) {
+		if weekOf(p.From) == weekOf(expired) {
 			t.Errorf("%s is still there", p.Name)
 		}
 	}
@@ -356,6 +354,12 @@ func TestExpiredDaysAreDroppedWhole(t *testing.T) {
 	if _, err := s.GetMessage(ctx, ten, gone); err != store.ErrNotFound {
 		t.Errorf("the dropped message: %v, want not found", err)
 	}
+}
+
+// weekOf is the suffix of the partitions that hold at: _p and the date of its UTC week's Monday.
+func weekOf(at time.Time) string {
+	at = at.UTC()
+	return "_p" + at.AddDate(0, 0, -(int(at.Weekday())+6)%7).Format("20060102")
 }
 
 // A message's row is created at the instant its id carries, and its events carry that instant:

@@ -169,8 +169,8 @@ func Footprint(ctx context.Context, pool *pgxpool.Pool) ([]TableSize, error) {
 		ts := TableSize{Table: t}
 		// a partitioned table (migration 0027) is the sum of its partitions
 		if err := pool.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
-			FROM pg_partition_tree(('communication.' || $1)::regclass) p JOIN pg_class c ON c.oid = p.relid
-			WHERE p.isleaf`, t).Scan(&ts.Rows, &ts.Bytes); err != nil {
+			FROM pg_class c WHERE (c.oid = ('communication.' || $1)::regclass AND c.relkind <> 'p')
+			   OR c.oid IN (SELECT relid FROM pg_partition_tree(('communication.' || $1)::regclass) WHERE isleaf)`, t).Scan(&ts.Rows, &ts.Bytes); err != nil {
 			return nil, fmt.Errorf("size of %s: %w", t, err)
 		}
 		out = append(out, ts)
