@@ -215,7 +215,7 @@ func (s *Store) dropWeek(ctx context.Context, monday time.Time) (DroppedWeek, bo
 
 const (
 	dropBatch    = 5000
-	dropLockWait = 500 * time.Millisecond
+	dropLockWait = 100 * time.Millisecond
 )
 
 // withPartitionLock runs fn in a transaction that holds the partition lock, or returns
