@@ -52,6 +52,11 @@ func (f fixture) set(tenant, id string, status message.Status) {
 		WHERE tenant_id = $1 AND id = $2`, tenant, id, string(status)); err != nil {
 		f.t.Fatal(err)
 	}
+	// a final message has left the dispatch outbox, as its outcome takes it out
+	if _, err := f.st.Pool().Exec(context.Background(), `DELETE FROM communication.dispatch_queue
+		WHERE message_id = $1 AND $2 NOT IN ('scheduled', 'queued', 'sending')`, id, string(status)); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // content is what the message's subject and bodies hold now, and whether they were purged.

@@ -156,7 +156,7 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 // partitions and messages on three days of the last two, none scans more than three weeks, a
 // message looked up by id is found in its own week, and a list reads from its cursor's week back
 // only as far as its page needs.
-func TestHotPathsReadOnlyTheirDays(t *testing.T) {
+func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := testenv.DatabaseURL(t)

@@ -1,0 +1,74 @@
+package retention_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/retention"
+	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// The partition loop makes the weeks ahead and drops a week once every tenant's retention passed
+// it; the purger leaves the messages of the tenants with the longest retention to it and deletes
+// the others' row by row.
+func TestExpiredWeeksGoWithThePartitionLoop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture{t, store.New(testenv.DB(t))}
+	day := int64(86400)
+	longest := f.tenant(30 * day) // the default history retention: 90 days
+	shorter := f.tenant(30 * day)
+	sixty := 60 * day
+	if _, err := f.st.UpdateTenant(ctx, shorter, domain.TenantPatch{HistoryRetentionSeconds: &sixty}); err != nil {
+		t.Fatal(err)
+	}
+	expired := f.message(longest, 100*24*time.Hour, message.Delivered)
+	theirs := f.message(shorter, 70*24*time.Hour, message.Delivered)
+	young := f.message(longest, time.Hour, message.Delivered)
+
+	// The purger deletes the shorter retention's message, and leaves the longest's to the loop.
+	if _, err := retention.New(retention.Config{}, f.st, slog.New(slog.NewTextHandler(io.Discard, nil))).Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.GetMessage(ctx, shorter, theirs); err != store.ErrNotFound {
+		t.Errorf("the shorter retention's message past it: %v, want deleted by the purger", err)
+	}
+	if _, err := f.st.GetMessage(ctx, longest, expired); err != nil {
+		t.Errorf("the longest retention's message: %v, want it left to the partition loop", err)
+	}
+
+	loop := retention.NewPartitions(retention.PartitionConfig{Ahead: 21}, f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dropped, err := loop.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) == 0 {
+		t.Fatal("the loop dropped no week")
+	}
+	if _, err := f.st.GetMessage(ctx, longest, expired); err != store.ErrNotFound {
+		t.Errorf("the message 100 days old: %v, want gone with its week", err)
+	}
+	if _, err := f.st.GetMessage(ctx, longest, young); err != nil {
+		t.Errorf("the young message: %v", err)
+	}
+	parts, err := f.st.ListPartitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().AddDate(0, 0, 21)
+	var covered bool
+	for _, p := range parts {
+		if p.Table == "message_logs" && !p.From.After(ahead) && p.To.After(ahead) {
+			covered = true
+		}
+	}
+	if !covered {
+		t.Errorf("no partition holds %s, 21 days ahead", ahead.Format(time.DateOnly))
+	}
+}
