@@ -11,13 +11,12 @@ import (
 // loop does the same as "create" and "drop-expired" every ten minutes; these are for operators.
 
 type partitionView struct {
-	Table   string     `json:"table"`
-	Name    string     `json:"name"`
-	From    *time.Time `json:"from,omitempty"` // absent for the default partition
-	To      *time.Time `json:"to,omitempty"`
-	Bytes   int64      `json:"bytes"`
-	Rows    int64      `json:"rows"` // the planner's estimate
-	Default bool       `json:"default"`
+	Table string    `json:"table"`
+	Name  string    `json:"name"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Bytes int64     `json:"bytes"`
+	Rows  int64     `json:"rows"` // the planner's estimate
 }
 
 type droppedView struct {
@@ -40,13 +39,8 @@ func partitionsList(ctx context.Context, e *env, args []string) error {
 	views := make([]partitionView, len(parts))
 	t := &table{header: "TABLE\tPARTITION\tFROM\tTO\tROWS\tBYTES"}
 	for i, p := range parts {
-		views[i] = partitionView{Table: p.Table, Name: p.Name, Bytes: p.Bytes, Rows: p.Rows, Default: p.Default}
-		from, to := "(default)", ""
-		if !p.Default {
-			views[i].From, views[i].To = &parts[i].From, &parts[i].To
-			from, to = p.From.Format(time.DateOnly), p.To.Format(time.DateOnly)
-		}
-		t.add(p.Table, p.Name, from, to, p.Rows, p.Bytes)
+		views[i] = partitionView{Table: p.Table, Name: p.Name, From: p.From, To: p.To, Bytes: p.Bytes, Rows: p.Rows}
+		t.add(p.Table, p.Name, p.From.Format(time.DateOnly), p.To.Format(time.DateOnly), p.Rows, p.Bytes)
 	}
 	return emit(e.out, *format, views, t)
 }

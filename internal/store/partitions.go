@@ -21,10 +21,9 @@ func madeAt(col, idExpr string) string {
 // Partition is one week of a partitioned history table.
 type Partition struct {
 	Table, Name string
-	From, To    time.Time // zero for the default partition
-	Bytes       int64     // rows, indexes and TOAST
-	Rows        int64     // the planner's estimate
-	Default     bool
+	From, To    time.Time
+	Bytes       int64 // rows, indexes and TOAST
+	Rows        int64 // the planner's estimate
 }
 
 // partitionLock is the advisory lock under which one process at a time creates or drops
@@ -33,8 +32,8 @@ const partitionLock int64 = 0x7061727469746e73 // "partitns"
 
 // partitionsOf lists the partitions of every partitioned history table, oldest first.
 const partitionsOf = `
-	SELECT p.name, c.relname, coalesce(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)'), ''),
-	       coalesce(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)'), ''),
+	SELECT p.name, c.relname, substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)')::timestamptz,
+	       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz,
 	       pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::bigint
 	FROM communication.partitioned_tables p
 	JOIN pg_inherits i ON i.inhparent = ('communication.' || p.name)::regclass
@@ -48,26 +47,10 @@ func (s *Store) ListPartitions(ctx context.Context) ([]Partition, error) {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Partition, error) {
-		var (
-			p        Partition
-			from, to string
-		)
-		if err := r.Scan(&p.Table, &p.Name, &from, &to, &p.Bytes, &p.Rows); err != nil {
-			return p, err
-		}
-		if from == "" {
-			p.Default = true
-			return p, nil
-		}
-		var err error
-		if p.From, err = time.Parse("2006-01-02 15:04:05-07", from); err != nil {
-			return p, fmt.Errorf("bound of %s: %w", p.Name, err)
-		}
-		if p.To, err = time.Parse("2006-01-02 15:04:05-07", to); err != nil {
-			return p, fmt.Errorf("bound of %s: %w", p.Name, err)
-		}
+		var p Partition
+		err := r.Scan(&p.Table, &p.Name, &p.From, &p.To, &p.Bytes, &p.Rows)
 		p.From, p.To = p.From.UTC(), p.To.UTC()
-		return p, nil
+		return p, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
@@ -125,7 +108,7 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 	}
 	var out []DroppedWeek
 	for _, p := range parts {
-		if p.Table != "message_logs" || p.Default || p.To.After(before) {
+		if p.Table != "message_logs" || p.To.After(before) {
 			continue
 		}
 		d, dropped, err := s.dropWeek(ctx, p.From)
