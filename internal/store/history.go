@@ -31,7 +31,7 @@ type HistoryPurged struct {
 // (within a week) the longest, so they go with whole weeks.
 func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.Time, limit int, messages bool) (HistoryPurged, error) {
 	var out HistoryPurged
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		var mine bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, historyLock, tenantID).Scan(&mine); err != nil || !mine {
 			return err
@@ -52,9 +52,6 @@ func (s *Store) PurgeHistory(ctx context.Context, tenantID string, cutoff time.T
 // purgeMessages deletes up to limit of the tenant's final messages created before cutoff, with
 // what hangs off them.
 func purgeMessages(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.Time, limit int, out *HistoryPurged) error {
-	if _, err := tx.Exec(ctx, byKey); err != nil {
-		return err
-	}
 	err := tx.QueryRow(ctx, `
 			WITH m AS (
 				SELECT id, created_at, provider_config_id, provider_message_id FROM communication.message_logs
