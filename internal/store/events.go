@@ -102,15 +102,17 @@ func (s *Store) CountEventOutbox(ctx context.Context) (int64, error) {
 }
 
 // GetEventOutboxAge is how long the oldest event waiting to be published has waited (0 when none).
+// The oldest outbox row is taken first: joined freely, PostgreSQL reads the week's events in id
+// order and probes the outbox for each (180 ms at 5,000 messages a second, seen with EXPLAIN).
 func (s *Store) GetEventOutboxAge(ctx context.Context) (time.Duration, error) {
 	var secs float64
 	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `
+		WITH oldest AS MATERIALIZED (SELECT * FROM communication.event_outbox ORDER BY event_id LIMIT 1)
 		SELECT coalesce(extract(epoch FROM now() - (
-			SELECT e.occurred_at FROM communication.event_outbox o
+			SELECT e.occurred_at FROM oldest o
 			JOIN communication.message_events e
-			  ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
-			ORDER BY o.event_id LIMIT 1)), 0)::float8`).Scan(&secs)
+			  ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id)), 0)::float8`).Scan(&secs)
 	})
 	return time.Duration(secs * float64(time.Second)), err
 }

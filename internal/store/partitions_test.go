@@ -152,7 +152,7 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 }
 
 // Every statement of the hot paths (claim, outcome, status by id and its timeline, the message
-// list and its last page, the event outbox) reads only the weeks it needs: with 12 weeks of
+// list and its last page, the event outbox and its age) reads only the weeks it needs: with 12 weeks of
 // partitions and messages on three days of the last two, none scans more than three weeks, a
 // message looked up by id is found in its own week, and a list reads from its cursor's week back
 // only as far as its page needs.
@@ -270,6 +270,11 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 		t.Fatalf("%d messages, next %q: %v", len(page), next, err)
 	}
 	check("message list, last page", between(page, true))
+	// the outbox's oldest event is the first message's, a week old
+	if _, err := s.GetEventOutboxAge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("event outbox age", only(oldDay))
 	if _, err := s.PublishEvents(ctx, 100, func(context.Context, []store.OutboxEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
