@@ -215,6 +215,8 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			}
 		case "to":
 			f.Recipient = v
+		case "recipient":
+			f.RecipientID = v
 		case "template":
 			f.Template = v
 		case "created_after":

@@ -155,6 +155,14 @@ func migrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) (applied []i
 		}
 		return applied, fmt.Errorf("apply migrations: %w", migrateErr)
 	}
+	// A concurrent build blocks no writer, so it may take as long as a partition needs.
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+		return applied, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `RESET statement_timeout`) //nolint:errcheck // the connection closes after
+	if _, err := CompletePartitionIndexes(ctx, conn); err != nil {
+		return applied, fmt.Errorf("build partition indexes: %w", err)
+	}
 	return applied, nil
 }
 

@@ -10,7 +10,8 @@ import (
 type MessageFilter struct {
 	Status        message.Status
 	Channel       message.Channel
-	Recipient     string
+	Recipient     string    // an address, compared by its key
+	RecipientID   string    // a recipient profile's id
 	Template      string    // a template's key
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive

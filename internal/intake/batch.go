@@ -54,12 +54,20 @@ func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey stri
 		index []int // msgs[j] is item index[j]
 	)
 	content := 0 // bytes of every item's subject, text and html, as rendered
+	reqs := make([]message.Request, len(b.Messages))
+	for i := range b.Messages {
+		reqs[i] = b.Expand(i)
+	}
+	profiles, err := s.profiles(ctx, tenantID, reqs)
+	if err != nil {
+		return nil, err
+	}
 	for i := range b.Messages {
 		if faults := b.ItemFaults(i); len(faults) > 0 {
 			out[i].Err = &message.ValidationError{Fields: faults}
 			continue
 		}
-		req, use, err := s.prepare(ctx, tenantID, b.Expand(i))
+		req, use, err := s.prepareFor(ctx, tenantID, reqs[i], profiles)
 		if err != nil {
 			out[i].Err = err
 			continue

@@ -57,7 +57,7 @@ type Publisher interface {
 
 // Renderer renders a request naming a template into the plain request that is stored and sent.
 type Renderer interface {
-	Render(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error)
+	Render(ctx context.Context, tenantID string, req message.Request, to *domain.Recipient) (message.Request, *message.TemplateUse, error)
 }
 
 // Store is what the intake records and reads; *store.Store implements it.
@@ -70,6 +70,7 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (domain.Tenant, error)
 	ListMessages(ctx context.Context, tenantID string, f domain.MessageFilter) ([]message.Message, string, error)
 	CancelScheduled(ctx context.Context, tenantID, id string) (message.Status, error)
+	GetRecipients(ctx context.Context, tenantID string, externalIDs []string) (map[string]domain.Recipient, error)
 }
 
 // Service is the intake.
@@ -149,12 +150,14 @@ func (s *Service) Run(ctx context.Context) {
 // quota.ErrUnavailable, or an infrastructure error.
 func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, req message.Request) (Accepted, error) {
 	tenantID := t.ID
-	// An ad-hoc request is checked before the idempotency check, a template send after it, so
-	// that a retry replays the original even once the template has changed.
+	// An ad-hoc request is checked before the idempotency check, a template send or a send to a
+	// profile after it, so that a retry replays the original even once the template or the
+	// profile has changed.
 	var use *message.TemplateUse
-	if req.Template == nil {
+	late := req.Template != nil || req.Recipient != ""
+	if !late {
 		var err error
-		if req, _, err = s.prepare(ctx, tenantID, req); err != nil {
+		if req, _, err = s.prepare(ctx, tenantID, req, nil); err != nil {
 			return Accepted{}, err
 		}
 	}
@@ -175,9 +178,12 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 		}
 	}
 
-	if req.Template != nil {
-		var err error
-		if req, use, err = s.prepare(ctx, tenantID, req); err != nil {
+	if late {
+		to, err := s.profiles(ctx, tenantID, []message.Request{req})
+		if err != nil {
+			return Accepted{}, err
+		}
+		if req, use, err = s.prepareFor(ctx, tenantID, req, to); err != nil {
 			return Accepted{}, err
 		}
 	}
@@ -330,48 +336,6 @@ func (s *Service) markBatch(ctx context.Context, refs []store.Ref) error {
 		s.log.WarnContext(ctx, "mark published failed", "count", len(refs), "err", err)
 	}
 	return nil
-}
-
-// prepare validates req, rendering it first when it names a template, and spells out the default
-// category (a key repeated with and without "category":"transactional" names the same message).
-func (s *Service) prepare(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error) {
-	var use *message.TemplateUse
-	if req.Template != nil {
-		if s.templates == nil {
-			return req, nil, &message.ValidationError{Fields: []message.FieldError{{Field: "template", Message: "template sends are not enabled on this server"}}}
-		}
-		var err error
-		if req, use, err = s.templates.Render(ctx, tenantID, req); err != nil {
-			return req, nil, err
-		}
-		if err := req.Validate(); err != nil {
-			return req, nil, renderedFaults(err)
-		}
-	} else if err := req.Validate(); err != nil {
-		return req, nil, err
-	}
-	if req.Category == "" {
-		req.Category = message.Transactional
-	}
-	return req, use, nil
-}
-
-// renderedFaults names the faults of a rendered body after the template: the request itself had
-// no subject, text or html.
-func renderedFaults(err error) error {
-	var verr *message.ValidationError
-	if !errors.As(err, &verr) {
-		return err
-	}
-	out := &message.ValidationError{}
-	for _, f := range verr.Fields {
-		switch f.Field {
-		case "subject", "text", "html":
-			f = message.FieldError{Field: "template", Message: "the rendered " + f.Field + " " + f.Message}
-		}
-		out.Fields = append(out.Fields, f)
-	}
-	return out
 }
 
 // requestHash identifies a request body for idempotency: the same fields give the same hash

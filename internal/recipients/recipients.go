@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strings"
 	"time"
 
@@ -78,17 +77,8 @@ func (s *Service) Erasure(ctx context.Context, tenantID, id string) (domain.Eras
 // MaxDataBytes bounds a profile's data.
 const MaxDataBytes = 16 << 10
 
-// externalID is what a tenant's id for a person may be: not an address (an erasure finds people
-// by their addresses, and an id must not be one).
-var externalID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
 // ValidID names what is wrong with a recipient id, or returns "".
-func ValidID(id string) string {
-	if !externalID.MatchString(id) {
-		return "must be 1 to 128 letters, digits, '.', '_', ':' or '-' (not an address)"
-	}
-	return ""
-}
+func ValidID(id string) string { return message.CheckRecipientID(id) }
 
 // check validates and canonicalises a profile's fields, naming each bad one.
 func check(email, phone, locale, timezone *string, data []byte) error {

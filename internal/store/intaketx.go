@@ -125,6 +125,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		tmplVersion                                                   = make([]*int32, n)
 		sendAt                                                        = make([]*time.Time, n)
 		traceParent                                                   = make([]*string, n)
+		recipientID                                                   = make([]*string, n)
 		status                                                        = make([]string, n)
 		units                                                         = make([]int32, n)
 		created                                                       = madeTimes(msgIDs(msgs))
@@ -143,6 +144,9 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		status[i], units[i] = string(writes[i].status), int32(writes[i].units)
 		if m.TraceParent != "" {
 			traceParent[i] = &m.TraceParent
+		}
+		if r.Recipient != "" {
+			recipientID[i] = &msgs[i].Request.Recipient
 		}
 		if t := m.Template; t != nil {
 			v := int32(t.Version)
@@ -171,10 +175,10 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
-				                     $22::text[], $23::int[], $24::timestamptz[])
+				                     $22::text[], $23::int[], $24::timestamptz[], $25::text[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				     status, units, created_at)
+				     status, units, created_at, recipient_id)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -192,11 +196,13 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			), ins AS (
 				INSERT INTO communication.message_logs
 					(id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
-					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent)
+					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent,
+					 recipient_id)
 				-- created when its id was made: the id finds the row's day (migration 0027)
 				SELECT id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       status, category,
-				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent
+				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
+				       recipient_id
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at, status, scheduled_at, channel, coalesce(template_key, '') AS tmpl, category
 			), usage AS (
@@ -217,7 +223,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			)
 			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created)
+			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created, recipientID)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ func otpTemplate(t *testing.T, st *store.Store, svc *templates.Service) string {
 func render(t *testing.T, svc *templates.Service, tenantID string) string {
 	t.Helper()
 	req, _, err := svc.Render(context.Background(), tenantID, message.Request{To: "+14155550123",
-		Template: &message.TemplateRef{Key: "otp", Data: map[string]any{"code": "7"}}})
+		Template: &message.TemplateRef{Key: "otp", Data: map[string]any{"code": "7"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

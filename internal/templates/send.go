@@ -2,10 +2,13 @@ package templates
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -14,8 +17,9 @@ import (
 // channel, subject, text and html from the version its locale resolves to (or the pinned one),
 // and category from the template unless the request sets one. It returns the version and locale
 // used. Errors: *message.ValidationError naming template.key, template.locale, template.version
-// or each bad template.data field; anything else is the store's.
-func (s *Service) Render(ctx context.Context, tenantID string, req message.Request) (message.Request, *message.TemplateUse, error) {
+// or each bad template.data field; anything else is the store's. With a recipient profile to,
+// the template renders with it as recipient.* (unless the data holds its own recipient).
+func (s *Service) Render(ctx context.Context, tenantID string, req message.Request, to *domain.Recipient) (message.Request, *message.TemplateUse, error) {
 	ref := req.Template
 	var faults []message.FieldError
 	add := func(field, msg string) { faults = append(faults, message.FieldError{Field: field, Message: msg}) }
@@ -57,7 +61,7 @@ func (s *Service) Render(ctx context.Context, tenantID string, req message.Reque
 	if err != nil {
 		return req, nil, err
 	}
-	out, err := s.renderWith(e, v, ref.Data, "template.data")
+	out, err := s.renderWith(e, v, ref.Data, to, "template.data")
 	if err != nil {
 		return req, nil, err
 	}
@@ -95,15 +99,16 @@ func (s *Service) version(ctx context.Context, tenantID string, e *active, n int
 		e.tpl.Key, strings.Join(tried, ", "), e.tpl.Key)})
 }
 
-// renderWith checks data against the template's schema and renders v with it.
-func (s *Service) renderWith(e *active, v *compiled, data map[string]any, dataField string) (Rendered, error) {
+// renderWith checks data against the template's schema and renders v with it, and with to (when
+// not nil) as recipient.
+func (s *Service) renderWith(e *active, v *compiled, data map[string]any, to *domain.Recipient, dataField string) (Rendered, error) {
 	if dataSize(data, MaxDataBytes) > MaxDataBytes {
 		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf("is larger than %d bytes; a template's data holds what one message shows", MaxDataBytes)})
 	}
 	if faults := e.schema.Validate(dataField, data); len(faults) > 0 {
 		return Rendered{}, invalid(faults...)
 	}
-	out, err := v.render(data)
+	out, err := v.render(withRecipient(data, to))
 	if errors.Is(err, ErrTooLarge) {
 		return Rendered{}, invalid(message.FieldError{Field: dataField, Message: fmt.Sprintf(
 			"version %d renders beyond the limits (%d loop iterations, %d bytes) with this data", v.Version, MaxIterations, MaxOutputBytes)})
@@ -178,7 +183,7 @@ func (s *Service) Preview(ctx context.Context, tenantID, key string, in PreviewI
 	if err != nil {
 		return Preview{}, err
 	}
-	out, err := s.renderWith(e, v, in.Data, "data")
+	out, err := s.renderWith(e, v, in.Data, nil, "data")
 	if err != nil {
 		return Preview{}, err
 	}
@@ -188,4 +193,22 @@ func (s *Service) Preview(ctx context.Context, tenantID, key string, in PreviewI
 		p.SMS = &sz
 	}
 	return p, nil
+}
+
+// withRecipient is data with to's profile as recipient: {{recipient.id}}, email, phone, locale,
+// timezone, and data.* (the profile's own data). Data that holds a recipient of its own keeps it.
+func withRecipient(data map[string]any, to *domain.Recipient) map[string]any {
+	if to == nil {
+		return data
+	}
+	if _, own := data["recipient"]; own {
+		return data
+	}
+	var profileData map[string]any
+	_ = json.Unmarshal(to.Data, &profileData) // a profile's data is a JSON object (recipients.check)
+	out := make(map[string]any, len(data)+1)
+	maps.Copy(out, data)
+	out["recipient"] = map[string]any{"id": to.ExternalID, "email": to.Email, "phone": to.Phone, "locale": to.Locale,
+		"timezone": to.Timezone, "data": profileData}
+	return out
 }

@@ -110,7 +110,7 @@ func (c *checker) resolve(p *ast.PathExpression) any {
 	if p.Data {
 		switch {
 		case len(p.Parts) > 0 && p.Parts[0] == "root":
-			return c.walk(p, c.scopes[0], p.Parts[1:])
+			return c.walkRoot(p, p.Parts[1:])
 		case len(p.Parts) == 1 && (p.Parts[0] == "index" || p.Parts[0] == "key" || p.Parts[0] == "first" || p.Parts[0] == "last"):
 			if c.loops == 0 {
 				c.fault(p.Loc, "@%s exists only inside {{#each}}", p.Parts[0])
@@ -124,7 +124,28 @@ func (c *checker) resolve(p *ast.PathExpression) any {
 		c.fault(p.Loc, "%s goes above the data object", p.Original)
 		return nil
 	}
+	if p.Depth == len(c.scopes)-1 {
+		return c.walkRoot(p, p.Parts)
+	}
 	return c.walk(p, c.scopes[len(c.scopes)-1-p.Depth], p.Parts)
+}
+
+// recipientSchema is what a template may print of the recipient profile a message is sent to
+// (templates.withRecipient) without declaring it: anything beneath data.
+var recipientSchema = map[string]any{"type": "object", "properties": map[string]any{
+	"id": map[string]any{"type": "string"}, "email": map[string]any{"type": "string"}, "phone": map[string]any{"type": "string"},
+	"locale": map[string]any{"type": "string"}, "timezone": map[string]any{"type": "string"}, "data": true}}
+
+// walkRoot walks parts from the data object, where recipient is the profile's unless the schema
+// declares a recipient of its own (or declares nothing: then anything goes).
+func (c *checker) walkRoot(p *ast.PathExpression, parts []string) any {
+	root := c.scopes[0]
+	if len(parts) > 0 && parts[0] == "recipient" {
+		if _, declared := property(root, "recipient"); !declared && root != nil {
+			return c.walk(p, recipientSchema, parts[1:])
+		}
+	}
+	return c.walk(p, root, parts)
 }
 
 func (c *checker) walk(p *ast.PathExpression, node any, parts []string) any {

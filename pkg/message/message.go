@@ -69,13 +69,18 @@ func (s Status) Terminal() bool { return s.Rank() == terminalRank }
 
 // Request is the body of POST /v1/messages.
 type Request struct {
-	Channel  Channel           `json:"channel,omitempty"` // required unless Template is given
-	To       string            `json:"to"`
-	From     string            `json:"from,omitempty"`
-	Subject  string            `json:"subject,omitempty"`
-	Text     string            `json:"text,omitempty"`
-	HTML     string            `json:"html,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Channel Channel `json:"channel,omitempty"` // required unless Template is given
+	// To is the address; it may be left out when Recipient names a profile holding one.
+	To string `json:"to"`
+	// Recipient is the tenant's id for the person (PUT /v1/recipients/{id}): the address comes
+	// from the profile for the channel unless To is given, the profile's locale picks the
+	// template's when the request names none, and the profile is recipient.* in templates.
+	Recipient string            `json:"recipient,omitempty"`
+	From      string            `json:"from,omitempty"`
+	Subject   string            `json:"subject,omitempty"`
+	Text      string            `json:"text,omitempty"`
+	HTML      string            `json:"html,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
 	// Category is "transactional" (the default: OTP, receipts) or "marketing"; the tenant's
 	// fallback policy says which may use the system default provider.
 	Category Category `json:"category,omitempty"`
@@ -123,6 +128,7 @@ type Message struct {
 	TenantID          string            `json:"tenant_id"`
 	Channel           Channel           `json:"channel"`
 	To                string            `json:"to"`
+	RecipientID       string            `json:"recipient,omitempty"` // the profile it was sent to, if any
 	From              string            `json:"from,omitempty"`
 	Subject           string            `json:"subject,omitempty"`
 	Text              string            `json:"text,omitempty"`

@@ -182,3 +182,15 @@ func RecipientKey(ch Channel, to string) string {
 	}
 	return strings.ToLower(strings.TrimSpace(to))
 }
+
+// recipientID is what a tenant's id for a person may be: not an address (an erasure finds people
+// by their addresses, and an id must not be one).
+var recipientID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// CheckRecipientID names what is wrong with a recipient profile's id, or returns "".
+func CheckRecipientID(id string) string {
+	if !recipientID.MatchString(id) {
+		return "must be 1 to 128 letters, digits, '.', '_', ':' or '-' (not an address)"
+	}
+	return ""
+}

@@ -1,0 +1,119 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// profiles looks up the recipient profiles reqs name, in one round trip.
+func (s *Service) profiles(ctx context.Context, tenantID string, reqs []message.Request) (map[string]domain.Recipient, error) {
+	var names []string
+	for _, r := range reqs {
+		if r.Recipient != "" && message.CheckRecipientID(r.Recipient) == "" {
+			names = append(names, r.Recipient)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	return s.store.GetRecipients(ctx, tenantID, names)
+}
+
+// prepareFor is prepare for a request that may name a recipient profile, among those found.
+func (s *Service) prepareFor(ctx context.Context, tenantID string, req message.Request, found map[string]domain.Recipient) (message.Request, *message.TemplateUse, error) {
+	if req.Recipient == "" {
+		return s.prepare(ctx, tenantID, req, nil)
+	}
+	if msg := message.CheckRecipientID(req.Recipient); msg != "" {
+		return req, nil, &message.ValidationError{Fields: []message.FieldError{{Field: "recipient", Message: msg}}}
+	}
+	to, ok := found[req.Recipient]
+	if !ok {
+		return req, nil, &message.ValidationError{Fields: []message.FieldError{{Field: "recipient",
+			Message: fmt.Sprintf("names no recipient profile of this tenant; create it with PUT /v1/recipients/%s", req.Recipient)}}}
+	}
+	return s.prepare(ctx, tenantID, req, &to)
+}
+
+// prepare validates req, rendering it first when it names a template, and spells out the default
+// category (a key repeated with and without "category":"transactional" names the same message).
+// With a recipient profile to, the address comes from it unless req has one, and its locale is
+// the template's when req names none.
+func (s *Service) prepare(ctx context.Context, tenantID string, req message.Request, to *domain.Recipient) (message.Request, *message.TemplateUse, error) {
+	var use *message.TemplateUse
+	if req.Template != nil {
+		if s.templates == nil {
+			return req, nil, &message.ValidationError{Fields: []message.FieldError{{Field: "template", Message: "template sends are not enabled on this server"}}}
+		}
+		if to != nil && req.Template.Locale == "" && to.Locale != "" {
+			ref := *req.Template
+			ref.Locale = to.Locale
+			req.Template = &ref
+		}
+		var err error
+		if req, use, err = s.templates.Render(ctx, tenantID, req, to); err != nil {
+			return req, nil, err
+		}
+		if err := addressOf(&req, to); err != nil {
+			return req, nil, err
+		}
+		if err := req.Validate(); err != nil {
+			return req, nil, renderedFaults(err)
+		}
+	} else {
+		if err := addressOf(&req, to); err != nil {
+			return req, nil, err
+		}
+		if err := req.Validate(); err != nil {
+			return req, nil, err
+		}
+	}
+	if req.Category == "" {
+		req.Category = message.Transactional
+	}
+	return req, use, nil
+}
+
+// addressOf gives req the address of its recipient profile to for its channel, unless it has one.
+func addressOf(req *message.Request, to *domain.Recipient) error {
+	if to == nil || req.To != "" {
+		return nil
+	}
+	field, addr := "", ""
+	switch req.Channel {
+	case message.Email:
+		field, addr = "email", to.Email
+	case message.SMS:
+		field, addr = "phone", to.Phone
+	default:
+		return nil // Validate names the channel
+	}
+	if addr == "" {
+		return &message.ValidationError{Fields: []message.FieldError{{Field: "recipient." + field,
+			Message: fmt.Sprintf("is empty in recipient %s's profile: set it (PATCH /v1/recipients/%s) or give to", to.ExternalID, to.ExternalID)}}}
+	}
+	req.To = addr
+	return nil
+}
+
+// renderedFaults names the faults of a rendered body after the template: the request itself had
+// no subject, text or html.
+func renderedFaults(err error) error {
+	var verr *message.ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	out := &message.ValidationError{}
+	for _, f := range verr.Fields {
+		switch f.Field {
+		case "subject", "text", "html":
+			f = message.FieldError{Field: "template", Message: "the rendered " + f.Field + " " + f.Message}
+		}
+		out.Fields = append(out.Fields, f)
+	}
+	return out
+}
