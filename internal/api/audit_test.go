@@ -63,6 +63,11 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "POST /v1/erasures", path: "/v1/erasures", body: map[string]any{"recipient": "Gone@Example.com"}},
 		{pattern: "PUT /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"email": "x@example.com", "phone": "+14155550111"}},
 		{pattern: "PATCH /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"phone": "+14155550112"}},
+		{pattern: "POST /v1/categories", path: "/v1/categories", body: map[string]any{"key": "news", "name": "News", "default": "in"}},
+		{pattern: "PATCH /v1/categories/{key}", path: "/v1/categories/news", body: map[string]any{"name": "Newsletter"}},
+		{pattern: "PUT /v1/recipients/{id}/preferences", path: "/v1/recipients/u_audit/preferences", body: map[string]any{"categories": map[string]any{"news": map[string]any{"sms": false}}}},
+		{pattern: "PUT /v1/preferences", path: "/v1/preferences?address=x@example.com", body: map[string]any{"categories": map[string]any{"news": map[string]any{"email": false}}}},
+		{pattern: "DELETE /v1/categories/{key}", path: "/v1/categories/news"},
 		{pattern: "DELETE /v1/recipients/{id}", path: "/v1/recipients/u_audit"},
 		{pattern: "POST /v1/templates", path: "/v1/templates", body: map[string]any{"key": "otp", "name": "Login code", "channel": "sms", "variables": json.RawMessage(otpSchema)}},
 		{pattern: "PATCH /v1/templates/{key}", path: "/v1/templates/otp", body: map[string]any{"name": "Sign-in code"}},
@@ -158,7 +163,8 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		actions[e.Action] = true
 	}
 	for _, a := range []string{"tenant.updated", "provider_config.created", "provider_config.tested", "api_key.revoked", "suppression.deleted",
-		"template.archived", "template_activation.created", "webhook_endpoint.tested", "webhook_endpoint.deleted"} {
+		"template.archived", "template_activation.created", "webhook_endpoint.tested", "webhook_endpoint.deleted",
+		"category.created", "category.deleted", "preference.created"} {
 		if !actions[a] {
 			t.Errorf("the tenant's audit lacks %s: %v", a, actions)
 		}

@@ -123,6 +123,8 @@ func itemProblem(i int, batchTemplate, itemLocale bool, err error) *Problem {
 	case errors.Is(err, intake.ErrSuppressed):
 		return fieldProblem(http.StatusUnprocessableEntity, "recipient-suppressed", "Recipient suppressed",
 			message.FieldError{Field: at + ".to", Message: "is on this tenant's suppression list; see GET /v1/suppressions"})
+	case errors.Is(err, intake.ErrOptedOut):
+		return optedOut(at + ".category")
 	case errors.Is(err, intake.ErrIdempotencyMismatch):
 		return fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different batch; use a new key for a new batch"})

@@ -44,6 +44,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 			message.FieldError{Field: "to", Message: "is on this tenant's suppression list for " + string(req.Channel) +
 				" (an earlier hard bounce, complaint, or manual entry); see GET /v1/suppressions, and DELETE it there to send again"}))
 		return
+	case errors.Is(err, intake.ErrOptedOut):
+		writeProblem(w, r, optedOut("category"))
+		return
 	case errors.Is(err, intake.ErrIdempotencyMismatch):
 		writeProblem(w, r, fieldProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 			message.FieldError{Field: "Idempotency-Key", Message: "was already used in the last 24 hours with a different request body; use a new key for a new message"}))
@@ -234,4 +237,11 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	msgs, next, err := s.Intake.Messages(r.Context(), p.TenantID, f)
 	writePage(s, w, r, "messages", msgs, next, err)
+}
+
+// optedOut is the problem for a send its recipient does not want, naming field.
+func optedOut(field string) *Problem {
+	return fieldProblem(http.StatusUnprocessableEntity, "recipient-opted-out", "Recipient opted out",
+		message.FieldError{Field: field, Message: "the recipient opted out of this category on this channel, or did not opt in to a category that is out by default; " +
+			"see GET /v1/recipients/{id}/preferences or GET /v1/preferences?channel=&address="})
 }

@@ -112,7 +112,8 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"WebhookDelivery": api.WebhookDelivery{}, "WebhookReplay": api.WebhookReplay{}, "WebhookEndpointInput": webhooks.Input{},
 		"CloudEvent": event.Event{}, "CloudEventData": event.Data{}, "CloudEventProvider": event.Provider{}, "CloudEventError": event.Error{},
 		"Erasure": api.Erasure{}, "ErasureCounts": api.ErasureCounts{}, "CloudEventErasure": event.Erasure{},
-		"Recipient": api.Recipient{}, "RecipientInput": api.RecipientInput{}, "Plan": api.Plan{}, "PlanInput": api.PlanInput{},
+		"Recipient": api.Recipient{}, "RecipientInput": api.RecipientInput{}, "Category": api.Category{}, "CategoryInput": api.CategoryInput{},
+		"Preferences": api.Preferences{}, "Plan": api.Plan{}, "PlanInput": api.PlanInput{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

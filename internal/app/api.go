@@ -12,6 +12,7 @@ import (
 	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/categories"
 	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
@@ -77,8 +78,9 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	}
 	tmplCache := templates.NewCache(p.Redis, p.Prefix, log)
 	tmpl := templates.New(p.Store, tmplCache, log)
+	cats := categories.New(p.Store, p.Redis, p.Prefix, categories.DefaultTTL, log)
 	in := intake.New(p.Store, intake.NewIdempotencyCache(p.Redis, p.Prefix), p.Publisher, log).WithTemplates(tmpl).
-		WithQuotas(quota.New(p.Redis, p.Prefix, p.Store, log))
+		WithQuotas(quota.New(p.Redis, p.Prefix, p.Store, log)).WithCategories(cats)
 	notifier := invalidate.NewNotifier(p.Redis, p.Prefix, log)
 	ps := providerconfig.New(p.Store, p.Registry, log, p.TestTimeout).WithNotifier(notifier)
 	p.Webhooks.Notifier = notifier
@@ -91,7 +93,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		Webhooks:   hooks,
 		DLQ:        dlq.New(p.Store, p.Producer, log),
 		Reports:    reports.New(p.Store),
-		Recipients: recipients.New(p.Store),
+		Recipients: recipients.New(p.Store).WithCategories(cats),
 		Unmatched:  apply.NewUnmatched(p.Store),
 		Ready:      func(ctx context.Context) error { return p.Store.Pool().Ping(ctx) },
 	}
@@ -99,6 +101,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	loops := runner.Stage{
 		runner.Loop("scheduler", scheduler.New(p.Scheduler, p.Store, p.Publisher, log).Run),
 		runner.Loop("template invalidations", tmplCache.Run),
+		runner.Loop("category invalidations", cats.Run),
 	}
 	if p.Sweeper != nil {
 		loops = append(loops, runner.Loop("sweeper", sweeper.New(*p.Sweeper, p.Store, p.Producer, log).Run))

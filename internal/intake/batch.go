@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -75,8 +76,16 @@ func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey stri
 		if content += len(req.Subject) + len(req.Text) + len(req.HTML); content > MaxBatchContentBytes {
 			return nil, ErrBatchTooLarge
 		}
+		pref, err := s.preferenceCheck(ctx, tenantID, req)
+		var verr *message.ValidationError
+		if errors.As(err, &verr) {
+			out[i].Err = err
+			continue
+		} else if err != nil {
+			return nil, err
+		}
 		nm := store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: tenantID, Request: req, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt),
-			TraceParent: tracing.TraceParent(ctx)}
+			TraceParent: tracing.TraceParent(ctx), Preference: pref}
 		if idemKey != "" {
 			nm.IdempotencyKey = batchItemKey(idemKey, i)
 		}
@@ -132,7 +141,7 @@ func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey stri
 		return nil, fmt.Errorf("record batch of %d: %w", len(msgs), err)
 	}
 	for j, r := range res {
-		if r.Suppressed || r.Mismatch || r.Duplicate {
+		if r.Suppressed || r.OptedOut || r.Mismatch || r.Duplicate {
 			held[msgs[j].Request.Channel].Release(ctx, quotaUnits(msgs[j])) // nothing new was recorded
 		}
 	}
@@ -153,6 +162,8 @@ func (s *Service) answerBatch(ctx context.Context, out []ItemResult, msgs []stor
 		switch {
 		case r.Suppressed:
 			out[i].Err = ErrSuppressed
+		case r.OptedOut:
+			out[i].Err = ErrOptedOut
 		case r.Mismatch:
 			out[i].Err = ErrIdempotencyMismatch
 		case r.Duplicate:

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/logicspike/comms/internal/batch"
+	"github.com/logicspike/comms/internal/categories"
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/tracing"
@@ -37,6 +38,10 @@ var ErrIdempotencyMismatch = errors.New("idempotency key already used with a dif
 // ErrSuppressed means the recipient is on the tenant's suppression list for the channel (a hard
 // bounce, a complaint, or added by hand); DELETE /v1/suppressions/{channel}/{recipient} lifts it.
 var ErrSuppressed = errors.New("recipient is suppressed")
+
+// ErrOptedOut means the recipient opted out of the message's category on its channel (or has not
+// opted in to a category that is out by default).
+var ErrOptedOut = errors.New("recipient opted out of this category")
 
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 255
@@ -77,6 +82,7 @@ type Store interface {
 type Service struct {
 	store     Store
 	templates Renderer          // nil: template sends are refused
+	cats      *categories.Cache // nil: only the built-in categories
 	quotas    *quota.Counter    // nil: quotas are not enforced
 	idem      *IdempotencyCache // nil: no fast path
 	pub       Publisher
@@ -119,6 +125,13 @@ func New(s Store, idem *IdempotencyCache, pub Publisher, log *slog.Logger) *Serv
 // WithTemplates has s render template sends with r.
 func (s *Service) WithTemplates(r Renderer) *Service {
 	s.templates = r
+	return s
+}
+
+// WithCategories lets s take messages in the tenants' own categories, read through c, and check
+// their recipients' preferences.
+func (s *Service) WithCategories(c *categories.Cache) *Service {
+	s.cats = c
 	return s
 }
 
@@ -188,9 +201,13 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 		}
 	}
 
+	pref, err := s.preferenceCheck(ctx, tenantID, req)
+	if err != nil {
+		return Accepted{}, err
+	}
 	id := ids.NewSortable(ids.Message)
 	nm := store.NewMessage{ID: id, TenantID: tenantID, Request: req, IdempotencyKey: idemKey, RequestHash: hash, Template: use, SendAt: dueAt(req.SendAt),
-		TraceParent: tracing.TraceParent(ctx)}
+		TraceParent: tracing.TraceParent(ctx), Preference: pref}
 	if req.Channel == message.SMS {
 		sz := message.MeasureSMS(req.Text)
 		nm.SMS = &sz
@@ -213,7 +230,7 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 		return replayed(prev.ID, prev.CreatedAt, req.SendAt), nil
 	}
 	res, err := s.insert(ctx, nm)
-	if err != nil || res.Suppressed || res.Mismatch || res.Duplicate {
+	if err != nil || res.Suppressed || res.OptedOut || res.Mismatch || res.Duplicate {
 		held.Release(ctx, units) // nothing new was recorded
 	}
 	if err != nil {
@@ -221,6 +238,9 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 	}
 	if res.Suppressed {
 		return Accepted{}, ErrSuppressed
+	}
+	if res.OptedOut {
+		return Accepted{}, ErrOptedOut
 	}
 	if res.Mismatch {
 		return Accepted{}, ErrIdempotencyMismatch

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -116,4 +117,30 @@ func renderedFaults(err error) error {
 		out.Fields = append(out.Fields, f)
 	}
 	return out
+}
+
+// preferenceCheck is what decides, as req is recorded, whether its recipient wants it: nothing
+// for the built-in categories and the tenant's required ones, else the category's key and
+// default. A category the tenant has not declared is refused, naming category.
+func (s *Service) preferenceCheck(ctx context.Context, tenantID string, req message.Request) (*store.PreferenceCheck, error) {
+	if req.Category.BuiltIn() {
+		return nil, nil
+	}
+	unknown := &message.ValidationError{Fields: []message.FieldError{{Field: "category",
+		Message: "names no category of this tenant: declare it with POST /v1/categories, or use transactional or marketing"}}}
+	if s.cats == nil {
+		return nil, unknown
+	}
+	cats, err := s.cats.Get(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("read categories: %w", err)
+	}
+	c, ok := cats[string(req.Category)]
+	switch {
+	case !ok:
+		return nil, unknown
+	case c.Required:
+		return nil, nil
+	}
+	return &store.PreferenceCheck{Category: c.Key, DefaultIn: c.DefaultIn}, nil
 }

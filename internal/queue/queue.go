@@ -77,7 +77,7 @@ type Envelope struct {
 	// TraceParent is the message's W3C trace context; it travels in the record's traceparent
 	// header, not in the body, so that any Kafka instrumentation can read it.
 	TraceParent string `json:"-"`
-	// Category (transactional or marketing) lets a worker know the message's routes before it
+	// Category (transactional, marketing or a tenant's own) lets a worker know the message's routes before it
 	// claims it; empty in intents from before it existed and from the sweeper.
 	Category message.Category `json:"category,omitempty"`
 	// Parks counts how often workers deferred this intent unclaimed because every route was

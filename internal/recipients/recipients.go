@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logicspike/comms/internal/categories"
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/pkg/ids"
@@ -30,10 +31,20 @@ type Store interface {
 	UpdateRecipient(ctx context.Context, tenantID, externalID string, p domain.RecipientPatch) (domain.Recipient, error)
 	DeleteRecipient(ctx context.Context, tenantID, externalID string) error
 	ListRecipients(ctx context.Context, tenantID string, f domain.RecipientFilter) ([]domain.Recipient, string, error)
+	CreateCategory(ctx context.Context, tenantID string, c domain.Category) (domain.Category, error)
+	ListCategories(ctx context.Context, tenantID string) ([]domain.Category, error)
+	GetCategory(ctx context.Context, tenantID, key string) (domain.Category, error)
+	UpdateCategory(ctx context.Context, tenantID, key string, p domain.CategoryPatch) (domain.Category, error)
+	DeleteCategory(ctx context.Context, tenantID, key string) error
+	GetPreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject) (domain.Preferences, error)
+	ReplacePreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject, p domain.Preferences) (domain.Preferences, error)
 }
 
 // Service manages recipients.
-type Service struct{ store Store }
+type Service struct {
+	store Store
+	cats  *categories.Cache // nil: nothing caches categories
+}
 
 // New returns the service.
 func New(s Store) *Service { return &Service{store: s} }

@@ -126,6 +126,8 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		sendAt                                                        = make([]*time.Time, n)
 		traceParent                                                   = make([]*string, n)
 		recipientID                                                   = make([]*string, n)
+		prefCategory                                                  = make([]*string, n)
+		prefDefaultIn                                                 = make([]bool, n)
 		status                                                        = make([]string, n)
 		units                                                         = make([]int32, n)
 		created                                                       = madeTimes(msgIDs(msgs))
@@ -147,6 +149,9 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		}
 		if r.Recipient != "" {
 			recipientID[i] = &msgs[i].Request.Recipient
+		}
+		if c := m.Preference; c != nil {
+			prefCategory[i], prefDefaultIn[i] = &c.Category, c.DefaultIn
 		}
 		if t := m.Template; t != nil {
 			v := int32(t.Version)
@@ -175,10 +180,11 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
-				                     $22::text[], $23::int[], $24::timestamptz[], $25::text[])
+				                     $22::text[], $23::int[], $24::timestamptz[], $25::text[],
+				                     $26::text[], $27::bool[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				     status, units, created_at, recipient_id)
+				     status, units, created_at, recipient_id, pref_category, pref_default_in)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -186,8 +192,18 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 					SELECT 1 FROM communication.suppressions s
 					WHERE s.tenant_id = req.tenant_id AND s.channel = req.channel AND s.recipient_hash = req.rhash OFFSET 0
 				) s
+			), optout AS (
+				-- the person's choice for the message's category on its channel, by their profile
+				-- or their address (an opt-out under either wins), else the category's default
+				SELECT req.id FROM req CROSS JOIN LATERAL (
+					SELECT bool_and(p.opted_in) AS opted_in FROM communication.preferences p
+					WHERE p.tenant_id = req.tenant_id AND p.category = req.pref_category AND p.channel = req.channel
+					  AND p.subject IN ('address:' || req.rhash, 'recipient:' || req.recipient_id) OFFSET 0
+				) p
+				WHERE req.pref_category IS NOT NULL AND NOT coalesce(p.opted_in, req.pref_default_in)
+				  AND req.id NOT IN (SELECT id FROM sup)
 			), ok AS (
-				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup)
+				SELECT * FROM req WHERE id NOT IN (SELECT id FROM sup) AND id NOT IN (SELECT id FROM optout)
 			), idem AS (
 				INSERT INTO communication.idempotency_keys (tenant_id, key, message_id, request_hash)
 				SELECT tenant_id, idem_key, id, req_hash FROM ok WHERE idem_key <> ''
@@ -221,22 +237,23 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				INSERT INTO communication.schedule (message_id, tenant_id, due_at)
 				SELECT id, tenant_id, scheduled_at FROM ins WHERE status = 'scheduled'
 			)
-			SELECT id, created_at, false FROM ins UNION ALL SELECT id, now(), true FROM sup`,
+			SELECT id, created_at, 0 FROM ins UNION ALL SELECT id, now(), 1 FROM sup UNION ALL SELECT id, now(), 2 FROM optout`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
-			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created, recipientID)
+			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created, recipientID,
+			prefCategory, prefDefaultIn)
 		if err != nil {
 			return err
 		}
 		created := make(map[string]time.Time, n)
-		suppressed := map[string]bool{}
+		refused := map[string]int{} // 1: suppressed, 2: opted out
 		var (
 			gotID string
 			at    time.Time
-			sup   bool
+			kind  int
 		)
-		_, err = pgx.ForEachRow(rows, []any{&gotID, &at, &sup}, func() error {
-			if sup {
-				suppressed[gotID] = true
+		_, err = pgx.ForEachRow(rows, []any{&gotID, &at, &kind}, func() error {
+			if kind != 0 {
+				refused[gotID] = kind
 			} else {
 				created[gotID] = at
 			}
@@ -252,8 +269,8 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		for i := range msgs {
 			if at, ok := created[id[i]]; ok {
 				out[i] = Inserted{ID: id[i], CreatedAt: at}
-			} else if suppressed[id[i]] {
-				out[i] = Inserted{Suppressed: true}
+			} else if k := refused[id[i]]; k != 0 {
+				out[i] = Inserted{Suppressed: k == 1, OptedOut: k == 2}
 			} else {
 				lostTenant, lostKey = append(lostTenant, tenant[i]), append(lostKey, key[i])
 			}
@@ -266,7 +283,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			return err
 		}
 		for i := range msgs {
-			if _, ok := created[id[i]]; ok || suppressed[id[i]] {
+			if _, ok := created[id[i]]; ok || refused[id[i]] != 0 {
 				continue
 			}
 			o, ok := owners[[2]string{tenant[i], key[i]}]

@@ -26,6 +26,13 @@ type NewMessage struct {
 	Template       *message.TemplateUse // what the body was rendered from; nil for ad-hoc bodies
 	SendAt         *time.Time           // when IntakeTx.Schedule queues it; nil for a message queued now
 	TraceParent    string               // the request's W3C trace context; empty with tracing off
+	Preference     *PreferenceCheck     // nil: nobody's preferences decide whether it is sent
+}
+
+// PreferenceCheck is a message's category as its recipient's preferences see it.
+type PreferenceCheck struct {
+	Category  string // the tenant's category key
+	DefaultIn bool   // whether someone who chose nothing receives it
 }
 
 // Inserted says what happened to one NewMessage.
@@ -39,6 +46,9 @@ type Inserted struct {
 	// Suppressed: the recipient is on the tenant's suppression list for the channel; nothing was
 	// recorded. It is checked before the idempotency key.
 	Suppressed bool
+	// OptedOut: the recipient opted out of the message's category on its channel (or did not opt
+	// in to one that is out by default); nothing was recorded. Checked after Suppressed.
+	OptedOut bool
 }
 
 type idemOwner struct {

@@ -81,8 +81,10 @@ type Request struct {
 	Text      string            `json:"text,omitempty"`
 	HTML      string            `json:"html,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
-	// Category is "transactional" (the default: OTP, receipts) or "marketing"; the tenant's
-	// fallback policy says which may use the system default provider.
+	// Category is "transactional" (the default: OTP, receipts), "marketing", or the key of one
+	// of the tenant's categories (POST /v1/categories), which routes as its kind and whose
+	// recipients' preferences decide whether it is sent. The tenant's fallback policy says which
+	// kinds may use the system default provider.
 	Category Category `json:"category,omitempty"`
 	// Template renders subject, text and html from a stored template instead; the request then
 	// carries none of them, and channel may be omitted (it is the template's).
@@ -113,7 +115,7 @@ type TemplateUse struct {
 	Locale  string `json:"locale"`
 }
 
-// Category says what kind of message it is, for the fallback policy.
+// Category says what a message is about: a built-in kind, or a tenant's category.
 type Category string
 
 // Categories.

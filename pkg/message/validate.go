@@ -57,10 +57,8 @@ func (r *Request) Validate() error {
 	if r.SendAt != nil && time.Until(*r.SendAt) > MaxScheduleAhead {
 		add("send_at", "is more than 30 days ahead")
 	}
-	switch r.Category {
-	case "", Transactional, Marketing:
-	default:
-		add("category", `must be "transactional" or "marketing"`)
+	if !r.Category.BuiltIn() && CheckCategoryKey(string(r.Category)) != "" {
+		add("category", `must be "transactional", "marketing" or one of the tenant's categories (GET /v1/categories)`)
 	}
 	switch r.Channel {
 	case SMS:
@@ -194,3 +192,17 @@ func CheckRecipientID(id string) string {
 	}
 	return ""
 }
+
+// categoryKey is what a tenant's category key may be.
+var categoryKey = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+
+// CheckCategoryKey names what is wrong with a tenant's category key, or returns "".
+func CheckCategoryKey(key string) string {
+	if !categoryKey.MatchString(key) {
+		return "must be 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter"
+	}
+	return ""
+}
+
+// BuiltIn reports whether c is one of the categories every tenant has.
+func (c Category) BuiltIn() bool { return c == "" || c == Transactional || c == Marketing }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 )
@@ -31,6 +33,7 @@ type Route struct {
 type RouteStore interface {
 	GetTenant(ctx context.Context, id string) (domain.Tenant, error)
 	ListProviderRoutes(ctx context.Context, tenantID string, channel message.Channel) ([]domain.ProviderConfig, error)
+	GetCategory(ctx context.Context, tenantID, key string) (domain.Category, error)
 }
 
 // Router picks the provider configs for a tenant's message: the tenant's own enabled configs by
@@ -92,7 +95,20 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 	if err != nil {
 		return Plan{}, err
 	}
-	mayFallBack := tenant.AllowSystemFallback && slices.Contains(tenant.FallbackCategories, string(category))
+	// A tenant's own category routes as its kind; one deleted since the message was accepted, as
+	// a message without a category.
+	kind := category
+	if !category.BuiltIn() {
+		kind = message.Transactional
+		c, err := r.store.GetCategory(ctx, tenantID, string(category))
+		switch {
+		case err == nil:
+			kind = c.Kind
+		case !errors.Is(err, store.ErrNotFound):
+			return Plan{}, fmt.Errorf("load category %s: %w", category, err)
+		}
+	}
+	mayFallBack := tenant.AllowSystemFallback && slices.Contains(tenant.FallbackCategories, string(kind))
 	var routes []Route
 	for _, c := range cfgs {
 		if c.TenantID == "" && !mayFallBack {

@@ -169,21 +169,35 @@ func TestConfigChangesReachWorkersAtOnce(t *testing.T) {
 }
 
 // The fallback policy per category: transactional messages may use the system default, marketing
-// stays on the tenant's own accounts unless the tenant allows it.
+// stays on the tenant's own accounts unless the tenant allows it; a tenant's own category routes
+// as its kind.
 func TestMarketingDoesNotLeaveTheTenantsAccountByDefault(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
 	s.StartWorker(fast)
 	tid, key := s.Tenant() // no provider of its own; fallback allowed for transactional
+	for kind, cat := range map[string]string{"marketing": "digest", "transactional": "receipts"} {
+		if resp := s.Do("POST", "/v1/categories", key, map[string]any{"key": cat, "name": cat, "kind": kind, "default": "in"}, nil, nil); resp.StatusCode != 201 {
+			t.Fatalf("category %s: %d", cat, resp.StatusCode)
+		}
+	}
 	otp := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "code 1"})
 	promo := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "sale!", Category: message.Marketing})
+	digest := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "this week", Category: "digest"})
+	receipt := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550123", Text: "paid", Category: "receipts"})
 	s.WaitAllFinal(30 * time.Second)
 	if m := getMessage(t, s, tid, otp); m.Status != message.Sent || m.Category != message.Transactional {
 		t.Fatalf("otp: %+v", m)
 	}
+	if m := getMessage(t, s, tid, receipt); m.Status != message.Sent || m.Category != "receipts" {
+		t.Fatalf("a transactional category of the tenant's: %+v", m)
+	}
 	m := getMessage(t, s, tid, promo)
 	if m.Status != message.Failed || m.Error.Code != "no_provider" || !strings.Contains(m.Error.Message, "marketing") || s.Recorder.Count(promo) != 0 {
 		t.Fatalf("marketing through the system default: %+v", m)
+	}
+	if m := getMessage(t, s, tid, digest); m.Status != message.Failed || m.Error.Code != "no_provider" || s.Recorder.Count(digest) != 0 {
+		t.Fatalf("a marketing category of the tenant's through the system default: %+v", m)
 	}
 	if resp := s.Do("PATCH", "/admin/tenants/"+tid, s.AdminKey, map[string]any{"fallback_categories": []string{"transactional", "marketing"}}, nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("patch: %d", resp.StatusCode)

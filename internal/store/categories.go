@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/pkg/message"
+)
+
+// ErrCategoryTaken is returned when the tenant already has a category with that key.
+var ErrCategoryTaken = errors.New("a category with that key exists")
+
+const categoryCols = `key, name, description, kind, default_in, required, created_at, updated_at`
+
+func scanCategory(r pgx.Row) (domain.Category, error) {
+	var c domain.Category
+	err := r.Scan(&c.Key, &c.Name, &c.Description, &c.Kind, &c.DefaultIn, &c.Required, &c.CreatedAt, &c.UpdatedAt)
+	return c, err
+}
+
+// CreateCategory stores c for tenantID, or returns ErrCategoryTaken.
+func (s *Store) CreateCategory(ctx context.Context, tenantID string, c domain.Category) (domain.Category, error) {
+	out, err := scanCategory(s.pool.QueryRow(ctx, `
+		INSERT INTO communication.categories (tenant_id, key, name, description, kind, default_in, required)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+categoryCols,
+		tenantID, c.Key, c.Name, c.Description, c.Kind, c.DefaultIn, c.Required))
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return domain.Category{}, ErrCategoryTaken
+	}
+	if err != nil {
+		return domain.Category{}, fmt.Errorf("create category: %w", err)
+	}
+	return out, nil
+}
+
+// ListCategories returns all of tenantID's categories, by key (a tenant declares a few).
+func (s *Store) ListCategories(ctx context.Context, tenantID string) ([]domain.Category, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+categoryCols+` FROM communication.categories WHERE tenant_id = $1 ORDER BY key`, tenantID)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Category, error) { return scanCategory(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list categories: %w", err)
+	}
+	return out, nil
+}
+
+// GetCategory returns one of tenantID's categories, or ErrNotFound.
+func (s *Store) GetCategory(ctx context.Context, tenantID, key string) (domain.Category, error) {
+	c, err := scanCategory(s.pool.QueryRow(ctx, `SELECT `+categoryCols+` FROM communication.categories WHERE tenant_id = $1 AND key = $2`, tenantID, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Category{}, ErrNotFound
+	}
+	if err != nil {
+		return domain.Category{}, fmt.Errorf("get category: %w", err)
+	}
+	return c, nil
+}
+
+// UpdateCategory applies p to one of tenantID's categories, or returns ErrNotFound.
+func (s *Store) UpdateCategory(ctx context.Context, tenantID, key string, p domain.CategoryPatch) (domain.Category, error) {
+	c, err := scanCategory(s.pool.QueryRow(ctx, `
+		UPDATE communication.categories SET name = coalesce($3, name), description = coalesce($4, description),
+			kind = coalesce($5, kind), default_in = coalesce($6, default_in), required = coalesce($7, required), updated_at = now()
+		WHERE tenant_id = $1 AND key = $2 RETURNING `+categoryCols, tenantID, key, p.Name, p.Description, p.Kind, p.DefaultIn, p.Required))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Category{}, ErrNotFound
+	}
+	if err != nil {
+		return domain.Category{}, fmt.Errorf("update category: %w", err)
+	}
+	return c, nil
+}
+
+// DeleteCategory removes one of tenantID's categories with everyone's choices for it, or returns
+// ErrNotFound.
+func (s *Store) DeleteCategory(ctx context.Context, tenantID, key string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.categories WHERE tenant_id = $1 AND key = $2`, tenantID, key)
+	if err != nil {
+		return fmt.Errorf("delete category: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// preferenceSubject is how preferences name their person: a profile by its id, an address by its
+// keyed hash (as suppressions do), so that no address is kept here.
+func (s *Store) preferenceSubject(ctx context.Context, tenantID string, p domain.PreferenceSubject) (string, error) {
+	if p.RecipientID != "" {
+		return "recipient:" + p.RecipientID, nil
+	}
+	key, err := s.recipientHashKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "address:" + recipientHash(key, tenantID, string(p.Channel), message.RecipientKey(p.Channel, p.Address)), nil
+}
+
+// GetPreferences returns a person's choices (only those they made).
+func (s *Store) GetPreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject) (domain.Preferences, error) {
+	subject, err := s.preferenceSubject(ctx, tenantID, who)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT category, channel, opted_in FROM communication.preferences
+		WHERE tenant_id = $1 AND subject = $2`, tenantID, subject)
+	out := domain.Preferences{}
+	var (
+		cat, ch string
+		in      bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&cat, &ch, &in}, func() error {
+		if out[cat] == nil {
+			out[cat] = map[message.Channel]bool{}
+		}
+		out[cat][message.Channel(ch)] = in
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get preferences: %w", err)
+	}
+	return out, nil
+}
+
+// ReplacePreferences makes p a person's choices: a channel p does not name for a category goes
+// back to the category's default. It returns their choices after. Every category in p must exist.
+func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject, p domain.Preferences) (domain.Preferences, error) {
+	subject, err := s.preferenceSubject(ctx, tenantID, who)
+	if err != nil {
+		return nil, err
+	}
+	var cats, chans []string
+	var ins []bool
+	for cat, byCh := range p {
+		for ch, in := range byCh {
+			cats, chans, ins = append(cats, cat), append(chans, string(ch)), append(ins, in)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `
+		WITH given AS (SELECT * FROM unnest($3::text[], $4::text[], $5::bool[]) AS u(category, channel, opted_in)),
+		gone AS (
+			DELETE FROM communication.preferences p WHERE p.tenant_id = $1 AND p.subject = $2
+			AND NOT EXISTS (SELECT 1 FROM given g WHERE g.category = p.category AND g.channel = p.channel)
+		)
+		INSERT INTO communication.preferences (tenant_id, subject, category, channel, opted_in)
+		SELECT $1, $2, category, channel, opted_in FROM given
+		ON CONFLICT (tenant_id, subject, category, channel) DO UPDATE SET opted_in = excluded.opted_in, updated_at = now()`,
+		tenantID, subject, cats, chans, ins); err != nil {
+		return nil, fmt.Errorf("replace preferences: %w", err)
+	}
+	return s.GetPreferences(ctx, tenantID, who)
+}
