@@ -3,6 +3,8 @@
 # and for this tree, interleaved for BENCH_ROUNDS rounds (default 3) so a slow spell of the machine
 # lands on both; prints each run and the medians. For changes that must cost nothing (tracing off).
 # BENCH_MODE=intake compares intake max instead (no worker: the intake max row).
+# BENCH_NEW_ARGS adds loadgen flags to this tree's runs only (a feature the base lacks, such as
+# -category news for the preference check on every send).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:?usage: bench/compare.sh GIT-REF}
@@ -26,9 +28,10 @@ LOG=/tmp/comms-compare-dev.out
 trap 'kill -TERM $stack_pid $broker_pid 2>/dev/null || true; git worktree remove --force "$WT"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
   for side in base new; do
-    dir=$PWD; [ "$side" = base ] && dir=$WT
+    dir=$PWD; extra=(); [ "$side" = base ] && dir=$WT
+    [ "$side" = new ] && read -r -a extra <<< "${BENCH_NEW_ARGS:-}"
     (cd "$dir" && start_stack 0 $WORKER && measured "$OUT" ./bin/loadgen -admin-key "$ADMIN" -tenants 100 -duration "$DURATION" \
-      -label "$side round $round" -concurrency 128 "${E2E[@]}"; stop_stack)
+      -label "$side round $round" -concurrency 128 "${E2E[@]}" "${extra[@]}"; stop_stack)
   done
 done
 awk '/^run "/ { side = $2; sub(/^"/, "", side) }

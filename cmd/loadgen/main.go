@@ -38,6 +38,7 @@ import (
 
 type options struct {
 	url, adminKey, dbURL, channel, label string
+	category                             string // "": the built-in transactional
 	tenants, rate, concurrency, batch    int
 	scheduled                            int
 	duration, drain, every, warmup       time.Duration
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.adminKey, "admin-key", os.Getenv("COMMS_ADMIN_KEY"), "admin key, to create the tenants and their keys")
 	flag.StringVar(&o.dbURL, "database-url", "", "if set, report end-to-end figures from this database after the run")
 	flag.StringVar(&o.channel, "channel", "sms", "sms or email")
+	flag.StringVar(&o.category, "category", "", "declare this category (default in) for every tenant and name it in every message, so that each send checks its recipient's preferences")
 	flag.StringVar(&o.label, "label", "", "name of this run in the report")
 	flag.IntVar(&o.tenants, "tenants", 100, "tenants to spread the load over")
 	flag.IntVar(&o.rate, "rate", 0, "requests per second (0: as fast as -concurrency allows)")
@@ -384,6 +386,14 @@ func send(ctx context.Context, c *http.Client, o options, key, idem string, n in
 }
 
 func messageBody(o options, n int64) []byte {
+	b := plainBody(o, n)
+	if o.category != "" {
+		b = append(append(b[:len(b)-1], `,"category":"`+o.category+`"`...), '}')
+	}
+	return b
+}
+
+func plainBody(o options, n int64) []byte {
 	switch {
 	case o.poison:
 		// Text PostgreSQL cannot store, and a repeated key: all refused at the door.
@@ -405,6 +415,12 @@ func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []
 		k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
 		if err != nil {
 			return nil, nil, fmt.Errorf("create key: %w", err)
+		}
+		if o.category != "" {
+			cat := map[string]any{"key": o.category, "name": o.category, "default": "in"}
+			if err := sendJSON(ctx, c, "POST", o.url+"/v1/categories", k.Secret, cat, &struct{}{}); err != nil {
+				return nil, nil, fmt.Errorf("create category: %w", err)
+			}
 		}
 		ids, keys = append(ids, t.ID), append(keys, k.Secret)
 	}

@@ -110,7 +110,8 @@ func (nz *noisy) run(ctx context.Context, c *http.Client, o options, key string)
 			defer func() { <-sem; wg.Done() }()
 			bo := o
 			bo.poison = nz.mode == "poison"
-			bo.batch = 0 // B sends one message per request
+			bo.batch = 0     // B sends one message per request
+			bo.category = "" // B declared none
 			status, _, err := send(ctx, c, bo, key, fmt.Sprintf("noisy-%d-%d", time.Now().UnixNano(), n), n)
 			if err == nil && status == http.StatusAccepted {
 				nz.accepted.Add(1)

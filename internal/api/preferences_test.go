@@ -1,12 +1,21 @@
 package api_test
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/event"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -163,4 +172,66 @@ func TestPreferencesDecideWhatIsSent(t *testing.T) {
 	// deleting a category takes everyone's choices with it, and its messages are refused
 	mustDo(t, s, 204, "DELETE", "/v1/categories/invites", key, nil, nil)
 	expect("a deleted category", email("invites", "bob@example.com", ""), 422, "https://github.com/logicspike/comms/blob/main/docs/errors.md#validation category")
+}
+
+// Every change to a person's choices reaches the tenant as comms.preference.updated, naming the
+// person (a profile by its id, an address only by its hash) with all their choices after; a PUT
+// that changes nothing is no event.
+func TestPreferenceChangesAreEvents(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
+	s.StartDeliverer(webhooks.Config{})
+	tid, key := s.Tenant()
+	var mu sync.Mutex
+	var got []event.Event
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev event.Event
+		if json.NewDecoder(r.Body).Decode(&ev) == nil && ev.Type == event.PreferenceUpdated {
+			mu.Lock()
+			got = append(got, ev)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	mustDo(t, s, 201, "POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL}, &api.WebhookEndpoint{})
+	mustDo(t, s, 201, "POST", "/v1/categories", key, map[string]any{"key": "news", "name": "News", "default": "out"}, &api.Category{})
+	mustDo(t, s, 201, "PUT", "/v1/recipients/u_1", key, map[string]any{"email": "ada@example.com"}, &api.Recipient{})
+	body := map[string]any{"categories": map[string]any{"news": map[string]any{"email": true}}}
+	mustDo(t, s, 200, "PUT", "/v1/recipients/u_1/preferences", key, body, &api.Preferences{})
+	mustDo(t, s, 200, "PUT", "/v1/recipients/u_1/preferences", key, body, &api.Preferences{}) // the same: no change
+	mustDo(t, s, 200, "PUT", "/v1/preferences?address=bob@example.com", key, map[string]any{"categories": map[string]any{"news": map[string]any{"email": true}}}, &api.Preferences{})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d comms.preference.updated delivered, want 2", n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	byProfile, byAddress := got[0], got[1]
+	if strings.HasPrefix(byProfile.Subject, "address:") {
+		byProfile, byAddress = byAddress, byProfile
+	}
+	if byProfile.Subject != "recipient:u_1" || byProfile.Data.RecipientID != "u_1" || !byProfile.Data.Preferences["news"]["email"] {
+		t.Errorf("a profile's change: %+v", byProfile)
+	}
+	if byAddress.Data.RecipientHash == "" || byAddress.Data.Channel != "email" || byAddress.Data.RecipientID != "" ||
+		byAddress.Subject != "address:"+byAddress.Data.RecipientHash || !byAddress.Data.Preferences["news"]["email"] {
+		t.Errorf("an address's change: %+v", byAddress)
+	}
+	raw, _ := json.Marshal(got)
+	if strings.Contains(string(raw), "bob@example.com") {
+		t.Errorf("an event holds the address: %s", raw)
+	}
+	var n int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.account_events
+		WHERE type = 'comms.preference.updated' AND tenant_id = $1`, tid).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d events recorded (%v), want 2: the repeated PUT changed nothing", n, err)
+	}
 }

@@ -120,6 +120,10 @@ func BuildAccount(r store.AccountEvent) event.Event {
 			d.Erasure = &c
 		}
 		d.Channel, d.RecipientHash = r.Channel, r.RecipientHash
+	case r.Type == event.PreferenceUpdated:
+		d.RecipientID, d.RecipientHash, d.Channel = r.RecipientID, r.RecipientHash, r.Channel
+		d.Preferences = map[string]map[string]bool{}
+		_ = json.Unmarshal(r.Preferences, &d.Preferences) // written by the store from a map of the same shape
 	default:
 		d.EndpointID = r.Subject
 	}

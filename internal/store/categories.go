@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -108,14 +110,20 @@ func (s *Store) GetPreferences(ctx context.Context, tenantID string, who domain.
 	if err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT category, channel, opted_in FROM communication.preferences
+	return readPreferences(ctx, s.pool, tenantID, subject)
+}
+
+func readPreferences(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, tenantID, subject string) (domain.Preferences, error) {
+	rows, _ := q.Query(ctx, `SELECT category, channel, opted_in FROM communication.preferences
 		WHERE tenant_id = $1 AND subject = $2`, tenantID, subject)
 	out := domain.Preferences{}
 	var (
 		cat, ch string
 		in      bool
 	)
-	_, err = pgx.ForEachRow(rows, []any{&cat, &ch, &in}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&cat, &ch, &in}, func() error {
 		if out[cat] == nil {
 			out[cat] = map[message.Channel]bool{}
 		}
@@ -129,7 +137,8 @@ func (s *Store) GetPreferences(ctx context.Context, tenantID string, who domain.
 }
 
 // ReplacePreferences makes p a person's choices: a channel p does not name for a category goes
-// back to the category's default. It returns their choices after. Every category in p must exist.
+// back to the category's default. It returns their choices after, and records
+// comms.preference.updated when they changed. Every category in p must exist.
 func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject, p domain.Preferences) (domain.Preferences, error) {
 	subject, err := s.preferenceSubject(ctx, tenantID, who)
 	if err != nil {
@@ -142,17 +151,63 @@ func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who dom
 			cats, chans, ins = append(cats, cat), append(chans, string(ch)), append(ins, in)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `
-		WITH given AS (SELECT * FROM unnest($3::text[], $4::text[], $5::bool[]) AS u(category, channel, opted_in)),
-		gone AS (
-			DELETE FROM communication.preferences p WHERE p.tenant_id = $1 AND p.subject = $2
-			AND NOT EXISTS (SELECT 1 FROM given g WHERE g.category = p.category AND g.channel = p.channel)
-		)
-		INSERT INTO communication.preferences (tenant_id, subject, category, channel, opted_in)
-		SELECT $1, $2, category, channel, opted_in FROM given
-		ON CONFLICT (tenant_id, subject, category, channel) DO UPDATE SET opted_in = excluded.opted_in, updated_at = now()`,
-		tenantID, subject, cats, chans, ins); err != nil {
+	var after domain.Preferences
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// the person's row lock: two changes to one person's choices take turns
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))`, tenantID, subject); err != nil {
+			return err
+		}
+		before, err := readPreferences(ctx, tx, tenantID, subject)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			WITH given AS (SELECT * FROM unnest($3::text[], $4::text[], $5::bool[]) AS u(category, channel, opted_in)),
+			gone AS (
+				DELETE FROM communication.preferences p WHERE p.tenant_id = $1 AND p.subject = $2
+				AND NOT EXISTS (SELECT 1 FROM given g WHERE g.category = p.category AND g.channel = p.channel)
+			)
+			INSERT INTO communication.preferences (tenant_id, subject, category, channel, opted_in)
+			SELECT $1, $2, category, channel, opted_in FROM given
+			ON CONFLICT (tenant_id, subject, category, channel) DO UPDATE SET opted_in = excluded.opted_in, updated_at = now()
+			WHERE communication.preferences.opted_in <> excluded.opted_in`,
+			tenantID, subject, cats, chans, ins); err != nil {
+			return err
+		}
+		if after, err = readPreferences(ctx, tx, tenantID, subject); err != nil || samePreferences(before, after) {
+			return err
+		}
+		data, err := json.Marshal(after)
+		if err != nil {
+			return err
+		}
+		hash, _ := strings.CutPrefix(subject, "address:")
+		if who.RecipientID != "" {
+			hash = ""
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO communication.account_events (tenant_id, type, subject, data)
+			VALUES ($1, 'comms.preference.updated', $2, jsonb_build_object('recipient_id', $3::text, 'recipient_hash', $4::text,
+				'channel', $5::text, 'preferences', $6::jsonb))`, tenantID, subject, who.RecipientID, hash, string(who.Channel), data)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("replace preferences: %w", err)
 	}
-	return s.GetPreferences(ctx, tenantID, who)
+	return after, nil
+}
+
+func samePreferences(a, b domain.Preferences) bool {
+	n := 0
+	for cat, byCh := range a {
+		for ch, in := range byCh {
+			if got, ok := b[cat][ch]; !ok || got != in {
+				return false
+			}
+			n++
+		}
+	}
+	for _, byCh := range b {
+		n -= len(byCh)
+	}
+	return n == 0
 }

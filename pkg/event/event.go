@@ -46,6 +46,9 @@ const (
 	// RecipientErased: an erasure (POST /v1/erasures) removed a recipient from the tenant's
 	// history; the subject is the erasure's id and data names the recipient by its hash only.
 	RecipientErased = "comms.recipient.erased"
+	// PreferenceUpdated: a person's preferences changed; the subject is the person
+	// (recipient:<id>, or address:<hash>) and data holds their choices after.
+	PreferenceUpdated = "comms.preference.updated"
 	// Test is what POST /v1/webhook-endpoints/{id}/test sends; it goes only to that endpoint.
 	Test = "comms.webhook.test"
 )
@@ -53,7 +56,7 @@ const (
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
 	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
-	RecipientErased}
+	RecipientErased, PreferenceUpdated}
 
 // Event is one CloudEvent.
 type Event struct {
@@ -91,6 +94,11 @@ type Data struct {
 	// the address) and what the erasure changed.
 	RecipientHash string   `json:"recipient_hash,omitempty"`
 	Erasure       *Erasure `json:"erasure,omitempty"`
+	// RecipientID and Preferences are on comms.preference.updated: the profile whose choices
+	// changed (or, for an address, RecipientHash and Channel), and all its choices after, by
+	// category and channel.
+	RecipientID string                     `json:"recipient_id,omitempty"`
+	Preferences map[string]map[string]bool `json:"preferences,omitempty"`
 }
 
 // Erasure is what an erasure changed, as comms.recipient.erased reports it.
