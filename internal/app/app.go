@@ -29,10 +29,12 @@ import (
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/platform/runner"
+	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/unsubscribe"
 	"github.com/logicspike/comms/pkg/provider/sandbox"
 )
 
@@ -131,10 +133,22 @@ func Webhook(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) er
 	}
 	log := d.Log.With("service", "webhook")
 	http := runner.Stage{{Name: "http", Run: func(ctx context.Context) error {
-		return serve(ctx, newHTTPServer(tracing.Handler(srv, "webhook"), log), ln, "COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, log)
+		return serve(ctx, newHTTPServer(tracing.Handler(WebhookHandler(srv, store.New(d.Pool), cfg.Ring, log), "webhook"), log), ln,
+			"COMMS_WEBHOOK_MAX_CONNS", cfg.WebhookMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, log)
 	}}}
 	stored := runner.Stage{runner.Loop("inbox batches", srv.Run), runner.Loop("applier", apply.New(apply.Config{}, store.New(d.Pool), d.Log).Run)}
 	return runner.Run(ctx, log, http, stored)
+}
+
+// WebhookHandler is the public receiver's whole surface: the provider callbacks (srv) and the
+// unsubscribe links emails carry (/u/{token}).
+func WebhookHandler(srv http.Handler, st *store.Store, ring *secrets.Ring, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/u/", metrics.Route("webhook", "/u/{token}", unsubscribe.NewHandler(st, ring, log)))
+	// what a browser asks for beside the preference page: nothing to show, and no 404 to log
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.Handle("/", srv)
+	return mux
 }
 
 // MaxHeaderBytes bounds a request's headers (Go's default is 1 MiB); larger ones get 431.

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logicspike/comms/internal/callbacks/apply"
+	"github.com/logicspike/comms/internal/categories"
 	"github.com/logicspike/comms/internal/dispatch/pricer"
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/worker"
@@ -17,10 +18,12 @@ import (
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
 	"github.com/logicspike/comms/internal/platform/runner"
+	"github.com/logicspike/comms/internal/platform/secrets"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/retention"
 	"github.com/logicspike/comms/internal/store"
+	"github.com/logicspike/comms/internal/unsubscribe"
 	"github.com/logicspike/comms/internal/webhooks"
 )
 
@@ -51,6 +54,10 @@ type WorkerParts struct {
 	Webhooks *webhooks.Config
 	// ReportLag exports comms_consumer_lag for comms.send (and comms.events with Webhooks).
 	ReportLag bool
+	// Ring and PublicURL (COMMS_PUBLIC_WEBHOOK_URL) sign and address the unsubscribe links of
+	// emails in tenants' categories; without PublicURL emails carry none.
+	Ring      *secrets.Ring
+	PublicURL string
 }
 
 // WorkerProcess is a worker process's parts, wired: the dispatcher, its retrier, the loops
@@ -73,6 +80,11 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 		p.Worker.Announcer = invalidate.NewNotifier(p.Redis, p.Prefix, log)
 	}
 	p.Worker.Brokers, p.Worker.Group = p.Brokers, p.Group
+	var cats *categories.Cache
+	if p.Worker.Unsubscribe == nil && p.Ring != nil && p.PublicURL != "" {
+		cats = categories.New(p.Store, p.Redis, p.Prefix, categories.DefaultTTL, log)
+		p.Worker.Unsubscribe = &unsubscribe.Links{Ring: p.Ring, Base: p.PublicURL, Cats: cats, Subjects: p.Store}
+	}
 	dlq := queue.NewProducer(p.Brokers, queue.TopicDLQ)
 	retries := queue.NewProducer(p.Brokers, "")
 	evProd := queue.NewProducer(p.Brokers, queue.TopicEvents)
@@ -103,6 +115,9 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 	listen := runner.Stage{
 		runner.Loop("route invalidations", func(ctx context.Context) { invalidate.Listen(ctx, p.Redis, p.Prefix, log, router.Invalidate) }),
 		runner.Loop("recoveries", func(ctx context.Context) { ListenForRecoveries(ctx, p.Redis, p.Prefix, log, w, rt) }),
+	}
+	if cats != nil {
+		listen = append(listen, runner.Loop("category invalidations", cats.Run))
 	}
 	if p.ReportLag {
 		listen = append(listen, runner.Loop("lag "+queue.TopicSend, func(ctx context.Context) { reportLag(ctx, p.Brokers, p.Group, queue.TopicSend, log) }))
@@ -147,6 +162,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		Fold:      apply.FoldInterval,
 		Webhooks:  &webhooks.Config{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), DrainTimeout: cfg.ShutdownTimeout},
 		ReportLag: true,
+		Ring:      cfg.Ring, PublicURL: cfg.PublicWebhookURL,
 	})
 	if err != nil {
 		return err

@@ -11,8 +11,8 @@ import (
 
 // Actor is who makes the changes of a request, for the audit log (docs/audit.md).
 type Actor struct {
-	Kind      string `json:"kind"` // tenant, service, admin, or cli
-	ID        string `json:"id"`   // the API key id, or the OS user
+	Kind      string `json:"kind"` // tenant, service, admin, cli, or recipient (their own unsubscribe link)
+	ID        string `json:"id"`   // the API key id, the OS user, or the person (recipient:<id>, address:<hash>)
 	TenantID  string `json:"tenant_id,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 }

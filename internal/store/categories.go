@@ -91,9 +91,10 @@ func (s *Store) DeleteCategory(ctx context.Context, tenantID, key string) error 
 	return nil
 }
 
-// preferenceSubject is how preferences name their person: a profile by its id, an address by its
-// keyed hash (as suppressions do), so that no address is kept here.
-func (s *Store) preferenceSubject(ctx context.Context, tenantID string, p domain.PreferenceSubject) (string, error) {
+// PreferenceSubjectKey is how preferences name a person: a profile by its id (recipient:<id>),
+// an address by its keyed hash (address:<hash>, as suppressions keep it), so that no address is
+// kept with them.
+func (s *Store) PreferenceSubjectKey(ctx context.Context, tenantID string, p domain.PreferenceSubject) (string, error) {
 	if p.RecipientID != "" {
 		return "recipient:" + p.RecipientID, nil
 	}
@@ -106,10 +107,15 @@ func (s *Store) preferenceSubject(ctx context.Context, tenantID string, p domain
 
 // GetPreferences returns a person's choices (only those they made).
 func (s *Store) GetPreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject) (domain.Preferences, error) {
-	subject, err := s.preferenceSubject(ctx, tenantID, who)
+	subject, err := s.PreferenceSubjectKey(ctx, tenantID, who)
 	if err != nil {
 		return nil, err
 	}
+	return readPreferences(ctx, s.pool, tenantID, subject)
+}
+
+// GetSubjectPreferences returns the choices of the person subject names (PreferenceSubjectKey).
+func (s *Store) GetSubjectPreferences(ctx context.Context, tenantID, subject string) (domain.Preferences, error) {
 	return readPreferences(ctx, s.pool, tenantID, subject)
 }
 
@@ -140,10 +146,21 @@ func readPreferences(ctx context.Context, q interface {
 // back to the category's default. It returns their choices after, and records
 // comms.preference.updated when they changed. Every category in p must exist.
 func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject, p domain.Preferences) (domain.Preferences, error) {
-	subject, err := s.preferenceSubject(ctx, tenantID, who)
+	subject, err := s.PreferenceSubjectKey(ctx, tenantID, who)
 	if err != nil {
 		return nil, err
 	}
+	return s.writePreferences(ctx, tenantID, subject, who.Channel, p, true)
+}
+
+// ChoosePreferences records the choices in p for the person subject names (an address's on
+// channel ch), leaving their other choices as they are, and returns all their choices after
+// (with comms.preference.updated when they changed). Every category in p must exist.
+func (s *Store) ChoosePreferences(ctx context.Context, tenantID, subject string, ch message.Channel, p domain.Preferences) (domain.Preferences, error) {
+	return s.writePreferences(ctx, tenantID, subject, ch, p, false)
+}
+
+func (s *Store) writePreferences(ctx context.Context, tenantID, subject string, ch message.Channel, p domain.Preferences, replace bool) (domain.Preferences, error) {
 	var cats, chans []string
 	var ins []bool
 	for cat, byCh := range p {
@@ -152,8 +169,8 @@ func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who dom
 		}
 	}
 	var after domain.Preferences
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// the person's row lock: two changes to one person's choices take turns
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// one change to a person's choices at a time, so that each event tells its own change
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))`, tenantID, subject); err != nil {
 			return err
 		}
@@ -164,14 +181,14 @@ func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who dom
 		if _, err := tx.Exec(ctx, `
 			WITH given AS (SELECT * FROM unnest($3::text[], $4::text[], $5::bool[]) AS u(category, channel, opted_in)),
 			gone AS (
-				DELETE FROM communication.preferences p WHERE p.tenant_id = $1 AND p.subject = $2
+				DELETE FROM communication.preferences p WHERE $6 AND p.tenant_id = $1 AND p.subject = $2
 				AND NOT EXISTS (SELECT 1 FROM given g WHERE g.category = p.category AND g.channel = p.channel)
 			)
 			INSERT INTO communication.preferences (tenant_id, subject, category, channel, opted_in)
 			SELECT $1, $2, category, channel, opted_in FROM given
 			ON CONFLICT (tenant_id, subject, category, channel) DO UPDATE SET opted_in = excluded.opted_in, updated_at = now()
 			WHERE communication.preferences.opted_in <> excluded.opted_in`,
-			tenantID, subject, cats, chans, ins); err != nil {
+			tenantID, subject, cats, chans, ins, replace); err != nil {
 			return err
 		}
 		if after, err = readPreferences(ctx, tx, tenantID, subject); err != nil || samePreferences(before, after) {
@@ -181,17 +198,24 @@ func (s *Store) ReplacePreferences(ctx context.Context, tenantID string, who dom
 		if err != nil {
 			return err
 		}
+		id, profile := strings.CutPrefix(subject, "recipient:")
 		hash, _ := strings.CutPrefix(subject, "address:")
-		if who.RecipientID != "" {
-			hash = ""
+		if profile {
+			hash, ch = "", ""
+		} else {
+			id = ""
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO communication.account_events (tenant_id, type, subject, data)
 			VALUES ($1, 'comms.preference.updated', $2, jsonb_build_object('recipient_id', $3::text, 'recipient_hash', $4::text,
-				'channel', $5::text, 'preferences', $6::jsonb))`, tenantID, subject, who.RecipientID, hash, string(who.Channel), data)
+				'channel', $5::text, 'preferences', $6::jsonb))`, tenantID, subject, id, hash, string(ch), data)
 		return err
 	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" {
+		return nil, ErrNotFound // a category that does not exist (deleted meanwhile)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("replace preferences: %w", err)
+		return nil, fmt.Errorf("record preferences: %w", err)
 	}
 	return after, nil
 }

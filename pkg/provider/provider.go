@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,19 @@ type Message struct {
 	Text     string
 	HTML     string
 	Metadata map[string]string
+	// Headers are header fields comms adds to an email (List-Unsubscribe and
+	// List-Unsubscribe-Post); every email adapter sends them as given.
+	Headers map[string]string
+}
+
+// SortedHeaders returns m's Headers in name order, for adapters that send a list.
+func (m Message) SortedHeaders() [][2]string {
+	out := make([][2]string, 0, len(m.Headers))
+	for k, v := range m.Headers {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
 }
 
 // SenderOr is who the message is from: its own From when it has one, else def (the config's

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/logicspike/comms/internal/platform/ratelimit"
+	"github.com/logicspike/comms/pkg/message"
 )
 
 // Config tunes a worker. Zero values take the defaults in WithDefaults.
@@ -55,6 +56,14 @@ type Config struct {
 	// Announcer tells every worker that a config's breaker closed, so they close theirs and
 	// release the intents parked behind it; nil: each worker finds out by its own probes.
 	Announcer Announcer
+	// Unsubscribe gives an email the List-Unsubscribe headers its category asks for
+	// (unsubscribe.Links); nil: none.
+	Unsubscribe Unsubscriber
+}
+
+// Unsubscriber makes the headers an email carries so its recipient can leave its category.
+type Unsubscriber interface {
+	Headers(ctx context.Context, m message.Message) (map[string]string, error)
 }
 
 // Announcer broadcasts that a provider config recovered (invalidate.Notifier).

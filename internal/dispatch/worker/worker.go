@@ -423,8 +423,15 @@ func (w *Worker) send(ctx context.Context, s Sender, c *store.Claimed) (res prov
 			err = fmt.Errorf("provider adapter panicked: %v\n%s", r, debug.Stack())
 		}
 	}()
+	var headers map[string]string
+	if w.cfg.Unsubscribe != nil {
+		// an email that must carry its unsubscribe link is not sent without it: a retry will
+		if headers, err = w.cfg.Unsubscribe.Headers(ctx, c.Message); err != nil {
+			return provider.Result{}, fmt.Errorf("make the unsubscribe link: %w", err)
+		}
+	}
 	return s.Send(ctx, provider.Message{
 		ID: c.ID, TenantID: c.TenantID, Channel: c.Channel, To: c.To, From: c.From,
-		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Metadata: c.Metadata,
+		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Metadata: c.Metadata, Headers: headers,
 	})
 }

@@ -1,4 +1,5 @@
-// Package secrets seals provider credentials with AES-256-GCM under a versioned key ring.
+// Package secrets seals provider credentials with AES-256-GCM under a versioned key ring, and
+// signs what comms hands out and must recognise later (unsubscribe links) with keys derived from it.
 //
 // The ring comes from COMMS_ENCRYPTION_KEYS ("v2:<base64>,v1:<base64>", newest first). Sealing
 // always uses the newest key and stores its version beside the ciphertext, so older ciphertexts stay
@@ -9,7 +10,9 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -30,6 +33,7 @@ var versionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 type Ring struct {
 	versions []string
 	aeads    map[string]cipher.AEAD
+	macKeys  map[string][]byte // per version: the key for Sign, derived so that it never equals the sealing key
 }
 
 // ParseRing parses "v2:<base64>,v1:<base64>" (standard or URL base64, 32 bytes each), newest
@@ -39,7 +43,7 @@ func ParseRing(s string) (*Ring, error) {
 	if s == "" {
 		return nil, errors.New("no keys: set COMMS_ENCRYPTION_KEYS to version:base64key[,older...], for example v1:$(openssl rand -base64 32)")
 	}
-	r := &Ring{aeads: map[string]cipher.AEAD{}}
+	r := &Ring{aeads: map[string]cipher.AEAD{}, macKeys: map[string][]byte{}}
 	for i, entry := range strings.Split(s, ",") {
 		version, b64, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		if !ok || !versionRE.MatchString(version) {
@@ -62,6 +66,7 @@ func ParseRing(s string) (*Ring, error) {
 		}
 		r.versions = append(r.versions, version)
 		r.aeads[version] = aead
+		r.macKeys[version] = hmacOf(key, []byte("comms signing key"))
 	}
 	return r, nil
 }
@@ -109,6 +114,36 @@ func (r *Ring) Open(version string, sealed, aad []byte) ([]byte, error) {
 		return nil, ErrDecrypt
 	}
 	return out, nil
+}
+
+// Sign authenticates msg for purpose under the current key and returns the version and the MAC.
+// A MAC made for one purpose does not verify for another.
+func (r *Ring) Sign(purpose string, msg []byte) (version string, mac []byte) {
+	version = r.Current()
+	return version, r.mac(version, purpose, msg)
+}
+
+// Verify reports whether mac is Sign's for purpose and msg under version, which may be any key
+// still in the ring: what was signed before a rotation verifies until its key leaves the ring.
+func (r *Ring) Verify(version, purpose string, msg, mac []byte) bool {
+	if _, ok := r.macKeys[version]; !ok {
+		return false
+	}
+	return hmac.Equal(mac, r.mac(version, purpose, msg))
+}
+
+func (r *Ring) mac(version, purpose string, msg []byte) []byte {
+	h := hmac.New(sha256.New, r.macKeys[version])
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(msg)
+	return h.Sum(nil)
+}
+
+func hmacOf(key, msg []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(msg)
+	return h.Sum(nil)
 }
 
 // GenerateKey returns a new entry for COMMS_ENCRYPTION_KEYS: version:base64key.

@@ -70,6 +70,7 @@ func (f *Resend) serve(w http.ResponseWriter, r *http.Request) {
 		Tags    []struct {
 			Name, Value string
 		} `json:"tags"`
+		Headers map[string]string `json:"headers"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		resendError(w, 422, "validation_error", "Invalid JSON body.")
@@ -104,6 +105,9 @@ func (f *Resend) serve(w http.ResponseWriter, r *http.Request) {
 	if !dup {
 		rec := Received{To: req.To[0], From: req.From, Subject: req.Subject, Text: req.Text, HTML: req.HTML, ProviderMessageID: id,
 			Extra: map[string]string{"Idempotency-Key": key}}
+		for k, v := range req.Headers {
+			rec.Extra[k] = v
+		}
 		for _, t := range req.Tags {
 			if t.Name == "comms_message_id" {
 				rec.MessageID = t.Value

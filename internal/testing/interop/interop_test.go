@@ -89,6 +89,13 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// unsubscribeHeaders are what the worker gives an email in a category its recipient may leave
+// (unsubscribe.Links): each adapter must deliver them as they are.
+var unsubscribeHeaders = map[string]string{
+	"List-Unsubscribe":      "<https://hooks.acme.example/u/eyJ0ZW5fYSJd.v1.c2lnbmF0dXJl>",
+	"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+
 func TestSESAdapterAgainstAWSSESv2Local(t *testing.T) {
 	t.Parallel()
 	bin := emulator(t, "aws-ses-v2-local")
@@ -103,7 +110,7 @@ func TestSESAdapterAgainstAWSSESv2Local(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := a.Send(context.Background(), provider.Message{ID: "msg_interop", Channel: message.Email, To: "buyer@example.com",
-		Subject: "Grüße from SES", Text: "plain body", HTML: "<p>html body</p>"})
+		Subject: "Grüße from SES", Text: "plain body", HTML: "<p>html body</p>", Headers: unsubscribeHeaders})
 	if err != nil || res.ProviderMessageID == "" {
 		t.Fatalf("send: %+v %v", res, err)
 	}
@@ -119,6 +126,7 @@ func TestSESAdapterAgainstAWSSESv2Local(t *testing.T) {
 				Text string `json:"text"`
 				HTML string `json:"html"`
 			} `json:"body"`
+			Headers []struct{ Name, Value string } `json:"headers"`
 		} `json:"emails"`
 	}
 	getJSON(t, base+"/store", &store)
@@ -132,6 +140,13 @@ func TestSESAdapterAgainstAWSSESv2Local(t *testing.T) {
 	}
 	if e.MessageID != "" && e.MessageID != res.ProviderMessageID {
 		t.Fatalf("message id %q, adapter returned %q", e.MessageID, res.ProviderMessageID)
+	}
+	got := map[string]string{}
+	for _, h := range e.Headers {
+		got[h.Name] = h.Value
+	}
+	if len(got) != 2 || got["List-Unsubscribe"] != unsubscribeHeaders["List-Unsubscribe"] || got["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+		t.Fatalf("emulator received the headers %v", e.Headers)
 	}
 }
 
@@ -152,7 +167,7 @@ func TestSMTPAdapterAgainstMaildev(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := a.Send(context.Background(), provider.Message{ID: "msg_interop", Channel: message.Email, To: "buyer@example.com",
-		Subject: "Grüße — your receipt", Text: "Thanks for your order.", HTML: "<p>Thanks for your <b>order</b>.</p>"})
+		Subject: "Grüße — your receipt", Text: "Thanks for your order.", HTML: "<p>Thanks for your <b>order</b>.</p>", Headers: unsubscribeHeaders})
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
@@ -163,6 +178,7 @@ func TestSMTPAdapterAgainstMaildev(t *testing.T) {
 		HTML      string `json:"html"`
 		From      []struct{ Address, Name string }
 		To        []struct{ Address string }
+		Headers   map[string]string
 	}
 	getJSON(t, web+"/email", &emails)
 	if len(emails) != 1 {
@@ -172,6 +188,9 @@ func TestSMTPAdapterAgainstMaildev(t *testing.T) {
 	if e.Subject != "Grüße — your receipt" || strings.TrimSpace(e.Text) != "Thanks for your order." || !strings.Contains(e.HTML, "<b>order</b>") ||
 		len(e.From) != 1 || e.From[0].Name != "Acme Støre" || e.To[0].Address != "buyer@example.com" || "<"+e.MessageID+">" != res.ProviderMessageID {
 		t.Fatalf("maildev parsed %+v (adapter's Message-ID %s)", e, res.ProviderMessageID)
+	}
+	if e.Headers["list-unsubscribe"] != unsubscribeHeaders["List-Unsubscribe"] || e.Headers["list-unsubscribe-post"] != "List-Unsubscribe=One-Click" {
+		t.Fatalf("maildev parsed the headers %v", e.Headers)
 	}
 
 	// Wrong password: maildev refuses it and the adapter says auth_failed.

@@ -77,6 +77,9 @@ type Options struct {
 	ApplyInterval, EventsInterval time.Duration
 }
 
+// PublicURL is where the stack's emails say the public receiver is (unsubscribe links).
+const PublicURL = "https://hooks.comms.test"
+
 // TestKeys is the stack's key ring.
 const TestKeys = "v1:dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY="
 
@@ -238,6 +241,7 @@ func (s *Stack) StartWorker(cfg worker.Config) *Worker {
 		Fold:    50 * time.Millisecond,
 		Pricer:  pricer.Config{Interval: 20 * time.Millisecond, Delay: time.Millisecond, Retry: 50 * time.Millisecond},
 		Events:  events.Config{Interval: s.eventsEvery},
+		Ring:    s.Ring, PublicURL: PublicURL,
 	})
 	if err != nil {
 		s.tb.Fatal(err)

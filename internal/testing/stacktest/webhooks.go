@@ -88,7 +88,7 @@ func (s *Stack) StartWebhook() *Webhook {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: tracing.Handler(srv, "webhook"), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
+	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: tracing.Handler(app.WebhookHandler(srv, s.Store, s.Ring, s.Log), "webhook"), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: app.MaxHeaderBytes}}
 	hs.Start()
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

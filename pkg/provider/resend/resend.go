@@ -117,7 +117,7 @@ type ErrorBody struct {
 // Send posts one email. The message id is sent as Resend's Idempotency-Key, so a retry after a
 // lost response does not send the email twice.
 func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {
-	e := Email{From: m.SenderOr(a.sender.From), To: []string{m.To}, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	e := Email{From: m.SenderOr(a.sender.From), To: []string{m.To}, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Headers: m.Headers}
 	if m.ID != "" {
 		e.Tags = []Tag{{Name: "comms_message_id", Value: m.ID}}
 	}

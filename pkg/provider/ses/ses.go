@@ -169,6 +169,9 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 			Body:    body,
 		}},
 	}
+	for _, h := range m.SortedHeaders() {
+		in.Content.Simple.Headers = append(in.Content.Simple.Headers, types.MessageHeader{Name: aws.String(h[0]), Value: aws.String(h[1])})
+	}
 	if m.ID != "" {
 		// Tags travel with SES events, so a callback can be matched even without the message id.
 		in.EmailTags = []types.MessageTag{{Name: aws.String("comms_message_id"), Value: aws.String(m.ID)}}

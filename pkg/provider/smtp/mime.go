@@ -33,6 +33,12 @@ func Build(from *mail.Address, m provider.Message, now time.Time) (msgID string,
 			return "", nil, errHeaderInjection
 		}
 	}
+	extra := m.SortedHeaders()
+	for _, kv := range extra {
+		if strings.ContainsAny(kv[0]+kv[1], "\r\n") || strings.ContainsAny(kv[0], ": ") {
+			return "", nil, errHeaderInjection
+		}
+	}
 	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	local := m.ID
 	if local == "" {
@@ -49,6 +55,9 @@ func Build(from *mail.Address, m provider.Message, now time.Time) (msgID string,
 	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	h("Date", now.UTC().Format(time.RFC1123Z))
 	h("Message-ID", msgID)
+	for _, kv := range extra {
+		h(kv[0], kv[1])
+	}
 	h("MIME-Version", "1.0")
 
 	part := func(w *multipart.Writer, ctype, body string) error {

@@ -91,6 +91,8 @@ func TestBuildRefusesHeaderInjection(t *testing.T) {
 		"subject":   {To: "a@example.com", Subject: "hi\r\nBcc: victim@example.com", Text: "x"},
 		"recipient": {To: "a@example.com\r\nBcc: victim@example.com", Subject: "hi", Text: "x"},
 		"id":        {ID: "msg\nX-Evil: 1", To: "a@example.com", Subject: "hi", Text: "x"},
+		"header":    {To: "a@example.com", Subject: "hi", Text: "x", Headers: map[string]string{"List-Unsubscribe": "<https://x>\r\nBcc: victim@example.com"}},
+		"name":      {To: "a@example.com", Subject: "hi", Text: "x", Headers: map[string]string{"Bcc: victim@example.com\r\nX": "1"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, out, err := smtp.Build(from, m, time.Now()); err == nil {
