@@ -157,8 +157,8 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 			f.Recipient = v
 		case "reason":
 			f.Reason = v
-			if v != "bounce" && v != "complaint" && v != "manual" {
-				return `must be "bounce", "complaint" or "manual"`, true
+			if v != "bounce" && v != "complaint" && v != "manual" && v != "stop" {
+				return `must be "bounce", "complaint", "manual" or "stop"`, true
 			}
 		default:
 			return "", false

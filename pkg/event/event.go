@@ -26,6 +26,9 @@ const (
 	Clicked     = TypePrefix + "clicked"
 	Canceled    = TypePrefix + "canceled"
 	Replayed    = TypePrefix + "replayed"
+	// Received: a person sent a message to one of the tenant's numbers (an inbound SMS); the
+	// data's recipient is who sent it.
+	Received = TypePrefix + "received"
 )
 
 // Account event types: changes to a tenant's setup rather than to a message. The subject is the
@@ -55,7 +58,7 @@ const (
 
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
-	Canceled, Replayed, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
+	Canceled, Replayed, Received, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
 	RecipientErased, PreferenceUpdated}
 
 // Event is one CloudEvent.
@@ -144,7 +147,7 @@ func MessageType(status, source string) (string, bool) {
 			return Replayed, true
 		}
 		return Accepted, true
-	case "scheduled", "sent", "delivered", "failed", "undelivered", "bounced", "complained", "opened", "clicked", "canceled":
+	case "scheduled", "sent", "delivered", "failed", "undelivered", "bounced", "complained", "opened", "clicked", "canceled", "received":
 		return TypePrefix + status, true
 	}
 	return "", false

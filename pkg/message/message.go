@@ -34,10 +34,17 @@ const (
 	Bounced     Status = "bounced"
 	Complained  Status = "complained" // the recipient marked it as spam
 	Canceled    Status = "canceled"   // canceled while scheduled; never sent
+	Received    Status = "received"   // an inbound message: a person sent it to one of the tenant's numbers
+)
+
+// Directions: a message comms sent, or one a person sent to a tenant.
+const (
+	Outbound = "outbound"
+	Inbound  = "inbound"
 )
 
 // Statuses lists every status in rank order.
-var Statuses = []Status{Scheduled, Queued, Sending, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Canceled}
+var Statuses = []Status{Scheduled, Queued, Sending, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Canceled, Received}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool { return s.Rank() >= 0 }
@@ -56,7 +63,7 @@ func (s Status) Rank() int {
 		return 3
 	case Delivered:
 		return 4
-	case Failed, Undelivered, Bounced, Complained, Canceled:
+	case Failed, Undelivered, Bounced, Complained, Canceled, Received:
 		return terminalRank
 	}
 	return -1
@@ -131,6 +138,7 @@ type Message struct {
 	Channel           Channel           `json:"channel"`
 	To                string            `json:"to"`
 	RecipientID       string            `json:"recipient,omitempty"` // the profile it was sent to, if any
+	Direction         string            `json:"direction"`           // outbound, or inbound (To is then the person who sent it)
 	From              string            `json:"from,omitempty"`
 	Subject           string            `json:"subject,omitempty"`
 	Text              string            `json:"text,omitempty"`

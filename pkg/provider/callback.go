@@ -73,3 +73,21 @@ func Truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// InboundMessage is a message a person sent to one of a config's numbers, normalized.
+type InboundMessage struct {
+	ProviderMessageID string // the provider's id: what deduplicates its retries
+	From, To          string // the person, and the config's number it was sent to
+	Text              string
+	Payload           []byte // the request as received, JSON
+}
+
+// InboundReceiver verifies and parses a provider's inbound-message webhook, as its Callbacks do
+// its status callbacks (the same errors); a provider type whose Callbacks implement it takes
+// inbound messages at /webhooks/{type}/{provider_id}/inbound.
+type InboundReceiver interface {
+	ReceiveInbound(ctx context.Context, req CallbackRequest) ([]InboundMessage, error)
+	// InboundAnswer is the body and content type the provider expects in return (Twilio: an
+	// empty TwiML response, so that nothing is sent back).
+	InboundAnswer() (contentType string, body []byte)
+}

@@ -52,6 +52,7 @@ type Options struct {
 type Store interface {
 	GetProviderConfigByID(ctx context.Context, id string) (domain.ProviderConfig, error)
 	InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bool, error)
+	RecordInbound(ctx context.Context, in store.Inbound) (id string, dup bool, err error)
 }
 
 // Server is the receiver.
@@ -106,6 +107,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, opts Options) (*Server, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	handle("POST /webhooks/{type}/{provider_id}", s.receive)
+	handle("POST /webhooks/{type}/{provider_id}/inbound", s.receiveInbound)
 	s.mux.Handle("/", metrics.Route("webhook", "unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no callback receiver at this path")
 	})))

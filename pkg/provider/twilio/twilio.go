@@ -301,3 +301,10 @@ func AuthToken(credentials []byte) string {
 	_ = json.Unmarshal(credentials, &c)
 	return c.AuthToken
 }
+
+// AccountSID is a stored config's account, which an incoming message names.
+func AccountSID(credentials []byte) string {
+	var c Credentials
+	_ = json.Unmarshal(credentials, &c)
+	return c.AccountSID
+}

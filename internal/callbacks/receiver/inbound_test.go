@@ -1,0 +1,152 @@
+package receiver_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/testing/fakeprovider"
+	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/event"
+	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
+)
+
+// A person's SMS to a tenant's Twilio number, signed by Twilio, is kept as an inbound message
+// (in the list and by id, with its timeline) and published as comms.message.received; STOP
+// suppresses the sender (reason stop) and START lifts it; HELP changes nothing; Twilio's retry of
+// one message is recorded once; an unsigned request, or one for another account, changes nothing.
+func TestInboundSMS(t *testing.T) {
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	t.Cleanup(tw.Close)
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
+	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
+	s.StartDeliverer(webhooks.Config{})
+	hook := s.StartWebhook()
+	_, key := s.Tenant()
+	var mu sync.Mutex
+	var received []event.Event
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev event.Event
+		if json.NewDecoder(r.Body).Decode(&ev) == nil && ev.Type == event.Received {
+			mu.Lock()
+			received = append(received, ev)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(rcv.Close)
+	if resp := s.Do("POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("endpoint: %d", resp.StatusCode)
+	}
+	cfg := s.TwilioConfig(key, tw)
+	inboundURL := hook.URL + "/webhooks/twilio/" + cfg + "/inbound"
+	const person = "+14155550177"
+	form := func(sid, from, body string) url.Values {
+		return url.Values{"AccountSid": {tw.AccountSID}, "MessageSid": {sid}, "SmsSid": {sid}, "From": {from}, "To": {"+14155550100"},
+			"Body": {body}, "NumMedia": {"0"}, "ApiVersion": {"2010-04-01"}}
+	}
+	post := func(f url.Values, token string) (int, string) {
+		t.Helper()
+		resp, err := fakeprovider.PostTwilioCallback(http.DefaultClient, inboundURL, token, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	inbound := func() []message.Message {
+		t.Helper()
+		var page struct{ Data []message.Message }
+		if resp := s.Do("GET", "/v1/messages?status=received", key, nil, nil, &page); resp.StatusCode != 200 {
+			t.Fatalf("list: %d", resp.StatusCode)
+		}
+		return page.Data
+	}
+	suppression := func() string {
+		t.Helper()
+		var page struct{ Data []api.Suppression }
+		s.Do("GET", "/v1/suppressions?channel=sms&recipient="+url.QueryEscape(person), key, nil, nil, &page)
+		if len(page.Data) == 0 {
+			return ""
+		}
+		return page.Data[0].Reason
+	}
+	send := func() int {
+		return s.Do("POST", "/v1/messages", key, message.Request{Channel: message.SMS, To: person, Text: "hi"}, nil, nil).StatusCode
+	}
+
+	if status, body := post(form("SM00000000000000000000000000000001", person, "Hello there"), tw.AuthToken); status != 200 || !strings.Contains(body, "<Response></Response>") {
+		t.Fatalf("inbound: %d %s", status, body)
+	}
+	if status, _ := post(form("SM00000000000000000000000000000001", person, "Hello there"), tw.AuthToken); status != 200 {
+		t.Fatalf("Twilio's retry: %d", status)
+	}
+	got := inbound()
+	if len(got) != 1 {
+		t.Fatalf("%d inbound messages, want 1 (the retry recorded once)", len(got))
+	}
+	var m message.Message
+	if resp := s.Do("GET", "/v1/messages/"+got[0].ID, key, nil, nil, &m); resp.StatusCode != 200 || m.Direction != message.Inbound || m.To != person ||
+		m.From != "+14155550100" || m.Text != "Hello there" || m.ProviderConfigID != cfg || m.ProviderMessageID != "SM00000000000000000000000000000001" ||
+		len(m.Events) != 1 || m.Events[0].Status != message.Received {
+		t.Fatalf("the inbound message: %d %+v", resp.StatusCode, m)
+	}
+
+	post(form("SM00000000000000000000000000000002", person, "Stop"), tw.AuthToken)
+	if r := suppression(); r != "stop" || send() != 422 {
+		t.Fatalf("after STOP: suppression %q", r)
+	}
+	post(form("SM00000000000000000000000000000003", person, "help"), tw.AuthToken)
+	if r := suppression(); r != "stop" {
+		t.Fatalf("after HELP: suppression %q", r)
+	}
+	post(form("SM00000000000000000000000000000004", person, "START"), tw.AuthToken)
+	if r := suppression(); r != "" || send() != 202 {
+		t.Fatalf("after START: suppression %q", r)
+	}
+
+	// unsigned, or signed for another account: refused, nothing kept
+	if status, _ := post(form("SM00000000000000000000000000000005", person, "STOP"), "another-token-0123456789abcdef01"); status != 401 {
+		t.Fatalf("a wrong signature: %d", status)
+	}
+	other := form("SM00000000000000000000000000000006", person, "STOP")
+	other.Set("AccountSid", "AC"+strings.Repeat("0", 32))
+	if status, _ := post(other, tw.AuthToken); status != 401 {
+		t.Fatalf("another account: %d", status)
+	}
+	if n := len(inbound()); n != 4 || suppression() != "" {
+		t.Fatalf("%d inbound messages, suppression %q after refused requests", n, suppression())
+	}
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(received)
+		var first event.Event
+		if n > 0 {
+			first = received[0]
+		}
+		mu.Unlock()
+		if n >= 4 {
+			if first.Data.Recipient != person || first.Data.Channel != "sms" {
+				t.Fatalf("comms.message.received: %+v", first)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d comms.message.received delivered, want 4", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
