@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -183,37 +181,14 @@ func TestPreferenceChangesAreEvents(t *testing.T) {
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	s.StartDeliverer(webhooks.Config{})
 	tid, key := s.Tenant()
-	var mu sync.Mutex
-	var got []event.Event
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev event.Event
-		if json.NewDecoder(r.Body).Decode(&ev) == nil && ev.Type == event.PreferenceUpdated {
-			mu.Lock()
-			got = append(got, ev)
-			mu.Unlock()
-		}
-	}))
-	t.Cleanup(rcv.Close)
-	mustDo(t, s, 201, "POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL}, &api.WebhookEndpoint{})
+	sink := s.EventSink(key, event.PreferenceUpdated)
 	mustDo(t, s, 201, "POST", "/v1/categories", key, map[string]any{"key": "news", "name": "News", "default": "out"}, &api.Category{})
 	mustDo(t, s, 201, "PUT", "/v1/recipients/u_1", key, map[string]any{"email": "ada@example.com"}, &api.Recipient{})
 	body := map[string]any{"categories": map[string]any{"news": map[string]any{"email": true}}}
 	mustDo(t, s, 200, "PUT", "/v1/recipients/u_1/preferences", key, body, &api.Preferences{})
 	mustDo(t, s, 200, "PUT", "/v1/recipients/u_1/preferences", key, body, &api.Preferences{}) // the same: no change
 	mustDo(t, s, 200, "PUT", "/v1/preferences?address=bob@example.com", key, map[string]any{"categories": map[string]any{"news": map[string]any{"email": true}}}, &api.Preferences{})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d comms.preference.updated delivered, want 2", n)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := s.WaitEvents(sink, 2, 20*time.Second)
 	byProfile, byAddress := got[0], got[1]
 	if strings.HasPrefix(byProfile.Subject, "address:") {
 		byProfile, byAddress = byAddress, byProfile

@@ -16,10 +16,12 @@ import (
 
 	"github.com/logicspike/comms/internal/dashboard"
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/browser"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 )
 
 // hostile is provider text that would run script if it were not escaped.
@@ -137,6 +139,18 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal("a message that never existed shows as expired")
 	}
 	tab.Forgive("status of 404") // the two pages answered 404, as they should
+
+	// An SMS a person sent to the tenant's number shows as inbound, with what they wrote.
+	in, _, err := s.Store.RecordInbound(context.Background(), store.Inbound{TenantID: tid, ConfigID: "prv_twilio", ProviderType: "twilio",
+		Message: provider.InboundMessage{ProviderMessageID: "SM1", From: "+14155550177", To: "+14155550100", Text: "What time do you open?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Do("open the inbound message", chromedp.Navigate(s.URL+"/ui/messages/"+in), chromedp.WaitVisible(`#direction`))
+	if got := tab.Get("direction", chromedp.Text(`#direction`)) + " | " + tab.Get("text", chromedp.Text(`#inbound-text`)); got !=
+		"inbound: +14155550177 wrote to +14155550100 | What time do you open?" || !strings.Contains(tab.Get("timeline", chromedp.Text(`.timeline`)), "received") {
+		t.Fatalf("the inbound message shows %q", got)
+	}
 
 	// Signing out ends the session: the overview sends the browser back to sign in.
 	tab.Do("sign out", chromedp.Click(`header button`), chromedp.WaitVisible(`#key`), chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(`#key`))

@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/logicspike/comms/internal/db"
@@ -30,13 +29,7 @@ func (s *Server) receiveInbound(w http.ResponseWriter, r *http.Request) {
 	msgs, err := handler.ReceiveInbound(r.Context(), provider.CallbackRequest{
 		Config: cfg, URL: s.publicURL(r), Header: r.Header, Body: body, Now: s.opts.Now(),
 	})
-	switch {
-	case errors.Is(err, provider.ErrUnverified):
-		s.log.WarnContext(r.Context(), "inbound message failed verification", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
-		s.reject(w, r, typ, http.StatusUnauthorized, "unverified", "the request's signature could not be verified")
-		return
-	case err != nil:
-		s.reject(w, r, typ, http.StatusBadRequest, "malformed", err.Error())
+	if s.refused(w, r, cfg, typ, err) {
 		return
 	}
 	for _, m := range msgs {

@@ -1,13 +1,10 @@
 package receiver_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,20 +31,7 @@ func TestInboundSMS(t *testing.T) {
 	s.StartDeliverer(webhooks.Config{})
 	hook := s.StartWebhook()
 	_, key := s.Tenant()
-	var mu sync.Mutex
-	var received []event.Event
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev event.Event
-		if json.NewDecoder(r.Body).Decode(&ev) == nil && ev.Type == event.Received {
-			mu.Lock()
-			received = append(received, ev)
-			mu.Unlock()
-		}
-	}))
-	t.Cleanup(rcv.Close)
-	if resp := s.Do("POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL}, nil, nil); resp.StatusCode != 201 {
-		t.Fatalf("endpoint: %d", resp.StatusCode)
-	}
+	sink := s.EventSink(key, event.Received)
 	cfg := s.TwilioConfig(key, tw)
 	inboundURL := hook.URL + "/webhooks/twilio/" + cfg + "/inbound"
 	const person = "+14155550177"
@@ -129,24 +113,7 @@ func TestInboundSMS(t *testing.T) {
 		t.Fatalf("%d inbound messages, suppression %q after refused requests", n, suppression())
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(received)
-		var first event.Event
-		if n > 0 {
-			first = received[0]
-		}
-		mu.Unlock()
-		if n >= 4 {
-			if first.Data.Recipient != person || first.Data.Channel != "sms" {
-				t.Fatalf("comms.message.received: %+v", first)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d comms.message.received delivered, want 4", n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if first := s.WaitEvents(sink, 4, 20*time.Second)[0]; first.Data.Recipient != person || first.Data.Channel != "sms" {
+		t.Fatalf("comms.message.received: %+v", first)
 	}
 }

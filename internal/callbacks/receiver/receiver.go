@@ -135,14 +135,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 		Config: cfg, URL: s.publicURL(r), Header: r.Header, Body: body, Now: s.opts.Now(),
 	})
 	switch {
-	case errors.Is(err, provider.ErrUnverified):
-		s.log.WarnContext(r.Context(), "callback failed verification", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
-		s.reject(w, r, typ, http.StatusUnauthorized, "unverified", "the callback's signature could not be verified")
-	case errors.Is(err, provider.ErrUnavailable):
-		s.log.WarnContext(r.Context(), "callback not handled; the provider retries", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
-		s.reject(w, r, typ, http.StatusBadGateway, "unavailable", "the callback could not be handled now; the provider retries")
-	case err != nil:
-		s.reject(w, r, typ, http.StatusBadRequest, "malformed", err.Error())
+	case s.refused(w, r, cfg, typ, err):
 	case len(events) == 0:
 		// a call that reports no delivery (an SNS subscription confirmed or ended)
 		s.log.InfoContext(r.Context(), "callback acknowledged without events", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ)
@@ -151,6 +144,24 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.record(w, r, events)
 	}
+}
+
+// refused answers a provider's request that verification or parsing turned away (err, from a
+// provider.Callbacks or InboundReceiver), and reports whether it did.
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, cfg provider.Config, typ string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, provider.ErrUnverified):
+		s.log.WarnContext(r.Context(), "callback failed verification", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
+		s.reject(w, r, typ, http.StatusUnauthorized, "unverified", "the callback's signature could not be verified")
+	case errors.Is(err, provider.ErrUnavailable):
+		s.log.WarnContext(r.Context(), "callback not handled; the provider retries", "provider_id", cfg.ID, "tenant_id", cfg.TenantID, "provider", typ, "err", err)
+		s.reject(w, r, typ, http.StatusBadGateway, "unavailable", "the callback could not be handled now; the provider retries")
+	default:
+		s.reject(w, r, typ, http.StatusBadRequest, "malformed", err.Error())
+	}
+	return true
 }
 
 // begin reads the body (bounded) and finds the config named in the path, which must be of typ.

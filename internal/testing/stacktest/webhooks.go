@@ -2,6 +2,7 @@ package stacktest
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/event"
 )
 
 // Deliverer is a running webhook Deliverer.
@@ -109,4 +111,46 @@ func (s *Stack) StartWebhook() *Webhook {
 	}
 	s.tb.Cleanup(kill)
 	return &Webhook{URL: url, Server: srv, kill: kill}
+}
+
+// EventSink adds a webhook endpoint for the tenant of key that keeps every event it is sent (a
+// deliverer must be running: StartDeliverer), and returns what it received so far of type typ
+// (every type when typ is "").
+func (s *Stack) EventSink(key, typ string) func() []event.Event {
+	s.tb.Helper()
+	var mu sync.Mutex
+	var got []event.Event
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev event.Event
+		if json.NewDecoder(r.Body).Decode(&ev) == nil && (typ == "" || ev.Type == typ) {
+			mu.Lock()
+			got = append(got, ev)
+			mu.Unlock()
+		}
+	}))
+	s.tb.Cleanup(rcv.Close)
+	if resp := s.Do("POST", "/v1/webhook-endpoints", key, webhooks.Input{URL: rcv.URL}, nil, nil); resp.StatusCode != http.StatusCreated {
+		s.tb.Fatalf("create the event sink's endpoint: %d", resp.StatusCode)
+	}
+	return func() []event.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]event.Event(nil), got...)
+	}
+}
+
+// WaitEvents waits up to d for sink to hold at least n events, and returns them.
+func (s *Stack) WaitEvents(sink func() []event.Event, n int, d time.Duration) []event.Event {
+	s.tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got := sink()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("%d events delivered in %s, want %d", len(got), d, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
