@@ -31,6 +31,9 @@ type Provider struct {
 	CreatedAt    time.Time                  `json:"created_at"`
 	UpdatedAt    time.Time                  `json:"updated_at"`
 	Test         *providerconfig.TestResult `json:"test,omitempty"`
+	// InboundURL is where to point the provider's incoming-message webhook (a Twilio number's
+	// "A message comes in"), for the types that take inbound messages.
+	InboundURL string `json:"inbound_url,omitempty"`
 }
 
 // ProviderView renders a stored config for clients.
@@ -46,6 +49,13 @@ func ProviderView(p domain.ProviderConfig) Provider {
 		out.UnitPrice = &providerconfig.UnitPrice{Amount: p.UnitPrice, Currency: p.UnitCurrency}
 	}
 	return out
+}
+
+// providerView is ProviderView with where its inbound messages go.
+func (s *Server) providerView(p domain.ProviderConfig) Provider {
+	v := ProviderView(p)
+	v.InboundURL = s.Providers.InboundURL(p)
+	return v
 }
 
 type providerTestRequest struct {
@@ -100,7 +110,7 @@ func (s *Server) createProvider(system bool) http.HandlerFunc {
 			s.providerProblem(w, r, err, "create provider config")
 			return
 		}
-		v := ProviderView(p)
+		v := s.providerView(p)
 		v.Test = &res
 		w.Header().Set("Location", r.URL.Path+"/"+p.ID)
 		writeJSON(w, http.StatusCreated, v)
@@ -116,7 +126,7 @@ func (s *Server) listProviders(system bool) http.HandlerFunc {
 		}
 		out := make([]Provider, len(ps))
 		for i, p := range ps {
-			out[i] = ProviderView(p)
+			out[i] = s.providerView(p)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	}
@@ -129,7 +139,7 @@ func (s *Server) getProvider(system bool) http.HandlerFunc {
 			s.providerProblem(w, r, err, "get provider config")
 			return
 		}
-		writeJSON(w, http.StatusOK, ProviderView(p))
+		writeJSON(w, http.StatusOK, s.providerView(p))
 	}
 }
 
@@ -145,7 +155,7 @@ func (s *Server) updateProvider(system bool) http.HandlerFunc {
 			s.providerProblem(w, r, err, "update provider config")
 			return
 		}
-		v := ProviderView(p)
+		v := s.providerView(p)
 		v.Test = res
 		writeJSON(w, http.StatusOK, v)
 	}

@@ -39,6 +39,10 @@ type Service struct {
 	notify      Notifier
 }
 
+// InboundURL is where p's provider should send the messages people write to its numbers ("" when
+// its type takes none, or no public URL is configured).
+func (s *Service) InboundURL(p domain.ProviderConfig) string { return s.reg.InboundURL(p) }
+
 // WithNotifier makes the service announce every change through n.
 func (s *Service) WithNotifier(n Notifier) *Service {
 	s.notify = n

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
@@ -102,6 +103,26 @@ func (r *Registry) Stored(p domain.ProviderConfig) (provider.Adapter, error) {
 		return nil, fmt.Errorf("provider config %s: %w", p.ID, err)
 	}
 	return a, nil
+}
+
+// InboundURL is where the provider of p should send the messages people write to its numbers
+// (the receiver's /webhooks/{type}/{id}/inbound under COMMS_PUBLIC_WEBHOOK_URL); "" when its
+// type takes none, or no public URL is set.
+func (r *Registry) InboundURL(p domain.ProviderConfig) string {
+	if r.env.PublicWebhookURL == "" {
+		return ""
+	}
+	for _, k := range provider.Registrations() {
+		if k.Type != p.Type || k.Callbacks == nil {
+			continue
+		}
+		if c, err := k.Callbacks(r.env); err == nil {
+			if _, ok := c.(provider.InboundReceiver); ok {
+				return strings.TrimRight(r.env.PublicWebhookURL, "/") + "/webhooks/" + p.Type + "/" + p.ID + "/inbound"
+			}
+		}
+	}
+	return ""
 }
 
 // Callbacks returns the callback handler of every type that calls back, by type: the receiver's

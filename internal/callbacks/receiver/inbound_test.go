@@ -26,13 +26,18 @@ func TestInboundSMS(t *testing.T) {
 	t.Parallel()
 	tw := fakeprovider.NewTwilio()
 	t.Cleanup(tw.Close)
-	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL}})
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL, PublicWebhookURL: stacktest.PublicURL}})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
 	s.StartDeliverer(webhooks.Config{})
 	hook := s.StartWebhook()
 	_, key := s.Tenant()
 	sink := s.EventSink(key, event.Received)
 	cfg := s.TwilioConfig(key, tw)
+	var shown api.Provider
+	if resp := s.Do("GET", "/v1/providers/"+cfg, key, nil, nil, &shown); resp.StatusCode != 200 ||
+		shown.InboundURL != stacktest.PublicURL+"/webhooks/twilio/"+cfg+"/inbound" {
+		t.Fatalf("the config's inbound_url: %d %q", resp.StatusCode, shown.InboundURL)
+	}
 	inboundURL := hook.URL + "/webhooks/twilio/" + cfg + "/inbound"
 	const person = "+14155550177"
 	form := func(sid, from, body string) url.Values {
