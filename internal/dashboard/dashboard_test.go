@@ -140,6 +140,32 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	tab.Forgive("status of 404") // the two pages answered 404, as they should
 
+	// Recipients: the categories, the profiles, and a profile's page with its preferences and messages.
+	for _, c := range []map[string]any{{"key": "news", "name": "Newsletter", "kind": "marketing", "default": "out"},
+		{"key": "security", "name": "Security alerts", "default": "in", "required": true}} {
+		if resp := s.Do("POST", "/v1/categories", key, c, nil, nil); resp.StatusCode != 201 {
+			t.Fatalf("category: %d", resp.StatusCode)
+		}
+	}
+	if resp := s.Do("PUT", "/v1/recipients/u_1", key, map[string]any{"email": "grace@example.com", "phone": "+14155550188"}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("profile: %d", resp.StatusCode)
+	}
+	if resp := s.Do("PUT", "/v1/recipients/u_1/preferences", key, map[string]any{"categories": map[string]any{"news": map[string]any{"email": true}}}, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("preferences: %d", resp.StatusCode)
+	}
+	sentTo := s.Send(key, "", message.Request{Channel: message.Email, Recipient: "u_1", Subject: "News", Text: "t", Category: "news"})
+	tab.Do("open the recipients", chromedp.Navigate(s.URL+"/ui/recipients"), chromedp.WaitVisible(`#people`))
+	if got := tab.Get("categories", chromedp.Text(`#categories`)); !strings.Contains(got, "Newsletter") || !strings.Contains(got, "Security alerts") {
+		t.Fatalf("the categories show %q", got)
+	}
+	tab.Do("open a profile", chromedp.Click(`#people a`), chromedp.WaitVisible(`#preferences`))
+	prefs := tab.Get("preferences", chromedp.Text(`#preferences`))
+	if !strings.Contains(prefs, "Newsletter") || !strings.Contains(prefs, "by them") || !strings.Contains(prefs, "Security alerts (required)") ||
+		tab.Count(`#their-messages tbody tr`) != 1 || !strings.Contains(tab.Get("their messages", chromedp.Evaluate[string](`document.querySelector('#their-messages a').pathname`)), sentTo) {
+		t.Fatalf("the profile page: preferences %q, %d messages", prefs, tab.Count(`#their-messages tbody tr`))
+	}
+	tab.Shoot("recipient")
+
 	// An SMS a person sent to the tenant's number shows as inbound, with what they wrote.
 	in, _, err := s.Store.RecordInbound(context.Background(), store.Inbound{TenantID: tid, ConfigID: "prv_twilio", ProviderType: "twilio",
 		Message: provider.InboundMessage{ProviderMessageID: "SM1", From: "+14155550177", To: "+14155550100", Text: "What time do you open?"}})

@@ -24,6 +24,8 @@ func (h *Handler) pagesTable() []page {
 		{"GET /ui/errors", tenant, h.providerErrors},
 		{"GET /ui/messages", tenant, h.messages},
 		{"GET /ui/messages/{id}", tenant, h.message},
+		{"GET /ui/recipients", tenant, h.recipientList},
+		{"GET /ui/recipients/{id}", tenant, h.recipient},
 		{"GET /ui/suppressions", tenant, h.suppressions},
 		{"POST /ui/suppressions", tenant, h.addSuppression},
 		{"POST /ui/suppressions/remove", tenant, h.removeSuppression},
