@@ -114,6 +114,14 @@ func TestPreferencesDecideWhatIsSent(t *testing.T) {
 		}
 	}
 	expect("a default-out category to someone who chose nothing", email("newsletter", "bob@example.com", ""), 422, optedOut)
+	// a template in a category: its sends are in it
+	if f := problemFields(t, s, 422, "POST", "/v1/templates", key, map[string]any{"key": "digest", "name": "Digest", "channel": "email", "category": "promos"}); f["category"] == "" {
+		t.Fatalf("a template in an undeclared category: %v", f)
+	}
+	mustDo(t, s, 201, "POST", "/v1/templates", key, map[string]any{"key": "digest", "name": "Digest", "channel": "email", "category": "newsletter"}, &api.Template{})
+	mustDo(t, s, 201, "POST", "/v1/templates/digest/versions", key, map[string]any{"subject": "News", "text": "All the news"}, &api.TemplateVersion{})
+	mustDo(t, s, 200, "POST", "/v1/templates/digest/versions/1/activate", key, nil, &api.TemplateVersion{})
+	expect("a template send in a default-out category", message.Request{To: "bob@example.com", Template: &message.TemplateRef{Key: "digest"}}, 422, optedOut)
 	expect("a default-in category", email("invites", "bob@example.com", ""), 202, "")
 	expect("an undeclared category", email("promos", "bob@example.com", ""), 422, "https://github.com/logicspike/comms/blob/main/docs/errors.md#validation category")
 

@@ -27,7 +27,21 @@ type Store interface {
 	GetTemplateVersion(ctx context.Context, tenantID, key string, n int) (domain.TemplateVersion, error)
 	ListTemplateVersions(ctx context.Context, tenantID, key string, before, limit int) ([]domain.TemplateVersion, int, error)
 	ActivateTemplateVersion(ctx context.Context, tenantID, key string, n int) (domain.Activation, error)
+	GetCategory(ctx context.Context, tenantID, key string) (domain.Category, error)
 	activeVersions
+}
+
+// checkCategory names what is wrong with a template's category: it is transactional,
+// marketing, or one of the tenant's categories (its messages are then in it).
+func (s *Service) checkCategory(ctx context.Context, tenantID string, c message.Category) (string, error) {
+	if c.BuiltIn() {
+		return "", nil
+	}
+	_, err := s.store.GetCategory(ctx, tenantID, string(c))
+	if errors.Is(err, store.ErrNotFound) {
+		return `must be "transactional", "marketing" or one of this tenant's categories (GET /v1/categories)`, nil
+	}
+	return "", err
 }
 
 // Service manages templates and renders messages from them.
@@ -97,8 +111,10 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain
 	}
 	if in.Category == "" {
 		in.Category = message.Transactional
-	} else if in.Category != message.Transactional && in.Category != message.Marketing {
-		add("category", `must be "transactional" or "marketing"`)
+	} else if msg, err := s.checkCategory(ctx, tenantID, in.Category); err != nil {
+		return domain.Template{}, err
+	} else if msg != "" {
+		add("category", msg)
 	}
 	if in.DefaultLocale == "" {
 		in.DefaultLocale = "en"
@@ -127,8 +143,12 @@ func (s *Service) Update(ctx context.Context, tenantID, key string, p domain.Tem
 			faults = append(faults, message.FieldError{Field: "name", Message: "must be 1-200 bytes"})
 		}
 	}
-	if p.Category != nil && *p.Category != message.Transactional && *p.Category != message.Marketing {
-		faults = append(faults, message.FieldError{Field: "category", Message: `must be "transactional" or "marketing"`})
+	if p.Category != nil {
+		if msg, err := s.checkCategory(ctx, tenantID, *p.Category); err != nil {
+			return domain.Template{}, err
+		} else if msg != "" {
+			faults = append(faults, message.FieldError{Field: "category", Message: msg})
+		}
 	}
 	if p.DefaultLocale != nil {
 		loc, err := CanonicalLocale(*p.DefaultLocale)
