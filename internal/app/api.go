@@ -30,6 +30,7 @@ import (
 	"github.com/logicspike/comms/internal/recipients"
 	"github.com/logicspike/comms/internal/registry"
 	"github.com/logicspike/comms/internal/reports"
+	"github.com/logicspike/comms/internal/senders"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/webhooks"
@@ -50,6 +51,7 @@ type APIParts struct {
 	Sweeper      *sweeper.Config // nil: no sweeper in this process
 	Scheduler    scheduler.Config
 	AuthCacheTTL time.Duration
+	RouteTTL     time.Duration // how long the intake keeps a tenant's configs to check a from
 	TestTimeout  time.Duration // a Save & Test send's bound
 	Webhooks     webhooks.ServiceConfig
 	Limiter      *ratelimit.Limiter // default: on Redis
@@ -79,9 +81,10 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	tmplCache := templates.NewCache(p.Redis, p.Prefix, log)
 	tmpl := templates.New(p.Store, tmplCache, log)
 	cats := categories.New(p.Store, p.Redis, p.Prefix, categories.DefaultTTL, log)
+	from := senders.New(p.Store, p.Redis, p.Prefix, p.RouteTTL, log)
 	in := intake.New(p.Store, intake.NewIdempotencyCache(p.Redis, p.Prefix), p.Publisher, log).WithTemplates(tmpl).
-		WithQuotas(quota.New(p.Redis, p.Prefix, p.Store, log)).WithCategories(cats)
-	notifier := invalidate.NewNotifier(p.Redis, p.Prefix, log)
+		WithQuotas(quota.New(p.Redis, p.Prefix, p.Store, log)).WithCategories(cats).WithSenders(from)
+	notifier := announcer{invalidate.NewNotifier(p.Redis, p.Prefix, log), from}
 	ps := providerconfig.New(p.Store, p.Registry, log, p.TestTimeout).WithNotifier(notifier)
 	p.Webhooks.Notifier = notifier
 	hooks := webhooks.NewService(p.Webhooks, p.Store, p.Registry.Ring(), log)
@@ -102,6 +105,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		runner.Loop("scheduler", scheduler.New(p.Scheduler, p.Store, p.Publisher, log).Run),
 		runner.Loop("template invalidations", tmplCache.Run),
 		runner.Loop("category invalidations", cats.Run),
+		runner.Loop("sender invalidations", from.Run),
 	}
 	if p.Sweeper != nil {
 		loops = append(loops, runner.Loop("sweeper", sweeper.New(*p.Sweeper, p.Store, p.Producer, log).Run))
@@ -118,6 +122,18 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	}
 }
 
+// announcer announces a change of a tenant's configs or settings to every process, dropping
+// this process's own view of them at once rather than when its notice comes back.
+type announcer struct {
+	*invalidate.Notifier
+	senders *senders.Checker
+}
+
+func (a announcer) Changed(ctx context.Context, tenantID string) {
+	a.senders.Changed(tenantID)
+	a.Notifier.Changed(ctx, tenantID)
+}
+
 // API serves the HTTP API on ln until ctx ends. Shutdown order: stop accepting requests and let
 // in-flight ones finish (after the drain delay); flush the intake's batches (records, then
 // publishes) and the keys' last use; stop the sweeper, the scheduler and the listeners; close
@@ -131,6 +147,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 		Producer:     prod,
 		Sweeper:      &sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, LostAfter: cfg.SweepLostAfter},
 		AuthCacheTTL: cfg.AuthCacheTTL,
+		RouteTTL:     cfg.RouteCacheTTL,
 		TestTimeout:  cfg.ProviderTestTimeout,
 		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), AllowPrivate: cfg.AllowPrivateNetwork},
 	})

@@ -10,13 +10,13 @@ package categories
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/invalidate"
+	"github.com/logicspike/comms/internal/platform/tenantcache"
 )
 
 // Channel is the notices' pub/sub channel after the deployment's Redis prefix; the payload is a
@@ -26,9 +26,6 @@ const Channel = "categories-changed"
 // DefaultTTL is how long a process keeps a tenant's categories without a notice.
 const DefaultTTL = 10 * time.Second
 
-// maxEntries bounds the tenants a process keeps.
-const maxEntries = 10_000
-
 // Store reads what the cache holds; *store.Store implements it.
 type Store interface {
 	ListCategories(ctx context.Context, tenantID string) ([]domain.Category, error)
@@ -36,83 +33,36 @@ type Store interface {
 
 // Cache holds tenants' categories by key.
 type Cache struct {
-	store  Store
-	rdb    *redis.Client // nil: no notices to or from other processes
-	prefix string
-	ttl    time.Duration
-	log    *slog.Logger
-
-	mu      sync.Mutex
-	entries map[string]entry
-	gen     uint64 // counts changes seen: a read that started before one is not kept
-}
-
-type entry struct {
-	byKey   map[string]domain.Category
-	expires time.Time
+	store   Store
+	rdb     *redis.Client // nil: no notices to or from other processes
+	prefix  string
+	log     *slog.Logger
+	entries *tenantcache.Cache[map[string]domain.Category]
 }
 
 // New returns a cache reading st, with notices through rdb (nil: this process only).
 func New(st Store, rdb *redis.Client, prefix string, ttl time.Duration, log *slog.Logger) *Cache {
-	return &Cache{store: st, rdb: rdb, prefix: prefix, ttl: ttl, log: log, entries: map[string]entry{}}
+	return &Cache{store: st, rdb: rdb, prefix: prefix, log: log, entries: tenantcache.New[map[string]domain.Category](ttl)}
 }
 
 // Get returns tenantID's categories by key.
 func (c *Cache) Get(ctx context.Context, tenantID string) (map[string]domain.Category, error) {
-	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.entries[tenantID]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.byKey, nil
-	}
-	list, err := c.store.ListCategories(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[string]domain.Category, len(list))
-	for _, x := range list {
-		byKey[x.Key] = x
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == gen {
-		if len(c.entries) >= maxEntries {
-			c.evict(now)
+	return c.entries.Get(ctx, tenantID, "", func(ctx context.Context) (map[string]domain.Category, error) {
+		list, err := c.store.ListCategories(ctx, tenantID)
+		if err != nil {
+			return nil, err
 		}
-		c.entries[tenantID] = entry{byKey: byKey, expires: now.Add(c.ttl)}
-	}
-	return byKey, nil
-}
-
-// evict drops the expired entries, or every entry when none had expired. c.mu is held.
-func (c *Cache) evict(now time.Time) {
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
+		byKey := make(map[string]domain.Category, len(list))
+		for _, x := range list {
+			byKey[x.Key] = x
 		}
-	}
-	if len(c.entries) >= maxEntries {
-		clear(c.entries)
-	}
-}
-
-// drop forgets tenantID's categories ("" : everyone's).
-func (c *Cache) drop(tenantID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	if tenantID == "" {
-		clear(c.entries)
-		return
-	}
-	delete(c.entries, tenantID)
+		return byKey, nil
+	})
 }
 
 // Changed drops tenantID's categories here and tells the other processes to.
 func (c *Cache) Changed(ctx context.Context, tenantID string) {
-	c.drop(tenantID)
+	c.entries.Drop(tenantID)
 	if c.rdb == nil {
 		return
 	}
@@ -130,5 +80,5 @@ func (c *Cache) Run(ctx context.Context) {
 	if c.rdb == nil {
 		return
 	}
-	invalidate.Subscribe(ctx, c.rdb, c.prefix+Channel, c.log, func() { c.drop("") }, c.drop)
+	invalidate.Subscribe(ctx, c.rdb, c.prefix+Channel, c.log, func() { c.entries.Drop("") }, c.entries.Drop)
 }

@@ -43,6 +43,17 @@ func number(v string) any {
 	return v
 }
 
+// list is v, typed comma-separated, as the JSON array of its non-empty items.
+func list(v string) []string {
+	out := []string{}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 // failCall shows an API answer the page cannot do without.
 func (h *Handler) failCall(w http.ResponseWriter, r *http.Request, prob *api.Problem, err error) {
 	if err == nil && prob.Status == http.StatusNotFound {

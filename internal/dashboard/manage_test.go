@@ -45,7 +45,7 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	saveAndTest := func(name, sid, token string) {
 		tab.Do("fill the Twilio form and Save & Test", chromedp.SetValue(`#twilio-name`, name), chromedp.SetValue(`#twilio-account_sid`, sid),
 			chromedp.SendKeys(`#twilio-auth_token`, token), chromedp.SetValue(`#twilio-sender-from`, "+14155550100"),
-			chromedp.SetValue(`#twilio-test`, "+14155550199"))
+			chromedp.SetValue(`#twilio-sender-senders`, " +14155550123, Acme ,"), chromedp.SetValue(`#twilio-test`, "+14155550199"))
 		tab.Press("Save & Test", `#add-twilio button[type=submit]`, `main`)
 	}
 	saveAndTest("my twilio", tw.AccountSID, strings.Repeat("0", 32))
@@ -66,6 +66,9 @@ func TestProvidersSuppressionsAndUsageInChromium(t *testing.T) {
 	got := listProviders(t, s, key, "/v1/providers")
 	if len(got) != 1 || !strings.Contains(row, "my twilio") || !strings.Contains(row, got[0].Mask) || !strings.Contains(row, "healthy") || strings.Contains(tab.Get("page", chromedp.Text(`main`)), tw.AuthToken) {
 		t.Fatalf("after Save & Test: row %q, configs %+v", row, got)
+	}
+	if !strings.Contains(string(got[0].Sender), `"senders":["+14155550123","Acme"]`) {
+		t.Fatalf("the other senders typed comma-separated are stored as %s", got[0].Sender)
 	}
 	tab.Shoot("providers")
 

@@ -107,6 +107,8 @@ func object(r *http.Request, prefix string, fields []provider.FormField, values 
 		case v == "":
 		case f.Number:
 			out[f.Name] = number(v)
+		case f.List:
+			out[f.Name] = list(v)
 		default:
 			out[f.Name] = v
 		}

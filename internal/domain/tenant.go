@@ -6,6 +6,7 @@ package domain
 
 import (
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -50,6 +51,13 @@ const (
 // HistoryExpired reports whether something made at is past the tenant's history retention at now.
 func (t Tenant) HistoryExpired(at, now time.Time) bool {
 	return at.Before(now.Add(-time.Duration(t.HistoryRetentionSeconds) * time.Second))
+}
+
+// MayUse reports whether a message of the tenant's in a category of kind (transactional or
+// marketing) may be sent through cfg: its own configs always, the system defaults when the
+// tenant falls back to them for that kind.
+func (t Tenant) MayUse(cfg ProviderConfig, kind message.Category) bool {
+	return cfg.TenantID != "" || t.AllowSystemFallback && slices.Contains(t.FallbackCategories, string(kind))
 }
 
 // TenantStatus is whether a tenant may act.

@@ -76,7 +76,7 @@ func (s *Service) SubmitBatch(ctx context.Context, t domain.Tenant, idemKey stri
 		if content += len(req.Subject) + len(req.Text) + len(req.HTML); content > MaxBatchContentBytes {
 			return nil, ErrBatchTooLarge
 		}
-		pref, err := s.preferenceCheck(ctx, tenantID, req)
+		pref, err := s.admit(ctx, tenantID, req)
 		var verr *message.ValidationError
 		if errors.As(err, &verr) {
 			out[i].Err = err

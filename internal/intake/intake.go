@@ -27,6 +27,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/quota"
+	"github.com/logicspike/comms/internal/senders"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
@@ -83,6 +84,7 @@ type Service struct {
 	store     Store
 	templates Renderer          // nil: template sends are refused
 	cats      *categories.Cache // nil: only the built-in categories
+	senders   *senders.Checker  // nil: a message's own from is not checked
 	quotas    *quota.Counter    // nil: quotas are not enforced
 	idem      *IdempotencyCache // nil: no fast path
 	pub       Publisher
@@ -132,6 +134,13 @@ func (s *Service) WithTemplates(r Renderer) *Service {
 // their recipients' preferences.
 func (s *Service) WithCategories(c *categories.Cache) *Service {
 	s.cats = c
+	return s
+}
+
+// WithSenders has s refuse a message whose own from none of its tenant's provider configs may
+// send from, checked through c.
+func (s *Service) WithSenders(c *senders.Checker) *Service {
+	s.senders = c
 	return s
 }
 
@@ -201,7 +210,7 @@ func (s *Service) Submit(ctx context.Context, t domain.Tenant, idemKey string, r
 		}
 	}
 
-	pref, err := s.preferenceCheck(ctx, tenantID, req)
+	pref, err := s.admit(ctx, tenantID, req)
 	if err != nil {
 		return Accepted{}, err
 	}

@@ -119,28 +119,54 @@ func renderedFaults(err error) error {
 	return out
 }
 
-// preferenceCheck is what decides, as req is recorded, whether its recipient wants it: nothing
-// for the built-in categories and the tenant's required ones, else the category's key and
-// default. A category the tenant has not declared is refused, naming category.
-func (s *Service) preferenceCheck(ctx context.Context, tenantID string, req message.Request) (*store.PreferenceCheck, error) {
-	if req.Category.BuiltIn() {
-		return nil, nil
+// admit holds a prepared req to its tenant's policies: its category must be one the tenant has,
+// and its own from one of the senders its provider configs may use. It returns what decides, as
+// req is recorded, whether its recipient wants it (nil: nothing to check).
+func (s *Service) admit(ctx context.Context, tenantID string, req message.Request) (*store.PreferenceCheck, error) {
+	kind, pref, err := s.category(ctx, tenantID, req.Category)
+	if err != nil {
+		return nil, err
+	}
+	if req.From == "" || s.senders == nil {
+		return pref, nil
+	}
+	ok, err := s.senders.Allows(ctx, tenantID, req.Channel, kind, req.From)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("check from: %w", err)
+	case !ok && req.Channel == message.Email:
+		return nil, &message.ValidationError{Fields: []message.FieldError{{Field: "from",
+			Message: "is on a domain none of this tenant's email provider configs may send from: use the domain of a config's sender.from, or add it to a config's sender.domains"}}}
+	case !ok:
+		return nil, &message.ValidationError{Fields: []message.FieldError{{Field: "from",
+			Message: fmt.Sprintf("is not a sender of this tenant's %s provider configs: use a config's sender.from, or add it to a config's sender.senders", req.Channel)}}}
+	}
+	return pref, nil
+}
+
+// category is the kind (transactional or marketing) of a message in category c, and what
+// decides whether its recipient wants it: nothing for the built-in categories and the tenant's
+// required ones, else the category's key and default. A category the tenant has not declared
+// is refused, naming category.
+func (s *Service) category(ctx context.Context, tenantID string, c message.Category) (message.Category, *store.PreferenceCheck, error) {
+	if c.BuiltIn() {
+		return c, nil, nil
 	}
 	unknown := &message.ValidationError{Fields: []message.FieldError{{Field: "category",
 		Message: "names no category of this tenant: declare it with POST /v1/categories, or use transactional or marketing"}}}
 	if s.cats == nil {
-		return nil, unknown
+		return "", nil, unknown
 	}
 	cats, err := s.cats.Get(ctx, tenantID)
 	if err != nil {
-		return nil, fmt.Errorf("read categories: %w", err)
+		return "", nil, fmt.Errorf("read categories: %w", err)
 	}
-	c, ok := cats[string(req.Category)]
+	cat, ok := cats[string(c)]
 	switch {
 	case !ok:
-		return nil, unknown
-	case c.Required:
-		return nil, nil
+		return "", nil, unknown
+	case cat.Required:
+		return cat.Kind, nil, nil
 	}
-	return &store.PreferenceCheck{Category: c.Key, DefaultIn: c.DefaultIn}, nil
+	return cat.Kind, &store.PreferenceCheck{Category: cat.Key, DefaultIn: cat.DefaultIn}, nil
 }

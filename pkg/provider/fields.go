@@ -83,14 +83,12 @@ func (f *Fields) Clean(field, s string) bool {
 	return true
 }
 
+// jsonFieldNames is the set of keys encoding/json reads into v, a pointer to a struct: its
+// exported fields' JSON names (omitempty ones included).
 func jsonFieldNames(v any) map[string]bool {
-	// Round-trip the zero value: the set of keys encoding/json would write is the set it reads.
 	out := map[string]bool{}
-	b, _ := json.Marshal(v)
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(b, &m)
-	for k := range m {
-		out[k] = true
+	for _, f := range FormFields(v) {
+		out[f.Name] = true
 	}
 	return out
 }

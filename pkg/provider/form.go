@@ -18,6 +18,7 @@ type FormField struct {
 	Secret   bool
 	Optional bool
 	Number   bool // a JSON number rather than a string
+	List     bool // a JSON array of strings, typed comma-separated
 	Hint     string
 }
 
@@ -38,7 +39,8 @@ func FormFields(v any) []FormField {
 		if !sf.IsExported() || name == "" || name == "-" {
 			continue
 		}
-		f := FormField{Name: name, Label: name, Number: sf.Type.Kind() >= reflect.Int && sf.Type.Kind() <= reflect.Float64}
+		k := sf.Type.Kind()
+		f := FormField{Name: name, Label: name, Number: k >= reflect.Int && k <= reflect.Float64, List: k == reflect.Slice}
 		for j, part := range strings.Split(sf.Tag.Get("form"), ";") {
 			switch hint, isHint := strings.CutPrefix(part, "hint="); {
 			case j == 0 && part != "":

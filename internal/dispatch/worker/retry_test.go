@@ -357,32 +357,6 @@ func TestWaitingRetryIsMarkedPublishedBeforeTheWorkerStops(t *testing.T) {
 	}
 }
 
-// TestAMessagesFromIsWhatTheProviderSends: a message's own from (docs/providers.md) is the sender
-// the provider is asked to use, and what the tenant reads back; without one, the config's.
-func TestAMessagesFromIsWhatTheProviderSends(t *testing.T) {
-	t.Parallel()
-	s, tw := twilioStack(t)
-	s.StartWorker(fast)
-	tid, key := ownOnly(t, s)
-	addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
-	own := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550301", From: "+14155550123", Text: "from its own number"})
-	plain := s.Send(key, "", message.Request{Channel: message.SMS, To: "+14155550302", Text: "from the config's"})
-	s.WaitAllFinal(30 * time.Second)
-	sentFrom := map[string]string{}
-	for _, r := range tw.Received() {
-		sentFrom[r.To] = r.From
-	}
-	if sentFrom["+14155550301"] != "+14155550123" || sentFrom["+14155550302"] != "+14155550001" {
-		t.Fatalf("the provider was asked to send from %v", sentFrom)
-	}
-	if m := getMessage(t, s, tid, own); m.Status != message.Sent || m.From != "+14155550123" {
-		t.Fatalf("the tenant reads %s from %q", m.Status, m.From)
-	}
-	if m := getMessage(t, s, tid, plain); m.Status != message.Sent {
-		t.Fatalf("the message without a from: %s", m.Status)
-	}
-}
-
 // TestARecipientWhoRepliedStopIsSuppressedWhenTwilioRefusesTheSend: Twilio refuses a send to a
 // recipient who replied STOP with 21610 at once, with no callback to follow; the recipient joins
 // the tenant's suppression list all the same (docs/api.md), so the next send is refused at intake.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,8 +24,9 @@ type Factory func(cfg domain.ProviderConfig) (Sender, error)
 
 // Route is a config chosen to send a message, with its adapter.
 type Route struct {
-	Config domain.ProviderConfig
-	Sender Sender
+	Config     domain.ProviderConfig
+	Sender     Sender
+	allowsFrom func(from string) bool // the config's rule for a message's own from
 }
 
 // RouteStore is what the router reads; *store.Store implements it.
@@ -65,6 +65,21 @@ type Plan struct {
 	Routes      []Route
 	MaxAttempts int
 	MaxRetryAge time.Duration
+}
+
+// For returns the routes that may send a message whose own from is from (all of them for a
+// message without one): a failover never sends from an address its config may not use.
+func (p Plan) For(from string) []Route {
+	if from == "" {
+		return p.Routes
+	}
+	var out []Route
+	for _, r := range p.Routes {
+		if r.allowsFrom == nil || r.allowsFrom(from) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // NewRouter returns a router building adapters with factory.
@@ -108,10 +123,9 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 			return Plan{}, fmt.Errorf("load category %s: %w", category, err)
 		}
 	}
-	mayFallBack := tenant.AllowSystemFallback && slices.Contains(tenant.FallbackCategories, string(kind))
 	var routes []Route
 	for _, c := range cfgs {
-		if c.TenantID == "" && !mayFallBack {
+		if !tenant.MayUse(c, kind) {
 			continue // this tenant's policy keeps the message on its own accounts
 		}
 		s, err := r.sender(c)
@@ -121,7 +135,7 @@ func (r *Router) Plan(ctx context.Context, tenantID string, channel message.Chan
 			r.log.Error("provider config unusable; skipping it", "tenant_id", tenantID, "provider_id", c.ID, "type", c.Type, "err", err)
 			continue
 		}
-		routes = append(routes, Route{Config: c, Sender: s})
+		routes = append(routes, Route{Config: c, Sender: s, allowsFrom: provider.FromRuleOf(c.Type, c.Sender)})
 	}
 	plan := Plan{Routes: routes, MaxAttempts: tenant.MaxAttempts, MaxRetryAge: time.Duration(tenant.MaxRetryAgeSeconds) * time.Second}
 	r.mu.Lock()

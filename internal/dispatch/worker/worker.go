@@ -274,10 +274,17 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		log.WarnContext(ctx, "no provider", "channel", c.Channel)
 		return out, true
 	}
+	routes := plan.For(c.From)
+	if len(routes) == 0 {
+		// Intake refuses such a from; this one was accepted before its configs changed.
+		out.Status, out.ErrorCode = message.Failed, string(provider.InvalidSender)
+		out.ErrorMessage = fmt.Sprintf("no %s provider config of this tenant may send from %q any more; add its domain or number to a config's sender", c.Channel, c.From)
+		return out, true
+	}
 
 	var last *provider.Error
 	var tried []string
-	for i, route := range plan.Routes {
+	for i, route := range routes {
 		rlog := log.With("provider", route.Config.Type, "provider_id", route.Config.ID)
 		out.ProviderConfigID, out.ProviderType = route.Config.ID, route.Config.Type
 		reg, _ := provider.Lookup(route.Config.Type)
@@ -320,7 +327,7 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 			rlog.InfoContext(ctx, "send failed", "code", last.Code, "permanent", last.Permanent, "err", last)
 		}
 		tried = append(tried, route.Config.ID)
-		if !failsOver(last.Code) || i == len(plan.Routes)-1 {
+		if !failsOver(last.Code) || i == len(routes)-1 {
 			break
 		}
 		rlog.InfoContext(ctx, "failing over to the next provider", "code", last.Code)

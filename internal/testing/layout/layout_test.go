@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"internal/domain"},
 	{"internal/platform/", "internal/db", "internal/batch"},
 	{"internal/store", "internal/queue"},
-	{"internal/registry", "internal/templates", "internal/quota", "internal/categories", "internal/unsubscribe"},
+	{"internal/registry", "internal/templates", "internal/quota", "internal/categories", "internal/unsubscribe", "internal/senders"},
 	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/webhooks", "internal/providerconfig",
 		"internal/accounts", "internal/recipients", "internal/reports", "internal/retention"},
 	{"internal/api", "internal/dashboard"},

@@ -181,6 +181,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		Producer: s.Producer, Publisher: opts.Publisher, Sweeper: sweep,
 		Scheduler:    scheduler.Config{Interval: 20 * time.Millisecond},
 		AuthCacheTTL: opts.AuthCacheTTL,
+		RouteTTL:     s.routeTTL,
 		TestTimeout:  10 * time.Second,
 		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true, Timeout: opts.WebhookTimeout},
 		Limiter:      s.limiter,

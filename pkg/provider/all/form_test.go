@@ -28,9 +28,12 @@ func TestFormFieldsAreTheFieldsAdaptersRead(t *testing.T) {
 				if f.Label == f.Name || f.Label == "" {
 					t.Errorf("%s: %s has no label", r.Type, f.Name)
 				}
-				if f.Number {
+				switch {
+				case f.Number:
 					m[f.Name] = 1
-				} else {
+				case f.List:
+					m[f.Name] = []string{"x"}
+				default:
 					m[f.Name] = "x"
 				}
 			}

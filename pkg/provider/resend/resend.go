@@ -42,7 +42,14 @@ type Credentials struct {
 
 // Sender is the From address on a domain verified in Resend.
 type Sender struct {
-	From string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	From    string   `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	Domains []string `json:"domains,omitempty" form:"Verified domains;optional;hint=other domains a message's own from may use, comma-separated"`
+}
+
+// AllowsFrom reports whether a message may name from as its sender: an address on the domain of
+// the config's from or on one of its verified domains.
+func (s Sender) AllowsFrom(from string) bool {
+	return provider.EmailFromAllowed(from, s.From, s.Domains)
 }
 
 // Adapter is one Resend config.
@@ -70,6 +77,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 			f.Add("credentials.webhook_secret", "is not a Resend webhook signing secret: %v", err)
 		}
 	}
+	f.Domains("sender.domains", a.sender.Domains)
 	if f.Required("sender.from", a.sender.From) {
 		if _, err := mail.ParseAddress(a.sender.From); err != nil {
 			f.Add("sender.from", "must be an email address such as \"Acme <noreply@acme.example>\"")

@@ -51,9 +51,16 @@ type Credentials struct {
 // destination publishes delivery events, and the SNS topic it publishes them to: when set, the
 // webhook receiver accepts SNS messages from that topic only.
 type Sender struct {
-	From             string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
-	ConfigurationSet string `json:"configuration_set" form:"Configuration set;optional;hint=publishes delivery events"`
-	SNSTopicARN      string `json:"sns_topic_arn" form:"SNS topic ARN;optional"`
+	From             string   `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	ConfigurationSet string   `json:"configuration_set" form:"Configuration set;optional;hint=publishes delivery events"`
+	SNSTopicARN      string   `json:"sns_topic_arn" form:"SNS topic ARN;optional"`
+	Domains          []string `json:"domains,omitempty" form:"Verified domains;optional;hint=other domains a message's own from may use, comma-separated"`
+}
+
+// AllowsFrom reports whether a message may name from as its sender: an address on the domain of
+// the config's from or on one of its verified domains.
+func (s Sender) AllowsFrom(from string) bool {
+	return provider.EmailFromAllowed(from, s.From, s.Domains)
 }
 
 // SNSTopic is the topic a stored config's events must come from ("" accepts any topic).
@@ -96,6 +103,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	if f.Required("credentials.secret_access_key", a.creds.SecretAccessKey) && len(a.creds.SecretAccessKey) < 16 {
 		f.Add("credentials.secret_access_key", "is too short to be an AWS secret access key")
 	}
+	f.Domains("sender.domains", a.sender.Domains)
 	if f.Required("sender.from", a.sender.From) {
 		if _, err := mail.ParseAddress(a.sender.From); err != nil {
 			f.Add("sender.from", "must be an email address such as \"Acme <noreply@acme.example>\"")

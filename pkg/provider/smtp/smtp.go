@@ -48,14 +48,22 @@ type Credentials struct {
 
 // Sender is the From address, optionally with a display name: "Acme <noreply@acme.example>".
 type Sender struct {
-	From string `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	From    string   `json:"from" form:"From;hint=Acme <noreply@acme.example>"`
+	Domains []string `json:"domains,omitempty" form:"Verified domains;optional;hint=other domains a message's own from may use, comma-separated"`
+}
+
+// AllowsFrom reports whether a message may name from as its sender: an address on the domain of
+// the config's from or on one of its verified domains.
+func (s Sender) AllowsFrom(from string) bool {
+	return provider.EmailFromAllowed(from, s.From, s.Domains)
 }
 
 // Adapter is one SMTP config.
 type Adapter struct {
-	creds Credentials
-	from  *mail.Address
-	env   provider.Env
+	creds   Credentials
+	from    *mail.Address
+	domains []string
+	env     provider.Env
 }
 
 // New validates cfg and returns its adapter; validation errors are a *message.ValidationError.
@@ -94,6 +102,8 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	if c.Username != "" && c.Password == "" {
 		f.Add("credentials.password", "is required with a username")
 	}
+	f.Domains("sender.domains", sender.Domains)
+	a.domains = sender.Domains
 	if f.Required("sender.from", sender.From) {
 		addr, err := mail.ParseAddress(sender.From)
 		if err != nil {
@@ -118,7 +128,7 @@ func (a *Adapter) Mask() string {
 }
 
 // Public is the non-secret part of the config, shown to the tenant.
-func (a *Adapter) Public() any { return Sender{From: a.from.String()} }
+func (a *Adapter) Public() any { return Sender{From: a.from.String(), Domains: a.domains} }
 
 // Send delivers one message in one SMTP session.
 func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result, error) {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,6 +43,15 @@ type Credentials struct {
 type Sender struct {
 	From                string `json:"from" form:"From;optional;hint=an E.164 number such as +14155550100, or a sender ID"`
 	MessagingServiceSID string `json:"messaging_service_sid" form:"Messaging Service SID;optional;hint=MG…, instead of From"`
+	// Senders are the other numbers and sender IDs of the account a message's own from may name
+	// (with a Messaging Service, senders in its pool).
+	Senders []string `json:"senders,omitempty" form:"Other senders;optional;hint=numbers or sender IDs a message's own from may name, comma-separated"`
+}
+
+// AllowsFrom reports whether a message may name from as its sender: the config's from, or one
+// of its other senders.
+func (s Sender) AllowsFrom(from string) bool {
+	return from == s.From || slices.Contains(s.Senders, from)
 }
 
 var (
@@ -91,6 +102,14 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		f.Add("sender.from", "must be an E.164 number such as +14155550100 or an alphanumeric sender ID of up to 11 characters")
 	case s.MessagingServiceSID != "" && !serviceSIDRE.MatchString(s.MessagingServiceSID):
 		f.Add("sender.messaging_service_sid", "must be MG followed by 32 hexadecimal characters")
+	}
+	if len(a.sender.Senders) > provider.MaxSenders {
+		f.Add("sender.senders", "may list at most %d senders", provider.MaxSenders)
+	}
+	for i, v := range a.sender.Senders {
+		if !validFrom(v) {
+			f.Add(fmt.Sprintf("sender.senders[%d]", i), "must be an E.164 number such as +14155550100 or an alphanumeric sender ID of up to 11 characters")
+		}
 	}
 	if err := f.Err(); err != nil {
 		return nil, err
