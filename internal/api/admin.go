@@ -43,6 +43,17 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store", nil)
 }
 
+// updateSettings changes what a tenant may change of its own settings.
+func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
+	var req SettingsPatch
+	if prob := decodeJSON(r, 64<<10, &req); prob != nil {
+		writeProblem(w, r, prob)
+		return
+	}
+	t, err := s.Accounts.UpdateTenant(r.Context(), principalFrom(r.Context()).TenantID, domain.TenantPatch{UnsubscribeMailto: req.UnsubscribeMailto})
+	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store (nothing changed)", nil)
+}
+
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 	var req createTenantRequest
 	if prob := decodeJSON(r, 64<<10, &req); prob != nil {

@@ -52,6 +52,7 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "POST /admin/dlq/replay", as: "admin", path: "/admin/dlq/replay", body: map[string]any{"filter": map[string]any{"tenant_id": tid}, "dry_run": true}},
 		{pattern: "POST /admin/callbacks/unmatched/retry", as: "admin", path: "/admin/callbacks/unmatched/retry"},
 
+		{pattern: "PATCH /v1/settings", path: "/v1/settings", body: map[string]any{"unsubscribe_mailto": "unsubscribe@acme.example"}},
 		{pattern: "POST /v1/providers", path: "/v1/providers", body: twilio, capture: "provider"},
 		{pattern: "PATCH /v1/providers/{id}", path: "/v1/providers/{provider}", body: map[string]any{"name": "renamed", "unit_price": map[string]any{"amount": "0.01", "currency": "USD"}}},
 		{pattern: "POST /v1/providers/{id}/test", path: "/v1/providers/{provider}/test", body: map[string]any{"test_recipient": "+14155550199"}},

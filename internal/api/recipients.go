@@ -117,10 +117,20 @@ func (s *Server) deleteRecipient(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, http.StatusNoContent, nil, err, "the recipient store (nothing changed)", nil)
 }
 
-// listRecipients pages through the profiles in id order.
+// listRecipients pages through the profiles in id order; q finds one by id, email or phone.
 func (s *Server) listRecipients(w http.ResponseWriter, r *http.Request) {
 	f := domain.RecipientFilter{Limit: 50}
-	if bad := pageQuery(r.URL.Query(), &f.Limit, &f.Cursor, nil); len(bad) > 0 {
+	find := func(name, v string) (string, bool) {
+		if name != "q" {
+			return "", false
+		}
+		f.Find = v
+		if len(v) > 320 {
+			return "must be at most 320 characters: a recipient id, an email address or a phone number", true
+		}
+		return "", true
+	}
+	if bad := pageQuery(r.URL.Query(), &f.Limit, &f.Cursor, find); len(bad) > 0 {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
 		return
 	}

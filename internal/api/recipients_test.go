@@ -76,6 +76,15 @@ func TestRecipientProfiles(t *testing.T) {
 	if resp := s.Do("GET", "/v1/recipients?limit=2&cursor="+page.Next, key, nil, nil, &page); resp.StatusCode != 200 || len(page.Data) != 1 || page.Data[0].ID != "u_3" || page.Next != "" {
 		t.Fatalf("second page: %d %+v", resp.StatusCode, page)
 	}
+	for q, want := range map[string]string{"u_3": "u_3", "%2B14155550125": "u_2", "nobody": ""} {
+		if resp := s.Do("GET", "/v1/recipients?q="+q, key, nil, nil, &page); resp.StatusCode != 200 || want == "" && len(page.Data) != 0 ||
+			want != "" && (len(page.Data) != 1 || page.Data[0].ID != want) {
+			t.Fatalf("find %s: %d %+v", q, resp.StatusCode, page)
+		}
+	}
+	if resp := s.Do("GET", "/v1/recipients?q=u_2", other, nil, nil, &page); resp.StatusCode != 200 || len(page.Data) != 0 {
+		t.Fatalf("another tenant finds the profile: %d %+v", resp.StatusCode, page)
+	}
 	if resp := s.Do("DELETE", "/v1/recipients/u_2", key, nil, nil, nil); resp.StatusCode != 204 {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}

@@ -111,6 +111,7 @@ func (srv *Server) routes() []route {
 		{"GET /v1/quota", accessTenant, srv.quotas},
 		{"GET /v1/audit", accessTenant, srv.listAudit(false)},
 		{"GET /v1/settings", accessTenant, srv.getSettings},
+		{"PATCH /v1/settings", accessTenant, srv.updateSettings},
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},

@@ -27,10 +27,12 @@ type Tenant struct {
 	ContentRetentionSeconds int64 `json:"content_retention_seconds"`
 	// HistoryRetentionSeconds is how long messages and everything about them are kept;
 	// AuditRetentionSeconds how long audit entries are.
-	HistoryRetentionSeconds int64     `json:"history_retention_seconds"`
-	AuditRetentionSeconds   int64     `json:"audit_retention_seconds"`
-	Status                  string    `json:"status"`
-	CreatedAt               time.Time `json:"created_at"`
+	HistoryRetentionSeconds int64 `json:"history_retention_seconds"`
+	AuditRetentionSeconds   int64 `json:"audit_retention_seconds"`
+	// UnsubscribeMailto is offered in List-Unsubscribe beside the signed link ("": none).
+	UnsubscribeMailto string    `json:"unsubscribe_mailto"`
+	Status            string    `json:"status"`
+	CreatedAt         time.Time `json:"created_at"`
 }
 
 // Quota is one channel's monthly limits.
@@ -48,7 +50,8 @@ func TenantView(t domain.Tenant) Tenant {
 	return Tenant{ID: t.ID, Name: t.Name, Plan: t.Plan, AllowSystemFallback: t.AllowSystemFallback, MaxAttempts: t.MaxAttempts,
 		MaxRetryAgeSeconds: t.MaxRetryAgeSeconds, RatePerSecond: t.RatePerSecond, RateBurst: t.RateBurst,
 		FallbackCategories: t.FallbackCategories, Quotas: quotas, ContentRetentionSeconds: t.ContentRetentionSeconds,
-		HistoryRetentionSeconds: t.HistoryRetentionSeconds, AuditRetentionSeconds: t.AuditRetentionSeconds, Status: string(t.Status), CreatedAt: t.CreatedAt}
+		HistoryRetentionSeconds: t.HistoryRetentionSeconds, AuditRetentionSeconds: t.AuditRetentionSeconds,
+		UnsubscribeMailto: t.UnsubscribeMailto, Status: string(t.Status), CreatedAt: t.CreatedAt}
 }
 
 // TenantPatch is the body of PATCH /admin/tenants/{id}; absent fields are left alone.
@@ -69,14 +72,15 @@ type TenantPatch struct {
 	FallbackCategories      []string `json:"fallback_categories"`
 	Status                  *string  `json:"status"`
 	// Quotas sets each channel named; null removes a channel's quota.
-	Quotas map[string]*Quota `json:"quotas"`
+	Quotas            map[string]*Quota `json:"quotas"`
+	UnsubscribeMailto *string           `json:"unsubscribe_mailto"`
 }
 
 func (p TenantPatch) domain() domain.TenantPatch {
 	out := domain.TenantPatch{Name: p.Name, Plan: p.Plan, AllowSystemFallback: p.AllowSystemFallback, MaxAttempts: p.MaxAttempts,
 		MaxRetryAgeSeconds: p.MaxRetryAgeSeconds, ContentRetentionSeconds: p.ContentRetentionSeconds,
 		HistoryRetentionSeconds: p.HistoryRetentionSeconds, AuditRetentionSeconds: p.AuditRetentionSeconds, RatePerSecond: p.RatePerSecond, RateBurst: p.RateBurst,
-		FallbackCategories: p.FallbackCategories, Status: (*domain.TenantStatus)(p.Status)}
+		FallbackCategories: p.FallbackCategories, Status: (*domain.TenantStatus)(p.Status), UnsubscribeMailto: p.UnsubscribeMailto}
 	if p.Quotas != nil {
 		out.Quotas = make(map[string]*domain.Quota, len(p.Quotas))
 		for ch, q := range p.Quotas {
@@ -116,4 +120,10 @@ func Views[T, V any](xs []T, view func(T) V) []V {
 		out[i] = view(x)
 	}
 	return out
+}
+
+// SettingsPatch is the body of PATCH /v1/settings: what a tenant changes of its own settings
+// (the rest are its operator's, at PATCH /admin/tenants/{id}).
+type SettingsPatch struct {
+	UnsubscribeMailto *string `json:"unsubscribe_mailto"`
 }

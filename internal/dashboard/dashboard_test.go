@@ -158,7 +158,23 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := tab.Get("categories", chromedp.Text(`#categories`)); !strings.Contains(got, "Newsletter") || !strings.Contains(got, "Security alerts") {
 		t.Fatalf("the categories show %q", got)
 	}
-	tab.Do("open a profile", chromedp.Click(`#people a`), chromedp.WaitVisible(`#preferences`))
+	if resp := s.Do("PUT", "/v1/recipients/u_2", key, map[string]any{"email": "alan@example.com", "phone": "+14155550189"}, nil, nil); resp.StatusCode != 201 {
+		t.Fatalf("profile: %d", resp.StatusCode)
+	}
+	find := func(q string) string {
+		tab.Do("find "+q, chromedp.Navigate(s.URL+"/ui/recipients"), chromedp.WaitVisible(`#q`), chromedp.SendKeys(`#q`, q))
+		tab.Press("find", `#find-recipient button`, `#q`)
+		if tab.Count(`#people`) == 0 {
+			return tab.Get("nobody", chromedp.Text(`#no-people`))
+		}
+		return tab.Get("found", chromedp.Text(`#people tbody`))
+	}
+	for q, want := range map[string]string{"u_2": "alan@example.com", "GRACE@example.com": "u_1", "+14155550189": "u_2", "nobody@example.com": "Nobody with"} {
+		if got := find(q); !strings.Contains(got, want) || strings.Count(got, "@example.com") > 1 {
+			t.Fatalf("finding %s shows %q", q, got)
+		}
+	}
+	tab.Do("open a profile", chromedp.Navigate(s.URL+"/ui/recipients?q=u_1"), chromedp.WaitVisible(`#people`), chromedp.Click(`#people a`), chromedp.WaitVisible(`#preferences`))
 	prefs := tab.Get("preferences", chromedp.Text(`#preferences`))
 	if !strings.Contains(prefs, "Newsletter") || !strings.Contains(prefs, "by them") || !strings.Contains(prefs, "Security alerts (required)") ||
 		tab.Count(`#their-messages tbody tr`) != 1 || !strings.Contains(tab.Get("their messages", chromedp.Evaluate[string](`document.querySelector('#their-messages a').pathname`)), sentTo) {

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
@@ -11,7 +12,8 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// recipientList shows the tenant's categories and its recipient profiles, 50 at a time.
+// recipientList shows the tenant's categories and its recipient profiles, 50 at a time, or those
+// found by id, email or phone.
 func (h *Handler) recipientList(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	tenantID := sess.Key.TenantID
 	cats, err := h.svc.Recipients.Categories(r.Context(), tenantID)
@@ -19,13 +21,14 @@ func (h *Handler) recipientList(w http.ResponseWriter, r *http.Request, sess dom
 		h.fail(w, r, err)
 		return
 	}
-	people, next, err := h.svc.Recipients.Profiles(r.Context(), tenantID, domain.RecipientFilter{Limit: 50, Cursor: r.URL.Query().Get("cursor")})
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	people, next, err := h.svc.Recipients.Profiles(r.Context(), tenantID, domain.RecipientFilter{Limit: 50, Cursor: r.URL.Query().Get("cursor"), Find: q})
 	if err != nil && !errors.Is(err, store.ErrBadCursor) {
 		h.fail(w, r, err)
 		return
 	}
 	h.render(w, r, http.StatusOK, "recipients.html", map[string]any{"Categories": api.Views(cats, api.CategoryView),
-		"People": api.Views(people, api.RecipientView), "Next": next})
+		"People": api.Views(people, api.RecipientView), "Next": next, "Q": q})
 }
 
 // recipient shows one profile: its fields, its preferences on every category and channel, and

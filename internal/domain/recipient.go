@@ -25,4 +25,6 @@ type RecipientPatch struct {
 type RecipientFilter struct {
 	Cursor string // the last external id of the previous page
 	Limit  int
+	// Find keeps the profiles with this id, email address (any case) or phone number ("": all).
+	Find string
 }

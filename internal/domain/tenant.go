@@ -5,8 +5,10 @@
 package domain
 
 import (
+	"net/mail"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/logicspike/comms/pkg/message"
@@ -35,8 +37,11 @@ type Tenant struct {
 	// deletes them. AuditRetentionSeconds is the same for the tenant's audit entries.
 	HistoryRetentionSeconds int64
 	AuditRetentionSeconds   int64
-	Status                  TenantStatus
-	CreatedAt               time.Time
+	// UnsubscribeMailto is the tenant's mailbox for unsubscribe requests by email: List-Unsubscribe
+	// then offers it beside the signed link ("": the link only).
+	UnsubscribeMailto string
+	Status            TenantStatus
+	CreatedAt         time.Time
 }
 
 // MaxContentRetentionSeconds bounds the retentions: ten years.
@@ -95,7 +100,8 @@ type TenantPatch struct {
 	FallbackCategories      []string
 	Status                  *TenantStatus
 	// Quotas sets each channel named; null removes a channel's quota.
-	Quotas map[string]*Quota
+	Quotas            map[string]*Quota
+	UnsubscribeMailto *string // "" removes it
 }
 
 // Validate names each bad field.
@@ -130,6 +136,11 @@ func (p TenantPatch) Validate() []message.FieldError {
 		if c != string(message.Transactional) && c != string(message.Marketing) {
 			add("fallback_categories", `may list only "transactional" and "marketing"`)
 			break
+		}
+	}
+	if m := p.UnsubscribeMailto; m != nil && *m != "" {
+		if a, err := mail.ParseAddress(*m); err != nil || a.Name != "" || a.Address != *m || len(*m) > 254 || !strings.Contains(*m, "@") {
+			add("unsubscribe_mailto", "must be a bare email address such as unsubscribe@acme.example (no display name), or empty to remove it")
 		}
 	}
 	if p.Status != nil && *p.Status != TenantActive && *p.Status != TenantSuspended {

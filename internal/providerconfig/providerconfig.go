@@ -6,13 +6,11 @@ package providerconfig
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/registry"
@@ -135,6 +133,9 @@ type Patch struct {
 type TestResult struct {
 	ProviderMessageID string    `json:"provider_message_id"`
 	SentAt            time.Time `json:"sent_at"`
+	// Inbound is what Save & Test did to send the replies people write to the config's numbers
+	// to comms (its inbound_url), for a provider that takes them.
+	Inbound *provider.InboundSetup `json:"inbound,omitempty"`
 }
 
 // TestFailedError is a test send the provider refused; nothing was stored or changed.
@@ -144,57 +145,6 @@ func (e *TestFailedError) Error() string { return "test send failed: " + e.Err.D
 func (e *TestFailedError) Unwrap() error { return e.Err }
 
 const maxPriority = 1000
-
-func validateRate(f *provider.Fields, rate *float64) {
-	if rate != nil && (*rate < 0 || *rate > 100_000) {
-		f.Add("rate_limit_per_second", "must be from 0 (no cap) to 100000")
-	}
-}
-
-func validateCommon(f *provider.Fields, name string, priority *int) {
-	switch {
-	case strings.TrimSpace(name) == "":
-		f.Add("name", "is required")
-	case utf8.RuneCountInString(name) > 100:
-		f.Add("name", "must be at most 100 characters")
-	default:
-		f.Clean("name", name)
-	}
-	if priority != nil && (*priority < 0 || *priority > maxPriority) {
-		f.Add("priority", "must be from 0 (tried first) to %d", maxPriority)
-	}
-}
-
-func validateRecipient(f *provider.Fields, ch message.Channel, to string) {
-	if to == "" {
-		f.Add("test_recipient", "is required: the %s the test message goes to (your own), proving the credentials work", map[message.Channel]string{message.SMS: "phone number", message.Email: "address"}[ch])
-		return
-	}
-	req := message.Request{Channel: ch, To: to, Text: "x", Subject: "x"}
-	var verr *message.ValidationError
-	if errors.As(req.Validate(), &verr) {
-		for _, fe := range verr.Fields {
-			if fe.Field == "to" {
-				f.Add("test_recipient", "%s", fe.Message)
-			}
-		}
-	}
-}
-
-// merge returns the validation errors of two sources as one.
-func merge(f *provider.Fields, err error) error {
-	var verr *message.ValidationError
-	if errors.As(err, &verr) {
-		for _, fe := range verr.Fields {
-			f.Add(fe.Field, "%s", fe.Message)
-		}
-		return f.Err()
-	}
-	if err != nil {
-		return err
-	}
-	return f.Err()
-}
 
 // Create validates in, sends a test message through the provider to in.TestRecipient and, only if
 // the provider accepts it, seals the credentials and stores the config. tenantID empty creates a
@@ -250,6 +200,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain
 	}
 	s.log.InfoContext(ctx, "provider config created", "tenant_id", tenantID, "provider_id", id, "type", in.Type, "channel", in.Channel)
 	s.changed(ctx, tenantID)
+	res.Inbound = s.configureInbound(ctx, out, adapter)
 	return out, res, nil
 }
 
@@ -299,6 +250,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (dom
 	}
 	retest := len(p.Credentials) > 0 || len(p.Sender) > 0
 	var res *TestResult
+	var tested provider.Adapter
 	if retest {
 		if cur.Type == "sandbox" {
 			f.Add("credentials", "the sandbox has no credentials")
@@ -326,7 +278,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (dom
 		if err != nil {
 			return domain.ProviderConfig{}, nil, err
 		}
-		res = &r
+		res, tested = &r, adapter
 		version, sealed, err := s.reg.Seal(tenantID, id, cfg.Credentials)
 		if err != nil {
 			return domain.ProviderConfig{}, nil, fmt.Errorf("seal credentials: %w", err)
@@ -342,6 +294,9 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (dom
 	}
 	s.log.InfoContext(ctx, "provider config updated", "tenant_id", tenantID, "provider_id", id, "retested", retest)
 	s.changed(ctx, tenantID)
+	if res != nil {
+		res.Inbound = s.configureInbound(ctx, out, tested)
+	}
 	return out, res, nil
 }
 

@@ -80,8 +80,17 @@ func (s *Store) DeleteRecipient(ctx context.Context, tenantID, externalID string
 
 // ListRecipients returns a page of tenantID's profiles in id order and the next page's cursor.
 func (s *Store) ListRecipients(ctx context.Context, tenantID string, f domain.RecipientFilter) ([]domain.Recipient, string, error) {
+	find := ""
+	if f.Find != "" {
+		// Each arm is one of the table's indexes: the key, recipients_email, recipients_phone.
+		find = ` AND (external_id = $4 OR lower(email) = lower($4) AND email <> '' OR phone = $4 AND phone <> '')`
+	}
+	args := []any{tenantID, f.Cursor, f.Limit + 1}
+	if f.Find != "" {
+		args = append(args, f.Find)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+recipientCols+` FROM communication.recipients
-		WHERE tenant_id = $1 AND external_id > $2 ORDER BY external_id LIMIT $3`, tenantID, f.Cursor, f.Limit+1)
+		WHERE tenant_id = $1 AND external_id > $2`+find+` ORDER BY external_id LIMIT $3`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list recipients: %w", err)
 	}

@@ -211,3 +211,36 @@ func TestPreferencePageInChromium(t *testing.T) {
 		t.Fatalf("after the cross-site form: %v %v", chosen, err)
 	}
 }
+
+// A tenant that sets its own unsubscribe_mailto (PATCH /v1/settings) has it offered in
+// List-Unsubscribe after the https link, with the same signed token as its subject, so the
+// mailbox's owner can tell who asked for which category without an address in the link. A
+// display name, or a setting that is its operator's, is refused naming the field, and changes
+// nothing.
+func TestAMailtoIsOfferedWhereTheTenantSetsOne(t *testing.T) {
+	t.Parallel()
+	s, rs, _, key, _ := unsubscribeStack(t)
+	var prob struct{ Errors []message.FieldError }
+	if resp := s.Do("PATCH", "/v1/settings", key, map[string]any{"unsubscribe_mailto": "Acme <unsubscribe@acme.example>"}, nil, &prob); resp.StatusCode != 422 ||
+		len(prob.Errors) != 1 || prob.Errors[0].Field != "unsubscribe_mailto" {
+		t.Fatalf("a display name: %d %+v", resp.StatusCode, prob)
+	}
+	if resp := s.Do("PATCH", "/v1/settings", key, map[string]any{"unsubscribe_mailto": "unsubscribe@acme.example", "plan": "enterprise"}, nil, &prob); resp.StatusCode != 422 ||
+		len(prob.Errors) != 1 || prob.Errors[0].Field != "plan" {
+		t.Fatalf("a tenant changing its plan: %d %+v", resp.StatusCode, prob)
+	}
+	var settings api.Tenant
+	if s.Do("GET", "/v1/settings", key, nil, nil, &settings); settings.UnsubscribeMailto != "" {
+		t.Fatalf("a refused change left %q", settings.UnsubscribeMailto)
+	}
+	if resp := s.Do("PATCH", "/v1/settings", key, map[string]any{"unsubscribe_mailto": "unsubscribe@acme.example"}, nil, &settings); resp.StatusCode != 200 ||
+		settings.UnsubscribeMailto != "unsubscribe@acme.example" {
+		t.Fatalf("set the mailto: %d %+v", resp.StatusCode, settings)
+	}
+	h := sent(t, s, rs, key, message.Request{Channel: message.Email, To: "ada@example.com", Subject: "s", Text: "t", Category: "news"})
+	link, mailto, ok := strings.Cut(h["List-Unsubscribe"], ", ")
+	token := strings.TrimSuffix(strings.TrimPrefix(link, "<"+stacktest.PublicURL+"/u/"), ">")
+	if !ok || mailto != "<mailto:unsubscribe@acme.example?subject=unsubscribe%20"+token+">" || h["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
+		t.Fatalf("headers: %v", h)
+	}
+}

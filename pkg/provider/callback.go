@@ -91,3 +91,17 @@ type InboundReceiver interface {
 	// empty TwiML response, so that nothing is sent back).
 	InboundAnswer() (contentType string, body []byte)
 }
+
+// InboundConfigurer is implemented by an adapter that can point its account's incoming-message
+// webhook at comms itself (a Twilio number's "A message comes in" URL). Save & Test calls it
+// after a successful test send; what it could not do is reported, never a failure of the test.
+type InboundConfigurer interface {
+	ConfigureInbound(ctx context.Context, url string) InboundSetup
+}
+
+// InboundSetup is what ConfigureInbound did: Configured lists what now sends its incoming
+// messages to comms (numbers, a Messaging Service); Detail says what was not done, and why.
+type InboundSetup struct {
+	Configured []string `json:"configured"`
+	Detail     string   `json:"detail,omitempty"`
+}

@@ -122,3 +122,59 @@ func TestInboundSMS(t *testing.T) {
 		t.Fatalf("comms.message.received: %+v", first)
 	}
 }
+
+// Save & Test points the config's numbers at its inbound_url where the credentials allow: the
+// "A message comes in" webhook (POST) of its from and of its other senders that are numbers of
+// the account, or a Messaging Service's inbound request URL. What it cannot do (a number not on
+// the account, a service deferring to its numbers' webhooks) is said in the answer, and the config
+// is saved all the same.
+func TestSaveAndTestPointsTheNumbersAtComms(t *testing.T) {
+	t.Parallel()
+	tw := fakeprovider.NewTwilio()
+	t.Cleanup(tw.Close)
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{TwilioBaseURL: tw.URL, PublicWebhookURL: stacktest.PublicURL}})
+	_, key := s.Tenant()
+	tw.AddNumber("+14155550100")
+	tw.AddNumber("+14155550101")
+	const service = "MG0123456789abcdef0123456789abcdef"
+	tw.AddService(service, true)
+	create := func(name string, sender map[string]any) api.Provider {
+		t.Helper()
+		var p api.Provider
+		if resp := s.Do("POST", "/v1/providers", key, map[string]any{
+			"type": "twilio", "name": name, "channel": "sms", "test_recipient": "+14155550199",
+			"credentials": map[string]any{"account_sid": tw.AccountSID, "auth_token": tw.AuthToken}, "sender": sender,
+		}, nil, &p); resp.StatusCode != 201 || p.Test == nil {
+			t.Fatalf("create %s: %d", name, resp.StatusCode)
+		}
+		return p
+	}
+
+	numbers := create("numbers", map[string]any{"from": "+14155550100", "senders": []string{"+14155550101", "+14155550102", "Acme"}})
+	in := numbers.Test.Inbound
+	if in == nil || strings.Join(in.Configured, " ") != "+14155550100 +14155550101" || !strings.Contains(in.Detail, "+14155550102 is not a number of this account") {
+		t.Fatalf("Save & Test's inbound setup: %+v", in)
+	}
+	for _, n := range []string{"+14155550100", "+14155550101"} {
+		if url, method := tw.SMSWebhook(n); url != numbers.InboundURL || method != "POST" {
+			t.Errorf("%s's SMS webhook: %s %q; want POST %s", n, method, url, numbers.InboundURL)
+		}
+	}
+
+	svc := create("service", map[string]any{"messaging_service_sid": service})
+	if in := svc.Test.Inbound; in == nil || strings.Join(in.Configured, " ") != service || !strings.Contains(in.Detail, "use_inbound_webhook_on_number") {
+		t.Fatalf("Save & Test's inbound setup of a Messaging Service: %+v", in)
+	}
+	if url, method := tw.ServiceInbound(service); url != svc.InboundURL || method != "POST" {
+		t.Fatalf("the service's inbound request URL: %s %q; want POST %s", method, url, svc.InboundURL)
+	}
+
+	// A re-test with a new sender points the new number too; the old one keeps its webhook.
+	tw.AddNumber("+14155550103")
+	var patched api.Provider
+	if resp := s.Do("PATCH", "/v1/providers/"+numbers.ID, key, map[string]any{"test_recipient": "+14155550199",
+		"sender": map[string]any{"from": "+14155550103"}}, nil, &patched); resp.StatusCode != 200 || patched.Test == nil ||
+		patched.Test.Inbound == nil || strings.Join(patched.Test.Inbound.Configured, " ") != "+14155550103" {
+		t.Fatalf("PATCH with a new sender: %d %+v", resp.StatusCode, patched.Test)
+	}
+}

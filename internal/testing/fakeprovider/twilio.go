@@ -27,6 +27,7 @@ type Twilio struct {
 	PriceLater bool
 	fetches    sync.Map // sid → fetches so far
 	stopped    sync.Map // recipients who replied STOP
+	nums       twilioNumbers
 }
 
 // Stop makes recipient one who replied STOP: every send to it is refused with 21610.
@@ -70,6 +71,9 @@ func twilioError(w http.ResponseWriter, status, code int, msg string) {
 }
 
 func (f *Twilio) serve(w http.ResponseWriter, r *http.Request) {
+	if f.serveNumbers(w, r) {
+		return
+	}
 	if fm := twilioFetchPath.FindStringSubmatch(r.URL.Path); fm != nil && r.Method == http.MethodGet {
 		f.fetch(w, r, fm[1], fm[2])
 		return

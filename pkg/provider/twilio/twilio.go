@@ -173,13 +173,18 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 // client whose transport carries this one: cancellation and the attempt deadline reach the HTTP
 // request. The client is a few words.
 func (a *Adapter) api(ctx context.Context) *openapi.ApiService {
+	return openapi.NewApiServiceWithClient(a.twilioClient(ctx))
+}
+
+// twilioClient is a client of any Twilio API host for one call under ctx.
+func (a *Adapter) twilioClient(ctx context.Context) *twilioclient.Client {
 	c := &twilioclient.Client{
 		Credentials: twilioclient.NewCredentials(a.creds.AccountSID, a.creds.AuthToken),
 		HTTPClient: &http.Client{Transport: &transport{ctx: ctx, base: a.base, next: a.client.Transport},
 			Timeout: a.client.Timeout, CheckRedirect: a.client.CheckRedirect},
 	}
 	c.SetAccountSid(a.creds.AccountSID)
-	return openapi.NewApiServiceWithClient(c)
+	return c
 }
 
 // Price fetches what Twilio charged for a message it sent: Twilio prices a message after sending
