@@ -90,11 +90,14 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 // unsubscribeHeaders are what the worker gives an email in a category its recipient may leave
-// (unsubscribe.Links): each adapter must deliver them as they are.
+// (unsubscribe.Links), at full length with a tenant's mailbox after the link: each adapter must
+// deliver them as they are, however it folds a header longer than a line.
 var unsubscribeHeaders = map[string]string{
-	"List-Unsubscribe":      "<https://hooks.acme.example/u/eyJ0ZW5fYSJd.v1.c2lnbmF0dXJl>",
+	"List-Unsubscribe":      "<https://hooks.acme.example/u/" + unsubscribeToken + ">, <mailto:unsubscribe@acme.example?subject=unsubscribe%20" + unsubscribeToken + ">",
 	"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 }
+
+const unsubscribeToken = "WyJ0ZW5fRmtKNmFmZmd2dHJyWjNkczc1eUpkayIsInNfYTFiMmMzZDRlNWY2YTdiOGM5ZDAiLCJuZXdzIl0.v1.9pQm3kXz0bq5bX2wq1r8FZc7m3j4v8Jk0l3m2n1o5pQ"
 
 func TestSESAdapterAgainstAWSSESv2Local(t *testing.T) {
 	t.Parallel()
