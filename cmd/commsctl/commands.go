@@ -70,6 +70,9 @@ var commands = []command{
 		run: func(ctx context.Context, e *env, args []string) error {
 			return usageExport(ctx, e.st, args, e.out, stderr)
 		}},
+	{name: "plan set", args: "NAME [-content-retention D] [-history-retention D] [-audit-retention D]",
+		help: "create or replace a plan's retention defaults (durations such as 720h);\none not given is the global default", run: planSet},
+	{name: "plan list", args: "[-o json]", help: "every plan and its retentions", run: planList},
 	{name: "partitions list", args: "[-o json]", help: "the week partitions of message history, with their sizes", run: partitionsList},
 	{name: "partitions create", args: "[-ahead 14] [-from YYYY-MM-DD]", help: "make the missing weeks from today (or -from) to -ahead days ahead", run: partitionsCreate},
 	{name: "partitions drop-expired", args: "[-o json]", help: "drop the weeks every tenant's history retention has passed\n(a week holding a message still to be sent is kept)", run: partitionsDropExpired},

@@ -63,6 +63,20 @@ func TestOpsWorkflow(t *testing.T) {
 	if !strings.Contains(run1("tenant", "list"), tenant) {
 		t.Fatal("tenant list misses the new tenant")
 	}
+	// A plan's retentions are what a tenant created on it starts with.
+	if out := run1("plan", "set", "pro", "-history-retention", "4320h", "-audit-retention", "9600h"); !strings.Contains(out, `"history_retention_seconds": 15552000`) ||
+		!strings.Contains(out, `"audit_retention_seconds": 34560000`) || strings.Contains(out, "content_retention_seconds") {
+		t.Fatalf("plan set: %s", out)
+	}
+	if err := run(ctx, []string{"plan", "set", "pro", "-history-retention", "1h"}, io.Discard); err == nil || !strings.Contains(err.Error(), "history_retention_seconds") {
+		t.Fatalf("a history retention under a day: %v", err)
+	}
+	if out := run1("plan", "list"); !regexp.MustCompile(`pro\s+default\s+4320h0m0s\s+9600h0m0s`).MatchString(out) {
+		t.Fatalf("plan list: %s", out)
+	}
+	if out := run1("tenant", "create", "-name", "on pro", "-plan", "pro"); !strings.Contains(out, `"history_retention_seconds": 15552000`) {
+		t.Fatalf("a tenant created on the plan: %s", out)
+	}
 	// stdout is one JSON document (for jq -r .key); the note for people goes to stderr.
 	var notes bytes.Buffer
 	stderr = &notes

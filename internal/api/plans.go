@@ -24,7 +24,8 @@ type PlanInput struct {
 	AuditRetentionSeconds   *int64 `json:"audit_retention_seconds"`
 }
 
-func planView(p domain.Plan) Plan {
+// PlanView is p as the API shows it.
+func PlanView(p domain.Plan) Plan {
 	return Plan{Name: p.Name, ContentRetentionSeconds: p.ContentRetentionSeconds, HistoryRetentionSeconds: p.HistoryRetentionSeconds,
 		AuditRetentionSeconds: p.AuditRetentionSeconds, UpdatedAt: p.UpdatedAt}
 }
@@ -38,11 +39,11 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.Accounts.PutPlan(r.Context(), domain.Plan{Name: r.PathValue("name"), ContentRetentionSeconds: in.ContentRetentionSeconds,
 		HistoryRetentionSeconds: in.HistoryRetentionSeconds, AuditRetentionSeconds: in.AuditRetentionSeconds})
-	s.answer(w, r, http.StatusOK, planView(p), err, "the plan store (nothing changed)", nil)
+	s.answer(w, r, http.StatusOK, PlanView(p), err, "the plan store (nothing changed)", nil)
 }
 
 // listPlans lists every plan.
 func (s *Server) listPlans(w http.ResponseWriter, r *http.Request) {
 	list, err := s.Accounts.Plans(r.Context())
-	writePage(s, w, r, "plans", Views(list, planView), "", err)
+	writePage(s, w, r, "plans", Views(list, PlanView), "", err)
 }
