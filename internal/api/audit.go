@@ -18,6 +18,12 @@ var unaudited = map[string]string{
 	"POST /v1/messages/batch":          "messages are the data, with their own timeline",
 	"POST /v1/messages/{id}/cancel":    "the cancel is on the message's timeline",
 	"POST /v1/templates/{key}/preview": "renders, changes nothing",
+	// The inbox: a recipient's own reading, kept on each message (seen_at, read_at, archived_at).
+	"POST /v1/recipients/{id}/inbox-tokens": "signs a token, stores nothing",
+	"POST /v1/inbox/read-all":               "a recipient's reading is on its messages",
+	"POST /v1/inbox/{id}/seen":              "a recipient's reading is on its messages",
+	"POST /v1/inbox/{id}/read":              "a recipient's reading is on its messages",
+	"POST /v1/inbox/{id}/archived":          "a recipient's reading is on its messages",
 }
 
 // Unaudited reports whether pattern is a changing route that leaves no audit record on purpose.

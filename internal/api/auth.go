@@ -151,9 +151,10 @@ func (c *ttlCache[K, V]) forget(match func(V) bool) {
 type access int
 
 const (
-	accessTenant access = iota // tenant keys, and service keys with X-Tenant-Id
-	accessAdmin                // admin keys
-	accessPublic               // no key
+	accessTenant    access = iota // tenant keys, and service keys with X-Tenant-Id
+	accessAdmin                   // admin keys
+	accessPublic                  // no key
+	accessRecipient               // a recipient token, for the recipient's own inbox (never a key)
 )
 
 // callerKey is the key the request is made with: the in-process caller's (AsKey), or the
@@ -172,8 +173,11 @@ func (s *Server) callerKey(r *http.Request) (domain.APIKey, bool, error) {
 }
 
 func (s *Server) authenticate(a access, next http.HandlerFunc) http.HandlerFunc {
-	if a == accessPublic {
+	switch a {
+	case accessPublic:
 		return next
+	case accessRecipient:
+		return s.authenticateRecipient(next)
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, found, err := s.callerKey(r)

@@ -213,7 +213,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			}
 		case "channel":
 			f.Channel = message.Channel(v)
-			if !f.Channel.Valid() {
+			if !f.Channel.Valid() && f.Channel != message.InApp {
 				return channelHint, true
 			}
 		case "to":

@@ -15,6 +15,8 @@ import (
 	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/callbacks/apply"
 	"github.com/logicspike/comms/internal/dispatch/dlq"
+	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/inbox"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/ratelimit"
@@ -49,6 +51,7 @@ type Services struct {
 	DLQ        *dlq.Service
 	Reports    *reports.Service
 	Recipients *recipients.Service
+	Inbox      *inbox.Service // nil: no inbox (recipient tokens are refused)
 	Unmatched  *apply.Unmatched
 	// Ready reports whether the database answers, for /readyz.
 	Ready func(context.Context) error
@@ -122,6 +125,12 @@ func (srv *Server) routes() []route {
 		{"DELETE /v1/recipients/{id}", accessTenant, srv.deleteRecipient},
 		{"GET /v1/recipients/{id}/preferences", accessTenant, srv.getPreferences},
 		{"PUT /v1/recipients/{id}/preferences", accessTenant, srv.putPreferences},
+		{"POST /v1/recipients/{id}/inbox-tokens", accessTenant, srv.createInboxToken},
+		{"GET /v1/inbox", accessRecipient, srv.listInbox},
+		{"POST /v1/inbox/read-all", accessRecipient, srv.readAllInbox},
+		{"POST /v1/inbox/{id}/seen", accessRecipient, srv.markInbox(domain.InboxSeen)},
+		{"POST /v1/inbox/{id}/read", accessRecipient, srv.markInbox(domain.InboxRead)},
+		{"POST /v1/inbox/{id}/archived", accessRecipient, srv.markInbox(domain.InboxArchived)},
 		{"GET /v1/preferences", accessTenant, srv.getPreferences},
 		{"PUT /v1/preferences", accessTenant, srv.putPreferences},
 		{"POST /v1/categories", accessTenant, srv.createCategory},

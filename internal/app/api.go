@@ -17,6 +17,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/dlq"
 	"github.com/logicspike/comms/internal/dispatch/scheduler"
 	"github.com/logicspike/comms/internal/dispatch/sweeper"
+	"github.com/logicspike/comms/internal/inbox"
 	"github.com/logicspike/comms/internal/intake"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/invalidate"
@@ -97,6 +98,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		DLQ:        dlq.New(p.Store, p.Producer, log),
 		Reports:    reports.New(p.Store),
 		Recipients: recipients.New(p.Store).WithCategories(cats),
+		Inbox:      inbox.New(p.Store, p.Registry.Ring()),
 		Unmatched:  apply.NewUnmatched(p.Store),
 		Ready:      func(ctx context.Context) error { return p.Store.Pool().Ping(ctx) },
 	}

@@ -80,7 +80,17 @@ func (s *Service) prepare(ctx context.Context, tenantID string, req message.Requ
 }
 
 // addressOf gives req the address of its recipient profile to for its channel, unless it has one.
+// An in_app message's address is the profile's id: its inbox.
 func addressOf(req *message.Request, to *domain.Recipient) error {
+	if req.Channel == message.InApp {
+		if req.To != "" {
+			return &message.ValidationError{Fields: []message.FieldError{{Field: "to", Message: "is not allowed for in_app: name the recipient whose inbox it goes to"}}}
+		}
+		if to != nil {
+			req.To = to.ExternalID
+		}
+		return nil
+	}
 	if to == nil || req.To != "" {
 		return nil
 	}

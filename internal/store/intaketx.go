@@ -128,6 +128,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		recipientID                                                   = make([]*string, n)
 		prefCategory                                                  = make([]*string, n)
 		prefDefaultIn                                                 = make([]bool, n)
+		inApp                                                         = make([]*string, n) // an in_app message's link and data
 		status                                                        = make([]string, n)
 		units                                                         = make([]int32, n)
 		created                                                       = madeTimes(msgIDs(msgs))
@@ -160,6 +161,11 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		if category[i] == "" {
 			category[i] = string(message.Transactional)
 		}
+		if c := r.InApp; r.Channel == message.InApp && c != nil {
+			subject[i], text[i] = c.Title, c.Body
+			extra := encodeInApp(c)
+			inApp[i] = &extra
+		}
 		meta[i] = "{}"
 		if len(r.Metadata) > 0 {
 			b, err := json.Marshal(r.Metadata)
@@ -181,10 +187,10 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
 				                     $22::text[], $23::int[], $24::timestamptz[], $25::text[],
-				                     $26::text[], $27::bool[])
+				                     $26::text[], $27::bool[], $28::jsonb[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				     status, units, created_at, recipient_id, pref_category, pref_default_in)
+				     status, units, created_at, recipient_id, pref_category, pref_default_in, in_app)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -213,12 +219,12 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				INSERT INTO communication.message_logs
 					(id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
 					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent,
-					 recipient_id)
+					 recipient_id, in_app)
 				-- created when its id was made: the id finds the row's day (migration 0027)
 				SELECT id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       status, category,
 				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				       recipient_id
+				       recipient_id, in_app
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at, status, scheduled_at, channel, coalesce(template_key, '') AS tmpl, category
 			), usage AS (
@@ -240,7 +246,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			SELECT id, created_at, 0 FROM ins UNION ALL SELECT id, now(), 1 FROM sup UNION ALL SELECT id, now(), 2 FROM optout`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
 			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created, recipientID,
-			prefCategory, prefDefaultIn)
+			prefCategory, prefDefaultIn, inApp)
 		if err != nil {
 			return err
 		}

@@ -10,8 +10,6 @@
 package unsubscribe
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
 
@@ -32,24 +30,13 @@ var ErrInvalid = errors.New("not a valid unsubscribe link")
 
 // Encode signs t into a link's last path segment: payload.version.mac, each URL-safe.
 func Encode(r *secrets.Ring, t Token) string {
-	payload, _ := json.Marshal([]string{t.TenantID, t.Subject, t.Category}) // strings always encode
-	version, mac := r.Sign(purpose, payload)
-	return base64.RawURLEncoding.EncodeToString(payload) + "." + version + "." + base64.RawURLEncoding.EncodeToString(mac)
+	return r.SignToken(purpose, t.TenantID, t.Subject, t.Category)
 }
 
 // Decode checks s's signature and returns what it names, or ErrInvalid.
 func Decode(r *secrets.Ring, s string) (Token, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 || len(s) > 1024 {
-		return Token{}, ErrInvalid
-	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	mac, err2 := base64.RawURLEncoding.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || !r.Verify(parts[1], purpose, payload, mac) {
-		return Token{}, ErrInvalid
-	}
-	var f []string
-	if json.Unmarshal(payload, &f) != nil || len(f) != 3 || f[0] == "" || f[1] == "" || f[2] == "" {
+	f, ok := r.OpenToken(purpose, s, 3)
+	if !ok || len(s) > 1024 {
 		return Token{}, ErrInvalid
 	}
 	return Token{TenantID: f[0], Subject: f[1], Category: f[2]}, nil

@@ -2,6 +2,7 @@
 package message
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -12,10 +13,22 @@ type Channel string
 const (
 	SMS   Channel = "sms"
 	Email Channel = "email"
+	// InApp messages go to a recipient's inbox in comms itself (docs/inbox.md): no provider.
+	InApp Channel = "in_app"
 )
 
-// Valid reports whether c is sms or email.
+// Valid reports whether c is sms or email: a channel that reaches an address through a provider,
+// which suppressions, preferences, templates and quotas are for. A message may also be InApp.
 func (c Channel) Valid() bool { return c == SMS || c == Email }
+
+// InAppContent is what an inbox message shows: its title and body are stored as a message's
+// subject and text, its link and data beside them.
+type InAppContent struct {
+	Title     string          `json:"title,omitempty"`
+	Body      string          `json:"body,omitempty"`
+	ActionURL string          `json:"action_url,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
 
 // Status is where a message is in its life. Transitions only move forward (see Rank):
 // scheduled → queued → sending → sent → delivered, and from any of them to one of the terminal
@@ -88,6 +101,8 @@ type Request struct {
 	Text      string            `json:"text,omitempty"`
 	HTML      string            `json:"html,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
+	// InApp is an in_app message's content, instead of subject and text.
+	InApp *InAppContent `json:"in_app,omitempty"`
 	// Category is "transactional" (the default: OTP, receipts), "marketing", or the key of one
 	// of the tenant's categories (POST /v1/categories), which routes as its kind and whose
 	// recipients' preferences decide whether it is sent. The tenant's fallback policy says which
@@ -144,6 +159,7 @@ type Message struct {
 	Text              string            `json:"text,omitempty"`
 	HTML              string            `json:"html,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
+	InApp             *InAppContent     `json:"in_app,omitempty"` // an in_app message's content (subject and text are its title and body)
 	Category          Category          `json:"category"`
 	Status            Status            `json:"status"`
 	ScheduledAt       *time.Time        `json:"scheduled_at,omitempty"` // when a scheduled send is due

@@ -108,10 +108,15 @@ func (r *Request) Validate() error {
 		if len(r.HTML) > MaxEmailBodyLen {
 			add("html", "is %d bytes; at most %d are allowed", len(r.HTML), MaxEmailBodyLen)
 		}
+	case InApp:
+		validateInApp(r, add)
 	case "":
-		add("channel", `is required: "sms" or "email"`)
+		add("channel", `is required: "sms", "email" or "in_app"`)
 	default:
-		add("channel", `must be "sms" or "email"`)
+		add("channel", `must be "sms", "email" or "in_app"`)
+	}
+	if r.InApp != nil && r.Channel != InApp && r.Channel.Valid() {
+		add("in_app", "is only for the in_app channel")
 	}
 
 	for _, f := range []struct{ name, val string }{{"text", r.Text}, {"html", r.HTML}, {"subject", r.Subject}} {

@@ -260,6 +260,9 @@ func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) 
 // release gives back the message's in-flight slot while it waits for a bulkhead.
 func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (outcome, bool) {
 	out := outcome{Outcome: store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}}
+	if c.Channel == message.InApp {
+		return toInbox(out), true
+	}
 	var plan Plan
 	if err := retry.UntilDone(ctx, func() error {
 		var err error

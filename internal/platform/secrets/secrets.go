@@ -14,9 +14,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -156,4 +158,32 @@ func GenerateKey(version string) (string, error) {
 		return "", err
 	}
 	return version + ":" + base64.StdEncoding.EncodeToString(key), nil
+}
+
+// SignToken signs fields (for purpose) into a URL-safe token, payload.version.mac: the fields travel in
+// the clear, so they must not be secret, but none of them can be changed without the token
+// failing OpenToken.
+func (r *Ring) SignToken(purpose string, fields ...string) string {
+	payload, _ := json.Marshal(fields) // strings always encode
+	version, mac := r.Sign(purpose, payload)
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + version + "." + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+// OpenToken returns the n fields SignToken signed into token for purpose, each non-empty, or false for a
+// token this ring did not seal (or one altered since, or of another purpose).
+func (r *Ring) OpenToken(purpose, token string, n int) ([]string, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(token) > 2048 {
+		return nil, false
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	mac, err2 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || !r.Verify(parts[1], purpose, payload, mac) {
+		return nil, false
+	}
+	var f []string
+	if json.Unmarshal(payload, &f) != nil || len(f) != n || slices.Contains(f, "") {
+		return nil, false
+	}
+	return f, true
 }
