@@ -139,7 +139,7 @@ func sendJSON(ctx context.Context, c *http.Client, method, url, key string, body
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, raw)
 	}
 	return json.Unmarshal(raw, out)

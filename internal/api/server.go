@@ -127,6 +127,7 @@ func (srv *Server) routes() []route {
 		{"PUT /v1/recipients/{id}/preferences", accessTenant, srv.putPreferences},
 		{"POST /v1/recipients/{id}/inbox-tokens", accessTenant, srv.createInboxToken},
 		{"GET /v1/inbox", accessRecipient, srv.listInbox},
+		{"GET /v1/inbox/stream", accessRecipient, srv.streamInbox},
 		{"POST /v1/inbox/read-all", accessRecipient, srv.readAllInbox},
 		{"POST /v1/inbox/{id}/seen", accessRecipient, srv.markInbox(domain.InboxSeen)},
 		{"POST /v1/inbox/{id}/read", accessRecipient, srv.markInbox(domain.InboxRead)},

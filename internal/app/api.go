@@ -65,6 +65,8 @@ type APIProcess struct {
 	Intake   *intake.Service
 	Server   *api.Server
 	Webhooks *webhooks.Service
+	// Streams are the open inbox streams; the HTTP server ends them as it starts shutting down.
+	Streams *inbox.Hub
 	// Behind are the stages that stop after the HTTP server: the intake's batches and the
 	// keys' last use are flushed, then the loops stop.
 	Behind []runner.Stage
@@ -89,6 +91,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 	ps := providerconfig.New(p.Store, p.Registry, log, p.TestTimeout).WithNotifier(notifier)
 	p.Webhooks.Notifier = notifier
 	hooks := webhooks.NewService(p.Webhooks, p.Store, p.Registry.Ring(), log)
+	streams := inbox.NewHub(p.Redis, p.Prefix, log)
 	svc := api.Services{
 		Accounts:   accounts.New(p.Store, notifier),
 		Intake:     in,
@@ -98,7 +101,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		DLQ:        dlq.New(p.Store, p.Producer, log),
 		Reports:    reports.New(p.Store),
 		Recipients: recipients.New(p.Store).WithCategories(cats),
-		Inbox:      inbox.New(p.Store, p.Registry.Ring()),
+		Inbox:      inbox.New(p.Store, p.Registry.Ring()).WithHub(streams),
 		Unmatched:  apply.NewUnmatched(p.Store),
 		Ready:      func(ctx context.Context) error { return p.Store.Pool().Ping(ctx) },
 	}
@@ -108,6 +111,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		runner.Loop("template invalidations", tmplCache.Run),
 		runner.Loop("category invalidations", cats.Run),
 		runner.Loop("sender invalidations", from.Run),
+		runner.Loop("inbox streams", streams.Run),
 	}
 	if p.Sweeper != nil {
 		loops = append(loops, runner.Loop("sweeper", sweeper.New(*p.Sweeper, p.Store, p.Producer, log).Run))
@@ -117,6 +121,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		Intake:   in,
 		Server:   srv,
 		Webhooks: hooks,
+		Streams:  streams,
 		Behind: []runner.Stage{
 			{runner.Loop("intake batches", in.Run), runner.Loop("key use", srv.Run)},
 			loops,
@@ -154,6 +159,7 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), AllowPrivate: cfg.AllowPrivateNetwork},
 	})
 	srv := newHTTPServer(p.Handler, log)
+	srv.RegisterOnShutdown(p.Streams.Close)
 	http := runner.Stage{{Name: "http", Run: func(ctx context.Context) error {
 		return serve(ctx, srv, ln, "COMMS_API_MAX_CONNS", cfg.APIMaxConns, cfg.DrainDelay, cfg.ShutdownTimeout, log)
 	}}}

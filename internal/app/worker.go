@@ -13,6 +13,7 @@ import (
 	"github.com/logicspike/comms/internal/dispatch/retrier"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/events"
+	"github.com/logicspike/comms/internal/inbox"
 	"github.com/logicspike/comms/internal/platform/config"
 	"github.com/logicspike/comms/internal/platform/invalidate"
 	"github.com/logicspike/comms/internal/platform/netguard"
@@ -80,6 +81,9 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 		p.Worker.Announcer = invalidate.NewNotifier(p.Redis, p.Prefix, log)
 	}
 	p.Worker.Brokers, p.Worker.Group = p.Brokers, p.Group
+	if p.Worker.Inbox == nil {
+		p.Worker.Inbox = inbox.NewAnnouncer(p.Redis, p.Prefix, log)
+	}
 	var cats *categories.Cache
 	if p.Worker.Unsubscribe == nil && p.Ring != nil && p.PublicURL != "" {
 		cats = categories.New(p.Store, p.Redis, p.Prefix, categories.DefaultTTL, log)

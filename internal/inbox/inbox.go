@@ -40,6 +40,7 @@ type Store interface {
 	GetRecipient(ctx context.Context, tenantID, externalID string) (domain.Recipient, error)
 	ListInbox(ctx context.Context, tenantID, recipientID string, f domain.InboxFilter) (domain.InboxPage, error)
 	MarkInbox(ctx context.Context, tenantID, recipientID, id string, action domain.InboxAction) (domain.InboxItem, error)
+	GetInboxItem(ctx context.Context, tenantID, recipientID, id string) (domain.InboxItem, error)
 	ReadAllInbox(ctx context.Context, tenantID, recipientID string) (int64, error)
 }
 
@@ -47,10 +48,31 @@ type Store interface {
 type Service struct {
 	store Store
 	ring  *secrets.Ring
+	hub   *Hub // nil: no live streams
 }
 
 // New returns the inbox service.
 func New(st Store, ring *secrets.Ring) *Service { return &Service{store: st, ring: ring} }
+
+// WithHub serves live streams through h.
+func (s *Service) WithHub(h *Hub) *Service {
+	s.hub = h
+	return s
+}
+
+// Open registers a live stream on r's inbox (Hub.Open); ok is false when this process serves
+// none (no hub, or shutting down).
+func (s *Service) Open(r Reader) (arrivals <-chan Arrival, done func(), ok bool) {
+	if s.hub == nil {
+		return nil, nil, false
+	}
+	return s.hub.Open(r)
+}
+
+// Item is one message of r's inbox. store.ErrNotFound: not in r's inbox.
+func (s *Service) Item(ctx context.Context, r Reader, id string) (domain.InboxItem, error) {
+	return s.store.GetInboxItem(ctx, r.TenantID, r.RecipientID, id)
+}
 
 // IssueToken signs a token for tenantID's recipient profile recipientID, valid for ttl (0: the
 // default). store.ErrNotFound: no such profile.

@@ -1,7 +1,11 @@
 package inbox_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/base64"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -143,5 +147,119 @@ func TestAnInAppMessageIsValidated(t *testing.T) {
 		if resp.StatusCode != 422 || len(p.Errors) == 0 || p.Errors[0].Field != field {
 			t.Errorf("%s: %d %+v", field, resp.StatusCode, p.Errors)
 		}
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct{ id, name, data string }
+
+// openStream reads GET /v1/inbox/stream with token until the stream ends or the test does.
+func openStream(t *testing.T, s *stacktest.Stack, token string) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/inbox/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	// Not the stack's client: its spec check reads a whole body, and a stream has no end.
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan sseEvent, 100)
+	go func() {
+		defer resp.Body.Close()
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		var e sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch k, v, _ := strings.Cut(line, ": "); {
+			case line == "":
+				if e.name != "" {
+					events <- e
+				}
+				e = sseEvent{}
+			case k == "id":
+				e.id = v
+			case k == "event":
+				e.name = v
+			case k == "data":
+				e.data = v
+			}
+		}
+	}()
+	return events
+}
+
+// next is the next event of a stream, failing the test if none comes within a while.
+func next(t *testing.T, events <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case e, ok := <-events:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return e
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event within 20 s")
+	}
+	return sseEvent{}
+}
+
+// An open stream gets "ready" with the unread count, then each message reaching its own inbox as
+// a "message" event (the item, its id as the event id), and nothing of another person's; when
+// its token expires it gets "expired" and ends.
+func TestAnOpenStreamGetsItsInboxsNewMessages(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
+	_, key := s.Tenant()
+	token := func(id string, ttl int) string {
+		t.Helper()
+		if resp := s.Do("PUT", "/v1/recipients/"+id, key, map[string]any{}, nil, nil); resp.StatusCode != 201 && resp.StatusCode != 200 {
+			t.Fatalf("profile: %d", resp.StatusCode)
+		}
+		var tok api.InboxToken
+		if resp := s.Do("POST", "/v1/recipients/"+id+"/inbox-tokens", key, map[string]any{"ttl_seconds": ttl}, nil, &tok); resp.StatusCode != 201 {
+			t.Fatalf("token: %d", resp.StatusCode)
+		}
+		return tok.Token
+	}
+	send := func(recipient, title string) string {
+		return s.Send(key, "", message.Request{Channel: message.InApp, Recipient: recipient, InApp: &message.InAppContent{Title: title}})
+	}
+	mineToken, theirsToken := token("u_1", 600), token("u_2", 600)
+	send("u_1", "before the stream")
+	s.WaitAllFinal(30 * time.Second)
+	mine, theirs := openStream(t, s, mineToken), openStream(t, s, theirsToken)
+	if e := next(t, mine); e.name != "ready" || e.data != `{"unread_count":1}` {
+		t.Fatalf("first event: %+v", e)
+	}
+	next(t, theirs)
+
+	other := send("u_2", "for u_2")
+	if e := next(t, theirs); e.name != "message" || e.id != other {
+		t.Fatalf("u_2's stream: %+v", e)
+	}
+	id := send("u_1", "hello")
+	e := next(t, mine)
+	var it api.InboxItem
+	if e.name != "message" || e.id != id || json.Unmarshal([]byte(e.data), &it) != nil || it.Title != "hello" || it.ID != id {
+		t.Fatalf("u_1's stream: %+v (u_2's message was %s)", e, other)
+	}
+
+	short := openStream(t, s, token("u_3", 2))
+	if e := next(t, short); e.name != "ready" {
+		t.Fatalf("first event: %+v", e)
+	}
+	if e := next(t, short); e.name != "expired" {
+		t.Fatalf("at the token's expiry: %+v", e)
+	}
+	if _, open := <-short; open {
+		t.Fatal("the stream went on after its token expired")
 	}
 }

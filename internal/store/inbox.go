@@ -108,6 +108,19 @@ func (s *Store) MarkInbox(ctx context.Context, tenantID, recipientID, id string,
 	return it, nil
 }
 
+// GetInboxItem is one message of recipientID's inbox, or ErrNotFound.
+func (s *Store) GetInboxItem(ctx context.Context, tenantID, recipientID, id string) (domain.InboxItem, error) {
+	it, err := scanInboxItem(s.pool.QueryRow(ctx, `SELECT `+inboxCols+` FROM communication.message_logs
+		WHERE `+inboxWhere+` AND id = $3 AND `+madeAt("created_at", "$3"), tenantID, recipientID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.InboxItem{}, ErrNotFound
+	}
+	if err != nil {
+		return domain.InboxItem{}, fmt.Errorf("get %s from the inbox of %s: %w", id, recipientID, err)
+	}
+	return it, nil
+}
+
 // ReadAllInbox marks every unread message of recipientID's inbox read (and seen), and returns how
 // many it marked.
 func (s *Store) ReadAllInbox(ctx context.Context, tenantID, recipientID string) (int64, error) {

@@ -59,6 +59,14 @@ type Config struct {
 	// Unsubscribe gives an email the List-Unsubscribe headers its category asks for
 	// (unsubscribe.Links); nil: none.
 	Unsubscribe Unsubscriber
+	// Inbox tells the open inbox streams that an in_app message reached its inbox
+	// (inbox.Announcer); nil: streams see it on their next reload.
+	Inbox InboxAnnouncer
+}
+
+// InboxAnnouncer announces a message's arrival in a recipient's inbox.
+type InboxAnnouncer interface {
+	Arrived(ctx context.Context, tenantID, recipientID, messageID string)
 }
 
 // Unsubscriber makes the headers an email carries so its recipient can leave its category.

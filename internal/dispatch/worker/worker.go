@@ -187,10 +187,7 @@ func (w *Worker) handle(ctx context.Context, d *queue.Delivery) bool {
 	recordStage.Observe(time.Since(answered).Seconds())
 	switch out.Status {
 	case message.Sent:
-		metrics.Sent.WithLabelValues(out.TenantID, string(claimed.Channel), out.ProviderType).Inc()
-		if env.Attempt == 1 && env.Parks == 0 && !env.EnqueuedAt.IsZero() {
-			metrics.AcceptedToSent.WithLabelValues(string(claimed.Channel)).Observe(max(0, time.Since(env.EnqueuedAt).Seconds()))
-		}
+		w.sent(ctx, claimed, env, out.ProviderType)
 	case message.Queued:
 		metrics.Retries.WithLabelValues(out.ProviderType, out.ErrorCode).Inc()
 		w.scheduleRetry(ctx, log, env, out.Outcome)

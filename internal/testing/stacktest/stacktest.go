@@ -194,6 +194,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	s.URL = srv.URL
 	s.Client.Transport = specChecked(tb, s.Client.Transport, srv.Listener.Addr().String())
 	tb.Cleanup(func() {
+		p.Streams.Close() // as the production server does on shutdown: open streams end first
 		srv.Close()
 		stop()
 		if err := <-behind; err != nil {
