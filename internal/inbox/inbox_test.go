@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logicspike/comms/internal/webhooks"
+	"github.com/logicspike/comms/pkg/event"
+
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
 	"github.com/logicspike/comms/internal/testing/stacktest"
@@ -32,8 +35,10 @@ func TestAnInboxIsReadWithARecipientToken(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
 	s.StartWorker(worker.Config{CommitInterval: 20 * time.Millisecond})
+	s.StartDeliverer(webhooks.Config{})
 	tid, key := s.Tenant()
 	otherTenant, otherKey := s.Tenant()
+	reads := s.EventSink(key, event.Read)
 	for _, id := range []string{"u_1", "u_2"} {
 		if resp := s.Do("PUT", "/v1/recipients/"+id, key, map[string]any{"email": id + "@example.com"}, nil, nil); resp.StatusCode != 201 {
 			t.Fatalf("profile %s: %d", id, resp.StatusCode)
@@ -104,6 +109,16 @@ func TestAnInboxIsReadWithARecipientToken(t *testing.T) {
 	}
 	if st := as("GET", "/v1/inbox?token="+url.QueryEscape(tok.Token), "", &page); st != 200 || page.UnreadCount != 0 {
 		t.Fatalf("with the token as a query parameter: %d %+v", st, page)
+	}
+	// Each message read is one comms.message.read: the first read of each, read-all's included.
+	got := s.WaitEvents(reads, 3, 20*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	subjects := map[string]bool{}
+	for _, e := range reads() {
+		subjects[e.Subject] = true
+	}
+	if len(reads()) != 3 || len(subjects) != 3 || !subjects[first] || !subjects[second] || !subjects[third] {
+		t.Fatalf("read events: %+v", got)
 	}
 
 	// Another person's message, an API key, and tokens that are not ours.

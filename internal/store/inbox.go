@@ -97,8 +97,16 @@ func (s *Store) MarkInbox(ctx context.Context, tenantID, recipientID, id string,
 	if set == "" {
 		return domain.InboxItem{}, fmt.Errorf("mark inbox: unknown action %q", action)
 	}
-	it, err := scanInboxItem(s.pool.QueryRow(ctx, `UPDATE communication.message_logs SET `+set+`
-		WHERE `+inboxWhere+` AND id = $3 AND `+madeAt("created_at", "$3")+` RETURNING `+inboxCols, tenantID, recipientID, id))
+	// The first read is an event of the message (comms.message.read): read_at is then this
+	// transaction's now().
+	it, err := scanInboxItem(s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE communication.message_logs SET `+set+`
+			WHERE `+inboxWhere+` AND id = $3 AND `+madeAt("created_at", "$3")+` RETURNING *
+		), ev AS (
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
+			SELECT id, tenant_id, created_at, 'read', 'internal' FROM u WHERE read_at = now()
+		)
+		SELECT `+inboxCols+` FROM u`, tenantID, recipientID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.InboxItem{}, ErrNotFound
 	}
@@ -124,10 +132,17 @@ func (s *Store) GetInboxItem(ctx context.Context, tenantID, recipientID, id stri
 // ReadAllInbox marks every unread message of recipientID's inbox read (and seen), and returns how
 // many it marked.
 func (s *Store) ReadAllInbox(ctx context.Context, tenantID, recipientID string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE communication.message_logs SET seen_at = coalesce(seen_at, now()), read_at = now()
-		WHERE `+inboxWhere+` AND read_at IS NULL`, tenantID, recipientID)
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE communication.message_logs SET seen_at = coalesce(seen_at, now()), read_at = now()
+			WHERE `+inboxWhere+` AND read_at IS NULL RETURNING id, tenant_id, created_at
+		), ev AS (
+			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
+			SELECT id, tenant_id, created_at, 'read', 'internal' FROM u
+		)
+		SELECT count(*) FROM u`, tenantID, recipientID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("read all of %s's inbox: %w", recipientID, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }

@@ -29,6 +29,8 @@ const (
 	// Received: a person sent a message to one of the tenant's numbers (an inbound SMS); the
 	// data's recipient is who sent it.
 	Received = TypePrefix + "received"
+	// Read: the recipient read an in_app message in its inbox (docs/inbox.md).
+	Read = TypePrefix + "read"
 )
 
 // Account event types: changes to a tenant's setup rather than to a message. The subject is the
@@ -58,7 +60,7 @@ const (
 
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
-	Canceled, Replayed, Received, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
+	Canceled, Replayed, Received, Read, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
 	RecipientErased, PreferenceUpdated}
 
 // Event is one CloudEvent.
@@ -147,7 +149,7 @@ func MessageType(status, source string) (string, bool) {
 			return Replayed, true
 		}
 		return Accepted, true
-	case "scheduled", "sent", "delivered", "failed", "undelivered", "bounced", "complained", "opened", "clicked", "canceled", "received":
+	case "scheduled", "sent", "delivered", "failed", "undelivered", "bounced", "complained", "opened", "clicked", "canceled", "received", "read":
 		return TypePrefix + status, true
 	}
 	return "", false
