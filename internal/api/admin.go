@@ -50,7 +50,11 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
-	t, err := s.Accounts.UpdateTenant(r.Context(), principalFrom(r.Context()).TenantID, domain.TenantPatch{UnsubscribeMailto: req.UnsubscribeMailto})
+	t, err := s.Accounts.UpdateTenant(r.Context(), principalFrom(r.Context()).TenantID, domain.TenantPatch{UnsubscribeMailto: req.UnsubscribeMailto,
+		InboxOrigins: req.InboxOrigins})
+	if err == nil {
+		s.auth.forgetTenant(t.ID) // the inbox routes read its origins through the cache
+	}
 	s.answer(w, r, http.StatusOK, TenantView(t), err, "the tenant store (nothing changed)", nil)
 }
 

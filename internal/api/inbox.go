@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,9 @@ func (s *Server) authenticateRecipient(next http.HandlerFunc) http.HandlerFunc {
 			writeProblem(w, r, errBadRecipientToken)
 			return
 		}
+		if origin := r.Header.Get("Origin"); origin != "" && !s.allowOrigin(w, r, reader.TenantID, origin) {
+			return
+		}
 		ctx := context.WithValue(r.Context(), principalKey{}, Principal{Kind: "recipient", TenantID: reader.TenantID})
 		next(w, r.WithContext(context.WithValue(ctx, readerKey{}, reader)))
 	}
@@ -139,4 +143,42 @@ func (s *Server) markInbox(action domain.InboxAction) http.HandlerFunc {
 func (s *Server) readAllInbox(w http.ResponseWriter, r *http.Request) {
 	n, err := s.Inbox.ReadAll(r.Context(), readerFrom(r.Context()))
 	s.answer(w, r, http.StatusOK, map[string]int64{"marked": n}, err, "the inbox", nil)
+}
+
+// allowOrigin answers a browser's request from origin with CORS headers when it is one of the
+// tenant's inbox_origins (PATCH /v1/settings), and refuses it (403, before it changes anything)
+// otherwise.
+func (s *Server) allowOrigin(w http.ResponseWriter, r *http.Request, tenantID, origin string) bool {
+	t, found, err := s.auth.tenant(r.Context(), s.Accounts, tenantID)
+	switch {
+	case err != nil:
+		writeProblem(w, r, unavailable("the tenant store is unreachable; retry shortly"))
+		return false
+	case !found || !slices.Contains(t.InboxOrigins, origin):
+		writeProblem(w, r, problem(http.StatusForbidden, "origin-not-allowed", "Origin not allowed",
+			"this page's origin is not one of the tenant's inbox_origins (PATCH /v1/settings)"))
+		return false
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Add("Vary", "Origin")
+	return true
+}
+
+// inboxPreflight answers a browser's CORS preflight for the inbox routes, for any origin: it
+// carries no token, so the tenant is not known yet. The request that follows is held to the
+// tenant's inbox_origins (allowOrigin). It reports whether r was such a preflight.
+func inboxPreflight(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || r.Header.Get("Access-Control-Request-Method") == "" ||
+		r.URL.Path != "/v1/inbox" && !strings.HasPrefix(r.URL.Path, "/v1/inbox/") {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	h.Add("Vary", "Origin")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }

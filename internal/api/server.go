@@ -223,6 +223,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, prob)
 		return
 	}
+	if r.Method == http.MethodOptions && inboxPreflight(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

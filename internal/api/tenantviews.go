@@ -30,9 +30,11 @@ type Tenant struct {
 	HistoryRetentionSeconds int64 `json:"history_retention_seconds"`
 	AuditRetentionSeconds   int64 `json:"audit_retention_seconds"`
 	// UnsubscribeMailto is offered in List-Unsubscribe beside the signed link ("": none).
-	UnsubscribeMailto string    `json:"unsubscribe_mailto"`
-	Status            string    `json:"status"`
-	CreatedAt         time.Time `json:"created_at"`
+	UnsubscribeMailto string `json:"unsubscribe_mailto"`
+	// InboxOrigins may call the inbox routes from a browser (CORS).
+	InboxOrigins []string  `json:"inbox_origins"`
+	Status       string    `json:"status"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Quota is one channel's monthly limits.
@@ -51,7 +53,7 @@ func TenantView(t domain.Tenant) Tenant {
 		MaxRetryAgeSeconds: t.MaxRetryAgeSeconds, RatePerSecond: t.RatePerSecond, RateBurst: t.RateBurst,
 		FallbackCategories: t.FallbackCategories, Quotas: quotas, ContentRetentionSeconds: t.ContentRetentionSeconds,
 		HistoryRetentionSeconds: t.HistoryRetentionSeconds, AuditRetentionSeconds: t.AuditRetentionSeconds,
-		UnsubscribeMailto: t.UnsubscribeMailto, Status: string(t.Status), CreatedAt: t.CreatedAt}
+		UnsubscribeMailto: t.UnsubscribeMailto, InboxOrigins: t.InboxOrigins, Status: string(t.Status), CreatedAt: t.CreatedAt}
 }
 
 // TenantPatch is the body of PATCH /admin/tenants/{id}; absent fields are left alone.
@@ -125,5 +127,6 @@ func Views[T, V any](xs []T, view func(T) V) []V {
 // SettingsPatch is the body of PATCH /v1/settings: what a tenant changes of its own settings
 // (the rest are its operator's, at PATCH /admin/tenants/{id}).
 type SettingsPatch struct {
-	UnsubscribeMailto *string `json:"unsubscribe_mailto"`
+	UnsubscribeMailto *string   `json:"unsubscribe_mailto"`
+	InboxOrigins      *[]string `json:"inbox_origins"`
 }

@@ -5,6 +5,7 @@
 package domain
 
 import (
+	"fmt"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -40,8 +41,11 @@ type Tenant struct {
 	// UnsubscribeMailto is the tenant's mailbox for unsubscribe requests by email: List-Unsubscribe
 	// then offers it beside the signed link ("": the link only).
 	UnsubscribeMailto string
-	Status            TenantStatus
-	CreatedAt         time.Time
+	// InboxOrigins are the web origins ("https://app.acme.example") whose pages may call the
+	// inbox routes: they get CORS headers.
+	InboxOrigins []string
+	Status       TenantStatus
+	CreatedAt    time.Time
 }
 
 // MaxContentRetentionSeconds bounds the retentions: ten years.
@@ -102,7 +106,13 @@ type TenantPatch struct {
 	// Quotas sets each channel named; null removes a channel's quota.
 	Quotas            map[string]*Quota
 	UnsubscribeMailto *string // "" removes it
+	InboxOrigins      *[]string
 }
+
+// MaxInboxOrigins bounds a tenant's inbox origins.
+const MaxInboxOrigins = 20
+
+var webOrigin = regexp.MustCompile(`^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:[0-9]{1,5})?$`)
 
 // Validate names each bad field.
 func (p TenantPatch) Validate() []message.FieldError {
@@ -141,6 +151,16 @@ func (p TenantPatch) Validate() []message.FieldError {
 	if m := p.UnsubscribeMailto; m != nil && *m != "" {
 		if a, err := mail.ParseAddress(*m); err != nil || a.Name != "" || a.Address != *m || len(*m) > 254 || !strings.Contains(*m, "@") {
 			add("unsubscribe_mailto", "must be a bare email address such as unsubscribe@acme.example (no display name), or empty to remove it")
+		}
+	}
+	if o := p.InboxOrigins; o != nil {
+		if len(*o) > MaxInboxOrigins {
+			add("inbox_origins", fmt.Sprintf("may list at most %d origins", MaxInboxOrigins))
+		}
+		for i, v := range *o {
+			if !webOrigin.MatchString(v) {
+				add(fmt.Sprintf("inbox_origins[%d]", i), `must be an origin such as "https://app.acme.example" (https, lower case, no path; http only for localhost)`)
+			}
 		}
 	}
 	if p.Status != nil && *p.Status != TenantActive && *p.Status != TenantSuspended {

@@ -12,13 +12,13 @@ import (
 )
 
 const tenantCols = `id, name, plan, allow_system_fallback, max_attempts, extract(epoch FROM max_retry_age)::bigint, rate_per_second::float8, rate_burst, fallback_categories, quotas, status, created_at,
-	extract(epoch FROM content_retention)::bigint, extract(epoch FROM history_retention)::bigint, extract(epoch FROM audit_retention)::bigint, unsubscribe_mailto`
+	extract(epoch FROM content_retention)::bigint, extract(epoch FROM history_retention)::bigint, extract(epoch FROM audit_retention)::bigint, unsubscribe_mailto, inbox_origins`
 
 func scanTenant(row pgx.Row) (domain.Tenant, error) {
 	var t domain.Tenant
 	var quotas []byte
 	if err := row.Scan(&t.ID, &t.Name, &t.Plan, &t.AllowSystemFallback, &t.MaxAttempts, &t.MaxRetryAgeSeconds, &t.RatePerSecond, &t.RateBurst, &t.FallbackCategories, &quotas, &t.Status, &t.CreatedAt,
-		&t.ContentRetentionSeconds, &t.HistoryRetentionSeconds, &t.AuditRetentionSeconds, &t.UnsubscribeMailto); err != nil {
+		&t.ContentRetentionSeconds, &t.HistoryRetentionSeconds, &t.AuditRetentionSeconds, &t.UnsubscribeMailto, &t.InboxOrigins); err != nil {
 		return t, err
 	}
 	var err error
@@ -99,10 +99,10 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, p domain.TenantPatc
 			content_retention = coalesce(make_interval(secs => $12::float8), (SELECT content_retention FROM moved), content_retention),
 			history_retention = coalesce(make_interval(secs => $13::float8), (SELECT history_retention FROM moved), history_retention),
 			audit_retention = coalesce(make_interval(secs => $14::float8), (SELECT audit_retention FROM moved), audit_retention),
-			unsubscribe_mailto = coalesce($15, unsubscribe_mailto)
+			unsubscribe_mailto = coalesce($15, unsubscribe_mailto), inbox_origins = coalesce($16, inbox_origins)
 		WHERE id = $1 RETURNING `+tenantCols,
 		id, p.Name, p.Plan, p.AllowSystemFallback, p.MaxAttempts, p.MaxRetryAgeSeconds, p.RatePerSecond, p.RateBurst, p.Status, p.FallbackCategories,
-		quotaPatch(p.Quotas), p.ContentRetentionSeconds, p.HistoryRetentionSeconds, p.AuditRetentionSeconds, p.UnsubscribeMailto))
+		quotaPatch(p.Quotas), p.ContentRetentionSeconds, p.HistoryRetentionSeconds, p.AuditRetentionSeconds, p.UnsubscribeMailto, p.InboxOrigins))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Tenant{}, ErrNotFound
 	}
