@@ -64,6 +64,8 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "POST /v1/erasures", path: "/v1/erasures", body: map[string]any{"recipient": "Gone@Example.com"}},
 		{pattern: "PUT /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"email": "x@example.com", "phone": "+14155550111"}},
 		{pattern: "PATCH /v1/recipients/{id}", path: "/v1/recipients/u_audit", body: map[string]any{"phone": "+14155550112"}},
+		{pattern: "POST /v1/recipients/{id}/devices", path: "/v1/recipients/u_audit/devices", body: map[string]any{"platform": "fcm", "token": "audited"}, capture: "device"},
+		{pattern: "DELETE /v1/recipients/{id}/devices/{device}", path: "/v1/recipients/u_audit/devices/{device}"},
 		{pattern: "POST /v1/categories", path: "/v1/categories", body: map[string]any{"key": "news", "name": "News", "default": "in"}},
 		{pattern: "PATCH /v1/categories/{key}", path: "/v1/categories/news", body: map[string]any{"name": "Newsletter"}},
 		{pattern: "PUT /v1/recipients/{id}/preferences", path: "/v1/recipients/u_audit/preferences", body: map[string]any{"categories": map[string]any{"news": map[string]any{"sms": false}}}},

@@ -126,6 +126,9 @@ func (srv *Server) routes() []route {
 		{"GET /v1/recipients/{id}/preferences", accessTenant, srv.getPreferences},
 		{"PUT /v1/recipients/{id}/preferences", accessTenant, srv.putPreferences},
 		{"POST /v1/recipients/{id}/inbox-tokens", accessTenant, srv.createInboxToken},
+		{"POST /v1/recipients/{id}/devices", accessTenant, srv.registerDevice},
+		{"GET /v1/recipients/{id}/devices", accessTenant, srv.listDevices},
+		{"DELETE /v1/recipients/{id}/devices/{device}", accessTenant, srv.removeDevice},
 		{"GET /v1/inbox", accessRecipient, srv.listInbox},
 		{"GET /v1/inbox/stream", accessRecipient, srv.streamInbox},
 		{"POST /v1/inbox/read-all", accessRecipient, srv.readAllInbox},
@@ -287,6 +290,10 @@ func writePage[T any](s *Server, w http.ResponseWriter, r *http.Request, what st
 	if errors.Is(err, store.ErrBadCursor) {
 		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query",
 			message.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}))
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) { // what the list is of does not exist
+		writeProblem(w, r, errNotFound)
 		return
 	}
 	if err != nil {

@@ -55,7 +55,10 @@ type APIParts struct {
 	RouteTTL     time.Duration // how long the intake keeps a tenant's configs to check a from
 	TestTimeout  time.Duration // a Save & Test send's bound
 	Webhooks     webhooks.ServiceConfig
-	Limiter      *ratelimit.Limiter // default: on Redis
+	// AllowPrivateNetwork (COMMS_ALLOW_PRIVATE_NETWORKS) accepts http:// and private Web Push
+	// endpoints, as Webhooks.AllowPrivate does for webhook endpoints.
+	AllowPrivateNetwork bool
+	Limiter             *ratelimit.Limiter // default: on Redis
 }
 
 // APIProcess is an API process wired: its handler (API and dashboard) and the parts that run
@@ -100,7 +103,7 @@ func NewAPIProcess(p APIParts) *APIProcess {
 		Webhooks:   hooks,
 		DLQ:        dlq.New(p.Store, p.Producer, log),
 		Reports:    reports.New(p.Store),
-		Recipients: recipients.New(p.Store).WithCategories(cats),
+		Recipients: recipients.New(p.Store).WithCategories(cats).AllowHTTPPush(p.AllowPrivateNetwork),
 		Inbox:      inbox.New(p.Store, p.Registry.Ring()).WithHub(streams),
 		Unmatched:  apply.NewUnmatched(p.Store),
 		Ready:      func(ctx context.Context) error { return p.Store.Pool().Ping(ctx) },
@@ -151,12 +154,13 @@ func API(ctx context.Context, cfg config.Config, d Deps, ln net.Listener) error 
 	defer prod.Close()
 	p := NewAPIProcess(APIParts{
 		Store: store.New(d.Pool), Redis: d.Redis, Prefix: cfg.RedisPrefix, Log: d.Log, Registry: Registry(cfg, nil),
-		Producer:     prod,
-		Sweeper:      &sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, LostAfter: cfg.SweepLostAfter},
-		AuthCacheTTL: cfg.AuthCacheTTL,
-		RouteTTL:     cfg.RouteCacheTTL,
-		TestTimeout:  cfg.ProviderTestTimeout,
-		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), AllowPrivate: cfg.AllowPrivateNetwork},
+		Producer:            prod,
+		Sweeper:             &sweeper.Config{Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, LostAfter: cfg.SweepLostAfter},
+		AuthCacheTTL:        cfg.AuthCacheTTL,
+		RouteTTL:            cfg.RouteCacheTTL,
+		TestTimeout:         cfg.ProviderTestTimeout,
+		Webhooks:            webhooks.ServiceConfig{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), AllowPrivate: cfg.AllowPrivateNetwork},
+		AllowPrivateNetwork: cfg.AllowPrivateNetwork,
 	})
 	srv := newHTTPServer(p.Handler, log)
 	srv.RegisterOnShutdown(p.Streams.Close)

@@ -36,14 +36,18 @@ type Store interface {
 	GetCategory(ctx context.Context, tenantID, key string) (domain.Category, error)
 	UpdateCategory(ctx context.Context, tenantID, key string, p domain.CategoryPatch) (domain.Category, error)
 	DeleteCategory(ctx context.Context, tenantID, key string) error
+	PutDevice(ctx context.Context, tenantID string, d domain.Device, keep int) (domain.Device, bool, error)
+	ListDevices(ctx context.Context, tenantID, recipientID string) ([]domain.Device, error)
+	DeleteDevice(ctx context.Context, tenantID, recipientID, id string) error
 	GetPreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject) (domain.Preferences, error)
 	ReplacePreferences(ctx context.Context, tenantID string, who domain.PreferenceSubject, p domain.Preferences) (domain.Preferences, error)
 }
 
 // Service manages recipients.
 type Service struct {
-	store Store
-	cats  *categories.Cache // nil: nothing caches categories
+	store         Store
+	cats          *categories.Cache // nil: nothing caches categories
+	allowHTTPPush bool
 }
 
 // New returns the service.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,42 +243,17 @@ func (s *Service) changed(ctx context.Context, tenantID string) {
 	}
 }
 
-// checkURL refuses what the dial guard would refuse anyway, so the tenant hears it now rather
-// than from a failed delivery: plain http, credentials in the URL, and literal private or
-// loopback addresses (unless private networks are allowed). Names are checked when dialled.
+// checkURL refuses what the dial guard would refuse anyway (netguard.CheckURL), so the tenant
+// hears it now rather than from a failed delivery.
 func (s *Service) checkURL(raw string) []message.FieldError {
-	bad := func(msg string) []message.FieldError { return []message.FieldError{{Field: "url", Message: msg}} }
-	if raw == "" {
-		return bad("is required")
-	}
 	if len(raw) > MaxURLLength {
-		return bad("must be at most 2000 characters")
+		return []message.FieldError{{Field: "url", Message: "must be at most 2000 characters"}}
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return bad("must be an absolute https:// URL")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && s.allowPrivate:
-	default:
-		return bad("must use https://")
-	}
-	if u.User != nil {
-		return bad("must not carry credentials; verify deliveries by their signature instead")
-	}
-	if u.Fragment != "" {
-		return bad("must not have a #fragment")
-	}
-	if s.allowPrivate {
-		return nil
-	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") // "localhost." is localhost
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return bad("must not point at this machine")
-	}
-	if addr, err := netip.ParseAddr(host); err == nil && !netguard.Allowed(addr) {
-		return bad("must not be a private, loopback, link-local or reserved address")
+	if msg := netguard.CheckURL(raw, s.allowPrivate); msg != "" {
+		if strings.HasPrefix(msg, "must not carry credentials") {
+			msg += "; verify deliveries by their signature instead"
+		}
+		return []message.FieldError{{Field: "url", Message: msg}}
 	}
 	return nil
 }

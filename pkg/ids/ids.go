@@ -17,6 +17,7 @@ const (
 	Provider = "prv"
 	Endpoint = "whe"
 	Erasure  = "era"
+	Device   = "dev"
 )
 
 // New returns prefix + "_" + 22 base62 characters (about 131 bits of randomness).

@@ -99,7 +99,7 @@ func TestSubscriptionKeysAreChecked(t *testing.T) {
 	for _, c := range []struct{ p256dh, auth, want string }{
 		{"", rfcAuth, "p256dh"},
 		{"not base64!", rfcAuth, "p256dh"},
-		{rfcAuth, rfcAuth, "p256dh"},                                     // 16 bytes
+		{rfcAuth, rfcAuth, "p256dh"},                                        // 16 bytes
 		{"BA" + strings.Repeat("A", 85), rfcAuth, "p256dh: is not a point"}, // 65 bytes, off the curve
 		{rfcUAPublic, "", "auth"},
 		{rfcUAPublic, rfcSalt + "AA", "auth"},

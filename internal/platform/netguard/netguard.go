@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -107,4 +109,42 @@ func Dialer(timeout time.Duration, allowPrivate bool) *net.Dialer {
 // DialFunc is Dialer(...).DialContext, the shape http.Transport and the adapters take.
 func DialFunc(timeout time.Duration, allowPrivate bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return Dialer(timeout, allowPrivate).DialContext
+}
+
+// CheckURL names what is wrong with raw as the URL of a tenant's host that comms will call (a
+// webhook endpoint, a Web Push endpoint), or returns "": it refuses what the dial guard would
+// refuse anyway, so the tenant hears it at once rather than from a failed delivery. Plain http,
+// credentials in the URL and literal private or loopback addresses are refused unless
+// allowPrivate (dev stacks and tests); names are checked when dialled.
+func CheckURL(raw string, allowPrivate bool) string {
+	if raw == "" {
+		return "is required"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "must be an absolute https:// URL"
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowPrivate:
+	default:
+		return "must use https://"
+	}
+	if u.User != nil {
+		return "must not carry credentials"
+	}
+	if u.Fragment != "" {
+		return "must not have a #fragment"
+	}
+	if allowPrivate {
+		return ""
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") // "localhost." is localhost
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return "must not point at this machine"
+	}
+	if addr, err := netip.ParseAddr(host); err == nil && !Allowed(addr) {
+		return "must not be a private, loopback, link-local or reserved address"
+	}
+	return ""
 }

@@ -18,7 +18,7 @@ const module = "github.com/logicspike/comms/"
 
 // layers, lowest first: a package may import its own layer and those below, never above.
 var layers = [][]string{
-	{"pkg/message", "pkg/event", "pkg/ids"},
+	{"pkg/message", "pkg/event", "pkg/ids", "pkg/webpush"},
 	{"pkg/provider", "pkg/client"},
 	{"pkg/provider/"}, // the adapters and their conformance suite
 	{"internal/domain"},

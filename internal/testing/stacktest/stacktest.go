@@ -179,12 +179,13 @@ func Start(tb testing.TB, opts Options) *Stack {
 	p := app.NewAPIProcess(app.APIParts{
 		Store: st, Redis: rdb, Prefix: prefix, Log: log, Registry: s.Registry,
 		Producer: s.Producer, Publisher: opts.Publisher, Sweeper: sweep,
-		Scheduler:    scheduler.Config{Interval: 20 * time.Millisecond},
-		AuthCacheTTL: opts.AuthCacheTTL,
-		RouteTTL:     s.routeTTL,
-		TestTimeout:  10 * time.Second,
-		Webhooks:     webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true, Timeout: opts.WebhookTimeout},
-		Limiter:      s.limiter,
+		Scheduler:           scheduler.Config{Interval: 20 * time.Millisecond},
+		AuthCacheTTL:        opts.AuthCacheTTL,
+		RouteTTL:            s.routeTTL,
+		TestTimeout:         10 * time.Second,
+		Webhooks:            webhooks.ServiceConfig{Dial: netguard.DialFunc(5*time.Second, true), AllowPrivate: true, Timeout: opts.WebhookTimeout},
+		AllowPrivateNetwork: true,
+		Limiter:             s.limiter,
 	})
 	s.Intake, s.APIServer, s.Webhooks = p.Intake, p.Server, p.Webhooks
 	bg, stop := context.WithCancel(ctx)
