@@ -213,8 +213,8 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			}
 		case "channel":
 			f.Channel = message.Channel(v)
-			if !f.Channel.Valid() && f.Channel != message.InApp {
-				return channelHint, true
+			if !f.Channel.Valid() && f.Channel != message.InApp && f.Channel != message.Push {
+				return `must be "sms", "email", "push" or "in_app"`, true
 			}
 		case "to":
 			f.Recipient = v

@@ -34,6 +34,9 @@ type Provider struct {
 	// InboundURL is where to point the provider's incoming-message webhook (a Twilio number's
 	// "A message comes in"), for the types that take inbound messages.
 	InboundURL string `json:"inbound_url,omitempty"`
+	// VAPIDPublicKey is a Web Push config's public key: the applicationServerKey a page
+	// subscribes with (docs/push.md#web-push).
+	VAPIDPublicKey string `json:"vapid_public_key,omitempty"`
 }
 
 // ProviderView renders a stored config for clients.
@@ -47,6 +50,12 @@ func ProviderView(p domain.ProviderConfig) Provider {
 		LastTestedAt: p.LastTestedAt, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 	if p.UnitPrice != "" {
 		out.UnitPrice = &providerconfig.UnitPrice{Amount: p.UnitPrice, Currency: p.UnitCurrency}
+	}
+	var vapid struct {
+		Key string `json:"vapid_public_key"`
+	}
+	if json.Unmarshal(sender, &vapid) == nil {
+		out.VAPIDPublicKey = vapid.Key
 	}
 	return out
 }

@@ -30,3 +30,25 @@ type Device struct {
 	CreatedAt    time.Time
 	LastSeenAt   time.Time // when it was last registered
 }
+
+// PushDelivery is a push message's delivery to one device.
+type PushDelivery struct {
+	DeviceID          string
+	Platform          Platform
+	ProviderConfigID  string
+	ProviderType      string
+	Status            string // sent, retrying, failed or removed
+	ProviderMessageID string
+	ErrorCode         string
+	ErrorMessage      string
+	Attempt           int
+	UpdatedAt         time.Time
+}
+
+// Statuses of a push delivery. Only a retrying one is tried again.
+const (
+	DeliverySent     = "sent"
+	DeliveryRetrying = "retrying"
+	DeliveryFailed   = "failed"
+	DeliveryRemoved  = "removed" // the push service said the device is gone; it was removed
+)

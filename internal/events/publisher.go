@@ -124,6 +124,9 @@ func BuildAccount(r store.AccountEvent) event.Event {
 		d.RecipientID, d.RecipientHash, d.Channel = r.RecipientID, r.RecipientHash, r.Channel
 		d.Preferences = map[string]map[string]bool{}
 		_ = json.Unmarshal(r.Preferences, &d.Preferences) // written by the store from a map of the same shape
+	case r.Type == event.DeviceRemoved:
+		d.RecipientID, d.Device = r.RecipientID, &event.Device{}
+		_ = json.Unmarshal(r.Device, d.Device) // written by the store from an event.Device
 	default:
 		d.EndpointID = r.Subject
 	}

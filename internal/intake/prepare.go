@@ -80,11 +80,12 @@ func (s *Service) prepare(ctx context.Context, tenantID string, req message.Requ
 }
 
 // addressOf gives req the address of its recipient profile to for its channel, unless it has one.
-// An in_app message's address is the profile's id: its inbox.
+// An in_app or push message's address is the profile's id: its inbox, or its devices.
 func addressOf(req *message.Request, to *domain.Recipient) error {
-	if req.Channel == message.InApp {
+	if req.Channel == message.InApp || req.Channel == message.Push {
 		if req.To != "" {
-			return &message.ValidationError{Fields: []message.FieldError{{Field: "to", Message: "is not allowed for in_app: name the recipient whose inbox it goes to"}}}
+			return &message.ValidationError{Fields: []message.FieldError{{Field: "to",
+				Message: fmt.Sprintf("is not allowed for %s: name the recipient whose %s it goes to", req.Channel, map[message.Channel]string{message.InApp: "inbox", message.Push: "devices"}[req.Channel])}}}
 		}
 		if to != nil {
 			req.To = to.ExternalID

@@ -71,6 +71,9 @@ type Input struct {
 	Priority      *int            `json:"priority"`
 	Enabled       *bool           `json:"enabled"`
 	TestRecipient string          `json:"test_recipient"`
+	// TestSubscription is, for a Web Push config, a browser's PushSubscription to send the test
+	// to; without it the keys are checked and nothing is sent.
+	TestSubscription json.RawMessage `json:"test_subscription"`
 	// RateLimitPerSecond caps sends through this config across all workers (0 or absent: none).
 	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
 	// UnitPrice prices what the provider does not report a price for (docs/usage.md).
@@ -114,12 +117,13 @@ func setPrice(p *domain.ProviderConfig, up *UnitPrice) {
 // Patch changes a config; nil and empty fields are left alone. Changing credentials or sender
 // re-runs the test send; name, priority and enabled do not.
 type Patch struct {
-	Name          *string         `json:"name"`
-	Credentials   json.RawMessage `json:"credentials"`
-	Sender        json.RawMessage `json:"sender"`
-	Priority      *int            `json:"priority"`
-	Enabled       *bool           `json:"enabled"`
-	TestRecipient string          `json:"test_recipient"`
+	Name             *string         `json:"name"`
+	Credentials      json.RawMessage `json:"credentials"`
+	Sender           json.RawMessage `json:"sender"`
+	Priority         *int            `json:"priority"`
+	Enabled          *bool           `json:"enabled"`
+	TestRecipient    string          `json:"test_recipient"`
+	TestSubscription json.RawMessage `json:"test_subscription"` // as Input's
 	// RateLimitPerSecond changes the send cap without a re-test.
 	RateLimitPerSecond *float64 `json:"rate_limit_per_second"`
 	// UnitPrice changes the price without a re-test.
@@ -136,6 +140,9 @@ type TestResult struct {
 	// Inbound is what Save & Test did to send the replies people write to the config's numbers
 	// to comms (its inbound_url), for a provider that takes them.
 	Inbound *provider.InboundSetup `json:"inbound,omitempty"`
+	// Note says what was done instead of a send, where nothing was sent (a push config tested
+	// without a device).
+	Note string `json:"note,omitempty"`
 }
 
 // TestFailedError is a test send the provider refused; nothing was stored or changed.
@@ -163,6 +170,9 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain
 			f.Add("channel", "%s sends %v", in.Type, chans)
 		}
 	}
+	if len(in.TestSubscription) > 0 {
+		in.TestRecipient = string(in.TestSubscription)
+	}
 	validateRecipient(&f, in.Channel, in.TestRecipient)
 	id := ids.New(ids.Provider)
 	cfg := provider.Config{ID: id, TenantID: tenantID, Type: in.Type, Channel: in.Channel, Credentials: in.Credentials, Sender: in.Sender}
@@ -177,7 +187,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain
 	if err != nil {
 		return domain.ProviderConfig{}, TestResult{}, err
 	}
-	version, sealed, err := s.reg.Seal(tenantID, id, in.Credentials)
+	version, sealed, err := s.reg.Seal(tenantID, id, credentialsOf(adapter, in.Credentials))
 	if err != nil {
 		return domain.ProviderConfig{}, TestResult{}, fmt.Errorf("seal credentials: %w", err)
 	}
@@ -256,13 +266,16 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (dom
 			f.Add("credentials", "the sandbox has no credentials")
 			return domain.ProviderConfig{}, nil, f.Err()
 		}
+		if len(p.TestSubscription) > 0 {
+			p.TestRecipient = string(p.TestSubscription)
+		}
 		validateRecipient(&f, cur.Channel, p.TestRecipient)
 		cfg, err := s.reg.Open(cur)
 		if err != nil {
 			return domain.ProviderConfig{}, nil, err
 		}
 		if len(p.Credentials) > 0 {
-			cfg.Credentials = p.Credentials
+			cfg.Credentials = keepCredentials(cur.Type, cfg.Credentials, p.Credentials)
 		}
 		if len(p.Sender) > 0 {
 			cfg.Sender = p.Sender
@@ -279,7 +292,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (dom
 			return domain.ProviderConfig{}, nil, err
 		}
 		res, tested = &r, adapter
-		version, sealed, err := s.reg.Seal(tenantID, id, cfg.Credentials)
+		version, sealed, err := s.reg.Seal(tenantID, id, credentialsOf(adapter, cfg.Credentials))
 		if err != nil {
 			return domain.ProviderConfig{}, nil, fmt.Errorf("seal credentials: %w", err)
 		}
@@ -332,6 +345,13 @@ func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string
 	defer cancel()
 	m := provider.Message{TenantID: cfg.TenantID, Channel: cfg.Channel, To: to,
 		Text: "comms test: your " + cfg.Type + " provider \"" + name + "\" is connected. No action is needed."}
+	if cfg.Channel == message.Push {
+		if to == "" {
+			return TestResult{SentAt: time.Now().UTC(), Note: "no test device was given: the credentials were checked and nothing was sent"}, nil
+		}
+		m.Push = &message.PushContent{Title: "comms test", Body: m.Text}
+		m.To, m.Device = pushTarget(to)
+	}
 	if cfg.Channel == message.Email {
 		m.Subject = "comms test: " + name + " is connected"
 		m.HTML = "<p>Your <b>" + cfg.Type + "</b> provider is connected to comms. No action is needed.</p>"

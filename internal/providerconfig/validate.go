@@ -30,6 +30,12 @@ func validateCommon(f *provider.Fields, name string, priority *int) {
 }
 
 func validateRecipient(f *provider.Fields, ch message.Channel, to string) {
+	if ch == message.Push {
+		if to != "" { // optional: without one the credentials are checked and nothing is sent
+			checkPushTarget(f, to)
+		}
+		return
+	}
 	if to == "" {
 		f.Add("test_recipient", "is required: the %s the test message goes to (your own), proving the credentials work", map[message.Channel]string{message.SMS: "phone number", message.Email: "address"}[ch])
 		return

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/providertest"
+	"github.com/logicspike/comms/pkg/webpush"
 )
 
 // received turns a fake's log into what the suite reads.
@@ -47,6 +49,13 @@ func harnesses(t *testing.T) map[string]providertest.Harness {
 	t.Cleanup(rs.Close)
 	wh := fakeprovider.NewWebhook()
 	t.Cleanup(wh.Close)
+	wp := fakeprovider.NewWebPush()
+	t.Cleanup(wp.Close)
+	vapidPublic, vapidPrivate, err := webpush.GenerateVAPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := map[int]fakeprovider.Subscription{}
 	sm, err := fakeprovider.NewSMTP(fakeprovider.SMTPOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +124,39 @@ func harnesses(t *testing.T) map[string]providertest.Harness {
 			Codes: []provider.Code{provider.AuthFailed, provider.RateLimited, provider.ProviderUnavailable, provider.ContentRejected, provider.Timeout},
 			Retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
 				return withCreds(c, func(m map[string]any) { m["url"] = "http://" + addr + "/comms" }), e
+			},
+		},
+		"webpush": {
+			Channel: message.Push,
+			Config: provider.Config{ID: "prv_wp", TenantID: "ten_a", Type: "webpush", Channel: message.Push,
+				Credentials: raw(map[string]any{"subject": "mailto:ops@acme.example", "public_key": vapidPublic, "private_key": vapidPrivate})},
+			Env:     provider.Env{AllowInsecure: true},
+			Secrets: []string{vapidPrivate},
+			// Another key than the browsers subscribed with: each push service refuses it for that
+			// subscription.
+			BadCredentials: func(c provider.Config) provider.Config {
+				pub, priv, _ := webpush.GenerateVAPID()
+				return withCreds(c, func(m map[string]any) { m["public_key"], m["private_key"] = pub, priv })
+			},
+			BadCredentialsCode: provider.InvalidRecipient,
+			Device: func(i int) (string, *provider.Device) {
+				sub, ok := subs[i]
+				if !ok {
+					sub = wp.Subscribe(vapidPublic)
+					subs[i] = sub
+				}
+				return sub.Endpoint, &provider.Device{P256DH: sub.Keys.P256DH, Auth: sub.Keys.Auth}
+			},
+			Received: received(wp.Received), FailFor: wp.FailFor,
+			Codes: []provider.Code{provider.AuthFailed, provider.InvalidRecipient, provider.RateLimited,
+				provider.ProviderUnavailable, provider.ContentRejected},
+			// The endpoint is the device's: every connection goes to addr instead.
+			Retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
+				e.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, network, addr)
+				}
+				return c, e
 			},
 		},
 		"smtp": {

@@ -190,7 +190,7 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 			SELECT id, $1, created_at, 'canceled', 'internal', 'canceled: its recipient was erased' FROM pend
 		), u AS (
 			UPDATE communication.message_logs l
-			SET recipient = '', subject = '', body_text = '', body_html = '', metadata = '{}',
+			SET recipient = '', subject = '', body_text = '', body_html = '', in_app = NULL, push = NULL, metadata = '{}',
 				error_message = regexp_replace(l.error_message, $5, '[erased]', 'g'),
 				status = CASE WHEN l.status IN ('queued', 'scheduled') THEN 'canceled' ELSE l.status END,
 				erased_at = now(), content_purged_at = coalesce(l.content_purged_at, now()), updated_at = now()

@@ -128,6 +128,7 @@ type AccountEvent struct {
 	Channel, RecipientHash  string // comms.recipient.erased, comms.preference.updated (an address's)
 	RecipientID             string // comms.preference.updated (a profile's)
 	Preferences             []byte // comms.preference.updated: the person's choices after, as JSON
+	Device                  []byte // comms.device.removed: the device and who removed it, as JSON
 	At                      time.Time
 }
 
@@ -138,11 +139,11 @@ func (s *Store) PublishAccountEvents(ctx context.Context, limit int, publish fun
 	load := func(tx pgx.Tx) ([]AccountEvent, error) {
 		rows, _ := tx.Query(ctx, `SELECT id, tenant_id, type, subject, coalesce(data->>'provider_type', ''), coalesce(data->>'health', ''),
 				coalesce(data->>'reason', ''), data->'quota', data->'erasure', coalesce(data->>'channel', ''),
-				coalesce(data->>'recipient_hash', ''), coalesce(data->>'recipient_id', ''), data->'preferences', occurred_at
+				coalesce(data->>'recipient_hash', ''), coalesce(data->>'recipient_id', ''), data->'preferences', data->'device', occurred_at
 			FROM communication.account_events WHERE NOT published ORDER BY id LIMIT $1`, limit)
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountEvent, error) {
 			var e AccountEvent
-			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.Quota, &e.Erasure, &e.Channel, &e.RecipientHash, &e.RecipientID, &e.Preferences, &e.At)
+			err := r.Scan(&e.ID, &e.TenantID, &e.Type, &e.Subject, &e.ProviderType, &e.Health, &e.Reason, &e.Quota, &e.Erasure, &e.Channel, &e.RecipientHash, &e.RecipientID, &e.Preferences, &e.Device, &e.At)
 			return e, err
 		})
 	}

@@ -129,6 +129,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 		prefCategory                                                  = make([]*string, n)
 		prefDefaultIn                                                 = make([]bool, n)
 		inApp                                                         = make([]*string, n) // an in_app message's link and data
+		push                                                          = make([]*string, n) // a push message's content past its title and body
 		status                                                        = make([]string, n)
 		units                                                         = make([]int32, n)
 		created                                                       = madeTimes(msgIDs(msgs))
@@ -166,6 +167,11 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			extra := encodeInApp(c)
 			inApp[i] = &extra
 		}
+		if c := r.Push; r.Channel == message.Push && c != nil {
+			subject[i], text[i] = c.Title, c.Body
+			extra := encodePush(c)
+			push[i] = &extra
+		}
 		meta[i] = "{}"
 		if len(r.Metadata) > 0 {
 			b, err := json.Marshal(r.Metadata)
@@ -187,10 +193,10 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[], $13::text[],
 				                     $14::text[], $15::int[], $16::int[], $17::text[], $18::int[], $19::text[], $20::timestamptz[], $21::text[],
 				                     $22::text[], $23::int[], $24::timestamptz[], $25::text[],
-				                     $26::text[], $27::bool[], $28::jsonb[])
+				                     $26::text[], $27::bool[], $28::jsonb[], $29::jsonb[])
 				AS r(id, tenant_id, channel, recipient, sender, subject, body_text, body_html, metadata, idem_key, req_hash, category, rhash,
 				     sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				     status, units, created_at, recipient_id, pref_category, pref_default_in, in_app)
+				     status, units, created_at, recipient_id, pref_category, pref_default_in, in_app, push)
 			), sup AS (
 				-- one primary-key lookup per request, behind OFFSET 0 so that no plan of this
 				-- statement, generic or not, scans a tenant's suppression list (see ClaimMessages)
@@ -219,12 +225,12 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 				INSERT INTO communication.message_logs
 					(id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, idempotency_key, status, category,
 					 sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, scheduled_at, trace_parent,
-					 recipient_id, in_app)
+					 recipient_id, in_app, push)
 				-- created when its id was made: the id finds the row's day (migration 0027)
 				SELECT id, tenant_id, created_at, channel, recipient, sender, subject, body_text, body_html, metadata, NULLIF(idem_key, ''),
 				       status, category,
 				       sms_encoding, sms_characters, sms_segments, template_key, template_version, template_locale, send_at, trace_parent,
-				       recipient_id, in_app
+				       recipient_id, in_app, push
 				FROM ok WHERE idem_key = '' OR id IN (SELECT message_id FROM idem)
 				RETURNING id, tenant_id, created_at, status, scheduled_at, channel, coalesce(template_key, '') AS tmpl, category
 			), usage AS (
@@ -246,7 +252,7 @@ func (s *Store) recordMessages(ctx context.Context, msgs []NewMessage, writes []
 			SELECT id, created_at, 0 FROM ins UNION ALL SELECT id, now(), 1 FROM sup UNION ALL SELECT id, now(), 2 FROM optout`,
 			cachedPlan, id, tenant, channel, to, from, subject, text, html, meta, key, hash, category, rhash, smsEnc, smsUnits, smsSegs,
 			tmplKey, tmplVersion, tmplLocale, sendAt, traceParent, status, units, created, recipientID,
-			prefCategory, prefDefaultIn, inApp)
+			prefCategory, prefDefaultIn, inApp, push)
 		if err != nil {
 			return err
 		}

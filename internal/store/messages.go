@@ -85,7 +85,7 @@ const messageCols = `id, tenant_id, channel, recipient, sender, subject, body_te
 	status, attempts, coalesce(idempotency_key, ''), coalesce(provider_config_id, ''), provider_type,
 	provider_message_id, error_code, error_message, created_at, updated_at, sent_at, cost, cost_currency, category,
 	delivered_at, opened_at, clicked_at, content_purged_at, erased_at, sms_encoding, sms_characters, sms_segments,
-	template_key, template_version, template_locale, scheduled_at, coalesce(recipient_id, ''), direction, in_app`
+	template_key, template_version, template_locale, scheduled_at, coalesce(recipient_id, ''), direction, in_app, push`
 
 // messageRow receives the columns of messageCols, in order.
 type messageRow struct {
@@ -95,7 +95,7 @@ type messageRow struct {
 	smsUnits, smsSegments *int
 	tmplKey, tmplLocale   *string
 	tmplVersion           *int
-	inApp                 []byte
+	inApp, push           []byte
 }
 
 // dest lists where each of messageCols goes, for Scan.
@@ -105,7 +105,7 @@ func (r *messageRow) dest() []any {
 		&m.Status, &m.Attempts, &m.IdempotencyKey, &m.ProviderConfigID, &m.ProviderType,
 		&m.ProviderMessageID, &r.errCode, &r.errMsg, &m.CreatedAt, &m.UpdatedAt, &m.SentAt, &m.Cost, &m.CostCurrency, &m.Category,
 		&m.DeliveredAt, &m.OpenedAt, &m.ClickedAt, &m.ContentPurgedAt, &m.ErasedAt, &r.smsEncoding, &r.smsUnits, &r.smsSegments,
-		&r.tmplKey, &r.tmplVersion, &r.tmplLocale, &m.ScheduledAt, &m.RecipientID, &m.Direction, &r.inApp}
+		&r.tmplKey, &r.tmplVersion, &r.tmplLocale, &m.ScheduledAt, &m.RecipientID, &m.Direction, &r.inApp, &r.push}
 }
 
 // message assembles the scanned row.
@@ -122,6 +122,9 @@ func (r *messageRow) message() message.Message {
 	}
 	if m.Channel == message.InApp && m.ErasedAt == nil {
 		m.InApp = inAppContent(m.Subject, m.Text, r.inApp)
+	}
+	if m.Channel == message.Push && m.ErasedAt == nil {
+		m.Push = pushContent(m.Subject, m.Text, r.push)
 	}
 	return m
 }

@@ -42,7 +42,7 @@ func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.T
 				  AND m.status NOT IN `+pendingStatuses+`
 				RETURNING d.message_id
 			)
-			UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', content_purged_at = now()
+			UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', in_app = NULL, push = NULL, content_purged_at = now()
 			FROM d WHERE m.tenant_id = $1 AND m.id = d.message_id AND `+madeAt("m.created_at", "d.message_id")+` AND m.content_purged_at IS NULL`, tenantID)
 		if err != nil {
 			return err
@@ -61,7 +61,7 @@ func (s *Store) PurgeContent(ctx context.Context, tenantID string, cutoff time.T
 				  AND l.created_at >= coalesce((SELECT through_at FROM communication.content_purge WHERE tenant_id = $1), '-infinity')
 				ORDER BY l.created_at, l.id LIMIT $3
 			), p AS (
-				UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', content_purged_at = now()
+				UPDATE communication.message_logs m SET subject = '', body_text = '', body_html = '', in_app = NULL, push = NULL, content_purged_at = now()
 				FROM c WHERE m.tenant_id = $1 AND m.id = c.id AND m.created_at = c.created_at AND m.status NOT IN `+pendingStatuses+` AND m.content_purged_at IS NULL
 				RETURNING m.id
 			), d AS (

@@ -54,6 +54,10 @@ const (
 	// PreferenceUpdated: a person's preferences changed; the subject is the person
 	// (recipient:<id>, or address:<hash>) and data holds their choices after.
 	PreferenceUpdated = "comms.preference.updated"
+	// DeviceRemoved: a push service said a device's token or subscription is gone (uninstalled,
+	// expired, unsubscribed) and comms removed the device from its profile; the subject is the
+	// device's id and data names the profile, the platform and the reason.
+	DeviceRemoved = "comms.device.removed"
 	// Test is what POST /v1/webhook-endpoints/{id}/test sends; it goes only to that endpoint.
 	Test = "comms.webhook.test"
 )
@@ -61,7 +65,7 @@ const (
 // Types lists every type a webhook endpoint may subscribe to.
 var Types = []string{Accepted, Scheduled, Sent, Delivered, Failed, Undelivered, Bounced, Complained, Opened, Clicked,
 	Canceled, Replayed, Received, Read, ProviderAuthFailed, ProviderCircuitOpen, ProviderRecovered, EndpointDisabled, QuotaWarning, QuotaExceeded,
-	RecipientErased, PreferenceUpdated}
+	RecipientErased, PreferenceUpdated, DeviceRemoved}
 
 // Event is one CloudEvent.
 type Event struct {
@@ -104,6 +108,18 @@ type Data struct {
 	// category and channel.
 	RecipientID string                     `json:"recipient_id,omitempty"`
 	Preferences map[string]map[string]bool `json:"preferences,omitempty"`
+	// Device is on comms.device.removed, with RecipientID (the profile it was removed from) and
+	// Error (the push service's words).
+	Device *Device `json:"device,omitempty"`
+}
+
+// Device is a recipient's device as comms.device.removed reports it: which it was, and the push
+// message whose delivery found it gone, through which provider config.
+type Device struct {
+	ID        string    `json:"id"`
+	Platform  string    `json:"platform"` // fcm, apns or webpush
+	MessageID string    `json:"message_id,omitempty"`
+	Provider  *Provider `json:"provider,omitempty"`
 }
 
 // Erasure is what an erasure changed, as comms.recipient.erased reports it.

@@ -15,10 +15,13 @@ const (
 	Email Channel = "email"
 	// InApp messages go to a recipient's inbox in comms itself (docs/inbox.md): no provider.
 	InApp Channel = "in_app"
+	// Push messages go to the devices of a recipient profile (docs/push.md), one delivery each.
+	Push Channel = "push"
 )
 
 // Valid reports whether c is sms or email: a channel that reaches an address through a provider,
-// which suppressions, preferences, templates and quotas are for. A message may also be InApp.
+// which suppressions, preferences, templates and quotas are for. A message may also be InApp or
+// Push, addressed to a recipient profile.
 func (c Channel) Valid() bool { return c == SMS || c == Email }
 
 // InAppContent is what an inbox message shows: its title and body are stored as a message's
@@ -103,6 +106,8 @@ type Request struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	// InApp is an in_app message's content, instead of subject and text.
 	InApp *InAppContent `json:"in_app,omitempty"`
+	// Push is a push message's content, instead of subject and text.
+	Push *PushContent `json:"push,omitempty"`
 	// Category is "transactional" (the default: OTP, receipts), "marketing", or the key of one
 	// of the tenant's categories (POST /v1/categories), which routes as its kind and whose
 	// recipients' preferences decide whether it is sent. The tenant's fallback policy says which
@@ -160,6 +165,7 @@ type Message struct {
 	HTML              string            `json:"html,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
 	InApp             *InAppContent     `json:"in_app,omitempty"` // an in_app message's content (subject and text are its title and body)
+	Push              *PushContent      `json:"push,omitempty"`   // a push message's content (subject and text are its title and body)
 	Category          Category          `json:"category"`
 	Status            Status            `json:"status"`
 	ScheduledAt       *time.Time        `json:"scheduled_at,omitempty"` // when a scheduled send is due

@@ -110,13 +110,18 @@ func (r *Request) Validate() error {
 		}
 	case InApp:
 		validateInApp(r, add)
+	case Push:
+		validatePush(r, add)
 	case "":
-		add("channel", `is required: "sms", "email" or "in_app"`)
+		add("channel", `is required: "sms", "email", "push" or "in_app"`)
 	default:
-		add("channel", `must be "sms", "email" or "in_app"`)
+		add("channel", `must be "sms", "email", "push" or "in_app"`)
 	}
-	if r.InApp != nil && r.Channel != InApp && r.Channel.Valid() {
+	if r.InApp != nil && r.Channel != InApp && (r.Channel.Valid() || r.Channel == Push) {
 		add("in_app", "is only for the in_app channel")
+	}
+	if r.Push != nil && r.Channel != Push && (r.Channel.Valid() || r.Channel == InApp) {
+		add("push", "is only for the push channel")
 	}
 
 	for _, f := range []struct{ name, val string }{{"text", r.Text}, {"html", r.HTML}, {"subject", r.Subject}} {

@@ -32,6 +32,16 @@ type Message struct {
 	// Headers are header fields comms adds to an email (List-Unsubscribe and
 	// List-Unsubscribe-Post); every email adapter sends them as given.
 	Headers map[string]string
+	// Push is a push message's content (channel push). To is then the device's token, or a Web
+	// Push subscription's endpoint, and Device carries the rest of the device.
+	Push   *message.PushContent
+	Device *Device
+}
+
+// Device is what a push adapter needs of a device past its token: a Web Push subscription's keys
+// (base64url).
+type Device struct {
+	P256DH, Auth string
 }
 
 // SortedHeaders returns m's Headers in name order, for adapters that send a list.
@@ -171,6 +181,9 @@ type Error struct {
 	// Suppress ("bounce" or "complaint", as Event.Suppress) says the provider refuses this
 	// recipient from now on (it opted out): the tenant's suppression list takes it.
 	Suppress string
+	// DeviceGone says the push service no longer knows the device (FCM UNREGISTERED, APNs 410,
+	// Web Push 404 or 410): it is removed from its profile.
+	DeviceGone bool
 }
 
 func (e *Error) Error() string {
@@ -265,6 +278,19 @@ func Unreachable(ctx context.Context, providerType string, err error) *Error {
 		return Failure(providerType, Timeout, "", ErrorText(err))
 	}
 	return Failure(providerType, ProviderUnavailable, "", ErrorText(err))
+}
+
+// AnswerText is what a provider's error answer says, for a tenant's eyes: its body trimmed and
+// cut to 200 bytes, or the status's own text when the body is empty.
+func AnswerText(status int, body []byte) string {
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return msg
 }
 
 // RetryAfter reads a Retry-After header given in seconds (the form providers use); 0 when absent

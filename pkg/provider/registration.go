@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -41,6 +42,15 @@ type Registration struct {
 	// PricedLater: the provider prices a message after sending it, and its adapters are Pricers;
 	// a sent message without a price is fetched again later (docs/usage.md#cost).
 	PricedLater bool
+	// KeptCredentials are fields of the stored credentials that a change of credentials omitting
+	// them keeps (Web Push's key pair: browsers subscribed with its public key).
+	KeptCredentials []string
+}
+
+// Completer is an adapter that completes the credentials it was given (Web Push generates its
+// VAPID keys when none are given): what is sealed and stored is Credentials, not the input.
+type Completer interface {
+	Credentials() json.RawMessage
 }
 
 // Pricer fetches the price of a message a provider sent; empty cost means not priced yet.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,9 +173,9 @@ func (r *Router) Invalidate(tenantID string) {
 		clear(r.routes)
 		return
 	}
-	for _, ch := range []message.Channel{message.SMS, message.Email} {
-		for _, cat := range []message.Category{message.Transactional, message.Marketing} {
-			delete(r.routes, tenantID+"|"+string(ch)+"|"+string(cat))
+	for key := range r.routes { // every channel and category of the tenant
+		if strings.HasPrefix(key, tenantID+"|") {
+			delete(r.routes, key)
 		}
 	}
 }

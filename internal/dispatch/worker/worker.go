@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	"github.com/logicspike/comms/internal/batch"
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/retry"
 	"github.com/logicspike/comms/internal/platform/tracing"
@@ -42,6 +42,9 @@ type Store interface {
 	FinishAttempts(ctx context.Context, fn func(tx *store.OutcomeTx) error) ([]string, error)
 	MarkPublished(ctx context.Context, refs []store.Ref) error
 	SetProviderHealth(ctx context.Context, id, health, reason string) error
+	PushTargets(ctx context.Context, tenantID, messageID, recipientID string) ([]domain.Device, error)
+	RecordPushDelivery(ctx context.Context, tenantID, messageID, recipientID string, d domain.PushDelivery) error
+	PushDeliveries(ctx context.Context, tenantID, messageID string) ([]domain.PushDelivery, error)
 }
 
 // Worker is one dispatcher.
@@ -257,8 +260,11 @@ func (w *Worker) deferTo(ctx context.Context, topic string, env queue.Envelope) 
 // release gives back the message's in-flight slot while it waits for a bulkhead.
 func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func()) (outcome, bool) {
 	out := outcome{Outcome: store.Outcome{Ref: store.Ref{TenantID: c.TenantID, ID: c.ID}, Attempt: c.Attempt}}
-	if c.Channel == message.InApp {
+	switch c.Channel {
+	case message.InApp:
 		return toInbox(out), true
+	case message.Push:
+		return w.toDevices(ctx, log, c, env, release, out)
 	}
 	var plan Plan
 	if err := retry.UntilDone(ctx, func() error {
@@ -342,6 +348,13 @@ func (w *Worker) attempt(ctx context.Context, log *slog.Logger, c *store.Claimed
 		}
 		return out, true
 	}
+	return w.retryLater(ctx, log, c, plan, last, env, out)
+}
+
+// retryLater schedules the next attempt of a message whose attempt failed transiently with last,
+// while the tenant's budget (plan) lasts; otherwise the message fails and its intent is
+// dead-lettered.
+func (w *Worker) retryLater(ctx context.Context, log *slog.Logger, c *store.Claimed, plan Plan, last *provider.Error, env []byte, out outcome) (outcome, bool) {
 	used := c.Attempt - c.AttemptBase
 	delay := w.retryDelay(used, last.RetryAfter)
 	next := time.Now().Add(delay)
@@ -419,26 +432,4 @@ func (w *Worker) credentialsRefused(ctx context.Context, log *slog.Logger, route
 	}
 	log.WarnContext(ctx, "provider refused the credentials: config marked unhealthy until they change")
 	w.router.Invalidate(route.Config.TenantID)
-}
-
-// send calls the adapter with the attempt timeout, turning a panic into an error.
-func (w *Worker) send(ctx context.Context, s Sender, c *store.Claimed) (res provider.Result, err error) {
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.AttemptTimeout)
-	defer cancel()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("provider adapter panicked: %v\n%s", r, debug.Stack())
-		}
-	}()
-	var headers map[string]string
-	if w.cfg.Unsubscribe != nil {
-		// an email that must carry its unsubscribe link is not sent without it: a retry will
-		if headers, err = w.cfg.Unsubscribe.Headers(ctx, c.Message); err != nil {
-			return provider.Result{}, fmt.Errorf("make the unsubscribe link: %w", err)
-		}
-	}
-	return s.Send(ctx, provider.Message{
-		ID: c.ID, TenantID: c.TenantID, Channel: c.Channel, To: c.To, From: c.From,
-		Subject: c.Subject, Text: c.Text, HTML: c.HTML, Metadata: c.Metadata, Headers: headers,
-	})
 }

@@ -10,4 +10,5 @@ import (
 	_ "github.com/logicspike/comms/pkg/provider/smtp"
 	_ "github.com/logicspike/comms/pkg/provider/twilio"
 	_ "github.com/logicspike/comms/pkg/provider/webhook"
+	_ "github.com/logicspike/comms/pkg/provider/webpush"
 )

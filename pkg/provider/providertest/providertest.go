@@ -42,6 +42,12 @@ type Harness struct {
 	Codes []provider.Code
 	// Retarget points cfg and env at addr instead of the fake.
 	Retarget func(cfg provider.Config, env provider.Env, addr string) (provider.Config, provider.Env)
+	// Device, for a push provider, makes the fake's i-th device: the token (or Web Push
+	// endpoint) a message is sent to, and the rest of the device.
+	Device func(i int) (to string, d *provider.Device)
+	// BadCredentialsCode is how the provider refuses BadCredentials, when not as auth_failed: a
+	// Web Push service refuses another key than the browser subscribed with for that device.
+	BadCredentialsCode provider.Code
 }
 
 // Run holds the adapter h describes to the contract.
@@ -50,7 +56,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("sends and returns the provider's id", func(t *testing.T) {
 		a := build(t, h.Config, h.Env)
 		before := len(h.Received())
-		m := testMessage(h.Channel, recipient(h.Channel, 1))
+		m := h.message(1)
 		res, err := a.Send(ctx, m)
 		if err != nil {
 			t.Fatalf("send: %v", err)
@@ -68,6 +74,9 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("a message's own from is its sender", func(t *testing.T) {
+		if h.Channel == message.Push {
+			t.Skip("a push notification has no sender")
+		}
 		m := testMessage(h.Channel, recipient(h.Channel, 5))
 		want := "other@acme.example"
 		m.ID, m.From = m.ID+"_from", "Other Team <other@acme.example>" // another message: providers deduplicate by id
@@ -86,17 +95,21 @@ func Run(t *testing.T, h Harness) {
 	t.Run("wrong credentials are auth_failed and permanent", func(t *testing.T) {
 		a := build(t, h.BadCredentials(h.Config), h.Env)
 		before := len(h.Received())
-		_, err := a.Send(ctx, testMessage(h.Channel, recipient(h.Channel, 2)))
-		assertFailure(t, err, provider.AuthFailed, h.Secrets)
+		_, err := a.Send(ctx, h.message(2))
+		want := provider.AuthFailed
+		if h.BadCredentialsCode != "" {
+			want = h.BadCredentialsCode
+		}
+		assertFailure(t, err, want, h.Secrets)
 		if len(h.Received()) != before {
 			t.Fatal("a message was accepted with wrong credentials")
 		}
 	})
 	for i, code := range h.Codes {
 		t.Run("classifies "+string(code), func(t *testing.T) {
-			to := recipient(h.Channel, 100+i)
-			h.FailFor(to, code)
-			_, err := build(t, h.Config, h.Env).Send(ctx, testMessage(h.Channel, to))
+			m := h.message(100 + i)
+			h.FailFor(m.To, code)
+			_, err := build(t, h.Config, h.Env).Send(ctx, m)
 			assertFailure(t, err, code, h.Secrets)
 		})
 	}
@@ -104,7 +117,7 @@ func Run(t *testing.T, h Harness) {
 		c, e := h.Retarget(h.Config, h.Env, blackhole(t))
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		_, err := build(t, c, e).Send(ctx, testMessage(h.Channel, recipient(h.Channel, 3)))
+		_, err := build(t, c, e).Send(ctx, h.message(3))
 		assertFailure(t, err, provider.Timeout, h.Secrets)
 	})
 	t.Run("nothing listening is provider_unavailable", func(t *testing.T) {
@@ -115,7 +128,7 @@ func Run(t *testing.T, h Harness) {
 		addr := ln.Addr().String()
 		_ = ln.Close()
 		c, e := h.Retarget(h.Config, h.Env, addr)
-		_, err = build(t, c, e).Send(ctx, testMessage(h.Channel, recipient(h.Channel, 4)))
+		_, err = build(t, c, e).Send(ctx, h.message(4))
 		assertFailure(t, err, provider.ProviderUnavailable, h.Secrets)
 	})
 	t.Run("missing and unknown fields are each named", func(t *testing.T) {
@@ -145,6 +158,17 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 	})
+}
+
+// message is the i-th test message: to the i-th recipient, or to the fake's i-th device.
+func (h Harness) message(i int) provider.Message {
+	if h.Channel != message.Push {
+		return testMessage(h.Channel, recipient(h.Channel, i))
+	}
+	to, d := h.Device(i)
+	m := testMessage(h.Channel, to)
+	m.Device, m.Push = d, &message.PushContent{Title: "Sign-in code", Body: m.Text}
+	return m
 }
 
 func recipient(ch message.Channel, i int) string {

@@ -220,13 +220,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 		}
 		return provider.Result{ProviderMessageID: id}, nil
 	}
-	msg := strings.TrimSpace(string(raw))
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
-	}
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
+	msg := provider.AnswerText(resp.StatusCode, raw)
 	code := provider.Unknown
 	switch s := resp.StatusCode; {
 	case s == 401 || s == 403:

@@ -1,0 +1,160 @@
+package fakeprovider
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/logicspike/comms/internal/api"
+	"github.com/logicspike/comms/pkg/ids"
+	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/provider/webpush"
+	wp "github.com/logicspike/comms/pkg/webpush"
+)
+
+// WebPush is a browser's push service (RFC 8030) and the browsers subscribed to it: Subscribe
+// makes a subscription as a browser does (its own P-256 key pair and auth secret), and each push
+// is checked as a push service checks it (the VAPID token for the endpoint's origin, signed by the
+// key the subscription was made with; a TTL) and then decrypted with the subscriber's private key,
+// as the browser does. Received holds the decrypted notifications: To is the endpoint.
+type WebPush struct {
+	recorder
+	*httptest.Server
+	mu   sync.Mutex
+	subs map[string]*subscriber // by endpoint
+}
+
+type subscriber struct {
+	key      *ecdh.PrivateKey
+	auth     []byte
+	appKey   string // the applicationServerKey it subscribed with ("" for any)
+	gone     bool
+	payloads []webpush.Payload
+}
+
+// Subscription is a PushSubscription as a browser serializes it.
+type Subscription = api.PushSubscription
+
+// NewWebPush starts a push service.
+func NewWebPush() *WebPush {
+	f := &WebPush{subs: map[string]*subscriber{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f
+}
+
+// Subscribe makes a browser's subscription for a page whose applicationServerKey is appKey
+// (a config's vapid_public_key; "" accepts any key).
+func (f *WebPush) Subscribe(appKey string) Subscription {
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	auth := make([]byte, 16)
+	_, _ = rand.Read(auth)
+	var s Subscription
+	s.Endpoint = f.URL + "/wpush/" + ids.Random(24)
+	s.Keys.P256DH = base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes())
+	s.Keys.Auth = base64.RawURLEncoding.EncodeToString(auth)
+	f.mu.Lock()
+	f.subs[s.Endpoint] = &subscriber{key: key, auth: auth, appKey: appKey}
+	f.mu.Unlock()
+	return s
+}
+
+// Unsubscribe is the browser dropping the subscription: its endpoint answers 410 Gone from now on.
+func (f *WebPush) Unsubscribe(endpoint string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.subs[endpoint]; s != nil {
+		s.gone = true
+	}
+}
+
+// Payloads are the notifications a subscription received, decrypted, in order.
+func (f *WebPush) Payloads(endpoint string) []webpush.Payload {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.subs[endpoint]; s != nil {
+		return append([]webpush.Payload(nil), s.payloads...)
+	}
+	return nil
+}
+
+var webPushErrors = map[provider.Code]int{
+	provider.AuthFailed:          401,
+	provider.InvalidRecipient:    410,
+	provider.RateLimited:         429,
+	provider.ProviderUnavailable: 503,
+	provider.ContentRejected:     413,
+	provider.Timeout:             504,
+}
+
+func (f *WebPush) serve(w http.ResponseWriter, r *http.Request) {
+	endpoint := "http://" + r.Host + r.URL.Path
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/wpush/") {
+		http.NotFound(w, r)
+		return
+	}
+	f.mu.Lock()
+	sub := f.subs[endpoint]
+	f.mu.Unlock()
+	if sub == nil {
+		http.Error(w, "no such subscription", http.StatusNotFound)
+		return
+	}
+	if sub.gone {
+		http.Error(w, "push subscription has unsubscribed or expired", http.StatusGone)
+		return
+	}
+	if r.Header.Get("TTL") == "" || r.Header.Get("Content-Encoding") != "aes128gcm" {
+		http.Error(w, "TTL and Content-Encoding: aes128gcm are required", http.StatusBadRequest)
+		return
+	}
+	claims, err := wp.VerifyAuthorization(r.Header.Get("Authorization"), endpoint, time.Now())
+	if err != nil {
+		http.Error(w, "authorization: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	if sub.appKey != "" && claims.PublicKey != sub.appKey {
+		http.Error(w, "the VAPID key does not match the one the subscription was made with", http.StatusForbidden)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, wp.MaxBody+1))
+	if len(body) > wp.MaxBody {
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	plain, err := wp.Decrypt(sub.key, sub.auth, body)
+	if err != nil {
+		http.Error(w, "the browser could not decrypt it: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var p webpush.Payload
+	if err := json.Unmarshal(plain, &p); err != nil {
+		http.Error(w, "payload is not JSON", http.StatusBadRequest)
+		return
+	}
+	if code, ok := f.failure(endpoint); ok {
+		status := webPushErrors[code]
+		if status == 0 {
+			status = 400
+		}
+		if code == provider.RateLimited {
+			w.Header().Set("Retry-After", "1")
+		}
+		http.Error(w, string(code), status)
+		return
+	}
+	f.mu.Lock()
+	sub.payloads = append(sub.payloads, p)
+	f.mu.Unlock()
+	location := f.URL + "/m/" + ids.Random(20) // the push message resource
+	f.record(Received{To: endpoint, Subject: p.Title, Text: p.Body, MessageID: p.ID, ProviderMessageID: location, Raw: string(plain),
+		Extra: map[string]string{"TTL": r.Header.Get("TTL"), "Urgency": r.Header.Get("Urgency"), "Topic": r.Header.Get("Topic"), "VAPID-Key": claims.PublicKey}})
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusCreated)
+}
