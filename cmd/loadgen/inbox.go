@@ -47,23 +47,18 @@ func inboxMain(args []string) int {
 
 func inboxRun(ctx context.Context, url, adminKey, metricsURL string, n, messages, rate int, wait time.Duration) error {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-	admin := client.New(url, adminKey, client.WithHTTPClient(c))
-	t, err := admin.CreateTenant(ctx, "loadgen inbox")
+	secret, err := newTenantKey(ctx, c, url, adminKey, "loadgen inbox")
 	if err != nil {
-		return fmt.Errorf("create tenant: %w", err)
-	}
-	k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
-	if err != nil {
-		return fmt.Errorf("create key: %w", err)
+		return err
 	}
 	tokens := make([]string, n)
 	for i := range n {
 		id := "p_" + strconv.Itoa(i)
-		if err := sendJSON(ctx, c, "PUT", url+"/v1/recipients/"+id, k.Secret, map[string]any{}, &struct{}{}); err != nil {
+		if err := sendJSON(ctx, c, "PUT", url+"/v1/recipients/"+id, secret, map[string]any{}, &struct{}{}); err != nil {
 			return fmt.Errorf("profile %s: %w", id, err)
 		}
 		var tok struct{ Token string }
-		if err := sendJSON(ctx, c, "POST", url+"/v1/recipients/"+id+"/inbox-tokens", k.Secret, map[string]any{"ttl_seconds": 86400}, &tok); err != nil {
+		if err := sendJSON(ctx, c, "POST", url+"/v1/recipients/"+id+"/inbox-tokens", secret, map[string]any{"ttl_seconds": 86400}, &tok); err != nil {
 			return fmt.Errorf("token %s: %w", id, err)
 		}
 		tokens[i] = tok.Token
@@ -123,7 +118,7 @@ func inboxRun(ctx context.Context, url, adminKey, metricsURL string, n, messages
 		body := map[string]any{"channel": "in_app", "recipient": "p_" + strconv.Itoa(i%n),
 			"in_app": map[string]any{"title": "loadgen " + strconv.Itoa(i), "body": "a new message"}}
 		var acc struct{ ID string }
-		if err := sendJSON(ctx, c, "POST", url+"/v1/messages", k.Secret, body, &acc); err != nil {
+		if err := sendJSON(ctx, c, "POST", url+"/v1/messages", secret, body, &acc); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
 		sentAt.Store(acc.ID, time.Now())
@@ -165,4 +160,18 @@ func residentBytes(ctx context.Context, url string) float64 {
 		}
 	}
 	return 0
+}
+
+// newTenantKey makes a tenant named name with the admin key and returns a key of the tenant.
+func newTenantKey(ctx context.Context, c *http.Client, url, adminKey, name string) (string, error) {
+	admin := client.New(url, adminKey, client.WithHTTPClient(c))
+	t, err := admin.CreateTenant(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("create tenant: %w", err)
+	}
+	k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
+	if err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	return k.Secret, nil
 }

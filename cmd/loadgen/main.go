@@ -60,6 +60,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "inbox" {
 		os.Exit(inboxMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "push" {
+		os.Exit(pushMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "reads" {
 		os.Exit(readsMain(os.Args[2:]))
 	}

@@ -347,7 +347,7 @@ func (s *Service) testSend(ctx context.Context, cfg provider.Config, name string
 		Text: "comms test: your " + cfg.Type + " provider \"" + name + "\" is connected. No action is needed."}
 	if cfg.Channel == message.Push {
 		if to == "" {
-			return TestResult{SentAt: time.Now().UTC(), Note: "no test device was given: the credentials were checked and nothing was sent"}, nil
+			return validatePush(ctx, cfg, a, s.log)
 		}
 		m.Push = &message.PushContent{Title: "comms test", Body: m.Text}
 		m.To, m.Device = pushTarget(to)

@@ -1,8 +1,11 @@
 package providerconfig
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/logicspike/comms/internal/platform/netguard"
 	"github.com/logicspike/comms/pkg/provider"
@@ -79,4 +82,20 @@ func keepCredentials(typ string, cur, next json.RawMessage) json.RawMessage {
 	}
 	out, _ := json.Marshal(n)
 	return out
+}
+
+// validatePush is Save & Test of a push config given no test device: the provider checks the
+// credentials where it can (FCM's validate_only); otherwise New's checks of the keys are all.
+func validatePush(ctx context.Context, cfg provider.Config, a provider.Adapter, log *slog.Logger) (TestResult, error) {
+	v, ok := a.(provider.Validator)
+	if !ok {
+		return TestResult{SentAt: time.Now().UTC(), Note: "no test device was given: the keys were checked and nothing was sent"}, nil
+	}
+	if err := v.Validate(ctx); err != nil {
+		pe := provider.Classify(cfg.Type, err)
+		log.WarnContext(ctx, "provider test validation failed", "tenant_id", cfg.TenantID, "type", cfg.Type, "code", pe.Code)
+		return TestResult{}, &TestFailedError{Err: pe}
+	}
+	return TestResult{SentAt: time.Now().UTC(), Note: "no test device was given: " + provider.DisplayName(cfg.Type) +
+		" validated the credentials with a notification it did not deliver"}, nil
 }

@@ -2,7 +2,12 @@ package registry_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -56,6 +61,20 @@ func harnesses(t *testing.T) map[string]providertest.Harness {
 		t.Fatal(err)
 	}
 	subs := map[int]fakeprovider.Subscription{}
+	fc := fakeprovider.NewFCM()
+	t.Cleanup(fc.Close)
+	unknownKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := fakeprovider.NewAPNs()
+	t.Cleanup(ap.Close)
+	p8 := ap.P8(nil)
+	account := fc.ServiceAccount(nil)
+	var keyFile struct {
+		PrivateKey string `json:"private_key"`
+	}
+	_ = json.Unmarshal([]byte(account), &keyFile)
 	sm, err := fakeprovider.NewSMTP(fakeprovider.SMTPOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +143,44 @@ func harnesses(t *testing.T) map[string]providertest.Harness {
 			Codes: []provider.Code{provider.AuthFailed, provider.RateLimited, provider.ProviderUnavailable, provider.ContentRejected, provider.Timeout},
 			Retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
 				return withCreds(c, func(m map[string]any) { m["url"] = "http://" + addr + "/comms" }), e
+			},
+		},
+		"apns": {
+			Channel: message.Push,
+			Config: provider.Config{ID: "prv_apns", TenantID: "ten_a", Type: "apns", Channel: message.Push,
+				Credentials: raw(map[string]any{"key_id": ap.KeyID, "team_id": ap.TeamID, "private_key": p8}),
+				Sender:      raw(map[string]any{"topic": ap.Topic})},
+			Env:     provider.Env{APNsBaseURL: ap.URL, RootCAs: ap.RootCAs()},
+			Secrets: []string{strings.Split(p8, "\n")[1]},
+			BadCredentials: func(c provider.Config) provider.Config {
+				other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				return withCreds(c, func(m map[string]any) { m["private_key"] = ap.P8(other) })
+			},
+			Device:   func(i int) (string, *provider.Device) { return fmt.Sprintf("%064x", i), nil },
+			Received: received(ap.Received), FailFor: ap.FailFor,
+			Codes: []provider.Code{provider.AuthFailed, provider.InvalidRecipient, provider.InvalidSender, provider.RateLimited,
+				provider.ProviderUnavailable, provider.ContentRejected},
+			Retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
+				e.APNsBaseURL = "https://" + addr
+				return c, e
+			},
+		},
+		"fcm": {
+			Channel: message.Push,
+			Config: provider.Config{ID: "prv_fcm", TenantID: "ten_a", Type: "fcm", Channel: message.Push,
+				Credentials: raw(map[string]any{"service_account": account})},
+			Env:     provider.Env{FCMBaseURL: fc.URL, FCMTokenURL: fc.URL + "/token"},
+			Secrets: []string{strings.Split(keyFile.PrivateKey, "\n")[1]}, // a line of the key's base64
+			BadCredentials: func(c provider.Config) provider.Config {
+				return withCreds(c, func(m map[string]any) { m["service_account"] = fc.ServiceAccount(unknownKey) })
+			},
+			Device:   func(i int) (string, *provider.Device) { return "fcm-token-" + strconv.Itoa(i), nil },
+			Received: received(fc.Received), FailFor: fc.FailFor,
+			Codes: []provider.Code{provider.AuthFailed, provider.InvalidRecipient, provider.RateLimited,
+				provider.ProviderUnavailable, provider.ContentRejected},
+			Retarget: func(c provider.Config, e provider.Env, addr string) (provider.Config, provider.Env) {
+				e.FCMBaseURL = "http://" + addr
+				return c, e
 			},
 		},
 		"webpush": {

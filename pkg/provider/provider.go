@@ -120,10 +120,16 @@ func NewTransport(dial func(ctx context.Context, network, addr string) (net.Conn
 // Env is what adapters take from the process rather than from a config: endpoint overrides for
 // tests and private endpoints, where callbacks go, and the network policy for tenant-supplied hosts.
 type Env struct {
-	TwilioBaseURL    string // COMMS_TWILIO_BASE_URL; empty = https://api.twilio.com
-	SESEndpoint      string // COMMS_SES_ENDPOINT; empty = the region's endpoint
-	STSEndpoint      string // COMMS_STS_ENDPOINT, for SES configs that assume a role
-	ResendBaseURL    string // COMMS_RESEND_BASE_URL; empty = https://api.resend.com
+	TwilioBaseURL string // COMMS_TWILIO_BASE_URL; empty = https://api.twilio.com
+	SESEndpoint   string // COMMS_SES_ENDPOINT; empty = the region's endpoint
+	STSEndpoint   string // COMMS_STS_ENDPOINT, for SES configs that assume a role
+	ResendBaseURL string // COMMS_RESEND_BASE_URL; empty = https://api.resend.com
+	FCMBaseURL    string // COMMS_FCM_BASE_URL; empty = https://fcm.googleapis.com
+	// FCMTokenURL (COMMS_FCM_TOKEN_URL) is where FCM configs get their access tokens; empty =
+	// https://oauth2.googleapis.com/token. A service account's own token_uri is not used: a
+	// tenant must not point comms at a host of its choosing.
+	FCMTokenURL      string
+	APNsBaseURL      string // COMMS_APNS_BASE_URL; empty = Apple's production or sandbox host, as the config says
 	PublicWebhookURL string // COMMS_PUBLIC_WEBHOOK_URL: base of the URLs providers call back
 	// Dial opens connections to tenant-supplied hosts (webhook URLs, SMTP servers). It must refuse
 	// private addresses in production (see netguard); nil means net.Dialer.

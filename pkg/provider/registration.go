@@ -53,6 +53,12 @@ type Completer interface {
 	Credentials() json.RawMessage
 }
 
+// Validator is an adapter that can have its provider check the credentials without delivering
+// anything (FCM's validate_only): Save & Test of a push config given no test device.
+type Validator interface {
+	Validate(ctx context.Context) error
+}
+
 // Pricer fetches the price of a message a provider sent; empty cost means not priced yet.
 type Pricer interface {
 	Price(ctx context.Context, providerMessageID string) (cost, currency string, err error)

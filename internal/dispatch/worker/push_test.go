@@ -2,6 +2,8 @@ package worker_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +245,122 @@ func TestAPushMessageIsValidated(t *testing.T) {
 	}
 	if counts, _ := s.CountByStatus(context.Background()); counts[message.Queued]+counts[message.Sending]+counts[message.Failed] != 1 {
 		t.Fatalf("messages recorded: %v, want the batch's one", counts)
+	}
+}
+
+// An FCM config signs in with its service account (the fake verifies the JWT assertion's
+// signature) once and reuses the access token; Save & Test without a device has FCM validate a
+// notification it does not deliver. A push reaches the profile's FCM devices with its content
+// mapped onto FCM's message, and a token FCM reports UNREGISTERED is removed.
+func TestAPushReachesFCMDevices(t *testing.T) {
+	t.Parallel()
+	fc := fakeprovider.NewFCM()
+	t.Cleanup(fc.Close)
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{FCMBaseURL: fc.URL, FCMTokenURL: fc.URL + "/token"}})
+	s.StartWorker(retrying)
+	tid, key := ownOnly(t, s)
+	var cfg api.Provider
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "fcm", "name": "android", "channel": "push",
+		"credentials": map[string]any{"service_account": fc.ServiceAccount(nil)}}, nil, &cfg); resp.StatusCode != 201 ||
+		cfg.Test == nil || !strings.Contains(cfg.Test.Note, "validated") || fc.Validated() != 1 || strings.Contains(cfg.Mask, "PRIVATE") {
+		t.Fatalf("Save & Test: %d %+v, %d validated", resp.StatusCode, cfg.Test, fc.Validated())
+	}
+	var p api.Problem
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "fcm", "name": "unknown key", "channel": "push",
+		"credentials": map[string]any{"service_account": fc.ServiceAccount(mustRSA(t))}}, nil, &p); resp.StatusCode != 422 ||
+		p.Code != string(provider.AuthFailed) {
+		t.Fatalf("a key Google does not know: %d %+v", resp.StatusCode, p)
+	}
+	s.Do("PUT", "/v1/recipients/u_1", key, map[string]any{}, nil, nil)
+	ids := map[string]string{}
+	for _, tok := range []string{"pixel-token", "old-token"} {
+		var d api.Device
+		s.Do("POST", "/v1/recipients/u_1/devices", key, map[string]any{"platform": "fcm", "token": tok}, nil, &d)
+		ids[tok] = d.ID
+	}
+	fc.FailFor("old-token", provider.InvalidRecipient) // FCM answers UNREGISTERED
+	tokensBefore := fc.TokenRequests()
+	first := s.Send(key, "", message.Request{Channel: message.Push, Recipient: "u_1", Push: &message.PushContent{Title: "Order shipped",
+		Body: "It arrives Tuesday.", Data: map[string]string{"order": "42"}, Priority: "high", CollapseKey: "order-42"}})
+	s.WaitAllFinal(30 * time.Second)
+	second := s.Send(key, "", message.Request{Channel: message.Push, Recipient: "u_1", Push: &message.PushContent{Body: "again"}})
+	s.WaitAllFinal(30 * time.Second)
+	for _, id := range []string{first, second} {
+		if m := getMessage(t, s, tid, id); m.Status != message.Sent || m.ProviderConfigID != cfg.ID || !strings.HasPrefix(m.ProviderMessageID, "projects/comms-test/messages/") {
+			t.Fatalf("%s: %s via %s (%s)", id, m.Status, m.ProviderConfigID, m.ProviderMessageID)
+		}
+	}
+	got := fc.Received()
+	if len(got) != 2 || got[0].To != "pixel-token" || got[0].Subject != "Order shipped" ||
+		!strings.Contains(got[0].Raw, `"data":{"order":"42"}`) || !strings.Contains(got[0].Raw, `"priority":"HIGH"`) ||
+		!strings.Contains(got[0].Raw, `"collapse_key":"order-42"`) || !strings.Contains(got[0].Raw, `"apns-collapse-id":"order-42"`) {
+		t.Fatalf("FCM received %+v", got)
+	}
+	if n := fc.TokenRequests() - tokensBefore; n != 1 { // the worker's adapter, for its three sends
+		t.Fatalf("%d access tokens asked for: the token is not reused", n)
+	}
+	if d := deliveries(t, s, tid, first)[ids["old-token"]]; d.Status != domain.DeliveryRemoved || d.ErrorCode != string(provider.InvalidRecipient) {
+		t.Fatalf("the UNREGISTERED token's delivery: %+v", d)
+	}
+	if _, ok := deliveries(t, s, tid, second)[ids["old-token"]]; ok {
+		t.Fatal("a removed device was pushed to again")
+	}
+}
+
+func mustRSA(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// An APNs config signs its provider token with the team's .p8 key (the fake verifies it) and
+// reuses it; Save & Test sends to the test device. A push reaches the profile's iPhones over
+// HTTP/2 with its content mapped onto aps, and a token APNs reports Unregistered is removed.
+func TestAPushReachesAPNsDevices(t *testing.T) {
+	t.Parallel()
+	ap := fakeprovider.NewAPNs()
+	t.Cleanup(ap.Close)
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{APNsBaseURL: ap.URL, RootCAs: ap.RootCAs()}})
+	s.StartWorker(retrying)
+	tid, key := ownOnly(t, s)
+	iphone, gone := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	var cfg api.Provider
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "apns", "name": "ios", "channel": "push",
+		"credentials": map[string]any{"key_id": ap.KeyID, "team_id": ap.TeamID, "private_key": ap.P8(nil)},
+		"sender":      map[string]any{"topic": ap.Topic, "environment": "sandbox"}, "test_recipient": iphone}, nil, &cfg); resp.StatusCode != 201 ||
+		cfg.Test == nil || cfg.Test.ProviderMessageID == "" || len(ap.Received()) != 1 {
+		t.Fatalf("Save & Test: %d %+v", resp.StatusCode, cfg.Test)
+	}
+	s.Do("PUT", "/v1/recipients/u_1", key, map[string]any{}, nil, nil)
+	ids := map[string]string{}
+	for _, tok := range []string{iphone, gone} {
+		var d api.Device
+		s.Do("POST", "/v1/recipients/u_1/devices", key, map[string]any{"platform": "apns", "token": tok}, nil, &d)
+		ids[tok] = d.ID
+	}
+	ap.FailFor(gone, provider.InvalidRecipient) // APNs answers 410 Unregistered
+	badge, ttl := 3, 600
+	id := s.Send(key, "", message.Request{Channel: message.Push, Recipient: "u_1", Push: &message.PushContent{Title: "Order shipped",
+		Body: "It arrives Tuesday.", Data: map[string]string{"order": "42"}, Badge: &badge, Sound: "default", Priority: "high",
+		CollapseKey: "order-42", TTLSeconds: &ttl}})
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, id); m.Status != message.Sent || m.ProviderConfigID != cfg.ID || m.ProviderMessageID == "" {
+		t.Fatalf("message: %s via %s (%s)", m.Status, m.ProviderConfigID, m.ProviderMessageID)
+	}
+	got := ap.Received()
+	r := got[len(got)-1]
+	if len(got) != 2 || r.To != iphone || r.Subject != "Order shipped" || r.Text != "It arrives Tuesday." ||
+		!strings.Contains(r.Raw, `"order":"42"`) || !strings.Contains(r.Raw, `"badge":3`) || !strings.Contains(r.Raw, `"sound":"default"`) ||
+		r.Extra["apns-priority"] != "10" || r.Extra["apns-collapse-id"] != "order-42" || r.Extra["apns-push-type"] != "alert" || r.Extra["apns-expiration"] == "" {
+		t.Fatalf("APNs received %+v", got)
+	}
+	if n := ap.ProviderTokens(); n > 2 { // Save & Test's adapter and the worker's
+		t.Fatalf("%d provider tokens used: a token is made per send", n)
+	}
+	if d := deliveries(t, s, tid, id)[ids[gone]]; d.Status != domain.DeliveryRemoved {
+		t.Fatalf("the Unregistered token's delivery: %+v", d)
 	}
 }

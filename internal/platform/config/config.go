@@ -62,11 +62,15 @@ type Config struct {
 	// first. Required: without it no stored config can be opened.
 	Ring *secrets.Ring
 	// Adapter endpoints and policy (provider.Env): COMMS_TWILIO_BASE_URL, COMMS_SES_ENDPOINT,
-	// COMMS_RESEND_BASE_URL, COMMS_PUBLIC_WEBHOOK_URL, COMMS_ALLOW_PRIVATE_NETWORKS.
+	// COMMS_RESEND_BASE_URL, COMMS_FCM_BASE_URL, COMMS_FCM_TOKEN_URL, COMMS_APNS_BASE_URL, COMMS_PUBLIC_WEBHOOK_URL,
+	// COMMS_ALLOW_PRIVATE_NETWORKS.
 	TwilioBaseURL       string
 	SESEndpoint         string
 	STSEndpoint         string
 	ResendBaseURL       string
+	FCMBaseURL          string
+	FCMTokenURL         string
+	APNsBaseURL         string
 	PublicWebhookURL    string
 	AllowPrivateNetwork bool
 	ProviderTestTimeout time.Duration // COMMS_PROVIDER_TEST_TIMEOUT: bound of a Save & Test send
@@ -162,7 +166,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("COMMS_ENCRYPTION_KEYS: %w", err))
 	}
 	c.Ring = ring
-	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_STS_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
+	for _, name := range []string{"COMMS_TWILIO_BASE_URL", "COMMS_SES_ENDPOINT", "COMMS_STS_ENDPOINT", "COMMS_RESEND_BASE_URL", "COMMS_FCM_BASE_URL", "COMMS_FCM_TOKEN_URL", "COMMS_APNS_BASE_URL", "COMMS_PUBLIC_WEBHOOK_URL"} {
 		v := strings.TrimRight(getenv(name), "/")
 		if v == "" {
 			continue
@@ -179,6 +183,12 @@ func Load(getenv func(string) string) (Config, error) {
 			c.STSEndpoint = v
 		case "COMMS_RESEND_BASE_URL":
 			c.ResendBaseURL = v
+		case "COMMS_FCM_BASE_URL":
+			c.FCMBaseURL = v
+		case "COMMS_FCM_TOKEN_URL":
+			c.FCMTokenURL = v
+		case "COMMS_APNS_BASE_URL":
+			c.APNsBaseURL = v
 		case "COMMS_PUBLIC_WEBHOOK_URL":
 			c.PublicWebhookURL = v
 		}
@@ -336,6 +346,7 @@ func (c Config) MetricsListenAddr(binary string) string {
 func (c Config) ProviderEnv() provider.Env {
 	return provider.Env{
 		TwilioBaseURL: c.TwilioBaseURL, SESEndpoint: c.SESEndpoint, STSEndpoint: c.STSEndpoint, ResendBaseURL: c.ResendBaseURL,
+		FCMBaseURL: c.FCMBaseURL, FCMTokenURL: c.FCMTokenURL, APNsBaseURL: c.APNsBaseURL,
 		PublicWebhookURL: c.PublicWebhookURL, AllowInsecure: c.AllowPrivateNetwork, SNSHostPattern: c.SNSHostPattern,
 		Dial: netguard.DialFunc(10*time.Second, c.AllowPrivateNetwork),
 	}

@@ -4,6 +4,8 @@
 package all
 
 import (
+	_ "github.com/logicspike/comms/pkg/provider/apns"
+	_ "github.com/logicspike/comms/pkg/provider/fcm"
 	_ "github.com/logicspike/comms/pkg/provider/resend"
 	_ "github.com/logicspike/comms/pkg/provider/sandbox"
 	_ "github.com/logicspike/comms/pkg/provider/ses"
