@@ -53,6 +53,8 @@ func TestEveryChangingRouteIsAudited(t *testing.T) {
 		{pattern: "POST /admin/callbacks/unmatched/retry", as: "admin", path: "/admin/callbacks/unmatched/retry"},
 
 		{pattern: "PATCH /v1/settings", path: "/v1/settings", body: map[string]any{"unsubscribe_mailto": "unsubscribe@acme.example"}},
+		{pattern: "POST /v1/settings/inbox-secret", path: "/v1/settings/inbox-secret"},
+		{pattern: "DELETE /v1/settings/inbox-secret", path: "/v1/settings/inbox-secret"},
 		{pattern: "POST /v1/providers", path: "/v1/providers", body: twilio, capture: "provider"},
 		{pattern: "PATCH /v1/providers/{id}", path: "/v1/providers/{provider}", body: map[string]any{"name": "renamed", "unit_price": map[string]any{"amount": "0.01", "currency": "USD"}}},
 		{pattern: "POST /v1/providers/{id}/test", path: "/v1/providers/{provider}/test", body: map[string]any{"test_recipient": "+14155550199"}},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -70,9 +71,14 @@ func (s *Server) authenticateRecipient(next http.HandlerFunc) http.HandlerFunc {
 			writeProblem(w, r, errBadRecipientToken)
 			return
 		}
-		reader, err := s.Inbox.Verify(token, time.Now())
-		if err != nil {
+		reader, err := s.Inbox.Verify(r.Context(), token, time.Now())
+		if errors.Is(err, inbox.ErrInvalidToken) {
 			writeProblem(w, r, errBadRecipientToken)
+			return
+		}
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "inbox secret lookup failed", "err", err)
+			writeProblem(w, r, unavailable("could not check the token; retry shortly"))
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !s.allowOrigin(w, r, reader.TenantID, origin) {
@@ -181,4 +187,24 @@ func inboxPreflight(w http.ResponseWriter, r *http.Request) bool {
 	h.Add("Vary", "Origin")
 	w.WriteHeader(http.StatusNoContent)
 	return true
+}
+
+// InboxSecret is a tenant's new inbox secret, shown once (docs/inbox.md#tokens-your-backend-signs).
+type InboxSecret struct {
+	Secret string `json:"secret"`
+	// PreviousValidUntil is when tokens signed with the secret this one replaced stop working.
+	PreviousValidUntil *time.Time `json:"previous_valid_until,omitempty"`
+}
+
+// rotateInboxSecret makes the caller's tenant a new inbox secret, for its backend to sign
+// recipient tokens with.
+func (s *Server) rotateInboxSecret(w http.ResponseWriter, r *http.Request) {
+	secret, until, err := s.Inbox.RotateSecret(r.Context(), principalFrom(r.Context()).TenantID)
+	s.answer(w, r, http.StatusCreated, InboxSecret{Secret: secret, PreviousValidUntil: until}, err, "the secret store (nothing changed)", nil)
+}
+
+// removeInboxSecret stops tokens signed with the tenant's inbox secrets from working.
+func (s *Server) removeInboxSecret(w http.ResponseWriter, r *http.Request) {
+	err := s.Inbox.RemoveSecret(r.Context(), principalFrom(r.Context()).TenantID)
+	s.answer(w, r, http.StatusNoContent, nil, err, "the secret store (nothing changed)", nil)
 }

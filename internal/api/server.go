@@ -115,6 +115,8 @@ func (srv *Server) routes() []route {
 		{"GET /v1/audit", accessTenant, srv.listAudit(false)},
 		{"GET /v1/settings", accessTenant, srv.getSettings},
 		{"PATCH /v1/settings", accessTenant, srv.updateSettings},
+		{"POST /v1/settings/inbox-secret", accessTenant, srv.rotateInboxSecret},
+		{"DELETE /v1/settings/inbox-secret", accessTenant, srv.removeInboxSecret},
 		{"GET /v1/suppressions", accessTenant, srv.listSuppressions},
 		{"POST /v1/suppressions", accessTenant, srv.addSuppression},
 		{"DELETE /v1/suppressions/{channel}/{recipient}", accessTenant, srv.deleteSuppression},

@@ -41,3 +41,13 @@ const (
 	InboxRead     InboxAction = "read"
 	InboxArchived InboxAction = "archived"
 )
+
+// InboxSecrets are a tenant's sealed inbox secrets: the current one, and the one it replaced
+// (valid for a while after RotatedAt).
+type InboxSecrets struct {
+	Version         string
+	Sealed          []byte
+	PreviousVersion string // "" when there is none
+	PreviousSealed  []byte
+	RotatedAt       time.Time
+}

@@ -4,7 +4,8 @@
 //
 // A recipient token names a tenant, a recipient and an expiry, signed with a key derived from
 // COMMS_ENCRYPTION_KEYS (secrets.Ring.SignToken): the tenant's backend asks for one with its API
-// key (POST /v1/recipients/{id}/inbox-tokens) and hands it to the person's browser.
+// key (POST /v1/recipients/{id}/inbox-tokens) and hands it to the person's browser. Or the
+// tenant's backend signs one itself with its inbox secret (secret.go), with no call to comms.
 package inbox
 
 import (
@@ -12,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
+	"github.com/logicspike/comms/internal/platform/tenantcache"
 )
 
 // Token lifetimes.
@@ -42,17 +45,23 @@ type Store interface {
 	MarkInbox(ctx context.Context, tenantID, recipientID, id string, action domain.InboxAction) (domain.InboxItem, error)
 	GetInboxItem(ctx context.Context, tenantID, recipientID, id string) (domain.InboxItem, error)
 	ReadAllInbox(ctx context.Context, tenantID, recipientID string) (int64, error)
+	RotateInboxSecret(ctx context.Context, tenantID, version string, sealed []byte) (domain.InboxSecrets, error)
+	GetInboxSecrets(ctx context.Context, tenantID string) (domain.InboxSecrets, error)
+	DeleteInboxSecret(ctx context.Context, tenantID string) error
 }
 
 // Service issues recipient tokens and serves inboxes.
 type Service struct {
-	store Store
-	ring  *secrets.Ring
-	hub   *Hub // nil: no live streams
+	store   Store
+	ring    *secrets.Ring
+	hub     *Hub                         // nil: no live streams
+	secrets *tenantcache.Cache[[][]byte] // tenants' opened inbox secrets
 }
 
 // New returns the inbox service.
-func New(st Store, ring *secrets.Ring) *Service { return &Service{store: st, ring: ring} }
+func New(st Store, ring *secrets.Ring) *Service {
+	return &Service{store: st, ring: ring, secrets: tenantcache.New[[][]byte](SecretCacheTTL)}
+}
 
 // WithHub serves live streams through h.
 func (s *Service) WithHub(h *Hub) *Service {
@@ -87,8 +96,12 @@ func (s *Service) IssueToken(ctx context.Context, tenantID, recipientID string, 
 	return s.ring.SignToken(purpose, tenantID, recipientID, strconv.FormatInt(exp.Unix(), 10)), exp, nil
 }
 
-// Verify returns whose inbox token opens, or ErrInvalidToken.
-func (s *Service) Verify(token string, now time.Time) (Reader, error) {
+// Verify returns whose inbox token opens, or ErrInvalidToken: a token comms signed
+// (IssueToken), or one the tenant's backend signed with its inbox secret (RotateSecret).
+func (s *Service) Verify(ctx context.Context, token string, now time.Time) (Reader, error) {
+	if strings.HasPrefix(token, tenantTokenPrefix) {
+		return s.verifyTenantSigned(ctx, token, now)
+	}
 	f, ok := s.ring.OpenToken(purpose, token, 3)
 	if !ok {
 		return Reader{}, ErrInvalidToken

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -63,10 +62,7 @@ func harnesses(t *testing.T) map[string]providertest.Harness {
 	subs := map[int]fakeprovider.Subscription{}
 	fc := fakeprovider.NewFCM()
 	t.Cleanup(fc.Close)
-	unknownKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	unknownKey := fakeprovider.UnknownRSAKey()
 	ap := fakeprovider.NewAPNs()
 	t.Cleanup(ap.Close)
 	p8 := ap.P8(nil)

@@ -35,12 +35,26 @@ type FCM struct {
 	validated              int
 }
 
-// NewFCM starts FCM with a fresh service account.
-func NewFCM() *FCM {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
+// rsaKeys are made once a process: a 2048-bit key takes long to make (seconds under the race
+// detector), and the fakes' tests need only that the keys differ.
+var rsaKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
+	var out [2]*rsa.PrivateKey
+	for i := range out {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = k
 	}
+	return out
+})
+
+// UnknownRSAKey is a service account key Google does not know (it signs nothing FCM accepts).
+func UnknownRSAKey() *rsa.PrivateKey { return rsaKeys()[1] }
+
+// NewFCM starts FCM with a service account.
+func NewFCM() *FCM {
+	key := rsaKeys()[0]
 	f := &FCM{ProjectID: "comms-test", ClientEmail: "comms@comms-test.iam.gserviceaccount.com", key: key, tokens: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)

@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -113,12 +114,17 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 	return a, nil
 }
 
+// parseKey reads a .p8 key: PEM, or its base64 body alone or with the PEM lines run together (as
+// a single-line form field leaves a pasted file).
 func parseKey(p8 string) *ecdsa.PrivateKey {
-	b, _ := pem.Decode([]byte(p8))
-	if b == nil {
-		return nil
+	var der []byte
+	if b, _ := pem.Decode([]byte(p8)); b != nil {
+		der = b.Bytes
+	} else {
+		body := strings.NewReplacer("-----BEGIN PRIVATE KEY-----", "", "-----END PRIVATE KEY-----", "", " ", "", "\n", "", "\r", "").Replace(p8)
+		der, _ = base64.StdEncoding.DecodeString(body)
 	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil
 	}
