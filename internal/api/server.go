@@ -133,6 +133,7 @@ func (srv *Server) routes() []route {
 		{"DELETE /v1/recipients/{id}/devices/{device}", accessTenant, srv.removeDevice},
 		{"GET /v1/inbox", accessRecipient, srv.listInbox},
 		{"GET /v1/inbox/stream", accessRecipient, srv.streamInbox},
+		{"GET /v1/inbox/embed.js", accessPublic, serveInboxEmbed},
 		{"POST /v1/inbox/read-all", accessRecipient, srv.readAllInbox},
 		{"POST /v1/inbox/{id}/seen", accessRecipient, srv.markInbox(domain.InboxSeen)},
 		{"POST /v1/inbox/{id}/read", accessRecipient, srv.markInbox(domain.InboxRead)},
