@@ -47,7 +47,7 @@ func inboxMain(args []string) int {
 
 func inboxRun(ctx context.Context, url, adminKey, metricsURL string, n, messages, rate int, wait time.Duration) error {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-	secret, err := newTenantKey(ctx, c, url, adminKey, "loadgen inbox")
+	_, secret, err := newTenantKey(ctx, c, url, adminKey, "loadgen inbox")
 	if err != nil {
 		return err
 	}
@@ -162,16 +162,16 @@ func residentBytes(ctx context.Context, url string) float64 {
 	return 0
 }
 
-// newTenantKey makes a tenant named name with the admin key and returns a key of the tenant.
-func newTenantKey(ctx context.Context, c *http.Client, url, adminKey, name string) (string, error) {
+// newTenantKey makes a tenant named name with the admin key and returns its id and a key of it.
+func newTenantKey(ctx context.Context, c *http.Client, url, adminKey, name string) (tenantID, secret string, err error) {
 	admin := client.New(url, adminKey, client.WithHTTPClient(c))
 	t, err := admin.CreateTenant(ctx, name)
 	if err != nil {
-		return "", fmt.Errorf("create tenant: %w", err)
+		return "", "", fmt.Errorf("create tenant: %w", err)
 	}
 	k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
 	if err != nil {
-		return "", fmt.Errorf("create key: %w", err)
+		return "", "", fmt.Errorf("create key: %w", err)
 	}
-	return k.Secret, nil
+	return t.ID, k.Secret, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -16,10 +17,10 @@ import (
 	"github.com/logicspike/comms/pkg/webpush"
 )
 
-// pushMain (loadgen push) measures push fan-out: a new tenant with a Web Push config, -recipients
-// profiles with -devices browser subscriptions each on a push service this process runs (it
-// answers at once, after verifying each VAPID token and decrypting each notification as a browser
-// does), then one push message per profile in batches of 1,000. It reports the deliveries a second
+// pushMain (loadgen push) measures push fan-out: a new tenant with a Web Push (or FCM) config,
+// -recipients profiles with -devices devices each on a push service this process runs (it answers
+// at once, after checking each request's auth and, for Web Push, decrypting each notification as
+// a browser does), then one push message per profile in batches of 1,000. It reports the deliveries a second
 // from the first batch's 202 to the last notification received, and how many never arrived. The
 // stack must allow private networks (the dev stack does): the push service is on loopback.
 func pushMain(args []string) int {
@@ -29,6 +30,8 @@ func pushMain(args []string) int {
 	recipients := fs.Int("recipients", 10000, "profiles, each sent one push message")
 	devices := fs.Int("devices", 2, "Web Push subscriptions per profile")
 	wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the last notifications")
+	platform := fs.String("platform", "webpush", "webpush, or fcm: FCM on -fcm-addr, where the stack's COMMS_FCM_BASE_URL and COMMS_FCM_TOKEN_URL (+/token) point")
+	fcmAddr := fs.String("fcm-addr", "127.0.0.1:4010", "with -platform fcm: where to serve FCM")
 	_ = fs.Parse(args)
 	if *adminKey == "" {
 		fmt.Fprintln(os.Stderr, "loadgen push: -admin-key (or COMMS_ADMIN_KEY) is required")
@@ -36,29 +39,65 @@ func pushMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := pushRun(ctx, *url, *adminKey, *recipients, *devices, *wait); err != nil {
+	if *platform != "webpush" && *platform != "fcm" {
+		fmt.Fprintln(os.Stderr, "loadgen push: -platform must be webpush or fcm")
+		return 2
+	}
+	if err := pushRun(ctx, *url, *adminKey, *platform, *fcmAddr, *recipients, *devices, *wait); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen push:", err)
 		return 1
 	}
 	return 0
 }
 
-func pushRun(ctx context.Context, url, adminKey string, n, perProfile int, wait time.Duration) error {
+// receiver is the push service loadgen runs: what it received so far.
+type receiver interface {
+	Received() []fakeprovider.Received
+}
+
+func pushRun(ctx context.Context, url, adminKey, platform, fcmAddr string, n, perProfile int, wait time.Duration) error {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 60 * time.Second}
-	secret, err := newTenantKey(ctx, c, url, adminKey, "loadgen push")
+	tenantID, secret, err := newTenantKey(ctx, c, url, adminKey, "loadgen push")
 	if err != nil {
 		return err
 	}
-	svc := fakeprovider.NewWebPush()
-	defer svc.Close()
-	pub, priv, err := webpush.GenerateVAPID()
-	if err != nil {
-		return err
+	// The fan-out is measured, not the intake's rate limit: all of it is accepted at once.
+	if err := sendJSON(ctx, c, "PATCH", url+"/admin/tenants/"+tenantID, adminKey,
+		map[string]any{"rate_per_second": 100_000, "rate_burst": 100_000}, &struct{}{}); err != nil {
+		return fmt.Errorf("lift the tenant's rate limit: %w", err)
 	}
-	var cfg struct{ ID string }
-	if err := sendJSON(ctx, c, "POST", url+"/v1/providers", secret, map[string]any{"type": "webpush", "name": "browsers", "channel": "push",
-		"credentials": map[string]any{"subject": "mailto:loadgen@acme.example", "public_key": pub, "private_key": priv}}, &cfg); err != nil {
-		return fmt.Errorf("create the Web Push config: %w", err)
+	var svc receiver
+	var device func(i, j int) map[string]any
+	var cfg map[string]any
+	switch platform {
+	case "fcm":
+		ln, err := net.Listen("tcp", fcmAddr)
+		if err != nil {
+			return fmt.Errorf("serve FCM: %w", err)
+		}
+		fc := fakeprovider.NewFCMOn(ln)
+		defer fc.Close()
+		svc = fc
+		cfg = map[string]any{"type": "fcm", "name": "android", "channel": "push", "credentials": map[string]any{"service_account": fc.ServiceAccount(nil)}}
+		device = func(i, j int) map[string]any {
+			return map[string]any{"platform": "fcm", "token": "token-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)}
+		}
+	default:
+		wp := fakeprovider.NewWebPush()
+		defer wp.Close()
+		svc = wp
+		pub, priv, err := webpush.GenerateVAPID()
+		if err != nil {
+			return err
+		}
+		cfg = map[string]any{"type": "webpush", "name": "browsers", "channel": "push",
+			"credentials": map[string]any{"subject": "mailto:loadgen@acme.example", "public_key": pub, "private_key": priv}}
+		device = func(int, int) map[string]any {
+			return map[string]any{"platform": "webpush", "subscription": wp.Subscribe(pub)}
+		}
+	}
+	if err := sendJSON(ctx, c, "POST", url+"/v1/providers", secret, cfg, &struct{}{}); err != nil {
+		return fmt.Errorf("create the %s config: %w", platform, err)
 	}
 	// Profiles and their devices, 32 at a time.
 	sem := make(chan struct{}, 32)
@@ -72,10 +111,9 @@ func pushRun(ctx context.Context, url, adminKey string, n, perProfile int, wait 
 			defer func() { <-sem; wg.Done() }()
 			id := "p_" + strconv.Itoa(i)
 			err := sendJSON(ctx, c, "PUT", url+"/v1/recipients/"+id, secret, map[string]any{}, &struct{}{})
-			for range perProfile {
+			for j := range perProfile {
 				if err == nil {
-					err = sendJSON(ctx, c, "POST", url+"/v1/recipients/"+id+"/devices", secret,
-						map[string]any{"platform": "webpush", "subscription": svc.Subscribe(pub)}, &struct{}{})
+					err = sendJSON(ctx, c, "POST", url+"/v1/recipients/"+id+"/devices", secret, device(i, j), &struct{}{})
 				}
 			}
 			if err != nil {
@@ -121,8 +159,8 @@ func pushRun(ctx context.Context, url, adminKey string, n, perProfile int, wait 
 	for _, v := range ids {
 		dups += v - 1
 	}
-	fmt.Printf("push fan-out: %d recipients x %d Web Push devices: %d of %d deliveries in %.2f s (%.0f deliveries/s), %d lost, %d twice; batches accepted in %.2f s\n",
-		n, perProfile, len(got), want, secs, float64(len(got))/secs, want-len(ids), dups, accepted.Seconds())
+	fmt.Printf("push fan-out: %d recipients x %d %s devices: %d of %d deliveries in %.2f s (%.0f deliveries/s), %d lost, %d twice; batches accepted in %.2f s\n",
+		n, perProfile, platform, len(got), want, secs, float64(len(got))/secs, want-len(ids), dups, accepted.Seconds())
 	if len(got) < want {
 		return fmt.Errorf("%d deliveries never arrived", want-len(got))
 	}

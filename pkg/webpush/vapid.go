@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -24,7 +25,19 @@ type VAPID struct {
 	key     *ecdsa.PrivateKey
 	public  string
 	subject string
+
+	mu     sync.Mutex
+	tokens map[string]token // by audience: a token is signed once an hour a push service, not once a push
 }
+
+type token struct {
+	header  string
+	expires time.Time
+}
+
+// maxTokens bounds the tokens kept: there are a handful of push services, but a subscription's
+// endpoint is the browser's to choose.
+const maxTokens = 1000
 
 // GenerateVAPID makes a key pair, as base64url: the public key an uncompressed point (what a
 // page passes as applicationServerKey), the private key the 32-byte scalar.
@@ -69,11 +82,18 @@ func NewVAPID(subject, public, private string) (*VAPID, error) {
 func (v *VAPID) PublicKey() string { return v.public }
 
 // Authorization is the Authorization header for a request to endpoint made at now:
-// "vapid t=<JWT>, k=<public key>" (RFC 8292 §3).
+// "vapid t=<JWT>, k=<public key>" (RFC 8292 §3). A token is reused for its push service's origin
+// until it has less than TokenLifetime-1h left.
 func (v *VAPID) Authorization(endpoint string, now time.Time) (string, error) {
 	aud, err := audience(endpoint)
 	if err != nil {
 		return "", err
+	}
+	v.mu.Lock()
+	cached, ok := v.tokens[aud]
+	v.mu.Unlock()
+	if ok && now.Before(cached.expires.Add(-(TokenLifetime - time.Hour))) {
+		return cached.header, nil
 	}
 	t, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
 		"aud": aud, "exp": now.Add(TokenLifetime).Unix(), "sub": v.subject,
@@ -81,7 +101,14 @@ func (v *VAPID) Authorization(endpoint string, now time.Time) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("webpush: sign the VAPID token: %w", err)
 	}
-	return "vapid t=" + t + ", k=" + v.public, nil
+	header := "vapid t=" + t + ", k=" + v.public
+	v.mu.Lock()
+	if v.tokens == nil || len(v.tokens) >= maxTokens {
+		v.tokens = map[string]token{}
+	}
+	v.tokens[aud] = token{header: header, expires: now.Add(TokenLifetime)}
+	v.mu.Unlock()
+	return header, nil
 }
 
 // Claims are what a push service learns from a valid VAPID header.

@@ -148,6 +148,16 @@ func TestAVAPIDTokenIsSignedForTheEndpointsOrigin(t *testing.T) {
 	if _, err := VerifyAuthorization(strings.Replace(h, pub, otherPub, 1), endpoint, now); err == nil {
 		t.Fatal("a token was accepted under another key")
 	}
+	if again, _ := v.Authorization(endpoint+"/other", now.Add(30*time.Minute)); again != h {
+		t.Fatal("a token was signed again for the same push service within the hour")
+	}
+	later, _ := v.Authorization(endpoint, now.Add(90*time.Minute))
+	if later == h {
+		t.Fatal("a token was reused past the hour")
+	}
+	if c, err := VerifyAuthorization(later, endpoint, now.Add(90*time.Minute)); err != nil || c.Expires.Sub(now.Add(90*time.Minute)) > TokenLifetime {
+		t.Fatalf("the next token: %v %+v", err, c)
+	}
 }
 
 func TestVAPIDKeysAreChecked(t *testing.T) {

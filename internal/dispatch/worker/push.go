@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/retry"
@@ -13,11 +15,11 @@ import (
 )
 
 // toDevices is the attempt of a push message: one send to each device of its recipient profile,
-// through the tenant's provider configs of the device's platform (a config's type is its
-// platform: fcm, apns, webpush), each recorded as the device's delivery before the next. An
+// at once, through the tenant's provider configs of the device's platform (a config's type is
+// its platform: fcm, apns, webpush); the attempt's deliveries are then recorded together. An
 // attempt sends only to the devices without a final delivery, so a retry never sends to a device
-// twice (short of a crash between a send and its record, as for every channel). The message is
-// sent when a device got it and none waits for a retry; failed when none got it.
+// twice (short of a crash between the sends and their record, as for every channel). The message
+// is sent when a device got it and none waits for a retry; failed when none got it.
 func (w *Worker) toDevices(ctx context.Context, log *slog.Logger, c *store.Claimed, env []byte, release func(), out outcome) (outcome, bool) {
 	var plan Plan
 	var devices []domain.Device
@@ -35,41 +37,65 @@ func (w *Worker) toDevices(ctx context.Context, log *slog.Logger, c *store.Claim
 	for _, r := range plan.Routes {
 		byPlatform[domain.Platform(r.Config.Type)] = append(byPlatform[domain.Platform(r.Config.Type)], r)
 	}
+	dels := make([]domain.PushDelivery, len(devices))
+	fails := make([]*provider.Error, len(devices))
+	abandoned := make([]bool, len(devices))
+	var wg sync.WaitGroup
+	for i, d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dels[i], fails[i], abandoned[i] = w.deliver(ctx, log, byPlatform[d.Platform], c, d, release)
+		}()
+	}
+	wg.Wait()
+	if slices.Contains(abandoned, true) {
+		return out, false // crashed or out of drain time: the outcome is unknown, leave it leased
+	}
 	var last *provider.Error
-	for _, d := range devices {
-		del := domain.PushDelivery{DeviceID: d.ID, Platform: d.Platform, Attempt: c.Attempt, Status: domain.DeliverySent}
-		routes := byPlatform[d.Platform]
-		var failed *provider.Error
-		if len(routes) == 0 {
-			failed = provider.Failure(string(d.Platform), provider.NoProvider, "",
-				fmt.Sprintf("no enabled %s provider config; add one with POST /v1/providers", d.Platform))
-		} else {
-			route, res, f, ok := w.sendToDevice(ctx, log, routes, c, d, release)
-			if !ok {
-				return out, false
-			}
-			del.ProviderConfigID, del.ProviderType, del.ProviderMessageID, failed = route.Config.ID, route.Config.Type, res.ProviderMessageID, f
+	for i, f := range fails {
+		if f != nil {
+			last = f
 		}
-		if failed != nil {
-			last = failed
-			del.Status, del.ErrorCode, del.ErrorMessage = domain.DeliveryRetrying, string(failed.Code), failed.Describe()
-			switch {
-			case failed.DeviceGone:
-				del.Status = domain.DeliveryRemoved
-			case failed.Permanent:
-				del.Status = domain.DeliveryFailed
-			}
-		}
-		if err := retry.UntilDone(ctx, func() error {
-			return w.store.RecordPushDelivery(ctx, c.TenantID, c.ID, c.RecipientID, del)
-		}); err != nil {
-			return out, false
-		}
-		if del.Status == domain.DeliveryRemoved {
-			log.InfoContext(ctx, "device removed: its push service no longer knows it", "device_id", d.ID, "platform", d.Platform)
+		if dels[i].Status == domain.DeliveryRemoved {
+			log.InfoContext(ctx, "device removed: its push service no longer knows it", "device_id", dels[i].DeviceID, "platform", dels[i].Platform)
 		}
 	}
-	return w.pushOutcome(ctx, log, c, plan, last, env, out)
+	var all []domain.PushDelivery
+	if err := retry.UntilDone(ctx, func() error {
+		var err error
+		all, err = w.store.RecordPushDeliveries(ctx, c.TenantID, c.ID, c.RecipientID, dels)
+		return err
+	}); err != nil {
+		return out, false
+	}
+	return w.pushOutcome(ctx, log, c, plan, last, all, env, out)
+}
+
+// deliver is the delivery of c to device d through routes (none: no config of its platform);
+// abandoned when ctx ended mid-send.
+func (w *Worker) deliver(ctx context.Context, log *slog.Logger, routes []Route, c *store.Claimed, d domain.Device, release func()) (del domain.PushDelivery, failed *provider.Error, abandoned bool) {
+	del = domain.PushDelivery{DeviceID: d.ID, Platform: d.Platform, Attempt: c.Attempt, Status: domain.DeliverySent}
+	if len(routes) == 0 {
+		failed = provider.Failure(string(d.Platform), provider.NoProvider, "",
+			fmt.Sprintf("no enabled %s provider config; add one with POST /v1/providers", d.Platform))
+	} else {
+		route, res, f, ok := w.sendToDevice(ctx, log, routes, c, d, release)
+		if !ok {
+			return del, nil, true
+		}
+		del.ProviderConfigID, del.ProviderType, del.ProviderMessageID, failed = route.Config.ID, route.Config.Type, res.ProviderMessageID, f
+	}
+	if failed != nil {
+		del.Status, del.ErrorCode, del.ErrorMessage = domain.DeliveryRetrying, string(failed.Code), failed.Describe()
+		switch {
+		case failed.DeviceGone:
+			del.Status = domain.DeliveryRemoved
+		case failed.Permanent:
+			del.Status = domain.DeliveryFailed
+		}
+	}
+	return del, failed, false
 }
 
 // sendToDevice sends c to device d through the first of routes that takes it, failing over as a
@@ -108,18 +134,10 @@ func (w *Worker) sendToDevice(ctx context.Context, log *slog.Logger, routes []Ro
 	return Route{}, provider.Result{}, last, true
 }
 
-// pushOutcome is the message's outcome from its deliveries so far: retried while a device waits
+// pushOutcome is the message's outcome from all its deliveries so far: retried while a device waits
 // for a retry and the budget lasts; sent when a device got it; failed otherwise, with last (the
 // last failure of this attempt) as the reason.
-func (w *Worker) pushOutcome(ctx context.Context, log *slog.Logger, c *store.Claimed, plan Plan, last *provider.Error, env []byte, out outcome) (outcome, bool) {
-	var all []domain.PushDelivery
-	if err := retry.UntilDone(ctx, func() error {
-		var err error
-		all, err = w.store.PushDeliveries(ctx, c.TenantID, c.ID)
-		return err
-	}); err != nil {
-		return out, false
-	}
+func (w *Worker) pushOutcome(ctx context.Context, log *slog.Logger, c *store.Claimed, plan Plan, last *provider.Error, all []domain.PushDelivery, env []byte, out outcome) (outcome, bool) {
 	var sent *domain.PushDelivery
 	retrying := false
 	for i, d := range all {

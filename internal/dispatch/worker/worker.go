@@ -43,8 +43,7 @@ type Store interface {
 	MarkPublished(ctx context.Context, refs []store.Ref) error
 	SetProviderHealth(ctx context.Context, id, health, reason string) error
 	PushTargets(ctx context.Context, tenantID, messageID, recipientID string) ([]domain.Device, error)
-	RecordPushDelivery(ctx context.Context, tenantID, messageID, recipientID string, d domain.PushDelivery) error
-	PushDeliveries(ctx context.Context, tenantID, messageID string) ([]domain.PushDelivery, error)
+	RecordPushDeliveries(ctx context.Context, tenantID, messageID, recipientID string, ds []domain.PushDelivery) ([]domain.PushDelivery, error)
 }
 
 // Worker is one dispatcher.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,13 +54,22 @@ var rsaKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
 func UnknownRSAKey() *rsa.PrivateKey { return rsaKeys()[1] }
 
 // NewFCM starts FCM with a service account.
-func NewFCM() *FCM {
+func NewFCM() *FCM { return NewFCMOn(nil) }
+
+// NewFCMOn starts FCM on ln (nil: a port of its own): a stack started before it can be pointed
+// at a known address (loadgen push -platform fcm).
+func NewFCMOn(ln net.Listener) *FCM {
 	key := rsaKeys()[0]
 	f := &FCM{ProjectID: "comms-test", ClientEmail: "comms@comms-test.iam.gserviceaccount.com", key: key, tokens: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
 	mux.HandleFunc("POST /v1/projects/{project}/messages:send", f.send)
-	f.Server = httptest.NewServer(mux)
+	f.Server = httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		_ = f.Server.Listener.Close()
+		f.Server.Listener = ln
+	}
+	f.Server.Start()
 	return f
 }
 

@@ -27,8 +27,9 @@ import (
 type WebPush struct {
 	recorder
 	*httptest.Server
-	mu   sync.Mutex
-	subs map[string]*subscriber // by endpoint
+	mu       sync.Mutex
+	subs     map[string]*subscriber // by endpoint
+	verified map[string]wp.Claims   // by Authorization and origin: push services check a token once
 }
 
 type subscriber struct {
@@ -44,7 +45,7 @@ type Subscription = api.PushSubscription
 
 // NewWebPush starts a push service.
 func NewWebPush() *WebPush {
-	f := &WebPush{subs: map[string]*subscriber{}}
+	f := &WebPush{subs: map[string]*subscriber{}, verified: map[string]wp.Claims{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -114,7 +115,7 @@ func (f *WebPush) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "TTL and Content-Encoding: aes128gcm are required", http.StatusBadRequest)
 		return
 	}
-	claims, err := wp.VerifyAuthorization(r.Header.Get("Authorization"), endpoint, time.Now())
+	claims, err := f.verify(r.Header.Get("Authorization"), endpoint)
 	if err != nil {
 		http.Error(w, "authorization: "+err.Error(), http.StatusUnauthorized)
 		return
@@ -157,4 +158,23 @@ func (f *WebPush) serve(w http.ResponseWriter, r *http.Request) {
 		Extra: map[string]string{"TTL": r.Header.Get("TTL"), "Urgency": r.Header.Get("Urgency"), "Topic": r.Header.Get("Topic"), "VAPID-Key": claims.PublicKey}})
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// verify checks a VAPID header for endpoint, once a token and origin while it is valid.
+func (f *WebPush) verify(header, endpoint string) (wp.Claims, error) {
+	key := header + "|" + f.URL
+	f.mu.Lock()
+	c, ok := f.verified[key]
+	f.mu.Unlock()
+	if ok && time.Now().Before(c.Expires) {
+		return c, nil
+	}
+	c, err := wp.VerifyAuthorization(header, endpoint, time.Now())
+	if err != nil {
+		return c, err
+	}
+	f.mu.Lock()
+	f.verified[key] = c
+	f.mu.Unlock()
+	return c, nil
 }
