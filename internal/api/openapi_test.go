@@ -113,7 +113,7 @@ func TestOpenAPISchemasMatchTheTypes(t *testing.T) {
 		"CloudEvent": event.Event{}, "CloudEventData": event.Data{}, "CloudEventProvider": event.Provider{}, "CloudEventError": event.Error{},
 		"Erasure": api.Erasure{}, "ErasureCounts": api.ErasureCounts{}, "CloudEventErasure": event.Erasure{},
 		"Recipient": api.Recipient{}, "RecipientInput": api.RecipientInput{}, "Category": api.Category{}, "CategoryInput": api.CategoryInput{},
-		"Preferences": api.Preferences{}, "InboxItem": api.InboxItem{}, "InboxToken": api.InboxToken{}, "InboxTokenRequest": api.InboxTokenRequest{}, "Device": api.Device{}, "InboxSecret": api.InboxSecret{}, "DeviceInput": api.DeviceInput{}, "PushSubscription": api.PushSubscription{}, "InAppContent": message.InAppContent{}, "SettingsPatch": api.SettingsPatch{}, "Plan": api.Plan{}, "PlanInput": api.PlanInput{},
+		"Preferences": api.Preferences{}, "InboxItem": api.InboxItem{}, "InboxToken": api.InboxToken{}, "InboxTokenRequest": api.InboxTokenRequest{}, "Device": api.Device{}, "InboxSecret": api.InboxSecret{}, "PushDelivery": message.Delivery{}, "DeviceInput": api.DeviceInput{}, "PushSubscription": api.PushSubscription{}, "InAppContent": message.InAppContent{}, "SettingsPatch": api.SettingsPatch{}, "Plan": api.Plan{}, "PlanInput": api.PlanInput{},
 	} {
 		schema, ok := spec.Components.Schemas[name]
 		if !ok {

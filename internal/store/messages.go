@@ -161,6 +161,20 @@ func (s *Store) GetMessage(ctx context.Context, tenantID, id string) (message.Me
 	if err != nil {
 		return message.Message{}, fmt.Errorf("get events of %s: %w", id, err)
 	}
+	if m.Channel == message.Push {
+		ds, err := s.PushDeliveries(ctx, tenantID, id)
+		if err != nil {
+			return message.Message{}, err
+		}
+		for _, d := range ds {
+			v := message.Delivery{DeviceID: d.DeviceID, Platform: string(d.Platform), Status: d.Status, ProviderConfigID: d.ProviderConfigID,
+				ProviderType: d.ProviderType, ProviderMessageID: d.ProviderMessageID, Attempt: d.Attempt, UpdatedAt: d.UpdatedAt}
+			if d.ErrorCode != "" {
+				v.Error = &message.Error{Code: d.ErrorCode, Message: d.ErrorMessage}
+			}
+			m.Deliveries = append(m.Deliveries, v)
+		}
+	}
 	return m, nil
 }
 

@@ -192,6 +192,8 @@ type Message struct {
 	OpenedAt    *time.Time `json:"opened_at,omitempty"`    // of the first open
 	ClickedAt   *time.Time `json:"clicked_at,omitempty"`   // of the first click
 	Events      []Event    `json:"events,omitempty"`
+	// Deliveries are a push message's, one a device it went to (GET /v1/messages/{id} only).
+	Deliveries []Delivery `json:"deliveries,omitempty"`
 }
 
 // Error is a failed message's normalized code and the provider's own words.

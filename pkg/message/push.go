@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -102,4 +103,17 @@ func reservedPushKey(k string) bool {
 		return true
 	}
 	return strings.HasPrefix(k, "google.") || strings.HasPrefix(k, "gcm.")
+}
+
+// Delivery is a push message's delivery to one of its recipient's devices (docs/push.md#sending).
+type Delivery struct {
+	DeviceID          string    `json:"device_id"`
+	Platform          string    `json:"platform"` // fcm, apns or webpush
+	Status            string    `json:"status"`   // sent, retrying, failed or removed
+	ProviderConfigID  string    `json:"provider_id,omitempty"`
+	ProviderType      string    `json:"provider,omitempty"`
+	ProviderMessageID string    `json:"provider_message_id,omitempty"`
+	Error             *Error    `json:"error,omitempty"`
+	Attempt           int       `json:"attempt"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }

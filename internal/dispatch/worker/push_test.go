@@ -92,6 +92,20 @@ func TestAPushGoesToEachDeviceOnce(t *testing.T) {
 			t.Fatalf("push service headers: %v", r.Extra)
 		}
 	}
+	var shown message.Message
+	if resp := s.Do("GET", "/v1/messages/"+acc.ID, key, nil, nil, &shown); resp.StatusCode != 200 || len(shown.Deliveries) != 3 || shown.Push == nil {
+		t.Fatalf("GET the message: %d, %d deliveries, %+v", resp.StatusCode, len(shown.Deliveries), shown.Push)
+	}
+	statuses := map[string]int{}
+	for _, d := range shown.Deliveries {
+		statuses[d.Status]++
+		if d.Status == "failed" && (d.Error == nil || d.Error.Code != string(provider.NoProvider)) {
+			t.Fatalf("the failed delivery shows %+v", d)
+		}
+	}
+	if statuses["sent"] != 2 || statuses["failed"] != 1 {
+		t.Fatalf("deliveries shown: %v", statuses)
+	}
 	byDevice := deliveries(t, s, tid, acc.ID)
 	if len(byDevice) != 3 || byDevice[devices[laptop.Endpoint]].Status != domain.DeliverySent ||
 		byDevice[android.ID].Status != domain.DeliveryFailed || byDevice[android.ID].ErrorCode != string(provider.NoProvider) {
