@@ -318,3 +318,52 @@ func TestAPushReachesFCMDevices(t *testing.T) {
 		t.Fatal("a removed device was pushed to again")
 	}
 }
+
+// An APNs config signs its provider token with the team's .p8 key (the fake verifies it) and
+// reuses it; Save & Test sends to the test device. A push reaches the profile's iPhones over
+// HTTP/2 with its content mapped onto aps, and a token APNs reports Unregistered is removed.
+func TestAPushReachesAPNsDevices(t *testing.T) {
+	t.Parallel()
+	ap := fakeprovider.NewAPNs()
+	t.Cleanup(ap.Close)
+	s := stacktest.Start(t, stacktest.Options{Env: provider.Env{APNsBaseURL: ap.URL, RootCAs: ap.RootCAs()}})
+	s.StartWorker(retrying)
+	tid, key := ownOnly(t, s)
+	iphone, gone := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	var cfg api.Provider
+	if resp := s.Do("POST", "/v1/providers", key, map[string]any{"type": "apns", "name": "ios", "channel": "push",
+		"credentials": map[string]any{"key_id": ap.KeyID, "team_id": ap.TeamID, "private_key": ap.P8(nil)},
+		"sender":      map[string]any{"topic": ap.Topic, "environment": "sandbox"}, "test_recipient": iphone}, nil, &cfg); resp.StatusCode != 201 ||
+		cfg.Test == nil || cfg.Test.ProviderMessageID == "" || len(ap.Received()) != 1 {
+		t.Fatalf("Save & Test: %d %+v", resp.StatusCode, cfg.Test)
+	}
+	s.Do("PUT", "/v1/recipients/u_1", key, map[string]any{}, nil, nil)
+	ids := map[string]string{}
+	for _, tok := range []string{iphone, gone} {
+		var d api.Device
+		s.Do("POST", "/v1/recipients/u_1/devices", key, map[string]any{"platform": "apns", "token": tok}, nil, &d)
+		ids[tok] = d.ID
+	}
+	ap.FailFor(gone, provider.InvalidRecipient) // APNs answers 410 Unregistered
+	badge, ttl := 3, 600
+	id := s.Send(key, "", message.Request{Channel: message.Push, Recipient: "u_1", Push: &message.PushContent{Title: "Order shipped",
+		Body: "It arrives Tuesday.", Data: map[string]string{"order": "42"}, Badge: &badge, Sound: "default", Priority: "high",
+		CollapseKey: "order-42", TTLSeconds: &ttl}})
+	s.WaitAllFinal(30 * time.Second)
+	if m := getMessage(t, s, tid, id); m.Status != message.Sent || m.ProviderConfigID != cfg.ID || m.ProviderMessageID == "" {
+		t.Fatalf("message: %s via %s (%s)", m.Status, m.ProviderConfigID, m.ProviderMessageID)
+	}
+	got := ap.Received()
+	r := got[len(got)-1]
+	if len(got) != 2 || r.To != iphone || r.Subject != "Order shipped" || r.Text != "It arrives Tuesday." ||
+		!strings.Contains(r.Raw, `"order":"42"`) || !strings.Contains(r.Raw, `"badge":3`) || !strings.Contains(r.Raw, `"sound":"default"`) ||
+		r.Extra["apns-priority"] != "10" || r.Extra["apns-collapse-id"] != "order-42" || r.Extra["apns-push-type"] != "alert" || r.Extra["apns-expiration"] == "" {
+		t.Fatalf("APNs received %+v", got)
+	}
+	if n := ap.ProviderTokens(); n > 2 { // Save & Test's adapter and the worker's
+		t.Fatalf("%d provider tokens used: a token is made per send", n)
+	}
+	if d := deliveries(t, s, tid, id)[ids[gone]]; d.Status != domain.DeliveryRemoved {
+		t.Fatalf("the Unregistered token's delivery: %+v", d)
+	}
+}
