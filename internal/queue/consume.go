@@ -187,10 +187,12 @@ func commit(ctx context.Context, reader *kafka.Reader, tracker *offsetTracker, l
 	for tp, off := range offsets {
 		msgs = append(msgs, kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
 	}
-	if err := reader.CommitMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
-		// A later commit carries a higher offset; an unrepeated one means redelivery, which
-		// the consumers absorb.
-		log.Warn("commit offsets failed", "err", err)
+	if err := reader.CommitMessages(ctx, msgs...); err != nil {
+		// The next commit (the shutdown's, at the latest) carries these offsets again.
+		tracker.Failed(offsets)
+		if ctx.Err() == nil {
+			log.Warn("commit offsets failed", "err", err)
+		}
 	}
 }
 

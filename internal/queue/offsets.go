@@ -44,7 +44,7 @@ func (t *offsetTracker) Add(tp topicPartition, offset int64) {
 	}
 	// After a rebalance the partition may be fetched again from an earlier committed offset:
 	// start over, forgetting offsets that another member now owns.
-	if n := len(p.pending); n > 0 && offset <= p.pending[n-1].offset {
+	if n := len(p.pending); offset <= p.committed || n > 0 && offset <= p.pending[n-1].offset {
 		p.pending = p.pending[:0]
 		p.committed, p.dirty = -1, false
 	}
@@ -87,6 +87,20 @@ func (t *offsetTracker) Committable() map[topicPartition]int64 {
 		}
 	}
 	return out
+}
+
+// Failed offers offsets that Committable returned, and that did not reach the broker, again at
+// the next call: otherwise an unmoving partition (the last messages before a shutdown) would
+// never have its offset committed and would be redelivered. An offset a rebalance made the
+// tracker forget stays forgotten.
+func (t *offsetTracker) Failed(offsets map[topicPartition]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for tp, off := range offsets {
+		if p := t.parts[tp]; p != nil && p.committed >= off {
+			p.dirty = true
+		}
+	}
 }
 
 // InFlight returns how many fetched offsets are not finished.

@@ -52,3 +52,28 @@ func TestTrackerReportsEachAdvanceOnce(t *testing.T) {
 		t.Fatal("in flight after done")
 	}
 }
+
+// A commit that fails (a broker timeout, or the shutdown cancelling it midway) is offered again,
+// even though the partition does not move: the last offsets before a shutdown are committed.
+func TestTrackerOffersAFailedCommitAgain(t *testing.T) {
+	tr := newOffsetTracker()
+	tp := topicPartition{Topic: "t"}
+	for off := range int64(3) {
+		tr.Add(tp, off)
+		tr.Done(tp, off)
+	}
+	c := tr.Committable()
+	tr.Failed(c)
+	if again := tr.Committable(); again[tp] != 2 {
+		t.Fatalf("after a failed commit: %v, want offset 2 again", again)
+	}
+	if again := tr.Committable(); len(again) != 0 {
+		t.Fatalf("offered twice after one failure: %v", again)
+	}
+	// A rebalance that restarts the partition forgets what the failed commit carried.
+	tr.Add(tp, 0)
+	tr.Failed(c)
+	if again := tr.Committable(); len(again) != 0 {
+		t.Fatalf("a forgotten offset offered again: %v", again)
+	}
+}
