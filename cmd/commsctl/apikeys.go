@@ -9,6 +9,7 @@ import (
 	"github.com/logicspike/comms/internal/accounts"
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/rekey"
 )
 
 // API keys and the encryption key ring: apikey create|revoke|list, keys rotate.
@@ -93,6 +94,13 @@ func keysRotate(ctx context.Context, e *env, args []string) error {
 		rep.Resealed, cfg.Ring.Current(), rep.Skipped)
 	if err != nil {
 		return fmt.Errorf("rotation stopped (run it again to finish): %w", err)
+	}
+	for _, k := range rekey.Kinds {
+		rep, err := rekey.Reseal(ctx, st, cfg.Ring, k, *batch)
+		fmt.Fprintf(out, "resealed %d %s under key %s (%d rotated meanwhile and were left alone)\n", rep.Resealed, k.Name, cfg.Ring.Current(), rep.Skipped)
+		if err != nil {
+			return fmt.Errorf("rotation stopped (run it again to finish): %w", err)
+		}
 	}
 	return nil
 }

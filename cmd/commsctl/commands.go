@@ -77,7 +77,7 @@ var commands = []command{
 	{name: "partitions create", args: "[-ahead 14] [-from YYYY-MM-DD]", help: "make the missing weeks from today (or -from) to -ahead days ahead", run: partitionsCreate},
 	{name: "partitions drop-expired", args: "[-o json]", help: "drop the weeks every tenant's history retention has passed\n(a week holding a message still to be sent is kept)", run: partitionsDropExpired},
 	{name: "keys generate", args: "[-version V]", help: "print a new COMMS_ENCRYPTION_KEYS entry (V:base64 of 32 random bytes)", needs: needNothing, run: keysGenerate},
-	{name: "keys rotate", args: "[-batch N]", help: "re-encrypt every provider config under the newest key;\nsafe to interrupt and run again; progress on stderr", run: keysRotate},
+	{name: "keys rotate", args: "[-batch N]", help: "re-encrypt every provider config, webhook secret and inbox secret under the newest key;\nsafe to interrupt and run again; progress on stderr", run: keysRotate},
 }
 
 // lookup finds the command args start with, and the arguments after its name.

@@ -39,8 +39,8 @@ func parseAnalyticsQuery(q url.Values, withInterval bool) (analyticsQuery, []mes
 		switch name {
 		case "channel":
 			a.channel = message.Channel(v)
-			if !a.channel.Valid() {
-				bad = append(bad, message.FieldError{Field: name, Message: channelHint})
+			if !a.channel.Valid() && a.channel != message.Push && a.channel != message.InApp {
+				bad = append(bad, message.FieldError{Field: name, Message: `must be "sms", "email", "push" or "in_app"`})
 			}
 		case "from", "to":
 			t, err := time.Parse(time.RFC3339Nano, v)

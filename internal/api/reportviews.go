@@ -18,12 +18,13 @@ type Bucket struct {
 	Bounced    int64     `json:"bounced"`
 	Complained int64     `json:"complained"`
 	Failed     int64     `json:"failed"`
+	Read       int64     `json:"read"`
 }
 
 // BucketView is b as the API shows it.
 func BucketView(b domain.Bucket) Bucket {
 	return Bucket{Start: b.Start, Sent: b.Sent, Delivered: b.Delivered, Opened: b.Opened, Clicked: b.Clicked,
-		Bounced: b.Bounced, Complained: b.Complained, Failed: b.Failed}
+		Bounced: b.Bounced, Complained: b.Complained, Failed: b.Failed, Read: b.Read}
 }
 
 // ProviderErrorCount is one line of /v1/analytics/provider-errors.

@@ -43,6 +43,15 @@ func number(v string) any {
 	return v
 }
 
+// jsonOrString is v as the JSON value it holds (a pasted PushSubscription), or as the string typed
+// so the API names the field.
+func jsonOrString(v string) any {
+	if json.Valid([]byte(v)) {
+		return json.RawMessage(v)
+	}
+	return v
+}
+
 // list is v, typed comma-separated, as the JSON array of its non-empty items.
 func list(v string) []string {
 	out := []string{}

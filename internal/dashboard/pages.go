@@ -26,8 +26,11 @@ var ranges = []struct {
 // series are the overview's lines, with their colours (distinguishable, and each also named in
 // the legend and the table).
 var series = []struct{ Name, Colour string }{
-	{"sent", "#1f5fbf"}, {"delivered", "#1e7d32"}, {"opened", "#8a4baf"}, {"clicked", "#b25d00"}, {"failed", "#c62828"},
+	{"sent", "#1f5fbf"}, {"delivered", "#1e7d32"}, {"opened", "#8a4baf"}, {"clicked", "#b25d00"}, {"read", "#00838f"}, {"failed", "#c62828"},
 }
+
+// channels are the overview's channel filters.
+var channels = []struct{ Value, Name string }{{"sms", "SMS"}, {"email", "email"}, {"push", "push"}, {"in_app", "in-app"}}
 
 func value(b domain.Bucket, name string) int64 {
 	switch name {
@@ -39,6 +42,8 @@ func value(b domain.Bucket, name string) int64 {
 		return b.Opened
 	case "clicked":
 		return b.Clicked
+	case "read":
+		return b.Read
 	}
 	return b.Failed
 }
@@ -77,7 +82,7 @@ func dict(kv ...any) map[string]any {
 	return m
 }
 
-// overview draws sent, delivered, opened, clicked and failed over the chosen range, from the
+// overview draws sent, delivered, opened, clicked, read and failed over the chosen range, from the
 // same rollup and query as GET /v1/analytics/timeseries.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess domain.Session) {
 	rng := ranges[1]
@@ -87,7 +92,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess domain.S
 		}
 	}
 	ch := message.Channel(r.URL.Query().Get("channel"))
-	if !ch.Valid() {
+	if !ch.Valid() && ch != message.Push && ch != message.InApp {
 		ch = ""
 	}
 	to := time.Now().UTC()
@@ -97,9 +102,20 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess domain.S
 		return
 	}
 	buckets, total := ts.Buckets, ts.Totals
+	// The read rate is of in_app messages: over every channel, its denominator is in_app's sent.
+	inAppSent := total.Sent
+	if ch != message.InApp && total.Read > 0 {
+		inApp, err := h.svc.Reports.Timeseries(r.Context(), sess.Key.TenantID, message.InApp, to.Add(-rng.Span), to, rng.Interval)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		inAppSent = inApp.Totals.Sent
+	}
 	h.render(w, r, http.StatusOK, "overview.html", map[string]any{
-		"Range": rng.Name, "Ranges": ranges, "Channel": string(ch), "Chart": chart(buckets), "Series": series, "Total": total,
+		"Range": rng.Name, "Ranges": ranges, "Channel": string(ch), "Channels": channels, "Chart": chart(buckets), "Series": series, "Total": total,
 		"DeliveredRate": rate(total.Delivered, total.Sent), "OpenedRate": rate(total.Opened, total.Delivered), "FailedRate": rate(total.Failed, total.Sent+total.Failed),
+		"ReadRate": rate(total.Read, inAppSent),
 	})
 }
 

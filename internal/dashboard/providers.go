@@ -74,8 +74,13 @@ func (h *Handler) createProvider(w http.ResponseWriter, r *http.Request, sess do
 		return
 	}
 	values := map[string]string{}
-	in := map[string]any{"type": typ, "name": field(r, "name", values), "channel": field(r, "channel", values),
-		"test_recipient": field(r, "test_recipient", values)}
+	in := map[string]any{"type": typ, "name": field(r, "name", values), "channel": field(r, "channel", values)}
+	if v := field(r, "test_recipient", values); v != "" {
+		in["test_recipient"] = v
+	}
+	if v := field(r, "test_subscription", values); v != "" {
+		in["test_subscription"] = jsonOrString(v)
+	}
 	in["credentials"], in["sender"] = object(r, "credentials", pt.Credentials, values), object(r, "sender", pt.Sender, values)
 	if p := field(r, "priority", values); p != "" {
 		in["priority"] = number(p)

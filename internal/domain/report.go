@@ -59,6 +59,7 @@ type Bucket struct {
 	Bounced    int64
 	Complained int64
 	Failed     int64
+	Read       int64 // in_app messages their recipient read (docs/inbox.md)
 }
 
 // ProviderErrorCount is how often one provider config met one error in a period.

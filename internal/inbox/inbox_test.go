@@ -120,6 +120,18 @@ func TestAnInboxIsReadWithARecipientToken(t *testing.T) {
 	if len(reads()) != 3 || len(subjects) != 3 || !subjects[first] || !subjects[second] || !subjects[third] {
 		t.Fatalf("read events: %+v", got)
 	}
+	// The analytics count each first read once, beside the in_app messages sent: a read rate of
+	// 3 in 4 (reading first again and read-all did not count twice).
+	from := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	var ts struct{ Totals api.Bucket }
+	for deadline := time.Now().Add(20 * time.Second); ts.Totals.Read != 3 || ts.Totals.Sent != 4; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("in_app analytics: %+v, want 4 sent and 3 read", ts.Totals)
+		}
+		if resp := s.Do("GET", "/v1/analytics/timeseries?interval=hour&channel=in_app&from="+from, key, nil, nil, &ts); resp.StatusCode != 200 {
+			t.Fatalf("timeseries: %d", resp.StatusCode)
+		}
+	}
 
 	// Another person's message, an API key, and tokens that are not ours.
 	var other api.InboxToken

@@ -35,8 +35,8 @@ const (
 	SecretCacheTTL = 30 * time.Second
 )
 
-// secretAAD binds a sealed secret to its tenant.
-func secretAAD(tenantID string) []byte { return []byte("inbox secret|" + tenantID) }
+// SecretAAD binds a sealed secret to its tenant.
+func SecretAAD(tenantID string) []byte { return []byte("inbox secret|" + tenantID) }
 
 // RotateSecret makes a new inbox secret for tenantID and returns it: shown once, never again. The
 // secret it replaces stays valid for PreviousSecretGrace, from previousUntil.
@@ -46,7 +46,7 @@ func (s *Service) RotateSecret(ctx context.Context, tenantID string) (secret str
 		return "", nil, err
 	}
 	secret = "isk_" + base64.RawURLEncoding.EncodeToString(b)
-	version, sealed, err := s.ring.Seal([]byte(secret), secretAAD(tenantID))
+	version, sealed, err := s.ring.Seal([]byte(secret), SecretAAD(tenantID))
 	if err != nil {
 		return "", nil, fmt.Errorf("seal the inbox secret: %w", err)
 	}
@@ -114,13 +114,13 @@ func (s *Service) openSecrets(ctx context.Context, tenantID string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.ring.Open(x.Version, x.Sealed, secretAAD(tenantID))
+	cur, err := s.ring.Open(x.Version, x.Sealed, SecretAAD(tenantID))
 	if err != nil {
 		return nil, fmt.Errorf("open the inbox secret of %s: %w", tenantID, err)
 	}
 	out := [][]byte{cur}
 	if x.PreviousVersion != "" && now.Before(x.RotatedAt.Add(PreviousSecretGrace)) {
-		if prev, err := s.ring.Open(x.PreviousVersion, x.PreviousSealed, secretAAD(tenantID)); err == nil {
+		if prev, err := s.ring.Open(x.PreviousVersion, x.PreviousSealed, SecretAAD(tenantID)); err == nil {
 			out = append(out, prev)
 		}
 	}

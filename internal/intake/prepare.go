@@ -122,7 +122,7 @@ func renderedFaults(err error) error {
 	out := &message.ValidationError{}
 	for _, f := range verr.Fields {
 		switch f.Field {
-		case "subject", "text", "html":
+		case "subject", "text", "html", "push.title", "push.body", "in_app.title", "in_app.body":
 			f = message.FieldError{Field: "template", Message: "the rendered " + f.Field + " " + f.Message}
 		}
 		out.Fields = append(out.Fields, f)

@@ -43,7 +43,8 @@ type Timeseries struct {
 
 // Timeseries counts tenantID's deliveries on ch ("" for every channel) per interval ("hour" or
 // "day", UTC) in [from, to), read from the hourly rollup. A message counts in the bucket of its
-// event: sent when the provider accepted it, delivered when the provider reported delivery.
+// event: sent when the provider accepted it (or, in_app, when it reached the inbox), delivered
+// when the provider reported delivery, read when its recipient first read it in the inbox.
 func (s *Service) Timeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) (Timeseries, error) {
 	buckets, err := s.store.GetTimeseries(ctx, tenantID, ch, from, to, interval)
 	if err != nil {
@@ -58,6 +59,7 @@ func (s *Service) Timeseries(ctx context.Context, tenantID string, ch message.Ch
 		ts.Totals.Bounced += b.Bounced
 		ts.Totals.Complained += b.Complained
 		ts.Totals.Failed += b.Failed
+		ts.Totals.Read += b.Read
 	}
 	if len(buckets) > 0 {
 		ts.Totals.Start = buckets[0].Start

@@ -11,7 +11,7 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 )
 
-// FoldAnalytics moves the worker's pending sent and failed counts (analytics_deltas) into the
+// FoldAnalytics moves the pending sent, failed and read counts (analytics_deltas) into the
 // hourly rollup, and the pending usage (usage_deltas) into the daily one, and returns how many
 // delta rows it folded. The delete and the upsert are one
 // statement: a delta is counted once however many folders run, and one committed while this runs
@@ -19,12 +19,13 @@ import (
 func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
 	tag, err := s.pool.Exec(ctx, `
 		WITH d AS (
-			DELETE FROM communication.analytics_deltas RETURNING tenant_id, channel, bucket, sent, failed
+			DELETE FROM communication.analytics_deltas RETURNING tenant_id, channel, bucket, sent, failed, read
 		)
-		INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed)
-		SELECT tenant_id, channel, bucket, sum(sent), sum(failed) FROM d
+		INSERT INTO communication.analytics_hourly AS a (tenant_id, channel, bucket, sent, failed, read)
+		SELECT tenant_id, channel, bucket, sum(sent), sum(failed), sum(read) FROM d
 		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-		ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed`)
+		ON CONFLICT (tenant_id, channel, bucket) DO UPDATE SET sent = a.sent + excluded.sent, failed = a.failed + excluded.failed,
+			read = a.read + excluded.read`)
 	if err != nil {
 		return 0, fmt.Errorf("fold analytics: %w", err)
 	}
@@ -48,7 +49,7 @@ func (s *Store) FoldAnalytics(ctx context.Context) (int, error) {
 
 // GetTimeseries returns tenantID's counts per interval ("hour" or "day", UTC) from the hourly
 // rollup, one bucket per interval from from (rounded down to the interval) to to (exclusive),
-// empty intervals included. ch "" means both channels.
+// empty intervals included. ch "" means every channel.
 func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.Channel, from, to time.Time, interval string) ([]domain.Bucket, error) {
 	if interval != "hour" && interval != "day" {
 		return nil, fmt.Errorf("timeseries: interval %q is not hour or day", interval)
@@ -56,13 +57,14 @@ func (s *Store) GetTimeseries(ctx context.Context, tenantID string, ch message.C
 	rows, err := s.pool.Query(ctx, `
 		WITH r AS (
 			SELECT date_trunc($5, bucket, 'UTC') AS b, sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opened,
-			       sum(clicked) AS clicked, sum(bounced) AS bounced, sum(complained) AS complained, sum(failed) AS failed
+			       sum(clicked) AS clicked, sum(bounced) AS bounced, sum(complained) AS complained, sum(failed) AS failed, sum(read) AS read
 			FROM communication.analytics_hourly
 			WHERE tenant_id = $1 AND ($2 = '' OR channel = $2) AND bucket >= date_trunc($5, $3::timestamptz, 'UTC') AND bucket < $4
 			GROUP BY 1
 		)
 		SELECT g.b, coalesce(r.sent, 0)::bigint, coalesce(r.delivered, 0)::bigint, coalesce(r.opened, 0)::bigint,
-		       coalesce(r.clicked, 0)::bigint, coalesce(r.bounced, 0)::bigint, coalesce(r.complained, 0)::bigint, coalesce(r.failed, 0)::bigint
+		       coalesce(r.clicked, 0)::bigint, coalesce(r.bounced, 0)::bigint, coalesce(r.complained, 0)::bigint, coalesce(r.failed, 0)::bigint,
+		       coalesce(r.read, 0)::bigint
 		FROM generate_series(date_trunc($5, $3::timestamptz, 'UTC'), $4::timestamptz - interval '1 microsecond', ('1 ' || $5)::interval) AS g(b)
 		LEFT JOIN r ON r.b = g.b
 		ORDER BY g.b`, tenantID, string(ch), from, to, interval)

@@ -105,6 +105,9 @@ func (s *Store) MarkInbox(ctx context.Context, tenantID, recipientID, id string,
 		), ev AS (
 			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
 			SELECT id, tenant_id, created_at, 'read', 'internal' FROM u WHERE read_at = now()
+		), counted AS (
+			INSERT INTO communication.analytics_deltas (tenant_id, channel, bucket, read)
+			SELECT tenant_id, channel, date_trunc('hour', now(), 'UTC'), 1 FROM u WHERE read_at = now()
 		)
 		SELECT `+inboxCols+` FROM u`, tenantID, recipientID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -135,10 +138,13 @@ func (s *Store) ReadAllInbox(ctx context.Context, tenantID, recipientID string) 
 	var n int64
 	err := s.pool.QueryRow(ctx, `WITH u AS (
 			UPDATE communication.message_logs SET seen_at = coalesce(seen_at, now()), read_at = now()
-			WHERE `+inboxWhere+` AND read_at IS NULL RETURNING id, tenant_id, created_at
+			WHERE `+inboxWhere+` AND read_at IS NULL RETURNING id, tenant_id, channel, created_at
 		), ev AS (
 			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, source)
 			SELECT id, tenant_id, created_at, 'read', 'internal' FROM u
+		), counted AS (
+			INSERT INTO communication.analytics_deltas (tenant_id, channel, bucket, read)
+			SELECT tenant_id, channel, date_trunc('hour', now(), 'UTC'), count(*) FROM u GROUP BY 1, 2
 		)
 		SELECT count(*) FROM u`, tenantID, recipientID).Scan(&n)
 	if err != nil {

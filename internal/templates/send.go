@@ -23,7 +23,14 @@ func (s *Service) Render(ctx context.Context, tenantID string, req message.Reque
 	ref := req.Template
 	var faults []message.FieldError
 	add := func(field, msg string) { faults = append(faults, message.FieldError{Field: field, Message: msg}) }
-	for _, f := range []struct{ name, val string }{{"subject", req.Subject}, {"text", req.Text}, {"html", req.HTML}} {
+	rendered := []struct{ name, val string }{{"subject", req.Subject}, {"text", req.Text}, {"html", req.HTML}}
+	if req.Push != nil {
+		rendered = append(rendered, struct{ name, val string }{"push.title", req.Push.Title}, struct{ name, val string }{"push.body", req.Push.Body})
+	}
+	if req.InApp != nil {
+		rendered = append(rendered, struct{ name, val string }{"in_app.title", req.InApp.Title}, struct{ name, val string }{"in_app.body", req.InApp.Body})
+	}
+	for _, f := range rendered {
 		if f.val != "" {
 			add(f.name, "must be absent when template is given: the template renders it")
 		}
@@ -65,11 +72,36 @@ func (s *Service) Render(ctx context.Context, tenantID string, req message.Reque
 	if err != nil {
 		return req, nil, err
 	}
-	req.Template, req.Subject, req.Text, req.HTML = nil, out.Subject, out.Text, out.HTML
+	req.Template = nil
+	place(&req, out)
 	if req.Category == "" {
 		req.Category = e.tpl.Category
 	}
 	return req, &message.TemplateUse{Key: ref.Key, Version: v.Version, Locale: v.Locale}, nil
+}
+
+// place puts what a version rendered where the request's channel carries it: subject, text and
+// html for email and SMS; for push and in_app, the subject is the title and the text the body,
+// beside the rest of the request's push or in_app content (data, image, action_url…).
+func place(req *message.Request, out Rendered) {
+	switch req.Channel {
+	case message.Push:
+		var c message.PushContent
+		if req.Push != nil {
+			c = *req.Push // a copy: the caller's request (a batch's shared defaults) stays as it was
+		}
+		c.Title, c.Body = out.Subject, out.Text
+		req.Push = &c
+	case message.InApp:
+		var c message.InAppContent
+		if req.InApp != nil {
+			c = *req.InApp
+		}
+		c.Title, c.Body = out.Subject, out.Text
+		req.InApp = &c
+	default:
+		req.Subject, req.Text, req.HTML = out.Subject, out.Text, out.HTML
+	}
 }
 
 // version picks what renders: version n when pinned, else the active version of the first of

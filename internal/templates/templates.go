@@ -106,8 +106,8 @@ func (s *Service) Create(ctx context.Context, tenantID string, in Input) (domain
 	if in.Name = strings.TrimSpace(in.Name); in.Name == "" || len(in.Name) > 200 {
 		add("name", "is required, at most 200 bytes")
 	}
-	if !in.Channel.Valid() {
-		add("channel", `must be "sms" or "email"`)
+	if !in.Channel.Valid() && in.Channel != message.Push && in.Channel != message.InApp {
+		add("channel", `must be "sms", "email", "push" or "in_app"`)
 	}
 	if in.Category == "" {
 		in.Category = message.Transactional

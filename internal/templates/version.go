@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/mailgun/raymond/v2/parser"
@@ -45,6 +46,14 @@ func compile(v domain.TemplateVersion, ch message.Channel, schema *Schema, check
 			}
 			if v.Text == "" && v.HTML == "" {
 				add("text", "text or html is required for an email template")
+			}
+		case message.Push, message.InApp:
+			// subject renders the title and text the body (docs/api.md#templates).
+			if v.HTML != "" {
+				add("html", fmt.Sprintf("is not allowed for a %s template: subject is the title and text the body", ch))
+			}
+			if strings.TrimSpace(v.Subject) == "" && strings.TrimSpace(v.Text) == "" {
+				add("text", fmt.Sprintf("subject (the title) or text (the body) is required for a %s template", ch))
 			}
 		}
 	}

@@ -22,14 +22,14 @@ func newSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
-// aad binds a sealed secret to its endpoint: moved to another row, it no longer opens.
-func aad(tenantID, endpointID string) []byte {
+// SecretAAD binds a sealed secret to its endpoint: moved to another row, it no longer opens.
+func SecretAAD(tenantID, endpointID string) []byte {
 	return []byte("comms/webhook_endpoint/v1|" + tenantID + "|" + endpointID)
 }
 
 // seal encrypts a secret for storage under the ring's newest key.
 func seal(ring *secrets.Ring, tenantID, endpointID, secret string) (version string, sealed []byte, err error) {
-	return ring.Seal([]byte(secret), aad(tenantID, endpointID))
+	return ring.Seal([]byte(secret), SecretAAD(tenantID, endpointID))
 }
 
 // signingKeys opens the endpoint's secrets: the current one, and the previous one while its
@@ -37,7 +37,7 @@ func seal(ring *secrets.Ring, tenantID, endpointID, secret string) (version stri
 func signingKeys(ring *secrets.Ring, e domain.WebhookEndpoint, now time.Time) ([][]byte, error) {
 	var keys [][]byte
 	open := func(version string, sealed []byte) error {
-		secret, err := ring.Open(version, sealed, aad(e.TenantID, e.ID))
+		secret, err := ring.Open(version, sealed, SecretAAD(e.TenantID, e.ID))
 		if err != nil {
 			return err
 		}

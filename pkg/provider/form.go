@@ -19,7 +19,9 @@ type FormField struct {
 	Optional bool
 	Number   bool // a JSON number rather than a string
 	List     bool // a JSON array of strings, typed comma-separated
-	Hint     string
+	// Multiline is a value pasted whole, line breaks included: a key file (form tag "multiline").
+	Multiline bool
+	Hint      string
 }
 
 // FormFields lists the fields of v, a struct (or pointer to one) such as an adapter's
@@ -49,6 +51,8 @@ func FormFields(v any) []FormField {
 				f.Secret = true
 			case part == "optional":
 				f.Optional = true
+			case part == "multiline":
+				f.Multiline = true
 			case isHint:
 				f.Hint = hint
 			}

@@ -26,7 +26,7 @@ var layers = [][]string{
 	{"internal/store", "internal/queue"},
 	{"internal/registry", "internal/templates", "internal/quota", "internal/categories", "internal/unsubscribe", "internal/senders"},
 	{"internal/intake", "internal/dispatch/", "internal/callbacks/", "internal/events", "internal/webhooks", "internal/providerconfig",
-		"internal/accounts", "internal/recipients", "internal/reports", "internal/retention", "internal/inbox"},
+		"internal/accounts", "internal/recipients", "internal/reports", "internal/retention", "internal/inbox", "internal/rekey"},
 	{"internal/api", "internal/dashboard"},
 	{"internal/app"},
 	{"internal/testing/", "cmd/"},

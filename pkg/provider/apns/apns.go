@@ -49,7 +49,7 @@ func init() {
 type Credentials struct {
 	KeyID      string `json:"key_id" form:"Key ID;hint=10 characters, from Certificates, Identifiers & Profiles → Keys"`
 	TeamID     string `json:"team_id" form:"Team ID;hint=10 characters"`
-	PrivateKey string `json:"private_key" form:"Key (.p8);secret;hint=the whole AuthKey_….p8 file"`
+	PrivateKey string `json:"private_key" form:"Key (.p8);secret;multiline;hint=the whole AuthKey_….p8 file"`
 }
 
 // Sender is the app the notifications are for and which of Apple's services they go through.

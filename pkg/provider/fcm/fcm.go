@@ -44,7 +44,7 @@ func init() {
 
 // Credentials are the service account's key file, as the Firebase console downloads it.
 type Credentials struct {
-	ServiceAccount string `json:"service_account" form:"Service account key (JSON);secret;hint=the whole file the Firebase console downloads"`
+	ServiceAccount string `json:"service_account" form:"Service account key (JSON);secret;multiline;hint=the whole file the Firebase console downloads"`
 }
 
 // serviceAccount is what comms reads of the key file.
