@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -32,8 +33,21 @@ func Unaudited(pattern string) bool {
 	return ok
 }
 
-// audited runs h with the caller as the audit actor, and a request id (the caller's
-// X-Request-Id, or a new one) answered in X-Request-Id.
+type requestIDKey struct{}
+
+// withRequestID gives every request an id, the caller's X-Request-Id (1-128 printable ASCII
+// characters) or a new one, answered in X-Request-Id: a client quotes it in a support request,
+// and the audit log records it for changes.
+func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get("X-Request-Id")
+	if !printable(id, 128) {
+		id = ids.New("req")
+	}
+	w.Header().Set("X-Request-Id", id)
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+}
+
+// audited runs h with the caller as the audit actor, and the request's id.
 func (s *Server) audited(pattern string, h http.HandlerFunc) http.HandlerFunc {
 	if _, skip := unaudited[pattern]; skip {
 		return h
@@ -44,11 +58,7 @@ func (s *Server) audited(pattern string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		p := principalFrom(r.Context())
-		id := r.Header.Get("X-Request-Id")
-		if !printable(id, 128) {
-			id = ids.New("req")
-		}
-		w.Header().Set("X-Request-Id", id)
+		id, _ := r.Context().Value(requestIDKey{}).(string)
 		h(w, r.WithContext(db.WithActor(r.Context(), db.Actor{Kind: string(p.Kind), ID: p.KeyID, TenantID: p.TenantID, RequestID: id})))
 	}
 }

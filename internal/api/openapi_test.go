@@ -220,3 +220,45 @@ func TestOpenAPIEveryOperationHasAnExample(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIWebhooksListEveryEventType: the document's webhooks section has one entry per event
+// type a tenant's endpoint may receive, and each type's data schema names only fields of
+// event.Data. (stacktest's EventSink validates every delivery a test receives against its entry.)
+func TestOpenAPIWebhooksListEveryEventType(t *testing.T) {
+	t.Parallel()
+	v, err := apispec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{event.Test}, event.Types...)
+	var got []string
+	for typ := range v.Doc().Webhooks {
+		got = append(got, typ)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("webhooks documented %v, event types %v", got, want)
+	}
+	fields := map[string]bool{}
+	for _, f := range jsonFields(reflect.TypeOf(event.Data{})) {
+		fields[f] = true
+	}
+	for typ, item := range v.Doc().Webhooks {
+		body := item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+		data := body.AllOf[1].Value.Properties["data"].Value
+		if len(data.Properties) == 0 {
+			t.Errorf("%s: no data schema", typ)
+		}
+		for name := range data.Properties {
+			if !fields[name] {
+				t.Errorf("%s: data.%s is not a field of event.Data", typ, name)
+			}
+		}
+		for _, name := range data.Required {
+			if data.Properties[name] == nil {
+				t.Errorf("%s: data requires %s, which it does not describe", typ, name)
+			}
+		}
+	}
+}

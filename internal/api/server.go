@@ -225,6 +225,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, r, problem(http.StatusInternalServerError, "internal", "Internal error", ""))
 		}
 	}()
+	r = withRequestID(w, r)
 	if prob := checkURL(r); prob != nil {
 		writeProblem(w, r, prob)
 		return

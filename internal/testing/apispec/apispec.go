@@ -104,6 +104,40 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, status int, header 
 	return nil
 }
 
+// CheckWebhook validates a delivery comms made to a tenant's endpoint against the document's
+// webhooks entry for its event type: its signature headers and its body (the CloudEvent with the
+// data schema of its type). An event type the document does not list is an error.
+func (v *Validator) CheckWebhook(header http.Header, body []byte) error {
+	var ev struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return fmt.Errorf("a webhook delivery is not JSON: %w", err)
+	}
+	item := v.doc.Webhooks[ev.Type]
+	if item == nil || item.Post == nil {
+		return fmt.Errorf("event type %q is delivered but not in openapi.json's webhooks", ev.Type)
+	}
+	var errs []error
+	for _, p := range item.Post.Parameters {
+		if p.Value.In == openapi3.ParameterInHeader && p.Value.Required && header.Get(p.Value.Name) == "" {
+			errs = append(errs, fmt.Errorf("header %s missing", p.Value.Name))
+		}
+	}
+	var data any
+	if err := json.Unmarshal(body, &data); err != nil {
+		return err
+	}
+	schema := item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	if err := schema.VisitJSON(data, openapi3.MultiErrors()); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("webhook %s: %w", ev.Type, errors.Join(errs...))
+	}
+	return nil
+}
+
 func cloneWithBody(req *http.Request, body []byte) *http.Request {
 	c := req.Clone(context.Background())
 	c.Body = io.NopCloser(bytes.NewReader(body))

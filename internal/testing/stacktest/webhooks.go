@@ -3,6 +3,7 @@ package stacktest
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/platform/runner"
 	"github.com/logicspike/comms/internal/platform/tracing"
 	"github.com/logicspike/comms/internal/queue"
+	"github.com/logicspike/comms/internal/testing/apispec"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
 )
@@ -120,9 +122,18 @@ func (s *Stack) EventSink(key, typ string) func() []event.Event {
 	s.tb.Helper()
 	var mu sync.Mutex
 	var got []event.Event
+	spec, err := apispec.Load()
+	if err != nil {
+		s.tb.Fatal(err)
+	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		// Every delivery a test receives holds openapi.json's webhooks section to the code.
+		if err := spec.CheckWebhook(r.Header, body); err != nil {
+			s.tb.Errorf("openapi.json: %v", err)
+		}
 		var ev event.Event
-		if json.NewDecoder(r.Body).Decode(&ev) == nil && (typ == "" || ev.Type == typ) {
+		if json.Unmarshal(body, &ev) == nil && (typ == "" || ev.Type == typ) {
 			mu.Lock()
 			got = append(got, ev)
 			mu.Unlock()
