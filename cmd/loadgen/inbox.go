@@ -164,12 +164,12 @@ func residentBytes(ctx context.Context, url string) float64 {
 
 // newTenantKey makes a tenant named name with the admin key and returns its id and a key of it.
 func newTenantKey(ctx context.Context, c *http.Client, url, adminKey, name string) (tenantID, secret string, err error) {
-	admin := client.New(url, adminKey, client.WithHTTPClient(c))
-	t, err := admin.CreateTenant(ctx, name)
+	admin := client.NewAdmin(url, adminKey, client.WithHTTPClient(c))
+	t, err := admin.CreateTenant(ctx, client.CreateTenantJSONRequestBody{Name: name})
 	if err != nil {
 		return "", "", fmt.Errorf("create tenant: %w", err)
 	}
-	k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
+	k, err := admin.CreateAPIKey(ctx, client.CreateAPIKeyJSONRequestBody{Kind: "tenant", TenantID: t.ID, Name: "loadgen"})
 	if err != nil {
 		return "", "", fmt.Errorf("create key: %w", err)
 	}

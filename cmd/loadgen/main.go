@@ -32,8 +32,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/logicspike/comms/pkg/client"
 )
 
 type options struct {
@@ -412,23 +410,18 @@ func plainBody(o options, n int64) []byte {
 }
 
 func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []string, err error) {
-	admin := client.New(o.url, o.adminKey, client.WithHTTPClient(c))
 	for i := 0; i < o.tenants; i++ {
-		t, err := admin.CreateTenant(ctx, fmt.Sprintf("loadgen %d", i))
+		id, secret, err := newTenantKey(ctx, c, o.url, o.adminKey, fmt.Sprintf("loadgen %d", i))
 		if err != nil {
-			return nil, nil, fmt.Errorf("create tenant: %w", err)
-		}
-		k, err := admin.CreateTenantKey(ctx, t.ID, "loadgen")
-		if err != nil {
-			return nil, nil, fmt.Errorf("create key: %w", err)
+			return nil, nil, err
 		}
 		if o.category != "" {
 			cat := map[string]any{"key": o.category, "name": o.category, "default": "in"}
-			if err := sendJSON(ctx, c, "POST", o.url+"/v1/categories", k.Secret, cat, &struct{}{}); err != nil {
+			if err := sendJSON(ctx, c, "POST", o.url+"/v1/categories", secret, cat, &struct{}{}); err != nil {
 				return nil, nil, fmt.Errorf("create category: %w", err)
 			}
 		}
-		ids, keys = append(ids, t.ID), append(keys, k.Secret)
+		ids, keys = append(ids, id), append(keys, secret)
 	}
 	return ids, keys, nil
 }

@@ -40,7 +40,7 @@ func readsMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	key, err := client.New(*base, *admin).CreateTenantKey(ctx, *tenant, "loadgen reads")
+	key, err := client.NewAdmin(*base, *admin).CreateAPIKey(ctx, client.CreateAPIKeyJSONRequestBody{Kind: "tenant", TenantID: *tenant, Name: "loadgen reads"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen reads: key:", err)
 		return 1
@@ -50,7 +50,7 @@ func readsMain(args []string) int {
 	var ids []string
 	now := time.Now().UTC()
 	for days := 0; days < 90; days += 10 {
-		p, err := c.Messages(ctx, url.Values{"limit": {"200"}, "created_before": {now.AddDate(0, 0, -days).Format(time.RFC3339)}})
+		p, err := c.ListMessages(ctx, client.ListMessagesParams{Limit: 200, CreatedBefore: now.AddDate(0, 0, -days)})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen reads: list:", err)
 			return 1
@@ -63,8 +63,8 @@ func readsMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "loadgen reads: the tenant has no messages")
 		return 1
 	}
-	deep := url.Values{"limit": {"50"}, "created_before": {now.AddDate(0, 0, -60).Format(time.RFC3339)}}
-	deepPage, err := c.Messages(ctx, deep)
+	deep := client.ListMessagesParams{Limit: 50, CreatedBefore: now.AddDate(0, 0, -60)}
+	deepPage, err := c.ListMessages(ctx, deep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen reads: deep page:", err)
 		return 1
@@ -76,16 +76,16 @@ func readsMain(args []string) int {
 		do   func(ctx context.Context) error
 	}{
 		{"message by id (status and timeline)", func(ctx context.Context) error {
-			_, err := c.Message(ctx, ids[rand.IntN(len(ids))]) //nolint:gosec // picking an id, not a secret
+			_, err := c.GetMessage(ctx, ids[rand.IntN(len(ids))]) //nolint:gosec // picking an id, not a secret
 			return err
 		}},
 		{"message list, first page", func(ctx context.Context) error {
-			_, err := c.Messages(ctx, url.Values{"limit": {"50"}})
+			_, err := c.ListMessages(ctx, client.ListMessagesParams{Limit: 50})
 			return err
 		}},
-		{"message list, 60 days deep", func(ctx context.Context) error { _, err := c.Messages(ctx, deep); return err }},
+		{"message list, 60 days deep", func(ctx context.Context) error { _, err := c.ListMessages(ctx, deep); return err }},
 		{"message list, the page after it", func(ctx context.Context) error {
-			_, err := c.Messages(ctx, url.Values{"limit": {"50"}, "cursor": {deepPage.NextCursor}})
+			_, err := c.ListMessages(ctx, client.ListMessagesParams{Limit: 50, Cursor: deepPage.NextCursor})
 			return err
 		}},
 		{"90-day overview", func(ctx context.Context) error { return c.Do(ctx, http.MethodGet, overview, nil, nil) }},

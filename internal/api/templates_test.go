@@ -10,6 +10,7 @@ import (
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/templates"
 	"github.com/logicspike/comms/internal/testing/stacktest"
+	"github.com/logicspike/comms/pkg/client"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -239,7 +240,7 @@ func TestActivationRacingSendsRendersOneVersion(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
-				acc, err := s.API(key).Send(t.Context(), message.Request{To: "+14155550123", Template: &message.TemplateRef{Key: "otp", Data: map[string]any{"code": "999999"}}}, "")
+				acc, err := s.API(key).SendMessage(t.Context(), client.MessageRequest{To: "+14155550123", Template: client.TemplateRef{Key: "otp", Data: map[string]any{"code": "999999"}}})
 				if err != nil {
 					t.Error(err)
 					return

@@ -8,7 +8,7 @@ import (
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/secrets"
-	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 // RotationOverlap is how long a replaced secret keeps signing beside its successor, so receivers
@@ -41,7 +41,7 @@ func signingKeys(ring *secrets.Ring, e domain.WebhookEndpoint, now time.Time) ([
 		if err != nil {
 			return err
 		}
-		key, err := webhook.DecodeSecret(string(secret))
+		key, err := standardwebhooks.DecodeSecret(string(secret))
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func signingKeys(ring *secrets.Ring, e domain.WebhookEndpoint, now time.Time) ([
 func signature(keys [][]byte, id string, ts time.Time, body []byte) string {
 	sigs := make([]string, len(keys))
 	for i, k := range keys {
-		sigs[i] = webhook.Sign(k, id, ts, body)
+		sigs[i] = standardwebhooks.Sign(k, id, ts, body)
 	}
 	return strings.Join(sigs, " ")
 }

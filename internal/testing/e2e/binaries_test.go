@@ -156,7 +156,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 	const n = 20
 	apiClient := client.New("http://"+apiAddr, key)
 	for i := range n {
-		if _, err := apiClient.Send(context.Background(), message.Request{Channel: message.SMS, To: "+14155550123", Text: fmt.Sprintf("m%d", i)}, ""); err != nil {
+		if _, err := apiClient.SendMessage(context.Background(), client.MessageRequest{Channel: "sms", To: "+14155550123", Text: fmt.Sprintf("m%d", i)}); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 	}
@@ -252,7 +252,7 @@ func TestBinariesShutDownGracefullyOnSIGTERM(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := apiClient.Send(context.Background(), message.Request{Channel: message.SMS, To: "+14155550123", Text: "while draining"}, ""); err != nil {
+	if _, err := apiClient.SendMessage(context.Background(), client.MessageRequest{Channel: "sms", To: "+14155550123", Text: "while draining"}); err != nil {
 		t.Fatalf("a send while draining: %v", err)
 	}
 	if err := <-api.done; err != nil {

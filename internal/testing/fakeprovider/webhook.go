@@ -11,6 +11,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 // Webhook is a tenant's endpoint: it verifies the Standard Webhooks signature with its secret
@@ -41,7 +42,7 @@ func NewWebhook() *Webhook {
 
 func (f *Webhook) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err := webhook.Verify(f.key, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+	if err := standardwebhooks.Verify(f.key, r.Header, body, time.Now(), 5*time.Minute); err != nil {
 		http.Error(w, "signature: "+err.Error(), http.StatusUnauthorized)
 		return
 	}

@@ -18,7 +18,7 @@ const module = "github.com/logicspike/comms/"
 
 // layers, lowest first: a package may import its own layer and those below, never above.
 var layers = [][]string{
-	{"pkg/message", "pkg/event", "pkg/ids", "pkg/webpush"},
+	{"pkg/message", "pkg/event", "pkg/ids", "pkg/webpush", "pkg/standardwebhooks"},
 	{"pkg/provider", "pkg/client"},
 	{"pkg/provider/"}, // the adapters and their conformance suite
 	{"internal/domain"},
@@ -119,12 +119,14 @@ func TestNoFileOutgrowsItsPurpose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
+		n, generated := 0, false
 		for sc := bufio.NewScanner(fh); sc.Scan(); {
 			n++
+			// A generated file (Go's convention) is as long as its source, docs/openapi.json.
+			generated = generated || n <= 10 && strings.HasPrefix(sc.Text(), "// Code generated ") && strings.HasSuffix(sc.Text(), " DO NOT EDIT.")
 		}
 		_ = fh.Close()
-		if n > maxLines {
+		if n > maxLines && !generated {
 			t.Errorf("%s has %d lines (at most %d): split it by purpose", f, n, maxLines)
 		}
 	}

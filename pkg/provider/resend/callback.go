@@ -9,7 +9,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 // SignatureTolerance is how far svix-timestamp may be from now: Svix's own default.
@@ -20,11 +20,11 @@ const SignatureTolerance = 5 * time.Minute
 // svix-timestamp within SignatureTolerance of now. Svix's scheme is Standard Webhooks' with other
 // header names, so the webhook adapter's verifier serves both.
 func VerifySignature(secret string, h http.Header, body []byte, now time.Time) error {
-	key, err := webhook.DecodeSecret(secret)
+	key, err := standardwebhooks.DecodeSecret(secret)
 	if err != nil {
 		return provider.Unverified("the config's webhook_secret is unusable: %v", err)
 	}
-	if err := webhook.VerifyHeaders(key, "svix-", h, body, now, SignatureTolerance); err != nil {
+	if err := standardwebhooks.VerifyHeaders(key, "svix-", h, body, now, SignatureTolerance); err != nil {
 		return provider.Unverified("%v", err)
 	}
 	return nil

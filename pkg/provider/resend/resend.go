@@ -15,7 +15,7 @@ import (
 
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
-	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 // Type is the provider type name.
@@ -73,7 +73,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		f.Add("credentials.api_key", "must be a Resend API key (re_…)")
 	}
 	if a.creds.WebhookSecret != "" {
-		if _, err := webhook.DecodeSecret(a.creds.WebhookSecret); err != nil {
+		if _, err := standardwebhooks.DecodeSecret(a.creds.WebhookSecret); err != nil {
 			f.Add("credentials.webhook_secret", "is not a Resend webhook signing secret: %v", err)
 		}
 	}

@@ -6,24 +6,19 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 // Type is the provider type name.
@@ -92,7 +87,7 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		}
 	}
 	if f.Required("credentials.secret", a.creds.Secret) {
-		key, err := DecodeSecret(a.creds.Secret)
+		key, err := standardwebhooks.DecodeSecret(a.creds.Secret)
 		if err != nil {
 			f.Add("credentials.secret", "%v", err)
 		}
@@ -112,60 +107,6 @@ func New(cfg provider.Config, env provider.Env) (*Adapter, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return &a, nil
-}
-
-// DecodeSecret decodes a Standard Webhooks secret: whsec_ then base64 of 24 to 64 bytes.
-func DecodeSecret(s string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return nil, errors.New("must start with whsec_ followed by base64 (Standard Webhooks format)")
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, errors.New("must be whsec_ followed by standard base64")
-	}
-	if len(key) < 24 || len(key) > 64 {
-		return nil, fmt.Errorf("decodes to %d bytes; use 24 to 64 random bytes", len(key))
-	}
-	return key, nil
-}
-
-// Sign returns the webhook-signature header value for one delivery.
-func Sign(key []byte, id string, ts time.Time, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.", id, ts.Unix())
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// Verify checks a delivery's headers against key, accepting any of the space-separated v1
-// signatures, with the timestamp within tolerance of now.
-func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	return VerifyHeaders(key, "webhook-", h, body, now, tolerance)
-}
-
-// VerifyHeaders is Verify with the headers named prefix+id, prefix+timestamp, prefix+signature:
-// "svix-" verifies Svix deliveries (Resend's), which use the same scheme.
-func VerifyHeaders(key []byte, prefix string, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	id, tsRaw, sigs := h.Get(prefix+"id"), h.Get(prefix+"timestamp"), h.Get(prefix+"signature")
-	if id == "" || tsRaw == "" || sigs == "" {
-		return fmt.Errorf("missing %sid, %stimestamp or %ssignature", prefix, prefix, prefix)
-	}
-	sec, err := strconv.ParseInt(tsRaw, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%stimestamp is not a Unix time", prefix)
-	}
-	ts := time.Unix(sec, 0)
-	if ts.Before(now.Add(-tolerance)) || ts.After(now.Add(tolerance)) {
-		return fmt.Errorf("%stimestamp outside the tolerance window", prefix)
-	}
-	want := Sign(key, id, ts, body)
-	for _, s := range strings.Fields(sigs) {
-		if subtle.ConstantTimeCompare([]byte(s), []byte(want)) == 1 {
-			return nil
-		}
-	}
-	return errors.New("no matching signature")
 }
 
 // Mask shows the endpoint's host, never the secret.
@@ -203,7 +144,7 @@ func (a *Adapter) Send(ctx context.Context, m provider.Message) (provider.Result
 	req.Header.Set("User-Agent", "comms-webhook/1")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(a.key, id, now, body))
+	req.Header.Set("webhook-signature", standardwebhooks.Sign(a.key, id, now, body))
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return provider.Result{}, provider.Unreachable(ctx, Type, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/logicspike/comms/pkg/message"
 	"github.com/logicspike/comms/pkg/provider"
 	"github.com/logicspike/comms/pkg/provider/webhook"
+	"github.com/logicspike/comms/pkg/standardwebhooks"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // the Standard Webhooks documentation's example format
@@ -57,13 +58,13 @@ func TestDeliveryIsSignedPerStandardWebhooks(t *testing.T) {
 		t.Fatalf("payload %s", body)
 	}
 	// Our Verify agrees, and refuses a tampered body and a stale timestamp.
-	if err := webhook.Verify(key, got, body, time.Now(), 5*time.Minute); err != nil {
+	if err := standardwebhooks.Verify(key, got, body, time.Now(), 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if webhook.Verify(key, got, append(body, ' '), time.Now(), 5*time.Minute) == nil {
+	if standardwebhooks.Verify(key, got, append(body, ' '), time.Now(), 5*time.Minute) == nil {
 		t.Fatal("tampered body verified")
 	}
-	if webhook.Verify(key, got, body, time.Now().Add(10*time.Minute), 5*time.Minute) == nil {
+	if standardwebhooks.Verify(key, got, body, time.Now().Add(10*time.Minute), 5*time.Minute) == nil {
 		t.Fatal("stale timestamp verified")
 	}
 }
