@@ -3,9 +3,10 @@ GO      ?= go
 PKGS    ?= ./...
 LINT_VERSION ?= v2.15.0
 
-.PHONY: tools browser chaos bench-isolation bench-webhooks help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators
+.PHONY: tools browser chaos bench-isolation bench-webhooks help dev test test-race test-short fuzz bench bench-go lint build migrate services emulators clients
 
 EMULATORS = test/emulators/node_modules/.bin/maildev
+TSCLIENT  = clients/typescript/node_modules/.bin/tsc
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,7 +14,7 @@ help: ## list targets
 dev: ## run the whole service locally (embedded Kafka; needs PostgreSQL and Redis)
 	$(GO) run ./cmd/dev
 
-test: emulators ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
+test: emulators clients ## run every test (race detector on) against the local PostgreSQL, Redis, in-process Kafka and the npm emulators
 	COMMS_SCREENSHOT_DIR=$(CURDIR)/test-output/screenshots $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 tools: ## install promtool (Debian's prometheus package) for the alert-rule tests; kubectl must be on PATH for the manifest tests
@@ -27,6 +28,12 @@ emulators: $(EMULATORS) ## install aws-ses-v2-local and maildev (pinned) for the
 
 $(EMULATORS): test/emulators/package.json test/emulators/package-lock.json
 	npm ci --prefix test/emulators --no-audit --no-fund --loglevel=error
+	@touch $@
+
+clients: $(TSCLIENT) ## install the TypeScript client's pinned generator, compiler and libraries for its tests
+
+$(TSCLIENT): clients/typescript/package.json clients/typescript/package-lock.json
+	npm ci --prefix clients/typescript --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test-short: ## the fast tests only (skips the 5,000-message crash test)

@@ -1364,6 +1364,7 @@ func (e ListMessagesParamsStatus) Valid() bool {
 const (
 	ListMessagesParamsChannelEmail ListMessagesParamsChannel = "email"
 	ListMessagesParamsChannelInApp ListMessagesParamsChannel = "in_app"
+	ListMessagesParamsChannelPush  ListMessagesParamsChannel = "push"
 	ListMessagesParamsChannelSms   ListMessagesParamsChannel = "sms"
 )
 
@@ -1373,6 +1374,8 @@ func (e ListMessagesParamsChannel) Valid() bool {
 	case ListMessagesParamsChannelEmail:
 		return true
 	case ListMessagesParamsChannelInApp:
+		return true
+	case ListMessagesParamsChannelPush:
 		return true
 	case ListMessagesParamsChannelSms:
 		return true

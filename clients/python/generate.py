@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Writes comms/_generated.py from docs/openapi.json: a TypedDict per schema and a method per
+operation. Run it after changing the document (python3 clients/python/generate.py); the client's
+tests fail while the file is stale. Standard library only, as the client is: PyPI's generators are
+out of reach where comms is built, and a generated file needs nothing installed to use."""
+import json
+import keyword
+import pathlib
+import re
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+DOC = HERE.parent.parent / "docs" / "openapi.json"
+OUT = HERE / "comms" / "_generated.py"
+METHODS = ("get", "post", "put", "patch", "delete")
+SENDS = {"sendMessage", "sendBatch"}
+
+
+def snake(name: str) -> str:
+    name = name.replace("API", "Api")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def ident(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+def pytype(schema: dict, quote: bool = False) -> str:
+    """The Python type of schema: in an annotation (postponed, so a schema's name as it is), or
+    quoted as a forward reference in a TypedDict's fields (quote)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return repr(name) if quote else name
+    if "enum" in schema:
+        return "Literal[" + ", ".join(repr(v) for v in schema["enum"]) + "]"
+    if "const" in schema:
+        return "Literal[" + repr(schema["const"]) + "]"
+    t = schema.get("type")
+    if isinstance(t, list):
+        return " | ".join(pytype({"type": x}, quote) for x in t)
+    if t == "array":
+        return "list[" + pytype(schema.get("items", {}), quote) + "]"
+    return {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}.get(t, "Any") if t != "object" else "dict[str, Any]"
+
+
+def typed_dict(name: str, schema: dict) -> str:
+    props = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    doc = (schema.get("description") or name).replace('"""', "'''")
+    fields = []
+    for p, s in props.items():
+        t = pytype(s, quote=True)
+        fields.append(f"    {p!r}: {'Required[' + t + ']' if p in required else t},")
+    body = "\n".join(fields)
+    return f'{name} = TypedDict({name!r}, {{\n{body}\n}}, total=False)\n{name}.__doc__ = """{doc}"""\n'
+
+
+def response(op: dict) -> tuple[str, str]:
+    """The return annotation and how the body is read: json, bytes or none."""
+    for code, r in op["responses"].items():
+        if not code.startswith("2"):
+            continue
+        content = r.get("content", {})
+        if "application/json" in content:
+            s = content["application/json"].get("schema", {})
+            return (pytype(s) if "$ref" in s else "dict[str, Any]"), "json"
+        if content:
+            return "bytes", "bytes"
+    return "None", "none"
+
+
+def method(path: str, verb: str, op: dict) -> str:
+    params = op.get("parameters", [])
+    path_params = [p["name"] for p in params if p.get("in") == "path"]
+    query = [p for p in params if p.get("in") == "query" and p["name"] != "token"]
+    args = ["self"] + [f"{ident(n)}: str | int" for n in path_params]
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if body is not None:
+        required = op["requestBody"].get("required", False)
+        args.append(f"body: {pytype(body) if '$ref' in body else 'dict[str, Any]'}" + ("" if required else " | None = None"))
+    kw = [f"{ident(q['name'])}: {pytype(q.get('schema', {}))} | None = None" for q in query]
+    if op["operationId"] in SENDS:
+        kw.append("idempotency_key: str | None = None")
+    if kw:
+        args.append("*")
+        args += kw
+    ret, read = response(op)
+    if op["operationId"] == "streamInbox":  # Server-Sent Events: read as they come, not to the end
+        return ("    def stream_inbox(self) -> Iterator[dict[str, str]]:\n"
+                '        """The inbox\'s live stream (GET /v1/inbox/stream): yields each event as {"event", "id", "data"}."""\n'
+                '        return self._stream("/v1/inbox/stream")\n')
+    url = 'f"' + re.sub(r"\{(\w+)\}", lambda m: "{_seg(" + ident(m.group(1)) + ")}", path) + '"'
+    call = [f'"{verb.upper()}"', url]
+    if query:
+        call.append("query={" + ", ".join(f"{q['name']!r}: {ident(q['name'])}" for q in query) + "}")
+    if body is not None:
+        call.append("body=body")
+    if op["operationId"] in SENDS:
+        call.append("idempotency_key=idempotency_key, send=True")
+    call.append(f"read={read!r}")
+    summary = (op.get("summary") or op["operationId"]).replace('"""', "'''")
+    return (f"    def {snake(op['operationId'])}({', '.join(args)}) -> {ret}:\n"
+            f'        """{summary} ({verb.upper()} {path})."""\n'
+            f"        return self._call({', '.join(call)})  # type: ignore[no-any-return]\n")
+
+
+def render() -> str:
+    doc = json.loads(DOC.read_text())
+    out = ['# Code generated by clients/python/generate.py from docs/openapi.json. DO NOT EDIT.',
+           '"""The document\'s schemas as TypedDicts, and a method per operation."""',
+           "from __future__ import annotations", "", "from collections.abc import Iterator", "from typing import Any, Literal, Required, TypedDict", "",
+           "from ._base import _Base, _seg", "", ""]
+    for name, schema in doc["components"]["schemas"].items():
+        out.append(typed_dict(name, schema))
+    for cls, admin in (("_TenantOperations", False), ("_AdminOperations", True)):
+        out.append(f"\nclass {cls}(_Base):")
+        out.append(f'    """The {"operators" if admin else "tenant"}\'s operations of the API."""\n')
+        for path, ops in doc["paths"].items():
+            for verb, op in ops.items():
+                if verb in METHODS and op["tags"][0].startswith("Admin:") == admin:
+                    out.append(method(path, verb, op))
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render())
+    print(f"wrote {OUT.relative_to(HERE.parent.parent)}", file=sys.stderr)
