@@ -167,18 +167,33 @@ func (s *Store) EraseNext(ctx context.Context, limit int) (domain.Erasure, bool,
 	return e, found, nil
 }
 
-// eraseBatch erases up to limit messages and what hangs off them; done is set when no message
-// of the recipient is left, not even one being sent.
+// profilesHolding selects the external ids of tenant $1's profiles whose address on channel $3
+// is the key $2 (email profiles hold bare addresses: recipients.check).
+const profilesHolding = `SELECT external_id FROM communication.recipients WHERE tenant_id = $1
+	AND CASE $3 WHEN 'email' THEN email <> '' AND lower(email) = $2 ELSE phone <> '' AND phone = $2 END`
+
+// eraseBatch erases up to limit messages and what hangs off them: those sent to the address, and
+// the in_app and push messages of the profiles holding it. done is set when none is left, not
+// even one being sent.
 func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern string, limit int) (c domain.ErasureCounts, done bool, err error) {
 	var (
 		ids []string
 		ats []time.Time // their created_at, which finds their events' partitions
 	)
 	err = tx.QueryRow(ctx, `
-		WITH m AS (
+		WITH to_address AS (
 			SELECT id, created_at, status FROM communication.message_logs
 			WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3 AND status <> 'sending'
 			LIMIT $4 FOR UPDATE
+		), to_profile AS (
+			-- The in_app and push messages of the tenant's profiles holding the address: addressed
+			-- to the profile's id, they hold the person's content all the same.
+			SELECT id, created_at, status FROM communication.message_logs
+			WHERE tenant_id = $1 AND recipient_id IN (`+profilesHolding+`) AND channel IN ('in_app', 'push')
+			  AND erased_at IS NULL AND status <> 'sending'
+			LIMIT $4 FOR UPDATE
+		), m AS (
+			SELECT * FROM to_address UNION ALL (SELECT * FROM to_profile LIMIT $4 - (SELECT count(*) FROM to_address))
 		), pend AS (
 			SELECT id, created_at FROM m WHERE status IN ('queued', 'scheduled')
 		), dq AS (
@@ -246,7 +261,9 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 	}
 	var left bool
 	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM communication.message_logs
-		WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3)`, tenantID, rkey, ch).Scan(&left)
+		WHERE tenant_id = $1 AND communication.recipient_key(channel, recipient) = $2 AND channel = $3)
+		OR EXISTS (SELECT 1 FROM communication.message_logs WHERE tenant_id = $1 AND recipient_id IN (`+profilesHolding+`)
+			AND channel IN ('in_app', 'push') AND erased_at IS NULL)`, tenantID, rkey, ch).Scan(&left)
 	if err != nil {
 		return c, false, fmt.Errorf("look for messages being sent: %w", err)
 	}
@@ -271,6 +288,11 @@ func eraseRest(ctx context.Context, tx pgx.Tx, e domain.Erasure, rkey, pattern s
 			WHERE tenant_id = $1 AND last_message ~ $2`, e.TenantID, pattern); err != nil {
 			return 0, 0, fmt.Errorf("erase from %s: %w", table, err)
 		}
+	}
+	// Their push devices go: a token or subscription reaches the person's phone or browser.
+	if _, err := tx.Exec(ctx, `DELETE FROM communication.devices WHERE tenant_id = $1 AND recipient_id IN (`+profilesHolding+`)`,
+		e.TenantID, rkey, string(e.Channel)); err != nil {
+		return 0, 0, fmt.Errorf("erase the profiles' devices: %w", err)
 	}
 	// The tenant's profiles of the person keep no address (the profile itself is the tenant's to
 	// delete: it holds the tenant's id for them).
