@@ -97,6 +97,22 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(err.field("to"))
         self.assertTrue(err.request_id)
 
+    def test_the_inbox_with_a_recipient_token(self):
+        import queue
+        c, _ = self.fresh_client("py inbox")
+        c.put_recipient("u_1", {})
+        browser = c.with_key(c.create_inbox_token("u_1", {})["token"])
+        events = queue.Queue()
+        threading.Thread(target=lambda: [events.put(e) for e in browser.stream_inbox()], daemon=True).start()
+        ready = events.get(timeout=20)
+        self.assertEqual((ready["event"], json.loads(ready["data"])["unread_count"]), ("ready", 0))
+        accepted = c.send_message({"channel": "in_app", "recipient": "u_1", "in_app": {"title": "Welcome"}})
+        arrival = events.get(timeout=20)
+        self.assertEqual((arrival["event"], arrival["id"], json.loads(arrival["data"])["title"]), ("message", accepted["id"], "Welcome"))
+        page = browser.list_inbox()
+        self.assertEqual((len(page["data"]), page["unread_count"]), (1, 1))
+        self.assertTrue(browser.mark_inbox_read(accepted["id"])["read_at"])
+
     def test_a_429_is_retried_after_its_retry_after(self):
         limited, tenant = self.fresh_client("py rate limited")
         self.admin.update_tenant(tenant["id"], {"rate_per_second": 2, "rate_burst": 1})
