@@ -122,6 +122,16 @@ func ListenForRecoveries(ctx context.Context, rdb *redis.Client, prefix string, 
 	})
 }
 
+// ListenForProbeRequests acts on every worker's requests for a probe's carrier: r brings back the
+// parked intent of the tenant due soonest, whose dispatch probes the config.
+func ListenForProbeRequests(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, r *retrier.Retrier) {
+	invalidate.ListenProbeWanted(ctx, rdb, prefix, log, func(tenantID, configID string) {
+		if r.ReleaseOne(tenantID) {
+			log.Debug("a parked intent released to carry a provider's probe", "tenant_id", tenantID, "provider_id", configID)
+		}
+	})
+}
+
 // Webhook serves the callback receiver on ln until ctx ends, and runs the applier that applies
 // what it receives. Shutdown order: stop accepting callbacks and let in-flight ones be stored;
 // then stop the inbox batcher and the applier (whose batches are transactions: an interrupted one

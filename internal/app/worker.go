@@ -119,6 +119,7 @@ func NewWorkerProcess(p WorkerParts) (*WorkerProcess, error) {
 	listen := runner.Stage{
 		runner.Loop("route invalidations", func(ctx context.Context) { invalidate.Listen(ctx, p.Redis, p.Prefix, log, router.Invalidate) }),
 		runner.Loop("recoveries", func(ctx context.Context) { ListenForRecoveries(ctx, p.Redis, p.Prefix, log, w, rt) }),
+		runner.Loop("probe requests", func(ctx context.Context) { ListenForProbeRequests(ctx, p.Redis, p.Prefix, log, rt) }),
 	}
 	if cats != nil {
 		listen = append(listen, runner.Loop("category invalidations", cats.Run))

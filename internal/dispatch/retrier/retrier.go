@@ -152,20 +152,45 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 // backoff keeps its time, even if it was parked before, as its claim would refuse it early. It
 // returns how many it released.
 func (r *Retrier) Release(tenantID string) int {
+	n, now, parked := 0, r.now(), parkedFor(tenantID)
+	for _, wl := range r.waitLists() {
+		n += wl.release(now, func(w waiting) bool { return parked(w.env) })
+	}
+	return n
+}
+
+// ReleaseOne makes the parked intent of tenantID (of any tenant, for "") that is due soonest due
+// now, to carry the probe of a breaker whose cooldown ended with no intent parked to carry it. It
+// reports whether there was one.
+func (r *Retrier) ReleaseOne(tenantID string) bool {
+	var (
+		first   *waitList
+		carrier *queue.Delivery
+		due     time.Time
+		now     = r.now()
+	)
+	for _, wl := range r.waitLists() {
+		if w, ok := wl.first(now, parkedFor(tenantID)); ok && (first == nil || w.due.Before(due)) {
+			first, carrier, due = wl, w.d, w.due
+		}
+	}
+	return first != nil && first.release(now, func(w waiting) bool { return w.d == carrier }) == 1
+}
+
+// parkedFor matches the parked intents of tenantID (of every tenant, for "").
+func parkedFor(tenantID string) func(queue.Envelope) bool {
+	return func(env queue.Envelope) bool { return env.Parked && (tenantID == "" || env.TenantID == tenantID) }
+}
+
+// waitLists are the tiers' waiting lists now.
+func (r *Retrier) waitLists() []*waitList {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	lists := make([]*waitList, 0, len(r.lists))
 	for wl := range r.lists {
 		lists = append(lists, wl)
 	}
-	r.mu.Unlock()
-	n := 0
-	now := r.now()
-	for _, wl := range lists {
-		n += wl.release(now, func(env queue.Envelope) bool {
-			return env.Parked && (tenantID == "" || env.TenantID == tenantID)
-		})
-	}
-	return n
+	return lists
 }
 
 // Waiting is the number of intents held now, across tiers.
@@ -228,11 +253,11 @@ func (l *waitList) push(w waiting) {
 }
 
 // release makes the waiting intents that match due at now, and reports how many there were.
-func (l *waitList) release(now time.Time, match func(queue.Envelope) bool) int {
+func (l *waitList) release(now time.Time, match func(waiting) bool) int {
 	l.mu.Lock()
 	n := 0
 	for i := range l.h {
-		if l.h[i].due.After(now) && match(l.h[i].env) {
+		if l.h[i].due.After(now) && match(l.h[i]) {
 			l.h[i].due, l.h[i].env.NotBefore = now, now.UTC()
 			n++
 		}
@@ -248,6 +273,18 @@ func (l *waitList) release(now time.Time, match func(queue.Envelope) bool) int {
 		}
 	}
 	return n
+}
+
+// first returns the waiting intent that matches and is due soonest after now, if any.
+func (l *waitList) first(now time.Time, match func(queue.Envelope) bool) (first waiting, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.h {
+		if w.due.After(now) && match(w.env) && (!ok || w.due.Before(first.due)) {
+			first, ok = w, true
+		}
+	}
+	return first, ok
 }
 
 // popDue removes and returns the earliest intent if it is due at now.

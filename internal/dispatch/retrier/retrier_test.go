@@ -180,3 +180,52 @@ func TestReleaseBringsBackOnlyTheTenantsParkedIntents(t *testing.T) {
 		t.Fatalf("released %v", got)
 	}
 }
+
+// ReleaseOne brings back the tenant's parked intent due soonest, and only that one: it carries the
+// probe of a breaker whose cooldown ended with no intent to carry it.
+func TestReleaseOneBringsBackTheTenantsSoonestParkedIntent(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t, 3, topics()...)
+	out := queue.NewProducer(brokers, "")
+	defer out.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go r.Run(ctx)
+
+	intent := func(id, tenant string, in time.Duration, parked bool) queue.Routed {
+		return queue.Routed{Topic: queue.RetryTopic(in), Envelope: queue.Envelope{
+			MessageID: id, TenantID: tenant, Channel: "sms", Attempt: 1, Parks: 1, Parked: parked, EnqueuedAt: time.Now(), NotBefore: time.Now().Add(in)}}
+	}
+	// On different tiers; the soonest of all is another tenant's, then a real backoff.
+	if err := out.PublishRouted(context.Background(),
+		intent("later", "ten_a", time.Hour, true), intent("soonest", "ten_a", 4*time.Minute, true),
+		intent("other", "ten_b", time.Minute, false), intent("backoff", "ten_a", 2*time.Minute, false)); err != nil {
+		t.Fatal(err)
+	}
+	holding := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for r.Waiting() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the retrier holds %d intents, want %d", r.Waiting(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	holding(4)
+	if r.ReleaseOne("ten_c") {
+		t.Fatal("released an intent for a tenant with none parked")
+	}
+	if !r.ReleaseOne("ten_a") {
+		t.Fatal("released none of ten_a's parked intents")
+	}
+	got, _ := released(t, brokers, "reader", 1, 20*time.Second)
+	if _, ok := got["soonest"]; !ok {
+		t.Fatalf("released %v, want ten_a's soonest parked intent", got)
+	}
+	holding(3)
+	time.Sleep(200 * time.Millisecond)
+	holding(3) // the others keep their times
+}

@@ -89,6 +89,23 @@ func (a *admission) recovered(configID string) {
 	}
 }
 
+// awaitCarrier makes sure the cooldown b has just begun ends in a probe. Its carrier is an intent
+// parked during the cooldown; when none was (no new intent came, and those parked before wait
+// far longer), the retriers are asked to bring one parked intent of the tenant back as the
+// cooldown ends. Without this, a recovery would go unnoticed until the next intent's park ended,
+// minutes later.
+func (a *admission) awaitCarrier(ctx context.Context, route Route, b *breaker) {
+	if a.cfg.Announcer == nil {
+		return
+	}
+	until := b.openedUntil()
+	time.AfterFunc(time.Until(until), func() {
+		if ctx.Err() == nil && b.uncarried(until) {
+			a.cfg.Announcer.ProbeWanted(ctx, route.Config.TenantID, route.Config.ID)
+		}
+	})
+}
+
 // ticket is a route's permission for one send.
 type ticket struct {
 	a     *admission
@@ -132,7 +149,11 @@ func (t *ticket) done(ctx context.Context, failed *provider.Error) {
 	case failed == nil:
 		t.a.changed(ctx, t.route, t.b.record(true, time.Now()), "")
 	case failed.Code == provider.ProviderUnavailable || failed.Code == provider.Timeout:
-		t.a.changed(ctx, t.route, t.b.record(false, time.Now()), failed.Describe())
+		state := t.b.record(false, time.Now())
+		t.a.changed(ctx, t.route, state, failed.Describe())
+		if state == BreakerOpen {
+			t.a.awaitCarrier(ctx, t.route, t.b)
+		}
 	case failed.Code == provider.RateLimited:
 		t.b.release() // says nothing about the provider's health
 	default:

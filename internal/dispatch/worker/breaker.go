@@ -119,6 +119,21 @@ func (b *breaker) bookCarrier(now time.Time) bool {
 	return true
 }
 
+// openedUntil is when the breaker's current cooldown ends.
+func (b *breaker) openedUntil() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.openUntil
+}
+
+// uncarried reports whether the cooldown ending at until is still the breaker's and no intent was
+// parked to carry its probe.
+func (b *breaker) uncarried(until time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state == BreakerOpen && b.openUntil.Equal(until) && !b.carrier.Equal(until)
+}
+
 // reset closes the breaker because another worker's probe succeeded: the provider is back.
 func (b *breaker) reset() (changed bool) {
 	b.mu.Lock()

@@ -45,8 +45,10 @@ type Config struct {
 	BreakerMaxCooldown time.Duration
 	// An intent parked behind an open breaker waits ParkWait, doubled for each earlier park up to
 	// ParkMaxWait (defaults 3× and 24×BreakerCooldown: 30 s and 4 min), unless it carries the
-	// next probe; all are released as
-	// soon as the breaker closes on any worker (Announcer and RouteRecovered).
+	// next probe; all are released as soon as the breaker closes on any worker (Announcer and
+	// RouteRecovered). A cooldown that ends with no intent parked to carry its probe asks the
+	// retriers for one (Announcer.ProbeWanted), so the recovery is noticed within a cooldown
+	// even when no new intent comes.
 	ParkWait    time.Duration
 	ParkMaxWait time.Duration
 	// MaxParks bounds how often one intent is deferred unclaimed while every route refuses sends
@@ -54,7 +56,8 @@ type Config struct {
 	// is attempted, and its retry budget counts down as usual. Negative: never park.
 	MaxParks int
 	// Announcer tells every worker that a config's breaker closed, so they close theirs and
-	// release the intents parked behind it; nil: each worker finds out by its own probes.
+	// release the intents parked behind it, and asks the retriers for a probe's carrier; nil:
+	// each worker finds out by its own probes, when an intent comes.
 	Announcer Announcer
 	// Unsubscribe gives an email the List-Unsubscribe headers its category asks for
 	// (unsubscribe.Links); nil: none.
@@ -74,9 +77,11 @@ type Unsubscriber interface {
 	Headers(ctx context.Context, m message.Message) (map[string]string, error)
 }
 
-// Announcer broadcasts that a provider config recovered (invalidate.Notifier).
+// Announcer broadcasts that a provider config recovered, and that a config's breaker cooldown
+// ended with no intent parked to carry its probe (invalidate.Notifier).
 type Announcer interface {
 	Recovered(ctx context.Context, tenantID, configID string)
+	ProbeWanted(ctx context.Context, tenantID, configID string)
 }
 
 // WithDefaults fills zero fields.

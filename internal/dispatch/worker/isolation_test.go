@@ -243,6 +243,50 @@ func TestOpenBreakerParksIntentsWithoutAttempts(t *testing.T) {
 	}
 }
 
+// A breaker whose cooldown ends with no intent parked to carry its probe (none came during it, and
+// those parked before wait ten minutes) asks the retriers for one: the provider is probed every
+// cooldown all the same, and once it recovers every intent parked behind it is sent at once rather
+// than when its park ends.
+func TestAnOpenBreakerIsProbedWhenNoIntentComes(t *testing.T) {
+	t.Parallel()
+	s, tw := twilioStack(t)
+	cfg := retrying
+	cfg.BreakerCooldown, cfg.BreakerMaxCooldown = time.Second, time.Second
+	cfg.ParkWait, cfg.ParkMaxWait = 10*time.Minute, 10*time.Minute
+	cfg.RetryInitial, cfg.RetryMax = 10*time.Minute, 10*time.Minute
+	s.StartWorker(cfg)
+	tid, key := ownOnly(t, s)
+	p := addTwilio(t, s, key, tw, "tw", "+14155550001", 1)
+	tw.FailAll(provider.ProviderUnavailable)
+	for range 3 {
+		s.Send(key, "", sms("opening"))
+	}
+	waitUntil(t, "the breaker to open", func() bool {
+		return metric(t, s, `comms_breaker_state{provider_id="`+p.ID+`"} `) == 2
+	})
+	requestsWhenOpen := tw.Requests()
+	var parked []string
+	for range 10 {
+		parked = append(parked, s.Send(key, "", sms("parked")))
+	}
+	// The first probe is carried by the first intent parked; the second only by one the retrier
+	// brings back.
+	waitUntil(t, "a second probe", func() bool { return tw.Requests()-requestsWhenOpen >= 2 })
+	tw.FailAll("")
+	var waiting []string
+	for _, id := range parked {
+		if getMessage(t, s, tid, id).Attempts == 0 {
+			waiting = append(waiting, id)
+		}
+	}
+	if len(waiting) < len(parked)/2 {
+		t.Fatalf("%d of %d parked messages were attempted during the outage: probes are to be one per cooldown", len(parked)-len(waiting), len(parked))
+	}
+	for _, id := range waiting {
+		waitUntil(t, "the parked messages to be sent", func() bool { return getMessage(t, s, tid, id).Status == message.Sent })
+	}
+}
+
 // waitUntil waits for cond, or fails after a minute: a liveness bound, not a speed assertion (a
 // parked intent may wait out its park, up to 22 s here, on a machine the whole suite loads).
 func waitUntil(t *testing.T, what string, cond func() bool) {

@@ -1,7 +1,8 @@
 // Package invalidate tells running workers, over Redis pub/sub, that a tenant's provider configs
 // changed, so a disabled or re-keyed config stops being used at once rather than when the route
-// cache expires, and that a config's provider recovered, so every worker closes its breaker and
-// releases the intents parked behind it. Pub/sub is fire-and-forget: a worker that misses a
+// cache expires, that a config's provider recovered, so every worker closes its breaker and
+// releases the intents parked behind it, and that an open breaker's cooldown ended with no intent
+// parked to carry its probe, so the retriers bring one back. Pub/sub is fire-and-forget: a worker that misses a
 // notice (disconnected at that moment) still picks the change up when its cache entry expires
 // (COMMS_ROUTE_CACHE_TTL), and parked intents come back when their park ends.
 package invalidate
@@ -20,6 +21,10 @@ const Channel = "provider-configs-changed"
 
 // RecoveredChannel carries "<tenant id> <config id>" when a config's breaker closes.
 const RecoveredChannel = "provider-recovered"
+
+// ProbeWantedChannel carries "<tenant id> <config id>" when a config's breaker cooldown ends with
+// no intent parked to carry its probe.
+const ProbeWantedChannel = "provider-probe-wanted"
 
 // EndpointsChannel carries a tenant id when its webhook endpoints change.
 const EndpointsChannel = "webhook-endpoints-changed"
@@ -80,6 +85,17 @@ func (n *Notifier) Recovered(ctx context.Context, tenantID, configID string) {
 	}
 }
 
+// ProbeWanted announces that configID's (of tenantID; "" for a system default) breaker cooldown
+// ended with no intent to carry its probe.
+func (n *Notifier) ProbeWanted(ctx context.Context, tenantID, configID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := n.rdb.Publish(ctx, n.prefix+ProbeWantedChannel, tenantID+" "+configID).Err(); err != nil {
+		n.log.WarnContext(ctx, "could not ask for a provider's probe; it is probed when a parked or new intent comes",
+			"tenant_id", tenantID, "provider_id", configID, "err", err)
+	}
+}
+
 // Listen calls drop with each changed tenant id ("" for all tenants) until ctx ends,
 // resubscribing after Redis outages.
 func Listen(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, drop func(tenantID string)) {
@@ -97,6 +113,15 @@ func ListenRecovered(ctx context.Context, rdb *redis.Client, prefix string, log 
 		tenant, config, ok := strings.Cut(payload, " ")
 		if ok {
 			recovered(tenant, config)
+		}
+	})
+}
+
+// ListenProbeWanted calls wanted for each config announced as wanting a probe until ctx ends.
+func ListenProbeWanted(ctx context.Context, rdb *redis.Client, prefix string, log *slog.Logger, wanted func(tenantID, configID string)) {
+	Subscribe(ctx, rdb, prefix+ProbeWantedChannel, log, func() {}, func(payload string) {
+		if tenant, config, ok := strings.Cut(payload, " "); ok {
+			wanted(tenant, config)
 		}
 	})
 }
