@@ -23,7 +23,11 @@ type droppedView struct {
 	Week     string `json:"week"` // its Monday
 	Messages int64  `json:"messages"`
 	Events   int64  `json:"events"`
-	TookMS   int64  `json:"took_ms"`
+	// The planner's estimates of the week's callbacks and provider references, dropped once
+	// every message they could refer to is gone.
+	Callbacks          int64 `json:"callbacks"`
+	ProviderReferences int64 `json:"provider_references"`
+	TookMS             int64 `json:"took_ms"`
 }
 
 func partitionsList(ctx context.Context, e *env, args []string) error {
@@ -79,10 +83,11 @@ func partitionsDropExpired(ctx context.Context, e *env, args []string) error {
 	}
 	dropped, err := e.st.DropExpiredPartitions(ctx, horizon)
 	views := make([]droppedView, len(dropped))
-	t := &table{header: "WEEK\tMESSAGES\tEVENTS\tTOOK"}
+	t := &table{header: "WEEK\tMESSAGES\tEVENTS\tCALLBACKS\tREFERENCES\tTOOK"}
 	for i, d := range dropped {
-		views[i] = droppedView{Week: d.From.Format(time.DateOnly), Messages: d.Messages, Events: d.Events, TookMS: d.Took.Milliseconds()}
-		t.add(views[i].Week, d.Messages, d.Events, d.Took.Round(time.Millisecond))
+		views[i] = droppedView{Week: d.From.Format(time.DateOnly), Messages: d.Messages, Events: d.Events,
+			Callbacks: d.Callbacks, ProviderReferences: d.ProviderReferences, TookMS: d.Took.Milliseconds()}
+		t.add(views[i].Week, d.Messages, d.Events, d.Callbacks, d.ProviderReferences, d.Took.Round(time.Millisecond))
 	}
 	if err := emit(e.out, *format, views, t); err != nil {
 		return err

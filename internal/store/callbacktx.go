@@ -14,8 +14,9 @@ import (
 // DueCallback is a stored callback due for a match attempt, locked by its transaction.
 type DueCallback struct {
 	provider.Event
-	ID    int64
-	Tries int // match attempts so far
+	ID         int64
+	ReceivedAt time.Time // with ID, the callback's key (its partition's week)
+	Tries      int       // match attempts so far
 	// Message is the message the callback names, locked; nil when none is found (yet).
 	Message *TrackedMessage
 }
@@ -43,10 +44,16 @@ func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *C
 		rows, err := tx.Query(ctx, `
 			SELECT c.id, c.provider_config_id, c.provider_type, c.event_key, c.provider_message_id, c.status,
 			       c.error_code, c.provider_code, c.reason, c.recipient, c.suppress, c.occurred_at, c.payload::text,
-			       c.tries, coalesce(r.tenant_id, ''), coalesce(r.message_id, '')
+			       c.received_at, c.tries, coalesce(r.tenant_id, ''), coalesce(r.message_id, '')
 			FROM communication.callbacks c
-			LEFT JOIN communication.provider_message_refs r
-			  ON r.provider_config_id = c.provider_config_id AND r.provider_message_id = c.provider_message_id
+			-- The newest week first (none of the weeks made ahead): a callback mostly follows its
+			-- send within minutes.
+			LEFT JOIN LATERAL (
+				SELECT r.tenant_id, r.message_id FROM communication.provider_message_refs r
+				WHERE r.provider_config_id = c.provider_config_id AND r.provider_message_id = c.provider_message_id
+				  AND r.created_at <= now()
+				ORDER BY r.created_at DESC LIMIT 1
+			) r ON true
 			WHERE c.outcome = 'pending' AND c.next_try_at <= now()
 			ORDER BY c.next_try_at, c.id LIMIT $1
 			FOR UPDATE OF c SKIP LOCKED`, limit)
@@ -60,7 +67,7 @@ func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *C
 			var ref Ref
 			err := r.Scan(&c.ID, &c.ProviderConfigID, &c.ProviderType, &c.EventKey, &c.ProviderMessageID, &c.Status,
 				&c.ErrorCode, &c.ProviderCode, &c.Reason, &c.Recipient, &c.Suppress, &c.OccurredAt, &payload,
-				&c.Tries, &ref.TenantID, &ref.ID)
+				&c.ReceivedAt, &c.Tries, &ref.TenantID, &ref.ID)
 			c.Payload = []byte(payload)
 			refs = append(refs, ref)
 			return c, err
@@ -121,7 +128,7 @@ func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*Tracke
 // reconciliation).
 func (tx *CallbackTx) Wait(c DueCallback, next time.Time, giveUp bool) {
 	w := tx.w
-	w.waitID, w.waitNext, w.waitGiveUp = append(w.waitID, c.ID), append(w.waitNext, next), append(w.waitGiveUp, giveUp)
+	w.waitID, w.waitAt, w.waitNext, w.waitGiveUp = append(w.waitID, c.ID), append(w.waitAt, c.ReceivedAt), append(w.waitNext, next), append(w.waitGiveUp, giveUp)
 }
 
 // Record adds c to its message's timeline, with reason as its text, and marks c applied.
@@ -138,7 +145,7 @@ func (tx *CallbackTx) Record(c DueCallback, reason string) {
 	}
 	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, payload), append(w.evAt, c.OccurredAt)
 	w.evMsgAt = append(w.evMsgAt, m.CreatedAt)
-	w.doneID, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneMsg, m.ID), append(w.doneErased, erased)
+	w.doneID, w.doneAt, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneAt, c.ReceivedAt), append(w.doneMsg, m.ID), append(w.doneErased, erased)
 }
 
 // SetTracking writes m's status and first delivered, opened and clicked times.
@@ -224,6 +231,7 @@ type trackWriter struct {
 	errors                                                       map[errorKey]*errorDelta
 	supTenant, supChannel, supRcpt, supReason, supDetail, supMsg []string
 	doneID                                                       []int64
+	doneAt, waitAt                                               []time.Time
 	doneMsg                                                      []string
 	doneErased                                                   []bool
 	waitID                                                       []int64

@@ -61,10 +61,14 @@ func purgeMessages(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.
 				DELETE FROM communication.message_events e USING m
 				WHERE e.tenant_id = $1 AND e.message_id = m.id AND e.message_at = m.created_at RETURNING 1
 			), cb AS (
-				DELETE FROM communication.callbacks c USING m WHERE c.message_id = m.id RETURNING 1
+				-- Received, and referenced, after the message was made (an hour's grace for clocks
+				-- that disagree): the weeks before it are not searched.
+				DELETE FROM communication.callbacks c USING m
+				WHERE c.message_id = m.id AND c.received_at >= m.created_at - interval '1 hour' RETURNING 1
 			), refs AS (
 				DELETE FROM communication.provider_message_refs r USING m
 				WHERE r.provider_config_id = m.provider_config_id AND r.provider_message_id = m.provider_message_id AND m.provider_message_id <> ''
+				  AND r.created_at >= m.created_at - interval '1 hour'
 			), dl AS (
 				DELETE FROM communication.dead_letters d USING m WHERE d.message_id = m.id RETURNING 1
 			), pc AS (

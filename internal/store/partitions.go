@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,18 +90,23 @@ func (s *Store) HistoryHorizon(ctx context.Context) (time.Time, error) {
 	return at, nil
 }
 
-// DroppedWeek is a week whose partitions DropExpiredPartitions dropped.
+// DroppedWeek is a week whose partitions DropExpiredPartitions dropped: its messages' and events'
+// (unless one of them is still to be sent), its callbacks' and provider references', or all.
 type DroppedWeek struct {
-	From             time.Time // its Monday
-	Messages, Events int64
-	Took             time.Duration
+	From                          time.Time // its Monday
+	Messages, Events              int64
+	Callbacks, ProviderReferences int64
+	Took                          time.Duration
 }
 
 // DropExpiredPartitions drops, a week at a time and oldest first, the week partitions of messages
 // and their events that end at or before before (HistoryHorizon: every tenant's history in them
 // has expired). A week holding a message still to be sent (scheduled far ahead, or waiting for a
 // retry) is kept until it is final. The rows that refer to the week's messages from unpartitioned
-// tables (provider references, dead letters, price checks, callbacks) are deleted with it.
+// tables (dead letters, price checks) are deleted with it. The weeks of callbacks and provider
+// references that end at or before before go too: they refer only to messages made before their
+// week ended, whose history has expired (even where a week of messages stays for one still to be
+// sent: a message gets references and callbacks once it is sent).
 func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]DroppedWeek, error) {
 	parts, err := s.ListPartitions(ctx)
 	if err != nil {
@@ -122,7 +128,50 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 			out = append(out, d)
 		}
 	}
+	for _, p := range parts {
+		if (p.Table != "callbacks" && p.Table != "provider_message_refs") || p.To.After(before) {
+			continue
+		}
+		n, err := s.dropFollower(ctx, p)
+		if errors.Is(err, ErrPartitionsBusy) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		i := slices.IndexFunc(out, func(d DroppedWeek) bool { return d.From.Equal(p.From) })
+		if i < 0 {
+			out, i = append(out, DroppedWeek{From: p.From}), len(out)
+		}
+		if p.Table == "callbacks" {
+			out[i].Callbacks = n
+		} else {
+			out[i].ProviderReferences = n
+		}
+	}
+	slices.SortFunc(out, func(a, b DroppedWeek) int { return a.From.Compare(b.From) })
 	return out, nil
+}
+
+// dropFollower drops a week partition of callbacks or provider references, waiting at most
+// dropLockWait for its table's lock, and returns how many rows it held.
+func (s *Store) dropFollower(ctx context.Context, p Partition) (int64, error) {
+	var n int64
+	name := pgx.Identifier{"communication", p.Name}.Sanitize()
+	err := s.withPartitionLock(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = `+fmt.Sprint(dropLockWait.Milliseconds())); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DROP TABLE `+name)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrPartitionsBusy) {
+		return 0, fmt.Errorf("drop %s: %w", p.Name, err)
+	}
+	return n, err
 }
 
 // dropWeek drops the message_logs and message_events partitions of the week from monday, unless one of its
@@ -154,19 +203,14 @@ func (s *Store) dropWeek(ctx context.Context, monday time.Time) (DroppedWeek, bo
 		var lastTenant, lastID *string
 		err := s.pool.QueryRow(ctx, `
 			WITH m AS MATERIALIZED (
-				SELECT id, tenant_id, provider_config_id, provider_message_id FROM `+logs+`
+				SELECT id, tenant_id FROM `+logs+`
 				WHERE (tenant_id, id) > ($1, $2) ORDER BY tenant_id, id LIMIT $3
-			), refs AS (
-				DELETE FROM communication.provider_message_refs r USING m
-				WHERE r.provider_config_id = m.provider_config_id AND r.provider_message_id = m.provider_message_id AND m.provider_message_id <> ''
 			), dl AS (
 				DELETE FROM communication.dead_letters d USING m WHERE d.message_id = m.id
 			), pc AS (
 				DELETE FROM communication.price_checks p USING m WHERE p.message_id = m.id
 			), cpd AS (
 				DELETE FROM communication.content_purge_deferred c USING m WHERE c.tenant_id = m.tenant_id AND c.message_id = m.id
-			), cb AS (
-				DELETE FROM communication.callbacks c USING m WHERE c.message_id = m.id
 			)
 			SELECT count(*), max(tenant_id), max(id) FILTER (WHERE tenant_id = (SELECT max(tenant_id) FROM m)) FROM m`,
 			afterTenant, afterID, dropBatch).Scan(&n, &lastTenant, &lastID)

@@ -18,6 +18,7 @@ import (
 	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
+	"github.com/logicspike/comms/pkg/provider"
 )
 
 // The database reads the time out of a message id as pkg/ids does: it is how a row finds its day.
@@ -57,7 +58,7 @@ type statement struct {
 	byKey bool
 }
 
-var historyTable = regexp.MustCompile(`communication\.message_(logs|events)\b`)
+var historyTable = regexp.MustCompile(`communication\.(message_logs|message_events|callbacks|provider_message_refs)\b`)
 
 func (s *statements) add(conn *pgx.Conn, sql string, args []any) {
 	s.mu.Lock()
@@ -104,7 +105,7 @@ func (s *statements) TraceBatchQuery(_ context.Context, conn *pgx.Conn, d pgx.Tr
 }
 func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
-var historyPartition = regexp.MustCompile(`^message_(logs|events)_(p\d{8}|default)$`)
+var historyPartition = regexp.MustCompile(`^(message_logs|message_events|callbacks|provider_message_refs)_(p\d{8}|default)$`)
 
 // partitionsRun runs st under EXPLAIN ANALYZE (rolled back) and returns the history partitions
 // it executed a scan of. (How a day is read is TestDispatchStatementsDoNotScanMessageLogsAsItGrows'
@@ -281,6 +282,109 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 	check("event outbox", nil)
 }
 
+// A callback is stored after a look for the provider's earlier try in the last 8 days' weeks, and
+// finds the message it names through the newest week of provider references first: one week
+// read when the message was sent this week, however many weeks are kept.
+func TestACallbackReadsTheWeeksItNeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testenv.DatabaseURL(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statements{}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	cfg.ConnConfig.Tracer = rec
+	traced, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close()
+	plain, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	s := store.New(traced)
+	now := time.Now()
+	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -70), now.AddDate(0, 0, 14)); err != nil {
+		t.Fatal(err)
+	}
+	ten := tenant(t, s)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, now.AddDate(0, 0, -2)), TenantID: ten, Request: sms("+14155550100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := store.Ref{TenantID: ten, ID: in[0].ID}
+	claimed, err := s.ClaimMessages(ctx, []store.Ref{ref}, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %d: %v", len(claimed), err)
+	}
+	if _, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
+		tx.Record(store.Outcome{Ref: ref, Attempt: claimed[0].Attempt, Status: message.Sent, ProviderType: "twilio",
+			ProviderConfigID: "prv_cb", ProviderMessageID: "SM" + ref.ID})
+		tx.Emit(ref, "sent")
+		tx.IndexForCallbacks(ref)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	cb := provider.Event{ProviderConfigID: "prv_cb", ProviderType: "twilio", EventKey: "SM" + ref.ID + ":delivered",
+		ProviderMessageID: "SM" + ref.ID, Status: message.Delivered, OccurredAt: now, Payload: []byte(`{}`)}
+	fresh, err := s.InsertCallbacks(ctx, []provider.Event{cb, cb})
+	if err != nil || !slices.Equal(fresh, []bool{true, false}) {
+		t.Fatalf("stored %v, want the first new and the second a duplicate: %v", fresh, err)
+	}
+	this, last := weekOf(now), weekOf(now.AddDate(0, 0, -8))
+	scanned := func(path string, table string, allowed ...string) {
+		t.Helper()
+		for _, st := range rec.take() {
+			for _, p := range partitionsRun(t, plain, st) {
+				if strings.HasPrefix(p, table+"_p") && !slices.Contains(allowed, p[len(table):]) {
+					t.Errorf("%s: scanned %s: %s", path, p, st.sql)
+				}
+			}
+		}
+	}
+	scanned("callback insert", "callbacks", this, last, weekOf(now.AddDate(0, 0, -1)))
+	// Looked at and left pending, so that the statement reads the same rows again under EXPLAIN.
+	var matched string
+	if err := s.ApplyCallbackBatch(ctx, 10, func(_ *store.CallbackTx, due []store.DueCallback) error {
+		for _, c := range due {
+			if c.Message != nil {
+				matched = c.Message.ID
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if matched != ref.ID {
+		t.Fatalf("the callback matched %q, want %s", matched, ref.ID)
+	}
+	scanned("callback match", "provider_message_refs", this)
+	if err := s.ApplyCallbackBatch(ctx, 10, func(tx *store.CallbackTx, due []store.DueCallback) error {
+		for _, c := range due {
+			if c.Message != nil {
+				matched = c.Message.ID
+				tx.Record(c, "")
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.take()) == 0 || matched != ref.ID {
+		t.Fatalf("the callback was not applied")
+	}
+	// A provider's retry after the callback was applied is still a duplicate.
+	if fresh, err := s.InsertCallbacks(ctx, []provider.Event{cb}); err != nil || fresh[0] {
+		t.Fatalf("a retry stored as new (%v): %v", fresh, err)
+	}
+}
+
 // A week goes whole once every tenant's history retention passed it, with what refers to its
 // messages from other tables; a week holding a message still to be sent stays, and so do younger
 // weeks.
@@ -316,6 +420,17 @@ func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 		SELECT id, tenant_id, 'sms', 'twilio', 'x', 1, '{}' FROM communication.message_logs WHERE id = ANY($1)`, []string{gone, kept}); err != nil {
 		t.Fatal(err)
 	}
+	// A callback and a provider reference in each message's week: the expired week's and the
+	// waiting one's (sent, then scheduled again, long ago) go with their weeks, the young one's stay.
+	for _, at := range []time.Time{expired, waiting, young} {
+		if _, err := s.Pool().Exec(ctx, `
+			WITH r AS (INSERT INTO communication.provider_message_refs (provider_config_id, provider_message_id, tenant_id, message_id, created_at)
+			           VALUES ('prv_x', $1, $2, $1, $3))
+			INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status, occurred_at, payload, received_at)
+			VALUES ('prv_x', 'twilio', $1, $1, 'delivered', $3, '{}', $3)`, "pm"+weekOf(at), ten, at); err != nil {
+			t.Fatal(err)
+		}
+	}
 	horizon, err := s.HistoryHorizon(ctx)
 	if err != nil || now.Sub(horizon).Round(time.Hour) != 90*24*time.Hour {
 		t.Fatalf("horizon %v (%v), want 90 days ago", horizon, err)
@@ -324,9 +439,11 @@ func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var weeks []string
+	var weeks []string // whose messages were dropped
 	for _, d := range dropped {
-		weeks = append(weeks, weekOf(d.From))
+		if d.Messages > 0 {
+			weeks = append(weeks, weekOf(d.From))
+		}
 		if weekOf(d.From) == weekOf(expired) && (d.Messages != 1 || d.Events != 1) {
 			t.Errorf("the expired week dropped %d messages and %d events, want 1 and 1", d.Messages, d.Events)
 		}
@@ -344,6 +461,20 @@ func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 	for _, p := range parts {
 		if weekOf(p.From) == weekOf(expired) {
 			t.Errorf("%s is still there", p.Name)
+		}
+	}
+	for _, table := range []string{"callbacks", "provider_message_refs"} {
+		var left []string
+		if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(provider_message_id), '{}') FROM communication.`+table).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(left, []string{"pm" + weekOf(young)}) {
+			t.Errorf("%s left: %v, want only the young week's", table, left)
+		}
+	}
+	for _, d := range dropped {
+		if weekOf(d.From) == weekOf(waiting) && (d.Messages != 0 || d.Callbacks == 0 && d.ProviderReferences == 0) {
+			t.Errorf("the waiting week: %+v, want its callbacks and references dropped and its messages kept", d)
 		}
 	}
 	var letters []string

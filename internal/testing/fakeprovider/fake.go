@@ -77,8 +77,17 @@ func (r *recorder) failure(to string) (provider.Code, bool) {
 func (r *recorder) record(m Received) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m.At = time.Now()
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
 	r.received = append(r.received, m)
+}
+
+// accepted counts what was accepted.
+func (r *recorder) accepted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.received)
 }
 
 // Received returns a copy of what was accepted, in order.

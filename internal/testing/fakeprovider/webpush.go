@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,9 +28,24 @@ import (
 type WebPush struct {
 	recorder
 	*httptest.Server
-	mu       sync.Mutex
-	subs     map[string]*subscriber // by endpoint
-	verified map[string]wp.Claims   // by Authorization and origin: push services check a token once
+	// DecryptLater, set before the first push, has the browsers decrypt what they were sent only
+	// when Received is called, as a load generator wants: a browser decrypts on its own machine,
+	// not on the push service's. Each push is still checked (VAPID, headers, size) and answered at
+	// once, and Pushes counts them meanwhile.
+	DecryptLater bool
+	mu           sync.Mutex
+	subs         map[string]*subscriber // by endpoint
+	verified     map[string]wp.Claims   // by Authorization and origin: push services check a token once
+	pending      []push                 // accepted, not yet decrypted (DecryptLater)
+}
+
+// push is one accepted push message as the push service holds it.
+type push struct {
+	sub                *subscriber
+	endpoint, location string
+	body               []byte
+	extra              map[string]string
+	at                 time.Time
 }
 
 type subscriber struct {
@@ -129,15 +145,18 @@ func (f *WebPush) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	plain, err := wp.Decrypt(sub.key, sub.auth, body)
-	if err != nil {
-		http.Error(w, "the browser could not decrypt it: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	var p webpush.Payload
-	if err := json.Unmarshal(plain, &p); err != nil {
-		http.Error(w, "payload is not JSON", http.StatusBadRequest)
-		return
+	location := f.URL + "/m/" + ids.Random(20) // the push message resource
+	p := push{sub: sub, endpoint: endpoint, location: location, body: body, at: time.Now(),
+		extra: map[string]string{"TTL": r.Header.Get("TTL"), "Urgency": r.Header.Get("Urgency"), "Topic": r.Header.Get("Topic"), "VAPID-Key": claims.PublicKey}}
+	var (
+		pl    webpush.Payload
+		plain []byte
+	)
+	if !f.DecryptLater {
+		if pl, plain, err = p.open(); err != nil {
+			http.Error(w, "the browser could not decrypt it: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	if code, ok := f.failure(endpoint); ok {
 		status := webPushErrors[code]
@@ -150,14 +169,62 @@ func (f *WebPush) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, string(code), status)
 		return
 	}
-	f.mu.Lock()
-	sub.payloads = append(sub.payloads, p)
-	f.mu.Unlock()
-	location := f.URL + "/m/" + ids.Random(20) // the push message resource
-	f.record(Received{To: endpoint, Subject: p.Title, Text: p.Body, MessageID: p.ID, ProviderMessageID: location, Raw: string(plain),
-		Extra: map[string]string{"TTL": r.Header.Get("TTL"), "Urgency": r.Header.Get("Urgency"), "Topic": r.Header.Get("Topic"), "VAPID-Key": claims.PublicKey}})
+	if f.DecryptLater {
+		f.mu.Lock()
+		f.pending = append(f.pending, p)
+		f.mu.Unlock()
+	} else {
+		f.accept(p, pl, plain)
+	}
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// open decrypts a push as its browser does.
+func (p push) open() (webpush.Payload, []byte, error) {
+	var pl webpush.Payload
+	plain, err := wp.Decrypt(p.sub.key, p.sub.auth, p.body)
+	if err != nil {
+		return pl, nil, err
+	}
+	if err := json.Unmarshal(plain, &pl); err != nil {
+		return pl, plain, fmt.Errorf("payload is not JSON: %w", err)
+	}
+	return pl, plain, nil
+}
+
+// accept records a push its browser decrypted.
+func (f *WebPush) accept(p push, pl webpush.Payload, plain []byte) {
+	f.mu.Lock()
+	p.sub.payloads = append(p.sub.payloads, pl)
+	f.mu.Unlock()
+	f.record(Received{To: p.endpoint, Subject: pl.Title, Text: pl.Body, MessageID: pl.ID, ProviderMessageID: p.location,
+		Raw: string(plain), Extra: p.extra, At: p.at})
+}
+
+// Pushes counts the pushes accepted so far, decrypted or not.
+func (f *WebPush) Pushes() int {
+	f.mu.Lock()
+	n := len(f.pending)
+	f.mu.Unlock()
+	return n + f.accepted()
+}
+
+// Received returns what the browsers received, in order, decrypting what waits (DecryptLater;
+// a push its browser could not decrypt has Extra["error"] and no MessageID).
+func (f *WebPush) Received() []Received {
+	f.mu.Lock()
+	pending := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	for _, p := range pending {
+		pl, plain, err := p.open()
+		if err != nil {
+			p.extra["error"] = "the browser could not decrypt it: " + err.Error()
+		}
+		f.accept(p, pl, plain)
+	}
+	return f.recorder.Received()
 }
 
 // verify checks a VAPID header for endpoint, once a token and origin while it is valid.

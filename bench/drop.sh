@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/drop.sh [REF]: dropping expired weeks of history (docs/benchmarks.md). Each round loads
+# BENCH_MESSAGES (1,000,000) messages over 90 days for 1,000 tenants into a fresh comms_drop
+# database (`loadgen seed`), lowers every tenant's history retention to BENCH_RETENTION (30 days),
+# and times `commsctl partitions drop-expired`, which then drops the weeks before it; it prints
+# each week's time and counts. BENCH_ROUNDS (3) rounds; with REF, a round of REF's build and one of
+# this tree's alternate (interleaved, as bench/compare.sh does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${BENCH_ROUNDS:-3}
+REF=${1:-}
+DB=postgres://postgres@127.0.0.1:5432/comms_drop?sslmode=disable
+OUT=$PWD/bench/results/drop-$(date -u +%Y%m%dT%H%M%SZ).txt
+mkdir -p bench/results bin
+. bench/lib.sh
+
+build() { # build DIR: commsctl and loadgen of the tree in DIR into DIR/bin
+  (cd "$1" && go build -o bin/ ./cmd/commsctl ./cmd/loadgen)
+}
+build .
+trees=(.)
+if [ -n "$REF" ]; then
+  ref_dir=$(mktemp -d)
+  git worktree add -q --detach "$ref_dir" "$REF"
+  trap 'git worktree remove --force "$ref_dir"' EXIT
+  build "$ref_dir"
+  trees=("$ref_dir" .)
+fi
+
+round() { # round DIR
+  local dir=$1 name
+  name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_drop WITH (FORCE)" -c "CREATE DATABASE comms_drop" >/dev/null
+  COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" migrate > /dev/null
+  "$dir/bin/loadgen" seed -database-url "$DB" -messages "${BENCH_MESSAGES:-1000000}" -days 90 -tenants 1000 -hot-share 0.2 > /dev/null
+  psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" \
+    -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+  echo "# $name" | tee -a "$OUT"
+  measured "$OUT" env COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired
+}
+
+echo "# $(date -u): drop-expired of a ${BENCH_MESSAGES:-1000000}-message history, retention ${BENCH_RETENTION:-30 days}, $ROUNDS rounds" | tee "$OUT"
+for _ in $(seq 1 "$ROUNDS"); do
+  for dir in "${trees[@]}"; do
+    round "$dir"
+  done
+done
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_drop WITH (FORCE)" >/dev/null
+echo "results: $OUT"
