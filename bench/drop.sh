@@ -13,6 +13,7 @@ DB=postgres://postgres@127.0.0.1:5432/comms_drop?sslmode=disable
 OUT=$PWD/bench/results/drop-$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p bench/results bin
 . bench/lib.sh
+export COMMS_ENCRYPTION_KEYS=${COMMS_ENCRYPTION_KEYS:-v1:$(openssl rand -base64 32)} # commsctl's start-up check
 
 build() { # build DIR: commsctl and loadgen of the tree in DIR into DIR/bin
   (cd "$1" && go build -o bin/ ./cmd/commsctl ./cmd/loadgen)
@@ -32,7 +33,7 @@ round() { # round DIR
   name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_drop WITH (FORCE)" -c "CREATE DATABASE comms_drop" >/dev/null
   COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" migrate > /dev/null
-  "$dir/bin/loadgen" seed -database-url "$DB" -messages "${BENCH_MESSAGES:-1000000}" -days 90 -tenants 1000 -hot-share 0.2 > /dev/null
+  "$dir/bin/loadgen" seed -database-url "$DB" -messages "${BENCH_MESSAGES:-1000000}" -days 90 -tenants 1000 -hot-share 0.2 > /dev/null 2>&1
   psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" \
     -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
   echo "# $name" | tee -a "$OUT"

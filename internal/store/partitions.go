@@ -132,6 +132,7 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 		if (p.Table != "callbacks" && p.Table != "provider_message_refs") || p.To.After(before) {
 			continue
 		}
+		start := time.Now()
 		n, err := s.dropFollower(ctx, p)
 		if errors.Is(err, ErrPartitionsBusy) {
 			return out, nil
@@ -143,6 +144,7 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 		if i < 0 {
 			out, i = append(out, DroppedWeek{From: p.From}), len(out)
 		}
+		out[i].Took += time.Since(start)
 		if p.Table == "callbacks" {
 			out[i].Callbacks = n
 		} else {
