@@ -5,6 +5,10 @@
 # and times `commsctl partitions drop-expired`, which then drops the weeks before it; it prints
 # each week's time and counts. BENCH_ROUNDS (3) rounds; with REF, a round of REF's build and one of
 # this tree's alternate (interleaved, as bench/compare.sh does).
+#
+# With BENCH_INTAKE_RATE (requests a second), each round runs the dev stack (intake only) on the
+# seeded database and loadgen at that rate for 30 s twice: quiet, then with the drop 10 s in; it
+# prints both runs' latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -16,7 +20,7 @@ mkdir -p bench/results bin
 export COMMS_ENCRYPTION_KEYS=${COMMS_ENCRYPTION_KEYS:-v1:$(openssl rand -base64 32)} # commsctl's start-up check
 
 build() { # build DIR: commsctl and loadgen of the tree in DIR into DIR/bin
-  (cd "$1" && go build -o bin/ ./cmd/commsctl ./cmd/loadgen)
+  (cd "$1" && go build -o bin/ ./cmd/commsctl ./cmd/loadgen ./cmd/dev)
 }
 build .
 trees=(.)
@@ -37,7 +41,29 @@ round() { # round DIR
   psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" \
     -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
   echo "# $name" | tee -a "$OUT"
-  measured "$OUT" env COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired
+  if [ -z "${BENCH_INTAKE_RATE:-}" ]; then
+    measured "$OUT" env COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired
+    return
+  fi
+  local log=/tmp/comms-drop-dev.out
+  COMMS_DATABASE_URL=$DB COMMS_DEV_KAFKA_PORT=0 COMMS_DEV_WORKER=off COMMS_REDIS_PREFIX=comms-drop: COMMS_LOG_LEVEL=warn \
+    "$dir/bin/dev" > "$log" 2>&1 &
+  stack_pid=$!
+  for _ in $(seq 1 60); do grep -q '^admin key:' "$log" && break; sleep 0.5; done
+  ADMIN=$(awk '/^admin key:/{print $3}' "$log")
+  [ -n "$ADMIN" ] || { cat "$log"; exit 1; }
+  local lg=("$dir/bin/loadgen" -admin-key "$ADMIN" -tenants 10 -rate "$BENCH_INTAKE_RATE" -duration 30s -warmup 5s)
+  measured "$OUT" "${lg[@]}" -label "quiet"
+  # loadgen's tenants come with the default retention: lowered too, or nothing would be expired.
+  (sleep 15
+   psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" >/dev/null
+   COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired > /tmp/comms-drop-weeks.txt) &
+  local dropper=$!
+  measured "$OUT" "${lg[@]}" -label "during the drop"
+  wait "$dropper"
+  tee -a "$OUT" < /tmp/comms-drop-weeks.txt
+  kill -TERM "$stack_pid"; wait "$stack_pid" || true
+  redis-cli --scan --pattern 'comms-drop:*' | xargs -r -n 1000 redis-cli unlink > /dev/null
 }
 
 echo "# $(date -u): drop-expired of a ${BENCH_MESSAGES:-1000000}-message history, retention ${BENCH_RETENTION:-30 days}, $ROUNDS rounds" | tee "$OUT"

@@ -8,8 +8,9 @@
 --
 -- Neither table knows its rows' tenant when they are written (a callback names a provider config,
 -- which may be a system default, and its provider's message id); their keys lead with the
--- provider config. A callback is deduplicated across partitions by its insert (Store.AddCallbacks),
--- not by a unique key, which a partitioned table holds only per partition.
+-- provider config. A partitioned table holds a unique key only with its partition key, so a
+-- provider's retry is recognised by (provider_config_id, event_key, received_week) within a week,
+-- and by the insert's look at the week before across a Monday (Store.InsertCallbacks).
 --
 -- Like 0027, this rewrites both tables in one transaction, blocking their writers for as long as
 -- the copy takes; docs/operations.md#partitions says how to shrink the copy first.
@@ -67,31 +68,32 @@ CREATE TABLE communication.callbacks (
     occurred_at         timestamptz NOT NULL,
     payload             jsonb NOT NULL,
     received_at         timestamptz NOT NULL DEFAULT now(),
+    received_week       timestamptz NOT NULL DEFAULT date_trunc('week', now(), 'UTC'), -- the partition key
     tries               int NOT NULL DEFAULT 0,
     next_try_at         timestamptz NOT NULL DEFAULT now(),
     applied_at          timestamptz,
     message_id          text,
     outcome             text NOT NULL DEFAULT 'pending' CHECK (outcome IN ('pending', 'applied', 'unmatched')),
-    PRIMARY KEY (id, received_at)
-) PARTITION BY RANGE (received_at);
+    PRIMARY KEY (id, received_week),
+    UNIQUE (provider_config_id, event_key, received_week)
+) PARTITION BY RANGE (received_week);
 
 SELECT communication.create_partitions('callbacks',
     least(coalesce((SELECT min(received_at AT TIME ZONE 'UTC')::date FROM communication.callbacks_unpartitioned), current_date),
           coalesce((SELECT min(created_at AT TIME ZONE 'UTC')::date FROM communication.message_logs), current_date)),
     (now() AT TIME ZONE 'UTC')::date + 14);
 INSERT INTO communication.callbacks (id, provider_config_id, provider_type, event_key, provider_message_id, status, error_code,
-                                     provider_code, reason, recipient, suppress, occurred_at, payload, received_at, tries,
-                                     next_try_at, applied_at, message_id, outcome)
+                                     provider_code, reason, recipient, suppress, occurred_at, payload, received_at, received_week,
+                                     tries, next_try_at, applied_at, message_id, outcome)
 OVERRIDING SYSTEM VALUE
 SELECT id, provider_config_id, provider_type, event_key, provider_message_id, status, error_code, provider_code, reason,
-       recipient, suppress, occurred_at, payload, received_at, tries, next_try_at, applied_at, message_id, outcome
+       recipient, suppress, occurred_at, payload, received_at, date_trunc('week', received_at, 'UTC'), tries, next_try_at,
+       applied_at, message_id, outcome
 FROM communication.callbacks_unpartitioned;
 SELECT setval(pg_get_serial_sequence('communication.callbacks', 'id'),
               coalesce((SELECT max(id) FROM communication.callbacks_unpartitioned), 0) + 1, false);
 DROP TABLE communication.callbacks_unpartitioned;
 
--- A provider's retry of a callback is found by its key (AddCallbacks looks in the last 8 days).
-CREATE INDEX callbacks_key ON communication.callbacks (provider_config_id, event_key, received_at);
 CREATE INDEX callbacks_pending ON communication.callbacks (next_try_at) WHERE outcome = 'pending';
 -- A message's callbacks, for the eraser and the history purger.
 CREATE INDEX callbacks_message ON communication.callbacks (message_id) WHERE message_id IS NOT NULL;

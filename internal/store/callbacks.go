@@ -26,32 +26,25 @@ func (s *Store) InsertCallbacks(ctx context.Context, cbs []provider.Event) ([]bo
 		code[i], pcode[i], reason[i], rcpt[i], sup[i], at[i] = c.ErrorCode, pgText(c.ProviderCode), pgText(c.Reason), pgText(c.Recipient), c.Suppress, c.OccurredAt
 		payload[i] = pgJSON(c.Payload)
 	}
-	// A partitioned table holds a unique key only per week, so a provider's retry is looked for
-	// in the weeks a retry may come in (8 days: providers give up within a few), under a lock on
-	// its key that two receivers storing the same callback at once take in the same order.
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			SELECT count(pg_advisory_xact_lock(k)) FROM (
-				SELECT DISTINCT hashtextextended(c || ' ' || k, 0) AS k FROM unnest($1::text[], $2::text[]) AS x(c, k) ORDER BY 1
-			) keys`, cfg, key); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `
-			INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status,
-				error_code, provider_code, reason, recipient, suppress, occurred_at, payload)
-			SELECT DISTINCT ON (x.cfg, x.key) x.cfg, x.typ, x.key, x.pmid, x.status, x.code, x.pcode, x.reason, x.rcpt, x.sup, x.at, x.payload
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::jsonb[]) WITH ORDINALITY
-				AS x(cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, at, payload, n)
-			WHERE NOT EXISTS (SELECT 1 FROM communication.callbacks c
-			                  WHERE c.provider_config_id = x.cfg AND c.event_key = x.key AND c.received_at > now() - interval '8 days')
-			ORDER BY x.cfg, x.key, x.n
-			RETURNING provider_config_id, event_key`, cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, at, payload)
-		if err != nil {
-			return err
-		}
-		return collectFresh(rows, fresh)
-	})
+	// A partitioned table holds a unique key only with its partition key: a provider's retry is
+	// recognised in the week it comes in by the key (provider_config_id, event_key, received_week),
+	// and in the week before (across a Monday) by a look there; providers give up within days.
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status,
+			error_code, provider_code, reason, recipient, suppress, occurred_at, payload)
+		SELECT DISTINCT ON (x.cfg, x.key) x.cfg, x.typ, x.key, x.pmid, x.status, x.code, x.pcode, x.reason, x.rcpt, x.sup, x.at, x.payload
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::jsonb[]) WITH ORDINALITY
+			AS x(cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, at, payload, n)
+		WHERE NOT EXISTS (SELECT 1 FROM communication.callbacks c
+		                  WHERE c.provider_config_id = x.cfg AND c.event_key = x.key
+		                    AND c.received_week = date_trunc('week', now(), 'UTC') - interval '168 hours')
+		ORDER BY x.cfg, x.key, x.n
+		ON CONFLICT (provider_config_id, event_key, received_week) DO NOTHING
+		RETURNING provider_config_id, event_key`, cfg, typ, key, pmid, status, code, pcode, reason, rcpt, sup, at, payload)
+	if err == nil {
+		err = collectFresh(rows, fresh)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("insert %d callbacks: %w", n, err)
 	}

@@ -14,9 +14,9 @@ import (
 // DueCallback is a stored callback due for a match attempt, locked by its transaction.
 type DueCallback struct {
 	provider.Event
-	ID         int64
-	ReceivedAt time.Time // with ID, the callback's key (its partition's week)
-	Tries      int       // match attempts so far
+	ID    int64
+	Week  time.Time // with ID, the callback's key: the Monday of the week it was received
+	Tries int       // match attempts so far
 	// Message is the message the callback names, locked; nil when none is found (yet).
 	Message *TrackedMessage
 }
@@ -44,7 +44,7 @@ func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *C
 		rows, err := tx.Query(ctx, `
 			SELECT c.id, c.provider_config_id, c.provider_type, c.event_key, c.provider_message_id, c.status,
 			       c.error_code, c.provider_code, c.reason, c.recipient, c.suppress, c.occurred_at, c.payload::text,
-			       c.received_at, c.tries, coalesce(r.tenant_id, ''), coalesce(r.message_id, '')
+			       c.received_week, c.tries, coalesce(r.tenant_id, ''), coalesce(r.message_id, '')
 			FROM communication.callbacks c
 			-- The newest week first (none of the weeks made ahead): a callback mostly follows its
 			-- send within minutes.
@@ -67,7 +67,7 @@ func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *C
 			var ref Ref
 			err := r.Scan(&c.ID, &c.ProviderConfigID, &c.ProviderType, &c.EventKey, &c.ProviderMessageID, &c.Status,
 				&c.ErrorCode, &c.ProviderCode, &c.Reason, &c.Recipient, &c.Suppress, &c.OccurredAt, &payload,
-				&c.ReceivedAt, &c.Tries, &ref.TenantID, &ref.ID)
+				&c.Week, &c.Tries, &ref.TenantID, &ref.ID)
 			c.Payload = []byte(payload)
 			refs = append(refs, ref)
 			return c, err
@@ -128,7 +128,7 @@ func lockTracked(ctx context.Context, tx pgx.Tx, refs []Ref) (map[string]*Tracke
 // reconciliation).
 func (tx *CallbackTx) Wait(c DueCallback, next time.Time, giveUp bool) {
 	w := tx.w
-	w.waitID, w.waitAt, w.waitNext, w.waitGiveUp = append(w.waitID, c.ID), append(w.waitAt, c.ReceivedAt), append(w.waitNext, next), append(w.waitGiveUp, giveUp)
+	w.waitID, w.waitAt, w.waitNext, w.waitGiveUp = append(w.waitID, c.ID), append(w.waitAt, c.Week), append(w.waitNext, next), append(w.waitGiveUp, giveUp)
 }
 
 // Record adds c to its message's timeline, with reason as its text, and marks c applied.
@@ -145,7 +145,7 @@ func (tx *CallbackTx) Record(c DueCallback, reason string) {
 	}
 	w.evReason, w.evPayload, w.evAt = append(w.evReason, reason), append(w.evPayload, payload), append(w.evAt, c.OccurredAt)
 	w.evMsgAt = append(w.evMsgAt, m.CreatedAt)
-	w.doneID, w.doneAt, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneAt, c.ReceivedAt), append(w.doneMsg, m.ID), append(w.doneErased, erased)
+	w.doneID, w.doneAt, w.doneMsg, w.doneErased = append(w.doneID, c.ID), append(w.doneAt, c.Week), append(w.doneMsg, m.ID), append(w.doneErased, erased)
 }
 
 // SetTracking writes m's status and first delivered, opened and clicked times.

@@ -108,14 +108,14 @@ func (w *trackWriter) flush(ctx context.Context, tx pgx.Tx) error {
 			UPDATE communication.callbacks c SET outcome = 'applied', applied_at = now(), message_id = d.msg, tries = c.tries + 1,
 				payload = CASE WHEN d.erased THEN '{}' ELSE c.payload END, recipient = CASE WHEN d.erased THEN '' ELSE c.recipient END
 			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::bool[]) AS d(id, at, msg, erased)
-			WHERE c.id = d.id AND c.received_at = d.at`, w.doneID, w.doneAt, w.doneMsg, w.doneErased)
+			WHERE c.id = d.id AND c.received_week = d.at`, w.doneID, w.doneAt, w.doneMsg, w.doneErased)
 	}
 	if len(w.waitID) > 0 {
 		b.Queue(`
 			UPDATE communication.callbacks c SET tries = c.tries + 1, next_try_at = d.next,
 				outcome = CASE WHEN d.give_up THEN 'unmatched' ELSE 'pending' END
 			FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bool[]) AS d(id, at, next, give_up)
-			WHERE c.id = d.id AND c.received_at = d.at`,
+			WHERE c.id = d.id AND c.received_week = d.at`,
 			w.waitID, w.waitAt, w.waitNext, w.waitGiveUp)
 	}
 	return tx.SendBatch(ctx, b).Close()

@@ -64,7 +64,7 @@ func purgeMessages(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.
 				-- Received, and referenced, after the message was made (an hour's grace for clocks
 				-- that disagree): the weeks before it are not searched.
 				DELETE FROM communication.callbacks c USING m
-				WHERE c.message_id = m.id AND c.received_at >= m.created_at - interval '1 hour' RETURNING 1
+				WHERE c.message_id = m.id AND c.received_week >= date_trunc('week', m.created_at - interval '1 hour', 'UTC') RETURNING 1
 			), refs AS (
 				DELETE FROM communication.provider_message_refs r USING m
 				WHERE r.provider_config_id = m.provider_config_id AND r.provider_message_id = m.provider_message_id AND m.provider_message_id <> ''

@@ -99,6 +99,9 @@ func BenchmarkCallbackBurst(b *testing.B) {
 		}
 		drained := time.Since(start)
 		b.StopTimer()
+		if n := appliedCallbacks(b, s); n != total*(iter+1) {
+			b.Fatalf("%d of %d callbacks applied: the others found no message", n, total*(iter+1))
+		}
 
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
@@ -142,6 +145,7 @@ func seedSentMessages(tb testing.TB, st *store.Store, tenantID, cfg string, n in
 			for _, o := range outs {
 				tx.Record(o)
 				tx.Emit(o.Ref, "sent")
+				tx.IndexForCallbacks(o.Ref)
 			}
 			return nil
 		}); err != nil {
@@ -157,6 +161,14 @@ func seedSentMessages(tb testing.TB, st *store.Store, tenantID, cfg string, n in
 func pendingCallbacks(tb testing.TB, s *stacktest.Stack) int {
 	var n int
 	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.callbacks WHERE outcome = 'pending'`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func appliedCallbacks(tb testing.TB, s *stacktest.Stack) int {
+	var n int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT count(*) FROM communication.callbacks WHERE outcome = 'applied'`).Scan(&n); err != nil {
 		tb.Fatal(err)
 	}
 	return n

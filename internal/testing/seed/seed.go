@@ -203,7 +203,7 @@ var (
 	eventCols    = []string{"message_id", "tenant_id", "message_at", "status", "attempt", "source", "provider_config_id", "provider_type", "error_code", "reason", "payload", "occurred_at"}
 	refCols      = []string{"provider_config_id", "provider_message_id", "tenant_id", "message_id", "created_at"}
 	callbackCols = []string{"provider_config_id", "provider_type", "event_key", "provider_message_id", "status", "recipient", "occurred_at",
-		"payload", "received_at", "applied_at", "message_id", "outcome"}
+		"payload", "received_at", "received_week", "applied_at", "message_id", "outcome"}
 )
 
 // emailHTML is an email body of a typical transactional size.
@@ -290,7 +290,13 @@ func (g *generator) batch(first, n int) rows {
 		}
 		payload := `{"MessageSid":"` + pmid + `","MessageStatus":"` + final + `","To":"` + recipient + `","ApiVersion":"2010-04-01"}`
 		event(final, "provider", doneAt, payload)
-		r.callbacks = append(r.callbacks, []any{cfg, typ, pmid + ":" + final, pmid, final, recipient, doneAt, payload, doneAt, doneAt, id, "applied"})
+		r.callbacks = append(r.callbacks, []any{cfg, typ, pmid + ":" + final, pmid, final, recipient, doneAt, payload, doneAt, monday(doneAt), doneAt, id, "applied"})
 	}
 	return r
+}
+
+// monday is the start of t's UTC week, Monday 00:00: a callback's partition key (received_week).
+func monday(t time.Time) time.Time {
+	d := t.UTC().Truncate(24 * time.Hour)
+	return d.AddDate(0, 0, -(int(d.Weekday())+6)%7)
 }
