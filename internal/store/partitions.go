@@ -133,7 +133,7 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 			continue
 		}
 		start := time.Now()
-		n, err := s.dropFollower(ctx, p)
+		n, err := s.dropPartition(ctx, p)
 		if errors.Is(err, ErrPartitionsBusy) {
 			return out, nil
 		}
@@ -155,9 +155,9 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 	return out, nil
 }
 
-// dropFollower drops a week partition of callbacks or provider references, waiting at most
+// dropPartition drops a week partition of callbacks or provider references, waiting at most
 // dropLockWait for its table's lock, and returns how many rows it held.
-func (s *Store) dropFollower(ctx context.Context, p Partition) (int64, error) {
+func (s *Store) dropPartition(ctx context.Context, p Partition) (int64, error) {
 	var n int64
 	name := pgx.Identifier{"communication", p.Name}.Sanitize()
 	err := s.withPartitionLock(ctx, func(tx pgx.Tx) error {

@@ -92,18 +92,25 @@ func (a *admission) recovered(configID string) {
 // awaitCarrier makes sure the cooldown b has just begun ends in a probe. Its carrier is an intent
 // parked during the cooldown; when none was (no new intent came, and those parked before wait
 // far longer), the retriers are asked to bring one parked intent of the tenant back as the
-// cooldown ends. Without this, a recovery would go unnoticed until the next intent's park ended,
-// minutes later.
+// cooldown ends. While no probe comes, carried or not (a retrier may not hold the tenant's parked
+// intents yet, or a carrier may be held up), they are asked again every cooldown. Without this,
+// a recovery would go unnoticed until the next intent's park ended, minutes later.
 func (a *admission) awaitCarrier(ctx context.Context, route Route, b *breaker) {
 	if a.cfg.Announcer == nil {
 		return
 	}
 	until := b.openedUntil()
-	time.AfterFunc(time.Until(until), func() {
-		if ctx.Err() == nil && b.uncarried(until) {
+	cooldown := max(time.Until(until), time.Second)
+	var ask func(evenCarried bool)
+	ask = func(evenCarried bool) {
+		if ctx.Err() == nil && b.unprobed(until, evenCarried) {
 			a.cfg.Announcer.ProbeWanted(ctx, route.Config.TenantID, route.Config.ID)
 		}
-	})
+		if ctx.Err() == nil && b.unprobed(until, true) {
+			time.AfterFunc(cooldown, func() { ask(true) })
+		}
+	}
+	time.AfterFunc(time.Until(until), func() { ask(false) })
 }
 
 // ticket is a route's permission for one send.

@@ -126,12 +126,12 @@ func (b *breaker) openedUntil() time.Time {
 	return b.openUntil
 }
 
-// uncarried reports whether the cooldown ending at until is still the breaker's and no intent was
-// parked to carry its probe.
-func (b *breaker) uncarried(until time.Time) bool {
+// unprobed reports whether the cooldown ending at until is still the breaker's, with no probe let
+// through since, and (unless evenCarried) no intent parked to carry its probe.
+func (b *breaker) unprobed(until time.Time, evenCarried bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.state == BreakerOpen && b.openUntil.Equal(until) && !b.carrier.Equal(until)
+	return b.state == BreakerOpen && b.openUntil.Equal(until) && (evenCarried || !b.carrier.Equal(until))
 }
 
 // reset closes the breaker because another worker's probe succeeded: the provider is back.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/logicspike/comms/internal/domain"
 )
 
 func ok(allowed bool, _ time.Duration) bool { return allowed }
@@ -221,4 +223,50 @@ func waitingFor(bs *bulkheads, configID string) int {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	return bs.m[configID].waiting
+}
+
+// probeAsks records the probes asked for.
+type probeAsks struct{ n chan string }
+
+func (p probeAsks) Recovered(context.Context, string, string) {}
+func (p probeAsks) ProbeWanted(_ context.Context, _, configID string) {
+	p.n <- configID
+}
+
+// A cooldown that ends with no probe asks for a carrier, and asks again every cooldown until a
+// probe is let through (the first ask may find no parked intent); then it stops.
+func TestAnUnprobedCooldownAsksForACarrierUntilAProbeComes(t *testing.T) {
+	asks := probeAsks{n: make(chan string, 16)}
+	cfg := Config{BreakerThreshold: 1, BreakerCooldown: 20 * time.Millisecond, Announcer: asks}.WithDefaults()
+	a := newAdmission(cfg, func(context.Context, Route, string, string) {})
+	route := Route{Config: domain.ProviderConfig{ID: "prv_a", TenantID: "ten_a"}}
+	b := a.breakers.get("prv_a")
+	if !ok(b.allow(time.Now())) {
+		t.Fatal("a closed breaker refused a send")
+	}
+	if b.record(false, time.Now()) != BreakerOpen {
+		t.Fatal("the failure did not open the breaker")
+	}
+	a.awaitCarrier(context.Background(), route, b)
+	for i := range 3 {
+		select {
+		case id := <-asks.n:
+			if id != "prv_a" {
+				t.Fatalf("asked for %s", id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ask %d never came", i+1)
+		}
+	}
+	if !ok(b.allow(time.Now())) { // the probe
+		t.Fatal("the cooldown passed and no probe was let through")
+	}
+	for len(asks.n) > 0 { // asked before the probe
+		<-asks.n
+	}
+	select {
+	case <-asks.n:
+		t.Fatal("asked for a carrier while a probe was under way")
+	case <-time.After(100 * time.Millisecond):
+	}
 }
