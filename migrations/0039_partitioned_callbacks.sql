@@ -2,7 +2,8 @@
 -- (docs/operations.md#partitions), so that they go by dropping a week's partitions rather than by
 -- deleting the rows of each expired message: that delete was nearly all of a week's drop (2 to 3 s
 -- a week of a million-message history). A callback's week is the week it was received
--- (received_at); a reference's, the week its message was sent (created_at). Each refers only to
+-- (received_week, the Monday of received_at); a reference's, the week its message was sent
+-- (created_at). Each refers only to
 -- messages made before its week ended, so a week of them is dropped as soon as it ends before every
 -- tenant's history horizon (Store.DropExpiredPartitions).
 --
