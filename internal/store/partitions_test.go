@@ -152,13 +152,10 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 	return slices.Compact(scanned)
 }
 
-// Every statement of the hot paths (claim, outcome, status by id and its timeline, the message
-// list and its last page, the event outbox and its age) reads only the weeks it needs: with 12 weeks of
-// partitions and messages on three days of the last two, none scans more than three weeks, a
-// message looked up by id is found in its own week, and a list reads from its cursor's week back
-// only as far as its page needs.
-func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
-	t.Parallel()
+// tracedStore is a store on a database with 12 weeks of partitions behind now and two ahead, whose
+// statements on the history tables rec records, and a plain pool to explain them on.
+func tracedStore(t *testing.T) (*store.Store, *statements, *pgxpool.Pool) {
+	t.Helper()
 	ctx := context.Background()
 	url := testenv.DatabaseURL(t)
 	cfg, err := pgxpool.ParseConfig(url)
@@ -172,17 +169,30 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer traced.Close()
+	t.Cleanup(traced.Close)
 	plain, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plain.Close()
+	t.Cleanup(plain.Close)
 	s := store.New(traced)
 	now := time.Now()
 	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -70), now.AddDate(0, 0, 14)); err != nil {
 		t.Fatal(err)
 	}
+	return s, rec, plain
+}
+
+// Every statement of the hot paths (claim, outcome, status by id and its timeline, the message
+// list and its last page, the event outbox and its age) reads only the weeks it needs: with 12 weeks of
+// partitions and messages on three days of the last two, none scans more than three weeks, a
+// message looked up by id is found in its own week, and a list reads from its cursor's week back
+// only as far as its page needs.
+func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, rec, plain := tracedStore(t)
+	now := time.Now()
 	ten := tenant(t, s)
 	var refs []store.Ref
 	for _, daysAgo := range []int{7, 3, 0} {
@@ -288,29 +298,8 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 func TestACallbackReadsTheWeeksItNeeds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testenv.DatabaseURL(t)
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &statements{}
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
-	cfg.ConnConfig.Tracer = rec
-	traced, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer traced.Close()
-	plain, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
-	s := store.New(traced)
+	s, rec, plain := tracedStore(t)
 	now := time.Now()
-	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -70), now.AddDate(0, 0, 14)); err != nil {
-		t.Fatal(err)
-	}
 	ten := tenant(t, s)
 	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, now.AddDate(0, 0, -2)), TenantID: ten, Request: sms("+14155550100")})
 	if err != nil {
