@@ -23,10 +23,12 @@ type droppedView struct {
 	Week     string `json:"week"` // its Monday
 	Messages int64  `json:"messages"`
 	Events   int64  `json:"events"`
-	// The planner's estimates of the week's callbacks and provider references, dropped once
-	// every message they could refer to is gone.
+	// The week's callbacks, provider references and webhook deliveries with their attempts,
+	// dropped once every message they could refer to is gone.
 	Callbacks          int64 `json:"callbacks"`
 	ProviderReferences int64 `json:"provider_references"`
+	WebhookDeliveries  int64 `json:"webhook_deliveries"`
+	WebhookAttempts    int64 `json:"webhook_attempts"`
 	TookMS             int64 `json:"took_ms"`
 }
 
@@ -83,11 +85,13 @@ func partitionsDropExpired(ctx context.Context, e *env, args []string) error {
 	}
 	dropped, err := e.st.DropExpiredPartitions(ctx, horizon)
 	views := make([]droppedView, len(dropped))
-	t := &table{header: "WEEK\tMESSAGES\tEVENTS\tCALLBACKS\tREFERENCES\tTOOK"}
+	t := &table{header: "WEEK\tMESSAGES\tEVENTS\tCALLBACKS\tREFERENCES\tWEBHOOK DELIVERIES\tATTEMPTS\tTOOK"}
 	for i, d := range dropped {
 		views[i] = droppedView{Week: d.From.Format(time.DateOnly), Messages: d.Messages, Events: d.Events,
-			Callbacks: d.Callbacks, ProviderReferences: d.ProviderReferences, TookMS: d.Took.Milliseconds()}
-		t.add(views[i].Week, d.Messages, d.Events, d.Callbacks, d.ProviderReferences, d.Took.Round(time.Millisecond))
+			Callbacks: d.Callbacks, ProviderReferences: d.ProviderReferences, WebhookDeliveries: d.WebhookDeliveries,
+			WebhookAttempts: d.WebhookAttempts, TookMS: d.Took.Milliseconds()}
+		t.add(views[i].Week, d.Messages, d.Events, d.Callbacks, d.ProviderReferences, d.WebhookDeliveries, d.WebhookAttempts,
+			d.Took.Round(time.Millisecond))
 	}
 	if err := emit(e.out, *format, views, t); err != nil {
 		return err

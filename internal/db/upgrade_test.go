@@ -77,3 +77,59 @@ func TestUpgradeToPartitionedCallbacksKeepsEveryRow(t *testing.T) {
 		t.Fatalf("the pending callback: %q, %v", pending, err)
 	}
 }
+
+// Upgrading to partitioned webhook deliveries (migration 0040) keeps every delivery with its
+// attempts, files each under its event's time (the deliverer's key for it from then on), and
+// numbers new ones after the old.
+func TestUpgradeToPartitionedWebhookDeliveriesKeepsEveryRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := emptyPool(t)
+	if _, err := db.MigrateFS(ctx, pool, migrationsThrough(t, "0039")); err != nil {
+		t.Fatal(err)
+	}
+	// 40 deliveries over 40 days, each first seen a minute after its event, with two attempts;
+	// the last one's event time is a provider's clock, years off, and keeps its first sighting.
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO communication.tenants (id, name) VALUES ('ten_a', 'A');
+		INSERT INTO communication.webhook_endpoints (id, tenant_id, url, key_version, secret_sealed)
+		VALUES ('whe_a', 'ten_a', 'https://hooks.example.com/a', 'v1', '\x00');
+		INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, created_at)
+		SELECT 'whe_a', 'ten_a', 'evt_' || g, 'comms.message.sent',
+		       convert_to(format('{"specversion":"1.0","id":"evt_%s","time":"%s","data":{}}', g,
+		                         to_char(CASE WHEN g = 39 THEN timestamptz '2001-01-01' ELSE now() - g * interval '1 day' END
+		                                 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')), 'UTF8'),
+		       CASE WHEN g = 0 THEN 'pending' ELSE 'succeeded' END, now() - g * interval '1 day' + interval '1 minute'
+		FROM generate_series(0, 39) g;
+		INSERT INTO communication.webhook_attempts (delivery_id, attempted_at, latency_ms)
+		SELECT id, created_at, 5 FROM communication.webhook_deliveries, generate_series(1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	var maxID int64
+	if err := pool.QueryRow(ctx, `SELECT max(id) FROM communication.webhook_deliveries`).Scan(&maxID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MigrateFS(ctx, pool, migrationsThrough(t, "9999")); err != nil {
+		t.Fatal(err)
+	}
+	var deliveries, attempts, atEvent, partitions int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM communication.webhook_deliveries),
+		(SELECT count(*) FROM communication.webhook_attempts a JOIN communication.webhook_deliveries d
+		   ON d.tenant_id = a.tenant_id AND d.id = a.delivery_id AND d.created_at = a.delivery_at),
+		(SELECT count(*) FROM communication.webhook_deliveries
+		   WHERE created_at = (convert_from(payload, 'UTF8')::jsonb->>'time')::timestamptz
+		      OR (event_id = 'evt_39' AND created_at > now() - interval '40 days')),
+		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'communication.webhook_deliveries'::regclass)`).Scan(&deliveries, &attempts, &atEvent, &partitions); err != nil {
+		t.Fatal(err)
+	}
+	if deliveries != 40 || attempts != 80 || atEvent != 40 || partitions < 6 {
+		t.Fatalf("after the upgrade: %d deliveries (%d at their event's time), %d attempts with their delivery, %d partitions; want 40 (40), 80 and the 6 weeks or more they span",
+			deliveries, atEvent, attempts, partitions)
+	}
+	var id int64
+	if err := pool.QueryRow(ctx, `
+		INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, created_at)
+		VALUES ('whe_a', 'ten_a', 'evt_new', 'comms.message.sent', '\x7b7d', 'pending', now()) RETURNING id`).Scan(&id); err != nil || id <= maxID {
+		t.Fatalf("a new delivery took id %d (%v), want one after %d", id, err, maxID)
+	}
+}

@@ -46,6 +46,8 @@ func TestHistoryIsDeletedPastItsRetentionAndNothingElse(t *testing.T) {
 		 VALUES ('whe_old', $1, 'https://example.com/h', '', '{}', true, 'v1', '\x00', $2, $2)`, []any{short, past}},
 		{`INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts, round_attempts, next_attempt_at, created_at)
 		 VALUES ('whe_old', $1, 'evt_1', 'comms.message.delivered', '\x7b7d', 'succeeded', 1, 1, $2, $2)`, []any{short, past}},
+		{`INSERT INTO communication.webhook_attempts (tenant_id, delivery_id, delivery_at, attempted_at, status_code, latency_ms)
+		 SELECT tenant_id, id, created_at, created_at, 200, 5 FROM communication.webhook_deliveries WHERE tenant_id = $1`, []any{short}},
 		{`INSERT INTO communication.audit_log (at, tenant_id, actor_kind, actor_id, action, target_type, target_id)
 		 VALUES (now() - interval '401 days', $1, 'cli', 'ops', 'tenant.updated', 'tenant', $1), (now() - interval '10 days', $1, 'cli', 'ops', 'tenant.updated', 'tenant', $1)`, []any{short}},
 	} {
@@ -84,6 +86,7 @@ func TestHistoryIsDeletedPastItsRetentionAndNothingElse(t *testing.T) {
 		"callbacks":           count(`SELECT count(*) FROM communication.callbacks WHERE message_id = $1`, old),
 		"dead letters":        count(`SELECT count(*) FROM communication.dead_letters WHERE message_id = $1`, old),
 		"webhook deliveries":  count(`SELECT count(*) FROM communication.webhook_deliveries WHERE tenant_id = $1`, short),
+		"webhook attempts":    count(`SELECT count(*) FROM communication.webhook_attempts WHERE tenant_id = $1`, short),
 		"old audit entries":   count(`SELECT count(*) FROM communication.audit_log WHERE tenant_id = $1 AND at < now() - interval '400 days'`, short),
 		"young audit entries": count(`SELECT count(*) FROM communication.audit_log WHERE tenant_id = $1 AND at > now() - interval '400 days'`, short) - 1,
 	} {

@@ -67,7 +67,8 @@ func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedWeek, error) {
 	dropped, err := p.store.DropExpiredPartitions(ctx, horizon)
 	for _, d := range dropped {
 		p.log.InfoContext(ctx, "dropped a week of history", "week", d.From.Format(time.DateOnly), "messages", d.Messages, "events", d.Events,
-			"callbacks", d.Callbacks, "provider_references", d.ProviderReferences, "took", d.Took)
+			"callbacks", d.Callbacks, "provider_references", d.ProviderReferences, "webhook_deliveries", d.WebhookDeliveries,
+			"webhook_attempts", d.WebhookAttempts, "took", d.Took)
 	}
 	return dropped, err
 }

@@ -240,15 +240,14 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 				UPDATE communication.webhook_deliveries d
 				SET payload = convert_to(regexp_replace(
 					jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')
-				WHERE d.endpoint_id IN (SELECT id FROM communication.webhook_endpoints WHERE tenant_id = $2)
-				  AND d.event_id IN (
+				WHERE d.tenant_id = $2 AND d.event_id IN (
 					SELECT 'evt_' || e.id FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
 					ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at)
-				RETURNING d.id
+				RETURNING d.id, d.created_at
 			), a AS (
-				UPDATE communication.webhook_attempts SET response = regexp_replace(response, $3, '[erased]', 'g'),
+				UPDATE communication.webhook_attempts a SET response = regexp_replace(response, $3, '[erased]', 'g'),
 					error = regexp_replace(error, $3, '[erased]', 'g')
-				WHERE delivery_id IN (SELECT id FROM d) AND (response ~ $3 OR error ~ $3)
+				FROM d WHERE a.tenant_id = $2 AND a.delivery_id = d.id AND a.delivery_at = d.created_at AND (a.response ~ $3 OR a.error ~ $3)
 			)
 			SELECT count(*) FROM d`, ids, tenantID, pattern, ats).
 			QueryRow(func(r pgx.Row) error { return r.Scan(&c.WebhookDeliveries) })

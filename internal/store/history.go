@@ -93,12 +93,14 @@ func purgeRest(ctx context.Context, tx pgx.Tx, tenantID string, cutoff time.Time
 	var unmatched, account int
 	err := tx.QueryRow(ctx, `
 			WITH wd AS (
-				DELETE FROM communication.webhook_deliveries WHERE id IN (
-					SELECT d.id FROM communication.webhook_deliveries d
-					WHERE d.endpoint_id IN (SELECT id FROM communication.webhook_endpoints WHERE tenant_id = $1)
-					  AND d.created_at < $2 AND d.status <> 'pending'
-					ORDER BY d.endpoint_id, d.id LIMIT $3)
-				RETURNING 1
+				DELETE FROM communication.webhook_deliveries d USING (
+					SELECT id, created_at FROM communication.webhook_deliveries
+					WHERE tenant_id = $1 AND created_at < $2 AND status <> 'pending' LIMIT $3) old
+				WHERE d.tenant_id = $1 AND d.id = old.id AND d.created_at = old.created_at
+				RETURNING d.id, d.created_at
+			), wa AS (
+				DELETE FROM communication.webhook_attempts a USING wd
+				WHERE a.tenant_id = $1 AND a.delivery_id = wd.id AND a.delivery_at = wd.created_at
 			), um AS (
 				DELETE FROM communication.callbacks WHERE id IN (
 					SELECT c.id FROM communication.callbacks c

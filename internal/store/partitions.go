@@ -91,22 +91,35 @@ func (s *Store) HistoryHorizon(ctx context.Context) (time.Time, error) {
 }
 
 // DroppedWeek is a week whose partitions DropExpiredPartitions dropped: its messages' and events'
-// (unless one of them is still to be sent), its callbacks' and provider references', or all.
+// (unless one of them is still to be sent), those of what refers to messages (callbacks, provider
+// references, webhook deliveries and their attempts), or all.
 type DroppedWeek struct {
-	From                          time.Time // its Monday
-	Messages, Events              int64
-	Callbacks, ProviderReferences int64
-	Took                          time.Duration
+	From                               time.Time // its Monday
+	Messages, Events                   int64
+	Callbacks, ProviderReferences      int64
+	WebhookDeliveries, WebhookAttempts int64
+	Took                               time.Duration
+}
+
+// referring are the partitioned tables whose weeks refer only to messages made before the week
+// ended (a callback, a reference or a webhook delivery comes after its message), with where
+// DropExpiredPartitions counts a dropped week's rows of each.
+var referring = map[string]func(*DroppedWeek) *int64{
+	"callbacks":             func(d *DroppedWeek) *int64 { return &d.Callbacks },
+	"provider_message_refs": func(d *DroppedWeek) *int64 { return &d.ProviderReferences },
+	"webhook_deliveries":    func(d *DroppedWeek) *int64 { return &d.WebhookDeliveries },
+	"webhook_attempts":      func(d *DroppedWeek) *int64 { return &d.WebhookAttempts },
 }
 
 // DropExpiredPartitions drops, a week at a time and oldest first, the week partitions of messages
 // and their events that end at or before before (HistoryHorizon: every tenant's history in them
 // has expired). A week holding a message still to be sent (scheduled far ahead, or waiting for a
 // retry) is kept until it is final. The rows that refer to the week's messages from unpartitioned
-// tables (dead letters, price checks) are deleted with it. The weeks of callbacks and provider
-// references that end at or before before go too: they refer only to messages made before their
-// week ended, whose history has expired (even where a week of messages stays for one still to be
-// sent: a message gets references and callbacks once it is sent).
+// tables (dead letters, price checks) are deleted with it. The weeks of callbacks, provider
+// references and webhook deliveries (with their attempts) that end at or before before go too:
+// they refer only to messages made before their week ended, whose history has expired (even where
+// a week of messages stays for one still to be sent: a message gets references, callbacks and
+// events to deliver once it is sent).
 func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]DroppedWeek, error) {
 	parts, err := s.ListPartitions(ctx)
 	if err != nil {
@@ -129,7 +142,8 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 		}
 	}
 	for _, p := range parts {
-		if (p.Table != "callbacks" && p.Table != "provider_message_refs") || p.To.After(before) {
+		count, ok := referring[p.Table]
+		if !ok || p.To.After(before) {
 			continue
 		}
 		start := time.Now()
@@ -145,17 +159,13 @@ func (s *Store) DropExpiredPartitions(ctx context.Context, before time.Time) ([]
 			out, i = append(out, DroppedWeek{From: p.From}), len(out)
 		}
 		out[i].Took += time.Since(start)
-		if p.Table == "callbacks" {
-			out[i].Callbacks = n
-		} else {
-			out[i].ProviderReferences = n
-		}
+		*count(&out[i]) = n
 	}
 	slices.SortFunc(out, func(a, b DroppedWeek) int { return a.From.Compare(b.From) })
 	return out, nil
 }
 
-// dropPartition drops a week partition of callbacks or provider references, waiting at most
+// dropPartition drops a week partition of a referring table, waiting at most
 // dropLockWait for its table's lock, and returns how many rows it held.
 func (s *Store) dropPartition(ctx context.Context, p Partition) (int64, error) {
 	var n int64

@@ -58,7 +58,7 @@ type statement struct {
 	byKey bool
 }
 
-var historyTable = regexp.MustCompile(`communication\.(message_logs|message_events|callbacks|provider_message_refs)\b`)
+var historyTable = regexp.MustCompile(`communication\.(message_logs|message_events|callbacks|provider_message_refs|webhook_deliveries|webhook_attempts)\b`)
 
 func (s *statements) add(conn *pgx.Conn, sql string, args []any) {
 	s.mu.Lock()
@@ -105,7 +105,7 @@ func (s *statements) TraceBatchQuery(_ context.Context, conn *pgx.Conn, d pgx.Tr
 }
 func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
-var historyPartition = regexp.MustCompile(`^(message_logs|message_events|callbacks|provider_message_refs)_(p\d{8}|default)$`)
+var historyPartition = regexp.MustCompile(`^(message_logs|message_events|callbacks|provider_message_refs|webhook_deliveries|webhook_attempts)_(p\d{8}|default)$`)
 
 // partitionsRun runs st under EXPLAIN ANALYZE (rolled back) and returns the history partitions
 // it executed a scan of. (How a day is read is TestDispatchStatementsDoNotScanMessageLogsAsItGrows'
@@ -421,6 +421,11 @@ func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A webhook delivery with an attempt in each week too.
+	ep := endpoint(t, s, ten)
+	for _, at := range []time.Time{expired, waiting, young} {
+		deliver(t, s, ep, "evt"+weekOf(at), at)
+	}
 	horizon, err := s.HistoryHorizon(ctx)
 	if err != nil || now.Sub(horizon).Round(time.Hour) != 90*24*time.Hour {
 		t.Fatalf("horizon %v (%v), want 90 days ago", horizon, err)
@@ -462,9 +467,20 @@ func TestExpiredWeeksAreDroppedWhole(t *testing.T) {
 			t.Errorf("%s left: %v, want only the young week's", table, left)
 		}
 	}
+	for _, table := range []string{"webhook_deliveries", "webhook_attempts"} {
+		var left []string
+		if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(c.relname), '{}') FROM communication.`+table+` t
+			JOIN pg_class c ON c.oid = t.tableoid`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(left, []string{table + weekOf(young)}) {
+			t.Errorf("%s left: %v, want only the young week's", table, left)
+		}
+	}
 	for _, d := range dropped {
-		if weekOf(d.From) == weekOf(waiting) && (d.Messages != 0 || d.Callbacks == 0 && d.ProviderReferences == 0) {
-			t.Errorf("the waiting week: %+v, want its callbacks and references dropped and its messages kept", d)
+		if weekOf(d.From) == weekOf(waiting) && (d.Messages != 0 || d.Callbacks != 1 || d.ProviderReferences != 1 ||
+			d.WebhookDeliveries != 1 || d.WebhookAttempts != 1) {
+			t.Errorf("the waiting week: %+v, want its callbacks, references and webhook deliveries dropped and its messages kept", d)
 		}
 	}
 	var letters []string
@@ -506,5 +522,112 @@ func TestAMessageIsCreatedWhenItsIDWasMade(t *testing.T) {
 	}
 	if !created.Equal(want) || !eventAt.Equal(want) {
 		t.Fatalf("created_at %v, event's message_at %v: want the id's %v", created, eventAt, want)
+	}
+}
+
+// endpoint creates a webhook endpoint of ten and returns its id.
+func endpoint(t *testing.T, s *store.Store, ten string) string {
+	t.Helper()
+	e, err := s.CreateWebhookEndpoint(context.Background(), domain.WebhookEndpoint{ID: ids.New("whe"), TenantID: ten,
+		URL: "https://hooks.example.com/" + ten, EventTypes: []string{}, Enabled: true, KeyVersion: "v1", Sealed: []byte{0}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.ID
+}
+
+// deliver records a failed attempt at delivering eventID, an event of the instant at, to the
+// endpoint ep, as the Deliverer does, and returns the outcome it recorded.
+func deliver(t *testing.T, s *store.Store, ep, eventID string, at time.Time) store.WebhookOutcome {
+	t.Helper()
+	var ten string
+	if err := s.Pool().QueryRow(context.Background(), `SELECT tenant_id FROM communication.webhook_endpoints WHERE id = $1`, ep).Scan(&ten); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(time.Minute)
+	o := store.WebhookOutcome{
+		Delivery: domain.WebhookDelivery{EndpointID: ep, TenantID: ten, EventID: eventID, EventType: "comms.message.sent",
+			Payload: []byte(`{"id":"` + eventID + `"}`), Status: "pending", RoundAttempts: 1, NextAttemptAt: &next},
+		Attempt: &domain.WebhookAttempt{At: time.Now(), StatusCode: 503, LatencyMS: 3, Response: "busy"},
+		At:      at, AttemptsAdded: 1,
+	}
+	if err := s.RecordWebhookOutcomes(context.Background(), []store.WebhookOutcome{o}); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// A webhook delivery lives in its event's week with its attempts: recording an attempt, the
+// retry loop's claim of a due delivery and its next outcome, and a page of the endpoint's delivery
+// log read only the weeks they need, and an event delivered again (a copy fetched after a
+// crash) finds its delivery rather than making a second.
+func TestWebhookDeliveriesReadTheirWeeks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, rec, plain := tracedStore(t)
+	now := time.Now()
+	ten := tenant(t, s)
+	ep := endpoint(t, s, ten)
+	old := now.AddDate(0, 0, -14)
+	rec.take()
+	first := deliver(t, s, ep, "evt_old", old)
+	check := func(path string, allowed ...string) {
+		t.Helper()
+		sts := rec.take()
+		if len(sts) == 0 {
+			t.Fatalf("%s: no statement on the webhook tables was traced", path)
+		}
+		for _, st := range sts {
+			for _, p := range partitionsRun(t, plain, st) {
+				if !slices.Contains(allowed, p[strings.LastIndex(p, "_"):]) {
+					t.Errorf("%s: scanned %s: %s", path, p, st.sql)
+				}
+			}
+		}
+	}
+	check("a new delivery", weekOf(old))
+	deliver(t, s, ep, "evt_old", old) // the same event again
+	check("the same event again", weekOf(old))
+	for _, at := range []time.Time{now.AddDate(0, 0, -7), now} {
+		deliver(t, s, ep, "evt_"+weekOf(at), at)
+	}
+	rec.take()
+	var rows, attempts int
+	if err := plain.QueryRow(ctx, `SELECT (SELECT count(*) FROM communication.webhook_deliveries WHERE event_id = 'evt_old'),
+		(SELECT attempts FROM communication.webhook_deliveries WHERE event_id = 'evt_old')`).Scan(&rows, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || attempts != 2 {
+		t.Fatalf("the event delivered twice has %d delivery rows and %d attempts, want 1 and 2", rows, attempts)
+	}
+
+	due, err := s.ClaimDueWebhookDeliveries(ctx, now.Add(2*time.Minute), time.Minute, 10)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("claimed %d due deliveries: %v", len(due), err)
+	}
+	rec.take() // the claim reads every week's pending deliveries: an index of pending rows only
+	o := first
+	o.Delivery.ID, o.Delivery.RoundAttempts, o.Delivery.Status, o.Delivery.NextAttemptAt = due[0].ID, 2, "succeeded", nil
+	o.At = due[0].CreatedAt
+	if !due[0].CreatedAt.Equal(old.Truncate(time.Microsecond)) {
+		t.Fatalf("the oldest due delivery was made at %v, want its event's time %v", due[0].CreatedAt, old)
+	}
+	if err := s.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{o}); err != nil {
+		t.Fatal(err)
+	}
+	check("a retry's outcome", weekOf(old))
+	page, _, err := s.ListWebhookDeliveries(ctx, ten, ep, "", "", 1)
+	if err != nil || len(page) != 1 || page[0].EventID != "evt_"+weekOf(now) || len(page[0].AttemptLog) != 1 {
+		t.Fatalf("first page %+v: %v", page, err)
+	}
+	for _, st := range rec.take() {
+		// The log reads each week's newest delivery of the endpoint (an index probe a week) and
+		// the attempts of the page's deliveries only (and of the one after it, which says whether
+		// there is a next page).
+		for _, p := range partitionsRun(t, plain, st) {
+			if strings.HasPrefix(p, "webhook_attempts") && p != "webhook_attempts"+weekOf(now) && p != "webhook_attempts"+weekOf(now.AddDate(0, 0, -7)) {
+				t.Errorf("the first page read %s", p)
+			}
+		}
 	}
 }

@@ -104,9 +104,16 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, tenantID, id, keyVersio
 	return e, nil
 }
 
-// DeleteWebhookEndpoint removes an endpoint and its deliveries, or returns ErrNotFound.
+// DeleteWebhookEndpoint removes an endpoint and its deliveries with their attempts, or returns
+// ErrNotFound. (Attempts hold no foreign key to their delivery: migrations/0040.)
 func (s *Store) DeleteWebhookEndpoint(ctx context.Context, tenantID, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	tag, err := s.pool.Exec(ctx, `
+		WITH d AS (
+			DELETE FROM communication.webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 RETURNING id, created_at
+		), a AS (
+			DELETE FROM communication.webhook_attempts a USING d WHERE a.tenant_id = $1 AND a.delivery_id = d.id AND a.delivery_at = d.created_at
+		)
+		DELETE FROM communication.webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenantID, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook endpoint: %w", err)
 	}
@@ -154,12 +161,13 @@ func (s *Store) DisableFailingWebhookEndpoint(ctx context.Context, id string, st
 type WebhookOutcome struct {
 	Delivery      domain.WebhookDelivery // EndpointID, TenantID, EventID, EventType, Payload, Status, RoundAttempts, NextAttemptAt
 	Attempt       *domain.WebhookAttempt
-	At            time.Time // when the delivery was first seen, for a new row
+	At            time.Time // the delivery's created_at and week: its event's time (webhooks.deliveryTime)
 	AttemptsAdded int
 }
 
 // RecordWebhookOutcomes writes outcomes in one statement: a new delivery is inserted, a known one
-// (a retry, or an event fetched again after a crash) updated, and each attempt appended.
+// (a retry, or an event fetched again after a crash) updated, and each attempt appended. A
+// delivery is known by its tenant, event, endpoint and week (At).
 func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome) error {
 	n := len(outs)
 	var (
@@ -192,15 +200,15 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 				sum(added) OVER (PARTITION BY endpoint_id, event_id), round, next_at, attempted_at, status_code, created_at
 			FROM o WHERE EXISTS (SELECT 1 FROM communication.webhook_endpoints e WHERE e.id = o.endpoint_id)
 			ORDER BY endpoint_id, event_id, ord DESC -- one row per delivery (the latest), locked in one order
-			ON CONFLICT (endpoint_id, event_id) DO UPDATE SET status = excluded.status, attempts = d.attempts + excluded.attempts,
+			ON CONFLICT (tenant_id, event_id, endpoint_id, created_at) DO UPDATE SET status = excluded.status, attempts = d.attempts + excluded.attempts,
 				round_attempts = excluded.round_attempts, next_attempt_at = excluded.next_attempt_at,
 				last_attempt_at = coalesce(excluded.last_attempt_at, d.last_attempt_at),
 				last_status_code = CASE WHEN excluded.last_attempt_at IS NULL THEN d.last_status_code ELSE excluded.last_status_code END
-			RETURNING d.id, d.endpoint_id, d.event_id
+			RETURNING d.id, d.tenant_id, d.endpoint_id, d.event_id, d.created_at
 		)
-		INSERT INTO communication.webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, response, error)
-		SELECT d.id, o.attempted_at, o.status_code, o.latency_ms, o.response, o.error
-		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id
+		INSERT INTO communication.webhook_attempts (tenant_id, delivery_id, delivery_at, attempted_at, status_code, latency_ms, response, error)
+		SELECT d.tenant_id, d.id, d.created_at, o.attempted_at, o.status_code, o.latency_ms, o.response, o.error
+		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id AND d.created_at = o.created_at
 		WHERE o.attempted_at IS NOT NULL`,
 		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText)
 	if err != nil {
@@ -216,9 +224,9 @@ func ptr[T any](v T) *T { return &v }
 func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]domain.WebhookDelivery, error) {
 	rows, _ := s.pool.Query(ctx, `
 		UPDATE communication.webhook_deliveries d SET next_attempt_at = $2
-		FROM (SELECT id FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
+		FROM (SELECT tenant_id, id, created_at FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
 		      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
-		WHERE d.id = due.id
+		WHERE d.tenant_id = due.tenant_id AND d.id = due.id AND d.created_at = due.created_at
 		RETURNING d.id, d.endpoint_id, d.tenant_id, d.event_id, d.event_type, d.payload, d.status, d.attempts, d.round_attempts, d.created_at`,
 		now, now.Add(lease), limit)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.WebhookDelivery, error) {
@@ -247,7 +255,7 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID,
 		SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.created_at,
 			coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code', a.status_code,
 				'latency_ms', a.latency_ms, 'response', a.response, 'error', a.error) ORDER BY a.id)
-				FROM communication.webhook_attempts a WHERE a.delivery_id = d.id), '[]')
+				FROM communication.webhook_attempts a WHERE a.tenant_id = d.tenant_id AND a.delivery_id = d.id AND a.delivery_at = d.created_at), '[]')
 		FROM communication.webhook_deliveries d
 		WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND d.id < $3 AND ($4 = '' OR d.status = $4)
 		ORDER BY d.id DESC LIMIT $5`, tenantID, endpointID, before, status, limit+1)

@@ -178,8 +178,21 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 // head is the part of an event the Deliverer routes on; the body is delivered as it is.
 type head struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
+	ID   string    `json:"id"`
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+}
+
+// deliveryTime is the created_at of an event's deliveries, their week (migrations/0040): the
+// event's time, which every copy of the event carries (one fetched again after a crash, or
+// published twice), so that each copy finds the same deliveries. A time more than a week before
+// the event's publication or an hour after it (a provider's clock) gives way to the publication's,
+// whose week exists.
+func deliveryTime(event, published time.Time) time.Time {
+	if event.Before(published.Add(-7*24*time.Hour)) || event.After(published.Add(time.Hour)) {
+		return published.Truncate(time.Microsecond)
+	}
+	return event.Truncate(time.Microsecond)
 }
 
 // fanOut tries one event on each of its tenant's endpoints that wants it, and records the
@@ -209,7 +222,11 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		del.Finish(true)
 		return
 	}
-	now := d.cfg.Now()
+	published := del.Time
+	if published.IsZero() {
+		published = d.cfg.Now()
+	}
+	at := deliveryTime(h.Time, published)
 	if tracing.Enabled() {
 		ctx = tracing.Remote(ctx, del.Header(queue.TraceParentHeader)) // the event's span
 	}
@@ -220,7 +237,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		go func() {
 			defer wg.Done()
 			dl := domain.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
-			outs[i], _ = d.try(ctx, e, dl, now)
+			outs[i], _ = d.try(ctx, e, dl, at)
 		}()
 	}
 	wg.Wait()
@@ -235,13 +252,13 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 
 // try makes the delivery's next attempt if the endpoint has room within a second, and returns
 // where the delivery then stands; without room it is put off to the retry loop, unattempted
-// (busy reports that).
-func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDelivery, firstSeen time.Time) (o store.WebhookOutcome, busy bool) {
+// (busy reports that). at is the delivery's created_at (deliveryTime).
+func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDelivery, at time.Time) (o store.WebhookOutcome, busy bool) {
 	if !e.gate.acquire(ctx, time.Second) {
 		metrics.WebhookAttempts.WithLabelValues("busy").Inc()
 		next := d.cfg.Now().Add(d.cfg.RetryInterval)
 		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
-		return store.WebhookOutcome{Delivery: dl, At: firstSeen}, true
+		return store.WebhookOutcome{Delivery: dl, At: at}, true
 	}
 	now := d.cfg.Now()
 	if tracing.Enabled() {
@@ -263,7 +280,7 @@ func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDeliv
 		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
 	}
 	d.health(ctx, e, ok, now)
-	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: firstSeen, AttemptsAdded: 1}, false
+	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: at, AttemptsAdded: 1}, false
 }
 
 // health keeps the endpoint's failure streak: a success ends it, the first failure starts it, and

@@ -169,7 +169,7 @@ func TestAKilledDelivererLosesNothing(t *testing.T) {
 func TestAnotherTenantsEndpointIsNotFound(t *testing.T) {
 	t.Parallel()
 	s := stacktest.Start(t, stacktest.Options{})
-	_, key := s.Tenant()
+	owner, key := s.Tenant()
 	_, other := s.Tenant()
 	ep := createEndpoint(t, s, key, webhooks.Input{URL: "https://hooks.example.com/a"})
 	base := "/v1/webhook-endpoints/" + ep.ID
@@ -214,6 +214,12 @@ func TestAnotherTenantsEndpointIsNotFound(t *testing.T) {
 	}
 	if resp := s.Do("GET", base, key, nil, nil, nil); resp.StatusCode != 404 {
 		t.Fatalf("after delete: %d", resp.StatusCode)
+	}
+	// Its delivery log goes with it, attempts included (they keep no foreign key: migrations/0040).
+	var left int
+	if err := s.Pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM communication.webhook_deliveries WHERE endpoint_id = $1)
+		+ (SELECT count(*) FROM communication.webhook_attempts WHERE tenant_id = $2)`, ep.ID, owner).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("after delete, %d rows of its delivery log are left (%v)", left, err)
 	}
 }
 
