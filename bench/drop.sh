@@ -7,8 +7,9 @@
 # this tree's alternate (interleaved, as bench/compare.sh does).
 #
 # With BENCH_INTAKE_RATE (requests a second), each round runs the dev stack (intake only) on the
-# seeded database and loadgen at that rate for 30 s twice: quiet, then with the drop 10 s in; it
-# prints both runs' latencies.
+# seeded database and loadgen at that rate twice, for BENCH_INTAKE_WINDOW (4s, about as long as the
+# drop) after 5 s of warm-up: quiet, then with the drop starting as the measured window does; it
+# prints both runs' latencies (p99 and max).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -52,10 +53,10 @@ round() { # round DIR
   for _ in $(seq 1 60); do grep -q '^admin key:' "$log" && break; sleep 0.5; done
   ADMIN=$(awk '/^admin key:/{print $3}' "$log")
   [ -n "$ADMIN" ] || { cat "$log"; exit 1; }
-  local lg=("$dir/bin/loadgen" -admin-key "$ADMIN" -tenants 10 -rate "$BENCH_INTAKE_RATE" -duration 30s -warmup 5s)
+  local lg=("$dir/bin/loadgen" -admin-key "$ADMIN" -tenants 10 -rate "$BENCH_INTAKE_RATE" -duration "${BENCH_INTAKE_WINDOW:-4s}" -warmup 5s)
   measured "$OUT" "${lg[@]}" -label "quiet"
   # loadgen's tenants come with the default retention: lowered too, or nothing would be expired.
-  (sleep 15
+  (sleep 4.5
    psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" >/dev/null
    COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired > /tmp/comms-drop-weeks.txt) &
   local dropper=$!
