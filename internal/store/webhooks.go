@@ -167,7 +167,8 @@ type WebhookOutcome struct {
 
 // RecordWebhookOutcomes writes outcomes in one statement: a new delivery is inserted, a known one
 // (a retry, or an event fetched again after a crash) updated, and each attempt appended. A
-// delivery is known by its tenant, event, endpoint and week (At).
+// delivery is known by its tenant, event, endpoint and week (At). Its plan is cached: planning
+// the inserts into the partitioned tables cost a tenth of the deliverer's throughput.
 func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome) error {
 	n := len(outs)
 	var (
@@ -209,7 +210,7 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 		INSERT INTO communication.webhook_attempts (tenant_id, delivery_id, delivery_at, attempted_at, status_code, latency_ms, response, error)
 		SELECT d.tenant_id, d.id, d.created_at, o.attempted_at, o.status_code, o.latency_ms, o.response, o.error
 		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id AND d.created_at = o.created_at
-		WHERE o.attempted_at IS NOT NULL`,
+		WHERE o.attempted_at IS NOT NULL`, cachedPlan,
 		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText)
 	if err != nil {
 		return fmt.Errorf("record webhook outcomes: %w", err)
