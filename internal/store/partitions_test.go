@@ -631,3 +631,176 @@ func TestWebhookDeliveriesReadTheirWeeks(t *testing.T) {
 		}
 	}
 }
+
+// Dropping a week holds up no writer: the drop waits, without a lock that writers queue behind,
+// for a transaction still reading the messages, while intake goes on writing; a week left being
+// detached by a drop that was cut off is finished by the next, and one detached but not dropped
+// is dropped.
+func TestDroppingAWeekHoldsUpNoWriter(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	expired, stray := now.AddDate(0, 0, -100), now.AddDate(0, 0, -110)
+	if _, err := s.CreatePartitions(ctx, stray, now.AddDate(0, 0, 14)); err != nil {
+		t.Fatal(err)
+	}
+	ten := tenant(t, s)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, expired), TenantID: ten, Request: sms("+14155550100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE communication.message_logs SET status = 'delivered' WHERE id = $1`,
+		`DELETE FROM communication.dispatch_queue WHERE message_id = $1`} {
+		if _, err := s.Pool().Exec(ctx, q, in[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The week of stray callbacks was detached by a drop cut off before its DROP.
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE communication.callbacks DETACH PARTITION communication.callbacks`+weekOf(stray)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The week of stray provider references was left being detached: the drop's session was cut
+	// off while its detach waited for a reader.
+	refs := "provider_message_refs" + weekOf(stray)
+	func() {
+		reader, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Rollback(ctx) //nolint:errcheck // a rollback is the point
+		if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.provider_message_refs`); err != nil {
+			t.Fatal(err)
+		}
+		cut := make(chan error, 1)
+		go func() {
+			_, err := s.Pool().Exec(ctx, `ALTER TABLE communication.provider_message_refs DETACH PARTITION communication.`+refs+` CONCURRENTLY`)
+			cut <- err
+		}()
+		waitForDetach(t, s, nil)
+		if _, err := s.Pool().Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'ALTER TABLE%DETACH PARTITION%'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-cut; err == nil {
+			t.Fatal("the detach was not cut off")
+		}
+	}()
+	var pending bool
+	if err := s.Pool().QueryRow(ctx, `SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = ('communication.' || $1)::regclass`, refs).Scan(&pending); err != nil || !pending {
+		t.Fatalf("%s being detached: %v, %v", refs, pending, err)
+	}
+
+	// A reader of the messages holds its transaction open.
+	reader, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx) //nolint:errcheck // ended below
+	if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.message_logs`); err != nil {
+		t.Fatal(err)
+	}
+	horizon, err := s.HistoryHorizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		weeks []store.DroppedWeek
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		w, err := s.DropExpiredPartitions(ctx, horizon)
+		done <- result{w, err}
+	}()
+	// The drop is waiting for the reader...
+	waitForDetach(t, s, func() {
+		select {
+		case r := <-done:
+			t.Fatalf("the drop ended (%v, %+v) before the reader did: it does not wait for readers", r.err, r.weeks)
+		default:
+		}
+	})
+	// ...and intake writes meanwhile.
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := testenv.Record(wctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550101")}); err != nil {
+		t.Fatalf("intake during the drop: %v", err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the drop ended (%v) while the reader was open", r.err)
+	default:
+	}
+	if err := reader.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if i := slices.IndexFunc(r.weeks, func(d store.DroppedWeek) bool { return weekOf(d.From) == weekOf(expired) }); i < 0 || r.weeks[i].Messages != 1 {
+		t.Fatalf("dropped %+v, want the week of the expired message with it", r.weeks)
+	}
+	var left []string
+	if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(relname), '{}') FROM pg_class
+		WHERE relname IN ($1, $2, $3)`, "message_logs"+weekOf(expired), "callbacks"+weekOf(stray), refs).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// waitForDetach waits until a DETACH PARTITION waits for another transaction, calling check
+// between looks.
+func waitForDetach(t *testing.T, s *store.Store, check func()) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting bool
+		if err := s.Pool().QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'active' AND query LIKE 'ALTER TABLE%DETACH PARTITION%' AND wait_event IS NOT NULL)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		if check != nil {
+			check()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no detach waited for another transaction")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Making the weeks ahead holds up no writer either: it goes on while a transaction reads the
+// messages (where a CREATE TABLE ... PARTITION OF would wait for the reader, and intake behind it).
+func TestMakingAWeekHoldsUpNoWriter(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	reader, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx) //nolint:errcheck // a rollback is the point
+	if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.message_logs`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	ahead := time.Now().AddDate(0, 0, 60)
+	n, err := s.CreatePartitions(wctx, ahead, ahead.AddDate(0, 0, 6))
+	if err != nil || n < len(historyTables) {
+		t.Fatalf("made %d partitions while a reader was open: %v", n, err)
+	}
+	if _, err := testenv.Record(wctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, ahead), TenantID: ten, Request: sms("+14155550100")}); err != nil {
+		t.Fatalf("a message in the new week: %v", err)
+	}
+}
+
+// historyTables are the partitioned history tables.
+var historyTables = []string{"message_logs", "message_events", "callbacks", "provider_message_refs", "webhook_deliveries", "webhook_attempts"}
