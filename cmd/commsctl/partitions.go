@@ -22,9 +22,10 @@ type partitionView struct {
 type droppedView struct {
 	Week     string `json:"week"` // its Monday
 	Messages int64  `json:"messages"`
-	Events   int64  `json:"events"`
-	// The week's callbacks, provider references and webhook deliveries with their attempts,
-	// dropped once every message they could refer to is gone.
+	// The planner's estimates of the week's events, and of its callbacks, provider references
+	// and webhook deliveries with their attempts (dropped once every message they could refer to
+	// is gone).
+	Events             int64 `json:"events"`
 	Callbacks          int64 `json:"callbacks"`
 	ProviderReferences int64 `json:"provider_references"`
 	WebhookDeliveries  int64 `json:"webhook_deliveries"`
