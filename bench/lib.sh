@@ -8,8 +8,10 @@ broker_pid=""
 # in production: kfake keeps every record in memory, and embedded in the services' process its log
 # (30 of 65 MB live in session 10's hang runs) was scanned by their garbage collector on their
 # time. BENCH_BROKER=embedded runs everything in one process, as before session 11.
+# With BENCH_KEEP_DATABASE set, $DB is used as it is (a seeded history, bench/atsize.sh), not
+# dropped and made afresh.
 start_stack() {
-  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_bench WITH (FORCE)" >/dev/null
+  [ -n "${BENCH_KEEP_DATABASE:-}" ] || psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_bench WITH (FORCE)" >/dev/null
   # Each run starts from the same state: the previous run's dirty pages and WAL are flushed now,
   # not by a checkpoint in the middle of this run.
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CHECKPOINT" >/dev/null

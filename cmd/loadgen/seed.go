@@ -32,6 +32,8 @@ func seedMain(args []string) int {
 	fs.Uint64Var(&p.Seed, "seed", 1, "random seed: the same flags make the same history")
 	persons := fs.String("persons", "", "E.164 numbers, comma-separated, each the recipient of -person-messages of the hot tenant's messages (people to erase)")
 	fs.IntVar(&p.PersonMessages, "person-messages", 10_000, "with -persons: how many messages each received")
+	fs.DurationVar(&p.ContentRetention, "content-retention", 30*24*time.Hour,
+		"bodies of messages older than this are blank, as the content purger leaves them at the default content retention (0 keeps every body)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -33,6 +33,10 @@ type Plan struct {
 	// tenant's messages, spread evenly: people to erase.
 	Persons        []string
 	PersonMessages int
+	// ContentRetention, when set, is the tenants' content retention: the bodies of messages
+	// older than it are blank, as the content purger leaves them, and each tenant's purge mark
+	// stands at its newest such message (0: every body kept).
+	ContentRetention time.Duration
 }
 
 // Report is what was loaded.
@@ -113,6 +117,12 @@ func History(ctx context.Context, pool *pgxpool.Pool, p Plan, progress func(done
 	if err := rollUp(ctx, conn.Conn(), rep.Tenants); err != nil {
 		return rep, err
 	}
+	for tenant, m := range g.purgedThrough {
+		if _, err := conn.Exec(ctx, `INSERT INTO communication.content_purge (tenant_id, through_at, through_id) VALUES ($1, $2, $3)
+			ON CONFLICT (tenant_id) DO UPDATE SET through_at = excluded.through_at, through_id = excluded.through_id`, tenant, m.at, m.id); err != nil {
+			return rep, fmt.Errorf("seed: content purge mark: %w", err)
+		}
+	}
 	rep.Took = time.Since(start)
 	return rep, nil
 }
@@ -185,12 +195,20 @@ type generator struct {
 	rnd     *rand.Rand
 	from    time.Time
 	step    time.Duration
+	// purgedThrough is each tenant's newest message whose content is purged (Plan.ContentRetention).
+	purgedThrough map[string]mark
+}
+
+// mark is a message in (created_at, id) order.
+type mark struct {
+	at time.Time
+	id string
 }
 
 func newGenerator(p Plan, tenants []string) *generator {
 	span := time.Duration(p.Days) * 24 * time.Hour
 	return &generator{p: p, tenants: tenants, rnd: rand.New(rand.NewPCG(p.Seed, p.Seed^0x5eed)),
-		from: p.Now.Add(-span), step: span / time.Duration(p.Messages)}
+		from: p.Now.Add(-span), step: span / time.Duration(p.Messages), purgedThrough: map[string]mark{}}
 }
 
 type rows struct{ messages, events, refs, callbacks [][]any }
@@ -199,7 +217,7 @@ var (
 	messageCols = []string{"id", "tenant_id", "channel", "recipient", "sender", "subject", "body_text", "body_html", "status",
 		"attempts", "provider_config_id", "provider_type", "provider_message_id", "error_code", "error_message", "created_at",
 		"updated_at", "sent_at", "delivered_at", "cost", "cost_currency", "cost_source", "category", "sms_encoding",
-		"sms_characters", "sms_segments"}
+		"sms_characters", "sms_segments", "content_purged_at"}
 	eventCols    = []string{"message_id", "tenant_id", "message_at", "status", "attempt", "source", "provider_config_id", "provider_type", "error_code", "reason", "payload", "occurred_at"}
 	refCols      = []string{"provider_config_id", "provider_message_id", "tenant_id", "message_id", "created_at"}
 	callbackCols = []string{"provider_config_id", "provider_type", "event_key", "provider_message_id", "status", "recipient", "occurred_at",
@@ -271,8 +289,13 @@ func (g *generator) batch(first, n int) rows {
 		if final != "" {
 			updated = doneAt
 		}
+		var purged any
+		if g.p.ContentRetention > 0 && at.Before(g.p.Now.Add(-g.p.ContentRetention)) {
+			subject, text, html, purged = "", "", "", at.Add(g.p.ContentRetention)
+			g.purgedThrough[tenant] = mark{at, id}
+		}
 		r.messages = append(r.messages, []any{id, tenant, channel, recipient, sender, subject, text, html, status,
-			1, cfg, typ, pmid, errCode, errMsg, at, updated, sent, delivered, cost, currency, source, "transactional", enc, chars, segs})
+			1, cfg, typ, pmid, errCode, errMsg, at, updated, sent, delivered, cost, currency, source, "transactional", enc, chars, segs, purged})
 		created := at // the message's, which its events carry as message_at
 		event := func(status, source string, at time.Time, payload any) {
 			r.events = append(r.events, []any{id, tenant, created, status, 1, source, cfg, typ, "", "", payload, at})

@@ -106,6 +106,30 @@ func TestSeededHistoryIsWhatTheServiceWouldHaveWritten(t *testing.T) {
 		t.Errorf("rollups: %d sent (want %d), %d accepted (want 3000)", sent, wantSent, accepted)
 	}
 
+	// Bodies older than the content retention are blank, as the purger leaves them, and the
+	// purger takes up from each tenant's newest such message.
+	{
+		pool := testenv.DB(t)
+		ten := seed.Plan{Messages: 1_000, Days: 10, Tenants: 2, Now: now, Seed: 2, ContentRetention: 5 * 24 * time.Hour}
+		rep, err := seed.History(ctx, pool, ten, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wrong, purged int
+		if err := pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE (created_at < $1) <> (content_purged_at IS NOT NULL AND body_text = '' AND subject = '' AND body_html = '')),
+			count(*) FILTER (WHERE content_purged_at IS NOT NULL) FROM communication.message_logs`, now.Add(-5*24*time.Hour)).Scan(&wrong, &purged); err != nil {
+			t.Fatal(err)
+		}
+		if wrong != 0 || purged < 400 || purged > 600 {
+			t.Errorf("%d messages with their content purged, %d of them on the wrong side of the retention", purged, wrong)
+		}
+		res, err := store.New(pool).PurgeContent(ctx, rep.Tenants[0], now.Add(-5*24*time.Hour), 100)
+		if err != nil || res.Purged != 0 || res.Looked > 1 {
+			t.Errorf("the purger after the seed: %+v (%v), want nothing left to purge or look at", res, err)
+		}
+	}
+
 	sizes, err := seed.Footprint(ctx, pool)
 	if err != nil || len(sizes) != len(seed.HistoryTables) || sizes[0].Table != "message_logs" || sizes[0].Rows != 3_000 || sizes[0].Bytes == 0 {
 		t.Fatalf("footprint: %+v %v", sizes, err)
