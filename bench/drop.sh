@@ -7,9 +7,10 @@
 # this tree's alternate (interleaved, as bench/compare.sh does).
 #
 # With BENCH_INTAKE_RATE (requests a second), each round runs the dev stack (intake only) on the
-# seeded database and loadgen at that rate twice, for BENCH_INTAKE_WINDOW (4s, about as long as the
-# drop) after 5 s of warm-up: quiet, then with the drop starting as the measured window does; it
-# prints both runs' latencies (p99 and max).
+# seeded database and loadgen at that rate twice, for BENCH_INTAKE_WINDOW (4s) after 5 s of
+# warm-up: quiet, then with the drop starting as the measured window does; it prints both runs'
+# latencies (p99 and max). The drop is then of what a pass of the partition loop drops in steady
+# state, the oldest week or two: retention BENCH_INTAKE_RETENTION (76 days) of the 90 seeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -39,7 +40,9 @@ round() { # round DIR
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_drop WITH (FORCE)" -c "CREATE DATABASE comms_drop" >/dev/null
   COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" migrate > /dev/null
   "$dir/bin/loadgen" seed -database-url "$DB" -messages "${BENCH_MESSAGES:-1000000}" -days 90 -tenants 1000 -hot-share 0.2 > /dev/null 2>&1
-  psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" \
+  local retention=${BENCH_RETENTION:-30 days}
+  [ -n "${BENCH_INTAKE_RATE:-}" ] && retention=${BENCH_INTAKE_RETENTION:-76 days}
+  psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '$retention'" \
     -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
   echo "# $name" | tee -a "$OUT"
   if [ -z "${BENCH_INTAKE_RATE:-}" ]; then
@@ -57,7 +60,7 @@ round() { # round DIR
   measured "$OUT" "${lg[@]}" -label "quiet"
   # loadgen's tenants come with the default retention: lowered too, or nothing would be expired.
   (sleep 4.5
-   psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_RETENTION:-30 days}'" >/dev/null
+   psql -q -h 127.0.0.1 -U postgres -d comms_drop -c "UPDATE communication.tenants SET history_retention = interval '${BENCH_INTAKE_RETENTION:-76 days}'" >/dev/null
    COMMS_DATABASE_URL=$DB "$dir/bin/commsctl" partitions drop-expired > /tmp/comms-drop-weeks.txt) &
   local dropper=$!
   measured "$OUT" "${lg[@]}" -label "during the drop"
