@@ -669,14 +669,8 @@ func TestDroppingAWeekHoldsUpNoWriter(t *testing.T) {
 	// off while its detach waited for a reader.
 	refs := "provider_message_refs" + weekOf(stray)
 	func() {
-		reader, err := s.Pool().Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		reader := openReader(t, s, "provider_message_refs")
 		defer reader.Rollback(ctx) //nolint:errcheck // a rollback is the point
-		if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.provider_message_refs`); err != nil {
-			t.Fatal(err)
-		}
 		cut := make(chan error, 1)
 		go func() {
 			_, err := s.Pool().Exec(ctx, `ALTER TABLE communication.provider_message_refs DETACH PARTITION communication.`+refs+` CONCURRENTLY`)
@@ -697,14 +691,8 @@ func TestDroppingAWeekHoldsUpNoWriter(t *testing.T) {
 	}
 
 	// A reader of the messages holds its transaction open.
-	reader, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := openReader(t, s, "message_logs")
 	defer reader.Rollback(ctx) //nolint:errcheck // ended below
-	if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.message_logs`); err != nil {
-		t.Fatal(err)
-	}
 	horizon, err := s.HistoryHorizon(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -787,14 +775,8 @@ func TestMakingAWeekHoldsUpNoWriter(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	reader, err := s.Pool().Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := openReader(t, s, "message_logs")
 	defer reader.Rollback(ctx) //nolint:errcheck // a rollback is the point
-	if _, err := reader.Exec(ctx, `SELECT count(*) FROM communication.message_logs`); err != nil {
-		t.Fatal(err)
-	}
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	ahead := time.Now().AddDate(0, 0, 60)
@@ -809,3 +791,18 @@ func TestMakingAWeekHoldsUpNoWriter(t *testing.T) {
 
 // historyTables are the partitioned history tables.
 var historyTables = []string{"message_logs", "message_events", "callbacks", "provider_message_refs", "webhook_deliveries", "webhook_attempts"}
+
+// openReader begins a transaction that has read table, and so holds it until it ends.
+func openReader(t *testing.T, s *store.Store, table string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM communication.`+table); err != nil {
+		tx.Rollback(ctx) //nolint:errcheck // failing anyway
+		t.Fatal(err)
+	}
+	return tx
+}
