@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 
 	"github.com/logicspike/comms/internal/db"
+	"github.com/logicspike/comms/internal/testing/testenv"
 	"github.com/logicspike/comms/migrations"
 )
 
@@ -131,5 +132,30 @@ func TestUpgradeToPartitionedWebhookDeliveriesKeepsEveryRow(t *testing.T) {
 		INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, created_at)
 		VALUES ('whe_a', 'ten_a', 'evt_new', 'comms.message.sent', '\x7b7d', 'pending', now()) RETURNING id`).Scan(&id); err != nil || id <= maxID {
 		t.Fatalf("a new delivery took id %d (%v), want one after %d", id, err, maxID)
+	}
+}
+
+// The migrations turn JIT compilation off for the database's new sessions (migration 0042): over a
+// history at size it compiled millisecond statements for a hundred milliseconds.
+func TestTheDatabaseRunsWithoutJIT(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testenv.EmptyDatabaseURL(t)
+	pool, err := db.Open(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := db.MigrateFS(ctx, pool, migrationsThrough(t, "9999")); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := db.Open(ctx, url, 1) // a session opened after the migration
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	var jit string
+	if err := fresh.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "off" {
+		t.Fatalf("jit = %q (%v), want off", jit, err)
 	}
 }
