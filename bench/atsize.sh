@@ -29,6 +29,7 @@ if [ "${BENCH_RESEED:-}" = 1 ] || [ "$have" -lt "$MESSAGES" ]; then
   ./bin/loadgen seed -database-url "$SEEDED" -messages "$MESSAGES" -days 90 -tenants 1000 -hot-share 0.2 | tee -a "$OUT"
   psql -q -h 127.0.0.1 -U postgres -d comms_seed -c "VACUUM ANALYZE" >/dev/null
 fi
+COMMS_DATABASE_URL=$SEEDED ./bin/commsctl migrate > /dev/null # a history seeded by an earlier release
 COMMS_DATABASE_URL=$SEEDED ./bin/commsctl partitions drop-expired | tee -a "$OUT"
 psql -q -h 127.0.0.1 -U postgres -d comms_seed -c "TRUNCATE communication.dispatch_queue, communication.event_outbox" >/dev/null
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CHECKPOINT" >/dev/null
