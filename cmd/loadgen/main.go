@@ -328,7 +328,7 @@ func run(ctx context.Context, o options) (report, error) {
 		rep.Noisy = &noisyReport{Mode: nz.mode, Rate: nz.rate, Accepted: nz.accepted.Load(), Refused: nz.refused.Load(), ProviderCalls: nz.calls.Load()}
 	}
 	if o.dbURL != "" {
-		e, err := endToEnd(ctx, o, tenantIDs, measureFrom)
+		e, err := endToEnd(ctx, o, tenantIDs, start, measureFrom)
 		if err != nil {
 			return rep, err
 		}
@@ -428,8 +428,10 @@ func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []
 
 // endToEnd waits for the run's messages to be final (warm-up ones too), then computes delivery
 // figures from the created_at (accepted) and sent_at timestamps of those accepted from
-// measureFrom on.
-func endToEnd(ctx context.Context, o options, tenantIDs []string, measureFrom time.Time) (*e2eReport, error) {
+// measureFrom on. Every message of the run was made after start: its count reads the current
+// weeks' partitions, not a seeded history whole (1.5 s and 3.4 GB read a count on 10 million
+// messages, on the machine being measured).
+func endToEnd(ctx context.Context, o options, tenantIDs []string, start, measureFrom time.Time) (*e2eReport, error) {
 	conn, err := pgx.Connect(ctx, o.dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("connect for end-to-end figures: %w", err)
@@ -439,7 +441,8 @@ func endToEnd(ctx context.Context, o options, tenantIDs []string, measureFrom ti
 	e := &e2eReport{ByStatus: map[string]int{}}
 	for {
 		clear(e.ByStatus)
-		rows, err := conn.Query(ctx, `SELECT status, count(*) FROM communication.message_logs WHERE tenant_id = ANY($1) GROUP BY status`, tenantIDs)
+		rows, err := conn.Query(ctx, `SELECT status, count(*) FROM communication.message_logs
+			WHERE tenant_id = ANY($1) AND created_at >= $2 GROUP BY status`, tenantIDs, start.Add(-time.Minute))
 		if err != nil {
 			return nil, err
 		}

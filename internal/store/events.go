@@ -33,18 +33,49 @@ const eventsLock = 0x636f6d6d73657674 // "commsevt"
 // It returns 0 with no error when another publisher holds the outbox.
 func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(context.Context, []OutboxEvent) error) (int, error) {
 	load := func(tx pgx.Tx) ([]OutboxEvent, error) {
-		rows, _ := tx.Query(ctx, `
+		// The batch first, then its events and messages by key, between its oldest and newest
+		// message times: PostgreSQL plans every statement for its arguments (db.Open), and with
+		// those bounds it plans and opens only the weeks the batch's messages are in. Joined to
+		// the outbox in one statement it planned and opened every week of both tables for each
+		// batch (1.3 ms of planning a batch with 15 weeks).
+		var (
+			eventIDs     []int64
+			tenants, ids []string
+			ats          []time.Time
+		)
+		rows, _ := tx.Query(ctx, `SELECT event_id, tenant_id, message_id, message_at FROM communication.event_outbox ORDER BY event_id LIMIT $1`, limit)
+		var (
+			eventID        int64
+			tenant, id     string
+			at             time.Time
+			oldest, newest time.Time
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&eventID, &tenant, &id, &at}, func() error {
+			eventIDs, tenants, ids, ats = append(eventIDs, eventID), append(tenants, tenant), append(ids, id), append(ats, at)
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+			if at.After(newest) {
+				newest = at
+			}
+			return nil
+		}); err != nil || len(eventIDs) == 0 {
+			return nil, err
+		}
+		rows, _ = tx.Query(ctx, `
 			SELECT o.event_id, coalesce(e.message_id, ''), coalesce(e.tenant_id, ''), coalesce(e.status, ''), coalesce(e.source, ''),
 			       coalesce(e.attempt, 0), coalesce(e.provider_config_id, ''), coalesce(e.provider_type, ''),
 			       coalesce(e.error_code, ''), coalesce(e.reason, ''), coalesce(e.occurred_at, now()),
 			       coalesce(m.channel, ''), coalesce(m.recipient, ''), coalesce(m.category, ''), coalesce(m.template_key, ''),
 			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id),
 			       coalesce(m.trace_parent, '')
-			FROM (SELECT * FROM communication.event_outbox ORDER BY event_id LIMIT $1) o
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS o(event_id, tenant_id, message_id, message_at)
 			LEFT JOIN communication.message_events e
 			       ON e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
+			      AND e.message_at BETWEEN $5 AND $6
 			LEFT JOIN communication.message_logs m ON m.tenant_id = o.tenant_id AND m.id = o.message_id AND m.created_at = o.message_at
-			ORDER BY o.event_id`, limit)
+			      AND m.created_at BETWEEN $5 AND $6
+			ORDER BY o.event_id`, eventIDs, tenants, ids, ats, oldest, newest)
 		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEvent, error) {
 			var e OutboxEvent
 			var dead pgtype.Bool

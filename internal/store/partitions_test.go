@@ -112,6 +112,18 @@ var historyPartition = regexp.MustCompile(`^(message_logs|message_events|callbac
 // business: here the days hold a few rows, which a sequential scan reads best.)
 func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []string) {
 	t.Helper()
+	return partitionsIn(t, pool, st, false)
+}
+
+// partitionsPlanned is the history partitions st's plan holds, run or not: each one the planner
+// planned and the executor opened.
+func partitionsPlanned(t *testing.T, pool *pgxpool.Pool, st statement) []string {
+	t.Helper()
+	return partitionsIn(t, pool, st, true)
+}
+
+func partitionsIn(t *testing.T, pool *pgxpool.Pool, st statement, planned bool) (scanned []string) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -134,7 +146,7 @@ func partitionsRun(t *testing.T, pool *pgxpool.Pool, st statement) (scanned []st
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
 		if rel, _ := n["Relation Name"].(string); historyPartition.MatchString(rel) {
-			if loops, _ := n["Actual Loops"].(float64); loops > 0 {
+			if loops, _ := n["Actual Loops"].(float64); loops > 0 || planned {
 				scanned = append(scanned, rel)
 			}
 		}
@@ -289,7 +301,20 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 	if _, err := s.PublishEvents(ctx, 100, func(context.Context, []store.OutboxEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	check("event outbox", nil)
+	// The publisher's batch holds the events of the messages above, from a week ago to now: its
+	// events and messages are planned in those weeks only, not in every week kept (a plan over
+	// all 14 weeks cost 1.3 ms of planning a batch on a 10,000,000-message history).
+	sts := rec.take()
+	if len(sts) == 0 {
+		t.Fatal("event outbox: no statement on message_logs or message_events was traced")
+	}
+	for _, st := range sts {
+		for _, p := range partitionsPlanned(t, plain, st) {
+			if d := p[strings.LastIndex(p, "_"):]; d < oldDay || d > day(now) {
+				t.Errorf("event outbox: planned %s, outside the batch's weeks: %s", p, st.sql)
+			}
+		}
+	}
 }
 
 // A callback is stored after a look for the provider's earlier try in this week and the last, and

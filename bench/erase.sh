@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench/erase.sh [REF]: erasing a person beside intake (docs/benchmarks.md). Loads BENCH_MESSAGES
+# (2,000,000) messages over 90 days for 1,000 tenants, one hot with 20%, into a fresh comms_erase
+# database (`loadgen seed`), with BENCH_ROUNDS (3) people per tree among the hot tenant's messages,
+# each the recipient of 10,000 of them. It then runs the dev stack (intake only: the erasure is run
+# by `loadgen erase`, with the eraser the workers run) and, each round, loadgen at
+# BENCH_INTAKE_RATE (2,000/s) twice for BENCH_INTAKE_WINDOW (8s) after 5 s of warm-up: quiet, then
+# with one person's erasure starting as the measured window does. It prints both runs' intake
+# latencies and the erasure's time. With REF, each round erases one person with REF's eraser and
+# one with this tree's, each beside its own quiet run (interleaved, as bench/compare.sh does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${BENCH_ROUNDS:-3}
+REF=${1:-}
+RATE=${BENCH_INTAKE_RATE:-2000}
+WINDOW=${BENCH_INTAKE_WINDOW:-8s}
+DB=postgres://postgres@127.0.0.1:5432/comms_erase?sslmode=disable
+OUT=$PWD/bench/results/erase-$(date -u +%Y%m%dT%H%M%SZ).txt
+LOG=/tmp/comms-erase-dev.out
+mkdir -p bench/results bin
+export COMMS_ENCRYPTION_KEYS=${COMMS_ENCRYPTION_KEYS:-v1:$(openssl rand -base64 32)} # commsctl's start-up check
+. bench/lib.sh
+
+go build -o bin/ ./cmd/commsctl ./cmd/loadgen ./cmd/dev
+trees=(.)
+if [ -n "$REF" ]; then
+  ref_dir=$(mktemp -d)
+  git worktree add -q --detach "$ref_dir" "$REF"
+  trap 'kill -TERM $stack_pid $broker_pid 2>/dev/null || true; git worktree remove --force "$ref_dir"' EXIT
+  (cd "$ref_dir" && go build -o bin/ ./cmd/loadgen)
+  trees=("$ref_dir" .)
+fi
+
+people=()
+for i in $(seq 1 $((ROUNDS * ${#trees[@]}))); do people+=("+1415555$(printf %04d "$i")"); done
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_erase WITH (FORCE)" -c "CREATE DATABASE comms_erase" >/dev/null
+COMMS_DATABASE_URL=$DB ./bin/commsctl migrate > /dev/null
+seeded=$(./bin/loadgen seed -database-url "$DB" -messages "${BENCH_MESSAGES:-2000000}" -days 90 -tenants 1000 -hot-share 0.2 \
+  -persons "$(IFS=,; echo "${people[*]}")" 2>/dev/null | grep 'the hot one')
+hot=$(echo "$seeded" | sed -n 's/.*(the hot one: \([^)]*\)).*/\1/p')
+[ -n "$hot" ] || { echo "no hot tenant in: $seeded"; exit 1; }
+psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM ANALYZE" >/dev/null
+echo "# $(date -u): $(git rev-parse --short HEAD), $seeded; $ROUNDS rounds, intake at $RATE/s for $WINDOW" | tee -a "$OUT"
+
+BENCH_KEEP_DATABASE=1 start_stack 0 off
+lg=(./bin/loadgen -admin-key "$ADMIN" -tenants 10 -rate "$RATE" -duration "$WINDOW" -warmup 5s)
+n=0
+for round in $(seq 1 "$ROUNDS"); do
+  for dir in "${trees[@]}"; do
+    name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
+    person=${people[$n]}
+    n=$((n + 1))
+    # Each run starts from what autovacuum, which is off on this machine class, would have left.
+    psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
+    measured "$OUT" "${lg[@]}" -label "$name round $round quiet"
+    psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
+    (sleep 5; "$dir/bin/loadgen" erase -database-url "$DB" -tenant "$hot" -recipient "$person" > /tmp/comms-erase-took.txt) &
+    eraser=$!
+    measured "$OUT" "${lg[@]}" -label "$name round $round during an erasure"
+    wait "$eraser"
+    sed "s/^/  $name: /" /tmp/comms-erase-took.txt | tee -a "$OUT"
+  done
+done
+stop_stack
+
+awk '/^run "/ { side = $0; sub(/^run "/, "", side); sub(/".*/, "", side); sub(/ round [0-9]+/, "", side) }
+  /intake latency ms:/ { for (i = 1; i <= NF; i++) if ($i == "p99") l[side] = l[side] " " $(i+1) }
+  / erasure .* in / { for (i = 1; i <= NF; i++) if ($i == "in") { v = $(i+1); sub(/:$/, "", v); e[$1] = e[$1] " " v } }
+  END { for (s in l) printf "%s: intake p99 ms%s\n", s, l[s]; for (t in e) printf "%s erasures took%s\n", t, e[t] }' "$OUT" | sort | tee -a "$OUT"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_erase WITH (FORCE)" >/dev/null
+echo "results: $OUT"
