@@ -34,6 +34,8 @@ type Claimed struct {
 // other state is not returned: that is what stops a redelivered intent from being sent twice.
 func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Duration) ([]Claimed, error) {
 	tenants, msgIDs := splitRefs(refs)
+	times := madeTimes(msgIDs)
+	lo, hi := timeBounds(times)
 	out, err := collectByKey(ctx, s, func(r pgx.CollectableRow) (Claimed, error) {
 		var (
 			row messageRow
@@ -45,7 +47,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	}, `
 		WITH target AS MATERIALIZED (
 			-- Each message is looked up by primary key (its time is its id's, madeTimes) in its
-			-- day's partition, which ANY($4) names to the planner: the lateral
+			-- week's partition, which $5 and $6 (timeBounds) bound for the planner: the lateral
 			-- subquery behind OFFSET 0 is never merged into a join, so no plan, generic or not,
 			-- can trade the lookups for a scan of message_logs. Rows are locked as the outer loop
 			-- reaches them, in id order, so that concurrent claims of overlapping batches cannot
@@ -53,7 +55,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			SELECT r.tenant_id, m.id, m.created_at FROM (SELECT * FROM unnest($1::text[], $2::text[], $4::timestamptz[]) AS r(tenant_id, id, at) ORDER BY id) r
 			CROSS JOIN LATERAL (
 				SELECT l.id, l.created_at FROM communication.message_logs l
-				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND l.created_at = r.at AND l.created_at = ANY($4)
+				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND l.created_at = r.at AND l.created_at BETWEEN $5 AND $6
 				  -- a message waiting for a retry is not claimable before its time (1 s of clock
 				  -- skew between the retry scheduler and the database is tolerated)
 				  AND ((l.status = 'queued' AND (l.next_attempt_at IS NULL OR l.next_attempt_at <= now() + interval '1 second'))
@@ -63,13 +65,13 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 		), c AS (
 			UPDATE communication.message_logs m
 			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, next_attempt_at = NULL, updated_at = now()
-			FROM target WHERE m.tenant_id = target.tenant_id AND m.id = target.id AND m.created_at = target.created_at AND m.created_at = ANY($4)
+			FROM target WHERE m.tenant_id = target.tenant_id AND m.id = target.id AND m.created_at = target.created_at AND m.created_at BETWEEN $5 AND $6
 			RETURNING m.*
 		), ev AS (
 			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source)
 			SELECT id, tenant_id, created_at, 'sending', attempts, 'internal' FROM c
 		)
-		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease, madeTimes(msgIDs))
+		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease, times, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
 	}

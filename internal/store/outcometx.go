@@ -156,6 +156,8 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		dl[i], envs[i], idx[i], price[i] = w.deadLetter != nil, string(w.deadLetter), w.index, w.priceLater
 		supReason[i], supRcpt[i] = w.suppress, w.recipientKey
 	}
+	times := madeTimes(id)
+	lo, hi := timeBounds(times)
 	recorded, err := collectByKey(ctx, s, pgx.RowTo[string], `
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[])
@@ -166,7 +168,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
 			SELECT o.*, l.created_at FROM o CROSS JOIN LATERAL (
 				SELECT l.status, l.attempts, l.created_at FROM communication.message_logs l
-				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND l.created_at = o.at AND l.created_at = ANY($21) OFFSET 0
+				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND l.created_at = o.at AND l.created_at BETWEEN $22 AND $23 OFFSET 0
 			) l
 			WHERE l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
@@ -177,7 +179,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			    next_attempt_at = o.next,
 			    sent_at = CASE WHEN o.status = 'sent' THEN now() END, lease_expires_at = NULL, updated_at = now()
 			FROM t o
-			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.created_at = o.created_at AND m.created_at = ANY($21) AND m.status = 'sending' AND m.attempts = o.attempt
+			WHERE m.tenant_id = o.tenant_id AND m.id = o.id AND m.created_at = o.created_at AND m.created_at BETWEEN $22 AND $23 AND m.status = 'sending' AND m.attempts = o.attempt
 			RETURNING m.id, m.tenant_id, m.created_at, m.channel, o.status, o.attempt, o.cfg, o.typ, o.pmid, o.code, o.msg, o.dl, o.env, o.event, o.idx, o.price, o.sup_reason, o.sup_rcpt,
 			          coalesce(m.template_key, '') AS tmpl, m.category, m.sms_segments, m.cost, m.cost_currency, o.source
 		), prices AS (
@@ -232,7 +234,7 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, created_at, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
 		RETURNING message_id`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, madeTimes(id))
+		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, times, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
 	}

@@ -387,6 +387,26 @@ func collectByKey[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], q
 	return pgx.CollectRows(rows, scan)
 }
 
+// timeBounds are the earliest and latest of ts that are not zero (both zero if none is). Passed as
+// a range on created_at beside each key's own time, they let PostgreSQL prune the history to the
+// weeks a batch is in while planning, as `= ANY(times)` does, but at the cost of two comparisons
+// instead of one selectivity estimate a time (0.59 against 0.35 ms to plan a claim of 35 messages
+// on a 10,000,000-message history), and, in a cached generic plan, when the executor starts.
+func timeBounds(ts []time.Time) (lo, hi time.Time) {
+	for _, t := range ts {
+		if t.IsZero() {
+			continue
+		}
+		if lo.IsZero() || t.Before(lo) {
+			lo = t
+		}
+		if t.After(hi) {
+			hi = t
+		}
+	}
+	return lo, hi
+}
+
 // madeTimes are the instants msgIDs carry, in their order: the created_at of their rows
 // (migration 0027). An id that carries none (made by hand, not by comms) gets the zero time, which
 // no week holds.
