@@ -8,6 +8,7 @@
 # with one person's erasure starting as the measured window does. It prints both runs' intake
 # latencies and the erasure's time. With REF, each round erases one person with REF's eraser and
 # one with this tree's, each beside its own quiet run (interleaved, as bench/compare.sh does).
+# BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -54,7 +55,8 @@ for round in $(seq 1 "$ROUNDS"); do
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
     measured "$OUT" "${lg[@]}" -label "$name round $round quiet"
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
-    (sleep 5; "$dir/bin/loadgen" erase -database-url "$DB" -tenant "$hot" -recipient "$person" > /tmp/comms-erase-took.txt) &
+    # shellcheck disable=SC2086 # BENCH_ERASE_ARGS is words for loadgen erase (-batch 250)
+    (sleep 5; "$dir/bin/loadgen" erase -database-url "$DB" -tenant "$hot" -recipient "$person" ${BENCH_ERASE_ARGS:-} > /tmp/comms-erase-took.txt) &
     eraser=$!
     measured "$OUT" "${lg[@]}" -label "$name round $round during an erasure"
     wait "$eraser"
