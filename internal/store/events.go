@@ -33,35 +33,25 @@ const eventsLock = 0x636f6d6d73657674 // "commsevt"
 // It returns 0 with no error when another publisher holds the outbox.
 func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(context.Context, []OutboxEvent) error) (int, error) {
 	load := func(tx pgx.Tx) ([]OutboxEvent, error) {
-		// The batch first, then its events and messages by key, between its oldest and newest
-		// message times: PostgreSQL plans every statement for its arguments (db.Open), and with
-		// those bounds it plans and opens only the weeks the batch's messages are in. Joined to
-		// the outbox in one statement it planned and opened every week of both tables for each
-		// batch (1.3 ms of planning a batch with 15 weeks).
+		// The batch first, then its events and messages by key between its oldest and newest
+		// times (timeBounds): PostgreSQL plans each statement for its arguments (db.Open), so it
+		// plans and opens only the weeks the batch is in, not every week kept.
 		var (
 			eventIDs     []int64
 			tenants, ids []string
 			ats          []time.Time
+			eventID      int64
+			tenant, id   string
+			at           time.Time
 		)
 		rows, _ := tx.Query(ctx, `SELECT event_id, tenant_id, message_id, message_at FROM communication.event_outbox ORDER BY event_id LIMIT $1`, limit)
-		var (
-			eventID        int64
-			tenant, id     string
-			at             time.Time
-			oldest, newest time.Time
-		)
 		if _, err := pgx.ForEachRow(rows, []any{&eventID, &tenant, &id, &at}, func() error {
 			eventIDs, tenants, ids, ats = append(eventIDs, eventID), append(tenants, tenant), append(ids, id), append(ats, at)
-			if oldest.IsZero() || at.Before(oldest) {
-				oldest = at
-			}
-			if at.After(newest) {
-				newest = at
-			}
 			return nil
 		}); err != nil || len(eventIDs) == 0 {
 			return nil, err
 		}
+		oldest, newest := timeBounds(ats)
 		rows, _ = tx.Query(ctx, `
 			SELECT o.event_id, coalesce(e.message_id, ''), coalesce(e.tenant_id, ''), coalesce(e.status, ''), coalesce(e.source, ''),
 			       coalesce(e.attempt, 0), coalesce(e.provider_config_id, ''), coalesce(e.provider_type, ''),
@@ -70,8 +60,8 @@ func (s *Store) PublishEvents(ctx context.Context, limit int, publish func(conte
 			       e.status = 'failed' AND EXISTS (SELECT 1 FROM communication.dead_letters d WHERE d.message_id = e.message_id),
 			       coalesce(m.trace_parent, '')
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS o(event_id, tenant_id, message_id, message_at)
-			-- each looked up by key behind OFFSET 0 (see ClaimMessages): joined freely, a planner
-			-- that thought the weeks' newest rows few read them all by time for every event
+			-- each looked up by key behind OFFSET 0 (see ClaimMessages): joined freely, a planner that
+			-- thinks the range holds few rows reads all of it by time for every event
 			LEFT JOIN LATERAL (
 				SELECT * FROM communication.message_events e
 				WHERE e.tenant_id = o.tenant_id AND e.message_id = o.message_id AND e.message_at = o.message_at AND e.id = o.event_id
