@@ -28,7 +28,7 @@ func (w *Worker) toDevices(ctx context.Context, log *slog.Logger, c *store.Claim
 		if plan, err = w.router.Plan(ctx, c.TenantID, c.Channel, c.Category); err != nil {
 			return err
 		}
-		devices, err = w.store.PushTargets(ctx, c.TenantID, c.ID, c.RecipientID)
+		devices, err = w.targets.Do(ctx, store.PushAttempt{TenantID: c.TenantID, MessageID: c.ID, RecipientID: c.RecipientID})
 		return err
 	}); err != nil {
 		return out, false
@@ -64,7 +64,8 @@ func (w *Worker) toDevices(ctx context.Context, log *slog.Logger, c *store.Claim
 	var all []domain.PushDelivery
 	if err := retry.UntilDone(ctx, func() error {
 		var err error
-		all, err = w.store.RecordPushDeliveries(ctx, c.TenantID, c.ID, c.RecipientID, dels)
+		all, err = w.deliveries.Do(ctx, store.PushRecord{
+			PushAttempt: store.PushAttempt{TenantID: c.TenantID, MessageID: c.ID, RecipientID: c.RecipientID}, Deliveries: dels})
 		return err
 	}); err != nil {
 		return out, false

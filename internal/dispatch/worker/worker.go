@@ -42,8 +42,8 @@ type Store interface {
 	FinishAttempts(ctx context.Context, fn func(tx *store.OutcomeTx) error) ([]string, error)
 	MarkPublished(ctx context.Context, refs []store.Ref) error
 	SetProviderHealth(ctx context.Context, id, health, reason string) error
-	PushTargets(ctx context.Context, tenantID, messageID, recipientID string) ([]domain.Device, error)
-	RecordPushDeliveries(ctx context.Context, tenantID, messageID, recipientID string, ds []domain.PushDelivery) ([]domain.PushDelivery, error)
+	PushTargets(ctx context.Context, attempts []store.PushAttempt) ([][]domain.Device, error)
+	RecordPushDeliveries(ctx context.Context, recs []store.PushRecord) ([][]domain.PushDelivery, error)
 }
 
 // Worker is one dispatcher.
@@ -63,8 +63,12 @@ type Worker struct {
 	// marks records retries as published on their tier, many to a statement: the sends a hanging
 	// provider held time out together, and marking each alone was a burst of hundreds of commits
 	// every time they did.
-	marks     *batch.Batcher[store.Ref, batch.Done]
-	admission *admission
+	marks *batch.Batcher[store.Ref, batch.Done]
+	// targets and deliveries look up and record push messages' devices, many messages to a
+	// statement: a fan-out attempts thousands of push messages a second.
+	targets    *batch.Batcher[store.PushAttempt, []domain.Device]
+	deliveries *batch.Batcher[store.PushRecord, []domain.PushDelivery]
+	admission  *admission
 }
 
 // New returns a worker. dlq receives intents that cannot be decoded or ran out of retries;
@@ -82,6 +86,8 @@ func New(cfg Config, s Store, r *Router, dlq, retries *queue.Producer, log *slog
 	w.defers = batch.NewErr(func(ctx context.Context, rs []queue.Routed) error { return w.retries.PublishRouted(ctx, rs...) },
 		batch.Options{Size: cfg.Batch, Concurrency: 2, Linger: cfg.Linger})
 	w.marks = batch.NewErr(w.markBatch, batch.Options{Size: 10_000, Concurrency: 1, Linger: retryMarkLinger})
+	w.targets = batch.New(w.store.PushTargets, rows)
+	w.deliveries = batch.New(w.store.RecordPushDeliveries, rows)
 	return w, nil
 }
 
@@ -92,7 +98,7 @@ func New(cfg Config, s Store, r *Router, dlq, retries *queue.Producer, log *slog
 func (w *Worker) Run(ctx context.Context) error {
 	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
 	var batchers sync.WaitGroup
-	for _, run := range []func(context.Context){w.claims.Run, w.outs.Run, w.defers.Run, w.marks.Run} {
+	for _, run := range []func(context.Context){w.claims.Run, w.outs.Run, w.defers.Run, w.marks.Run, w.targets.Run, w.deliveries.Run} {
 		batchers.Add(1)
 		go func() { defer batchers.Done(); run(batchCtx) }()
 	}
