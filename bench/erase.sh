@@ -9,6 +9,9 @@
 # latencies and the erasure's time. With REF, each round erases one person with REF's eraser and
 # one with this tree's, each beside its own quiet run (interleaved, as bench/compare.sh does).
 # BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings).
+# BENCH_WAL_COMPRESSION="off lz4" (without REF) instead alternates the server's wal_compression
+# between those values, each round, with this tree (ALTER SYSTEM, reset at the end). Each
+# run prints the WAL bytes and full-page images written in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -31,6 +34,14 @@ if [ -n "$REF" ]; then
   (cd "$ref_dir" && go build -o bin/ ./cmd/loadgen)
   trees=("$ref_dir" .)
 fi
+# shellcheck disable=SC2206 # BENCH_WAL_COMPRESSION is a list of words
+walc=(${BENCH_WAL_COMPRESSION:-})
+if [ ${#walc[@]} -gt 0 ]; then
+  trees=("${walc[@]}")
+  trap 'kill -TERM $stack_pid $broker_pid 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM RESET wal_compression" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
+fi
+wal() { psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT wal_bytes || ' ' || wal_fpi FROM pg_stat_wal"; }
+walline='{printf "  WAL written in the run: %.0f MB, %d full-page images\n", ($3-$1)/1e6, $4-$2}'
 
 people=()
 for i in $(seq 1 $((ROUNDS * ${#trees[@]}))); do people+=("+1415555$(printf %04d "$i")"); done
@@ -48,19 +59,29 @@ lg=(./bin/loadgen -admin-key "$ADMIN" -tenants 10 -rate "$RATE" -duration "$WIND
 n=0
 for round in $(seq 1 "$ROUNDS"); do
   for dir in "${trees[@]}"; do
-    name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
+    if [ ${#walc[@]} -gt 0 ]; then
+      name="wal_compression=$dir"
+      psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET wal_compression = $dir" -c "SELECT pg_reload_conf()" >/dev/null
+      dir=.
+    else
+      name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
+    fi
     person=${people[$n]}
     n=$((n + 1))
     # Each run starts from what autovacuum, which is off on this machine class, would have left.
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
+    before=$(wal)
     measured "$OUT" "${lg[@]}" -label "$name round $round quiet"
+    echo "$before $(wal)" | awk "$walline" | tee -a "$OUT"
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
     # shellcheck disable=SC2086 # BENCH_ERASE_ARGS is words for loadgen erase (-batch 250)
     (sleep 5; "$dir/bin/loadgen" erase -database-url "$DB" -tenant "$hot" -recipient "$person" ${BENCH_ERASE_ARGS:-} > /tmp/comms-erase-took.txt) &
     eraser=$!
+    before=$(wal)
     measured "$OUT" "${lg[@]}" -label "$name round $round during an erasure"
     wait "$eraser"
     sed "s/^/  $name: /" /tmp/comms-erase-took.txt | tee -a "$OUT"
+    echo "$before $(wal)" | awk "$walline" | tee -a "$OUT"
   done
 done
 stop_stack

@@ -14,7 +14,7 @@ import (
 type Config struct {
 	InFlight       int           // messages processed at once
 	Batch          int           // claims and outcomes per database round trip, at most
-	Linger         time.Duration // how long a claim or outcome waits for others to share its round trip
+	Linger         time.Duration // how long a claim, outcome or push device lookup waits for others to share its round trip
 	Lease          time.Duration // how long a claim is exclusive; must outlast AttemptTimeout
 	AttemptTimeout time.Duration // one provider call
 	CommitInterval time.Duration

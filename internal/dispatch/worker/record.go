@@ -11,8 +11,8 @@ import (
 	"github.com/logicspike/comms/internal/store"
 )
 
-// The worker's database round trips and dead-letter copies: claims, outcomes and retry marks
-// are batched across messages (New declares the batchers).
+// The worker's database round trips and dead-letter copies: claims, outcomes, retry marks and
+// push messages' devices are batched across messages (New declares the batchers).
 
 // retryMarkLinger is how long a retry put on its tier waits to be marked published with others.
 // The mark only keeps the sweeper from publishing the retry again, which it does after its grace
