@@ -38,8 +38,8 @@ type PushAttempt struct {
 // no final delivery of the message yet (sent, failed or removed), and are not expired. One
 // statement serves every attempt of a batch (the worker coalesces them): a fan-out runs thousands
 // of attempts a second, and one statement each, parsed and planned each time, was most of
-// PostgreSQL's work in it. Each attempt's devices are looked up behind OFFSET 0, so no plan
-// trades the index probes for a scan of devices.
+// PostgreSQL's work in it. Each attempt's devices are looked up by its profile behind OFFSET 0,
+// so the planner keeps them lookups by key rather than joining the batch with all of devices.
 func (s *Store) PushTargets(ctx context.Context, attempts []PushAttempt) ([][]domain.Device, error) {
 	n := len(attempts)
 	tenants, messages, recipients := make([]string, n), make([]string, n), make([]string, n)
