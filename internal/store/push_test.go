@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/logicspike/comms/internal/db"
 	"github.com/logicspike/comms/internal/domain"
@@ -18,9 +19,13 @@ func TestPushStatementsServeABatchOfAttempts(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	a, b := tenant(t, s), tenant(t, s)
+	// Each device expires at its own time: one device's must not show on another in a batch.
+	expires := time.Now().Add(time.Hour).Truncate(time.Second)
 	device := func(tn, profile, token string) domain.Device {
 		t.Helper()
-		d, _, err := s.PutDevice(ctx, tn, domain.Device{ID: ids.New(ids.Device), RecipientID: profile, Platform: domain.FCM, Token: token}, 10)
+		expires = expires.Add(time.Hour)
+		at := expires
+		d, _, err := s.PutDevice(ctx, tn, domain.Device{ID: ids.New(ids.Device), RecipientID: profile, Platform: domain.FCM, Token: token, ExpiresAt: &at}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,6 +46,15 @@ func TestPushStatementsServeABatchOfAttempts(t *testing.T) {
 	}
 	if got := deviceIDs(targets); len(got) != 4 || !sameSet(got[0], a1.ID, a2.ID) || !sameSet(got[1], a3.ID) || !sameSet(got[2], b1.ID) || len(got[3]) != 0 {
 		t.Fatalf("targets %v, want [%s %s] [%s] [%s] []", got, a1.ID, a2.ID, a3.ID, b1.ID)
+	}
+	for _, want := range []domain.Device{a1, a2, a3, b1} {
+		for _, l := range targets {
+			for _, got := range l {
+				if got.ID == want.ID && (got.ExpiresAt == nil || !got.ExpiresAt.Equal(*want.ExpiresAt)) {
+					t.Fatalf("device %s expires at %v, want %v", got.ID, got.ExpiresAt, *want.ExpiresAt)
+				}
+			}
+		}
 	}
 
 	del := func(d domain.Device, status string) domain.PushDelivery {
