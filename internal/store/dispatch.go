@@ -36,7 +36,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	tenants, msgIDs := splitRefs(refs)
 	times := madeTimes(msgIDs)
 	lo, hi := timeBounds(times)
-	out, err := collectByKey(ctx, s, func(r pgx.CollectableRow) (Claimed, error) {
+	out, err := collectAfter(ctx, s, replannedByKey, func(r pgx.CollectableRow) (Claimed, error) {
 		var (
 			row messageRow
 			c   Claimed
