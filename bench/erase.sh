@@ -9,9 +9,11 @@
 # latencies and the erasure's time. With REF, each round erases one person with REF's eraser and
 # one with this tree's, each beside its own quiet run (interleaved, as bench/compare.sh does).
 # BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings).
-# BENCH_WAL_COMPRESSION="off lz4" (without REF) instead alternates the server's wal_compression
-# between those values, each round, with this tree (ALTER SYSTEM, reset at the end). Each
-# run prints the WAL bytes and full-page images written in it.
+# BENCH_SETTINGS="wal_compression=off wal_compression=lz4" (without REF) instead alternates the
+# server's settings between those values, each round, with this tree (ALTER SYSTEM and a reload,
+# reset at the end; settings a reload applies). Each run prints the WAL bytes and full-page images
+# written in it. BENCH_WAITS=1 also samples what PostgreSQL's busy sessions wait on during each
+# measured window (pg_stat_activity every 10 ms) and prints the counts, by statement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -34,12 +36,33 @@ if [ -n "$REF" ]; then
   (cd "$ref_dir" && go build -o bin/ ./cmd/loadgen)
   trees=("$ref_dir" .)
 fi
-# shellcheck disable=SC2206 # BENCH_WAL_COMPRESSION is a list of words
-walc=(${BENCH_WAL_COMPRESSION:-})
-if [ ${#walc[@]} -gt 0 ]; then
-  trees=("${walc[@]}")
-  trap 'kill -TERM $stack_pid $broker_pid 2>/dev/null || true; psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM RESET wal_compression" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
+reset_settings() {
+  local args=() s
+  for s in "${settings[@]}"; do args+=(-c "ALTER SYSTEM RESET ${s%%=*}"); done
+  psql -q -h 127.0.0.1 -U postgres -d postgres "${args[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+}
+# shellcheck disable=SC2206 # BENCH_SETTINGS is a list of words
+settings=(${BENCH_SETTINGS:-})
+if [ ${#settings[@]} -gt 0 ]; then
+  trees=("${settings[@]}")
+  trap 'kill -TERM $stack_pid $broker_pid 2>/dev/null || true; reset_settings' EXIT
 fi
+# waits FILE: counts what busy sessions wait on (CPU when on none) and the statement, over the
+# measured window that starts 5 s from now.
+waits() {
+  sleep 5
+  for _ in $(seq 1 700); do
+    echo "SELECT coalesce(wait_event_type, 'CPU') || ' ' || coalesce(wait_event, '-') || ' | ' || regexp_replace(left(query, 60), '\s+', ' ', 'g')
+      FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid(); SELECT pg_sleep(0.01);"
+  done | psql -h 127.0.0.1 -U postgres -d comms_erase -At 2>/dev/null | grep -v '^$' | sort | uniq -c | sort -rn | head -15 > "$1"
+}
+# window OUT LABEL: one measured loadgen run, with its waits when BENCH_WAITS is set.
+window() {
+  local sampler=""
+  if [ -n "${BENCH_WAITS:-}" ]; then waits /tmp/comms-erase-waits.txt & sampler=$!; fi
+  measured "$1" "${lg[@]}" -label "$2"
+  if [ -n "$sampler" ]; then wait "$sampler"; echo "  waits of busy sessions (10 ms samples):" | tee -a "$1"; sed 's/^/    /' /tmp/comms-erase-waits.txt | tee -a "$1"; fi
+}
 wal() { psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT wal_bytes || ' ' || wal_fpi FROM pg_stat_wal"; }
 walline='{printf "  WAL written in the run: %.0f MB, %d full-page images\n", ($3-$1)/1e6, $4-$2}'
 
@@ -59,9 +82,9 @@ lg=(./bin/loadgen -admin-key "$ADMIN" -tenants 10 -rate "$RATE" -duration "$WIND
 n=0
 for round in $(seq 1 "$ROUNDS"); do
   for dir in "${trees[@]}"; do
-    if [ ${#walc[@]} -gt 0 ]; then
-      name="wal_compression=$dir"
-      psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET wal_compression = $dir" -c "SELECT pg_reload_conf()" >/dev/null
+    if [ ${#settings[@]} -gt 0 ]; then
+      name=$dir
+      psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET ${dir%%=*} = '${dir#*=}'" -c "SELECT pg_reload_conf()" >/dev/null
       dir=.
     else
       name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
@@ -71,14 +94,14 @@ for round in $(seq 1 "$ROUNDS"); do
     # Each run starts from what autovacuum, which is off on this machine class, would have left.
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
     before=$(wal)
-    measured "$OUT" "${lg[@]}" -label "$name round $round quiet"
+    window "$OUT" "$name round $round quiet"
     echo "$before $(wal)" | awk "$walline" | tee -a "$OUT"
     psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM" -c "CHECKPOINT" >/dev/null
     # shellcheck disable=SC2086 # BENCH_ERASE_ARGS is words for loadgen erase (-batch 250)
     (sleep 5; "$dir/bin/loadgen" erase -database-url "$DB" -tenant "$hot" -recipient "$person" ${BENCH_ERASE_ARGS:-} > /tmp/comms-erase-took.txt) &
     eraser=$!
     before=$(wal)
-    measured "$OUT" "${lg[@]}" -label "$name round $round during an erasure"
+    window "$OUT" "$name round $round during an erasure"
     wait "$eraser"
     sed "s/^/  $name: /" /tmp/comms-erase-took.txt | tee -a "$OUT"
     echo "$before $(wal)" | awk "$walline" | tee -a "$OUT"
