@@ -209,7 +209,8 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 	var refs []store.Ref
 	for _, daysAgo := range []int{7, 3, 0} {
 		for i := range 4 {
-			at := now.AddDate(0, 0, -daysAgo).Add(-time.Duration(i) * time.Minute)
+			// the first of each day's four is its oldest, so that old below is the oldest message
+			at := now.AddDate(0, 0, -daysAgo).Add(-time.Duration(3-i) * time.Minute)
 			in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, at), TenantID: ten, Request: sms("+14155550100")})
 			if err != nil {
 				t.Fatal(err)
@@ -217,11 +218,13 @@ func TestHotPathsReadOnlyTheirWeeks(t *testing.T) {
 			refs = append(refs, store.Ref{TenantID: ten, ID: in[0].ID})
 		}
 	}
-	old := refs[0] // 7 days old
+	old := refs[0] // 7 days and 3 minutes old: the oldest
 	rec.take()
 
 	day := weekOf // a partition's suffix: its Monday
-	oldDay := day(now.AddDate(0, 0, -7))
+	// old's week, the oldest week with messages (the week before the one 7 days ago in a Monday's
+	// first 3 minutes)
+	oldDay := day(now.AddDate(0, 0, -7).Add(-3 * time.Minute))
 	// check runs each statement traced since the last check and fails on one that scans a week
 	// not allowed, or more than three weeks.
 	check := func(path string, allowed func(day string) bool) {

@@ -54,7 +54,7 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 	s := store.New(pool)
 	ten := tenant(t, s)
 
-	var claimPages int64 // index pages of message_logs the claims read, once counted
+	var claimPages, outcomePages int64 // index pages of message_logs the claims and outcomes read, once counted
 	counting := false
 	cycle := func(n int) {
 		t.Helper()
@@ -88,6 +88,9 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		for i, c := range claimed {
 			outs[i] = store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID}
 		}
+		if counting {
+			before = tableScans(t, pool)
+		}
 		got, err := s.FinishAttempts(ctx, func(tx *store.OutcomeTx) error {
 			for _, o := range outs {
 				tx.Record(o)
@@ -97,6 +100,9 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 		})
 		if err != nil || len(got) != n {
 			t.Fatalf("finished %d of %d: %v", len(got), n, err)
+		}
+		if counting {
+			outcomePages += tableScans(t, pool).idxPages - before.idxPages
 		}
 		if _, _, err := s.SweepLost(ctx, "", 500, time.Hour, func(context.Context, []store.Stranded) error { return nil }); err != nil {
 			t.Fatal(err)
@@ -136,6 +142,11 @@ func testStatementsStayLookups(t *testing.T, planCacheMode string) {
 	// pages for these 5 before replannedByKey.
 	if claimPages > 10*20 {
 		t.Fatalf("5 claims of 2 messages read %d index pages of message_logs, want a few a message", claimPages)
+	}
+	// The outcome's update has the claim's shape but keeps its cached plan: the planner expects
+	// one row from its batch, so probing beats reading the range. This holds it to that.
+	if outcomePages > 10*20 {
+		t.Fatalf("5 outcomes of 2 messages read %d index pages of message_logs, want a few a message", outcomePages)
 	}
 	if seq, rows := after.supSeq-before.supSeq, after.supRows-before.supRows; seq != 0 {
 		t.Fatalf("5 rounds of 2 messages scanned suppressions %d times, reading %d rows", seq, rows)
