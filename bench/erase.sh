@@ -11,7 +11,9 @@
 # BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings).
 # BENCH_SETTINGS="wal_compression=off wal_compression=lz4" (without REF) instead alternates the
 # server's settings between those values, each round, with this tree (ALTER SYSTEM and a reload,
-# reset at the end; settings a reload applies). Each run prints the WAL bytes and full-page images
+# reset at the end). A setting that takes a restart (shared_buffers=2GB) restarts the server and
+# the dev stack with it, by BENCH_PG_RESTART (default: pg_ctlcluster on the first cluster
+# pg_lsclusters lists). Each run prints the WAL bytes and full-page images
 # written in it. BENCH_WAITS=1 also samples what PostgreSQL's busy sessions wait on during each
 # measured window (pg_stat_activity every 10 ms) and prints the counts, by statement.
 set -euo pipefail
@@ -36,10 +38,35 @@ if [ -n "$REF" ]; then
   (cd "$ref_dir" && go build -o bin/ ./cmd/loadgen)
   trees=("$ref_dir" .)
 fi
+PG_RESTART=${BENCH_PG_RESTART:-pg_ctlcluster $(pg_lsclusters -h 2>/dev/null | awk 'NR == 1 {print $1, $2}') restart}
+# needs_restart NAME: whether a change to the setting NAME takes a server restart.
+needs_restart() {
+  [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT context FROM pg_settings WHERE name = '$1'")" = postmaster ]
+}
+# restart_server: restarts PostgreSQL and waits until it takes connections.
+restart_server() {
+  $PG_RESTART
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && return; sleep 0.5; done
+  echo "PostgreSQL did not come back after: $PG_RESTART"; exit 1
+}
+# apply_setting NAME=VALUE: sets it for the server, restarting the server and the dev stack when a
+# reload does not apply it.
+apply_setting() {
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET ${1%%=*} = '${1#*=}'" -c "SELECT pg_reload_conf()" >/dev/null
+  if needs_restart "${1%%=*}" && [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW ${1%%=*}")" != "${1#*=}" ]; then
+    stop_stack
+    restart_server
+    BENCH_KEEP_DATABASE=1 start_stack 0 off
+  fi
+}
 reset_settings() {
-  local args=() s
-  for s in "${settings[@]}"; do args+=(-c "ALTER SYSTEM RESET ${s%%=*}"); done
+  local args=() s restart=""
+  for s in "${settings[@]}"; do
+    args+=(-c "ALTER SYSTEM RESET ${s%%=*}")
+    needs_restart "${s%%=*}" && restart=1
+  done
   psql -q -h 127.0.0.1 -U postgres -d postgres "${args[@]}" -c "SELECT pg_reload_conf()" >/dev/null
+  if [ -n "$restart" ]; then restart_server; fi
 }
 # shellcheck disable=SC2206 # BENCH_SETTINGS is a list of words
 settings=(${BENCH_SETTINGS:-})
@@ -84,7 +111,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for dir in "${trees[@]}"; do
     if [ ${#settings[@]} -gt 0 ]; then
       name=$dir
-      psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER SYSTEM SET ${dir%%=*} = '${dir#*=}'" -c "SELECT pg_reload_conf()" >/dev/null
+      apply_setting "$dir"
       dir=.
     else
       name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
