@@ -114,7 +114,7 @@ for round in $(seq 1 "$ROUNDS"); do
       apply_setting "$dir"
       dir=.
     else
-      name=$( [ "$dir" = . ] && git rev-parse --short HEAD || git -C "$dir" rev-parse --short HEAD )
+      name=$( [ "$dir" = . ] && echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +tree)" || git -C "$dir" rev-parse --short HEAD )
     fi
     person=${people[$n]}
     n=$((n + 1))

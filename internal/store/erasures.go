@@ -226,9 +226,12 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 			WHERE e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at AND (e.payload IS NOT NULL OR e.reason ~ $3)`,
 			ids, tenantID, pattern, ats).
 			Exec(func(ct pgconn.CommandTag) error { c.Events = ct.RowsAffected(); return nil })
+		// Received after the message was made (an hour's grace for clocks that disagree, as the
+		// history purge allows): the weeks before it are not searched.
 		b.Queue(`
-			UPDATE communication.callbacks SET payload = '{}', recipient = '', reason = regexp_replace(reason, $2, '[erased]', 'g')
-			WHERE message_id = ANY($1)`, ids, pattern).
+			UPDATE communication.callbacks c SET payload = '{}', recipient = '', reason = regexp_replace(c.reason, $2, '[erased]', 'g')
+			FROM unnest($1::text[], $3::timestamptz[]) AS m(id, at)
+			WHERE c.message_id = m.id AND c.received_week >= date_trunc('week', m.at - interval '1 hour', 'UTC')`, ids, pattern, ats).
 			Exec(func(ct pgconn.CommandTag) error { c.Callbacks = ct.RowsAffected(); return nil })
 		b.Queue(`
 			UPDATE communication.dead_letters SET error_message = regexp_replace(error_message, $2, '[erased]', 'g')

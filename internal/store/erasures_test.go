@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -139,5 +140,47 @@ func TestErasureWaitsForAMessageBeingSent(t *testing.T) {
 	}
 	if m, err := s.GetMessage(ctx, ten, sending.ID); err != nil || m.To != "" || m.ErasedAt == nil || m.Status != message.Sent {
 		t.Fatalf("the message sent during the erasure: %+v %v", m, err)
+	}
+}
+
+// A message's callbacks are found in the weeks from its own on, however late they came: the
+// eraser searches no week before the message's (less an hour's grace for clocks that disagree).
+func TestErasureFindsCallbacksInTheWeeksAfterTheMessage(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	made := time.Now().AddDate(0, 0, -15)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePartitions(ctx, made.Add(-time.Hour), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// In the message's week (received before its id's time, within the grace), a week later and now.
+	received := []time.Time{made.Add(-30 * time.Minute), made.AddDate(0, 0, 8), time.Now()}
+	for i, at := range received {
+		if _, err := s.Pool().Exec(ctx, `
+			INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status, occurred_at, payload,
+			                                     received_at, received_week, message_id, outcome, recipient)
+			VALUES ('prv_x', 'twilio', $1, 'SMx', 'delivered', $2, '{"To": "+14155550123"}', $2, date_trunc('week', $2::timestamptz, 'UTC'),
+			        $3, 'applied', '+14155550123')`, fmt.Sprintf("ev%d", i), at, in[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123"); err != nil {
+		t.Fatal(err)
+	}
+	e, found, err := s.EraseNext(ctx, 100)
+	if err != nil || !found || e.Status != domain.ErasureDone {
+		t.Fatalf("%+v found %v: %v", e, found, err)
+	}
+	var left int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM communication.callbacks
+		WHERE message_id = $1 AND (recipient <> '' OR payload::text LIKE '%4155550123%')`, in[0].ID).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 || e.Counts.Callbacks != int64(len(received)) {
+		t.Fatalf("%d of the message's %d callbacks keep the address; %d erased", left, len(received), e.Counts.Callbacks)
 	}
 }
