@@ -36,7 +36,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // anyDue reports whether query, an EXISTS over a queue's partial index, finds work. The pollers
 // ask it before their batch statement: that statement joins the history's weeks and, run
-// unprepared, is planned on every call, busy or idle (2 ms a callback poll, 10 ms an outbox sweep,
+// unprepared, is planned on every call, busy or idle (2 ms a callback poll, 3.5 ms a webhook poll,
 // at 15 weeks: most of PostgreSQL's time with the stack at rest). This one keeps a cached plan
 // that probes the index (collectByKey), whatever the weeks.
 func (s *Store) anyDue(ctx context.Context, query string, args ...any) (bool, error) {
