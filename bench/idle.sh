@@ -19,6 +19,7 @@ export COMMS_ENCRYPTION_KEYS=${COMMS_ENCRYPTION_KEYS:-v1:$(openssl rand -base64 
 psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW shared_preload_libraries" | grep -q pg_stat_statements ||
   { echo "bench/idle.sh needs pg_stat_statements in the server's shared_preload_libraries"; exit 1; }
 go build -o bin/ ./cmd/dev ./cmd/commsctl
+. bench/lib.sh # before the trap below, which replaces lib.sh's
 trees=(.)
 if [ -n "$REF" ]; then
   ref_dir=$(mktemp -d)
@@ -27,7 +28,6 @@ if [ -n "$REF" ]; then
   (cd "$ref_dir" && mkdir -p bin && go build -o bin/ ./cmd/dev ./cmd/commsctl)
   trees=("$ref_dir" .)
 fi
-. bench/lib.sh
 echo "# $(date -u): $(git rev-parse --short HEAD)+tree${REF:+ against $REF}, the stack at rest for ${WINDOW}s with ${BENCH_WEEKS:-15} weeks" | tee "$OUT"
 for round in $(seq 1 "$ROUNDS"); do
   for dir in "${trees[@]}"; do
