@@ -40,7 +40,19 @@ type Retrier struct {
 
 	mu    sync.Mutex
 	lists map[*waitList]bool // every tier's waiting intents, for Release
+	// recovered is when each tenant's ("" every tenant's) parked intents were last released, for
+	// the intents parked before that which reach a tier after it (releasedLate).
+	recovered map[string]time.Time
 }
+
+// noticeLag is how long after a release a worker may still park an intent behind the recovered
+// provider: until the recovery's notice reaches it (Redis delivers it within milliseconds; the
+// rest allows for clocks that disagree).
+const noticeLag = 5 * time.Second
+
+// recoveryMemory is how long a release is remembered for intents parked before it: longer than a
+// park waits (4 min by default), so that one redelivered by a rebalance still finds it.
+const recoveryMemory = time.Hour
 
 // New returns a retrier publishing to comms.send.
 func New(cfg Config, log *slog.Logger) *Retrier {
@@ -53,7 +65,7 @@ func New(cfg Config, log *slog.Logger) *Retrier {
 	if cfg.CommitInterval == 0 {
 		cfg.CommitInterval = 200 * time.Millisecond
 	}
-	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now, lists: map[*waitList]bool{}}
+	r := &Retrier{cfg: cfg, out: queue.NewProducer(cfg.Brokers, queue.TopicSend), log: log.With("service", "retrier"), now: time.Now, lists: map[*waitList]bool{}, recovered: map[string]time.Time{}}
 	r.due = batch.NewErr(func(ctx context.Context, envs []queue.Envelope) error { return r.out.Publish(ctx, envs...) },
 		batch.Options{Size: 500, Concurrency: 2, Linger: 2 * time.Millisecond})
 	return r
@@ -113,6 +125,9 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 			d.Finish(true)
 			return
 		}
+		if r.releasedLate(env) {
+			env.NotBefore = r.now().UTC()
+		}
 		wl.push(waiting{due: env.NotBefore, env: env, d: d})
 	})
 	if err != nil {
@@ -153,10 +168,35 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 // returns how many it released.
 func (r *Retrier) Release(tenantID string) int {
 	n, now, parked := 0, r.now(), parkedFor(tenantID)
+	r.mu.Lock()
+	r.recovered[tenantID] = now
+	for t, at := range r.recovered {
+		if now.Sub(at) > recoveryMemory {
+			delete(r.recovered, t)
+		}
+	}
+	r.mu.Unlock()
 	for _, wl := range r.waitLists() {
 		n += wl.release(now, func(w waiting) bool { return parked(w.env) })
 	}
 	return n
+}
+
+// releasedLate reports whether env is an intent parked (at its EnqueuedAt) before a release of its tenant's parked
+// intents (or within noticeLag after it) that reached this retrier only after the release: it was
+// on its way through the tier, or a rebalance handed it over again. It is as due as the intents
+// released: otherwise it would wait out its park, up to minutes after the provider recovered.
+func (r *Retrier) releasedLate(env queue.Envelope) bool {
+	if !env.Parked {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := r.recovered[env.TenantID]
+	if all := r.recovered[""]; all.After(at) {
+		at = all
+	}
+	return !at.IsZero() && env.EnqueuedAt.Before(at.Add(noticeLag)) && env.NotBefore.After(r.now())
 }
 
 // ReleaseOne makes the parked intent of tenantID (of any tenant, for "") that is due soonest due

@@ -226,3 +226,45 @@ func TestReleaseOneBringsBackTheTenantsSoonestParkedIntent(t *testing.T) {
 		t.Fatalf("released %v, want ten_a's soonest parked intent", got)
 	}
 }
+
+// An intent parked before its tenant's release that reaches the retrier only after it (it was on
+// its way through its tier, or a rebalance handed it over again) is released too, rather than
+// waiting out its park: one parked after the release, or another tenant's, keeps its time.
+func TestIntentParkedBeforeAReleaseThatArrivesAfterItIsReleased(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Kafka(t, 3, topics()...)
+	out := queue.NewProducer(brokers, "")
+	defer out.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go r.Run(ctx)
+
+	intent := func(id, tenant string, parkedAt time.Time, parked bool) queue.Routed {
+		return queue.Routed{Topic: queue.RetryTopic(time.Hour), Envelope: queue.Envelope{
+			MessageID: id, TenantID: tenant, Channel: "sms", Attempt: 1, Parks: 2, Parked: parked, EnqueuedAt: parkedAt, NotBefore: parkedAt.Add(time.Hour)}}
+	}
+	// Nothing is held yet: the release finds nothing, and is remembered.
+	if n := r.Release("ten_a"); n != 0 {
+		t.Fatalf("released %d intents from an empty retrier", n)
+	}
+	releasedAt := time.Now()
+	if err := out.PublishRouted(context.Background(),
+		intent("after", "ten_a", releasedAt.Add(time.Minute), true), intent("other", "ten_b", releasedAt.Add(-time.Second), true),
+		intent("backoff", "ten_a", releasedAt.Add(-time.Second), false), intent("late", "ten_a", releasedAt.Add(-time.Second), true)); err != nil {
+		t.Fatal(err)
+	}
+	// The others are due in an hour: the first back must be the late one, and within seconds.
+	got, _ := released(t, brokers, "reader", 1, 20*time.Second)
+	if _, ok := got["late"]; !ok {
+		t.Fatalf("released %v, want the intent parked before the release", got)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Waiting() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the retrier holds %d of the 3 intents that keep their times", r.Waiting())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
