@@ -126,6 +126,7 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 			return
 		}
 		if r.releasedLate(env) {
+			r.log.Info("an intent parked before its tenant's parks were released arrived after: released", "tenant_id", env.TenantID, "message_id", env.MessageID, "parked_at", env.EnqueuedAt)
 			env.NotBefore = r.now().UTC()
 		}
 		wl.push(waiting{due: env.NotBefore, env: env, d: d})
