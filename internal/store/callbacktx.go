@@ -40,7 +40,14 @@ type CallbackTx struct{ w *trackWriter }
 // and the messages they name (in id order, so concurrent batches cannot deadlock), and calls fn
 // with them; fn decides, through tx, what each one writes. An error from fn rolls everything back.
 func (s *Store) ApplyCallbackBatch(ctx context.Context, limit int, fn func(tx *CallbackTx, due []DueCallback) error) error {
-	err := s.keyedTx(ctx, func(tx pgx.Tx) error {
+	due, err := s.anyDue(ctx, `SELECT 1 FROM communication.callbacks WHERE outcome = 'pending' AND next_try_at <= now()`)
+	if err != nil {
+		return fmt.Errorf("look for due callbacks: %w", err)
+	}
+	if !due {
+		return nil
+	}
+	err = s.keyedTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			SELECT c.id, c.provider_config_id, c.provider_type, c.event_key, c.provider_message_id, c.status,
 			       c.error_code, c.provider_code, c.reason, c.recipient, c.suppress, c.occurred_at, c.payload::text,

@@ -140,6 +140,13 @@ type Stranded struct {
 // broker was down, the publisher's queue was full, the process died after the commit). It uses a
 // partial index, so its cost does not grow with a backlog of published messages.
 func (s *Store) SweepUnpublished(ctx context.Context, grace time.Duration, limit int, publish func(context.Context, []Stranded) error) (int, error) {
+	due, err := s.anyDue(ctx, `SELECT 1 FROM communication.dispatch_queue WHERE published_at IS NULL AND created_at < now() - $1::interval`, grace)
+	if err != nil {
+		return 0, fmt.Errorf("look for unpublished messages: %w", err)
+	}
+	if !due {
+		return 0, nil
+	}
 	return s.sweep(ctx, `
 		SELECT d.tenant_id, d.message_id, m.channel, m.attempts, m.next_attempt_at
 		FROM communication.dispatch_queue d

@@ -223,6 +223,13 @@ func ptr[T any](v T) *T { return &v }
 // ClaimDueWebhookDeliveries takes up to limit pending deliveries due at now, oldest due first,
 // and leases them until now+lease: a worker that dies holding them leaves them due again then.
 func (s *Store) ClaimDueWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]domain.WebhookDelivery, error) {
+	due, err := s.anyDue(ctx, `SELECT 1 FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1`, now)
+	if err != nil {
+		return nil, fmt.Errorf("look for due webhook deliveries: %w", err)
+	}
+	if !due {
+		return nil, nil
+	}
 	rows, _ := s.pool.Query(ctx, `
 		UPDATE communication.webhook_deliveries d SET next_attempt_at = $2
 		FROM (SELECT tenant_id, id, created_at FROM communication.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
