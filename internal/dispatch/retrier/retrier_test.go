@@ -37,6 +37,21 @@ func run(t *testing.T, brokers []string) (stop func()) {
 	return stop
 }
 
+// started starts a retrier on a new broker for the test, and returns the brokers, the retrier and
+// a producer to put intents on its tiers.
+func started(t *testing.T) ([]string, *retrier.Retrier, *queue.Producer) {
+	t.Helper()
+	brokers := testenv.Kafka(t, 3, topics()...)
+	out := queue.NewProducer(brokers, "")
+	t.Cleanup(func() { _ = out.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go r.Run(ctx)
+	return brokers, r, out
+}
+
 // released reads n intents back from comms.send, noting when each arrived and when it was
 // produced (the record's timestamp, set by the retrier's writer, to the millisecond).
 func released(t *testing.T, brokers []string, group string, n int, within time.Duration) (arrived, produced map[string]time.Time) {
@@ -142,14 +157,7 @@ func TestWaitingIntentsSurviveARestart(t *testing.T) {
 // those: another tenant's parked intents and a retry waiting out its backoff keep their times.
 func TestReleaseBringsBackOnlyTheTenantsParkedIntents(t *testing.T) {
 	t.Parallel()
-	brokers := testenv.Kafka(t, 3, topics()...)
-	out := queue.NewProducer(brokers, "")
-	defer out.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go r.Run(ctx)
+	brokers, r, out := started(t)
 
 	later := time.Now().Add(time.Hour)
 	intent := func(id, tenant string, parks int, parked bool) queue.Routed {
@@ -186,14 +194,7 @@ func TestReleaseBringsBackOnlyTheTenantsParkedIntents(t *testing.T) {
 // ended with no intent to carry it.
 func TestReleaseOneBringsBackTheTenantsSoonestParkedIntent(t *testing.T) {
 	t.Parallel()
-	brokers := testenv.Kafka(t, 3, topics()...)
-	out := queue.NewProducer(brokers, "")
-	defer out.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go r.Run(ctx)
+	brokers, r, out := started(t)
 
 	intent := func(id, tenant string, in time.Duration, parked bool) queue.Routed {
 		return queue.Routed{Topic: queue.RetryTopic(in), Envelope: queue.Envelope{
@@ -232,14 +233,7 @@ func TestReleaseOneBringsBackTheTenantsSoonestParkedIntent(t *testing.T) {
 // waiting out its park: one parked after the release, or another tenant's, keeps its time.
 func TestIntentParkedBeforeAReleaseThatArrivesAfterItIsReleased(t *testing.T) {
 	t.Parallel()
-	brokers := testenv.Kafka(t, 3, topics()...)
-	out := queue.NewProducer(brokers, "")
-	defer out.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r := retrier.New(retrier.Config{Brokers: brokers, Group: "test-retrier", CommitInterval: 20 * time.Millisecond},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	go r.Run(ctx)
+	brokers, r, out := started(t)
 
 	intent := func(id, tenant string, parkedAt time.Time, parked bool) queue.Routed {
 		return queue.Routed{Topic: queue.RetryTopic(time.Hour), Envelope: queue.Envelope{
