@@ -86,7 +86,10 @@ func TestProviderOutageBacklogIsSentPromptlyAfterRecovery(t *testing.T) {
 				break
 			}
 			if m.Status == message.Failed || time.Now().After(deadline) {
-				t.Fatalf("%s is %s two minutes after the provider recovered", id, m.Status)
+				// Attempts 0 with no update since the outage: its intent was parked, and never
+				// released or brought back.
+				t.Fatalf("%s is %s two minutes after the provider recovered (%d attempts, last updated %s before the recovery)",
+					id, m.Status, m.Attempts, recovered.Sub(m.UpdatedAt).Round(100*time.Millisecond))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
