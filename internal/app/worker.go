@@ -164,6 +164,7 @@ func Worker(ctx context.Context, cfg config.Config, d Deps, reg *registry.Regist
 		Brokers: cfg.KafkaBrokers, Group: cfg.WorkerGroup,
 		Worker:    worker.Config{InFlight: cfg.WorkerInFlight, AttemptTimeout: cfg.AttemptTimeout, DrainTimeout: cfg.ShutdownTimeout},
 		RouteTTL:  cfg.RouteCacheTTL,
+		Eraser:    retention.EraserConfig{Batch: cfg.EraserBatch, Busy: cfg.EraserBusy},
 		Fold:      apply.FoldInterval,
 		Webhooks:  &webhooks.Config{Dial: netguard.DialFunc(10*time.Second, cfg.AllowPrivateNetwork), DrainTimeout: cfg.ShutdownTimeout},
 		ReportLag: true,

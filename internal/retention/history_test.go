@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +136,50 @@ func TestEraserPassReturnsWhileAMessageIsBeingSent(t *testing.T) {
 	}
 	if got, err := f.st.GetErasure(ctx, ten, "era_pass"); err != nil || got.Counts.Messages != 2 {
 		t.Fatalf("%+v %v", got, err)
+	}
+}
+
+// pacedStore records when each of the eraser's transactions started and ended.
+type pacedStore struct {
+	retention.EraserStore
+	mu         sync.Mutex
+	start, end []time.Time
+}
+
+func (p *pacedStore) EraseNext(ctx context.Context, limit int) (domain.Erasure, bool, error) {
+	start := time.Now()
+	e, found, err := p.EraserStore.EraseNext(ctx, limit)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start, p.end = append(p.start, start), append(p.end, time.Now())
+	return e, found, err
+}
+
+// The eraser at Busy 0.25 rests three times as long as each transaction took before it starts the
+// next (COMMS_ERASER_BUSY): its share of the database beside live traffic is what it is set to.
+func TestEraserRestsAfterEachTransactionAsItsBusyShareSays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := fixture{t, store.New(testenv.DB(t))}
+	ten := f.tenant(30 * 86400)
+	for range 3 {
+		f.message(ten, time.Minute, message.Delivered)
+	}
+	if _, _, err := f.st.CreateErasure(ctx, "era_paced", ten, message.Email, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	ps := &pacedStore{EraserStore: f.st}
+	e := retention.NewEraser(retention.EraserConfig{Batch: 1, Busy: 0.25}, ps, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if n, err := e.Pass(ctx); err != nil || n != 1 {
+		t.Fatalf("the pass: %d finished, %v", n, err)
+	}
+	if len(ps.start) < 4 { // a message a transaction, then the one that finds none left
+		t.Fatalf("%d transactions for 3 messages of one at a time", len(ps.start))
+	}
+	for i := 1; i < len(ps.start); i++ {
+		took, rested := ps.end[i-1].Sub(ps.start[i-1]), ps.start[i].Sub(ps.end[i-1])
+		if rested < 3*took {
+			t.Errorf("transaction %d took %s and the eraser rested %s after it, want at least %s", i, took, rested, 3*took)
+		}
 	}
 }

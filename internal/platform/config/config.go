@@ -58,6 +58,11 @@ type Config struct {
 	SweepInterval   time.Duration // COMMS_SWEEP_INTERVAL
 	SweepGrace      time.Duration // COMMS_SWEEP_GRACE
 	SweepLostAfter  time.Duration // COMMS_SWEEP_LOST_AFTER
+	// EraserBatch (COMMS_ERASER_BATCH) is how many messages the eraser erases a transaction, and
+	// EraserBusy (COMMS_ERASER_BUSY, above 0 and at most 1) its share of time in transactions: it
+	// rests (1-busy)/busy times as long as each took, trading an erasure's time for intake's.
+	EraserBatch int
+	EraserBusy  float64
 	// Ring seals provider credentials: COMMS_ENCRYPTION_KEYS=v2:<base64 32 bytes>,v1:<...>, newest
 	// first. Required: without it no stored config can be opened.
 	Ring *secrets.Ring
@@ -146,6 +151,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SweepInterval:     dur("COMMS_SWEEP_INTERVAL", time.Second),
 		SweepGrace:        dur("COMMS_SWEEP_GRACE", 10*time.Second),
 		SweepLostAfter:    dur("COMMS_SWEEP_LOST_AFTER", 10*time.Minute),
+		EraserBatch:       num("COMMS_ERASER_BATCH", 1000, 1),
+		EraserBusy:        0.5,
 		LogFormat:         str("COMMS_LOG_FORMAT", "json"),
 	}
 	kset, err := kafkaSettings(getenv)
@@ -220,6 +227,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("COMMS_DATABASE_URL: must be a postgres:// URL"))
+	}
+	if v := getenv("COMMS_ERASER_BUSY"); v != "" {
+		busy, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(busy > 0 && busy <= 1) {
+			errs = append(errs, fmt.Errorf("COMMS_ERASER_BUSY=%q: must be a share of time above 0 and at most 1, such as 0.5", v))
+		}
+		c.EraserBusy = busy
 	}
 	if c.AttemptTimeout <= 0 {
 		errs = append(errs, errors.New("COMMS_ATTEMPT_TIMEOUT: must be positive"))

@@ -16,7 +16,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.APIAddr != "127.0.0.1:8080" || c.WebhookAddr != "127.0.0.1:8081" || c.WorkerInFlight != 1024 ||
-		c.AttemptTimeout != 30*time.Second || len(c.KafkaBrokers) != 1 {
+		c.AttemptTimeout != 30*time.Second || len(c.KafkaBrokers) != 1 || c.EraserBatch != 1000 || c.EraserBusy != 0.5 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -31,14 +31,30 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		"COMMS_DATABASE_URL":           "mysql://x",
 		"COMMS_SES_ENDPOINT":           "localhost:8005",
 		"COMMS_ALLOW_PRIVATE_NETWORKS": "maybe",
+		"COMMS_ERASER_BUSY":            "2",
+		"COMMS_ERASER_BATCH":           "0",
 	}))
 	if err == nil {
 		t.Fatal("want an error")
 	}
 	for _, name := range []string{"COMMS_API_ADDR", "COMMS_WORKER_IN_FLIGHT", "COMMS_ATTEMPT_TIMEOUT", "COMMS_KAFKA_BROKERS", "COMMS_LOG_LEVEL", "COMMS_DATABASE_URL",
-		"COMMS_ENCRYPTION_KEYS", "COMMS_SES_ENDPOINT", "COMMS_ALLOW_PRIVATE_NETWORKS"} {
+		"COMMS_ENCRYPTION_KEYS", "COMMS_SES_ENDPOINT", "COMMS_ALLOW_PRIVATE_NETWORKS", "COMMS_ERASER_BUSY", "COMMS_ERASER_BATCH"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+// The eraser's pace is the operator's to set: a lower busy share leaves intake more of the
+// database beside an erasure, at the cost of the erasure's time.
+func TestEraserPaceIsRead(t *testing.T) {
+	c, err := Load(env(map[string]string{"COMMS_ENCRYPTION_KEYS": testKeys, "COMMS_ERASER_BUSY": "0.2", "COMMS_ERASER_BATCH": "250"}))
+	if err != nil || c.EraserBusy != 0.2 || c.EraserBatch != 250 {
+		t.Fatalf("busy %g, batch %d, %v", c.EraserBusy, c.EraserBatch, err)
+	}
+	for _, bad := range []string{"0", "-0.5", "1.5", "NaN", "half"} {
+		if _, err := Load(env(map[string]string{"COMMS_ENCRYPTION_KEYS": testKeys, "COMMS_ERASER_BUSY": bad})); err == nil || !strings.Contains(err.Error(), "COMMS_ERASER_BUSY") {
+			t.Errorf("COMMS_ERASER_BUSY=%s: %v", bad, err)
 		}
 	}
 }
