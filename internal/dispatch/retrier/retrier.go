@@ -125,11 +125,18 @@ func (r *Retrier) runTier(ctx context.Context, topic string) {
 			d.Finish(true)
 			return
 		}
-		if r.releasedLate(env) {
-			r.log.Info("an intent parked before its tenant's parks were released arrived after: released", "tenant_id", env.TenantID, "message_id", env.MessageID, "parked_at", env.EnqueuedAt)
+		// Checked and held under r.mu, as Release records a release under it: an intent is either
+		// held before a release looks through the lists, or sees that release here.
+		r.mu.Lock()
+		late := r.releasedLate(env)
+		if late {
 			env.NotBefore = r.now().UTC()
 		}
 		wl.push(waiting{due: env.NotBefore, env: env, d: d})
+		r.mu.Unlock()
+		if late {
+			r.log.Info("an intent parked before its tenant's parks were released arrived after: released", "tenant_id", env.TenantID, "message_id", env.MessageID, "parked_at", env.EnqueuedAt)
+		}
 	})
 	if err != nil {
 		r.log.Warn("retry tier consumer closed with an error", "topic", topic, "err", err)
@@ -170,7 +177,7 @@ func (r *Retrier) schedule(ctx context.Context, wl *waitList, release func(waiti
 func (r *Retrier) Release(tenantID string) int {
 	n, now, parked := 0, r.now(), parkedFor(tenantID)
 	r.mu.Lock()
-	r.recovered[tenantID] = now
+	r.recovered[tenantID] = now // before the lists are looked through: see runTier
 	for t, at := range r.recovered {
 		if now.Sub(at) > recoveryMemory {
 			delete(r.recovered, t)
@@ -183,16 +190,15 @@ func (r *Retrier) Release(tenantID string) int {
 	return n
 }
 
-// releasedLate reports whether env is an intent parked (at its EnqueuedAt) before a release of its tenant's parked
-// intents (or within noticeLag after it) that reached this retrier only after the release: it was
-// on its way through the tier, or a rebalance handed it over again. It is as due as the intents
-// released: otherwise it would wait out its park, up to minutes after the provider recovered.
+// releasedLate reports whether env is an intent parked (at its EnqueuedAt) before a release of its
+// tenant's parked intents (or within noticeLag after it) that reached this retrier only after the
+// release: it was on its way through the tier, or a rebalance handed it over again. It is as due
+// as the intents released: otherwise it would wait out its park, up to minutes after the provider
+// recovered. r.mu is held.
 func (r *Retrier) releasedLate(env queue.Envelope) bool {
 	if !env.Parked {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	at := r.recovered[env.TenantID]
 	if all := r.recovered[""]; all.After(at) {
 		at = all
