@@ -270,7 +270,9 @@ func TestEarlyIntentIsNotAttempted(t *testing.T) {
 	s.StartWorker(retrying)
 	tid, key := s.Tenant()
 	id := s.Send(key, "", sms("later"))
-	s.WaitAllFinal(30 * time.Second)
+	// Setup, not what is held: the first send waits for the new worker's group to form, which took
+	// over a minute twice in the full parallel suite under the race detector.
+	s.WaitAllFinal(90 * time.Second)
 	// Put the message back to waiting for 2 s from now and publish an intent for it at once.
 	due := time.Now().Add(2 * time.Second)
 	if _, err := s.Pool.Exec(context.Background(), `UPDATE communication.message_logs SET status = 'queued', next_attempt_at = $2 WHERE id = $1`, id, due); err != nil {
