@@ -383,7 +383,7 @@ func (s *Stack) WaitAllFinal(timeout time.Duration) map[message.Status]int {
 			return counts
 		}
 		if time.Now().After(deadline) {
-			s.tb.Fatalf("messages not final after %s: %v", timeout, counts)
+			s.tb.Fatalf("messages not final after %s: %v\n%s", timeout, counts, s.whereStuck())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
