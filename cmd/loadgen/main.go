@@ -46,6 +46,8 @@ type options struct {
 	noisyHang                            time.Duration
 	noisyLimit                           float64
 	poison                               bool // this sender's bodies are poison (set for B in -noisy poison)
+	webhooks                             bool
+	webhookURL                           string // set by run when webhooks is: its sink's
 }
 
 func main() {
@@ -86,6 +88,7 @@ func main() {
 	flag.IntVar(&o.noisyRate, "noisy-rate", 500, "with -noisy: B's requests per second")
 	flag.DurationVar(&o.noisyHang, "noisy-hang", 10*time.Second, "with -noisy hang: how long B's provider holds each send")
 	flag.Float64Var(&o.noisyLimit, "noisy-limit", 0, "with -noisy: B's intake rate limit per second (its plan); 0 keeps the tenant default")
+	flag.BoolVar(&o.webhooks, "webhooks", false, "give each tenant a webhook endpoint for every event type, on a sink loadgen runs on loopback (it answers 204), so that the run writes webhook deliveries too; the report adds how many the sink received")
 	flag.Parse()
 	if o.noisyMode != "" && o.noisyMode != "hang" && o.noisyMode != "503" && o.noisyMode != "ok" && o.noisyMode != "poison" {
 		fmt.Fprintln(os.Stderr, "loadgen: -noisy must be hang, 503, ok or poison")
@@ -97,6 +100,10 @@ func main() {
 	}
 	if o.channel != "sms" && o.channel != "email" {
 		fmt.Fprintln(os.Stderr, "loadgen: -channel must be sms or email")
+		os.Exit(2)
+	}
+	if o.webhooks && o.scheduled > 0 {
+		fmt.Fprintln(os.Stderr, "loadgen: -webhooks does not apply to -scheduled runs")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -137,6 +144,8 @@ type report struct {
 	Late        int64          `json:"late_starts"` // requests that started >10 ms after they were due
 	E2E         *e2eReport     `json:"end_to_end,omitempty"`
 	Noisy       *noisyReport   `json:"noisy_neighbour,omitempty"`
+	// WebhooksReceived counts the deliveries -webhooks' sink received, those of warm-up messages too.
+	WebhooksReceived int64 `json:"webhooks_received,omitempty"`
 }
 
 type noisyReport struct {
@@ -183,6 +192,9 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "  end to end: %d final %v, delivered %.0f/s overall, %.0f/s steady\n", e.Final, e.ByStatus, e.DeliveredPS, e.SteadyPS)
 		fmt.Fprintf(w, "  accepted -> sent ms: p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", e.AcceptToSent.P50, e.AcceptToSent.P95, e.AcceptToSent.P99, e.AcceptToSent.Max)
 	}
+	if r.WebhooksReceived > 0 {
+		fmt.Fprintf(w, "  webhook deliveries received: %d\n", r.WebhooksReceived)
+	}
 	if n := r.Noisy; n != nil {
 		fmt.Fprintf(w, "  noisy neighbour (%s, %d/s, not in the figures above): %d accepted, %d refused, its provider called %d times\n",
 			n.Mode, n.Rate, n.Accepted, n.Refused, n.ProviderCalls)
@@ -200,6 +212,15 @@ func run(ctx context.Context, o options) (report, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency * 2, IdleConnTimeout: time.Minute,
 	}}
+	var sink *webhookSink
+	if o.webhooks {
+		var err error
+		if sink, err = startWebhookSink(); err != nil {
+			return report{}, err
+		}
+		defer sink.close()
+		o.webhookURL = sink.url()
+	}
 	tenantIDs, keys, err := createTenants(ctx, client, o)
 	if err != nil {
 		return report{}, err
@@ -334,6 +355,9 @@ func run(ctx context.Context, o options) (report, error) {
 		}
 		rep.E2E = e
 	}
+	if sink != nil {
+		rep.WebhooksReceived = sink.settle(ctx, 3*time.Second, o.drain)
+	}
 	return rep, nil
 }
 
@@ -414,6 +438,11 @@ func createTenants(ctx context.Context, c *http.Client, o options) (ids, keys []
 		id, secret, err := newTenantKey(ctx, c, o.url, o.adminKey, fmt.Sprintf("loadgen %d", i))
 		if err != nil {
 			return nil, nil, err
+		}
+		if o.webhooks {
+			if err := addWebhookEndpoint(ctx, c, o, secret); err != nil {
+				return nil, nil, err
+			}
 		}
 		if o.category != "" {
 			cat := map[string]any{"key": o.category, "name": o.category, "default": "in"}
