@@ -237,15 +237,23 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 			UPDATE communication.dead_letters SET error_message = regexp_replace(error_message, $2, '[erased]', 'g')
 			WHERE message_id = ANY($1)`, ids, pattern).
 			Exec(func(ct pgconn.CommandTag) error { c.DeadLetters = ct.RowsAffected(); return nil })
-		// A delivery's body is the CloudEvent as sent; it keeps its shape, without the address.
+		// A delivery's body is the CloudEvent as sent; it keeps its shape, without the address. Its
+		// week is its event's time, or its publication's where that time is more than a week
+		// before it (webhooks.deliveryTime); a publication comes after its message was made (an
+		// hour's grace for clocks that disagree), so the weeks more than a week before the message
+		// are not searched. The bound is worked out first (ev): compared with a column of a
+		// materialized CTE, it prunes weeks as each event is looked up; as an expression over the
+		// join, it did not.
 		b.Queue(`
-			WITH d AS (
+			WITH ev AS MATERIALIZED (
+				SELECT 'evt_' || e.id AS event_id, date_trunc('week', m.at - interval '7 days 1 hour', 'UTC') AS since
+				FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
+				ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at
+			), d AS (
 				UPDATE communication.webhook_deliveries d
 				SET payload = convert_to(regexp_replace(
 					jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')
-				WHERE d.tenant_id = $2 AND d.event_id IN (
-					SELECT 'evt_' || e.id FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
-					ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at)
+				FROM ev WHERE d.tenant_id = $2 AND d.event_id = ev.event_id AND d.created_at >= ev.since
 				RETURNING d.id, d.created_at
 			), a AS (
 				UPDATE communication.webhook_attempts a SET response = regexp_replace(response, $3, '[erased]', 'g'),

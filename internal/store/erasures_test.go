@@ -184,3 +184,54 @@ func TestErasureFindsCallbacksInTheWeeksAfterTheMessage(t *testing.T) {
 		t.Fatalf("%d of the message's %d callbacks keep the address; %d erased", left, len(received), e.Counts.Callbacks)
 	}
 }
+
+// A webhook delivery is filed under its event's time, or its publication's (webhooks.deliveryTime):
+// from a week before the message (a provider's clock behind) to any time after it (an event
+// published again later). The eraser finds it in each of those weeks.
+func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	made := time.Now().AddDate(0, 0, -15)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filed := []time.Time{made.Add(-7*24*time.Hour + time.Minute), made, made.AddDate(0, 0, 10), time.Now()}
+	if _, err := s.CreatePartitions(ctx, filed[0], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var event int64
+	if err := s.Pool().QueryRow(ctx, `SELECT id FROM communication.message_events WHERE message_id = $1`, in[0].ID).Scan(&event); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range filed {
+		endpoint := fmt.Sprintf("whe_%d", i)
+		if _, err := s.Pool().Exec(ctx, `
+			INSERT INTO communication.webhook_endpoints (id, tenant_id, url, description, event_types, enabled, key_version, secret_sealed)
+			VALUES ($1, $2, 'https://example.com/h', '', '{}', true, 'v1', '\x00')`, endpoint, ten); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Pool().Exec(ctx, `
+			INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts, round_attempts, next_attempt_at, created_at)
+			VALUES ($1, $2, $3, 'comms.message.accepted', convert_to('{"data":{"recipient":"+14155550123"}}', 'UTF8'), 'succeeded', 1, 1, $4, $4)`,
+			endpoint, ten, fmt.Sprintf("evt_%d", event), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123"); err != nil {
+		t.Fatal(err)
+	}
+	e, found, err := s.EraseNext(ctx, 100)
+	if err != nil || !found || e.Status != domain.ErasureDone {
+		t.Fatalf("%+v found %v: %v", e, found, err)
+	}
+	var left []time.Time
+	if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(created_at), '{}') FROM communication.webhook_deliveries
+		WHERE tenant_id = $1 AND convert_from(payload, 'UTF8') LIKE '%4155550123%'`, ten).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 || e.Counts.WebhookDeliveries != int64(len(filed)) {
+		t.Fatalf("deliveries filed at %v keep the address; %d of %d erased", left, e.Counts.WebhookDeliveries, len(filed))
+	}
+}
