@@ -8,7 +8,8 @@
 # with one person's erasure starting as the measured window does. It prints both runs' intake
 # latencies and the erasure's time. With REF, each round erases one person with REF's eraser and
 # one with this tree's, each beside its own quiet run (interleaved, as bench/compare.sh does).
-# BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings).
+# BENCH_ERASE_ARGS are passed to `loadgen erase` (its -batch and -busy: the eraser's settings);
+# BENCH_SEED_ARGS to `loadgen seed` (-hot-webhook: the hot tenant's events delivered to an endpoint).
 # BENCH_SETTINGS="wal_compression=off wal_compression=lz4" (without REF) instead alternates the
 # server's settings between those values, each round, with this tree (ALTER SYSTEM and a reload,
 # reset at the end). A setting that takes a restart (shared_buffers=2GB) restarts the server and
@@ -97,8 +98,9 @@ people=()
 for i in $(seq 1 $((ROUNDS * ${#trees[@]}))); do people+=("+1415555$(printf %04d "$i")"); done
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS comms_erase WITH (FORCE)" -c "CREATE DATABASE comms_erase" >/dev/null
 COMMS_DATABASE_URL=$DB ./bin/commsctl migrate > /dev/null
+# shellcheck disable=SC2086 # BENCH_SEED_ARGS is words for loadgen seed (-hot-webhook)
 seeded=$(./bin/loadgen seed -database-url "$DB" -messages "${BENCH_MESSAGES:-2000000}" -days 90 -tenants 1000 -hot-share 0.2 \
-  -persons "$(IFS=,; echo "${people[*]}")" 2>/dev/null | grep 'the hot one')
+  -persons "$(IFS=,; echo "${people[*]}")" ${BENCH_SEED_ARGS:-} 2>/dev/null | grep 'the hot one')
 hot=$(echo "$seeded" | sed -n 's/.*(the hot one: \([^)]*\)).*/\1/p')
 [ -n "$hot" ] || { echo "no hot tenant in: $seeded"; exit 1; }
 psql -q -h 127.0.0.1 -U postgres -d comms_erase -c "VACUUM ANALYZE" >/dev/null

@@ -34,6 +34,7 @@ func seedMain(args []string) int {
 	fs.IntVar(&p.PersonMessages, "person-messages", 10_000, "with -persons: how many messages each received")
 	fs.DurationVar(&p.ContentRetention, "content-retention", 30*24*time.Hour,
 		"bodies of messages older than this are blank, as the content purger leaves them at the default content retention (0 keeps every body)")
+	fs.BoolVar(&p.HotWebhook, "hot-webhook", false, "give the hot tenant a (disabled) webhook endpoint for every event type, with a delivery and its attempt for each event published, as the deliverer leaves them")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -73,8 +74,8 @@ func seedMain(args []string) int {
 		_ = enc.Encode(map[string]any{"plan": p, "report": rep, "tables": sizes})
 		return 0
 	}
-	fmt.Printf("loaded %d messages, %d events, %d callbacks for %d tenants (the hot one: %s) in %s (%.0f messages/s)\n",
-		rep.Messages, rep.Events, rep.Callbacks, len(rep.Tenants), rep.Tenants[0], rep.Took.Round(time.Second),
+	fmt.Printf("loaded %d messages, %d events, %d callbacks, %d webhook deliveries for %d tenants (the hot one: %s) in %s (%.0f messages/s)\n",
+		rep.Messages, rep.Events, rep.Callbacks, rep.WebhookDeliveries, len(rep.Tenants), rep.Tenants[0], rep.Took.Round(time.Second),
 		float64(rep.Messages)/rep.Took.Seconds())
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "table\trows\tMB\tbytes per message\t")

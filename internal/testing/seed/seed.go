@@ -1,8 +1,9 @@
 // Package seed loads a history of sent messages straight into the database with COPY, so that
 // comms can be measured on a database the size of a real one (`loadgen seed`). It writes what the
 // service itself writes over a message's life (the message; its queued, sending, sent and
-// delivery events; its provider reference and delivery callback; the hourly and daily rollups),
-// spread evenly over days and over tenants, one of which is hot.
+// delivery events; its provider reference and delivery callback; the hourly and daily rollups;
+// with Plan.HotWebhook, the hot tenant's webhook deliveries), spread evenly over days and over
+// tenants, one of which is hot.
 package seed
 
 import (
@@ -37,6 +38,9 @@ type Plan struct {
 	// older than it are blank, as the content purger leaves them, and each tenant's purge mark
 	// stands at its newest such message (0: every body kept).
 	ContentRetention time.Duration
+	// HotWebhook gives the hot tenant an endpoint for every event type, with a delivery and its
+	// attempt for each event published, as the webhook deliverer leaves them.
+	HotWebhook bool
 }
 
 // Report is what was loaded.
@@ -45,7 +49,9 @@ type Report struct {
 	Messages  int64
 	Events    int64
 	Callbacks int64
-	Took      time.Duration
+	// WebhookDeliveries are the hot tenant's with Plan.HotWebhook.
+	WebhookDeliveries int64
+	Took              time.Duration
 }
 
 // chunk is how many messages are generated and copied at a time.
@@ -121,6 +127,11 @@ func History(ctx context.Context, pool *pgxpool.Pool, p Plan, progress func(done
 		if _, err := conn.Exec(ctx, `INSERT INTO communication.content_purge (tenant_id, through_at, through_id) VALUES ($1, $2, $3)
 			ON CONFLICT (tenant_id) DO UPDATE SET through_at = excluded.through_at, through_id = excluded.through_id`, tenant, m.at, m.id); err != nil {
 			return rep, fmt.Errorf("seed: content purge mark: %w", err)
+		}
+	}
+	if p.HotWebhook {
+		if rep.WebhookDeliveries, err = deliverHotTenantsEvents(ctx, pool, rep.Tenants[0]); err != nil {
+			return rep, err
 		}
 	}
 	rep.Took = time.Since(start)

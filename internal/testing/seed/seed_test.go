@@ -10,6 +10,7 @@ import (
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/seed"
 	"github.com/logicspike/comms/internal/testing/testenv"
+	"github.com/logicspike/comms/pkg/event"
 	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 )
@@ -133,5 +134,63 @@ func TestSeededHistoryIsWhatTheServiceWouldHaveWritten(t *testing.T) {
 	sizes, err := seed.Footprint(ctx, pool)
 	if err != nil || len(sizes) != len(seed.HistoryTables) || sizes[0].Table != "message_logs" || sizes[0].Rows != 3_000 || sizes[0].Bytes == 0 {
 		t.Fatalf("footprint: %+v %v", sizes, err)
+	}
+}
+
+// TestSeededWebhookDeliveriesAreTheDeliverersOwn: with HotWebhook, each event of the hot tenant
+// that the publisher publishes has one succeeded delivery with one attempt on the tenant's
+// endpoint, holding its CloudEvent, filed under the event's time; they read back through the
+// store as the endpoint's delivery log does; no other tenant has any.
+func TestSeededWebhookDeliveriesAreTheDeliverersOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	rep, err := seed.History(ctx, pool, seed.Plan{Messages: 500, Days: 10, Tenants: 3, HotShare: 0.5, Seed: 2, HotWebhook: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot := rep.Tenants[0]
+	var published, others int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE tenant_id = $1 AND status <> 'sending'), count(*) FILTER (WHERE tenant_id <> $1 AND status <> 'sending')
+		FROM communication.message_events`, hot).Scan(&published, &others); err != nil {
+		t.Fatal(err)
+	}
+	if rep.WebhookDeliveries != published || published == 0 || others == 0 {
+		t.Fatalf("%d deliveries for the hot tenant's %d published events", rep.WebhookDeliveries, published)
+	}
+	eps, err := store.New(pool).ListWebhookEndpoints(ctx, hot, false)
+	if err != nil || len(eps) != 1 || eps[0].Enabled {
+		t.Fatalf("endpoints %+v: %v", eps, err)
+	}
+	var mismatched, attempts, elsewhere int64
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM communication.webhook_deliveries d JOIN communication.message_events e ON d.event_id = 'evt_' || e.id
+		 WHERE d.created_at <> e.occurred_at OR d.event_type <> 'comms.message.' || CASE e.status WHEN 'queued' THEN 'accepted' ELSE e.status END
+		    OR (convert_from(d.payload, 'UTF8')::jsonb)->'data'->>'message_id' <> e.message_id),
+		(SELECT count(*) FROM communication.webhook_attempts WHERE status_code = 204),
+		(SELECT count(*) FROM communication.webhook_deliveries WHERE tenant_id <> $1)`, hot).Scan(&mismatched, &attempts, &elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if mismatched != 0 || attempts != published || elsewhere != 0 {
+		t.Fatalf("%d deliveries unlike their events, %d attempts for %d deliveries, %d for other tenants", mismatched, attempts, published, elsewhere)
+	}
+	var read int
+	for cursor := ""; ; {
+		page, next, err := store.New(pool).ListWebhookDeliveries(ctx, hot, eps[0].ID, "", cursor, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page {
+			if d.Status != event.DeliverySucceeded || len(d.AttemptLog) != 1 {
+				t.Fatalf("delivery %+v", d)
+			}
+		}
+		read += len(page)
+		if cursor = next; next == "" {
+			break
+		}
+	}
+	if int64(read) != published {
+		t.Fatalf("the endpoint's delivery log lists %d of %d", read, published)
 	}
 }
