@@ -150,10 +150,7 @@ func TestErasureFindsCallbacksInTheWeeksAfterTheMessage(t *testing.T) {
 	ctx := context.Background()
 	ten := tenant(t, s)
 	made := time.Now().AddDate(0, 0, -15)
-	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := smsMadeAt(t, s, ten, made)
 	if _, err := s.CreatePartitions(ctx, made.Add(-time.Hour), time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -164,20 +161,14 @@ func TestErasureFindsCallbacksInTheWeeksAfterTheMessage(t *testing.T) {
 			INSERT INTO communication.callbacks (provider_config_id, provider_type, event_key, provider_message_id, status, occurred_at, payload,
 			                                     received_at, received_week, message_id, outcome, recipient)
 			VALUES ('prv_x', 'twilio', $1, 'SMx', 'delivered', $2, '{"To": "+14155550123"}', $2, date_trunc('week', $2::timestamptz, 'UTC'),
-			        $3, 'applied', '+14155550123')`, fmt.Sprintf("ev%d", i), at, in[0].ID); err != nil {
+			        $3, 'applied', '+14155550123')`, fmt.Sprintf("ev%d", i), at, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123"); err != nil {
-		t.Fatal(err)
-	}
-	e, found, err := s.EraseNext(ctx, 100)
-	if err != nil || !found || e.Status != domain.ErasureDone {
-		t.Fatalf("%+v found %v: %v", e, found, err)
-	}
+	e := eraseAll(t, s, ten)
 	var left int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM communication.callbacks
-		WHERE message_id = $1 AND (recipient <> '' OR payload::text LIKE '%4155550123%')`, in[0].ID).Scan(&left); err != nil {
+		WHERE message_id = $1 AND (recipient <> '' OR payload::text LIKE '%4155550123%')`, id).Scan(&left); err != nil {
 		t.Fatal(err)
 	}
 	if left != 0 || e.Counts.Callbacks != int64(len(received)) {
@@ -193,16 +184,13 @@ func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.
 	ctx := context.Background()
 	ten := tenant(t, s)
 	made := time.Now().AddDate(0, 0, -15)
-	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := smsMadeAt(t, s, ten, made)
 	filed := []time.Time{made.Add(-7*24*time.Hour + time.Minute), made, made.AddDate(0, 0, 10), time.Now()}
 	if _, err := s.CreatePartitions(ctx, filed[0], time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var event int64
-	if err := s.Pool().QueryRow(ctx, `SELECT id FROM communication.message_events WHERE message_id = $1`, in[0].ID).Scan(&event); err != nil {
+	if err := s.Pool().QueryRow(ctx, `SELECT id FROM communication.message_events WHERE message_id = $1`, id).Scan(&event); err != nil {
 		t.Fatal(err)
 	}
 	for i, at := range filed {
@@ -219,13 +207,7 @@ func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123"); err != nil {
-		t.Fatal(err)
-	}
-	e, found, err := s.EraseNext(ctx, 100)
-	if err != nil || !found || e.Status != domain.ErasureDone {
-		t.Fatalf("%+v found %v: %v", e, found, err)
-	}
+	e := eraseAll(t, s, ten)
 	var left []time.Time
 	if err := s.Pool().QueryRow(ctx, `SELECT coalesce(array_agg(created_at), '{}') FROM communication.webhook_deliveries
 		WHERE tenant_id = $1 AND convert_from(payload, 'UTF8') LIKE '%4155550123%'`, ten).Scan(&left); err != nil {
@@ -234,4 +216,28 @@ func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.
 	if len(left) != 0 || e.Counts.WebhookDeliveries != int64(len(filed)) {
 		t.Fatalf("deliveries filed at %v keep the address; %d of %d erased", left, e.Counts.WebhookDeliveries, len(filed))
 	}
+}
+
+// smsMadeAt records an SMS to +14155550123 for tenant ten, made at made, and returns its id.
+func smsMadeAt(t *testing.T, s *store.Store, ten string, made time.Time) string {
+	t.Helper()
+	in, err := testenv.Record(context.Background(), s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in[0].ID
+}
+
+// eraseAll erases +14155550123 from tenant ten at once, and returns the finished erasure.
+func eraseAll(t *testing.T, s *store.Store, ten string) domain.Erasure {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.CreateErasure(ctx, ids.New(ids.Erasure), ten, message.SMS, "+14155550123"); err != nil {
+		t.Fatal(err)
+	}
+	e, found, err := s.EraseNext(ctx, 100)
+	if err != nil || !found || e.Status != domain.ErasureDone {
+		t.Fatalf("%+v found %v: %v", e, found, err)
+	}
+	return e
 }
