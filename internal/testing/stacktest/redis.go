@@ -1,6 +1,10 @@
 package stacktest
 
-import "context"
+import (
+	"context"
+
+	"github.com/logicspike/comms/internal/inbox"
+)
 
 // LoseRedisKeys deletes the stack's Redis keys matching pattern (after its prefix), as a Redis
 // restart without persistence would, leaving other stacks' keys alone.
@@ -17,3 +21,6 @@ func (s *Stack) LoseRedisKeys(pattern string) {
 		s.tb.Fatal(err)
 	}
 }
+
+// Announcer announces inbox arrivals on the stack's Redis, as its workers do.
+func (s *Stack) Announcer() *inbox.Announcer { return inbox.NewAnnouncer(s.rdb, s.prefix, s.Log) }
