@@ -81,7 +81,8 @@ func TestUpgradeToPartitionedCallbacksKeepsEveryRow(t *testing.T) {
 
 // Upgrading to partitioned webhook deliveries (migration 0040) keeps every delivery with its
 // attempts, files each under its event's time (the deliverer's key for it from then on), and
-// numbers new ones after the old.
+// numbers new ones after the old. Migration 0044 then flags the one filed elsewhere, and a
+// delivery written without the flag (by a release that does not know it) reads as unknown.
 func TestUpgradeToPartitionedWebhookDeliveriesKeepsEveryRow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -132,6 +133,15 @@ func TestUpgradeToPartitionedWebhookDeliveriesKeepsEveryRow(t *testing.T) {
 		INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, created_at)
 		VALUES ('whe_a', 'ten_a', 'evt_new', 'comms.message.sent', '\x7b7d', 'pending', now()) RETURNING id`).Scan(&id); err != nil || id <= maxID {
 		t.Fatalf("a new delivery took id %d (%v), want one after %d", id, err, maxID)
+	}
+	var late []string
+	var unknown int
+	if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(event_id) FILTER (WHERE filed_late), '{}'), count(*) FILTER (WHERE filed_late IS NULL)
+		FROM communication.webhook_deliveries`).Scan(&late, &unknown); err != nil {
+		t.Fatal(err)
+	}
+	if len(late) != 1 || late[0] != "evt_39" || unknown != 1 {
+		t.Fatalf("flagged as filed away from their event's time: %v, and %d unknown; want [evt_39] and the new one", late, unknown)
 	}
 }
 

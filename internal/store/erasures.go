@@ -237,24 +237,30 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 			UPDATE communication.dead_letters SET error_message = regexp_replace(error_message, $2, '[erased]', 'g')
 			WHERE message_id = ANY($1)`, ids, pattern).
 			Exec(func(ct pgconn.CommandTag) error { c.DeadLetters = ct.RowsAffected(); return nil })
-		// A delivery's body is the CloudEvent as sent; it keeps its shape, without the address. Its
-		// week is its event's time, or its publication's where that time is more than a week
-		// before it (webhooks.deliveryTime); a publication comes after its message was made (an
-		// hour's grace for clocks that disagree), so the weeks more than a week before the message
-		// are not searched. The bound is worked out first (ev): compared with a column of a
-		// materialized CTE, it prunes weeks as each event is looked up; as an expression over the
-		// join, it did not.
+		// A delivery's body is the CloudEvent as sent; it keeps its shape, without the address. It is
+		// filed under its event's time (occurred_at), found with one probe of that week, unless it
+		// is flagged as filed elsewhere (webhooks.deliveryTime; NULL from a release that did not
+		// flag, migrations/0044): those few are found by the flag's partial index, from a week
+		// before the message on, since a publication comes after its message was made (an hour's
+		// grace for clocks that disagree). The events are worked out first (ev): compared with a
+		// column of a materialized CTE, the time prunes weeks as each event is looked up; as an
+		// expression over the join, it did not.
 		b.Queue(`
 			WITH ev AS MATERIALIZED (
-				SELECT 'evt_' || e.id AS event_id, date_trunc('week', m.at - interval '7 days 1 hour', 'UTC') AS since
+				SELECT 'evt_' || e.id AS event_id, e.occurred_at AS at, date_trunc('week', m.at - interval '7 days 1 hour', 'UTC') AS since
 				FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
 				ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at
-			), d AS (
-				UPDATE communication.webhook_deliveries d
-				SET payload = convert_to(regexp_replace(
-					jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')
-				FROM ev WHERE d.tenant_id = $2 AND d.event_id = ev.event_id AND d.created_at >= ev.since
+			), filed AS (
+				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload+`
+				FROM ev WHERE d.tenant_id = $2 AND d.event_id = ev.event_id AND d.created_at = ev.at AND NOT d.filed_late
 				RETURNING d.id, d.created_at
+			), late AS (
+				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload+`
+				WHERE d.tenant_id = $2 AND d.filed_late IS NOT FALSE AND d.event_id IN (SELECT event_id FROM ev)
+				  AND d.created_at >= (SELECT min(since) FROM ev)
+				RETURNING d.id, d.created_at
+			), d AS (
+				SELECT * FROM filed UNION ALL SELECT * FROM late
 			), a AS (
 				UPDATE communication.webhook_attempts a SET response = regexp_replace(response, $3, '[erased]', 'g'),
 					error = regexp_replace(error, $3, '[erased]', 'g')
@@ -279,6 +285,10 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 	}
 	return c, !left, nil
 }
+
+// erasedPayload is a webhook delivery's body ($3 the address's pattern) without the address.
+const erasedPayload = `convert_to(regexp_replace(
+	jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')`
 
 // eraseRest cleans what is not found through a message, once the messages are done.
 func eraseRest(ctx context.Context, tx pgx.Tx, e domain.Erasure, rkey, pattern string, callbacks int64) (int64, int64, error) {

@@ -176,36 +176,60 @@ func TestErasureFindsCallbacksInTheWeeksAfterTheMessage(t *testing.T) {
 	}
 }
 
-// A webhook delivery is filed under its event's time, or its publication's (webhooks.deliveryTime):
-// from a week before the message (a provider's clock behind) to any time after it (an event
-// published again later). The eraser finds it in each of those weeks.
-func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.T) {
+// A webhook delivery is filed under its event's time, which may be up to a week before its
+// message (a provider's clock behind), or else under its publication's, any time after the
+// message (an event published again later), flagged so (webhooks.deliveryTime); one written by a
+// release that did not flag says neither (migrations/0044). The eraser finds each, and only the
+// person's.
+func TestErasureFindsWebhookDeliveriesWhereverTheyAreFiled(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ten := tenant(t, s)
-	made := time.Now().AddDate(0, 0, -15)
+	made := time.Now().AddDate(0, 0, -15).Truncate(time.Microsecond)
 	id := smsMadeAt(t, s, ten, made)
-	filed := []time.Time{made.Add(-7*24*time.Hour + time.Minute), made, made.AddDate(0, 0, 10), time.Now()}
-	if _, err := s.CreatePartitions(ctx, filed[0], time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	occurred := made.Add(-7*24*time.Hour + time.Minute)
 	var event int64
-	if err := s.Pool().QueryRow(ctx, `SELECT id FROM communication.message_events WHERE message_id = $1`, id).Scan(&event); err != nil {
+	if err := s.Pool().QueryRow(ctx, `UPDATE communication.message_events SET occurred_at = $2 WHERE message_id = $1 RETURNING id`,
+		id, occurred).Scan(&event); err != nil {
 		t.Fatal(err)
 	}
-	for i, at := range filed {
+	if _, err := s.CreatePartitions(ctx, occurred, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's message in the same weeks, delivered on the same endpoints: it keeps its address.
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550999")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other int64
+	if err := s.Pool().QueryRow(ctx, `SELECT id FROM communication.message_events WHERE message_id = $1`, in[0].ID).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(endpoint string, event int64, to string, at time.Time, late bool) {
+		t.Helper()
+		d := domain.WebhookDelivery{EndpointID: endpoint, TenantID: ten, EventID: fmt.Sprintf("evt_%d", event), EventType: "comms.message.accepted",
+			Payload: []byte(`{"data":{"recipient":"` + to + `"}}`), Status: "succeeded"}
+		if err := s.RecordWebhookOutcomes(ctx, []store.WebhookOutcome{{Delivery: d, At: at, FiledLate: late}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filed := []struct {
+		at   time.Time
+		late bool
+	}{{occurred, false}, {made.AddDate(0, 0, 10), true}, {time.Now(), true}, {made.AddDate(0, 0, 3), false}}
+	for i, f := range filed {
 		endpoint := fmt.Sprintf("whe_%d", i)
 		if _, err := s.Pool().Exec(ctx, `
 			INSERT INTO communication.webhook_endpoints (id, tenant_id, url, description, event_types, enabled, key_version, secret_sealed)
 			VALUES ($1, $2, 'https://example.com/h', '', '{}', true, 'v1', '\x00')`, endpoint, ten); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Pool().Exec(ctx, `
-			INSERT INTO communication.webhook_deliveries (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts, round_attempts, next_attempt_at, created_at)
-			VALUES ($1, $2, $3, 'comms.message.accepted', convert_to('{"data":{"recipient":"+14155550123"}}', 'UTF8'), 'succeeded', 1, 1, $4, $4)`,
-			endpoint, ten, fmt.Sprintf("evt_%d", event), at); err != nil {
-			t.Fatal(err)
-		}
+		deliver(endpoint, event, "+14155550123", f.at, f.late)
+		deliver(endpoint, other, "+14155550999", f.at, f.late)
+	}
+	// The last was written by a release that did not flag: NULL.
+	if _, err := s.Pool().Exec(ctx, `UPDATE communication.webhook_deliveries SET filed_late = NULL WHERE endpoint_id = 'whe_3'`); err != nil {
+		t.Fatal(err)
 	}
 	e := eraseAll(t, s, ten)
 	var left []time.Time
@@ -215,6 +239,14 @@ func TestErasureFindsWebhookDeliveriesInEveryWeekTheyMayBeFiledUnder(t *testing.
 	}
 	if len(left) != 0 || e.Counts.WebhookDeliveries != int64(len(filed)) {
 		t.Fatalf("deliveries filed at %v keep the address; %d of %d erased", left, e.Counts.WebhookDeliveries, len(filed))
+	}
+	var kept int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM communication.webhook_deliveries
+		WHERE tenant_id = $1 AND convert_from(payload, 'UTF8') LIKE '%4155550999%'`, ten).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != len(filed) {
+		t.Fatalf("%d of the other recipient's %d deliveries keep their address", kept, len(filed))
 	}
 }
 

@@ -162,6 +162,7 @@ type WebhookOutcome struct {
 	Delivery      domain.WebhookDelivery // EndpointID, TenantID, EventID, EventType, Payload, Status, RoundAttempts, NextAttemptAt
 	Attempt       *domain.WebhookAttempt
 	At            time.Time // the delivery's created_at and week: its event's time (webhooks.deliveryTime)
+	FiledLate     bool      // At is not its event's time: the eraser looks for it in every week
 	AttemptsAdded int
 }
 
@@ -176,11 +177,12 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 		payload                                             = make([][]byte, n)
 		added, round, code, latency                         = make([]int32, n), make([]int32, n), make([]*int32, n), make([]*int32, n)
 		next, created, attempted                            = make([]*time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		late                                                = make([]bool, n)
 	)
 	for i, o := range outs {
 		d := o.Delivery
 		endpoint[i], tenant[i], event[i], typ[i], payload[i], status[i] = d.EndpointID, d.TenantID, d.EventID, d.EventType, d.Payload, string(d.Status)
-		added[i], round[i], next[i], created[i] = int32(o.AttemptsAdded), int32(d.RoundAttempts), d.NextAttemptAt, o.At
+		added[i], round[i], next[i], created[i], late[i] = int32(o.AttemptsAdded), int32(d.RoundAttempts), d.NextAttemptAt, o.At, o.FiledLate
 		if a := o.Attempt; a != nil {
 			attempted[i], latency[i], resp[i], errText[i] = &a.At, ptr(int32(a.LatencyMS)), a.Response, a.Error
 			if a.StatusCode != 0 {
@@ -191,14 +193,14 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 	_, err := s.pool.Exec(ctx, `
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::int[], $8::int[],
-				$9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::int[], $14::text[], $15::text[])
+				$9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::int[], $14::text[], $15::text[], $16::bool[])
 				WITH ORDINALITY AS o(endpoint_id, tenant_id, event_id, event_type, payload, status, added, round, next_at, created_at,
-				                     attempted_at, status_code, latency_ms, response, error, ord)
+				                     attempted_at, status_code, latency_ms, response, error, filed_late, ord)
 		), d AS (
 			INSERT INTO communication.webhook_deliveries AS d (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts,
-				round_attempts, next_attempt_at, last_attempt_at, last_status_code, created_at)
+				round_attempts, next_attempt_at, last_attempt_at, last_status_code, created_at, filed_late)
 			SELECT DISTINCT ON (endpoint_id, event_id) endpoint_id, tenant_id, event_id, event_type, payload, status,
-				sum(added) OVER (PARTITION BY endpoint_id, event_id), round, next_at, attempted_at, status_code, created_at
+				sum(added) OVER (PARTITION BY endpoint_id, event_id), round, next_at, attempted_at, status_code, created_at, filed_late
 			FROM o WHERE EXISTS (SELECT 1 FROM communication.webhook_endpoints e WHERE e.id = o.endpoint_id)
 			ORDER BY endpoint_id, event_id, ord DESC -- one row per delivery (the latest), locked in one order
 			ON CONFLICT (tenant_id, event_id, endpoint_id, created_at) DO UPDATE SET status = excluded.status, attempts = d.attempts + excluded.attempts,
@@ -211,7 +213,7 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 		SELECT d.tenant_id, d.id, d.created_at, o.attempted_at, o.status_code, o.latency_ms, o.response, o.error
 		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id AND d.created_at = o.created_at
 		WHERE o.attempted_at IS NOT NULL`, cachedPlan,
-		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText)
+		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText, late)
 	if err != nil {
 		return fmt.Errorf("record webhook outcomes: %w", err)
 	}

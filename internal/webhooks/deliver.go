@@ -187,12 +187,13 @@ type head struct {
 // event's time, which every copy of the event carries (one fetched again after a crash, or
 // published twice), so that each copy finds the same deliveries. A time more than a week before
 // the event's publication or an hour after it (a provider's clock) gives way to the publication's,
-// whose week exists.
-func deliveryTime(event, published time.Time) time.Time {
+// whose week exists; late reports that, and the delivery is flagged so that the eraser, which
+// looks for the others in their event's week alone, finds it (migrations/0044).
+func deliveryTime(event, published time.Time) (at time.Time, late bool) {
 	if event.Before(published.Add(-7*24*time.Hour)) || event.After(published.Add(time.Hour)) {
-		return published.Truncate(time.Microsecond)
+		return published.Truncate(time.Microsecond), true
 	}
-	return event.Truncate(time.Microsecond)
+	return event.Truncate(time.Microsecond), false
 }
 
 // fanOut tries one event on each of its tenant's endpoints that wants it, and records the
@@ -226,7 +227,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 	if published.IsZero() {
 		published = d.cfg.Now()
 	}
-	at := deliveryTime(h.Time, published)
+	at, late := deliveryTime(h.Time, published)
 	if tracing.Enabled() {
 		ctx = tracing.Remote(ctx, del.Header(queue.TraceParentHeader)) // the event's span
 	}
@@ -237,7 +238,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		go func() {
 			defer wg.Done()
 			dl := domain.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
-			outs[i], _ = d.try(ctx, e, dl, at)
+			outs[i], _ = d.try(ctx, e, dl, at, late)
 		}()
 	}
 	wg.Wait()
@@ -252,13 +253,14 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 
 // try makes the delivery's next attempt if the endpoint has room within a second, and returns
 // where the delivery then stands; without room it is put off to the retry loop, unattempted
-// (busy reports that). at is the delivery's created_at (deliveryTime).
-func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDelivery, at time.Time) (o store.WebhookOutcome, busy bool) {
+// (busy reports that). at is the delivery's created_at, late whether that is not its event's
+// time (deliveryTime).
+func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDelivery, at time.Time, late bool) (o store.WebhookOutcome, busy bool) {
 	if !e.gate.acquire(ctx, time.Second) {
 		metrics.WebhookAttempts.WithLabelValues("busy").Inc()
 		next := d.cfg.Now().Add(d.cfg.RetryInterval)
 		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
-		return store.WebhookOutcome{Delivery: dl, At: at}, true
+		return store.WebhookOutcome{Delivery: dl, At: at, FiledLate: late}, true
 	}
 	now := d.cfg.Now()
 	if tracing.Enabled() {
@@ -280,7 +282,7 @@ func (d *Deliverer) try(ctx context.Context, e *endpoint, dl domain.WebhookDeliv
 		dl.Status, dl.NextAttemptAt = event.DeliveryPending, &next
 	}
 	d.health(ctx, e, ok, now)
-	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: at, AttemptsAdded: 1}, false
+	return store.WebhookOutcome{Delivery: dl, Attempt: &a, At: at, FiledLate: late, AttemptsAdded: 1}, false
 }
 
 // health keeps the endpoint's failure streak: a success ends it, the first failure starts it, and
@@ -360,13 +362,15 @@ func (d *Deliverer) retry(ctx context.Context, dl domain.WebhookDelivery) {
 			ep = e
 		}
 	}
+	// A retry's delivery keeps its row and its flag. Should the row be gone (its week dropped
+	// while it was due), the one written again is flagged: its event's time is not known here.
 	var o store.WebhookOutcome
 	if ep == nil {
 		dl.Status, dl.NextAttemptAt = event.DeliveryFailed, nil
-		o = store.WebhookOutcome{Delivery: dl, At: dl.CreatedAt}
+		o = store.WebhookOutcome{Delivery: dl, At: dl.CreatedAt, FiledLate: true}
 	} else {
 		var busy bool
-		if o, busy = d.try(ctx, ep, dl, dl.CreatedAt); busy && !ep.gate.moving() {
+		if o, busy = d.try(ctx, ep, dl, dl.CreatedAt, true); busy && !ep.gate.moving() {
 			// The endpoint is stuck behind hanging requests: the delivery stays leased and is
 			// due again when the lease ends, so a hanging endpoint's backlog costs a claim per
 			// lease rather than a write per second. (A full endpoint that is moving takes it

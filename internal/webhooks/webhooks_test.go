@@ -16,6 +16,7 @@ import (
 
 	"github.com/logicspike/comms/internal/api"
 	"github.com/logicspike/comms/internal/dispatch/worker"
+	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/testing/stacktest"
 	"github.com/logicspike/comms/internal/webhooks"
 	"github.com/logicspike/comms/pkg/event"
@@ -354,3 +355,50 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// An event is filed under its own time; one published over a week after it, or timed over an
+// hour ahead of its publication, is filed under its publication's and flagged so, because the
+// eraser looks for the others in their event's week alone (migrations/0044).
+func TestADeliveryFiledAwayFromItsEventsTimeIsFlagged(t *testing.T) {
+	t.Parallel()
+	s := stacktest.Start(t, stacktest.Options{})
+	s.StartDeliverer(webhooks.Config{})
+	tenant, key := s.Tenant()
+	rcv := newReceiver(t)
+	rcv.trust(createEndpoint(t, s, key, webhooks.Input{URL: rcv.URL}).Secret)
+	ctx := context.Background()
+	if _, err := s.Store.CreatePartitions(ctx, time.Now().AddDate(0, 0, -9), time.Now().AddDate(0, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	times := map[string]time.Time{"evt_ontime": now.Add(-30 * time.Second), "evt_weekold": now.AddDate(0, 0, -8), "evt_ahead": now.Add(2 * time.Hour)}
+	var msgs []queue.Message
+	for id, at := range times {
+		b, _ := json.Marshal(event.Event{SpecVersion: "1.0", ID: id, Source: event.Source(tenant), Type: event.Accepted, Subject: "msg_x",
+			Time: at, DataContentType: "application/json", Data: event.Data{TenantID: tenant, MessageID: "msg_x", Channel: "sms", Status: "queued"}})
+		msgs = append(msgs, queue.Message{Key: []byte(tenant), Value: b})
+	}
+	prod := queue.NewProducer(s.Brokers, queue.TopicEvents)
+	defer prod.Close()
+	if err := prod.PublishRaw(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the three deliveries recorded", func() bool {
+		var n int
+		err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM communication.webhook_deliveries WHERE tenant_id = $1 AND status = 'succeeded'`, tenant).Scan(&n)
+		return err == nil && n == len(times)
+	})
+	for id, at := range times {
+		var filed time.Time
+		var late string
+		err := s.Pool.QueryRow(ctx, `SELECT created_at, coalesce(filed_late::text, 'null') FROM communication.webhook_deliveries WHERE tenant_id = $1 AND event_id = $2`,
+			tenant, id).Scan(&filed, &late)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		onTime := id == "evt_ontime"
+		if late != fmt.Sprint(!onTime) || filed.Equal(at) != onTime || filed.Sub(now).Abs() > time.Minute {
+			t.Errorf("%s, timed %v: filed at %v, flagged late %v", id, at, filed, late)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func deliverHotTenantsEvents(ctx context.Context, pool *pgxpool.Pool, tenant str
 	defer write.Release()
 	n, err := write.Conn().CopyFrom(ctx, pgx.Identifier{"communication", "webhook_deliveries"},
 		[]string{"endpoint_id", "tenant_id", "event_id", "event_type", "payload", "status", "attempts", "round_attempts",
-			"next_attempt_at", "last_attempt_at", "last_status_code", "created_at"},
+			"next_attempt_at", "last_attempt_at", "last_status_code", "created_at", "filed_late"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			for rows.Next() {
 				r := store.OutboxEvent{TenantID: tenant}
@@ -65,7 +65,7 @@ func deliverHotTenantsEvents(ctx context.Context, pool *pgxpool.Pool, tenant str
 					return nil, err
 				}
 				at := r.At.Truncate(time.Microsecond)
-				return []any{ep.ID, tenant, ev.ID, ev.Type, payload, "succeeded", 1, 1, at, at, 204, at}, nil
+				return []any{ep.ID, tenant, ev.ID, ev.Type, payload, "succeeded", 1, 1, at, at, 204, at, false}, nil
 			}
 			return nil, rows.Err()
 		}))
