@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -124,6 +125,20 @@ func partitionsPlanned(t *testing.T, pool *pgxpool.Pool, st statement) []string 
 
 func partitionsIn(t *testing.T, pool *pgxpool.Pool, st statement, planned bool) (scanned []string) {
 	t.Helper()
+	for _, n := range explained(t, pool, st) {
+		if rel, _ := n["Relation Name"].(string); historyPartition.MatchString(rel) {
+			if loops, _ := n["Actual Loops"].(float64); loops > 0 || planned {
+				scanned = append(scanned, rel)
+			}
+		}
+	}
+	slices.Sort(scanned)
+	return slices.Compact(scanned)
+}
+
+// explained runs st under EXPLAIN ANALYZE (rolled back) and returns every node of its plans.
+func explained(t *testing.T, pool *pgxpool.Pool, st statement) (nodes []map[string]any) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -145,11 +160,7 @@ func partitionsIn(t *testing.T, pool *pgxpool.Pool, st statement, planned bool) 
 	}
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
-		if rel, _ := n["Relation Name"].(string); historyPartition.MatchString(rel) {
-			if loops, _ := n["Actual Loops"].(float64); loops > 0 || planned {
-				scanned = append(scanned, rel)
-			}
-		}
+		nodes = append(nodes, n)
 		children, _ := n["Plans"].([]any)
 		for _, c := range children {
 			if m, ok := c.(map[string]any); ok {
@@ -160,8 +171,7 @@ func partitionsIn(t *testing.T, pool *pgxpool.Pool, st statement, planned bool) 
 	for _, p := range plans {
 		walk(p.Plan)
 	}
-	slices.Sort(scanned)
-	return slices.Compact(scanned)
+	return nodes
 }
 
 // tracedStore is a store on a database with 12 weeks of partitions behind now and two ahead, whose
@@ -662,6 +672,84 @@ func TestWebhookDeliveriesReadTheirWeeks(t *testing.T) {
 				t.Errorf("the first page read %s", p)
 			}
 		}
+	}
+}
+
+// The eraser reads an event's deliveries in the event's own week; in the other weeks it reads
+// only the index of the deliveries filed away from their event's time (migration 0044), which
+// holds few, rather than probing each week's full index for each of the person's events.
+func TestTheEraserReadsAnEventsDeliveriesInItsWeek(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, rec, plain := tracedStore(t)
+	ten := tenant(t, s)
+	ep := endpoint(t, s, ten)
+	made := time.Now().AddDate(0, 0, -50)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, made), TenantID: ten, Request: sms("+14155550123")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its one event, at its making; the message is past sending, so the erasure adds no event.
+	var event int64
+	if err := plain.QueryRow(ctx, `UPDATE communication.message_events SET occurred_at = $2 WHERE message_id = $1 RETURNING id`,
+		in[0].ID, made).Scan(&event); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Exec(ctx, `UPDATE communication.message_logs SET status = 'delivered' WHERE id = $1`, in[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s, ep, fmt.Sprintf("evt_%d", event), made)
+	// Every week holds 300 other deliveries, so that its full index costs what it does at size.
+	for at := made.AddDate(0, 0, -7); at.Before(time.Now()); at = at.AddDate(0, 0, 7) {
+		outs := make([]store.WebhookOutcome, 300)
+		for i := range outs {
+			outs[i] = store.WebhookOutcome{At: at, Delivery: domain.WebhookDelivery{EndpointID: ep, TenantID: ten,
+				EventID: fmt.Sprintf("evt_other%s_%d", weekOf(at), i), EventType: "comms.message.sent", Payload: []byte(`{}`), Status: "succeeded"}}
+		}
+		if err := s.RecordWebhookOutcomes(ctx, outs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := plain.Exec(ctx, `ANALYZE communication.webhook_deliveries`); err != nil { // as autovacuum does
+		t.Fatal(err)
+	}
+	var partial []string // each week's index of the deliveries flagged
+	if err := plain.QueryRow(ctx, `SELECT array_agg(c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname LIKE 'webhook_deliveries_p%' AND pg_get_expr(i.indpred, i.indrelid) LIKE '%filed_late%'`).Scan(&partial); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	if e := eraseAll(t, s, ten); e.Counts.WebhookDeliveries != 1 {
+		t.Fatalf("erased %d deliveries, want the event's 1", e.Counts.WebhookDeliveries)
+	}
+	var explainedOne bool
+	for _, st := range rec.take() {
+		if !strings.Contains(st.sql, "UPDATE communication.webhook_deliveries d SET payload") {
+			continue
+		}
+		explainedOne, st.byKey = true, true
+		for _, n := range explained(t, plain, st) {
+			rel, _ := n["Relation Name"].(string)
+			loops, _ := n["Actual Loops"].(float64)
+			if !strings.HasPrefix(rel, "webhook_deliveries_p") || loops == 0 {
+				continue
+			}
+			index, _ := n["Index Name"].(string)
+			if index == "" { // a bitmap scan names its index below it
+				children, _ := n["Plans"].([]any)
+				for _, c := range children {
+					if m, ok := c.(map[string]any); ok {
+						index, _ = m["Index Name"].(string)
+					}
+				}
+			}
+			if rel != "webhook_deliveries"+weekOf(made) && !slices.Contains(partial, index) {
+				t.Errorf("the eraser read %s by %q (%s), not only the week of its event %s", rel, index, n["Node Type"], weekOf(made))
+			}
+		}
+	}
+	if !explainedOne {
+		t.Fatal("no statement of the eraser's on webhook deliveries was traced")
 	}
 }
 
