@@ -76,9 +76,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		var victim *conn
 		if l.open >= l.max {
 			if e := l.idle.Front(); e != nil {
+				// Evicted here, under the lock, so the count never passes the cap, even for the
+				// moment until its socket is closed below.
 				victim = e.Value.(*conn)
 				l.idle.Remove(e)
-				victim.elem = nil
+				victim.elem, victim.closed = nil, true
+				l.open--
 			}
 		}
 		if l.open >= l.max && victim == nil {
@@ -95,8 +98,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		l.gauge.Inc()
 		if victim != nil {
+			l.gauge.Dec()
 			l.evicts.Inc()
-			_ = victim.Close()
+			_ = victim.Conn.Close()
 		}
 		return c, nil
 	}
