@@ -251,11 +251,11 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 				FROM communication.message_events e JOIN unnest($1::text[], $4::timestamptz[]) AS m(id, at)
 				ON e.tenant_id = $2 AND e.message_id = m.id AND e.message_at = m.at
 			), filed AS (
-				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload+`
+				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload("d.payload", "$3")+`
 				FROM ev WHERE d.tenant_id = $2 AND d.event_id = ev.event_id AND d.created_at = ev.at AND NOT d.filed_late
 				RETURNING d.id, d.created_at
 			), late AS (
-				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload+`
+				UPDATE communication.webhook_deliveries d SET payload = `+erasedPayload("d.payload", "$3")+`
 				WHERE d.tenant_id = $2 AND d.filed_late IS NOT FALSE AND d.event_id IN (SELECT event_id FROM ev)
 				  AND d.created_at >= (SELECT min(since) FROM ev)
 				RETURNING d.id, d.created_at
@@ -286,9 +286,13 @@ func eraseBatch(ctx context.Context, tx pgx.Tx, tenantID, ch, rkey, pattern stri
 	return c, !left, nil
 }
 
-// erasedPayload is a webhook delivery's body ($3 the address's pattern) without the address.
-const erasedPayload = `convert_to(regexp_replace(
-	jsonb_set(convert_from(d.payload, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, $3, '[erased]', 'g'), 'UTF8')`
+// erasedPayload is the SQL of a webhook delivery's body (the bytea expression payload) without
+// the address (pattern, the address's pattern): data.recipient emptied, the address cut out of
+// the rest.
+func erasedPayload(payload, pattern string) string {
+	return `convert_to(regexp_replace(jsonb_set(convert_from(` + payload + `, 'UTF8')::jsonb, '{data,recipient}', '""', false)::text, ` +
+		pattern + `, '[erased]', 'g'), 'UTF8')`
+}
 
 // eraseRest cleans what is not found through a message, once the messages are done.
 func eraseRest(ctx context.Context, tx pgx.Tx, e domain.Erasure, rkey, pattern string, callbacks int64) (int64, int64, error) {
