@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"time"
 
@@ -29,7 +30,13 @@ func (s *Store) RecipientHash(ctx context.Context, tenantID string, ch message.C
 }
 
 func recipientHash(key []byte, tenantID, ch, rkey string) string {
-	m := hmac.New(sha256.New, key)
+	return keyedHash(hmac.New(sha256.New, key), tenantID, ch, rkey)
+}
+
+// keyedHash is recipientHash with m, an HMAC-SHA-256 under the key, which it resets: one serves
+// a batch of addresses.
+func keyedHash(m hash.Hash, tenantID, ch, rkey string) string {
+	m.Reset()
 	m.Write([]byte(tenantID))
 	m.Write([]byte{0})
 	m.Write([]byte(ch))

@@ -569,7 +569,7 @@ func TestAMessageIsCreatedWhenItsIDWasMade(t *testing.T) {
 }
 
 // endpoint creates a webhook endpoint of ten and returns its id.
-func endpoint(t *testing.T, s *store.Store, ten string) string {
+func endpoint(t testing.TB, s *store.Store, ten string) string {
 	t.Helper()
 	e, err := s.CreateWebhookEndpoint(context.Background(), domain.WebhookEndpoint{ID: ids.New("whe"), TenantID: ten,
 		URL: "https://hooks.example.com/" + ten, EventTypes: []string{}, Enabled: true, KeyVersion: "v1", Sealed: []byte{0}}, time.Now())

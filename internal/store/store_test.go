@@ -20,7 +20,7 @@ func newStore(t *testing.T) *store.Store {
 	return store.New(testenv.DB(t))
 }
 
-func tenant(t *testing.T, s *store.Store) string {
+func tenant(t testing.TB, s *store.Store) string {
 	t.Helper()
 	tn, err := s.CreateTenant(context.Background(), domain.NewTenant{Name: "t", AllowSystemFallback: true})
 	if err != nil {

@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/logicspike/comms/internal/domain"
-	"github.com/logicspike/comms/pkg/ids"
 	"github.com/logicspike/comms/pkg/message"
 )
 
@@ -169,6 +168,17 @@ type WebhookOutcome struct {
 	At            time.Time // the delivery's created_at and week: its event's time (webhooks.deliveryTime)
 	FiledLate     bool      // At is not its event's time: the eraser looks for it in every week
 	AttemptsAdded int
+	// Named is the address the delivery's event names, for a new delivery (the retry path leaves
+	// it empty).
+	Named EventAddress
+}
+
+// EventAddress is the address a message event names (data.channel, data.recipient) and when the
+// event was published to comms.events.
+type EventAddress struct {
+	Channel   message.Channel
+	Recipient string
+	Published time.Time
 }
 
 // RecordWebhookOutcomes writes outcomes in one statement: a new delivery is inserted, a known one
@@ -176,33 +186,35 @@ type WebhookOutcome struct {
 // delivery is known by its tenant, event, endpoint and week (At). Its plan is cached: planning
 // the inserts into the partitioned tables cost a tenth of the deliverer's throughput.
 //
-// A new delivery of an event that names a person being erased, or erased after its message was
-// made, is stored without the address, as the eraser leaves the deliveries it finds: an event
-// published before the erasure can reach the deliverer after the eraser has passed its message
-// (a backlog on comms.events), and its delivery would otherwise keep the address for good.
+// A new delivery of an event that names a person being erased, or erased since the event was
+// published, is stored without the address (Named), as the eraser leaves the deliveries it
+// finds: such an event can reach the deliverer after the eraser has passed its message (a
+// backlog on comms.events), and its delivery would otherwise keep the address for good. An event
+// published after the erasure finished names no erased address (the message's is gone) unless
+// its message came after the erasure, when the person is a recipient again. The erasures that
+// can matter (running, or finished since the batch's oldest publication) are read once for the
+// batch (usually none) and the deliveries' keyed hashes are looked up among them.
 func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome) error {
 	key, err := s.recipientHashKey(ctx)
 	if err != nil {
 		return err
 	}
+	keyed := hmac.New(sha256.New, key)
 	n := len(outs)
 	var (
 		endpoint, tenant, event, typ, status, resp, errText = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		payload                                             = make([][]byte, n)
 		added, round, code, latency                         = make([]int32, n), make([]int32, n), make([]*int32, n), make([]*int32, n)
-		next, created, attempted, madeAt                    = make([]*time.Time, n), make([]time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+		next, created, attempted, published                 = make([]*time.Time, n), make([]time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
 		late                                                = make([]bool, n)
-		rhash, pattern                                      = make([]string, n), make([]string, n)
+		rhash                                               = make([]string, n)
 	)
 	for i, o := range outs {
 		d := o.Delivery
 		endpoint[i], tenant[i], event[i], typ[i], payload[i], status[i] = d.EndpointID, d.TenantID, d.EventID, d.EventType, d.Payload, string(d.Status)
 		added[i], round[i], next[i], created[i], late[i] = int32(o.AttemptsAdded), int32(d.RoundAttempts), d.NextAttemptAt, o.At, o.FiledLate
-		if ch, rkey, msgID, ok := eventAddress(d.Payload); ok {
-			rhash[i], pattern[i] = recipientHash(key, d.TenantID, string(ch), rkey), `(?i)`+regexp.QuoteMeta(rkey)
-			if t, ok := ids.SortableTime(msgID, ids.Message); ok {
-				madeAt[i] = &t
-			}
+		if a := o.Named; a.Recipient != "" && (a.Channel == message.SMS || a.Channel == message.Email) {
+			rhash[i], published[i] = keyedHash(keyed, d.TenantID, string(a.Channel), message.RecipientKey(a.Channel, a.Recipient)), &a.Published
 		}
 		if a := o.Attempt; a != nil {
 			attempted[i], latency[i], resp[i], errText[i] = &a.At, ptr(int32(a.LatencyMS)), a.Response, a.Error
@@ -215,16 +227,19 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::int[], $8::int[],
 				$9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::int[], $13::int[], $14::text[], $15::text[], $16::bool[],
-				$17::text[], $18::text[], $19::timestamptz[])
+				$17::text[], $18::timestamptz[])
 				WITH ORDINALITY AS o(endpoint_id, tenant_id, event_id, event_type, payload, status, added, round, next_at, created_at,
-				                     attempted_at, status_code, latency_ms, response, error, filed_late, rhash, pattern, made_at, ord)
+				                     attempted_at, status_code, latency_ms, response, error, filed_late, rhash, published, ord)
+		), erasing AS MATERIALIZED (
+			SELECT tenant_id, recipient_hash, status, finished_at FROM communication.erasures
+			WHERE status = 'running' OR finished_at >= (SELECT min(published) FROM o)
 		), d AS (
 			INSERT INTO communication.webhook_deliveries AS d (endpoint_id, tenant_id, event_id, event_type, payload, status, attempts,
 				round_attempts, next_attempt_at, last_attempt_at, last_status_code, created_at, filed_late)
 			SELECT DISTINCT ON (endpoint_id, event_id) endpoint_id, tenant_id, event_id, event_type,
-				CASE WHEN rhash <> '' AND EXISTS (SELECT 1 FROM communication.erasures x WHERE x.tenant_id = o.tenant_id AND x.recipient_hash = o.rhash
-					AND (x.status = 'running' OR o.made_at IS NULL OR o.made_at <= x.finished_at))
-				THEN `+erasedPayload("payload", "pattern")+` ELSE payload END, status,
+				CASE WHEN rhash <> '' AND tenant_id IN (SELECT tenant_id FROM erasing) AND EXISTS (SELECT 1 FROM erasing x
+					WHERE x.tenant_id = o.tenant_id AND x.recipient_hash = o.rhash AND (x.status = 'running' OR x.finished_at >= o.published))
+				THEN `+erasedPayload("payload", namedPattern)+` ELSE payload END, status,
 				sum(added) OVER (PARTITION BY endpoint_id, event_id), round, next_at, attempted_at, status_code, created_at, filed_late
 			FROM o WHERE EXISTS (SELECT 1 FROM communication.webhook_endpoints e WHERE e.id = o.endpoint_id)
 			ORDER BY endpoint_id, event_id, ord DESC -- one row per delivery (the latest), locked in one order
@@ -239,7 +254,7 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 		FROM o JOIN d ON d.endpoint_id = o.endpoint_id AND d.event_id = o.event_id AND d.created_at = o.created_at
 		WHERE o.attempted_at IS NOT NULL`, cachedPlan,
 		endpoint, tenant, event, typ, payload, status, added, round, next, created, attempted, code, latency, resp, errText, late,
-		rhash, pattern, madeAt)
+		rhash, published)
 	if err != nil {
 		return fmt.Errorf("record webhook outcomes: %w", err)
 	}
@@ -248,26 +263,12 @@ func (s *Store) RecordWebhookOutcomes(ctx context.Context, outs []WebhookOutcome
 
 func ptr[T any](v T) *T { return &v }
 
-// eventAddress is the address a message event's body names (data.recipient, on its channel) as
-// its key (message.RecipientKey), and the message's id. An in_app or push message names a
-// profile's id there, not an address: ok is false for those, as for events of no message.
-func eventAddress(body []byte) (ch message.Channel, rkey, msgID string, ok bool) {
-	var e struct {
-		Data struct {
-			MessageID string `json:"message_id"`
-			Channel   string `json:"channel"`
-			Recipient string `json:"recipient"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Data.Recipient == "" {
-		return "", "", "", false
-	}
-	ch = message.Channel(e.Data.Channel)
-	if ch != message.SMS && ch != message.Email {
-		return "", "", "", false
-	}
-	return ch, message.RecipientKey(ch, e.Data.Recipient), e.Data.MessageID, true
-}
+// namedPattern is the SQL of the pattern of the address a delivery's event names (its key, every
+// character but letters and digits escaped), worked out from its body for the few deliveries
+// stored without it: an erased person's.
+const namedPattern = `'(?i)' || regexp_replace(communication.recipient_key(
+	convert_from(payload, 'UTF8')::jsonb #>> '{data,channel}', convert_from(payload, 'UTF8')::jsonb #>> '{data,recipient}'),
+	'([^[:alnum:]])', '\\\1', 'g')`
 
 // ClaimDueWebhookDeliveries takes up to limit pending deliveries due at now, oldest due first,
 // and leases them until now+lease: a worker that dies holding them leaves them due again then.

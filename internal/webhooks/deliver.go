@@ -32,6 +32,7 @@ import (
 	"github.com/logicspike/comms/internal/queue"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/pkg/event"
+	"github.com/logicspike/comms/pkg/message"
 )
 
 // Schedule is the delay before each attempt of a delivery, the first at once: eight attempts
@@ -176,11 +177,17 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	return err
 }
 
-// head is the part of an event the Deliverer routes on; the body is delivered as it is.
+// head is the part of an event the Deliverer routes on, and the address it names (its delivery
+// is stored without it if its person is being erased: store.RecordWebhookOutcomes); the body is
+// delivered as it is.
 type head struct {
 	ID   string    `json:"id"`
 	Type string    `json:"type"`
 	Time time.Time `json:"time"`
+	Data struct {
+		Channel   string `json:"channel"`
+		Recipient string `json:"recipient"`
+	} `json:"data"`
 }
 
 // deliveryTime is the created_at of an event's deliveries, their week (migrations/0040): the
@@ -228,6 +235,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 		published = d.cfg.Now()
 	}
 	at, late := deliveryTime(h.Time, published)
+	named := store.EventAddress{Channel: message.Channel(h.Data.Channel), Recipient: h.Data.Recipient, Published: published}
 	if tracing.Enabled() {
 		ctx = tracing.Remote(ctx, del.Header(queue.TraceParentHeader)) // the event's span
 	}
@@ -239,6 +247,7 @@ func (d *Deliverer) fanOut(ctx context.Context, del *queue.Delivery) {
 			defer wg.Done()
 			dl := domain.WebhookDelivery{EndpointID: e.ID, TenantID: tenantID, EventID: h.ID, EventType: h.Type, Payload: del.Value}
 			outs[i], _ = d.try(ctx, e, dl, at, late)
+			outs[i].Named = named
 		}()
 	}
 	wg.Wait()
