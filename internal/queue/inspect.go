@@ -3,7 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -19,7 +19,7 @@ func NewGroupReader(brokers []string, group, topic string) *Reader {
 
 // NewPartitionReader reads one partition of topic from its first offset, in no group.
 func NewPartitionReader(brokers []string, topic string, partition int) *Reader {
-	return &Reader{r: kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Dialer: dialer(), Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})}
+	return &Reader{r: kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Dialer: dialer(), Topic: topic, Partition: partition, MaxWait: fetchWait})}
 }
 
 // Fetch returns the next record, waiting for one until ctx ends.
@@ -50,4 +50,27 @@ func Committed(ctx context.Context, brokers []string, group, topic string, parti
 		out[p.Partition] = p.CommittedOffset
 	}
 	return out, nil
+}
+
+// DescribeGroup tells group's state and each member's assigned partitions, as the broker sees
+// them, in one line: what a test prints when a consumer seems not to consume.
+func DescribeGroup(ctx context.Context, brokers []string, group string) (string, error) {
+	resp, err := client(brokers).DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return "", fmt.Errorf("describe group %s: %w", group, err)
+	}
+	var b strings.Builder
+	for _, g := range resp.Groups {
+		if g.Error != nil {
+			return "", fmt.Errorf("describe group %s: %w", group, g.Error)
+		}
+		fmt.Fprintf(&b, "group %s %s, %d members", g.GroupID, g.GroupState, len(g.Members))
+		for _, m := range g.Members {
+			fmt.Fprintf(&b, "; %s:", m.MemberID)
+			for _, t := range m.MemberAssignments.Topics {
+				fmt.Fprintf(&b, " %s%v", t.Topic, t.Partitions)
+			}
+		}
+	}
+	return b.String(), nil
 }

@@ -262,15 +262,14 @@ func EnsureTopics(ctx context.Context, brokers []string, partitions, replication
 // CommitMessages calls (CommitInterval 0), which Consume makes for finished messages only.
 func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:     brokers,
-		Dialer:      dialer(),
-		GroupID:     group,
-		GroupTopics: topics,
-		StartOffset: kafka.FirstOffset,
-		MinBytes:    1,
-		MaxBytes:    16 << 20,
-		// Short long-polls keep the accepted → sent latency low when traffic is light.
-		MaxWait:           100 * time.Millisecond,
+		Brokers:           brokers,
+		Dialer:            dialer(),
+		GroupID:           group,
+		GroupTopics:       topics,
+		StartOffset:       kafka.FirstOffset,
+		MinBytes:          1,
+		MaxBytes:          16 << 20,
+		MaxWait:           fetchWait,
 		ReadBatchTimeout:  time.Second,
 		QueueCapacity:     4096,
 		HeartbeatInterval: time.Second,
@@ -281,6 +280,15 @@ func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 		ErrorLogger:       errorLogger(),
 	})
 }
+
+// fetchWait is how long a fetch waits on the broker for a record. It does not delay a record:
+// the broker answers as soon as one arrives. kafka-go uses it as the socket's deadline too and
+// asks the broker to answer a second before it (a quarter of it below a second), so the second
+// is the slack for the round trip: at 100 ms the slack was 25 ms, a loaded broker or host missed
+// it thousands of times a minute, and each miss closed the connection and dialled again, a
+// churn that left partitions unread for minutes. Stopping a reader or a rebalance waits for the
+// outstanding fetch, up to this long.
+const fetchWait = 2 * time.Second
 
 // GroupLag is how many messages of topic the consumer group has yet to commit: over every
 // partition, the high watermark minus the group's committed offset (or minus the first offset

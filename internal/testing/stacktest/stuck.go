@@ -45,6 +45,16 @@ func (s *Stack) whereStuck() string {
 	} else {
 		fmt.Fprintf(&b, "workers' lag on %s: %d\n", queue.TopicSend, lag)
 	}
+	if c, err := queue.Committed(ctx, s.Brokers, s.groupID, queue.TopicSend, 0, 1, 2, 3); err == nil {
+		fmt.Fprintf(&b, "workers' committed offsets on %s by partition: %v\n", queue.TopicSend, c)
+	}
+	for _, group := range []string{s.groupID, s.groupID + "-retrier"} {
+		if desc, err := queue.DescribeGroup(ctx, s.Brokers, group); err != nil {
+			fmt.Fprintf(&b, "%v\n", err)
+		} else {
+			fmt.Fprintf(&b, "%s\n", desc)
+		}
+	}
 	for _, tier := range queue.RetryTiers {
 		topic := queue.TierTopic(tier)
 		if lag, err := queue.GroupLag(ctx, s.Brokers, s.groupID+"-retrier", topic); err == nil && lag > 0 {
