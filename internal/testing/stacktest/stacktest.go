@@ -102,6 +102,7 @@ type Stack struct {
 	Log       *slog.Logger
 	Client    *http.Client
 	groupID   string
+	parts     int32 // partitions of each topic
 	rdb       *redis.Client
 	prefix    string
 	routeTTL  time.Duration
@@ -137,7 +138,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{tb: tb, Pool: pool, Store: st, Brokers: brokers, Recorder: sandbox.NewRecorder(), Log: log,
 		Client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second},
-		groupID: "test-" + ids.Random(8), rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter,
+		groupID: "test-" + ids.Random(8), parts: opts.Partitions, rdb: rdb, prefix: prefix, routeTTL: opts.RouteCacheTTL, limiter: opts.Limiter,
 		applyEvery: opts.ApplyInterval, eventsEvery: opts.EventsInterval}
 	if s.applyEvery == 0 {
 		s.applyEvery = 20 * time.Millisecond

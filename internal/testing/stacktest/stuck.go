@@ -45,7 +45,13 @@ func (s *Stack) whereStuck() string {
 	} else {
 		fmt.Fprintf(&b, "workers' lag on %s: %d\n", queue.TopicSend, lag)
 	}
-	if c, err := queue.Committed(ctx, s.Brokers, s.groupID, queue.TopicSend, 0, 1, 2, 3); err == nil {
+	parts := make([]int, s.parts)
+	for i := range parts {
+		parts[i] = i
+	}
+	if c, err := queue.Committed(ctx, s.Brokers, s.groupID, queue.TopicSend, parts...); err != nil {
+		fmt.Fprintf(&b, "%v\n", err)
+	} else {
 		fmt.Fprintf(&b, "workers' committed offsets on %s by partition: %v\n", queue.TopicSend, c)
 	}
 	for _, group := range []string{s.groupID, s.groupID + "-retrier"} {
