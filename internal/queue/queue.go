@@ -284,9 +284,10 @@ func newReader(brokers []string, group string, topics ...string) *kafka.Reader {
 // fetchWait is how long a fetch waits on the broker for a record. It does not delay a record:
 // the broker answers as soon as one arrives. kafka-go uses it as the socket's deadline too and
 // asks the broker to answer a second before it (a quarter of it below a second), so the second
-// is the slack for the round trip: at 100 ms the slack was 25 ms, a loaded broker or host missed
-// it thousands of times a minute, and each miss closed the connection and dialled again, a
-// churn that left partitions unread for minutes. Stopping a reader or a rebalance waits for the
+// is the slack for the round trip. A shorter wait leaves little: at 100 ms it is 25 ms, which a
+// loaded broker or host misses thousands of times a minute, and each miss closes the connection
+// and dials again, a churn that leaves partitions unread for minutes
+// (TestAConsumerWaitsForABrokerThatAnswersLate). Stopping a reader or a rebalance waits for the
 // outstanding fetch, up to this long.
 const fetchWait = 2 * time.Second
 
