@@ -36,15 +36,28 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 	tenants, msgIDs := splitRefs(refs)
 	times := madeTimes(msgIDs)
 	lo, hi := timeBounds(times)
-	out, err := collectAfter(ctx, s, replannedByKey, func(r pgx.CollectableRow) (Claimed, error) {
-		var (
-			row messageRow
-			c   Claimed
-		)
-		err := r.Scan(append(row.dest(), &c.Attempt, &c.AttemptBase, &c.RetrySince)...)
-		c.Message = row.message()
-		return c, err
-	}, `
+	out, err := inWeek("message_logs", times, func(tbl string) ([]Claimed, error) {
+		return collectAfter(ctx, s, replannedByKey, scanClaimed, claimIn(tbl), tenants, msgIDs, lease, times, lo, hi)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
+	}
+	return out, nil
+}
+
+func scanClaimed(r pgx.CollectableRow) (Claimed, error) {
+	var (
+		row messageRow
+		c   Claimed
+	)
+	err := r.Scan(append(row.dest(), &c.Attempt, &c.AttemptBase, &c.RetrySince)...)
+	c.Message = row.message()
+	return c, err
+}
+
+// claimIn is the claim's statement on tbl, message_logs or the week's partition (inWeek).
+func claimIn(tbl string) string {
+	return `
 		WITH target AS MATERIALIZED (
 			-- Each message is looked up by primary key (its time is its id's, madeTimes) in its
 			-- week's partition, which $5 and $6 (timeBounds) bound for the planner: the lateral
@@ -54,7 +67,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			-- deadlock.
 			SELECT r.tenant_id, m.id, m.created_at FROM (SELECT * FROM unnest($1::text[], $2::text[], $4::timestamptz[]) AS r(tenant_id, id, at) ORDER BY id) r
 			CROSS JOIN LATERAL (
-				SELECT l.id, l.created_at FROM communication.message_logs l
+				SELECT l.id, l.created_at FROM ` + tbl + ` l
 				WHERE l.tenant_id = r.tenant_id AND l.id = r.id AND l.created_at = r.at AND l.created_at BETWEEN $5 AND $6
 				  -- a message waiting for a retry is not claimable before its time (1 s of clock
 				  -- skew between the retry scheduler and the database is tolerated)
@@ -63,7 +76,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 				FOR UPDATE OFFSET 0
 			) m
 		), c AS (
-			UPDATE communication.message_logs m
+			UPDATE ` + tbl + ` m
 			SET status = 'sending', attempts = attempts + 1, lease_expires_at = now() + $3::interval, next_attempt_at = NULL, updated_at = now()
 			FROM target WHERE m.tenant_id = target.tenant_id AND m.id = target.id AND m.created_at = target.created_at AND m.created_at BETWEEN $5 AND $6
 			RETURNING m.*
@@ -71,11 +84,7 @@ func (s *Store) ClaimMessages(ctx context.Context, refs []Ref, lease time.Durati
 			INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source)
 			SELECT id, tenant_id, created_at, 'sending', attempts, 'internal' FROM c
 		)
-		SELECT `+messageCols+`, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`, tenants, msgIDs, lease, times, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("claim %d messages: %w", len(refs), err)
-	}
-	return out, nil
+		SELECT ` + messageCols + `, attempts, attempt_base, coalesce(retry_since, created_at) FROM c`
 }
 
 // RetryDue reports when the message's next attempt is due, if it is queued waiting for a retry

@@ -158,7 +158,19 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 	}
 	times := madeTimes(id)
 	lo, hi := timeBounds(times)
-	recorded, err := collectByKey(ctx, s, pgx.RowTo[string], `
+	recorded, err := inWeek("message_logs", times, func(tbl string) ([]string, error) {
+		return collectByKey(ctx, s, pgx.RowTo[string], outcomeIn(tbl),
+			tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, times, lo, hi)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
+	}
+	return recorded, nil
+}
+
+// outcomeIn is the outcome's statement on tbl, message_logs or the week's partition (inWeek).
+func outcomeIn(tbl string) string {
+	return `
 		WITH o AS (
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::bool[], $14::text[], $15::bool[], $16::bool[], $17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[])
 			AS o(tenant_id, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, env, idx, price, source, event, sup_reason, sup_rcpt, at)
@@ -167,12 +179,12 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 			-- (see ClaimMessages), materialised so that the update below joins with at most a batch of rows, and no
 			-- plan of it scans message_logs. The update checks again, on the row it locks.
 			SELECT o.*, l.created_at FROM o CROSS JOIN LATERAL (
-				SELECT l.status, l.attempts, l.created_at FROM communication.message_logs l
+				SELECT l.status, l.attempts, l.created_at FROM ` + tbl + ` l
 				WHERE l.tenant_id = o.tenant_id AND l.id = o.id AND l.created_at = o.at AND l.created_at BETWEEN $22 AND $23 OFFSET 0
 			) l
 			WHERE l.status = 'sending' AND l.attempts = o.attempt
 		), u AS (
-			UPDATE communication.message_logs m
+			UPDATE ` + tbl + ` m
 			SET status = o.status, provider_config_id = NULLIF(o.cfg, ''), provider_type = o.typ,
 			    provider_message_id = o.pmid, error_code = o.code, error_message = o.msg,
 			    cost = o.cost, cost_currency = o.currency, cost_source = o.source,
@@ -233,10 +245,5 @@ func (s *Store) FinishAttempts(ctx context.Context, fn func(tx *OutcomeTx) error
 		)
 		INSERT INTO communication.message_events (message_id, tenant_id, message_at, status, attempt, source, provider_config_id, provider_type, error_code, reason)
 		SELECT id, tenant_id, created_at, event, attempt, 'internal', NULLIF(cfg, ''), typ, code, msg FROM u
-		RETURNING message_id`,
-		tenant, id, status, cfg, typ, pmid, code, msg, attempt, cost, currency, next, dl, envs, idx, price, source, ev, supReason, supRcpt, times, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("finish %d attempts: %w", n, err)
-	}
-	return recorded, nil
+		RETURNING message_id`
 }

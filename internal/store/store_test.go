@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -346,5 +347,55 @@ func TestSweepLostFindsQueuedMessagesNoIntentTouched(t *testing.T) {
 	}
 	if _, waits, _ := s.RetryDue(ctx, lost, 0); waits {
 		t.Fatal("a message due now was reported as waiting")
+	}
+}
+
+// A batch of intents is claimed and finished whole whatever weeks its messages are in: all in one
+// week (the week's partition is named directly), across two weeks, or naming a week that has no
+// partition (dropped by retention), whose messages no longer exist and are simply not claimed.
+func TestABatchIsClaimedAndFinishedWhateverWeeksItsMessagesAreIn(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ten := tenant(t, s)
+	now := time.Now()
+	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -14), now); err != nil {
+		t.Fatal(err)
+	}
+	record := func(at time.Time) store.Ref {
+		t.Helper()
+		in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortableAt(ids.Message, at), TenantID: ten, Request: sms("+14155550100")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.Ref{TenantID: ten, ID: in[0].ID}
+	}
+	gone := store.Ref{TenantID: ten, ID: ids.NewSortableAt(ids.Message, now.AddDate(-2, 0, 0))} // no week of 2 years ago exists
+	thisWeek := []store.Ref{record(now), record(now.Add(-time.Second))}
+	twoWeeks := []store.Ref{record(now.AddDate(0, 0, -8)), record(now)}
+	for _, batch := range [][]store.Ref{thisWeek, twoWeeks, {gone}, {record(now), gone}, {gone, record(now.AddDate(0, 0, -8)), record(now)}} {
+		want := len(batch)
+		if slices.Contains(batch, gone) {
+			want--
+		}
+		claimed, err := s.ClaimMessages(ctx, batch, time.Minute)
+		if err != nil || len(claimed) != want {
+			t.Fatalf("claimed %d of %v, want %d: %v", len(claimed), batch, want, err)
+		}
+		outs := make([]store.Outcome, 0, len(batch))
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{Ref: store.Ref{TenantID: ten, ID: c.ID}, Attempt: c.Attempt, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_" + c.ID})
+		}
+		if slices.Contains(batch, gone) { // an outcome for a message that no longer exists records nothing
+			outs = append(outs, store.Outcome{Ref: gone, Attempt: 1, Status: message.Sent, ProviderType: "sandbox", ProviderMessageID: "sb_gone"})
+		}
+		got, err := finish(ctx, s, "sent", outs...)
+		if err != nil || len(got) != want {
+			t.Fatalf("finished %d of %v, want %d: %v", len(got), batch, want, err)
+		}
+		for _, c := range claimed {
+			if m, err := s.GetMessage(ctx, ten, c.ID); err != nil || m.Status != message.Sent {
+				t.Fatalf("%s after its outcome: %v %v", c.ID, m.Status, err)
+			}
+		}
 	}
 }
