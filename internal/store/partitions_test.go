@@ -926,3 +926,46 @@ func openReader(t *testing.T, s *store.Store, table string) pgx.Tx {
 	}
 	return tx
 }
+
+// A batch in one week names the partition PostgreSQL files its rows in, at either edge of the UTC
+// week, so the claim and outcome run on it rather than failing over to the partitioned table on
+// every batch; a batch across weeks, or of ids that carry no time, names the partitioned table.
+func TestABatchInOneWeekNamesThatWeeksPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	s := store.New(pool)
+	now := time.Now()
+	if _, err := s.CreatePartitions(ctx, now.AddDate(0, 0, -21), now); err != nil {
+		t.Fatal(err)
+	}
+	monday := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{now, now.AddDate(0, 0, -14), monday, monday.Add(-time.Nanosecond), monday.AddDate(0, 0, 7).Add(-time.Microsecond),
+		time.Date(2024, 2, 29, 23, 30, 0, 0, time.FixedZone("", -5*3600)), time.Date(1999, 12, 31, 12, 0, 0, 0, time.UTC)} {
+		var want string
+		if err := pool.QueryRow(ctx, `SELECT 'communication.message_logs_p' || to_char(date_trunc('week', $1::timestamptz AT TIME ZONE 'UTC'), 'YYYYMMDD')`, at).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := store.WeekTable("message_logs", at, at); got != want {
+			t.Errorf("a batch made at %v runs on %s, want %s", at, got, want)
+		}
+	}
+	// and it is the partition PostgreSQL filed the message in
+	ten := tenant(t, s)
+	in, err := testenv.Record(ctx, s, store.NewMessage{ID: ids.NewSortable(ids.Message), TenantID: ten, Request: sms("+14155550100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var filed string
+	if err := pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM communication.message_logs WHERE tenant_id = $1 AND id = $2`, ten, in[0].ID).Scan(&filed); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.WeekTable("message_logs", in[0].CreatedAt); got != filed {
+		t.Errorf("a batch of the message just recorded runs on %s; it was filed in %s", got, filed)
+	}
+	for _, times := range [][]time.Time{{monday, monday.Add(-time.Second)}, {{}, {}}, {}} {
+		if got := store.WeekTable("message_logs", times...); got != "communication.message_logs" {
+			t.Errorf("a batch made at %v runs on %s, want the partitioned table", times, got)
+		}
+	}
+}
