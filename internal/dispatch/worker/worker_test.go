@@ -192,13 +192,25 @@ func TestTenantsInOnePartitionAreProcessedConcurrently(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{Partitions: 1, SandboxLatencyMS: 50})
 	cfg := fast
 	cfg.InFlight, cfg.PerConfigInFlight = 8, 8 // one provider (the sandbox): no bulkhead below in-flight
-	s.StartWorker(cfg)
 	for range 4 {
 		_, key := s.Tenant()
 		for range 10 {
 			s.Send(key, "", sms("x"))
 		}
 	}
+	// The worker starts once every intent waits on the topic: sent one by one beside a running
+	// worker, they can arrive slower than a 50 ms send on a loaded machine, and then nothing
+	// overlaps whatever the worker allows.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lag, err := queue.GroupLag(context.Background(), s.Brokers, s.GroupID(), queue.TopicSend)
+		if err == nil && lag == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("40 intents not on %s within 30 s (lag %d, err %v)", queue.TopicSend, lag, err)
+		}
+	}
+	s.StartWorker(cfg)
 	s.WaitAllFinal(60 * time.Second)
 	if m := s.Recorder.MaxInFlight(); m < 2 || m > cfg.InFlight {
 		t.Fatalf("max concurrent sends %d: want concurrency above 1 and bounded by in-flight %d", m, cfg.InFlight)
