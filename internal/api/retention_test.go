@@ -47,3 +47,39 @@ func TestAMessagePastItsHistoryRetentionIsExpired(t *testing.T) {
 		t.Fatalf("an 8-day-old id under a 7-day retention: %d %+v", resp.StatusCode, p)
 	}
 }
+
+// A message whose week has no partition (the workers' partition loop has not run for weeks) is
+// refused with 503 and a Retry-After, and nothing of it is kept; retried with the same
+// Idempotency-Key once the week is made (`commsctl partitions create`), it is accepted.
+func TestAMessageWhoseWeekHasNoPartitionIsRefusedUntilTheWeekIsMade(t *testing.T) {
+	s := start(t)
+	_, key := s.Tenant()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	week := now.Truncate(24*time.Hour).AddDate(0, 0, -(int(now.Weekday())+6)%7).Format("20060102")
+	if _, err := s.Pool.Exec(ctx, `DROP TABLE communication.message_logs_p`+week); err != nil {
+		t.Fatal(err)
+	}
+	req := message.Request{Channel: message.SMS, To: "+14155550123", Text: "hi"}
+	headers := map[string]string{"Idempotency-Key": "no-week"}
+	var p api.Problem
+	resp := s.Do("POST", "/v1/messages", key, req, headers, &p)
+	if resp.StatusCode != 503 || p.Type != errorsDoc+"#unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a message with no partition for its week: %d Retry-After %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), p)
+	}
+	var kept int
+	if err := s.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM communication.message_logs) + (SELECT count(*) FROM communication.message_events)
+		+ (SELECT count(*) FROM communication.idempotency_keys)`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != 0 {
+		t.Fatalf("the refused message left %d rows", kept)
+	}
+	if _, err := s.Store.CreatePartitions(ctx, now, now); err != nil {
+		t.Fatal(err)
+	}
+	var accepted struct{ ID string }
+	if resp := s.Do("POST", "/v1/messages", key, req, headers, &accepted); resp.StatusCode != 202 || accepted.ID == "" {
+		t.Fatalf("retried once the week is made: %d %+v", resp.StatusCode, accepted)
+	}
+}
