@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/platform/poll"
 	"github.com/logicspike/comms/internal/store"
 )
@@ -13,6 +14,7 @@ import (
 // PartitionStore is what the partition maintainer reads and changes; *store.Store implements it.
 type PartitionStore interface {
 	CreatePartitions(ctx context.Context, from, to time.Time) (int, error)
+	PartitionedUntil(ctx context.Context, now time.Time) (time.Time, error)
 	HistoryHorizon(ctx context.Context) (time.Time, error)
 	DropExpiredPartitions(ctx context.Context, before time.Time) ([]store.DroppedWeek, error)
 }
@@ -54,10 +56,21 @@ func (p *Partitions) Run(ctx context.Context) {
 	})
 }
 
-// Pass creates the partitions ahead and drops the expired weeks once, and returns the weeks dropped.
+// Pass creates the partitions ahead and drops the expired weeks once, and returns the weeks
+// dropped. Whether or not it could create them (another worker may hold the lock), it reports how
+// far the partitions reach (comms_history_partitions_until_timestamp_seconds).
 func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedWeek, error) {
 	now := p.now()
-	if _, err := p.store.CreatePartitions(ctx, now, now.AddDate(0, 0, p.cfg.Ahead)); err != nil && !errors.Is(err, store.ErrPartitionsBusy) {
+	_, err := p.store.CreatePartitions(ctx, now, now.AddDate(0, 0, p.cfg.Ahead))
+	if errors.Is(err, store.ErrPartitionsBusy) {
+		err = nil
+	}
+	if until, uerr := p.store.PartitionedUntil(ctx, now); uerr != nil {
+		err = errors.Join(err, uerr)
+	} else {
+		metrics.HistoryPartitionsUntil.Set(float64(until.Unix()))
+	}
+	if err != nil {
 		return nil, err
 	}
 	horizon, err := p.store.HistoryHorizon(ctx)

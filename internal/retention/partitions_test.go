@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/logicspike/comms/internal/domain"
+	"github.com/logicspike/comms/internal/platform/metrics"
 	"github.com/logicspike/comms/internal/retention"
 	"github.com/logicspike/comms/internal/store"
 	"github.com/logicspike/comms/internal/testing/testenv"
@@ -70,5 +73,44 @@ func TestExpiredWeeksGoWithThePartitionLoop(t *testing.T) {
 	}
 	if !covered {
 		t.Errorf("no partition holds %s, 21 days ahead", ahead.Format(time.DateOnly))
+	}
+}
+
+// Each pass reports how far the partitions reach (the CommsHistoryPartitionsRunningOut alert reads
+// it), also while another worker holds the lock and makes them. Not parallel: the gauge is the
+// process's, and the other tests' passes set it too.
+func TestThePartitionLoopReportsHowFarThePartitionsReach(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	loop := retention.NewPartitions(retention.PartitionConfig{Ahead: 60}, store.New(pool), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	weekEnd := func(at time.Time) float64 {
+		at = at.UTC().Truncate(24 * time.Hour)
+		return float64(at.AddDate(0, 0, 7-(int(at.Weekday())+6)%7).Unix())
+	}
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	const partitionLock = 0x7061727469746e73 // store's: another worker making partitions holds it
+	metrics.HistoryPartitionsUntil.Set(0)
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(partitionLock)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The migrations made the weeks to 14 days ahead; the lock kept this pass from making more.
+	if got, want := testutil.ToFloat64(metrics.HistoryPartitionsUntil), weekEnd(time.Now().AddDate(0, 0, 14)); got != want {
+		t.Errorf("while another holds the lock: %s, want %s", time.Unix(int64(got), 0).UTC(), time.Unix(int64(want), 0).UTC())
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, int64(partitionLock)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(metrics.HistoryPartitionsUntil), weekEnd(time.Now().AddDate(0, 0, 60)); got != want {
+		t.Errorf("after a pass making 60 days ahead: %s, want %s", time.Unix(int64(got), 0).UTC(), time.Unix(int64(want), 0).UTC())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,10 +32,15 @@ type Partition struct {
 // partitions, so that any number of workers run the maintenance loop safely.
 const partitionLock int64 = 0x7061727469746e73 // "partitns"
 
+// partitionFrom and partitionTo are the bounds of the partition c, read from its definition.
+const (
+	partitionFrom = `substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)')::timestamptz`
+	partitionTo   = `substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz`
+)
+
 // partitionsOf lists the partitions of every partitioned history table, oldest first.
 const partitionsOf = `
-	SELECT p.name, c.relname, substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']+)''\)')::timestamptz,
-	       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz,
+	SELECT p.name, c.relname, ` + partitionFrom + `, ` + partitionTo + `,
 	       pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::bigint
 	FROM communication.partitioned_tables p
 	JOIN pg_inherits i ON i.inhparent = ('communication.' || p.name)::regclass
@@ -57,6 +63,44 @@ func (s *Store) ListPartitions(ctx context.Context) ([]Partition, error) {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
 	return out, nil
+}
+
+// PartitionedUntil is the instant up to which every partitioned history table has its weeks
+// without a gap from the week holding now; a table without that week gives now. The intake
+// refuses a message past it (no partition holds it), so the partition loop keeps it weeks ahead
+// and the CommsHistoryPartitionsRunningOut alert watches it.
+func (s *Store) PartitionedUntil(ctx context.Context, now time.Time) (time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.name, `+partitionFrom+`, `+partitionTo+`
+		FROM communication.partitioned_tables p
+		LEFT JOIN pg_inherits i ON i.inhparent = ('communication.' || p.name)::regclass
+		LEFT JOIN pg_class c ON c.oid = i.inhrelid
+		ORDER BY p.name, c.relname`)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("partitioned until: %w", err)
+	}
+	until := map[string]time.Time{}
+	var table string
+	var from, to *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&table, &from, &to}, func() error {
+		u, seen := until[table]
+		if !seen {
+			u = now
+		}
+		// Oldest first, so the weeks from now's on extend it one after another.
+		if from != nil && to != nil && !from.After(u) && to.After(u) {
+			u = *to
+		}
+		until[table] = u
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("partitioned until: %w", err)
+	}
+	if len(until) == 0 {
+		return now, nil
+	}
+	return slices.MinFunc(slices.Collect(maps.Values(until)), time.Time.Compare).UTC(), nil
 }
 
 // ErrPartitionsBusy is returned when another process holds the partition lock.

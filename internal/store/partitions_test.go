@@ -969,3 +969,50 @@ func TestABatchInOneWeekNamesThatWeeksPartition(t *testing.T) {
 		}
 	}
 }
+
+// How far the partitions reach is the shortest run of weeks from now's over the history tables:
+// a table extended further, a week missing in the middle or now's week missing bring it back.
+func TestPartitionedUntilIsTheShortestRunOfWeeksFromNow(t *testing.T) {
+	pool := testenv.DB(t)
+	s := store.New(pool)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	monday := func(at time.Time) time.Time {
+		at = at.UTC().Truncate(24 * time.Hour)
+		return at.AddDate(0, 0, -(int(at.Weekday())+6)%7)
+	}
+	until := func() time.Time {
+		t.Helper()
+		u, err := s.PartitionedUntil(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if _, err := s.CreatePartitions(ctx, now, now.AddDate(0, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	want := monday(now.AddDate(0, 0, 30)).AddDate(0, 0, 7)
+	if got := until(); !got.Equal(want) {
+		t.Fatalf("partitions made to 30 days ahead reach %s, want %s", got, want)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`SELECT communication.create_partitions('message_logs', $1::date, $2::date)`, now.AddDate(0, 0, 30), now.AddDate(0, 0, 90))
+	if got := until(); !got.Equal(want) {
+		t.Errorf("with message_logs alone made further: %s, want the others' %s", got, want)
+	}
+	gap := monday(now.AddDate(0, 0, 14))
+	exec(`DROP TABLE communication.message_events` + weekOf(gap))
+	if got := until(); !got.Equal(gap) {
+		t.Errorf("with a week of events missing: %s, want its start %s", got, gap)
+	}
+	exec(`DROP TABLE communication.callbacks` + weekOf(now))
+	if got := until(); !got.Equal(now) {
+		t.Errorf("with this week's callbacks missing: %s, want now (%s)", got, now)
+	}
+}

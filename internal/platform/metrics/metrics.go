@@ -101,6 +101,13 @@ var (
 	EventOutboxAge = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "comms_event_outbox_oldest_seconds", Help: "Age of the oldest event not yet produced to comms.events (0 when none waits).",
 	})
+	// HistoryPartitionsUntil is when the history tables' partitions run out: the intake refuses
+	// messages past it. An absolute time, so it keeps counting down in the alert while the loop
+	// that sets it has stopped.
+	HistoryPartitionsUntil = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "comms_history_partitions_until_timestamp_seconds",
+		Help: "Unix time up to which every partitioned history table has its weeks; messages past it are refused.",
+	})
 	// QuotaRefused counts intake requests refused by a tenant's hard monthly quota (429 quota-exceeded).
 	QuotaRefused = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "comms_quota_refused_total", Help: "Intake requests refused by the tenant's hard monthly quota.",

@@ -51,12 +51,12 @@ type ruleFile struct {
 }
 
 // The rules load, each alert fires on its failure and not on the healthy case beside it
-// (alerts_test.yml), and the compose Prometheus' configuration loads them.
+// (alerts_test.yml, alerts_days_test.yml), and the compose Prometheus' configuration loads them.
 func TestAlertRulesPassPromtool(t *testing.T) {
 	tool := promtool(t)
 	dir := filepath.Join(repoRoot(t), "deploy", "prometheus")
 	run(t, dir, tool, "check", "rules", "alerts.yml")
-	run(t, dir, tool, "test", "rules", "alerts_test.yml")
+	run(t, dir, tool, "test", "rules", "alerts_test.yml", "alerts_days_test.yml")
 	run(t, dir, tool, "check", "config", "prometheus.yml")
 }
 
@@ -65,9 +65,13 @@ func TestEveryAlertHasATestAndARunbook(t *testing.T) {
 	root := repoRoot(t)
 	var rules ruleFile
 	decodeYAML(t, filepath.Join(root, "deploy", "prometheus", "alerts.yml"), &rules)
-	tests, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts_test.yml"))
-	if err != nil {
-		t.Fatal(err)
+	var tests []byte
+	for _, f := range []string{"alerts_test.yml", "alerts_days_test.yml"} {
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, b...)
 	}
 	ops, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
 	if err != nil {
@@ -81,7 +85,7 @@ func TestEveryAlertHasATestAndARunbook(t *testing.T) {
 			}
 			n++
 			if !regexp.MustCompile(`alertname: ` + r.Alert + `\n`).Match(tests) {
-				t.Errorf("%s has no unit test in alerts_test.yml", r.Alert)
+				t.Errorf("%s has no unit test in alerts_test.yml or alerts_days_test.yml", r.Alert)
 			}
 			if !slices.Contains([]string{"page", "ticket", "info"}, r.Labels["severity"]) {
 				t.Errorf("%s: severity %q, want page, ticket or info", r.Alert, r.Labels["severity"])
