@@ -95,3 +95,33 @@ func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, ErasureView(e))
 }
+
+// listErasures lists the tenant's erasures, newest first: what a tenant shows when asked whether
+// a person was forgotten. recipient finds a person's by the keyed hash, as the address is gone.
+func (s *Server) listErasures(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	f := domain.ErasureFilter{Limit: 50}
+	bad := pageQuery(r.URL.Query(), &f.Limit, &f.Cursor, func(name, v string) (string, bool) {
+		switch name {
+		case "status":
+			f.Status = v
+			if v != domain.ErasureRunning && v != domain.ErasureDone {
+				return `must be "running" or "done"`, true
+			}
+		case "recipient":
+			f.Channel, f.Recipient = recipients.AddressChannel(v), v
+			if bad := checkSuppressionTarget(f.Channel, v); len(bad) > 0 {
+				return bad[0].Message, true
+			}
+		default:
+			return "", false
+		}
+		return "", true
+	})
+	if len(bad) > 0 {
+		writeProblem(w, r, fieldProblem(http.StatusBadRequest, "validation", "Invalid query", bad...))
+		return
+	}
+	list, next, err := s.Recipients.Erasures(r.Context(), p.TenantID, f)
+	writePage(s, w, r, "erasures", Views(list, ErasureView), next, err)
+}

@@ -146,6 +146,7 @@ func (srv *Server) routes() []route {
 		{"PATCH /v1/categories/{key}", accessTenant, srv.updateCategory},
 		{"DELETE /v1/categories/{key}", accessTenant, srv.deleteCategory},
 		{"POST /v1/erasures", accessTenant, srv.createErasure},
+		{"GET /v1/erasures", accessTenant, srv.listErasures},
 		{"GET /v1/erasures/{id}", accessTenant, srv.getErasure},
 
 		{"POST /v1/templates", accessTenant, srv.createTemplate},

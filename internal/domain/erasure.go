@@ -28,6 +28,16 @@ type ErasureCounts struct {
 	Messages, Canceled, Events, Callbacks, DeadLetters, WebhookDeliveries, Suppressions int64
 }
 
+// ErasureFilter narrows ListErasures; zero values do not filter.
+type ErasureFilter struct {
+	Status string
+	// Recipient is an address on Channel, found by its keyed hash (the address is not kept).
+	Channel   message.Channel
+	Recipient string
+	Cursor    string
+	Limit     int
+}
+
 // Erasure statuses.
 const (
 	ErasureRunning = "running"

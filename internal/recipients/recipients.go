@@ -26,6 +26,7 @@ type Store interface {
 	DeleteSuppression(ctx context.Context, tenantID string, ch message.Channel, recipient string) error
 	CreateErasure(ctx context.Context, id, tenantID string, ch message.Channel, recipient string) (domain.Erasure, bool, error)
 	GetErasure(ctx context.Context, tenantID, id string) (domain.Erasure, error)
+	ListErasures(ctx context.Context, tenantID string, f domain.ErasureFilter) ([]domain.Erasure, string, error)
 	PutRecipient(ctx context.Context, tenantID string, x domain.Recipient) (domain.Recipient, bool, error)
 	GetRecipient(ctx context.Context, tenantID, externalID string) (domain.Recipient, error)
 	UpdateRecipient(ctx context.Context, tenantID, externalID string, p domain.RecipientPatch) (domain.Recipient, error)
@@ -87,6 +88,11 @@ func (s *Service) Erase(ctx context.Context, tenantID, address string) (domain.E
 // Erasure returns one of tenantID's erasures. Errors: store.ErrNotFound.
 func (s *Service) Erasure(ctx context.Context, tenantID, id string) (domain.Erasure, error) {
 	return s.store.GetErasure(ctx, tenantID, id)
+}
+
+// Erasures returns a page of tenantID's erasures, newest first, and the next page's cursor.
+func (s *Service) Erasures(ctx context.Context, tenantID string, f domain.ErasureFilter) ([]domain.Erasure, string, error) {
+	return s.store.ListErasures(ctx, tenantID, f)
 }
 
 // MaxDataBytes bounds a profile's data.

@@ -113,6 +113,44 @@ func (s *Store) GetErasure(ctx context.Context, tenantID, id string) (domain.Era
 	return e, nil
 }
 
+// ListErasures returns tenantID's erasures, newest first, a page at a time, and the cursor of the
+// next page ("" at the end).
+func (s *Store) ListErasures(ctx context.Context, tenantID string, f domain.ErasureFilter) ([]domain.Erasure, string, error) {
+	w := &where{}
+	w.add("tenant_id = ?", tenantID)
+	w.addIf(f.Status != "", "status = ?", f.Status)
+	if f.Recipient != "" {
+		h, err := s.RecipientHash(ctx, tenantID, f.Channel, f.Recipient)
+		if err != nil {
+			return nil, "", err
+		}
+		w.add("recipient_hash = ?", h)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		w.add("(created_at, id) < (?, ?)", at, id)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+erasureCols+` FROM communication.erasures
+		WHERE `+w.sql()+` ORDER BY created_at DESC, id DESC LIMIT `+w.arg(f.Limit+1), w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list erasures: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Erasure, error) { return scanErasure(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list erasures: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return out, next, nil
+}
+
 // EraseNext takes the running erasure that waited longest, which no other eraser holds, and
 // erases up to limit of its recipient's messages in one transaction: their recipient, content
 // and metadata are blanked (those still to be sent are canceled), their events' provider

@@ -86,6 +86,14 @@ func (c *Client) CreateErasure(ctx context.Context, recipient string) (Erasure, 
 	return out, err
 }
 
+// ListErasures returns a page of the tenant's erasures, newest first (GET /v1/erasures); with
+// p.Recipient, that person's.
+func (c *Client) ListErasures(ctx context.Context, p ListErasuresParams) (Page[Erasure], error) {
+	var out Page[Erasure]
+	err := c.Do(ctx, http.MethodGet, "/v1/erasures"+query(p), nil, &out)
+	return out, err
+}
+
 // GetErasure returns an erasure's progress and counts (GET /v1/erasures/{id}).
 func (c *Client) GetErasure(ctx context.Context, id string) (Erasure, error) {
 	var out Erasure

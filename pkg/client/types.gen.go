@@ -4118,6 +4118,24 @@ type UpdateCategoryParams struct {
 	XTenantID string `json:"X-Tenant-Id,omitempty,omitzero"`
 }
 
+// ListErasuresParams defines parameters for ListErasures.
+type ListErasuresParams struct {
+	// Status running or done
+	Status string `form:"status,omitempty" json:"status,omitempty,omitzero"`
+
+	// Recipient an email address or an E.164 phone number: that person's erasures
+	Recipient string `form:"recipient,omitempty" json:"recipient,omitempty,omitzero"`
+
+	// Limit 1 to 200 (default 50)
+	Limit int `form:"limit,omitempty" json:"limit,omitempty,omitzero"`
+
+	// Cursor next_cursor of the previous page
+	Cursor string `form:"cursor,omitempty" json:"cursor,omitempty,omitzero"`
+
+	// XTenantID With a service key: the tenant to act for (required). With a tenant key: must be absent or its own tenant.
+	XTenantID string `json:"X-Tenant-Id,omitempty,omitzero"`
+}
+
 // CreateErasureParams defines parameters for CreateErasure.
 type CreateErasureParams struct {
 	// XTenantID With a service key: the tenant to act for (required). With a tenant key: must be absent or its own tenant.

@@ -1148,6 +1148,10 @@ class _TenantOperations(_Base):
         """Who changed what in your account, newest first (docs/audit.md) (GET /v1/audit)."""
         return self._call("GET", f"/v1/audit", query={'action': action, 'actor': actor, 'from': from_, 'to': to, 'limit': limit, 'cursor': cursor}, read='json')  # type: ignore[no-any-return]
 
+    def list_erasures(self, *, status: str | None = None, recipient: str | None = None, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """The tenant's erasures, newest first: whether a person was forgotten, and what it changed (GET /v1/erasures)."""
+        return self._call("GET", f"/v1/erasures", query={'status': status, 'recipient': recipient, 'limit': limit, 'cursor': cursor}, read='json')  # type: ignore[no-any-return]
+
     def create_erasure(self, body: ErasureInput) -> Erasure:
         """Erase a recipient: remove one person's address and content from the tenant's whole history (GDPR Art. 17, CCPA deletion) (POST /v1/erasures)."""
         return self._call("POST", f"/v1/erasures", body=body, read='json')  # type: ignore[no-any-return]

@@ -865,7 +865,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's erasures, newest first: whether a person was forgotten, and what it changed
+         * @description The address is not kept: recipient finds a person's erasures by the address's keyed hash, the address compared as intake compares it (an email in any case). See docs/recipients.md#erasure.
+         */
+        get: operations["listErasures"];
         put?: never;
         /**
          * Erase a recipient: remove one person's address and content from the tenant's whole history (GDPR Art. 17, CCPA deletion)
@@ -11211,6 +11215,141 @@ export interface operations {
             };
             /** @description Key not allowed here */
             403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unreachable; see Retry-After */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listErasures: {
+        parameters: {
+            query?: {
+                /** @description running or done */
+                status?: string;
+                /** @description an email address or an E.164 phone number: that person's erasures */
+                recipient?: string;
+                /** @description 1 to 200 (default 50) */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: {
+                /** @description With a service key: the tenant to act for (required). With a tenant key: must be absent or its own tenant. */
+                "X-Tenant-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "era_TENfwFQ5Dn60Lzw6Tj5qpI",
+                     *           "channel": "sms",
+                     *           "recipient_hash": "e28ea599c53a76cc5a30c44dccb2225b923b011c1c5166dcaed6a625e788e77e",
+                     *           "status": "done",
+                     *           "counts": {
+                     *             "messages": 10000,
+                     *             "canceled": 2,
+                     *             "events": 39480,
+                     *             "callbacks": 9200,
+                     *             "dead_letters": 0,
+                     *             "webhook_deliveries": 29300,
+                     *             "suppressions": 1
+                     *           },
+                     *           "created_at": "2026-12-05T03:31:17.95767Z",
+                     *           "finished_at": "2026-12-05T03:31:25.113482Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": ""
+                     *     }
+                     */
+                    "application/json": {
+                        data?: components["schemas"]["Erasure"][];
+                        next_cursor?: string;
+                    };
+                };
+            };
+            /** @description A query parameter is invalid (each is named) */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://github.com/logicspike/comms/blob/main/docs/errors.md#validation",
+                     *       "title": "Invalid query",
+                     *       "status": 400,
+                     *       "detail": "status: must be \"running\" or \"done\"",
+                     *       "instance": "/v1/erasures",
+                     *       "errors": [
+                     *         {
+                     *           "field": "status",
+                     *           "message": "must be \"running\" or \"done\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, revoked or expired key */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://github.com/logicspike/comms/blob/main/docs/errors.md#unauthorized",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "send a valid, unrevoked, unexpired API key as 'Authorization: Bearer <key>'",
+                     *       "instance": "/v1/erasures"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Key not allowed here */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description X-Tenant-Id names no tenant */
+            404: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
