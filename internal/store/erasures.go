@@ -142,12 +142,7 @@ func (s *Store) ListErasures(ctx context.Context, tenantID string, f domain.Eras
 	if err != nil {
 		return nil, "", fmt.Errorf("list erasures: %w", err)
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	out, next := page(out, f.Limit, func(e domain.Erasure) string { return encodeCursor(e.CreatedAt, e.ID) })
 	return out, next, nil
 }
 

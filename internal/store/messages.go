@@ -229,12 +229,7 @@ func (s *Store) ListMessages(ctx context.Context, tenantID string, f domain.Mess
 	if err != nil {
 		return nil, "", fmt.Errorf("list messages: %w", err)
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
-	}
+	out, next := page(out, f.Limit, func(m message.Message) string { return encodeCursor(m.CreatedAt, m.ID) })
 	return out, next, nil
 }
 

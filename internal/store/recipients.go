@@ -98,11 +98,7 @@ func (s *Store) ListRecipients(ctx context.Context, tenantID string, f domain.Re
 	if err != nil {
 		return nil, "", fmt.Errorf("list recipients: %w", err)
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = out[len(out)-1].ExternalID
-	}
+	out, next := page(out, f.Limit, func(r domain.Recipient) string { return r.ExternalID })
 	return out, next, nil
 }
 

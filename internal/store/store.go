@@ -43,3 +43,14 @@ func (s *Store) anyDue(ctx context.Context, query string, args ...any) (bool, er
 	found, err := collectByKey(ctx, s, pgx.RowTo[bool], `SELECT EXISTS (`+query+`)`, args...)
 	return len(found) == 1 && found[0], err
 }
+
+// page trims out, read with one row more than limit, to limit rows, and returns with them the
+// cursor of the next page: cursor of the last row kept, or C's zero value when out held no more.
+func page[T any, C any](out []T, limit int, cursor func(last T) C) ([]T, C) {
+	var next C
+	if len(out) > limit {
+		out = out[:limit]
+		next = cursor(out[limit-1])
+	}
+	return out, next
+}

@@ -53,12 +53,7 @@ func (s *Store) ListSuppressions(ctx context.Context, tenantID string, f domain.
 	if err != nil {
 		return nil, "", fmt.Errorf("list suppressions: %w", err)
 	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		last := out[len(out)-1]
-		next = encodeCursor(last.CreatedAt, last.Recipient)
-	}
+	out, next := page(out, f.Limit, func(s domain.Suppression) string { return encodeCursor(s.CreatedAt, s.Recipient) })
 	return out, next, nil
 }
 

@@ -64,11 +64,7 @@ func (s *Store) ListTemplates(ctx context.Context, tenantID, after string, archi
 	if err != nil {
 		return nil, "", fmt.Errorf("list templates: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Key
-	}
+	out, next := page(out, limit, func(t domain.Template) string { return t.Key })
 	return out, next, nil
 }
 

@@ -64,11 +64,7 @@ func (s *Store) ListTemplateVersions(ctx context.Context, tenantID, key string, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("list versions of template %s: %w", key, err)
 	}
-	next := 0
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].Version
-	}
+	out, next := page(out, limit, func(v domain.TemplateVersion) int { return v.Version })
 	return out, next, nil
 }
 

@@ -339,11 +339,7 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID,
 	if err != nil {
 		return nil, "", fmt.Errorf("list webhook deliveries: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = strconv.FormatInt(out[limit-1].ID, 10)
-	}
+	out, next := page(out, limit, func(d domain.WebhookDelivery) string { return strconv.FormatInt(d.ID, 10) })
 	return out, next, nil
 }
 
