@@ -41,6 +41,12 @@ func CompletePartitionIndexes(ctx context.Context, conn *pgx.Conn) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("list partition indexes to build: %w", err)
 	}
+	// A schema made by other files than migrations/ (this package's tests) lacks the function,
+	// and has no statistics targets to pass on.
+	var inherit bool
+	if err := conn.QueryRow(ctx, `SELECT to_regprocedure('communication.inherit_statistics_targets(regclass)') IS NOT NULL`).Scan(&inherit); err != nil {
+		return 0, fmt.Errorf("look for inherit_statistics_targets: %w", err)
+	}
 	for i, m := range todo {
 		// pg_get_indexdef writes "CREATE [UNIQUE ]INDEX <name> ON ONLY <table> USING ...".
 		head, rest, ok := strings.Cut(m.def, " ON ONLY ")
@@ -64,6 +70,13 @@ func CompletePartitionIndexes(ctx context.Context, conn *pgx.Conn) (int, error) 
 		for _, sql := range steps {
 			if _, err := conn.Exec(ctx, sql); err != nil {
 				return i, fmt.Errorf("index %s on %s: %w", m.index, m.partition, err)
+			}
+		}
+		// The parent index's statistics targets (migration 0047: none sampled of an address).
+		if inherit {
+			if _, err := conn.Exec(ctx, `SELECT communication.inherit_statistics_targets($1::text::regclass)`,
+				pgx.Identifier{"communication", m.partition}.Sanitize()); err != nil {
+				return i, fmt.Errorf("index %s on %s: statistics targets: %w", m.index, m.partition, err)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"io/fs"
+	"slices"
 	"testing"
 	"testing/fstest"
 
@@ -176,5 +177,36 @@ func TestTheDatabaseRunsWithoutJIT(t *testing.T) {
 	var jit string
 	if err := fresh.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "off" {
 		t.Fatalf("jit = %q (%v), want off", jit, err)
+	}
+}
+
+// Migration 0047 stops ANALYZE sampling addresses, and removes what it sampled of them before
+// (the migrator being a superuser, as here), keeping the statistics of the other columns.
+func TestUpgradeRemovesTheAddressesStatisticsSampled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := emptyPool(t)
+	if _, err := db.MigrateFS(ctx, pool, migrationsThrough(t, "0046")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO communication.recipients (tenant_id, external_id, email, phone)
+		SELECT 'ten_a', 'u' || g, 'Ann@Example.com', '+14155550123' FROM generate_series(1, 50) g;
+		ANALYZE communication.recipients`); err != nil {
+		t.Fatal(err)
+	}
+	if found := testenv.StatisticsHolding(t, pool, "14155550123"); !slices.Contains(found, "recipients.phone") {
+		t.Fatalf("before the upgrade the number was sampled in %v; want recipients.phone", found)
+	}
+	if _, err := db.MigrateFS(ctx, pool, migrationsThrough(t, "9999")); err != nil {
+		t.Fatal(err)
+	}
+	for _, needle := range []string{"14155550123", "ann@example.com"} {
+		if found := testenv.StatisticsHolding(t, pool, needle); len(found) > 0 {
+			t.Errorf("after the upgrade %s is still sampled in %v", needle, found)
+		}
+	}
+	if found := testenv.StatisticsHolding(t, pool, "ten_a"); !slices.Contains(found, "recipients.tenant_id") {
+		t.Fatalf("the tenant's statistics went too: %v", found)
 	}
 }
