@@ -20,11 +20,11 @@ type partitionView struct {
 }
 
 type droppedView struct {
-	Week     string `json:"week"` // its Monday
-	Messages int64  `json:"messages"`
-	// The planner's estimates of the week's events, and of its callbacks, provider references
-	// and webhook deliveries with their attempts (dropped once every message they could refer to
-	// is gone).
+	Week string `json:"week"` // its Monday
+	// The planner's estimates of the week's messages and events, and of its callbacks, provider
+	// references and webhook deliveries with their attempts (dropped once every message they
+	// could refer to is gone).
+	Messages           int64 `json:"messages"`
 	Events             int64 `json:"events"`
 	Callbacks          int64 `json:"callbacks"`
 	ProviderReferences int64 `json:"provider_references"`
