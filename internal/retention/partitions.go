@@ -79,6 +79,7 @@ func (p *Partitions) Pass(ctx context.Context) ([]store.DroppedWeek, error) {
 	}
 	dropped, err := p.store.DropExpiredPartitions(ctx, horizon)
 	for _, d := range dropped {
+		metrics.HistoryWeekDrop.Observe(d.Took.Seconds())
 		p.log.InfoContext(ctx, "dropped a week of history", "week", d.From.Format(time.DateOnly), "messages", d.Messages, "events", d.Events,
 			"callbacks", d.Callbacks, "provider_references", d.ProviderReferences, "webhook_deliveries", d.WebhookDeliveries,
 			"webhook_attempts", d.WebhookAttempts, "took", d.Took)

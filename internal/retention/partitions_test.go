@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/logicspike/comms/internal/domain"
 	"github.com/logicspike/comms/internal/platform/metrics"
@@ -47,12 +48,17 @@ func TestExpiredWeeksGoWithThePartitionLoop(t *testing.T) {
 	}
 
 	loop := retention.NewPartitions(retention.PartitionConfig{Ahead: 21}, f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	drops := weekDrops(t)
 	dropped, err := loop.Pass(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(dropped) == 0 {
 		t.Fatal("the loop dropped no week")
+	}
+	// Each week's drop is timed (other tests' passes may add theirs meanwhile).
+	if n := weekDrops(t) - drops; n < uint64(len(dropped)) {
+		t.Errorf("comms_history_week_drop_seconds counted %d drops of the %d weeks dropped", n, len(dropped))
 	}
 	if _, err := f.st.GetMessage(ctx, longest, expired); err != store.ErrNotFound {
 		t.Errorf("the message 100 days old: %v, want gone with its week", err)
@@ -113,4 +119,14 @@ func TestThePartitionLoopReportsHowFarThePartitionsReach(t *testing.T) {
 	if got, want := testutil.ToFloat64(metrics.HistoryPartitionsUntil), weekEnd(time.Now().AddDate(0, 0, 60)); got != want {
 		t.Errorf("after a pass making 60 days ahead: %s, want %s", time.Unix(int64(got), 0).UTC(), time.Unix(int64(want), 0).UTC())
 	}
+}
+
+// weekDrops is how many week drops comms_history_week_drop_seconds has counted.
+func weekDrops(t *testing.T) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.HistoryWeekDrop.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

@@ -108,6 +108,13 @@ var (
 		Name: "comms_history_partitions_until_timestamp_seconds",
 		Help: "Unix time up to which every partitioned history table has its weeks; messages past it are refused.",
 	})
+	// HistoryWeekDrop is how long dropping each expired week of history took: mostly the
+	// filesystem freeing the week's files, which a volume mounted with online discard makes slow
+	// for every writer on it (docs/operations.md#partitions).
+	HistoryWeekDrop = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "comms_history_week_drop_seconds", Help: "Time the partition loop took to drop each expired week of history.",
+		Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	})
 	// QuotaRefused counts intake requests refused by a tenant's hard monthly quota (429 quota-exceeded).
 	QuotaRefused = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "comms_quota_refused_total", Help: "Intake requests refused by the tenant's hard monthly quota.",
